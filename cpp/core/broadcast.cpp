@@ -1,0 +1,2 @@
+// placeholder: filled in by the broadcast work
+#include "errors.h"

@@ -1,0 +1,2 @@
+// placeholder: filled in by the tensor work
+#include "errors.h"

@@ -1,0 +1,2 @@
+// placeholder: filled in by the value work
+#include "errors.h"

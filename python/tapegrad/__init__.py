@@ -1,0 +1,32 @@
+"""tapegrad: reverse-mode automatic differentiation with a C++ tape engine.
+
+``import tapegrad as tg`` gives the native backend; ``from tapegrad import
+reference as tg`` gives the pure-Python/NumPy backend with the same API.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+try:
+    from . import _core
+except ImportError as _exc:  # pragma: no cover - only without a built extension
+    _core = None
+    _CORE_ERROR: ImportError | None = _exc
+else:
+    _CORE_ERROR = None
+
+__all__: list[str] = []
+
+if _core is not None:
+    pass  # native names are bound below by the engine modules
+
+
+def __getattr__(name: str):
+    if _CORE_ERROR is not None and not name.startswith("__"):
+        raise ImportError(
+            f"tapegrad.{name} needs the compiled extension tapegrad._core, which failed to "
+            f"import ({_CORE_ERROR}). Install a prebuilt wheel (pip install tapegrad) or build "
+            "from source (pip install .); the pure-Python backend is available as "
+            "tapegrad.reference."
+        ) from _CORE_ERROR
+    raise AttributeError(f"module 'tapegrad' has no attribute {name!r}")

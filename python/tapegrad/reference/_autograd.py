@@ -1,0 +1,77 @@
+"""The autograd machinery shared by the reference Value and Tensor.
+
+Note [Topological order] (docs/DESIGN.md, cpp/core/graph.h): backward() visits
+a node only after every node that consumes it, so that its gradient is the
+complete sum over all paths before it is passed on. The textbook writes this
+as a recursive depth-first search::
+
+    def build(v):
+        if v not in seen:
+            seen.add(v)
+            for p in v.parents:
+                build(p)
+            order.append(v)
+
+Recursion depth equals graph depth, so a 10**6-node chain would exceed
+Python's recursion limit. ``topo_order`` runs the same post-order search with
+an explicit stack.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+
+__all__ = ["topo_order", "no_grad", "is_grad_enabled", "grad"]
+
+
+def topo_order(root) -> list:
+    """Every node reachable from ``root`` (through ``._parents``), parents first."""
+    order = []
+    seen = {id(root)}
+    stack = [(root, iter(root._parents))]
+    while stack:
+        node, parents = stack[-1]
+        for p in parents:
+            if id(p) not in seen:
+                seen.add(id(p))
+                stack.append((p, iter(p._parents)))
+                break
+        else:
+            order.append(node)
+            stack.pop()
+    return order
+
+
+class _GradMode(threading.local):
+    enabled = True
+
+
+_mode = _GradMode()
+
+
+def is_grad_enabled() -> bool:
+    """False inside ``no_grad()``: operations then record no graph."""
+    return _mode.enabled
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Context manager (also usable as a decorator) that records nothing."""
+    previous = _mode.enabled
+    _mode.enabled = False
+    try:
+        yield
+    finally:
+        _mode.enabled = previous
+
+
+def grad(output, inputs, gradient=None, retain_graph=False):
+    """d output / d input for each input, without touching any ``.grad``.
+
+    ``inputs`` may be one node or a sequence of nodes; the result has the same
+    form. An input that ``output`` does not depend on gets a zero gradient.
+    """
+    single = not isinstance(inputs, (list, tuple))
+    nodes = [inputs] if single else list(inputs)
+    grads = output._gradients(nodes, gradient=gradient, retain_graph=retain_graph)
+    return grads[0] if single else tuple(grads)

@@ -1,0 +1,26 @@
+"""Shared fixtures: every API test runs on both backends through ``tg``."""
+from __future__ import annotations
+
+import importlib
+import os
+
+import pytest
+
+BACKENDS = ("native", "reference")
+
+
+def load_backend(name: str):
+    return importlib.import_module("tapegrad" if name == "native" else "tapegrad.reference")
+
+
+@pytest.fixture(params=BACKENDS, ids=BACKENDS)
+def tg(request):
+    """The backend under test: ``tapegrad`` (native) or ``tapegrad.reference``."""
+    return load_backend(request.param)
+
+
+def pytest_report_header(config):
+    import tapegrad
+
+    where = os.path.dirname(tapegrad.__file__)
+    return [f"tapegrad {tapegrad.__version__} imported from {where}"]
