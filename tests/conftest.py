@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 
 import pytest
+
+# Test helper modules (oracle.py, ...) live beside this file; the package itself
+# is always imported from where it is installed, never from python/.
+sys.path.insert(0, os.path.dirname(__file__))
 
 BACKENDS = ("native", "reference")
 

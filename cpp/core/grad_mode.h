@@ -1,0 +1,16 @@
+// Whether operations record a graph: off inside `with tg.no_grad():`.
+// Thread-local, like PyTorch's grad mode, so that one thread's no_grad()
+// never changes what another thread records.
+#pragma once
+
+namespace tapegrad {
+
+inline bool& grad_enabled_flag() {
+  thread_local bool enabled = true;
+  return enabled;
+}
+
+inline bool is_grad_enabled() { return grad_enabled_flag(); }
+inline void set_grad_enabled(bool on) { grad_enabled_flag() = on; }
+
+}  // namespace tapegrad
