@@ -619,7 +619,10 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
     k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if a.shape[-1] != k_b:
         raise ValueError(f"@: shapes {a.shape} and {b.shape} do not match for matmul ({a.shape[-1]} != {k_b})")
-    broadcast_shape(a.shape[:-2], b.shape[:-2], op="@ (batch dimensions)")
+    try:
+        broadcast_shape(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(f"@: the batch dimensions of shapes {a.shape} and {b.shape} do not broadcast") from None
     return apply("@", (a, b))
 
 
