@@ -1,0 +1,440 @@
+"""Differential tests: the native backend against the reference, op for op.
+
+Both backends compute in float64 with the same formulas (value_rules.h beside
+reference/value.py), so a random program must give the same bits on both:
+every node's forward value and, after ``backward()``, every node's gradient.
+Independently of the reference, the native gradients must match central
+finite differences wherever the program is smooth at the drawn point.
+
+A program is a list of steps; each applies one op to earlier nodes drawn at
+random, so subexpressions are shared and nodes fan out. Steps cover every
+Value op of docs/DESIGN.md Note [Op strings], with plain numbers on either
+side. Leaves include huge, tiny, subnormal, signed-zero, infinite and NaN
+data for the backend comparison (IEEE results must agree there too).
+
+The Tensor half does the same with broadcastable shapes, both float dtypes,
+0-d and zero-size tensors and non-contiguous or byte-swapped NumPy inputs;
+it is skipped while the native backend has no Tensor.
+
+Runs are random by default; set TAPEGRAD_DERANDOMIZE=1 (CI may) to make every
+run draw the same examples.
+"""
+from __future__ import annotations
+
+import math
+import os
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, given, note, settings
+from hypothesis import strategies as st
+
+import tapegrad
+from tapegrad import reference as ref
+
+native = tapegrad
+DERANDOMIZE = os.environ.get("TAPEGRAD_DERANDOMIZE", "") not in ("", "0")
+
+
+def profile(examples: int):
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=DERANDOMIZE,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+def same_bits(a: float, b: float) -> bool:
+    """Identical doubles: equal with the same sign of zero, or both NaN (any payload)."""
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return struct.pack("<d", a) == struct.pack("<d", b)
+
+
+# ----- Value programs ---------------------------------------------------------
+
+# Every Value op, each a callable on (a, b, c): a and b are nodes, c a number.
+UNARY = {
+    "neg": lambda a, b, c: -a,
+    "abs": lambda a, b, c: abs(a),
+    "relu": lambda a, b, c: a.relu(),
+    "tanh": lambda a, b, c: a.tanh(),
+    "sigmoid": lambda a, b, c: a.sigmoid(),
+    "exp": lambda a, b, c: a.exp(),
+    "log": lambda a, b, c: a.log(),
+    "sqrt": lambda a, b, c: a.sqrt(),
+    "sin": lambda a, b, c: a.sin(),
+    "cos": lambda a, b, c: a.cos(),
+}
+BINARY = {
+    "+": lambda a, b, c: a + b,
+    "-": lambda a, b, c: a - b,
+    "*": lambda a, b, c: a * b,
+    "/": lambda a, b, c: a / b,
+    "**": lambda a, b, c: a ** b,
+}
+CONSTANT = {  # a plain number on the right or on the left
+    "+c": lambda a, b, c: a + c,
+    "c+": lambda a, b, c: c + a,
+    "-c": lambda a, b, c: a - c,
+    "c-": lambda a, b, c: c - a,
+    "*c": lambda a, b, c: a * c,
+    "c*": lambda a, b, c: c * a,
+    "/c": lambda a, b, c: a / c,
+    "c/": lambda a, b, c: c / a,
+    "**k": lambda a, b, c: a ** c,
+    "c**": lambda a, b, c: abs(c) ** a,
+}
+VALUE_OPS = {**UNARY, **BINARY, **CONSTANT}
+OP_NAMES = sorted(VALUE_OPS)
+
+EXTREME = [0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-300, 1e-12, 1e300, -1e300, 1.7976931348623157e308,
+           math.inf, -math.inf, math.nan]
+EXPONENTS = [0.0, 1.0, 2.0, 3.0, -1.0, -2.0, 0.5, -0.5, 1.5, 2.5]
+
+# Leaves for the backend comparison: anything a float can be.
+any_float = st.one_of(
+    st.floats(-4.0, 4.0),
+    st.sampled_from(EXTREME),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+constants = st.one_of(st.sampled_from(EXPONENTS), st.floats(-3.0, 3.0), st.sampled_from(EXTREME))
+step = st.tuples(st.sampled_from(OP_NAMES), st.integers(0, 10**6), st.integers(0, 10**6), constants)
+
+
+def run_program(tg, leaves, program):
+    """Build ``program`` with ``tg.Value``; returns every node, the output last."""
+    nodes = [tg.Value(x) for x in leaves]
+    for name, i, j, c in program:
+        # Later steps prefer recent nodes (deep chains) but may reach any (fan-out).
+        a = nodes[-1 - i % len(nodes)] if i % 3 else nodes[i % len(nodes)]
+        b = nodes[j % len(nodes)]
+        nodes.append(VALUE_OPS[name](a, b, c))
+    return nodes
+
+
+def snapshot(nodes, root):
+    """Forward data of every node, then every node's grad after root.backward()."""
+    data = [n.data for n in nodes]
+    root.backward()
+    return data, [n.grad for n in nodes]
+
+
+def assert_same_values(program, leaves):
+    n_nodes = run_program(native, leaves, program)
+    r_nodes = run_program(ref, leaves, program)
+    n_data, n_grad = snapshot(n_nodes, n_nodes[-1])
+    r_data, r_grad = snapshot(r_nodes, r_nodes[-1])
+    for k, (x, y) in enumerate(zip(n_data, r_data)):
+        assert same_bits(x, y), f"node {k} ({n_nodes[k].op!r}) forward: native {x!r} vs reference {y!r}"
+    for k, (x, y) in enumerate(zip(n_grad, r_grad)):
+        assert same_bits(x, y), f"node {k} ({n_nodes[k].op!r}) grad: native {x!r} vs reference {y!r}"
+    for k, (a, b) in enumerate(zip(n_nodes, r_nodes)):
+        assert a.op == b.op, f"node {k}: op {a.op!r} vs {b.op!r}"
+        assert len(a.parents) == len(b.parents)
+        for x, y in zip(a._local_grads(), b._local_grads()):
+            assert same_bits(x, y), f"node {k} ({a.op!r}) local grads {a._local_grads()} vs {b._local_grads()}"
+
+
+@profile(300)
+@given(st.lists(any_float, min_size=1, max_size=4), st.lists(step, min_size=1, max_size=14))
+def test_value_programs_agree_bit_for_bit(leaves, program):
+    assert_same_values(program, leaves)
+
+
+@profile(60)
+@given(st.lists(st.floats(-3.0, 3.0), min_size=1, max_size=3), st.lists(step, min_size=40, max_size=120))
+def test_long_value_programs_agree_bit_for_bit(leaves, program):
+    assert_same_values(program, leaves)
+
+
+@profile(40)
+@given(st.lists(any_float, min_size=1, max_size=3), st.lists(step, min_size=1, max_size=10))
+def test_backward_twice_and_grad_agree(leaves, program):
+    # A second backward adds the same amounts; tg.grad leaves .grad alone.
+    n_nodes = run_program(native, leaves, program)
+    r_nodes = run_program(ref, leaves, program)
+    for nodes in (n_nodes, r_nodes):
+        nodes[-1].backward()
+        nodes[-1].backward()
+    for k, (a, b) in enumerate(zip(n_nodes, r_nodes)):
+        assert same_bits(a.grad, b.grad), f"node {k} ({a.op!r}) grad after two passes: {a.grad!r} vs {b.grad!r}"
+    n_g = native.grad(n_nodes[-1], n_nodes[: len(leaves)])
+    r_g = ref.grad(r_nodes[-1], r_nodes[: len(leaves)])
+    for x, y in zip(n_g, r_g):
+        assert same_bits(x, y), f"tg.grad: {n_g} vs {r_g}"
+
+
+# ----- finite differences where the program is smooth ---------------------------
+
+MARGIN = 1e-2  # distance kept from kinks and domain edges
+
+
+def smooth_at(nodes) -> bool:
+    """True when every node is finite, moderate, and away from every non-smooth point."""
+    for n in nodes:
+        if not math.isfinite(n.data) or abs(n.data) > 1e4:
+            return False
+        op, ps = n.op, n.parents
+        if not ps:
+            continue
+        a = ps[0].data
+        if op in ("abs", "relu") and abs(a) < MARGIN:
+            return False
+        if op in ("log", "sqrt") and a < MARGIN:
+            return False
+        if op == "/" and abs(ps[1].data) < MARGIN:
+            return False
+        if op == "**" and a < MARGIN:
+            return False
+        if op.startswith("**") and op != "**":
+            k = float(op[2:])
+            if (k != int(k) or k < 0) and a < MARGIN:
+                return False
+    return True
+
+
+def fd_grad(leaves, program, i, h):
+    plus = list(leaves)
+    minus = list(leaves)
+    plus[i] += h
+    minus[i] -= h
+    return (run_program(native, plus, program)[-1].data - run_program(native, minus, program)[-1].data) / (2 * h)
+
+
+@profile(150)
+@given(st.lists(st.floats(-2.0, 2.0), min_size=1, max_size=3),
+       st.lists(st.tuples(st.sampled_from(OP_NAMES), st.integers(0, 10**6), st.integers(0, 10**6),
+                          st.one_of(st.sampled_from(EXPONENTS), st.floats(-2.0, 2.0))),
+                min_size=1, max_size=10))
+def test_value_programs_match_finite_differences(leaves, program):
+    nodes = run_program(native, leaves, program)
+    if not smooth_at(nodes):
+        event("not smooth: backend comparison only")
+        return  # a kink, a domain edge or overflow: only the backend comparison applies
+    grads = native.grad(nodes[-1], nodes[: len(leaves)])
+    for i, x in enumerate(leaves):
+        h = 1e-5 * max(1.0, abs(x))
+        fd1, fd2 = fd_grad(leaves, program, i, h), fd_grad(leaves, program, i, h / 2)
+        if not (math.isfinite(fd1) and math.isfinite(fd2)) or abs(fd1 - fd2) > 1e-6 * (1 + abs(fd2)):
+            event("finite differences unsettled")
+            continue  # finite differences do not settle here (a kink crossed, huge curvature)
+        event("checked against finite differences")
+        note(f"input {i}: backward {grads[i]!r}, fd {fd2!r}")
+        assert abs(grads[i] - fd2) <= 1e-5 * (1 + abs(fd2)), (
+            f"input {i}: backward {grads[i]!r} vs finite difference {fd2!r}")
+
+
+# ----- Tensor programs -----------------------------------------------------------
+
+HAS_NATIVE_TENSOR = hasattr(native, "Tensor") and hasattr(native, "tensor")
+needs_native_tensor = pytest.mark.skipif(
+    not HAS_NATIVE_TENSOR, reason="the native backend has no Tensor yet (tapegrad.Tensor missing)")
+
+# Elementwise and shape ops, each f(x, y, c) on tensors x, y of broadcastable
+# shapes and a number c; "reduce" and "shape" ops only use x.
+T_UNARY = {
+    "neg": lambda x, y, c: -x,
+    "abs": lambda x, y, c: abs(x),
+    "abs()": lambda x, y, c: x.abs(),
+    "relu": lambda x, y, c: x.relu(),
+    "tanh": lambda x, y, c: x.tanh(),
+    "sigmoid": lambda x, y, c: x.sigmoid(),
+    "exp": lambda x, y, c: x.exp(),
+    "log": lambda x, y, c: x.log(),
+    "sqrt": lambda x, y, c: x.sqrt(),
+    "sin": lambda x, y, c: x.sin(),
+    "cos": lambda x, y, c: x.cos(),
+    "**k": lambda x, y, c: x ** c,
+    "c**": lambda x, y, c: abs(c) ** x,
+    "+c": lambda x, y, c: x + c,
+    "c-": lambda x, y, c: c - x,
+    "*c": lambda x, y, c: x * c,
+    "c/": lambda x, y, c: c / x,
+}
+T_BINARY = {
+    "+": lambda x, y, c: x + y,
+    "-": lambda x, y, c: x - y,
+    "*": lambda x, y, c: x * y,
+    "/": lambda x, y, c: x / y,
+    "**": lambda x, y, c: x ** y,
+}
+T_REDUCE = {
+    "sum": lambda x, d, k: x.sum(d, keepdim=k),
+    "mean": lambda x, d, k: x.mean(d, keepdim=k),
+    "max": lambda x, d, k: x.max(d, keepdim=k),
+    "min": lambda x, d, k: x.min(d, keepdim=k),
+    "softmax": lambda x, d, k: x.softmax(d),
+    "log_softmax": lambda x, d, k: x.log_softmax(d),
+}
+
+small = st.integers(0, 3)
+shapes = st.lists(small, min_size=0, max_size=3).map(tuple)
+
+
+@st.composite
+def broadcast_pair(draw):
+    """Two shapes that broadcast: drop leading dims and set some dims to 1."""
+    shape = draw(shapes)
+    other = list(shape[draw(st.integers(0, len(shape))):])
+    for d in range(len(other)):
+        if draw(st.booleans()):
+            other[d] = 1
+    if draw(st.booleans()):
+        return shape, tuple(other)
+    return tuple(other), shape
+
+
+@st.composite
+def array_input(draw, shape, dtype, lo=-2.0, hi=2.0):
+    """A NumPy array of ``shape``: contiguous, a strided view, or byte-swapped."""
+    size = int(np.prod(shape)) if shape else 1
+    values = draw(st.lists(st.floats(lo, hi), min_size=size, max_size=size))
+    arr = np.asarray(values, dtype=np.float64).reshape(shape).astype(dtype)
+    layout = draw(st.sampled_from(["contiguous", "strided", "transposed", "byteswapped"]))
+    if layout == "strided" and arr.ndim:
+        big = np.zeros(arr.shape[:-1] + (2 * arr.shape[-1],), dtype=dtype)
+        big[..., ::2] = arr
+        arr = big[..., ::2]
+    elif layout == "transposed" and arr.ndim >= 2:
+        arr = np.ascontiguousarray(np.swapaxes(arr, -1, -2)).swapaxes(-1, -2)
+    elif layout == "byteswapped":
+        arr = arr.astype(arr.dtype.newbyteorder(">" if arr.dtype.byteorder in "=<" else "<"))
+    return arr
+
+
+def tensor_grads(tg, arrays, fn):
+    xs = [tg.tensor(a, requires_grad=True) for a in arrays]
+    out = fn(*xs)
+    loss = (out * out).sum() if out.ndim else out * out
+    loss.backward()
+    return out.numpy().copy(), [None if x.grad is None else x.grad.numpy().copy() for x in xs]
+
+
+def assert_close_arrays(a, b, what, rtol):
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape, f"{what}: shape {a.shape} vs {b.shape}"
+    assert a.dtype == b.dtype, f"{what}: dtype {a.dtype} vs {b.dtype}"
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol, equal_nan=True, err_msg=what)
+
+
+def assert_tensor_agree(arrays, fn, dtype):
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    n_out, n_grads = tensor_grads(native, arrays, fn)
+    r_out, r_grads = tensor_grads(ref, arrays, fn)
+    assert_close_arrays(n_out, r_out, "forward", rtol)
+    for i, (g, h) in enumerate(zip(n_grads, r_grads)):
+        assert (g is None) == (h is None), f"input {i}: grad {g} vs {h}"
+        if g is not None:
+            assert_close_arrays(g, h, f"input {i} grad", rtol)
+
+
+dtypes = st.sampled_from([np.float32, np.float64])
+
+
+@needs_native_tensor
+@profile(150)
+@given(st.data(), broadcast_pair(), dtypes, st.sampled_from(sorted(T_UNARY) + sorted(T_BINARY)),
+       st.sampled_from(EXPONENTS))
+def test_tensor_elementwise_agree(data, pair, dtype, name, c):
+    fn = {**T_UNARY, **T_BINARY}[name]
+    x = data.draw(array_input(pair[0], dtype))
+    y = data.draw(array_input(pair[1], dtype))
+    if name in T_UNARY:
+        assert_tensor_agree([x], lambda a: fn(a, None, c), dtype)
+    else:
+        assert_tensor_agree([x, y], lambda a, b: fn(a, b, c), dtype)
+
+
+@needs_native_tensor
+@profile(100)
+@given(st.data(), st.lists(st.integers(1, 3), min_size=1, max_size=3).map(tuple), dtypes,
+       st.sampled_from(sorted(T_REDUCE)), st.booleans())
+def test_tensor_reductions_agree(data, shape, dtype, name, keepdim):
+    x = data.draw(array_input(shape, dtype))
+    dim = data.draw(st.one_of(st.none(), st.integers(-len(shape), len(shape) - 1)))
+    if name in ("softmax", "log_softmax") and dim is None:
+        dim = -1
+    assert_tensor_agree([x], lambda a: T_REDUCE[name](a, dim, keepdim), dtype)
+
+
+@needs_native_tensor
+@profile(100)
+@given(st.data(), st.lists(small, min_size=0, max_size=3).map(tuple), dtypes)
+def test_tensor_shape_ops_agree(data, shape, dtype):
+    x = data.draw(array_input(shape, dtype))
+    nd = len(shape)
+    choice = data.draw(st.sampled_from(["reshape", "flatten", "T", "transpose", "permute", "getitem",
+                                        "neg_step", "stack", "concatenate", "where", "sum_all"]))
+    if choice == "reshape":
+        fn = lambda a: a.reshape(-1)  # noqa: E731
+    elif choice == "flatten":
+        fn = lambda a: a.flatten()  # noqa: E731
+    elif choice == "T":
+        fn = lambda a: a.T  # noqa: E731
+    elif choice == "transpose" and nd >= 2:
+        fn = lambda a: a.transpose(0, nd - 1)  # noqa: E731
+    elif choice == "permute":
+        perm = data.draw(st.permutations(range(nd)))
+        fn = lambda a: a.permute(*perm)  # noqa: E731
+    elif choice == "getitem" and nd >= 1 and shape[0] > 0:
+        i = data.draw(st.integers(-shape[0], shape[0] - 1))
+        fn = lambda a: a[i]  # noqa: E731
+    elif choice == "neg_step" and nd >= 1:
+        fn = lambda a: a[::-1]  # noqa: E731
+    elif choice == "stack":
+        fn = lambda a: native_or_ref(a).stack([a, a * 2.0], dim=0)  # noqa: E731
+    elif choice == "concatenate" and nd >= 1:
+        fn = lambda a: native_or_ref(a).concatenate([a, a.exp()], dim=0)  # noqa: E731
+    elif choice == "where":
+        fn = lambda a: native_or_ref(a).where(a > 0.0, a, a * a)  # noqa: E731
+    else:
+        fn = lambda a: a.sum()  # noqa: E731
+    assert_tensor_agree([x], fn, dtype)
+
+
+@needs_native_tensor
+@profile(80)
+@given(st.data(), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 2), dtypes)
+def test_tensor_matmul_agree(data, n, k, m, batch, dtype):
+    lead = (2,) * batch
+    a = data.draw(array_input(lead + (n, k), dtype))
+    b = data.draw(array_input((k, m) if data.draw(st.booleans()) else lead + (k, m), dtype))
+    assert_tensor_agree([a, b], lambda x, y: x @ y, dtype)
+    v = data.draw(array_input((k,), dtype))
+    assert_tensor_agree([a, v], lambda x, y: x @ y, dtype)
+
+
+def native_or_ref(t):
+    """The backend module a Tensor belongs to (tests call its free functions)."""
+    return ref if type(t).__module__.startswith("tapegrad.reference") else native
+
+
+@needs_native_tensor
+@profile(60)
+@given(st.data(), broadcast_pair(), st.lists(st.sampled_from(sorted(T_UNARY) + sorted(T_BINARY)),
+                                              min_size=1, max_size=6))
+def test_tensor_programs_agree_and_match_fd(data, pair, names):
+    # A chain of elementwise ops with fan-out, in float64, against the reference
+    # and against central differences of the summed output.
+    x = data.draw(array_input(pair[0], np.float64, 0.5, 2.0))
+    y = data.draw(array_input(pair[1], np.float64, 0.5, 2.0))
+
+    def fn(a, b):
+        nodes = [a, b]
+        for k, name in enumerate(names):
+            f = {**T_UNARY, **T_BINARY}[name]
+            u, v = nodes[-1], nodes[k % len(nodes)]
+            if name in ("log", "sqrt", "**", "c/", "/", "**k"):
+                u = u.exp() if name != "/" else u
+                v = v.exp()
+            out = f(u, v, 1.5)
+            nodes.append(out.tanh() + 1.5)
+        return nodes[-1]
+
+    assert_tensor_agree([x, y], fn, np.float64)
+    xs = [native.tensor(x, requires_grad=True), native.tensor(y, requires_grad=True)]
+    ok = native.gradcheck(fn, xs, eps=1e-6, atol=1e-5, rtol=1e-3)
+    assert ok
