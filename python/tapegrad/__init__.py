@@ -27,7 +27,9 @@ if _core is not None:
 
 
 def __getattr__(name: str):
-    if _CORE_ERROR is not None and not name.startswith("__"):
+    # "reference" must fall through to AttributeError: `from tapegrad import reference`
+    # then imports the submodule, which works without the extension.
+    if _CORE_ERROR is not None and not name.startswith("__") and name != "reference":
         raise ImportError(
             f"tapegrad.{name} needs the compiled extension tapegrad._core, which failed to "
             f"import ({_CORE_ERROR}). Install a prebuilt wheel (pip install tapegrad) or build "

@@ -1,0 +1,751 @@
+"""Hostile input: every bad call raises the documented exception and leaves the process healthy.
+
+Each case runs on both backends through the ``tg`` fixture where it applies
+and checks the exception type of API.md ("Errors") and that the message
+names the problem. After every test an autouse fixture computes a small
+graph on both backends and checks its gradients, so a case that corrupted
+the engine's state (the native pool, the grad-mode flag, a half-built node)
+fails there even if the bad call itself looked fine.
+
+Tensor cases skip on a backend without Tensor (the native one, until it has
+its Tensor bindings).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import pickle
+import sys
+
+import numpy as np
+import pytest
+
+import tapegrad
+from tapegrad import reference
+
+BACKENDS = {"native": tapegrad, "reference": reference}
+
+
+def healthy_small_graph(tg):
+    """d/da and d/db of tanh(a*b + b) at (2, -3): the process still computes correctly."""
+    a, b = tg.Value(2.0), tg.Value(-3.0)
+    out = (a * b + b).tanh()
+    out.backward()
+    t = math.tanh(-9.0)
+    assert out.data == t
+    assert a.grad == (1 - t * t) * -3.0
+    assert b.grad == (1 - t * t) * 3.0
+    assert tg.is_grad_enabled()
+    if hasattr(tg, "tensor"):
+        x = tg.tensor([[1.0, -2.0], [3.0, 0.5]], requires_grad=True)
+        y = (x * x).sum()
+        y.backward()
+        np.testing.assert_array_equal(x.grad.numpy(), 2 * np.array([[1.0, -2.0], [3.0, 0.5]], np.float32))
+
+
+@pytest.fixture(autouse=True)
+def still_healthy():
+    yield
+    for tg in BACKENDS.values():
+        healthy_small_graph(tg)
+
+
+def need_tensor(tg):
+    if not hasattr(tg, "tensor"):
+        pytest.skip(f"{tg.__name__} has no Tensor yet")
+
+
+def other(tg):
+    return reference if tg is tapegrad else tapegrad
+
+
+class Weird:
+    """An object that is not a number and refuses to be one."""
+
+    def __float__(self):
+        raise RuntimeError("do not call me")
+
+
+class FloatLike:
+    """Has __float__ but is not a numbers.Real: not accepted as Value data."""
+
+    def __float__(self):
+        return 1.0
+
+
+NOT_NUMBERS = ["abc", "1.0", b"1", None, object(), Weird(), FloatLike(), 1 + 2j, 2j, [1.0], (1.0,), {}, {1.0},
+               np.array([1.0, 2.0]), np.array("x"), slice(1), print, type, np.bool_(True)]
+NOT_NUMBER_IDS = ["str", "numeric-str", "bytes", "None", "object", "weird", "float-like", "complex", "imag", "list",
+                  "tuple", "dict", "set", "ndarray", "str-ndarray", "slice", "function", "type",
+                  "np.bool_"]  # NumPy does not register np.bool_ as a numbers.Real
+
+
+# ----- Value: wrong types -------------------------------------------------------
+
+@pytest.mark.parametrize("bad", NOT_NUMBERS, ids=NOT_NUMBER_IDS)
+def test_value_rejects_non_numbers(tg, bad):
+    with pytest.raises(TypeError, match="real number"):
+        tg.Value(bad)
+
+
+@pytest.mark.parametrize("good, expected", [(True, 1.0), (False, 0.0), (3, 3.0), (np.float32(0.5), 0.5),
+                                            (np.int64(-7), -7.0), (-0.0, -0.0)],
+                         ids=["True", "False", "int", "np.float32", "np.int64", "negzero"])
+def test_value_accepts_real_numbers(tg, good, expected):
+    v = tg.Value(good)
+    assert v.data == expected and math.copysign(1, v.data) == math.copysign(1, expected)
+
+
+def test_value_huge_int_overflows(tg):
+    # float(10**400) raises OverflowError in Python; both backends do the same.
+    with pytest.raises(OverflowError):
+        tg.Value(10**400)
+    with pytest.raises(OverflowError):
+        tg.Value(1.0) + 10**400
+
+
+OPERATORS = {
+    "+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b, "**": lambda a, b: a ** b, "@": lambda a, b: a @ b,
+    "//": lambda a, b: a // b, "%": lambda a, b: a % b, "<": lambda a, b: a < b,
+}
+BAD_OPERANDS = ["abc", None, object(), 1 + 2j, [1.0], np.array([1.0, 2.0]), {}]
+BAD_OPERAND_IDS = ["str", "None", "object", "complex", "list", "ndarray", "dict"]
+
+
+@pytest.mark.parametrize("bad", BAD_OPERANDS, ids=BAD_OPERAND_IDS)
+@pytest.mark.parametrize("op", list(OPERATORS), ids=list(OPERATORS))
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_value_operators_reject_bad_operands(tg, op, bad, side):
+    v = tg.Value(1.5)
+    f = OPERATORS[op]
+    with pytest.raises(TypeError):
+        f(v, bad) if side == "left" else f(bad, v)
+
+
+def test_value_pow_with_modulo_is_unsupported(tg):
+    with pytest.raises(TypeError):
+        pow(tg.Value(2.0), 3, 5)
+
+
+@pytest.mark.parametrize("attr, bad", [("data", "x"), ("data", None), ("data", 1j), ("grad", "x"), ("grad", None),
+                                       ("grad", [1.0]), ("label", 3), ("label", None), ("label", b"x")])
+def test_value_attribute_assignment_checks_types(tg, attr, bad):
+    v = tg.Value(1.0)
+    with pytest.raises(TypeError, match=attr):
+        setattr(v, attr, bad)
+    assert v.data == 1.0 and v.grad == 0.0 and v.label == ""
+
+
+@pytest.mark.parametrize("attr", ["data", "grad", "label", "op", "parents"])
+def test_value_attributes_cannot_be_deleted(tg, attr):
+    v = tg.Value(1.0) * 2
+    with pytest.raises(AttributeError):
+        delattr(v, attr)
+    assert v.data == 2.0
+
+
+@pytest.mark.parametrize("attr", ["op", "parents"])
+def test_value_read_only_attributes(tg, attr):
+    v = tg.Value(1.0) * 2
+    with pytest.raises(AttributeError):
+        setattr(v, attr, "+" if attr == "op" else ())
+    assert v.op == "*" and len(v.parents) == 2
+
+
+@pytest.mark.parametrize("bad", [["x"], [None], [1.0], "abc", None, 3, [object()]],
+                         ids=["list-str", "list-None", "list-float", "str", "None", "int", "list-object"])
+def test_grad_inputs_must_be_values(tg, bad):
+    out = tg.Value(2.0) * 3
+    with pytest.raises(TypeError):
+        tg.grad(out, bad)
+
+
+@pytest.mark.parametrize("bad", ["x", None, 1j, [1.0]], ids=["str", "None-ok", "complex", "list"])
+def test_grad_gradient_must_be_a_number(tg, bad):
+    a = tg.Value(2.0)
+    out = a * 3
+    if bad is None:  # None means "the default seed 1"
+        assert tg.grad(out, a) == 3.0
+        return
+    with pytest.raises(TypeError):
+        tg.grad(out, a, gradient=bad)
+
+
+def test_value_reinit_and_bare_new_do_not_crash(tg):
+    # Hostile uses of the type itself: __init__ again with bad data, a Value made by
+    # __new__ alone. Either a clean exception or a working leaf, never a crash.
+    v = tg.Value(1.0)
+    with pytest.raises(TypeError):
+        v.__init__("abc")
+    bare = tg.Value.__new__(tg.Value)
+    try:
+        repr(bare)
+        (bare * 2).backward()
+    except AttributeError:
+        pass  # the reference's slots are unset until __init__ runs
+
+
+def test_value_label_with_lone_surrogate(tg):
+    # A str that has no UTF-8 form: accepted as a label, or a UnicodeEncodeError; never a crash.
+    v = tg.Value(1.0)
+    try:
+        v.label = "bad\ud800label"
+    except UnicodeEncodeError:
+        assert v.label == ""
+    else:
+        assert v.label == "bad\ud800label"
+
+
+def test_value_huge_label(tg):
+    v = tg.Value(1.0, label="x" * 10**6)
+    assert len(v.label) == 10**6
+    v.label = ""
+    assert v.label == ""
+
+
+# ----- Value: NaN and inf propagate, never raise ------------------------------------
+
+NAN, INF = math.nan, math.inf
+IEEE_CASES = {
+    # name: (fn, inputs, expected forward, expected grads); None = NaN
+    "log0": (lambda a: a.log(), [0.0], -INF, [INF]),
+    "log-1": (lambda a: a.log(), [-1.0], None, [-1.0]),
+    "sqrt-1": (lambda a: a.sqrt(), [-1.0], None, [None]),
+    "sqrt0": (lambda a: a.sqrt(), [0.0], 0.0, [INF]),
+    "div0": (lambda a, b: a / b, [1.0, 0.0], INF, [INF, -INF]),
+    "0div0": (lambda a, b: a / b, [0.0, 0.0], None, [INF, None]),
+    "rdiv0": (lambda a: 1 / a, [0.0], INF, [-INF]),
+    "pow0-1": (lambda a: a ** -1, [0.0], INF, [-INF]),
+    "exp-overflow": (lambda a: a.exp(), [1000.0], INF, [INF]),
+    "exp-underflow": (lambda a: a.exp(), [-1000.0], 0.0, [0.0]),
+    "inf-inf": (lambda a, b: a - b, [INF, INF], None, [1.0, -1.0]),
+    "inf*0": (lambda a, b: a * b, [INF, 0.0], None, [0.0, INF]),
+    "nan-through-tanh": (lambda a: a.tanh(), [NAN], None, [None]),
+    "tanh-inf": (lambda a: a.tanh(), [INF], 1.0, [0.0]),
+    "sigmoid-inf": (lambda a: a.sigmoid(), [-INF], 0.0, [0.0]),
+    "sigmoid-nan": (lambda a: a.sigmoid(), [NAN], None, [None]),
+    "relu-nan": (lambda a: a.relu(), [NAN], None, [0.0]),
+    "abs-nan": (lambda a: abs(a), [NAN], None, [None]),
+    "sin-inf": (lambda a: a.sin(), [INF], None, [None]),
+    "neg-pow-frac": (lambda a: a ** 0.5, [-4.0], None, [None]),
+    "pow-value-neg-base": (lambda a, b: a ** b, [-8.0, 1.0 / 3.0], None, [None, None]),
+    "pow-huge": (lambda a, b: a ** b, [10.0, 400.0], INF, [INF, INF]),
+    "rpow-0": (lambda a: 0.0 ** a, [-1.0], INF, [-INF]),  # d/db a^b = a^b log(a) = inf * -inf
+    "max-float": (lambda a: a * 2, [sys.float_info.max], INF, [2.0]),
+    "subnormal": (lambda a: a * a, [5e-324], 0.0, [1e-323]),
+    "nan-fanout": (lambda a: a * a + a, [NAN], None, [None]),
+}
+
+
+def ieee_equal(got, want):
+    return math.isnan(got) if want is None else got == want
+
+
+@pytest.mark.parametrize("name", list(IEEE_CASES))
+def test_nan_and_inf_propagate(tg, name):
+    fn, xs, want, want_grads = IEEE_CASES[name]
+    vs = [tg.Value(x) for x in xs]
+    out = fn(*vs)
+    out.backward()
+    assert ieee_equal(out.data, want), f"{name}: forward {out.data!r}, expected {want!r}"
+    for v, g in zip(vs, want_grads):
+        assert ieee_equal(v.grad, g), f"{name}: grad {v.grad!r}, expected {g!r}"
+    out.backward()  # a second pass through inf/nan is fine too
+
+
+# ----- Value: mixing backends and kinds ------------------------------------------------
+
+@pytest.mark.parametrize("op", ["+", "-", "*", "/", "**"])
+@pytest.mark.parametrize("native_left", [True, False], ids=["native-left", "reference-left"])
+def test_mixing_backend_values_names_both(op, native_left):
+    a, b = tapegrad.Value(2.0), reference.Value(3.0)
+    left, right = (a, b) if native_left else (b, a)
+    with pytest.raises(TypeError) as info:
+        OPERATORS[op](left, right)
+    msg = str(info.value)
+    assert "tapegrad (native)" in msg and "tapegrad.reference" in msg, msg
+    first, second = ("tapegrad (native)", "tapegrad.reference") if native_left else ("tapegrad.reference", "tapegrad (native)")
+    assert msg.index(first) < msg.index(second), f"operand order lost: {msg}"
+
+
+def test_value_from_other_backend_value(tg):
+    with pytest.raises(TypeError, match="tapegrad"):
+        tg.Value(other(tg).Value(1.0))
+
+
+def test_grad_of_other_backend_inputs(tg):
+    out = tg.Value(2.0) * 3
+    with pytest.raises(TypeError):
+        tg.grad(out, [other(tg).Value(1.0)])
+
+
+@pytest.mark.parametrize("op", ["+", "*", "-"])
+def test_value_with_tensor_is_a_type_error(tg, op):
+    need_tensor(tg)
+    with pytest.raises(TypeError):
+        OPERATORS[op](tg.Value(1.0), tg.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError):
+        OPERATORS[op](tg.tensor([1.0, 2.0]), tg.Value(1.0))
+
+
+# ----- Value: mutating data between forward and backward (Note [Mutating data]) -----
+
+def test_mutating_leaf_data_before_backward_value(tg):
+    # Local-gradient rules read the parents' data at backward time and a node's
+    # own stored output: d(a*a)/da is evaluated with the new a, forward stays old.
+    a = tg.Value(2.0)
+    sq = a * a
+    a.data = 3.0
+    sq.backward()
+    assert sq.data == 4.0
+    assert a.grad == 6.0
+    # tanh's rule uses its stored output, so mutating the input changes nothing there.
+    b = tg.Value(0.5)
+    t = b.tanh()
+    b.data = 100.0
+    t.backward()
+    assert b.grad == 1 - math.tanh(0.5) ** 2
+
+
+def test_mutating_nonleaf_data_before_backward_value(tg):
+    a = tg.Value(2.0)
+    e = a.exp()
+    e.data = 10.0  # exp's rule uses its own output: d/da becomes 10
+    e.backward()
+    assert a.grad == 10.0
+
+
+# ----- Value: pickling and copying -------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["pickle", "copy", "deepcopy", "pickle-proto0"])
+@pytest.mark.parametrize("x", [1.5, -0.0, NAN, INF, 5e-324], ids=["1.5", "-0", "nan", "inf", "subnormal"])
+def test_value_copies_round_trip(tg, how, x):
+    a = tg.Value(x, label="a")
+    out = a * 2
+    out.backward()
+    src = out
+    src.label = "out"
+    dup = {
+        "pickle": lambda v: pickle.loads(pickle.dumps(v)),
+        "pickle-proto0": lambda v: pickle.loads(pickle.dumps(v, protocol=0)),
+        "copy": copy.copy,
+        "deepcopy": copy.deepcopy,
+    }[how](src)
+    assert type(dup) is type(src)
+    assert ieee_equal(dup.data, None if math.isnan(src.data) else src.data)
+    assert dup.grad == src.grad and dup.label == "out"
+    assert dup.op == "" and dup.parents == ()  # copies are leaves: the graph is not copied
+    (dup * 3).backward()
+    assert dup.grad == 4.0
+
+
+def test_value_unpickle_garbage(tg):
+    a = tg.Value(1.0)
+    if not hasattr(a, "__setstate__"):
+        pytest.skip(f"{tg.__name__}.Value pickles without __setstate__")
+    with pytest.raises(TypeError):
+        a.__setstate__("not a number")
+    assert a.grad == 0.0
+
+
+def test_pickled_value_list_keeps_sharing(tg):
+    a = tg.Value(1.0)
+    b, c = pickle.loads(pickle.dumps([a, a]))
+    assert b is c
+
+
+# ----- Value: no_grad exits cleanly on exceptions -----------------------------------------
+
+def test_no_grad_restored_after_exception(tg):
+    with pytest.raises(TypeError):
+        with tg.no_grad():
+            tg.Value(1.0) + "x"
+    assert tg.is_grad_enabled()
+    assert (tg.Value(1.0) * 2).op == "*"
+
+
+def test_exceptions_midway_leave_no_half_graph(tg):
+    # An exception while building leaves the nodes built so far usable and collectable.
+    a = tg.Value(1.0)
+    parts = [a * k for k in range(1, 50)]
+    with pytest.raises(TypeError):
+        sum(parts, tg.Value(0.0)) + None
+    total = sum(parts, tg.Value(0.0))
+    total.backward()
+    assert a.grad == sum(range(1, 50))
+
+
+# ============================================================================
+# Tensor
+
+
+BAD_TENSOR_DATA = ["abc", None, object(), [1 + 2j], np.array([1 + 2j]), [["a", "b"]], np.array(["x"]),
+                   {"a": 1}, np.array([object()]), [None, 1.0]]
+BAD_TENSOR_IDS = ["str", "None", "object", "complex-list", "complex-array", "str-list", "str-array", "dict",
+                  "object-array", "None-in-list"]
+
+
+@pytest.mark.parametrize("bad", BAD_TENSOR_DATA, ids=BAD_TENSOR_IDS)
+def test_tensor_rejects_non_numbers(tg, bad):
+    need_tensor(tg)
+    with pytest.raises(TypeError):
+        tg.tensor(bad)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.complex64, "U3", object, np.bool_, "foo"],
+                         ids=["int32", "complex64", "unicode", "object", "bool", "unknown"])
+def test_tensor_rejects_bad_dtype(tg, dtype):
+    need_tensor(tg)
+    with pytest.raises(TypeError):
+        tg.tensor([1.0], dtype=dtype)
+
+
+def test_tensor_ragged_is_value_error(tg):
+    need_tensor(tg)
+    with pytest.raises(ValueError):
+        tg.tensor([[1.0, 2.0], [3.0]])
+
+
+@pytest.mark.parametrize("bad", ["abc", None, object(), 1 + 2j, {}, [["a"]]],
+                         ids=["str", "None", "object", "complex", "dict", "str-list"])
+@pytest.mark.parametrize("op", ["+", "-", "*", "/", "**", "@"])
+def test_tensor_operators_reject_bad_operands(tg, op, bad):
+    need_tensor(tg)
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(TypeError):
+        OPERATORS[op](x, bad)
+    with pytest.raises(TypeError):
+        OPERATORS[op](bad, x)
+
+
+@pytest.mark.parametrize("op", ["+", "-", "*", "/", "**"])
+def test_tensor_list_operand_is_converted(tg, op):
+    # Where API.md is silent, NumPy: a list operand becomes an array.
+    need_tensor(tg)
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    got = OPERATORS[op](x, [3.0, 4.0])
+    np.testing.assert_allclose(got.numpy(), OPERATORS[op](np.array([1.0, 2.0], np.float32), np.array([3.0, 4.0])),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("shapes", [((2, 3), (4,)), ((2, 3), (3, 2)), ((0,), (2,)), ((2, 1, 3), (4, 3, 1, 2)),
+                                    ((5,), (4,))], ids=["2x3+4", "2x3+3x2", "0+2", "3d+4d", "5+4"])
+@pytest.mark.parametrize("op", ["+", "-", "*", "/", "**", "<", "where"])
+def test_shapes_that_do_not_broadcast(tg, shapes, op):
+    need_tensor(tg)
+    a, b = tg.ones(shapes[0], requires_grad=True), tg.ones(shapes[1])
+    with pytest.raises(ValueError) as info:
+        if op == "where":
+            tg.where(a > 0.5, a, b)
+        else:
+            OPERATORS[op](a, b)
+    assert str(shapes[0][-1]) in str(info.value) or "broadcast" in str(info.value)
+
+
+@pytest.mark.parametrize("shapes", [((2, 3), (2, 3)), ((3,), (4,)), ((2, 2, 3), (3, 3, 2)), ((0, 2), (3, 1))],
+                         ids=["2x3@2x3", "3@4", "batch", "zero"])
+def test_matmul_shape_mismatch(tg, shapes):
+    need_tensor(tg)
+    with pytest.raises(ValueError):
+        tg.ones(shapes[0]) @ tg.ones(shapes[1])
+
+
+def test_matmul_of_0d(tg):
+    need_tensor(tg)
+    with pytest.raises(ValueError):
+        tg.tensor(2.0) @ tg.ones((2,))
+
+
+@pytest.mark.parametrize("shape", [(7,), (2, 4), (-1, 5), (-1, -1), (0,), (3, -2), (2.5,), ("3",)],
+                         ids=["7", "2x4", "-1x5", "-1x-1", "0", "3x-2", "float", "str"])
+def test_bad_reshape(tg, shape):
+    need_tensor(tg)
+    x = tg.ones((2, 3), requires_grad=True)
+    with pytest.raises((ValueError, TypeError)) as info:
+        x.reshape(*shape)
+    if all(isinstance(s, int) for s in shape):
+        assert info.type is ValueError
+
+
+@pytest.mark.parametrize("index", [5, -6, (0, 3), (slice(None), 3), (0, 0, 0), [0, 7], np.array([-9]),
+                                   (np.array([0, 1]), np.array([0, 5]))],
+                         ids=["5", "-6", "0,3", ":,3", "too-many", "list-7", "array-neg", "pair-5"])
+def test_index_out_of_range(tg, index):
+    need_tensor(tg)
+    x = tg.ones((5, 3), requires_grad=True)
+    with pytest.raises(IndexError):
+        x[index]
+
+
+def test_index_on_0d_and_empty(tg):
+    need_tensor(tg)
+    with pytest.raises(IndexError):
+        tg.tensor(1.0)[0]
+    with pytest.raises(IndexError):
+        tg.zeros((0, 3))[0]
+    assert tg.zeros((0, 3))[1:].shape == (0, 3)
+
+
+@pytest.mark.parametrize("index", ["a", 1.5, None, object()], ids=["str", "float", "None-ok", "object"])
+def test_index_of_wrong_type(tg, index):
+    need_tensor(tg)
+    x = tg.ones((2, 3))
+    if index is None:
+        assert x[index].shape == (1, 2, 3)
+        return
+    with pytest.raises((TypeError, IndexError)):
+        x[index]
+
+
+@pytest.mark.parametrize("maker", ["zeros", "ones", "randn"])
+@pytest.mark.parametrize("shape", [(-1,), (2, -3), (-(2**62),)], ids=["-1", "2x-3", "-2^62"])
+def test_negative_sizes(tg, maker, shape):
+    need_tensor(tg)
+    with pytest.raises(ValueError, match="negative|size"):
+        getattr(tg, maker)(*shape)
+
+
+@pytest.mark.parametrize("maker", ["zeros", "ones", "randn"])
+@pytest.mark.parametrize("shape", [(2**62,), (2**40, 2**40), (2**31, 2**31, 2**31), (2**70,)],
+                         ids=["2^62", "2^40x2^40", "2^31^3", "2^70"])
+def test_huge_allocations_are_memory_errors(tg, maker, shape):
+    need_tensor(tg)
+    with pytest.raises((MemoryError, OverflowError)) as info:
+        getattr(tg, maker)(*shape)
+    if max(shape) < 2**63:
+        assert info.type is MemoryError
+
+
+def test_huge_broadcast_is_a_memory_error(tg):
+    need_tensor(tg)
+    a = tg.ones((2**20, 1), dtype=np.float32)
+    b = tg.ones((1, 2**20), dtype=np.float32)
+    with pytest.raises(MemoryError):
+        a + b  # 2^40 elements
+
+
+@pytest.mark.parametrize("call", ["sum", "mean", "max", "min", "softmax", "log_softmax", "transpose", "permute",
+                                  "concatenate", "stack"])
+def test_bad_dims(tg, call):
+    need_tensor(tg)
+    x = tg.ones((2, 3), requires_grad=True)
+    with pytest.raises((ValueError, IndexError)) as info:
+        {
+            "sum": lambda: x.sum(2), "mean": lambda: x.mean(-3), "max": lambda: x.max(5),
+            "min": lambda: x.min((0, 0)), "softmax": lambda: x.softmax(2),
+            "log_softmax": lambda: x.log_softmax(-3), "transpose": lambda: x.transpose(0, 2),
+            "permute": lambda: x.permute(0, 0), "concatenate": lambda: tg.concatenate([x, x], dim=2),
+            "stack": lambda: tg.stack([x, x], dim=4),
+        }[call]()
+    assert info.type is ValueError, f"{call}: {info.type.__name__} {info.value}"
+
+
+def test_bad_joins(tg):
+    need_tensor(tg)
+    with pytest.raises(ValueError):
+        tg.concatenate([], dim=0)
+    with pytest.raises(ValueError):
+        tg.stack([tg.ones((2,)), tg.ones((3,))])
+    with pytest.raises(ValueError):
+        tg.concatenate([tg.ones((2, 2)), tg.ones((2, 3))], dim=0)
+    with pytest.raises(ValueError):
+        tg.concatenate([tg.tensor(1.0), tg.tensor(2.0)])
+    with pytest.raises(TypeError):
+        tg.stack([tg.ones((2,)), "x"])
+
+
+def test_backward_twice_through_freed_graph(tg):
+    need_tensor(tg)
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x.exp() * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="freed|retain_graph"):
+        y.backward()
+    z = (x.exp() * x).sum()
+    z.backward(retain_graph=True)
+    z.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 3 * (np.exp([1.0, 2.0]) * np.array([2.0, 3.0])), rtol=1e-6)
+
+
+def test_tg_grad_through_freed_graph(tg):
+    need_tensor(tg)
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    tg.grad(y, [x])
+    with pytest.raises(RuntimeError):
+        tg.grad(y, [x])
+
+
+def test_backward_of_non_scalar(tg):
+    need_tensor(tg)
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="gradient"):
+        (x * 2).backward()
+    (x * 2).backward(gradient=tg.tensor([1.0, 1.0]))
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+
+
+def test_backward_of_empty_tensor(tg):
+    need_tensor(tg)
+    x = tg.zeros((0,), requires_grad=True)
+    with pytest.raises(RuntimeError):
+        (x * 2).backward()
+    x.sum().backward()
+    assert x.grad.shape == (0,)
+
+
+@pytest.mark.parametrize("gradient", [[1.0], [[1.0, 1.0]], [1.0, 1.0, 1.0], 1.0, "x"],
+                         ids=["short", "2d", "long", "scalar", "str"])
+def test_gradient_of_wrong_shape(tg, gradient):
+    need_tensor(tg)
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises((ValueError, TypeError)) as info:
+        (x * 2).backward(gradient=gradient)
+    assert info.type is (TypeError if gradient == "x" else ValueError)
+    assert x.grad is None
+
+
+def test_backward_without_requires_grad(tg):
+    need_tensor(tg)
+    with pytest.raises(RuntimeError, match="require"):
+        tg.tensor([1.0, 2.0]).sum().backward()
+    x = tg.tensor([1.0], requires_grad=True)
+    with tg.no_grad():
+        y = (x * 2).sum()
+    with pytest.raises(RuntimeError):
+        y.backward()
+
+
+@pytest.mark.parametrize("name", ["log", "sqrt", "exp", "div0", "inf-inf", "softmax-inf", "max-nan", "pow"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tensor_nan_inf_propagate(tg, name, dtype):
+    need_tensor(tg)
+    data = np.array([0.0, -1.0, np.inf, -np.inf, np.nan, 1000.0, 2.0], dtype=dtype)
+    x = tg.tensor(data, requires_grad=True)
+    fn = {
+        "log": lambda t: t.log(), "sqrt": lambda t: t.sqrt(), "exp": lambda t: t.exp(),
+        "div0": lambda t: t / (t * 0.0), "inf-inf": lambda t: t - t * 1.0, "softmax-inf": lambda t: t.softmax(0),
+        "max-nan": lambda t: t.max(), "pow": lambda t: t ** -1.5,
+    }[name]
+    with np.errstate(all="ignore"):
+        out = fn(x)
+        (out.sum() if out.ndim else out).backward()
+    assert out.dtype == dtype and x.grad.dtype == dtype
+    r = reference.tensor(data, requires_grad=True)
+    rout = fn(r)
+    (rout.sum() if rout.ndim else rout).backward()
+    np.testing.assert_allclose(out.numpy(), rout.numpy(), rtol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(x.grad.numpy(), r.grad.numpy(), rtol=1e-6, equal_nan=True)
+
+
+def test_mixing_backend_tensors_names_both():
+    if not hasattr(tapegrad, "tensor"):
+        pytest.skip("the native backend has no Tensor yet")
+    a, b = tapegrad.tensor([1.0]), reference.tensor([1.0])
+    for left, right in ((a, b), (b, a)):
+        for op in ("+", "*", "@", "<"):
+            with pytest.raises(TypeError) as info:
+                OPERATORS[op](left, right)
+            msg = str(info.value)
+            assert "tapegrad (native)" in msg and "tapegrad.reference" in msg, msg
+    with pytest.raises(TypeError):
+        tapegrad.where(a > 0, a, b)
+    with pytest.raises(TypeError):
+        reference.concatenate([b, a])
+
+
+def test_tensor_from_other_backend(tg):
+    need_tensor(tg)
+    o = other(tg)
+    if not hasattr(o, "tensor"):
+        pytest.skip("the other backend has no Tensor yet")
+    with pytest.raises(TypeError, match="tapegrad"):
+        tg.stack([tg.ones((1,)), o.ones((1,))])
+
+
+@pytest.mark.parametrize("how", ["pickle", "copy", "deepcopy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("requires_grad", [True, False])
+def test_tensor_copies_round_trip(tg, how, dtype, requires_grad):
+    need_tensor(tg)
+    x = tg.tensor(np.array([[1.0, np.nan], [np.inf, -0.0]], dtype=dtype), requires_grad=requires_grad)
+    dup = {"pickle": lambda t: pickle.loads(pickle.dumps(t)), "copy": copy.copy, "deepcopy": copy.deepcopy}[how](x)
+    assert type(dup) is type(x)
+    assert dup.dtype == dtype and dup.requires_grad == requires_grad and dup.shape == (2, 2)
+    np.testing.assert_array_equal(dup.numpy(), x.numpy())
+    if requires_grad:
+        (dup * 2).sum().backward()
+        assert x.grad is None and dup.grad is not None
+
+
+def test_tensor_zero_size_and_0d_pickle(tg):
+    need_tensor(tg)
+    for t in (tg.zeros((0, 3)), tg.tensor(3.5, dtype=np.float64)):
+        dup = pickle.loads(pickle.dumps(t))
+        assert dup.shape == t.shape and dup.dtype == t.dtype
+
+
+def test_mutating_leaf_tensor_data_before_backward(tg):
+    # Note [Mutating data]: what a Tensor op saved for backward is what backward uses.
+    need_tensor(tg)
+    x = tg.tensor([2.0, 3.0], requires_grad=True, dtype=np.float64)
+    y = (x * x).sum()
+    x.data = np.array([10.0, 10.0])  # rebinds x's data; the saved forward inputs are unchanged
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [4.0, 6.0])
+
+
+def test_item_len_bool_on_bad_shapes(tg):
+    need_tensor(tg)
+    with pytest.raises(ValueError):
+        tg.ones((2,)).item()
+    with pytest.raises(TypeError):
+        len(tg.tensor(1.0))
+    with pytest.raises(ValueError):
+        bool(tg.ones((2,)))
+
+
+@pytest.mark.parametrize("labels", [np.array([0, 5]), np.array([-1, 0]), np.array([0.5, 1.0]), np.array([0])],
+                         ids=["too-big", "negative", "float", "short"])
+def test_cross_entropy_bad_labels(tg, labels):
+    need_tensor(tg)
+    logits = tg.ones((2, 3), requires_grad=True)
+    with pytest.raises((IndexError, TypeError, ValueError)) as info:
+        tg.cross_entropy(logits, labels)
+    expected = {"too-big": IndexError, "negative": IndexError, "float": TypeError, "short": ValueError}
+    ids = {5: "too-big", -1: "negative"}
+    if labels.dtype.kind == "f":
+        assert info.type is TypeError
+    elif len(labels) == 1:
+        assert info.type is ValueError
+    else:
+        assert info.type is expected[ids[int(labels.max()) if labels.max() > 0 else int(labels.min())]]
+
+
+def test_from_dlpack_bad_object(tg):
+    need_tensor(tg)
+    with pytest.raises((TypeError, AttributeError)):
+        tg.from_dlpack("not an array")
+
+
+# ----- a broken installation ---------------------------------------------------------------
+
+def test_reference_imports_without_the_extension():
+    # With _core unimportable, `import tapegrad.reference` must still work (API.md
+    # promises the pure-Python backend), and native names raise a helpful ImportError.
+    import subprocess
+
+    code = (
+        "import sys; sys.modules['tapegrad._core'] = None\n"
+        "from tapegrad import reference\n"
+        "assert reference.Value(2.0).data == 2.0\n"
+        "import tapegrad\n"
+        "try:\n"
+        "    tapegrad.Value\n"
+        "except ImportError as e:\n"
+        "    assert 'tapegrad.reference' in str(e)\n"
+        "else:\n"
+        "    raise SystemExit('no ImportError')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
