@@ -1,0 +1,417 @@
+#!/usr/bin/env python3
+"""Coverage-guided fuzz target for the native bindings (atheris / libFuzzer).
+
+Run for a fixed time (from the repository root, with tapegrad and atheris installed):
+
+    python fuzz/fuzz_native.py -max_total_time=60
+
+Any libFuzzer flag works (-runs=N, -jobs=N, a corpus directory as the first
+argument, a crash file to reproduce). Each input is decoded into a small
+program: Values or Tensors made from the fuzzer's bytes (hostile data
+included: NaN, inf, strings, None, huge ints, odd shapes and dtypes), a few
+random ops, then backward. The same program runs on the native backend and
+on the reference. A finding (the target raises, libFuzzer saves the input) is
+
+  * a crash of the interpreter (segfault, abort, sanitizer report);
+  * a native exception outside the documented types of API.md ("Errors");
+  * the native backend raising where the reference does not, or the two
+    raising different exception types;
+  * different results where both succeed (Values bit for bit, Tensors within
+    float tolerance).
+
+Coverage: atheris instruments the Python code of tapegrad (facade, reference,
+gradcheck) through ``instrument_imports``. The C++ extension is built with
+g++ here, so libFuzzer sees no edges inside it; it is exercised (and a crash
+there is caught) but its coverage does not guide the search. Building _core
+with clang and -fsanitize=fuzzer-no-link would add that.
+"""
+from __future__ import annotations
+
+import math
+import os
+import struct
+import sys
+
+import atheris
+
+with atheris.instrument_imports(include=["tapegrad"]):
+    import tapegrad as native
+    from tapegrad import reference as ref
+
+import numpy as np
+
+DOCUMENTED = (TypeError, ValueError, IndexError, MemoryError, RuntimeError, OverflowError)
+HAS_TENSOR = hasattr(native, "tensor")
+VERBOSE = os.environ.get("FUZZ_VERBOSE", "") not in ("", "0")  # print each step (to replay a finding)
+
+
+def _short(x):
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        return f"{type(x).__name__}{tuple(x.shape)} {x.dtype} op={getattr(x, 'op', '')!r}"
+    return repr(x)[:80]
+
+
+class Finding(AssertionError):
+    """A bug the fuzzer found (libFuzzer reports the uncaught exception and saves the input)."""
+
+
+# ----- outcomes -----------------------------------------------------------------
+
+
+def attempt(fn, *args):
+    """(result, None) or (None, exception) of fn(*args)."""
+    try:
+        return fn(*args), None
+    except Exception as exc:  # noqa: BLE001 - classified by the caller
+        return None, exc
+
+
+def both(what, fn_native, fn_ref):
+    """Run the same step on both backends; raise Finding on an undocumented or diverging outcome.
+
+    Returns (native result, reference result), or None when both raised the same documented type.
+    """
+    n, n_exc = attempt(fn_native)
+    r, r_exc = attempt(fn_ref)
+    if VERBOSE:
+        print(f"  {what}: native {n_exc!r} / {_short(n)}, reference {r_exc!r} / {_short(r)}", file=sys.stderr)
+    if n_exc is not None and not isinstance(n_exc, DOCUMENTED):
+        raise Finding(f"{what}: native raised undocumented {type(n_exc).__name__}: {n_exc}") from n_exc
+    if n_exc is None and r_exc is None:
+        return n, r
+    if n_exc is not None and r_exc is not None:
+        if not isinstance(n_exc, type(r_exc)) and not isinstance(r_exc, type(n_exc)):
+            raise Finding(f"{what}: native raised {type(n_exc).__name__} ({n_exc}), "
+                          f"reference {type(r_exc).__name__} ({r_exc})")
+        return None
+    if n_exc is not None:
+        raise Finding(f"{what}: native raised {type(n_exc).__name__} ({n_exc}) where the reference "
+                      f"returned {r!r}") from n_exc
+    raise Finding(f"{what}: reference raised {type(r_exc).__name__} ({r_exc}) where native returned {n!r}")
+
+
+def same_bits(a: float, b: float) -> bool:
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    return struct.pack("<d", a) == struct.pack("<d", b)
+
+
+def close_arrays(what, a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape or a.dtype != b.dtype:
+        raise Finding(f"{what}: native {a.dtype}{a.shape} vs reference {b.dtype}{b.shape}")
+    if a.size == 0:
+        return
+    if not np.array_equal(np.isnan(a), np.isnan(b)):
+        raise Finding(f"{what}: NaN positions differ\nnative {a}\nreference {b}")
+    fin = np.isfinite(a) & np.isfinite(b)
+    if not np.array_equal(a[~fin & ~np.isnan(a)], b[~fin & ~np.isnan(b)]):
+        raise Finding(f"{what}: infinities differ\nnative {a}\nreference {b}")
+    rtol = 1e-4 if a.dtype == np.float32 else 1e-9
+    scale = float(np.max(np.abs(b[fin]), initial=1.0))
+    with np.errstate(all="ignore"):
+        err = np.max(np.abs(a[fin].astype(np.float64) - b[fin]), initial=0.0)
+    if err > rtol * scale:
+        raise Finding(f"{what}: max error {err} > {rtol} x {scale}\nnative {a}\nreference {b}")
+
+
+# ----- data from the fuzzer's bytes ---------------------------------------------------
+
+SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, 2.0, math.inf, -math.inf, math.nan, 5e-324, 1e-300, 1e300, 710.0, -745.0]
+HOSTILE = ["x", None, 1 + 2j, [1.0], object(), 10**400, True, np.float32(1.5), np.int64(3), np.bool_(True),
+           b"1", (), np.array([1.0, 2.0])]
+
+
+def number(fdp: atheris.FuzzedDataProvider) -> float:
+    kind = fdp.ConsumeIntInRange(0, 3)
+    if kind == 0:
+        return fdp.PickValueInList(SPECIAL)
+    if kind == 1:
+        return fdp.ConsumeFloat()
+    return fdp.ConsumeFloatInRange(-4.0, 4.0)
+
+
+def scalar_arg(fdp):
+    """A number, or now and then something that is not one."""
+    if fdp.ConsumeIntInRange(0, 15) == 0:
+        return fdp.PickValueInList(HOSTILE)
+    return number(fdp)
+
+
+# ----- Value programs ---------------------------------------------------------------------
+
+V_UNARY = ["neg", "abs", "relu", "tanh", "sigmoid", "exp", "log", "sqrt", "sin", "cos"]
+V_BINARY = ["+", "-", "*", "/", "**"]
+
+
+def v_unary(name, a):
+    if name == "neg":
+        return -a
+    if name == "abs":
+        return abs(a)
+    return getattr(a, name)()
+
+
+def v_binary(name, a, b):
+    return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b,
+            "**": lambda: a ** b}[name]()
+
+
+def fuzz_values(fdp):
+    n_nodes, r_nodes = [], []
+    for _ in range(fdp.ConsumeIntInRange(1, 3)):
+        x = scalar_arg(fdp)
+        out = both(f"Value({x!r})", lambda: native.Value(x), lambda: ref.Value(x))
+        if out is not None:
+            n_nodes.append(out[0])
+            r_nodes.append(out[1])
+    if not n_nodes:
+        return
+    for _ in range(fdp.ConsumeIntInRange(1, 12)):
+        kind = fdp.ConsumeIntInRange(0, 5)
+        i = fdp.ConsumeIntInRange(0, len(n_nodes) - 1)
+        j = fdp.ConsumeIntInRange(0, len(n_nodes) - 1)
+        if kind <= 1:
+            name = fdp.PickValueInList(V_UNARY)
+            out = both(name, lambda: v_unary(name, n_nodes[i]), lambda: v_unary(name, r_nodes[i]))
+        elif kind <= 3:
+            name = fdp.PickValueInList(V_BINARY)
+            out = both(name, lambda: v_binary(name, n_nodes[i], n_nodes[j]),
+                       lambda: v_binary(name, r_nodes[i], r_nodes[j]))
+        else:  # a plain number (or junk) on one side
+            name = fdp.PickValueInList(V_BINARY)
+            c = scalar_arg(fdp)
+            if kind == 4:
+                out = both(f"{name} {c!r}", lambda: v_binary(name, n_nodes[i], c), lambda: v_binary(name, r_nodes[i], c))
+            else:
+                out = both(f"{c!r} {name}", lambda: v_binary(name, c, n_nodes[i]), lambda: v_binary(name, c, r_nodes[i]))
+        if out is not None:
+            n_nodes.append(out[0])
+            r_nodes.append(out[1])
+    for k, (a, b) in enumerate(zip(n_nodes, r_nodes)):
+        if not same_bits(a.data, b.data) or a.op != b.op:
+            raise Finding(f"Value node {k}: native {a.data!r} {a.op!r} vs reference {b.data!r} {b.op!r}")
+    root = fdp.ConsumeIntInRange(0, len(n_nodes) - 1)
+    n_nodes[root].backward()
+    r_nodes[root].backward()
+    if fdp.ConsumeBool():
+        n_nodes[root].backward()
+        r_nodes[root].backward()
+    for k, (a, b) in enumerate(zip(n_nodes, r_nodes)):
+        if not same_bits(a.grad, b.grad):
+            raise Finding(f"Value node {k} ({a.op!r}) grad: native {a.grad!r} vs reference {b.grad!r}")
+
+
+# ----- Tensor programs ------------------------------------------------------------------
+
+T_UNARY = ["neg", "abs", "relu", "tanh", "sigmoid", "exp", "log", "sqrt", "sin", "cos"]
+T_BINARY = ["+", "-", "*", "/", "**", "@", "<", "=="]
+T_REDUCE = ["sum", "mean", "max", "min", "softmax", "log_softmax"]
+T_SHAPE = ["reshape", "transpose", "permute", "T", "flatten", "getitem", "detach"]
+T_JOIN = ["concatenate", "stack", "where", "mse_loss", "cross_entropy"]
+
+
+def shape(fdp, max_dims=3):
+    return tuple(fdp.ConsumeIntInRange(0, 3) for _ in range(fdp.ConsumeIntInRange(0, max_dims)))
+
+
+def tensor_data(fdp):
+    """An array (any layout), a nested list, a scalar, or junk, plus a dtype argument."""
+    kind = fdp.ConsumeIntInRange(0, 20)
+    dtype = fdp.PickValueInList([None, None, np.float32, np.float64, "float16", np.int32, "complex64", "nope"])
+    if kind == 0:
+        return fdp.PickValueInList(HOSTILE + [[[1.0], [2.0, 3.0]], [["a"]], np.array([object()])]), dtype
+    if kind == 1:
+        return number(fdp), dtype
+    shp = shape(fdp)
+    size = int(np.prod(shp)) if shp else 1
+    values = [number(fdp) if fdp.ConsumeIntInRange(0, 4) == 0 else fdp.ConsumeFloatInRange(-3.0, 3.0)
+              for _ in range(size)]
+    arr = np.array(values, dtype=np.float64).reshape(shp)
+    layout = fdp.ConsumeIntInRange(0, 5)
+    if layout == 0:
+        arr = arr.astype(np.float32)
+    elif layout == 1 and arr.ndim:
+        arr = np.repeat(arr, 2, axis=-1)[..., ::2]  # strided view
+    elif layout == 2:
+        arr = arr.astype(arr.dtype.newbyteorder(">"))
+    elif layout == 3 and arr.ndim >= 2:
+        arr = arr.T
+    elif layout == 4:
+        return arr.tolist(), dtype
+    return arr, dtype
+
+
+def t_unary(name, x):
+    return -x if name == "neg" else abs(x) if name == "abs" else getattr(x, name)()
+
+
+def t_binary(name, x, y):
+    ops = {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y, "/": lambda: x / y, "**": lambda: x ** y,
+           "@": lambda: x @ y, "<": lambda: x < y, "==": lambda: x == y}
+    return ops[name]()
+
+
+def fuzz_tensors(fdp):
+    n_ts, r_ts = [], []
+    for _ in range(fdp.ConsumeIntInRange(1, 3)):
+        data, dtype = tensor_data(fdp)
+        rg = fdp.ConsumeBool()
+        maker = fdp.ConsumeIntInRange(0, 6)
+        if maker == 0:  # creation by shape, with hostile sizes
+            shp = tuple(fdp.PickValueInList([0, 1, 2, 3, -1, 2**62, 2**40, 2.5, "2"])
+                        for _ in range(fdp.ConsumeIntInRange(0, 3)))
+            fn = fdp.PickValueInList(["zeros", "ones", "randn"])
+            out = both(f"{fn}{shp}", lambda: getattr(native, fn)(*shp, requires_grad=rg),
+                       lambda: getattr(ref, fn)(*shp, requires_grad=rg)) if fn != "randn" else \
+                both(f"randn{shp}", lambda: native.randn(*shp, seed=1), lambda: ref.randn(*shp, seed=1))
+        else:
+            out = both(f"tensor({data!r}, dtype={dtype!r})",
+                       lambda: native.tensor(data, requires_grad=rg, dtype=dtype),
+                       lambda: ref.tensor(data, requires_grad=rg, dtype=dtype))
+        if out is not None:
+            n_ts.append(out[0])
+            r_ts.append(out[1])
+    if not n_ts:
+        return
+    for _ in range(fdp.ConsumeIntInRange(1, 8)):
+        i = fdp.ConsumeIntInRange(0, len(n_ts) - 1)
+        j = fdp.ConsumeIntInRange(0, len(n_ts) - 1)
+        nx, rx, ny, ry = n_ts[i], r_ts[i], n_ts[j], r_ts[j]
+        kind = fdp.ConsumeIntInRange(0, 5)
+        if kind == 0:
+            name = fdp.PickValueInList(T_UNARY)
+            out = both(name, lambda: t_unary(name, nx), lambda: t_unary(name, rx))
+        elif kind == 1:
+            name = fdp.PickValueInList(T_BINARY)
+            if fdp.ConsumeBool():
+                c = scalar_arg(fdp)
+                left = fdp.ConsumeBool()
+                out = both(f"{name} {c!r}", lambda: t_binary(name, c, nx) if left else t_binary(name, nx, c),
+                           lambda: t_binary(name, c, rx) if left else t_binary(name, rx, c))
+            else:
+                out = both(name, lambda: t_binary(name, nx, ny), lambda: t_binary(name, rx, ry))
+        elif kind == 2:
+            name = fdp.PickValueInList(T_REDUCE)
+            dim = fdp.PickValueInList([None, 0, 1, -1, 2, -3, 5, (0, 1), (0, 0)])
+            keep = fdp.ConsumeBool()
+            if name in ("softmax", "log_softmax"):
+                d = -1 if dim is None or isinstance(dim, tuple) else dim
+                out = both(f"{name}({d})", lambda: getattr(nx, name)(d), lambda: getattr(rx, name)(d))
+            else:
+                out = both(f"{name}({dim}, {keep})", lambda: getattr(nx, name)(dim, keep),
+                           lambda: getattr(rx, name)(dim, keep))
+        elif kind == 3:
+            name = fdp.PickValueInList(T_SHAPE)
+            if name == "reshape":
+                shp = tuple(fdp.ConsumeIntInRange(-2, 6) for _ in range(fdp.ConsumeIntInRange(0, 3)))
+                out = both(f"reshape{shp}", lambda: nx.reshape(*shp), lambda: rx.reshape(*shp))
+            elif name == "transpose":
+                a, b = fdp.ConsumeIntInRange(-4, 3), fdp.ConsumeIntInRange(-4, 3)
+                out = both(f"transpose({a}, {b})", lambda: nx.transpose(a, b), lambda: rx.transpose(a, b))
+            elif name == "permute":
+                dims = tuple(fdp.ConsumeIntInRange(-3, 3) for _ in range(fdp.ConsumeIntInRange(0, 3)))
+                out = both(f"permute{dims}", lambda: nx.permute(*dims), lambda: rx.permute(*dims))
+            elif name == "getitem":
+                key = index_key(fdp)
+                out = both(f"getitem[{key!r}]", lambda: nx[key], lambda: rx[key])
+            elif name == "T":
+                out = both("T", lambda: nx.T, lambda: rx.T)
+            else:
+                out = both(name, getattr(nx, name), getattr(rx, name))
+        elif kind == 4:
+            name = fdp.PickValueInList(T_JOIN)
+            dim = fdp.ConsumeIntInRange(-3, 3)
+            if name in ("concatenate", "stack"):
+                out = both(f"{name}(dim={dim})", lambda: getattr(native, name)([nx, ny], dim=dim),
+                           lambda: getattr(ref, name)([rx, ry], dim=dim))
+            elif name == "where":
+                out = both("where", lambda: native.where(nx > 0.0, nx, ny), lambda: ref.where(rx > 0.0, rx, ry))
+            elif name == "mse_loss":
+                out = both("mse_loss", lambda: native.mse_loss(nx, ny), lambda: ref.mse_loss(rx, ry))
+            else:
+                labels = np.array([fdp.ConsumeIntInRange(-1, 3) for _ in range(fdp.ConsumeIntInRange(0, 3))])
+                out = both(f"cross_entropy({labels})", lambda: native.cross_entropy(nx, labels),
+                           lambda: ref.cross_entropy(rx, labels))
+        else:
+            # conversions and small queries: results compared where they are values
+            name = fdp.PickValueInList(["item", "tolist", "len", "float", "bool", "repr", "numpy", "pickle"])
+            fns = {"item": lambda t: t.item(), "tolist": lambda t: t.tolist(), "len": len, "float": float,
+                   "bool": bool, "repr": lambda t: type(repr(t)), "numpy": lambda t: t.numpy().shape,
+                   "pickle": lambda t: pickle_round(t)}
+            res = both(name, lambda: fns[name](nx), lambda: fns[name](rx))
+            if res is not None and name in ("item", "len", "float", "bool", "numpy") and \
+                    not (res[0] == res[1] or (isinstance(res[0], float) and same_bits(res[0], res[1]))):
+                raise Finding(f"{name}: native {res[0]!r} vs reference {res[1]!r}")
+            out = None
+        if out is not None and hasattr(out[0], "numpy"):
+            close_arrays("forward", out[0].numpy(), out[1].numpy())
+            n_ts.append(out[0])
+            r_ts.append(out[1])
+    # backward from one node, with or without a gradient, maybe twice
+    k = fdp.ConsumeIntInRange(0, len(n_ts) - 1)
+    nt, rt = n_ts[k], r_ts[k]
+    grad_kind = fdp.ConsumeIntInRange(0, 3)
+    if grad_kind == 0:
+        g = None
+    elif grad_kind == 1:
+        g = np.ones(nt.shape, dtype=nt.dtype)
+    else:
+        g = np.ones(shape(fdp), dtype=np.float64)
+    retain = fdp.ConsumeBool()
+    both("backward", lambda: nt.backward(g, retain), lambda: rt.backward(g, retain))
+    if fdp.ConsumeBool():
+        both("backward again", lambda: nt.backward(g), lambda: rt.backward(g))
+    for idx, (a, b) in enumerate(zip(n_ts, r_ts)):
+        if (a.grad is None) != (b.grad is None):
+            raise Finding(f"tensor {idx}: native grad {a.grad!r} vs reference {b.grad!r}")
+        if a.grad is not None:
+            close_arrays(f"tensor {idx} grad", a.grad.numpy(), b.grad.numpy())
+
+
+def pickle_round(t):
+    import pickle
+
+    u = pickle.loads(pickle.dumps(t))
+    return (u.shape, u.dtype, u.requires_grad)
+
+
+def index_key(fdp):
+    parts = []
+    for _ in range(fdp.ConsumeIntInRange(1, 3)):
+        kind = fdp.ConsumeIntInRange(0, 6)
+        if kind == 0:
+            parts.append(fdp.ConsumeIntInRange(-5, 5))
+        elif kind == 1:
+            a, b, s = fdp.ConsumeIntInRange(-4, 4), fdp.ConsumeIntInRange(-4, 4), fdp.PickValueInList([1, 2, -1, -2, None])
+            parts.append(slice(a, b, s))
+        elif kind == 2:
+            parts.append(None)
+        elif kind == 3:
+            parts.append(Ellipsis)
+        elif kind == 4:
+            parts.append(np.array([fdp.ConsumeIntInRange(-4, 4) for _ in range(fdp.ConsumeIntInRange(0, 3))], dtype=np.intp))
+        elif kind == 5:
+            parts.append([fdp.ConsumeIntInRange(-4, 4) for _ in range(fdp.ConsumeIntInRange(1, 3))])
+        else:
+            parts.append(fdp.PickValueInList(["a", 1.5, np.float32(1.0)]))
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def TestOneInput(data: bytes) -> None:
+    fdp = atheris.FuzzedDataProvider(data)
+    with np.errstate(all="ignore"):
+        if HAS_TENSOR and fdp.ConsumeBool():
+            fuzz_tensors(fdp)
+        else:
+            fuzz_values(fdp)
+
+
+def main():
+    atheris.Setup(sys.argv, TestOneInput)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    main()
