@@ -438,3 +438,27 @@ def test_tensor_programs_agree_and_match_fd(data, pair, names):
     xs = [native.tensor(x, requires_grad=True), native.tensor(y, requires_grad=True)]
     ok = native.gradcheck(fn, xs, eps=1e-6, atol=1e-5, rtol=1e-3)
     assert ok
+
+
+@needs_native_tensor
+@profile(100)
+@given(st.data(), broadcast_pair(), dtypes, st.sampled_from(sorted(T_UNARY) + sorted(T_BINARY)),
+       st.sampled_from(EXPONENTS))
+def test_tensor_extreme_values_agree(data, pair, dtype, name, c):
+    # Huge, tiny, subnormal, signed-zero, infinite and NaN elements: IEEE results
+    # (and their gradients) must agree too.
+    fn = {**T_UNARY, **T_BINARY}[name]
+
+    def extreme(shape):
+        size = int(np.prod(shape)) if shape else 1
+        values = data.draw(st.lists(st.one_of(st.sampled_from(EXTREME), st.floats(-3.0, 3.0)),
+                                    min_size=size, max_size=size))
+        with np.errstate(over="ignore"):  # 1e300 becomes inf in float32, on purpose
+            return np.asarray(values, dtype=np.float64).reshape(shape).astype(dtype)
+
+    x, y = extreme(pair[0]), extreme(pair[1])
+    with np.errstate(all="ignore"):
+        if name in T_UNARY:
+            assert_tensor_agree([x], lambda a: fn(a, None, c), dtype)
+        else:
+            assert_tensor_agree([x, y], lambda a, b: fn(a, b, c), dtype)

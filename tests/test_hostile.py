@@ -749,3 +749,14 @@ def test_reference_imports_without_the_extension():
         "    raise SystemExit('no ImportError')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("dtype", [">f8", "<f8", ">f4", "<f4"])
+def test_byteswapped_input_keeps_float_dtype(tg, dtype):
+    # Note [Dtypes]: float input keeps its dtype, whatever its byte order.
+    need_tensor(tg)
+    arr = np.array([[1.5, -2.0], [3.0, 4.0]], dtype=dtype)
+    x = tg.tensor(arr, requires_grad=True)
+    assert x.dtype == np.dtype(dtype).newbyteorder("=")
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 2 * arr)

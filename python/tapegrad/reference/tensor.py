@@ -68,7 +68,7 @@ def to_array(data, dtype=None, copy: bool = True) -> np.ndarray:
         )
     if dtype is not None:
         dt = float_dtype(dtype)
-    elif arr.dtype == _FLOAT64 and hasattr(data, "dtype"):
+    elif arr.dtype.kind == "f" and arr.dtype.itemsize == 8 and hasattr(data, "dtype"):  # any byte order
         dt = _FLOAT64
     else:
         dt = _FLOAT32
