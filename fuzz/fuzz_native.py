@@ -19,8 +19,9 @@ on the reference. A finding (the target raises, libFuzzer saves the input) is
   * different results where both succeed (Values bit for bit, Tensors within
     float tolerance).
 
-Coverage: atheris instruments the Python code of tapegrad (facade, reference,
-gradcheck) through ``instrument_imports``. The C++ extension is built with
+Coverage: atheris instruments the loaded Python code (tapegrad's facade,
+reference and gradcheck, this target, NumPy's Python layer) with
+``instrument_all``. The C++ extension is built with
 g++ here, so libFuzzer sees no edges inside it; it is exercised (and a crash
 there is caught) but its coverage does not guide the search. Building _core
 with clang and -fsanitize=fuzzer-no-link would add that.
@@ -34,11 +35,10 @@ import sys
 
 import atheris
 
-with atheris.instrument_imports(include=["tapegrad"]):
-    import tapegrad as native
-    from tapegrad import reference as ref
-
 import numpy as np
+
+import tapegrad as native
+from tapegrad import reference as ref
 
 DOCUMENTED = (TypeError, ValueError, IndexError, MemoryError, RuntimeError, OverflowError)
 HAS_TENSOR = hasattr(native, "tensor")
@@ -53,6 +53,29 @@ def _short(x):
 
 class Finding(AssertionError):
     """A bug the fuzzer found (libFuzzer reports the uncaught exception and saves the input)."""
+
+
+# FUZZ_KEEP_GOING=1: log each distinct divergence once (to stderr and
+# fuzz-findings.txt) and go on, so one long run surveys many; crashes and
+# undocumented exception types still stop the run.
+KEEP_GOING = os.environ.get("FUZZ_KEEP_GOING", "") not in ("", "0")
+_seen: set = set()
+
+
+class Divergence(Finding):
+    """Native and reference disagree (skipped, not fatal, under FUZZ_KEEP_GOING)."""
+
+
+def report(exc: Divergence):
+    import re
+
+    key = re.sub(r"[-+]?\d[\d.e+-]*|\[.*", "#", str(exc).splitlines()[0])[:120]
+    if key not in _seen:
+        _seen.add(key)
+        line = f"DIVERGENCE: {str(exc).splitlines()[0][:400]}"
+        print(line, file=sys.stderr)
+        with open("fuzz-findings.txt", "a") as f:
+            f.write(line + "\n")
 
 
 # ----- outcomes -----------------------------------------------------------------
@@ -81,13 +104,13 @@ def both(what, fn_native, fn_ref):
         return n, r
     if n_exc is not None and r_exc is not None:
         if not isinstance(n_exc, type(r_exc)) and not isinstance(r_exc, type(n_exc)):
-            raise Finding(f"{what}: native raised {type(n_exc).__name__} ({n_exc}), "
+            raise Divergence(f"{what}: native raised {type(n_exc).__name__} ({n_exc}), "
                           f"reference {type(r_exc).__name__} ({r_exc})")
         return None
     if n_exc is not None:
-        raise Finding(f"{what}: native raised {type(n_exc).__name__} ({n_exc}) where the reference "
-                      f"returned {r!r}") from n_exc
-    raise Finding(f"{what}: reference raised {type(r_exc).__name__} ({r_exc}) where native returned {n!r}")
+        raise Divergence(f"{what}: native raised {type(n_exc).__name__} ({n_exc}) where the reference "
+                      f"returned {_short(r)}") from n_exc
+    raise Divergence(f"{what}: reference raised {type(r_exc).__name__} ({r_exc}) where native returned {_short(n)}")
 
 
 def same_bits(a: float, b: float) -> bool:
@@ -99,20 +122,20 @@ def same_bits(a: float, b: float) -> bool:
 def close_arrays(what, a, b):
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape or a.dtype != b.dtype:
-        raise Finding(f"{what}: native {a.dtype}{a.shape} vs reference {b.dtype}{b.shape}")
+        raise Divergence(f"{what}: native {a.dtype}{a.shape} vs reference {b.dtype}{b.shape}")
     if a.size == 0:
         return
     if not np.array_equal(np.isnan(a), np.isnan(b)):
-        raise Finding(f"{what}: NaN positions differ\nnative {a}\nreference {b}")
+        raise Divergence(f"{what}: NaN positions differ\nnative {a}\nreference {b}")
     fin = np.isfinite(a) & np.isfinite(b)
     if not np.array_equal(a[~fin & ~np.isnan(a)], b[~fin & ~np.isnan(b)]):
-        raise Finding(f"{what}: infinities differ\nnative {a}\nreference {b}")
+        raise Divergence(f"{what}: infinities differ\nnative {a}\nreference {b}")
     rtol = 1e-4 if a.dtype == np.float32 else 1e-9
     scale = float(np.max(np.abs(b[fin]), initial=1.0))
     with np.errstate(all="ignore"):
         err = np.max(np.abs(a[fin].astype(np.float64) - b[fin]), initial=0.0)
     if err > rtol * scale:
-        raise Finding(f"{what}: max error {err} > {rtol} x {scale}\nnative {a}\nreference {b}")
+        raise Divergence(f"{what}: max error {err} > {rtol} x {scale}\nnative {a}\nreference {b}")
 
 
 # ----- data from the fuzzer's bytes ---------------------------------------------------
@@ -190,7 +213,7 @@ def fuzz_values(fdp):
             r_nodes.append(out[1])
     for k, (a, b) in enumerate(zip(n_nodes, r_nodes)):
         if not same_bits(a.data, b.data) or a.op != b.op:
-            raise Finding(f"Value node {k}: native {a.data!r} {a.op!r} vs reference {b.data!r} {b.op!r}")
+            raise Divergence(f"Value node {k}: native {a.data!r} {a.op!r} vs reference {b.data!r} {b.op!r}")
     root = fdp.ConsumeIntInRange(0, len(n_nodes) - 1)
     n_nodes[root].backward()
     r_nodes[root].backward()
@@ -199,7 +222,7 @@ def fuzz_values(fdp):
         r_nodes[root].backward()
     for k, (a, b) in enumerate(zip(n_nodes, r_nodes)):
         if not same_bits(a.grad, b.grad):
-            raise Finding(f"Value node {k} ({a.op!r}) grad: native {a.grad!r} vs reference {b.grad!r}")
+            raise Divergence(f"Value node {k} ({a.op!r}) grad: native {a.grad!r} vs reference {b.grad!r}")
 
 
 # ----- Tensor programs ------------------------------------------------------------------
@@ -342,7 +365,7 @@ def fuzz_tensors(fdp):
             res = both(name, lambda: fns[name](nx), lambda: fns[name](rx))
             if res is not None and name in ("item", "len", "float", "bool", "numpy") and \
                     not (res[0] == res[1] or (isinstance(res[0], float) and same_bits(res[0], res[1]))):
-                raise Finding(f"{name}: native {res[0]!r} vs reference {res[1]!r}")
+                raise Divergence(f"{name}: native {res[0]!r} vs reference {res[1]!r}")
             out = None
         if out is not None and hasattr(out[0], "numpy"):
             close_arrays("forward", out[0].numpy(), out[1].numpy())
@@ -364,7 +387,7 @@ def fuzz_tensors(fdp):
         both("backward again", lambda: nt.backward(g), lambda: rt.backward(g))
     for idx, (a, b) in enumerate(zip(n_ts, r_ts)):
         if (a.grad is None) != (b.grad is None):
-            raise Finding(f"tensor {idx}: native grad {a.grad!r} vs reference {b.grad!r}")
+            raise Divergence(f"tensor {idx}: native grad {a.grad!r} vs reference {b.grad!r}")
         if a.grad is not None:
             close_arrays(f"tensor {idx} grad", a.grad.numpy(), b.grad.numpy())
 
@@ -400,14 +423,24 @@ def index_key(fdp):
 
 def TestOneInput(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
-    with np.errstate(all="ignore"):
-        if HAS_TENSOR and fdp.ConsumeBool():
-            fuzz_tensors(fdp)
-        else:
-            fuzz_values(fdp)
+    try:
+        with np.errstate(all="ignore"):
+            if HAS_TENSOR and fdp.ConsumeBool():
+                fuzz_tensors(fdp)
+            else:
+                fuzz_values(fdp)
+    except Divergence as exc:
+        if not KEEP_GOING:
+            raise
+        report(exc)
 
 
 def main():
+    # instrument_all, not instrument_imports: an editable install loads tapegrad
+    # through a custom loader that atheris's import hook does not cover. This
+    # instruments every loaded Python function (tapegrad, this file, NumPy's
+    # Python layer), which costs speed but gives real coverage feedback.
+    atheris.instrument_all()
     atheris.Setup(sys.argv, TestOneInput)
     atheris.Fuzz()
 

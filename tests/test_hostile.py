@@ -760,3 +760,26 @@ def test_byteswapped_input_keeps_float_dtype(tg, dtype):
     assert x.dtype == np.dtype(dtype).newbyteorder("=")
     (x * x).sum().backward()
     np.testing.assert_array_equal(x.grad.numpy(), 2 * arr)
+
+
+@pytest.mark.parametrize("shape", [(0, 2**62), (0, 2**62, 2**62), (2**62, 2**62, 0)],
+                         ids=["0x2^62", "0x2^62x2^62", "2^62x2^62x0"])
+def test_zero_size_with_huge_dims(tg, shape):
+    # Zero elements, but the strides of such a shape overflow 64 bits: NumPy refuses
+    # it, so a Tensor (whose numpy() must work) cannot hold it either.
+    need_tensor(tg)
+    with pytest.raises((ValueError, MemoryError)):
+        t = tg.zeros(*shape)
+        t.numpy()  # reached only if zeros() accepted the shape
+
+
+@pytest.mark.parametrize("dims", [(0, 0), (-1, 0), (1, 1), (-4, -4), (5, 0)])
+def test_transpose_of_0d_checks_dims(tg, dims):
+    # A 0-d tensor accepts dims 0 and -1 (as PyTorch); anything else is a bad dim.
+    need_tensor(tg)
+    x = tg.tensor(2.0, requires_grad=True)
+    if all(d in (0, -1) for d in dims):
+        assert x.transpose(*dims).shape == ()
+    else:
+        with pytest.raises(ValueError, match="dim"):
+            x.transpose(*dims)

@@ -497,6 +497,8 @@ class Tensor:
         if self.ndim:
             i, j = self._dim(dim0), self._dim(dim1)
             axes[i], axes[j] = axes[j], axes[i]
+        else:  # still validated: a 0-d tensor accepts dims 0 and -1 only (as PyTorch)
+            normalize_dims(dim0, 0), normalize_dims(dim1, 0)
         return apply("transpose", (self,), axes=tuple(axes))
 
     @property
