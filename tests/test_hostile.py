@@ -823,3 +823,30 @@ def test_mutating_leaf_data_to_another_shape(tg):
         assert "(2,)" in str(exc) and "(3,)" in str(exc)
     else:
         assert x.shape == (3,) and x.grad.shape == (2,)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("dim", [0, -1, 1, 5, -2])
+def test_softmax_of_0d_checks_dim(tg, name, dim):
+    # Found by the fuzzer: a 0-d tensor takes dim 0 or -1 only, as in every other dim argument.
+    need_tensor(tg)
+    x = tg.tensor(1.5, requires_grad=True)
+    if dim in (0, -1):
+        out = getattr(x, name)(dim)
+        assert out.shape == ()
+    else:
+        with pytest.raises(ValueError, match="dim"):
+            getattr(x, name)(dim)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("shape, dim", [((0,), 0), ((1, 0, 2), 1), ((2, 0), -1), ((0, 3), 1)])
+def test_softmax_over_zero_size(tg, name, shape, dim):
+    # Found by the fuzzer: softmax of a zero-size tensor is a zero-size tensor (as
+    # PyTorch), not NumPy's "zero-size array to reduction operation maximum".
+    need_tensor(tg)
+    x = tg.zeros(shape, requires_grad=True)
+    out = getattr(x, name)(dim)
+    assert out.shape == shape
+    out.sum().backward()
+    assert x.grad.shape == shape

@@ -401,7 +401,7 @@ class GetItem:
 class Softmax:
     @staticmethod
     def forward(a, axis):
-        e = np.exp(a - a.max(axis=axis, keepdims=True))
+        e = np.exp(a - a.max(axis=axis, keepdims=True, initial=-np.inf))  # initial: zero-size axes
         out = e / e.sum(axis=axis, keepdims=True)
         return out, (out, axis)
 
@@ -414,7 +414,7 @@ class Softmax:
 class LogSoftmax:
     @staticmethod
     def forward(a, axis):
-        shifted = a - a.max(axis=axis, keepdims=True)
+        shifted = a - a.max(axis=axis, keepdims=True, initial=-np.inf)  # initial: zero-size axes
         out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
         return out, (out, axis)
 
