@@ -850,3 +850,13 @@ def test_softmax_over_zero_size(tg, name, shape, dim):
     assert out.shape == shape
     out.sum().backward()
     assert x.grad.shape == shape
+
+
+def test_cross_entropy_of_empty_batch(tg):
+    # Found by the fuzzer: the mean over zero samples is nan (IEEE 0/0), no exception.
+    need_tensor(tg)
+    x = tg.zeros((0, 3), requires_grad=True, dtype=np.float64)
+    loss = tg.cross_entropy(x, np.array([], dtype=np.int64))
+    assert math.isnan(loss.item())
+    loss.backward()
+    assert x.grad.shape == (0, 3)

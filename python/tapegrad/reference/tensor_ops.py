@@ -473,12 +473,13 @@ class CrossEntropy:
 
     @staticmethod
     def forward(logits, labels):
-        shifted = logits - logits.max(axis=-1, keepdims=True)
+        shifted = logits - logits.max(axis=-1, keepdims=True, initial=-np.inf)  # initial: empty batch
         e = np.exp(shifted)
         total = e.sum(axis=-1, keepdims=True)
         rows = np.arange(logits.shape[0])
         losses = np.log(total[:, 0]) - shifted[rows, labels]
-        return losses.mean().astype(logits.dtype), (e / total, labels)
+        # sum / N rather than mean(): an empty batch gives nan (IEEE 0/0), not a NumPy warning
+        return (losses.sum() / losses.size).astype(logits.dtype), (e / total, labels)
 
     @staticmethod
     def backward(ctx, g):  # dL/dz = (softmax(z) - onehot(label)) / N
