@@ -253,8 +253,21 @@ def test_subclasses_work():
 
 def test_node_is_small():
     stats = tapegrad._core._value_stats()
-    assert stats["node_bytes"] <= 64
+    assert stats["node_bytes"] <= 48
     assert stats["object_bytes"] <= 40
+
+
+def test_labels_are_freed_with_their_nodes():
+    labels = tapegrad._core._value_stats()["labels"]
+    a = Value(1.0, label="a")
+    b = a * 2.0
+    b.label = "b"
+    b.parents[1].label = "two"
+    assert tapegrad._core._value_stats()["labels"] == labels + 3
+    b.label = ""
+    assert b.label == "" and tapegrad._core._value_stats()["labels"] == labels + 2
+    del a, b
+    assert tapegrad._core._value_stats()["labels"] == labels
 
 
 def test_pool_is_reused():
