@@ -86,11 +86,19 @@ def test_op_against_finite_differences_and_torch(tg, fn, xs):
     check_value_op(tg, fn, *xs)
 
 
+def test_oracle_catches_a_wrong_gradient(tg):
+    # a.data enters as a constant, so backward misses half of d(a^2)/da
+    with pytest.raises(AssertionError, match="finite difference"):
+        check_value_op(tg, lambda a: a * a.data, 1.5)
+
+
 @pytest.mark.torch
-def test_torch_comparison_is_active():
+def test_oracle_compares_with_torch(tg):
     if torch is None:
         pytest.skip("torch is not importable: the op tests compared with finite differences only")
-    assert torch.get_default_dtype() is not None
+    # self-consistent on Values, but not what torch computes
+    with pytest.raises(AssertionError, match="vs torch"):
+        check_value_op(tg, lambda a: a * (2 if isinstance(a, tg.Value) else 3), 1.5)
 
 
 # ----- numbers on either side: constant leaves, operand order kept ---------
