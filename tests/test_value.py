@@ -483,3 +483,10 @@ def test_copies_are_leaves_with_data_grad_label(tg, how):
     assert type(dup) is type(y) and dup is not y
     assert (dup.data, dup.grad, dup.label) == (6.0, 1.0, "y")
     assert dup.op == "" and dup.parents == ()
+
+
+def test_grad_rejects_inputs_that_are_not_values(tg):
+    a = tg.Value(2.0)
+    with pytest.raises(TypeError, match="float"):
+        tg.grad(a * a, [a, 3.0])
+    assert tg.grad(a * a, []) == ()
