@@ -295,10 +295,10 @@ PyObject* get_op(PyObject* self, void*) {
   static PyObject* names[kOpCount] = {};
   const ValueNode* n = node_of(self);
   TG_TRY
-  if (n->op_ == Op::PowConst) return PyUnicode_FromString(op_string(n).c_str());
-  PyObject*& name = names[static_cast<int>(n->op_)];
+  if (n->op() == Op::PowConst) return PyUnicode_FromString(op_string(n).c_str());
+  PyObject*& name = names[static_cast<int>(n->op())];
   if (name == nullptr) {
-    name = PyUnicode_InternFromString(op_name(n->op_));
+    name = PyUnicode_InternFromString(op_name(n->op()));
     if (name == nullptr) return nullptr;
   }
   Py_INCREF(name);
