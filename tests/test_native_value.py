@@ -122,15 +122,20 @@ def test_rss_is_flat_when_graphs_are_built_and_dropped():
         y.backward()
         del y, x
 
+    live = live_nodes()
     round_trip()
+    round_trip()  # a second warm-up round settles the interpreter's own arenas
     gc.collect()
     first = _rss_bytes()
-    for _ in range(9):
+    pooled = tapegrad._core._value_stats()["pooled_nodes"]
+    for _ in range(8):
         round_trip()
     gc.collect()
-    # The pool reuses its slabs: after the first round RSS stays put (allow
-    # 4 MB for the interpreter's own arenas; a leak would be ~56 MB per round).
-    assert _rss_bytes() - first < 4 * 2**20
+    # The pool reuses its slabs exactly; RSS may move a little with the
+    # interpreter's own arenas, but a leak would add ~48 MB per round.
+    assert tapegrad._core._value_stats()["pooled_nodes"] == pooled
+    assert live_nodes() == live
+    assert _rss_bytes() - first < 16 * 2**20
 
 
 # ----- threads ------------------------------------------------------------------
