@@ -241,6 +241,16 @@ def test_weak_references():
     assert r() is None
 
 
+def test_weakref_callback_may_reach_the_dying_node():
+    a = Value(2.0)
+    y = a * 3.0
+    seen = []
+    r = weakref.ref(a, lambda _: seen.append(y.parents[0].data))
+    del a  # the callback runs while a's object dies: it must get a fresh object
+    assert seen == [2.0] and r() is None
+    assert y.parents[0].data == 2.0
+
+
 def test_subclasses_work():
     class Named(Value):
         def __init__(self, data, name):
