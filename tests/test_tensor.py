@@ -6,7 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
-from tensor_check import check_tensor_op, torch
+from oracle import check_tensor_op, torch
 
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
 
