@@ -94,6 +94,17 @@ def test_repr(tg):
     assert "1." in repr(x) and "2." in repr(x)
 
 
+def test_repr_of_an_empty_tensor_names_its_shape(tg):
+    assert "(0, 3)" in repr(tg.zeros((0, 3)))
+
+
+def test_numpy_scalars_and_bools_as_operands(tg):
+    x = tg.tensor([1.0, -2.0], requires_grad=True)
+    for out in (np.float32(2) * x, np.float64(2) * x, x * np.int64(2), True * x * 2):
+        assert isinstance(out, tg.Tensor) and out.dtype == np.float32
+        assert out.tolist() == [2.0, -4.0]
+
+
 def test_hash_is_identity_and_comparisons_are_tensors(tg):
     a, b = tg.tensor([1.0]), tg.tensor([1.0])
     assert len({a, b}) == 2
@@ -491,6 +502,15 @@ def test_grad_dtype_follows_the_leaf(tg):
     w = tg.tensor(np.array([1.0, 1.0]))
     (x * w).sum().backward()
     assert x.grad.dtype == np.float32
+
+
+def test_backward_of_a_leaf(tg):
+    s = tg.tensor(np.array(2.0), requires_grad=True)
+    s.backward()
+    assert s.grad.item() == 1.0 and s.grad.shape == ()
+    one = tg.tensor([[3.0]], requires_grad=True)  # any one-element tensor has the implicit seed 1
+    (one * 2).backward()
+    assert one.grad.tolist() == [[2.0]]
 
 
 def test_backward_with_gradient(tg):

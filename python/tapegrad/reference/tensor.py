@@ -202,7 +202,9 @@ class Tensor:
 
     def __repr__(self) -> str:
         body = np.array2string(self._data, separator=", ", prefix="Tensor(")
-        extras = "" if self.dtype == np.float32 else f", dtype={self.dtype}"
+        extras = f", shape={self.shape}" if self.size == 0 and self.ndim > 1 else ""
+        if self.dtype != np.float32:
+            extras += f", dtype={self.dtype}"
         if self.op:
             extras += f", op={self.op!r}"
         elif self._requires_grad:
