@@ -320,30 +320,39 @@ class Tensor:
     # -- elementwise functions ---------------------------------------------
 
     def abs(self):
+        """|x| elementwise; d/dx = sign(x), 0 at 0."""
         return apply("abs", (self,))
 
     def relu(self):
+        """max(x, 0) elementwise; d/dx = 1 where x > 0, else 0."""
         return apply("relu", (self,))
 
     def tanh(self):
+        """tanh elementwise; d/dx = 1 - tanh(x)^2."""
         return apply("tanh", (self,))
 
     def sigmoid(self):
+        """1 / (1 + e^-x) elementwise, without overflow; d/dx = s (1 - s)."""
         return apply("sigmoid", (self,))
 
     def exp(self):
+        """e^x elementwise; d/dx = e^x."""
         return apply("exp", (self,))
 
     def log(self):
+        """Natural log elementwise (log 0 = -inf); d/dx = 1/x."""
         return apply("log", (self,))
 
     def sqrt(self):
+        """Square root elementwise (sqrt(-1) = nan); d/dx = 1 / (2 sqrt(x))."""
         return apply("sqrt", (self,))
 
     def sin(self):
+        """sin elementwise; d/dx = cos(x)."""
         return apply("sin", (self,))
 
     def cos(self):
+        """cos elementwise; d/dx = -sin(x)."""
         return apply("cos", (self,))
 
     # -- reductions ----------------------------------------------------------
@@ -358,17 +367,21 @@ class Tensor:
         return apply(op, (self,), axes=normalize_dims(dim, self.ndim), keepdims=bool(keepdim))
 
     def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """Sum over ``dim`` (None: all; an int or a tuple); d/dx_i = 1."""
         return self._reduce("sum", dim, keepdim, axis, keepdims)
 
     def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """Mean over ``dim``; d/dx_i = 1/n for the n elements averaged."""
         return self._reduce("mean", dim, keepdim, axis, keepdims)
 
     def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """Largest element over ``dim``; the gradient goes to the maxima, split evenly among ties."""
         if self.size == 0:
             raise ValueError(f"max() of an empty tensor of shape {self.shape}")
         return self._reduce("max", dim, keepdim, axis, keepdims)
 
     def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """Smallest element over ``dim``; the gradient goes to the minima, split evenly among ties."""
         if self.size == 0:
             raise ValueError(f"min() of an empty tensor of shape {self.shape}")
         return self._reduce("min", dim, keepdim, axis, keepdims)
@@ -376,6 +389,7 @@ class Tensor:
     # -- movement ------------------------------------------------------------
 
     def reshape(self, *shape):
+        """The same values in a new shape (one size may be -1); the gradient is reshaped back."""
         shape = shape_args(shape)
         for n in shape:
             if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
@@ -391,12 +405,14 @@ class Tensor:
         return apply("reshape", (self,), shape=target)
 
     def flatten(self):
+        """A 1-D tensor of all the values (a ``reshape`` node)."""
         return self.reshape(-1)
 
     def _dim(self, d, ndim=None):
         return normalize_dims(d, self.ndim if ndim is None else ndim)[0]
 
     def transpose(self, dim0, dim1):
+        """Swap two dimensions; the gradient is swapped back."""
         axes = list(range(self.ndim))
         if self.ndim:
             i, j = self._dim(dim0), self._dim(dim1)
@@ -409,6 +425,7 @@ class Tensor:
         return apply("transpose", (self,), axes=tuple(reversed(range(self.ndim))))
 
     def permute(self, *dims):
+        """Reorder the dimensions; the gradient takes the inverse order."""
         dims = shape_args(dims)
         if len(dims) != self.ndim:
             raise ValueError(f"permute: {len(dims)} dims {dims} given for a tensor with {self.ndim} dimensions")
@@ -418,14 +435,18 @@ class Tensor:
         return apply("permute", (self,), axes=axes)
 
     def __getitem__(self, key):
+        """NumPy indexing. Tensor and list indices are integer ids (not masks); the
+        gradient is scattered back with ``np.add.at``, so repeated ids add up."""
         return apply("getitem", (self,), key=_index_key(key))
 
     # -- softmax family --------------------------------------------------------
 
     def softmax(self, dim=-1):
+        """e^x / sum(e^x) along ``dim``, shifted by the max so no exp overflows."""
         return apply("softmax", (self,), axis=normalize_dims(dim, self.ndim) or None)
 
     def log_softmax(self, dim=-1):
+        """x - logsumexp(x) along ``dim``, computed stably."""
         return apply("log_softmax", (self,), axis=normalize_dims(dim, self.ndim) or None)
 
     # -- autograd ------------------------------------------------------------
