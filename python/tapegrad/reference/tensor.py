@@ -428,10 +428,14 @@ class Tensor:
         """Reorder the dimensions; the gradient takes the inverse order."""
         dims = shape_args(dims)
         if len(dims) != self.ndim:
-            raise ValueError(f"permute: {len(dims)} dims {dims} given for a tensor with {self.ndim} dimensions")
+            raise ValueError(
+                f"permute: {len(dims)} dims {dims} given for a tensor with {self.ndim} dimensions"
+            )
         axes = tuple(normalize_dims(d, self.ndim)[0] if self.ndim else 0 for d in dims)
         if sorted(axes) != list(range(self.ndim)):
-            raise ValueError(f"permute: dims {dims} are not a permutation of the {self.ndim} dimensions")
+            raise ValueError(
+                f"permute: dims {dims} are not a permutation of the {self.ndim} dimensions"
+            )
         return apply("permute", (self,), axes=axes)
 
     def __getitem__(self, key):
@@ -474,10 +478,15 @@ class Tensor:
         """
         for t in inputs:
             if not isinstance(t, Tensor):
-                raise TypeError(f"grad() inputs must be tapegrad.reference Tensors, got {type(t).__name__}")
-        found = {id(node): g for node, g in self._sweep(gradient, retain_graph, wanted={id(t) for t in inputs})}
+                raise TypeError(
+                    f"grad() inputs must be tapegrad.reference Tensors, got {type(t).__name__}"
+                )
+        wanted = {id(t) for t in inputs}
+        found = {id(node): g for node, g in self._sweep(gradient, retain_graph, wanted)}
         return [
-            Tensor._wrap(np.array(found[id(t)], dtype=t.dtype)) if id(t) in found else Tensor._wrap(np.zeros(t.shape, t.dtype))
+            Tensor._wrap(np.array(found[id(t)], dtype=t.dtype))
+            if id(t) in found
+            else Tensor._wrap(np.zeros(t.shape, t.dtype))
             for t in inputs
         ]
 
@@ -495,7 +504,7 @@ class Tensor:
         return g
 
     def _sweep(self, gradient, retain_graph, wanted):
-        """Yield (node, this pass's gradient) for the leaves requiring grad, or for ``wanted`` ids."""
+        """[(node, this pass's gradient)] for the leaves requiring grad, or for ``wanted`` ids."""
         if not self._requires_grad:
             raise RuntimeError(
                 "backward() of a tensor that does not require grad: none of its inputs has "
@@ -540,14 +549,20 @@ def _rebuild(data, requires_grad, label):
 
 def _matmul(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"@: matmul needs tensors of at least one dimension, got shapes {a.shape} and {b.shape}")
+        raise ValueError(
+            f"@: matmul needs tensors of at least one dimension, got shapes {a.shape} and {b.shape}"
+        )
     k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if a.shape[-1] != k_b:
-        raise ValueError(f"@: shapes {a.shape} and {b.shape} do not match for matmul ({a.shape[-1]} != {k_b})")
+        raise ValueError(
+            f"@: shapes {a.shape} and {b.shape} do not match for matmul ({a.shape[-1]} != {k_b})"
+        )
     try:
         broadcast_shape(a.shape[:-2], b.shape[:-2])
     except ValueError:
-        raise ValueError(f"@: the batch dimensions of shapes {a.shape} and {b.shape} do not broadcast") from None
+        raise ValueError(
+            f"@: the batch dimensions of shapes {a.shape} and {b.shape} do not broadcast"
+        ) from None
     return apply("@", (a, b))
 
 
