@@ -305,6 +305,8 @@ def test_reductions_of_a_scalar_and_of_zero_size(tg):
     z = tg.zeros((0, 3))
     assert z.sum().item() == 0.0
     assert z.sum(dim=0).tolist() == [0.0, 0.0, 0.0]
+    assert z.max(dim=1).shape == (0,) and z.min(dim=-1, keepdim=True).shape == (0, 1)
+    assert np.isnan(z.mean().item())
 
 
 # ----------------------------------------------------------------------------

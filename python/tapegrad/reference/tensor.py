@@ -364,7 +364,10 @@ class Tensor:
             dim = axis
         if keepdims is not None:
             keepdim = keepdims
-        return apply(op, (self,), axes=normalize_dims(dim, self.ndim), keepdims=bool(keepdim))
+        axes = normalize_dims(dim, self.ndim)
+        if op in ("max", "min") and any(self.shape[d] == 0 for d in axes):
+            raise ValueError(f"{op}() over an empty dimension of a tensor of shape {self.shape}")
+        return apply(op, (self,), axes=axes, keepdims=bool(keepdim))
 
     def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """Sum over ``dim`` (None: all; an int or a tuple); d/dx_i = 1."""
@@ -376,14 +379,10 @@ class Tensor:
 
     def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """Largest element over ``dim``; the gradient goes to the maxima, split evenly among ties."""
-        if self.size == 0:
-            raise ValueError(f"max() of an empty tensor of shape {self.shape}")
         return self._reduce("max", dim, keepdim, axis, keepdims)
 
     def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """Smallest element over ``dim``; the gradient goes to the minima, split evenly among ties."""
-        if self.size == 0:
-            raise ValueError(f"min() of an empty tensor of shape {self.shape}")
         return self._reduce("min", dim, keepdim, axis, keepdims)
 
     # -- movement ------------------------------------------------------------

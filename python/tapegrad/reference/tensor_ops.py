@@ -311,7 +311,8 @@ class Mean:
     @staticmethod
     def forward(a, axes, keepdims):
         n = int(np.prod([a.shape[d] for d in axes]))
-        return a.mean(axis=axes, keepdims=keepdims), (a.shape, axes, keepdims, n)
+        # sum / n rather than np.mean: an empty mean is nan (0/0), not a warning
+        return a.sum(axis=axes, keepdims=keepdims) / n, (a.shape, axes, keepdims, n)
 
     @staticmethod
     def backward(ctx, g):  # d mean(a)/da_i = 1/n
@@ -478,7 +479,7 @@ class CrossEntropy:
         total = e.sum(axis=-1, keepdims=True)
         rows = np.arange(logits.shape[0])
         losses = np.log(total[:, 0]) - shifted[rows, labels]
-        return losses.mean().astype(logits.dtype), (e / total, labels)
+        return np.asarray(losses.sum() / len(losses), dtype=logits.dtype), (e / total, labels)
 
     @staticmethod
     def backward(ctx, g):  # dL/dz = (softmax(z) - onehot(label)) / N
@@ -495,7 +496,7 @@ class MseLoss:
     @staticmethod
     def forward(pred, target):
         diff = pred - target
-        return np.mean(diff * diff).astype(diff.dtype), diff
+        return np.asarray((diff * diff).sum() / diff.size, dtype=diff.dtype), diff
 
     @staticmethod
     def backward(diff, g):  # dL/dpred = 2 (pred - target) / n, dL/dtarget = -that
