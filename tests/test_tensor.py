@@ -663,3 +663,19 @@ def test_worked_example(tg):
     y.backward()
     assert y.item() == -30.0
     assert (x1.grad.tolist(), x2.grad.tolist(), x3.grad.tolist()) == ([-5.0], [-5.0], [6.0])
+
+
+# ----------------------------------------------------------------------------
+# The oracle itself can fail
+
+
+def test_check_tensor_op_catches_a_wrong_gradient(tg):
+    # forward a^2, but backward sees only one factor: d/da = a instead of 2a
+    with pytest.raises(AssertionError):
+        check_tensor_op(tg, lambda a: a * a.detach(), (3,), use_torch=False)
+
+
+@needs_torch
+def test_check_tensor_op_catches_a_torch_mismatch(tg):
+    with pytest.raises(AssertionError):
+        check_tensor_op(tg, lambda a: a.exp(), (3,), torch_fn=lambda a: a.exp() * 1.001)
