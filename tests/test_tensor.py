@@ -234,6 +234,22 @@ def test_ieee_numbers(tg):
     assert x.grad.tolist()[0] == np.inf
 
 
+def test_pow_gradients_at_zero(tg):
+    x = tg.tensor(np.array([0.0, 2.0]), requires_grad=True)
+    (x**0).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0]  # a^0 is constant, even at 0
+    a = tg.tensor(np.array([0.0, 0.0, 2.0]), requires_grad=True)
+    b = tg.tensor(np.array([0.0, 2.0, 0.0]), requires_grad=True)
+    (a**b).sum().backward()
+    assert a.grad.tolist() == [0.0, 0.0, 0.0]
+    assert b.grad.tolist() == [0.0, 0.0, np.log(2.0)]
+    if torch is not None:
+        ta = torch.tensor([0.0, 0.0, 2.0], dtype=torch.float64, requires_grad=True)
+        tb = torch.tensor([0.0, 2.0, 0.0], dtype=torch.float64, requires_grad=True)
+        (ta**tb).sum().backward()
+        assert ta.grad.tolist() == a.grad.tolist() and tb.grad.tolist() == b.grad.tolist()
+
+
 def test_sigmoid_is_stable_for_large_inputs(tg):
     x = tg.tensor(np.array([-1000.0, 0.0, 1000.0]), requires_grad=True)
     s = x.sigmoid()

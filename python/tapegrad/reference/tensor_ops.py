@@ -151,8 +151,10 @@ class PowConst:
         return a**k, (a, k)
 
     @staticmethod
-    def backward(ctx, g):  # d(a^k)/da = k a^(k-1)
+    def backward(ctx, g):  # d(a^k)/da = k a^(k-1); a^0 is constant: 0 even at a = 0
         a, k = ctx
+        if k == 0:
+            return (np.zeros_like(g),)
         return (g * (k * a ** (k - 1)),)
 
 
@@ -166,8 +168,12 @@ class Pow:
 
     @staticmethod
     def backward(ctx, g):  # d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log(a)
+        # 0 where b = 0 (for a) and where a = 0 <= b (for b), as the Value and
+        # PyTorch do, so that 0 * inf does not make a nan
         a, b, out = ctx
-        return g * b * a ** (b - 1), g * out * np.log(a)
+        da = np.where(b == 0, 0, b * a ** (b - 1))
+        db = np.where((a == 0) & (b >= 0), 0, out * np.log(a))
+        return g * da, g * db
 
 
 class Abs:
