@@ -58,6 +58,25 @@ def test_numbers_take_the_tensor_dtype(tg):
     assert (x32 + np.float64(1.0)).dtype == np.float32
 
 
+FLOAT32_OPS = [
+    lambda a: a + 1, lambda a: 2 * a, lambda a: a / 3, lambda a: a**2, lambda a: 2**a, lambda a: -a,
+    lambda a: a.exp(), lambda a: a.abs().log(), lambda a: a.tanh(), lambda a: a.relu(), lambda a: a.sigmoid(),
+    lambda a: a.abs().sqrt(), lambda a: a.sin(), lambda a: a.cos(), lambda a: a @ a.T, lambda a: a.sum(0),
+    lambda a: a.mean(), lambda a: a.max(1), lambda a: a.min(), lambda a: a.reshape(-1), lambda a: a.T,
+    lambda a: a.permute(1, 0), lambda a: a[0], lambda a: a.softmax(1), lambda a: a.log_softmax(0),
+    lambda a: a + np.float64(1.0), lambda a: a.sum(dim=1, keepdim=True) * a,
+]
+
+
+@pytest.mark.parametrize("fn", FLOAT32_OPS, ids=range(len(FLOAT32_OPS)))
+def test_float32_stays_float32(tg, fn):
+    x = tg.tensor([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], requires_grad=True)
+    out = fn(x)
+    assert out.dtype == np.float32
+    (out * 1).sum().backward()
+    assert x.grad.dtype == np.float32
+
+
 def test_constructor_copies_its_input(tg):
     a = np.array([1.0, 2.0])
     x = tg.tensor(a)
