@@ -33,7 +33,7 @@ LabelTable& labels() {
 void free_label(ValueNode* n) noexcept {
   if (n->has_label()) {
     labels().erase(n);
-    n->meta_ &= ~ValueNode::kLabelBit;
+    n->set_meta(n->meta() & ~ValueNode::kLabelBit);
   }
 }
 
@@ -45,7 +45,7 @@ ValueNode* fresh(double data, Op op) {
   n->parent1_ = nullptr;
   n->handle_ = nullptr;
   n->mark_ = 0;
-  n->meta_ = static_cast<std::uint32_t>(op) << ValueNode::kRefBits;
+  n->set_meta(static_cast<std::uint32_t>(op) << ValueNode::kRefBits);
   return n;
 }
 
@@ -66,7 +66,7 @@ void destroy(ValueNode* n) noexcept {
       ValueNode* p = d->parent(i);
       std::uint32_t refs = p->refs();
       if (refs == ValueNode::kRefMax) continue;  // sticky: never freed
-      --p->meta_;
+      p->set_meta(p->meta() - 1);
       if (refs == 1) {
         p->handle_ = dead;
         dead = p;
@@ -144,7 +144,7 @@ void set_label(ValueNode* n, const std::string& text) {
     return;
   }
   labels()[n] = text;
-  n->meta_ |= ValueNode::kLabelBit;
+  n->set_meta(n->meta() | ValueNode::kLabelBit);
 }
 
 namespace {

@@ -20,6 +20,7 @@
 // never dereferences it.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -30,11 +31,16 @@
 namespace tapegrad {
 
 // Note [Value node layout]
-// 48 bytes, so that a graph costs well under a third of the reference's
-// memory: the op, the reference count and a "has a label" bit share one
-// 32-bit word, and labels (rare) live in a side table keyed by node. Only the
-// GIL-holding side writes `meta_`; a backward pass (which may run without the
-// GIL) writes only `grad_` and `mark_`, so the two never race on a word.
+// 48 bytes, so that a graph costs under a third of the reference's memory:
+// the op, the reference count and a "has a label" bit share one 32-bit word,
+// and labels (rare) live in a side table keyed by node. Only GIL holders
+// write `meta_`, but a backward pass running without the GIL reads the op
+// from it meanwhile, so the word is a relaxed atomic: on every mainstream CPU
+// its loads and stores are plain moves (no locked instructions), and the
+// concurrent read is well defined. A backward pass writes only `grad_` and
+// `mark_` (passes are serialised against each other). Assigning .grad or
+// .data of a graph that another thread is backpropagating is a race in user
+// code, as in PyTorch.
 struct ValueNode {
   double data_;
   double grad_;
@@ -45,15 +51,18 @@ struct ValueNode {
   };
   void* handle_;          // Note [Value handle]; the free-list/worklist link of dead nodes
   std::uint32_t mark_;    // position in the current backward pass's visit list
-  std::uint32_t meta_;    // refs (kRefBits) | op << kRefBits | has-label bit
+  std::atomic<std::uint32_t> meta_;  // refs (kRefBits) | op << kRefBits | has-label bit
 
   static constexpr int kRefBits = 26;
   static constexpr std::uint32_t kRefMax = (std::uint32_t{1} << kRefBits) - 1;
   static constexpr std::uint32_t kLabelBit = std::uint32_t{1} << 31;
 
-  Op op() const { return static_cast<Op>((meta_ >> kRefBits) & 0x1f); }
-  std::uint32_t refs() const { return meta_ & kRefMax; }
-  bool has_label() const { return (meta_ & kLabelBit) != 0; }
+  std::uint32_t meta() const { return meta_.load(std::memory_order_relaxed); }
+  // Only GIL holders call this: a load and a store, never a locked read-modify-write.
+  void set_meta(std::uint32_t m) { meta_.store(m, std::memory_order_relaxed); }
+  Op op() const { return static_cast<Op>((meta() >> kRefBits) & 0x1f); }
+  std::uint32_t refs() const { return meta() & kRefMax; }
+  bool has_label() const { return (meta() & kLabelBit) != 0; }
   int arity() const { return op_arity(op()); }
   ValueNode* parent(int i) const { return i == 0 ? parent0_ : parent1_; }
 };
@@ -64,13 +73,13 @@ static_assert(sizeof(void*) != 8 || sizeof(ValueNode) == 48, "Note [Value node l
 // A count that reaches kRefMax (67 million uses of one node) sticks there:
 // the node is then never freed, which leaks but stays correct.
 inline void retain(ValueNode* n) {
-  if (n->refs() != ValueNode::kRefMax) ++n->meta_;
+  if (n->refs() != ValueNode::kRefMax) n->set_meta(n->meta() + 1);
 }
 void destroy(ValueNode* n) noexcept;  // frees n (refs 0) and every parent only it kept alive
 inline void release(ValueNode* n) noexcept {
   std::uint32_t refs = n->refs();
   if (refs == ValueNode::kRefMax) return;
-  --n->meta_;
+  n->set_meta(n->meta() - 1);
   if (refs == 1) destroy(n);
 }
 // Frees a freshly made node nobody took a reference to (error paths).
