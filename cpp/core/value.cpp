@@ -2,11 +2,12 @@
 #include "value.h"
 
 #include <cstdio>
+#include <limits>
 #include <mutex>
 #include <unordered_map>
 
 #include "grad_mode.h"
-#include "graph.h"
+#include "errors.h"
 #include "node_pool.h"
 #include "value_rules.h"
 
@@ -171,54 +172,65 @@ std::vector<double> local_grads(const ValueNode* n) {
 
 namespace {
 
-inline void prefetch(const void* p) {
-#if defined(__GNUC__) || defined(__clang__)
-  __builtin_prefetch(p);
-#else
-  (void)p;
-#endif
-}
-
-// One backward pass: the nodes reachable from the root in discovery order
-// (`seen`, which also serves as the visit mark: n is visited iff
-// seen[n->mark_] == n), the same nodes parents-first (`order`), and this
-// pass's gradient of each node, indexed by mark_ (Note [Gradient accumulation]).
-// The buffers are kept per thread between passes (within a size limit) so
-// that a training loop does not reallocate and page-fault them every step.
+// One backward pass, by dependency counting (as production engines do):
+//  1. discovery: every node reachable from the root gets a slot (mark_ is its
+//     index in `seen`, which doubles as the visit mark: n is visited iff
+//     seen[n->mark_] == n) and `pending` counts its consumers in the graph;
+//  2. sweep: a node is ready once all its consumers have passed their
+//     gradient to it, so its gradient (the sum over all paths) is complete;
+//     it then passes upstream * local to each parent.
+// Both loops use an explicit stack, never recursion. `grad` holds this
+// pass's gradients (Note [Gradient accumulation]). The buffers are kept per
+// thread between passes (within a size limit) so that a training loop does
+// not reallocate and page-fault them every step.
+//
+// The textbook version, a recursive DFS for the order and then a sweep over
+// it, is the same result: dependency counting visits each node twice in all,
+// with no (node, next parent) frames.
 struct Pass {
   std::vector<ValueNode*> seen;
-  std::vector<ValueNode*> order;
+  std::vector<std::uint32_t> pending;
   std::vector<double> grad;
+  std::vector<ValueNode*> stack;
 
   bool visited(const ValueNode* n) const {
     return n->mark_ < seen.size() && seen[n->mark_] == n;
   }
 
-  // The reverse sweep; with kAccumulate each node's complete gradient is
-  // also added to its grad_ as the sweep reaches it.
+  void visit(ValueNode* n) {
+    if (seen.size() == std::numeric_limits<std::uint32_t>::max())
+      throw RuntimeError("backward(): more than 2^32 - 1 nodes in one graph");
+    n->mark_ = static_cast<std::uint32_t>(seen.size());
+    seen.push_back(n);
+    pending.push_back(0);
+    stack.push_back(n);
+  }
+
+  // With kAccumulate each node's complete gradient is also added to its
+  // grad_ as the sweep reaches it.
   template <bool kAccumulate>
   void run(ValueNode* root, double seed) {
     seen.clear();
-    order.clear();
-    auto try_mark = [this](ValueNode* n) {
-      if (visited(n)) return false;
-      n->mark_ = static_cast<std::uint32_t>(seen.size());
-      seen.push_back(n);
-      return true;
-    };
-    topo_order(
-        root, [](ValueNode* n) { return static_cast<std::size_t>(n->arity()); },
-        [](ValueNode* n, std::size_t i) { return n->parent(static_cast<int>(i)); }, try_mark,
-        order);
+    pending.clear();
+    stack.clear();
+    visit(root);
+    while (!stack.empty()) {
+      ValueNode* n = stack.back();
+      stack.pop_back();
+      int arity = n->arity();
+      for (int i = 0; i < arity; ++i) {
+        ValueNode* p = n->parent(i);
+        if (!visited(p)) visit(p);
+        ++pending[p->mark_];
+      }
+    }
     grad.assign(seen.size(), 0.0);
     grad[root->mark_] = seed;
-    // Every consumer comes before its parents, so grad[n] is complete when n
-    // passes it on; a parent reached along several paths sums them. Zero
-    // upstream gradients are not skipped: 0 * inf must give nan.
-    constexpr std::size_t kAhead = 8;  // nodes are scattered in memory: fetch ahead
-    for (std::size_t i = order.size(); i-- > 0;) {
-      if (i >= kAhead) prefetch(order[i - kAhead]);
-      ValueNode* n = order[i];
+    stack.push_back(root);
+    // Zero upstream gradients are not skipped: 0 * inf must give nan.
+    while (!stack.empty()) {
+      ValueNode* n = stack.back();
+      stack.pop_back();
       double upstream = grad[n->mark_];
       if (kAccumulate) n->grad_ += upstream;
       switch (n->arity()) {
@@ -226,8 +238,10 @@ struct Pass {
           break;
         case 1: {
           ValueNode* a = n->parent0_;
-          rules::In x{a->data_, 0.0, n->data_, n->op() == Op::PowConst ? n->k_ : 0.0};
-          grad[a->mark_] += upstream * rules::local_grads(n->op(), x).da;
+          Op op = n->op();
+          rules::In x{a->data_, 0.0, n->data_, op == Op::PowConst ? n->k_ : 0.0};
+          grad[a->mark_] += upstream * rules::local_grads(op, x).da;
+          if (--pending[a->mark_] == 0) stack.push_back(a);
           break;
         }
         default: {
@@ -236,6 +250,8 @@ struct Pass {
           rules::Grads local = rules::local_grads(n->op(), {a->data_, b->data_, n->data_, 0.0});
           grad[a->mark_] += upstream * local.da;
           grad[b->mark_] += upstream * local.db;
+          if (--pending[a->mark_] == 0) stack.push_back(a);
+          if (--pending[b->mark_] == 0) stack.push_back(b);  // a * a: ready after both edges
           break;
         }
       }
@@ -247,8 +263,9 @@ struct Pass {
     constexpr std::size_t kKeep = std::size_t{1} << 20;
     if (seen.capacity() > kKeep) {
       seen = {};
-      order = {};
+      pending = {};
       grad = {};
+      stack = {};
     }
   }
 };
