@@ -16,11 +16,11 @@
 
 namespace tapegrad {
 
-// T must be trivially copyable and at least pointer-sized; `Link` names the
-// void* member reused as the free-list link of a free node.
+// T must be trivially destructible (slabs are freed without destructors);
+// `Link` names the void* member reused as the free-list link of a free node.
 template <class T, void* T::*Link, std::size_t kSlabNodes = 8192>
 class NodePool {
-  static_assert(std::is_trivially_copyable_v<T>, "pool nodes are plain data");
+  static_assert(std::is_trivially_destructible_v<T>, "pool nodes are plain data");
 
  public:
   T* allocate() {

@@ -2,10 +2,12 @@
 #include "value.h"
 
 #include <cstdio>
+#include <limits>
 #include <mutex>
+#include <unordered_map>
 
 #include "grad_mode.h"
-#include "graph.h"
+#include "errors.h"
 #include "node_pool.h"
 #include "value_rules.h"
 
@@ -21,24 +23,18 @@ Pool& pool() {
   return *p;
 }
 
-// Labels live beside the nodes so that a node stays 56 bytes; most nodes
-// have none (index 0). Freed slots are reused.
-struct LabelTable {
-  std::vector<std::string> text{std::string()};
-  std::vector<std::uint32_t> free_slots;
-};
+// Labels live beside the nodes (Note [Value node layout]): most nodes have
+// none, and the has-label bit spares the lookup for them.
+using LabelTable = std::unordered_map<const ValueNode*, std::string>;
 LabelTable& labels() {
   static LabelTable* t = new LabelTable();
   return *t;
 }
 
 void free_label(ValueNode* n) noexcept {
-  if (n->label_ != 0) {
-    LabelTable& t = labels();
-    t.text[n->label_].clear();
-    t.text[n->label_].shrink_to_fit();
-    t.free_slots.push_back(n->label_);  // never throws: capacity covers every slot ever used
-    n->label_ = 0;
+  if (n->has_label()) {
+    labels().erase(n);
+    n->set_meta(n->meta() & ~ValueNode::kLabelBit);
   }
 }
 
@@ -49,10 +45,8 @@ ValueNode* fresh(double data, Op op) {
   n->parent0_ = nullptr;
   n->parent1_ = nullptr;
   n->handle_ = nullptr;
-  n->refs_ = 0;
-  n->label_ = 0;
   n->mark_ = 0;
-  n->op_ = op;
+  n->set_meta(static_cast<std::uint32_t>(op) << ValueNode::kRefBits);
   return n;
 }
 
@@ -71,7 +65,10 @@ void destroy(ValueNode* n) noexcept {
     int arity = d->arity();
     for (int i = 0; i < arity; ++i) {
       ValueNode* p = d->parent(i);
-      if (--p->refs_ == 0) {
+      std::uint32_t refs = p->refs();
+      if (refs == ValueNode::kRefMax) continue;  // sticky: never freed
+      p->set_meta(p->meta() - 1);
+      if (refs == 1) {
         p->handle_ = dead;
         dead = p;
       }
@@ -130,32 +127,25 @@ ValueNode* make_binary(Op op, double a, ValueNode* b) {
 // ---- attributes --------------------------------------------------------------
 
 std::string op_string(const ValueNode* n) {
-  if (n->op_ != Op::PowConst) return op_name(n->op_);
+  if (n->op() != Op::PowConst) return op_name(n->op());
   // Python's format(k, "g"), which is C's %g (inf, nan and -0 included).
   char buf[32];
   std::snprintf(buf, sizeof buf, "**%g", n->k_);
   return buf;
 }
 
-const std::string& label(const ValueNode* n) { return labels().text[n->label_]; }
+const std::string& label(const ValueNode* n) {
+  static const std::string* empty = new std::string();
+  return n->has_label() ? labels().at(n) : *empty;
+}
 
 void set_label(ValueNode* n, const std::string& text) {
-  LabelTable& t = labels();
   if (text.empty()) {
     free_label(n);
     return;
   }
-  if (n->label_ == 0) {
-    if (t.free_slots.empty()) {
-      t.text.emplace_back();
-      t.free_slots.reserve(t.text.capacity());  // so free_label never allocates
-      n->label_ = static_cast<std::uint32_t>(t.text.size() - 1);
-    } else {
-      n->label_ = t.free_slots.back();
-      t.free_slots.pop_back();
-    }
-  }
-  t.text[n->label_] = text;
+  labels()[n] = text;
+  n->set_meta(n->meta() | ValueNode::kLabelBit);
 }
 
 namespace {
@@ -164,14 +154,14 @@ rules::In rule_inputs(const ValueNode* n) {
   rules::In x{0.0, 0.0, n->data_, 0.0};
   if (n->arity() >= 1) x.a = n->parent0_->data_;
   if (n->arity() == 2) x.b = n->parent1_->data_;
-  if (n->op_ == Op::PowConst) x.k = n->k_;
+  if (n->op() == Op::PowConst) x.k = n->k_;
   return x;
 }
 
 }  // namespace
 
 std::vector<double> local_grads(const ValueNode* n) {
-  rules::Grads g = rules::local_grads(n->op_, rule_inputs(n));
+  rules::Grads g = rules::local_grads(n->op(), rule_inputs(n));
   std::vector<double> out;
   if (n->arity() >= 1) out.push_back(g.da);
   if (n->arity() == 2) out.push_back(g.db);
@@ -182,48 +172,111 @@ std::vector<double> local_grads(const ValueNode* n) {
 
 namespace {
 
-// One backward pass: the nodes reachable from the root in discovery order
-// (`seen`, which also serves as the visit mark: n is visited iff
-// seen[n->mark_] == n), the same nodes parents-first (`order`), and this
-// pass's gradient of each node, indexed by mark_ (Note [Gradient accumulation]).
+// One backward pass, by dependency counting (as production engines do):
+//  1. discovery: every node reachable from the root gets a slot (mark_ is its
+//     index in `seen`, which doubles as the visit mark: n is visited iff
+//     seen[n->mark_] == n) and `pending` counts its consumers in the graph;
+//  2. sweep: a node is ready once all its consumers have passed their
+//     gradient to it, so its gradient (the sum over all paths) is complete;
+//     it then passes upstream * local to each parent.
+// Both loops use an explicit stack, never recursion. `grad` holds this
+// pass's gradients (Note [Gradient accumulation]). The buffers are kept per
+// thread between passes (within a size limit) so that a training loop does
+// not reallocate and page-fault them every step.
+//
+// The textbook version, a recursive DFS for the order and then a sweep over
+// it, is the same result: dependency counting visits each node twice in all,
+// with no (node, next parent) frames.
 struct Pass {
   std::vector<ValueNode*> seen;
-  std::vector<ValueNode*> order;
+  std::vector<std::uint32_t> pending;
   std::vector<double> grad;
+  std::vector<ValueNode*> stack;
 
   bool visited(const ValueNode* n) const {
     return n->mark_ < seen.size() && seen[n->mark_] == n;
   }
 
+  void visit(ValueNode* n) {
+    if (seen.size() == std::numeric_limits<std::uint32_t>::max())
+      throw RuntimeError("backward(): more than 2^32 - 1 nodes in one graph");
+    n->mark_ = static_cast<std::uint32_t>(seen.size());
+    seen.push_back(n);
+    pending.push_back(0);
+    stack.push_back(n);
+  }
+
+  // With kAccumulate each node's complete gradient is also added to its
+  // grad_ as the sweep reaches it.
+  template <bool kAccumulate>
   void run(ValueNode* root, double seed) {
-    auto try_mark = [this](ValueNode* n) {
-      if (visited(n)) return false;
-      n->mark_ = static_cast<std::uint32_t>(seen.size());
-      seen.push_back(n);
-      return true;
-    };
-    topo_order(
-        root, [](ValueNode* n) { return static_cast<std::size_t>(n->arity()); },
-        [](ValueNode* n, std::size_t i) { return n->parent(static_cast<int>(i)); }, try_mark,
-        order);
+    seen.clear();
+    pending.clear();
+    stack.clear();
+    visit(root);
+    while (!stack.empty()) {
+      ValueNode* n = stack.back();
+      stack.pop_back();
+      int arity = n->arity();
+      for (int i = 0; i < arity; ++i) {
+        ValueNode* p = n->parent(i);
+        if (!visited(p)) visit(p);
+        ++pending[p->mark_];
+      }
+    }
     grad.assign(seen.size(), 0.0);
     grad[root->mark_] = seed;
-    // Reverse sweep: every consumer comes before its parents, so grad[n] is
-    // complete when n passes it on; a parent reached along several paths sums
-    // them. Zero upstream gradients are not skipped: 0 * inf must give nan.
-    for (auto it = order.rbegin(); it != order.rend(); ++it) {
-      const ValueNode* n = *it;
-      if (n->op_ == Op::Leaf) continue;
+    stack.push_back(root);
+    // Zero upstream gradients are not skipped: 0 * inf must give nan.
+    while (!stack.empty()) {
+      ValueNode* n = stack.back();
+      stack.pop_back();
       double upstream = grad[n->mark_];
-      rules::Grads local = rules::local_grads(n->op_, rule_inputs(n));
-      grad[n->parent0_->mark_] += upstream * local.da;
-      if (n->arity() == 2) grad[n->parent1_->mark_] += upstream * local.db;
+      if (kAccumulate) n->grad_ += upstream;
+      switch (n->arity()) {
+        case 0:
+          break;
+        case 1: {
+          ValueNode* a = n->parent0_;
+          Op op = n->op();
+          rules::In x{a->data_, 0.0, n->data_, op == Op::PowConst ? n->k_ : 0.0};
+          grad[a->mark_] += upstream * rules::local_grads(op, x).da;
+          if (--pending[a->mark_] == 0) stack.push_back(a);
+          break;
+        }
+        default: {
+          ValueNode* a = n->parent0_;
+          ValueNode* b = n->parent1_;
+          rules::Grads local = rules::local_grads(n->op(), {a->data_, b->data_, n->data_, 0.0});
+          grad[a->mark_] += upstream * local.da;
+          grad[b->mark_] += upstream * local.db;
+          if (--pending[a->mark_] == 0) stack.push_back(a);
+          if (--pending[b->mark_] == 0) stack.push_back(b);  // a * a: ready after both edges
+          break;
+        }
+      }
+    }
+  }
+
+  // Drops buffers grown by a huge graph, keeps ordinary ones for reuse.
+  void trim() {
+    constexpr std::size_t kKeep = std::size_t{1} << 20;
+    if (seen.capacity() > kKeep) {
+      seen = {};
+      pending = {};
+      grad = {};
+      stack = {};
     }
   }
 };
 
-// Marks and the final writes into grad_ of two passes over a shared graph
-// would race: passes run one at a time (the GIL is released around them).
+Pass& thread_pass() {
+  thread_local Pass pass;
+  return pass;
+}
+
+// Marks and the writes into grad_ of two passes over a shared graph would
+// race: passes run one at a time (the bindings release the GIL around them).
 std::mutex& pass_mutex() {
   static std::mutex* m = new std::mutex();
   return *m;
@@ -233,23 +286,25 @@ std::mutex& pass_mutex() {
 
 void backward(ValueNode* root) {
   std::lock_guard<std::mutex> lock(pass_mutex());
-  Pass pass;
-  pass.run(root, 1.0);
-  for (ValueNode* n : pass.order) n->grad_ += pass.grad[n->mark_];
+  Pass& pass = thread_pass();
+  pass.run<true>(root, 1.0);
+  pass.trim();
 }
 
 std::vector<double> gradients(ValueNode* root, const std::vector<ValueNode*>& inputs,
                               double seed) {
   std::lock_guard<std::mutex> lock(pass_mutex());
-  Pass pass;
-  pass.run(root, seed);
+  Pass& pass = thread_pass();
+  pass.run<false>(root, seed);
   std::vector<double> out;
   out.reserve(inputs.size());
   for (const ValueNode* x : inputs) out.push_back(pass.visited(x) ? pass.grad[x->mark_] : 0.0);
+  pass.trim();
   return out;
 }
 
 std::size_t live_value_nodes() { return pool().live(); }
 std::size_t pooled_value_nodes() { return pool().capacity(); }
+std::size_t labelled_value_nodes() { return labels().size(); }
 
 }  // namespace tapegrad
