@@ -104,6 +104,9 @@ inline T binary_op(T x, T y) {
     case BinaryKind::Ge: return x >= y ? T(1) : T(0);
     case BinaryKind::Eq: return x == y ? T(1) : T(0);
     case BinaryKind::Ne: return x != y ? T(1) : T(0);
+    case BinaryKind::TanhGrad: return x * (T(1) - y * y);
+    case BinaryKind::SigmoidGrad: return x * y * (T(1) - y);
+    case BinaryKind::ReluGrad: return y > T(0) ? x : x * T(0);
   }
   return x;
 }
@@ -136,7 +139,7 @@ void binary_dispatch(BinaryKind k, const Array& a, const Array& b, T* o) {
   switch (k) {
 #define TG_CASE(K) case BinaryKind::K: binary_loop<T, BinaryKind::K>(a, b, o); break;
     TG_CASE(Add) TG_CASE(Sub) TG_CASE(Mul) TG_CASE(Div) TG_CASE(Pow) TG_CASE(Lt) TG_CASE(Le)
-    TG_CASE(Gt) TG_CASE(Ge) TG_CASE(Eq) TG_CASE(Ne)
+    TG_CASE(Gt) TG_CASE(Ge) TG_CASE(Eq) TG_CASE(Ne) TG_CASE(TanhGrad) TG_CASE(SigmoidGrad) TG_CASE(ReluGrad)
 #undef TG_CASE
   }
 }

@@ -347,11 +347,9 @@ std::vector<Array> backward_rule(const TensorNode& n, const Array& g) {
       return {mul(mul(g, S[1]), binary(BinaryKind::Pow, S[0], binary_scalar(BinaryKind::Sub, S[1], 1))),
               mul(mul(g, S[2]), unary(UnaryKind::Log, S[0]))};
     case TOp::Abs: return {mul(g, unary(UnaryKind::Sign, S[0]))};           // d|a|/da = sign(a)
-    case TOp::Relu: return {mul(g, unary(UnaryKind::Positive, S[0]))};      // 1 if a > 0 else 0
-    case TOp::Tanh:  // d tanh(a)/da = 1 - tanh(a)^2
-      return {mul(g, rbinary_scalar(BinaryKind::Sub, 1, unary(UnaryKind::Square, S[0])))};
-    case TOp::Sigmoid:  // d s(a)/da = s (1 - s)
-      return {mul(mul(g, S[0]), rbinary_scalar(BinaryKind::Sub, 1, S[0]))};
+    case TOp::Relu: return {binary(BinaryKind::ReluGrad, g, S[0])};         // 1 if a > 0 else 0
+    case TOp::Tanh: return {binary(BinaryKind::TanhGrad, g, S[0])};         // d tanh(a)/da = 1 - tanh(a)^2
+    case TOp::Sigmoid: return {binary(BinaryKind::SigmoidGrad, g, S[0])};   // d s(a)/da = s (1 - s)
     case TOp::Exp: return {mul(g, S[0])};                                   // d exp(a)/da = exp(a)
     case TOp::Log: return {binary(BinaryKind::Div, g, S[0])};               // d log(a)/da = 1/a
     case TOp::Sqrt:  // d sqrt(a)/da = 1 / (2 sqrt(a))
