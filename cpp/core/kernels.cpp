@@ -154,6 +154,12 @@ Array unary(UnaryKind k, const Array& a) {
 }
 
 Array binary(BinaryKind k, const Array& a0, const Array& b0) {
+  if (a0.dtype == b0.dtype && a0.shape == b0.shape) {  // the common case: nothing to broadcast or convert
+    Array out = empty(a0.shape, a0.dtype);
+    if (a0.dtype == DType::F32) binary_dispatch<float>(k, a0, b0, out.data<float>());
+    else binary_dispatch<double>(k, a0, b0, out.data<double>());
+    return out;
+  }
   Shape s = broadcast_shape(a0.shape, b0.shape);
   DType dt = promote(a0.dtype, b0.dtype);
   Array out = empty(s, dt);
