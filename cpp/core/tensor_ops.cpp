@@ -369,9 +369,12 @@ std::vector<Array> backward_rule(const TensorNode& n, const Array& g) {
       gs.push_back(a2.shape[a2.ndim() - 2]);
       gs.push_back(b2.shape.back());
       Array g2 = tapegrad::reshape(g, gs);
-      Array ga = tapegrad::matmul(g2, tapegrad::transpose(b2, -1, -2));
-      Array gb = tapegrad::matmul(tapegrad::transpose(a2, -1, -2), g2);
-      return {tapegrad::reshape(sum_to(ga, a2.shape), a.shape), tapegrad::reshape(sum_to(gb, b2.shape), b.shape)};
+      std::vector<Array> out(2);  // only the products a parent needs: they dominate the cost
+      if (n.parents[0]->requires_grad)
+        out[0] = tapegrad::reshape(sum_to(tapegrad::matmul(g2, tapegrad::transpose(b2, -1, -2)), a2.shape), a.shape);
+      if (n.parents[1]->requires_grad)
+        out[1] = tapegrad::reshape(sum_to(tapegrad::matmul(tapegrad::transpose(a2, -1, -2), g2), b2.shape), b.shape);
+      return out;
     }
     case TOp::Sum:  // d sum(a)/da_i = 1: g copied to every summed element
       return {tapegrad::expand(keepdim_shape(g, in0, n.ints), in0)};
