@@ -5,4 +5,36 @@ is measured against, and a readable account of backpropagation.
 """
 from __future__ import annotations
 
-__all__: list[str] = []
+# Value and autograd controls
+from ..gradcheck import GradcheckError, gradcheck
+from ._autograd import grad, is_grad_enabled, no_grad
+from .value import Value
+
+# Tensor
+from .creation import arange, from_dlpack, manual_seed, ones, randn, tensor, zeros
+from .functional import concatenate, cross_entropy, mse_loss, stack, where
+from .tensor import Tensor
+
+__all__: list[str] = [
+    # Value and autograd controls
+    "Value",
+    "no_grad",
+    "is_grad_enabled",
+    "grad",
+    "gradcheck",
+    "GradcheckError",
+    # Tensor
+    "Tensor",
+    "tensor",
+    "zeros",
+    "ones",
+    "randn",
+    "arange",
+    "manual_seed",
+    "from_dlpack",
+    "concatenate",
+    "stack",
+    "where",
+    "cross_entropy",
+    "mse_loss",
+]
