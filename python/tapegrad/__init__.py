@@ -25,6 +25,12 @@ if _core is not None:
 
     __all__ += ["Value", "no_grad", "is_grad_enabled", "grad", "gradcheck", "GradcheckError"]
 
+# Around the core: nn, optim, viz, explain (written once for both backends, see _nn_impl)
+from . import nn, optim, viz  # noqa: E402
+from .explain import explain  # noqa: E402
+
+__all__ += ["nn", "optim", "viz", "explain"]
+
 
 def __getattr__(name: str):
     if _CORE_ERROR is not None and not name.startswith("__"):

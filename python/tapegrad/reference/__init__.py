@@ -10,6 +10,15 @@ from ..gradcheck import GradcheckError, gradcheck
 from ._autograd import grad, is_grad_enabled, no_grad
 from .value import Value
 
+# Tensor
+from .creation import arange, from_dlpack, manual_seed, ones, randn, tensor, zeros
+from .functional import concatenate, cross_entropy, mse_loss, stack, where
+from .tensor import Tensor
+
+# Around the core: the shared nn, optim, viz, explain, bound to this backend
+from . import nn, optim, viz  # noqa: E402
+from .explain import explain  # noqa: E402
+
 __all__: list[str] = [
     # Value and autograd controls
     "Value",
@@ -18,4 +27,23 @@ __all__: list[str] = [
     "grad",
     "gradcheck",
     "GradcheckError",
+    # Tensor
+    "Tensor",
+    "tensor",
+    "zeros",
+    "ones",
+    "randn",
+    "arange",
+    "manual_seed",
+    "from_dlpack",
+    "concatenate",
+    "stack",
+    "where",
+    "cross_entropy",
+    "mse_loss",
+    # Around the core
+    "nn",
+    "optim",
+    "viz",
+    "explain",
 ]

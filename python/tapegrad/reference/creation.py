@@ -1,0 +1,84 @@
+"""Making tensors: from data, filled, random (Note [Random numbers]), from DLPack."""
+from __future__ import annotations
+
+import numpy as np
+
+from .tensor import Tensor, check_shape, float_dtype, shape_args
+
+__all__ = ["tensor", "zeros", "ones", "randn", "arange", "manual_seed", "from_dlpack"]
+
+# The module-level generator behind randn (and tg.nn's initialisation) when no
+# seed is given; manual_seed(n) replaces it with a freshly seeded one.
+_generator = np.random.default_rng()
+
+
+def generator() -> np.random.Generator:
+    """The generator that unseeded random draws use (reseeded by ``manual_seed``)."""
+    return _generator
+
+
+def manual_seed(seed: int) -> None:
+    """Reseed the module-level generator: later draws repeat on both backends."""
+    global _generator
+    _generator = np.random.default_rng(seed)
+
+
+def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
+    """``Tensor(data, ...)``: a new leaf holding a copy of ``data``."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def _dtype(dtype) -> np.dtype:
+    return np.dtype(np.float32) if dtype is None else float_dtype(dtype)
+
+
+def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    dt = _dtype(dtype)
+    return Tensor._wrap(np.zeros(check_shape(shape_args(shape), dt), dtype=dt), requires_grad)
+
+
+def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    dt = _dtype(dtype)
+    return Tensor._wrap(np.ones(check_shape(shape_args(shape), dt), dtype=dt), requires_grad)
+
+
+def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> Tensor:
+    """Standard normal samples: float64 draws of ``default_rng``, cast to ``dtype``.
+
+    Drawing in float64 and casting (rather than drawing float32 directly, which
+    NumPy does with a different algorithm) keeps one stream of numbers for
+    both dtypes and both backends.
+    """
+    dt = _dtype(dtype)
+    shape = check_shape(shape_args(shape), np.float64)
+    rng = _generator if seed is None else np.random.default_rng(seed)
+    return Tensor._wrap(rng.standard_normal(shape).astype(dt), requires_grad)
+
+
+def arange(start, stop=None, step=1, *, dtype=None, requires_grad: bool = False) -> Tensor:
+    """``arange(n)`` is 0, 1, ..., n-1; ``arange(start, stop, step)`` as in NumPy."""
+    if stop is None:
+        start, stop = 0, start
+    for v in (start, stop, step):
+        if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool):
+            raise TypeError(f"arange() takes numbers, got {type(v).__name__}")
+    if step == 0:
+        raise ValueError("arange() step must not be zero")
+    dt = _dtype(dtype)
+    n = max(int(np.ceil((stop - start) / step)), 0)
+    check_shape((n,), dt)
+    return Tensor._wrap(np.arange(start, stop, step, dtype=np.float64).astype(dt), requires_grad)
+
+
+def from_dlpack(obj) -> Tensor:
+    """A tensor sharing memory with ``obj`` (a NumPy array, a PyTorch tensor, ...).
+
+    float32/float64 data is shared without a copy; other dtypes are converted
+    (Note [Dtypes]), which copies.
+    """
+    if isinstance(obj, Tensor):
+        return Tensor._wrap(obj._data)
+    arr = np.from_dlpack(obj)
+    if arr.dtype not in (np.float32, np.float64):
+        arr = arr.astype(float_dtype(np.float32) if arr.dtype.kind in "biu" else float_dtype(arr.dtype))
+    return Tensor._wrap(arr)

@@ -1,0 +1,109 @@
+"""Tensor functions of several inputs: joining, selecting, losses."""
+from __future__ import annotations
+
+import numpy as np
+
+from .tensor import Tensor, _is_number, apply, backend_name, broadcast, check_shape, describe, expand
+from .tensor_ops import broadcast_shape, normalize_dims
+
+__all__ = ["concatenate", "stack", "where", "cross_entropy", "mse_loss"]
+
+
+def _as_tensor(x, dtype=None, what: str = "argument") -> Tensor:
+    """A Tensor from a Tensor, number or array; numbers take ``dtype`` (Note [Dtypes])."""
+    if isinstance(x, Tensor):
+        return x
+    if backend_name(x) is not None:
+        raise TypeError(f"{what}: cannot combine {describe(x)} with tapegrad.reference Tensors")
+    if _is_number(x):
+        return Tensor._wrap(np.asarray(x, dtype=dtype or np.float32))
+    return Tensor(x)
+
+
+def _tensors(tensors, what: str) -> tuple:
+    if isinstance(tensors, Tensor) or not hasattr(tensors, "__iter__"):
+        raise TypeError(f"{what}() takes a sequence of tensors, got {type(tensors).__name__}")
+    ts = tuple(_as_tensor(t, what=what) for t in tensors)
+    if not ts:
+        raise ValueError(f"{what}() needs at least one tensor")
+    return ts
+
+
+def concatenate(tensors, dim: int = 0, *, axis=None) -> Tensor:
+    """Join tensors along an existing dimension; each gets its slice of the gradient back."""
+    ts = _tensors(tensors, "concatenate")
+    dim = dim if axis is None else axis
+    first = ts[0]
+    if first.ndim == 0:
+        raise ValueError("concatenate: zero-dimensional tensors cannot be concatenated")
+    d = normalize_dims(dim, first.ndim)[0]
+    for t in ts[1:]:
+        if t.ndim != first.ndim or any(
+            i != d and m != n for i, (m, n) in enumerate(zip(t.shape, first.shape))
+        ):
+            raise ValueError(
+                f"concatenate: shapes {first.shape} and {t.shape} differ outside dim {d}"
+            )
+    return apply("concatenate", ts, axis=d)
+
+
+def stack(tensors, dim: int = 0, *, axis=None) -> Tensor:
+    """Join equally shaped tensors along a new dimension."""
+    ts = _tensors(tensors, "stack")
+    dim = dim if axis is None else axis
+    for t in ts[1:]:
+        if t.shape != ts[0].shape:
+            raise ValueError(f"stack: shapes {ts[0].shape} and {t.shape} differ")
+    d = normalize_dims(dim, ts[0].ndim + 1)[0]
+    return apply("stack", ts, axis=d)
+
+
+def where(cond, a, b) -> Tensor:
+    """``a`` where ``cond`` is nonzero, else ``b`` (broadcasting all three)."""
+    tensors = [x for x in (a, b) if isinstance(x, Tensor)]
+    dtype = np.result_type(*(t.dtype for t in tensors)) if tensors else np.float32
+    cond = _as_tensor(cond, what="where")
+    a = _as_tensor(a, dtype, what="where")
+    b = _as_tensor(b, dtype, what="where")
+    shape = broadcast_shape(cond.shape, a.shape, b.shape, op="where")
+    check_shape(shape, dtype)
+    return apply("where", (cond, expand(a, shape), expand(b, shape)))
+
+
+def _labels(labels, n: int, classes: int) -> np.ndarray:
+    if isinstance(labels, Tensor):
+        labels = labels._data
+    elif backend_name(labels) is not None:
+        raise TypeError(f"cross_entropy: labels must be a NumPy array or Tensor, got {describe(labels)}")
+    arr = np.asarray(labels)
+    if arr.dtype.kind == "f":
+        if not np.all(arr == np.round(arr)):
+            raise TypeError("cross_entropy: labels must be integer class ids")
+        arr = arr.astype(np.intp)
+    elif arr.dtype.kind not in "iu":
+        raise TypeError(f"cross_entropy: labels must be integer class ids, got dtype {arr.dtype}")
+    if arr.shape != (n,):
+        raise ValueError(f"cross_entropy: labels of shape {arr.shape} for logits of batch size {n}")
+    bad = (arr < 0) | (arr >= classes)
+    if bad.any():
+        raise IndexError(f"cross_entropy: label {arr[bad][0]} is out of range for {classes} classes")
+    return arr.astype(np.intp)
+
+
+def cross_entropy(logits, labels) -> Tensor:
+    """Mean over the batch of -log softmax(logits)[label], fused and stable.
+
+    ``logits`` has shape (N, C); ``labels`` holds N integer class ids.
+    """
+    logits = _as_tensor(logits, what="cross_entropy")
+    if logits.ndim != 2:
+        raise ValueError(f"cross_entropy: logits must have shape (N, C), got {logits.shape}")
+    n, classes = logits.shape
+    return apply("cross_entropy", (logits,), labels=_labels(labels, n, classes))
+
+
+def mse_loss(pred, target) -> Tensor:
+    """Mean of (pred - target)^2 over all elements (shapes broadcast)."""
+    pred = _as_tensor(pred, what="mse_loss")
+    target = _as_tensor(target, pred.dtype, what="mse_loss")
+    return apply("mse_loss", broadcast("mse_loss", pred, target))

@@ -1,0 +1,649 @@
+"""The reference Tensor: an n-d array node backed by NumPy.
+
+A Tensor holds a float32 or float64 array (Note [Dtypes]). An operation on
+tensors that require grad records a node: its op string, its parents and what
+the op's backward needs (``tensor_ops.OPS`` has one row per op, forward beside
+backward). ``backward()`` then runs the textbook sweep:
+
+1. sort the graph so every node comes after its parents (``topo_order``,
+   iterative, so 10**5-deep chains are fine);
+2. seed d(out)/d(out) = 1 (or the ``gradient`` given);
+3. walk the nodes from the output back, asking each node's row for the
+   gradient of each parent and ADDING it into that parent's entry of a
+   per-pass dictionary, so a node used twice receives the sum over all paths;
+4. add the gradients of the leaves that require grad into their ``.grad``
+   (Note [Gradient accumulation]).
+"""
+from __future__ import annotations
+
+import numbers
+import os
+
+import numpy as np
+
+from . import _autograd
+from .tensor_ops import broadcast_shape, normalize_dims, row_for
+
+__all__ = ["Tensor"]
+
+_FLOAT32 = np.dtype(np.float32)
+_FLOAT64 = np.dtype(np.float64)
+
+# What a node's ``_ctx`` becomes once backward(retain_graph=False) has used it.
+_FREED = object()
+
+
+# ----------------------------------------------------------------------------
+# Data conversion (Note [Dtypes]) and size checks
+
+
+def float_dtype(dtype) -> np.dtype:
+    """``dtype`` as one of the two dtypes a Tensor holds (float16 widens to float32)."""
+    dt = np.dtype(dtype)
+    if dt == np.float16:
+        return _FLOAT32
+    if dt not in (_FLOAT32, _FLOAT64):
+        raise TypeError(f"tapegrad tensors hold float32 or float64, not {dt}")
+    return dt
+
+
+def to_array(data, dtype=None, copy: bool = True) -> np.ndarray:
+    """``data`` (numbers, nested lists, arrays) as a float32/float64 ndarray.
+
+    Input that carries its own float64 dtype (an ndarray, a NumPy scalar)
+    keeps it; everything else (Python floats, ints, bools) becomes float32.
+    """
+    if isinstance(data, Tensor):
+        data = data._data
+    elif backend_name(data) is not None and not hasattr(data, "__array__"):
+        raise TypeError(f"cannot make a tapegrad.reference Tensor from {describe(data)}")
+    try:
+        arr = np.asarray(data)
+    except ValueError as exc:
+        raise ValueError(f"tensor data has an irregular (ragged) shape: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"tensor data must be real numbers, got {type(data).__name__} "
+            f"holding dtype {arr.dtype}"
+        )
+    if dtype is not None:
+        dt = float_dtype(dtype)
+    elif arr.dtype == _FLOAT64 and hasattr(data, "dtype"):
+        dt = _FLOAT64
+    else:
+        dt = _FLOAT32
+    return np.array(arr, dtype=dt, copy=copy)
+
+
+def _memory_limit() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+        return 2**62
+
+
+def check_shape(shape, dtype=_FLOAT32) -> tuple:
+    """Validate a requested shape before allocating (errors per API.md)."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    shape = tuple(shape)
+    for n in shape:
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+            raise TypeError(f"shape {shape} must hold ints, got {type(n).__name__}")
+        if n < 0:
+            raise ValueError(f"negative size {n} in shape {shape}")
+    shape = tuple(int(n) for n in shape)
+    nbytes = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+    if nbytes > _memory_limit():
+        raise MemoryError(
+            f"a {np.dtype(dtype)} tensor of shape {shape} needs {nbytes} bytes, "
+            "more than this machine's memory"
+        )
+    return shape
+
+
+def shape_args(shape: tuple) -> tuple:
+    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return shape
+
+
+# ----------------------------------------------------------------------------
+# Backends: mixing tapegrad objects of different kinds is a TypeError
+
+
+def backend_name(obj):
+    """'tapegrad.reference' or 'tapegrad (native)' for tapegrad objects, else None.
+
+    Natives are recognised by their class's module, so the reference never
+    imports the compiled extension.
+    """
+    module = type(obj).__module__ or ""
+    if module.startswith("tapegrad.reference"):
+        return "tapegrad.reference"
+    if module == "tapegrad" or module.startswith("tapegrad."):
+        return "tapegrad (native)"
+    return None
+
+
+def describe(obj) -> str:
+    return f"a {backend_name(obj)} {type(obj).__name__}"
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (numbers.Real, np.bool_))
+
+
+# ----------------------------------------------------------------------------
+# Recording a node
+
+
+def apply(op: str, parents: tuple, **params) -> "Tensor":
+    """Run ``op``'s forward on the parents' arrays; record the node if grad is needed."""
+    with np.errstate(all="ignore"):  # IEEE results (inf, nan), never warnings
+        out, ctx = row_for(op).forward(*(p._data for p in parents), **params)
+    record = _autograd.is_grad_enabled() and any(p._requires_grad for p in parents)
+    t = Tensor._wrap(np.asarray(out), record)
+    if record:
+        t.op = op
+        t._parents = parents
+        t._ctx = ctx
+    return t
+
+
+def expand(t: "Tensor", shape: tuple) -> "Tensor":
+    """``t`` broadcast to ``shape`` as an ``expand`` node (Note [Broadcast reduction])."""
+    if t.shape == shape:
+        return t
+    return apply("expand", (t,), shape=shape)
+
+
+def broadcast(op: str, *tensors: "Tensor") -> tuple:
+    """The tensors expanded to their common shape, for an elementwise ``op``."""
+    shape = broadcast_shape(*(t.shape for t in tensors), op=op)
+    if any(t.shape != shape for t in tensors):
+        check_shape(shape, np.result_type(*(t.dtype for t in tensors)))
+    return tuple(expand(t, shape) for t in tensors)
+
+
+# ----------------------------------------------------------------------------
+# The Tensor
+
+
+class Tensor:
+    """An n-d array of float32/float64 that records the operations applied to it."""
+
+    __slots__ = ("_data", "grad", "_requires_grad", "op", "_parents", "_ctx", "label", "__weakref__")
+
+    # ``ndarray + Tensor`` defers to Tensor.__radd__ instead of looping in NumPy
+    __array_ufunc__ = None
+
+    def __init__(self, data, requires_grad: bool = False, dtype=None):
+        self._data = to_array(data, dtype)
+        self.grad = None
+        self._requires_grad = bool(requires_grad)
+        self.op = ""
+        self._parents = ()
+        self._ctx = None
+        self.label = ""
+
+    @classmethod
+    def _wrap(cls, array: np.ndarray, requires_grad: bool = False) -> "Tensor":
+        """A leaf around an existing float32/float64 array, without copying."""
+        t = cls.__new__(cls)
+        t._data = array
+        t.grad = None
+        t._requires_grad = requires_grad
+        t.op = ""
+        t._parents = ()
+        t._ctx = None
+        t.label = ""
+        return t
+
+    # -- properties --------------------------------------------------------
+
+    @property
+    def data(self) -> np.ndarray:
+        """The values (assignable: optimizers write it; the dtype is kept)."""
+        return self._data
+
+    @data.setter
+    def data(self, value) -> None:
+        self._data = to_array(value, dtype=self._data.dtype)
+
+    @property
+    def shape(self) -> tuple:
+        return self._data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    @property
+    def size(self) -> int:
+        return self._data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        if not self.is_leaf:
+            raise RuntimeError(
+                f"requires_grad can only be changed on a leaf tensor; this one was computed by "
+                f"op {self.op!r} (use detach() to get a leaf)"
+            )
+        self._requires_grad = bool(flag)
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not computed by a recorded op (created, detached, constants)."""
+        return self.op == ""
+
+    @property
+    def parents(self) -> tuple:
+        return self._parents
+
+    # -- conversion --------------------------------------------------------
+
+    def numpy(self) -> np.ndarray:
+        """The values as an ndarray, without a copy."""
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is not None and np.dtype(dtype) != self.dtype:
+            if copy is False:
+                raise ValueError(f"converting a {self.dtype} tensor to {np.dtype(dtype)} needs a copy")
+            return self._data.astype(dtype)
+        return self._data.copy() if copy else self._data
+
+    def __dlpack__(self, **kwargs):
+        return self._data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self._data.__dlpack_device__()
+
+    def item(self) -> float:
+        if self.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self._data.item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor of shape {self.shape} is ambiguous "
+                "(only single-element tensors have one)"
+            )
+        return bool(self._data.item())
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __repr__(self) -> str:
+        body = np.array2string(self._data, separator=", ", prefix="Tensor(")
+        extras = "" if self.dtype == _FLOAT32 else f", dtype={self.dtype}"
+        if self.op:
+            extras += f", op={self.op!r}"
+        elif self._requires_grad:
+            extras += ", requires_grad=True"
+        return f"Tensor({body}{extras})"
+
+    def __reduce__(self):
+        return (_rebuild, (self._data, self._requires_grad, self.label))
+
+    __hash__ = object.__hash__  # identity, so tensors can key dicts and sets
+
+    # -- operands ----------------------------------------------------------
+
+    def _operand(self, other):
+        """``other`` as a Tensor (numbers take this tensor's dtype), or None if foreign."""
+        if isinstance(other, Tensor):
+            return other
+        if _is_number(other):
+            return Tensor._wrap(np.asarray(other, dtype=self.dtype))
+        if isinstance(other, (np.ndarray, np.generic, list, tuple)):
+            return Tensor(other)
+        if backend_name(other) is not None:
+            raise TypeError(f"cannot combine {describe(self)} with {describe(other)}")
+        return None
+
+    def _binary(self, other, op: str, reflected: bool = False):
+        other = self._operand(other)
+        if other is None:
+            return NotImplemented
+        a, b = (other, self) if reflected else (self, other)
+        return apply(op, broadcast(op, a, b))
+
+    def __add__(self, other):
+        return self._binary(other, "+")
+
+    def __radd__(self, other):
+        return self._binary(other, "+", reflected=True)
+
+    def __sub__(self, other):
+        return self._binary(other, "-")
+
+    def __rsub__(self, other):
+        return self._binary(other, "-", reflected=True)
+
+    def __mul__(self, other):
+        return self._binary(other, "*")
+
+    def __rmul__(self, other):
+        return self._binary(other, "*", reflected=True)
+
+    def __truediv__(self, other):
+        return self._binary(other, "/")
+
+    def __rtruediv__(self, other):
+        return self._binary(other, "/", reflected=True)
+
+    def __neg__(self):
+        return apply("neg", (self,))
+
+    def __pow__(self, exponent):
+        if _is_number(exponent):
+            k = float(exponent)
+            return apply(f"**{format(k, 'g')}", (self,), k=k)
+        return self._binary(exponent, "**")
+
+    def __rpow__(self, base):
+        return self._binary(base, "**", reflected=True)
+
+    def __matmul__(self, other):
+        other = self._operand(other)
+        if other is None:
+            return NotImplemented
+        return _matmul(self, other)
+
+    def __rmatmul__(self, other):
+        other = self._operand(other)
+        if other is None:
+            return NotImplemented
+        return _matmul(other, self)
+
+    def __abs__(self):
+        return self.abs()
+
+    # Comparisons: float 1.0/0.0 of the promoted dtype, never recorded (Note [Dtypes])
+
+    def _compare(self, other, fn):
+        other = self._operand(other)
+        if other is None:
+            return NotImplemented
+        broadcast_shape(self.shape, other.shape, op="comparison")
+        with np.errstate(all="ignore"):
+            hits = fn(self._data, other._data)
+        return Tensor._wrap(hits.astype(np.result_type(self.dtype, other.dtype)))
+
+    def __lt__(self, other):
+        return self._compare(other, np.less)
+
+    def __le__(self, other):
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other):
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other):
+        return self._compare(other, np.greater_equal)
+
+    def __eq__(self, other):
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other):
+        return self._compare(other, np.not_equal)
+
+    # -- elementwise functions ---------------------------------------------
+
+    def abs(self):
+        return apply("abs", (self,))
+
+    def relu(self):
+        return apply("relu", (self,))
+
+    def tanh(self):
+        return apply("tanh", (self,))
+
+    def sigmoid(self):
+        return apply("sigmoid", (self,))
+
+    def exp(self):
+        return apply("exp", (self,))
+
+    def log(self):
+        return apply("log", (self,))
+
+    def sqrt(self):
+        return apply("sqrt", (self,))
+
+    def sin(self):
+        return apply("sin", (self,))
+
+    def cos(self):
+        return apply("cos", (self,))
+
+    # -- reductions ----------------------------------------------------------
+
+    def _reduce(self, op, dim, keepdim, axis, keepdims):
+        if axis is not None:
+            if dim is not None:
+                raise TypeError(f"{op}() got both dim and axis")
+            dim = axis
+        if keepdims is not None:
+            keepdim = keepdims
+        return apply(op, (self,), axes=normalize_dims(dim, self.ndim), keepdims=bool(keepdim))
+
+    def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return self._reduce("sum", dim, keepdim, axis, keepdims)
+
+    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        return self._reduce("mean", dim, keepdim, axis, keepdims)
+
+    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        if self.size == 0:
+            raise ValueError(f"max() of an empty tensor of shape {self.shape}")
+        return self._reduce("max", dim, keepdim, axis, keepdims)
+
+    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        if self.size == 0:
+            raise ValueError(f"min() of an empty tensor of shape {self.shape}")
+        return self._reduce("min", dim, keepdim, axis, keepdims)
+
+    # -- movement ------------------------------------------------------------
+
+    def reshape(self, *shape):
+        shape = shape_args(shape)
+        for n in shape:
+            if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+                raise TypeError(f"reshape: shape {shape} must hold ints, got {type(n).__name__}")
+        if sum(n == -1 for n in shape) > 1 or any(n < -1 for n in shape):
+            raise ValueError(f"reshape: bad shape {shape} (sizes >= 0, at most one -1)")
+        try:
+            target = np.empty(self.shape, dtype=np.bool_).reshape(shape).shape
+        except ValueError:
+            raise ValueError(
+                f"cannot reshape a tensor of shape {self.shape} ({self.size} elements) into shape {shape}"
+            ) from None
+        return apply("reshape", (self,), shape=target)
+
+    def flatten(self):
+        return self.reshape(-1)
+
+    def _dim(self, d, ndim=None):
+        return normalize_dims(d, self.ndim if ndim is None else ndim)[0]
+
+    def transpose(self, dim0, dim1):
+        axes = list(range(self.ndim))
+        if self.ndim:
+            i, j = self._dim(dim0), self._dim(dim1)
+            axes[i], axes[j] = axes[j], axes[i]
+        return apply("transpose", (self,), axes=tuple(axes))
+
+    @property
+    def T(self):
+        """All axes reversed (NumPy's ``.T``); a ``transpose`` node."""
+        return apply("transpose", (self,), axes=tuple(reversed(range(self.ndim))))
+
+    def permute(self, *dims):
+        dims = shape_args(dims)
+        if len(dims) != self.ndim:
+            raise ValueError(f"permute: {len(dims)} dims {dims} given for a tensor with {self.ndim} dimensions")
+        axes = tuple(normalize_dims(d, self.ndim)[0] if self.ndim else 0 for d in dims)
+        if sorted(axes) != list(range(self.ndim)):
+            raise ValueError(f"permute: dims {dims} are not a permutation of the {self.ndim} dimensions")
+        return apply("permute", (self,), axes=axes)
+
+    def __getitem__(self, key):
+        return apply("getitem", (self,), key=_index_key(key))
+
+    # -- softmax family --------------------------------------------------------
+
+    def softmax(self, dim=-1):
+        return apply("softmax", (self,), axis=normalize_dims(dim, self.ndim) or None)
+
+    def log_softmax(self, dim=-1):
+        return apply("log_softmax", (self,), axis=normalize_dims(dim, self.ndim) or None)
+
+    # -- autograd ------------------------------------------------------------
+
+    def detach(self) -> "Tensor":
+        """A leaf sharing this tensor's data, outside the graph."""
+        return Tensor._wrap(self._data)
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    def backward(self, gradient=None, retain_graph: bool = False) -> None:
+        """Add d(self)/d(leaf) into ``.grad`` of every leaf that requires grad."""
+        for leaf, g in self._sweep(gradient, retain_graph, wanted=None):
+            g = np.asarray(g, dtype=leaf.dtype)
+            if isinstance(leaf.grad, Tensor):
+                leaf.grad = Tensor._wrap(leaf.grad._data + g)
+            else:
+                leaf.grad = Tensor._wrap(g.copy())
+
+    def _gradients(self, inputs, gradient=None, retain_graph: bool = False) -> list:
+        """This pass's d(self)/d(input) for each input; no ``.grad`` is touched.
+
+        An input that ``self`` does not depend on gets zeros.
+        """
+        for t in inputs:
+            if not isinstance(t, Tensor):
+                raise TypeError(f"grad() inputs must be tapegrad.reference Tensors, got {type(t).__name__}")
+        found = {id(node): g for node, g in self._sweep(gradient, retain_graph, wanted={id(t) for t in inputs})}
+        return [
+            Tensor._wrap(np.array(found[id(t)], dtype=t.dtype)) if id(t) in found else Tensor._wrap(np.zeros(t.shape, t.dtype))
+            for t in inputs
+        ]
+
+    def _seed(self, gradient) -> np.ndarray:
+        if gradient is None:
+            if self.size != 1:
+                raise RuntimeError(
+                    f"backward() of a non-scalar tensor (shape {self.shape}) needs a `gradient` "
+                    "argument of that shape; only a one-element output has the implicit gradient 1"
+                )
+            return np.ones(self.shape, dtype=self.dtype)
+        g = to_array(gradient, dtype=self.dtype)
+        if g.shape != self.shape:
+            raise ValueError(f"gradient has shape {g.shape} but the tensor has shape {self.shape}")
+        return g
+
+    def _sweep(self, gradient, retain_graph, wanted):
+        """Yield (node, this pass's gradient) for the leaves requiring grad, or for ``wanted`` ids."""
+        if not self._requires_grad:
+            raise RuntimeError(
+                "backward() of a tensor that does not require grad: none of its inputs has "
+                "requires_grad=True, or it was computed under no_grad()"
+            )
+        seed = self._seed(gradient)
+        order = _autograd.topo_order(self)
+        grads = {id(self): seed}
+        found = []
+        with np.errstate(all="ignore"):
+            for node in reversed(order):
+                g = grads.pop(id(node), None)
+                if g is None:
+                    continue
+                if (node.op == "") if wanted is None else (id(node) in wanted):
+                    found.append((node, g))
+                if node.op == "":
+                    continue
+                if node._ctx is _FREED:
+                    raise RuntimeError(
+                        f"backward through a graph that was already freed (at a {node.op!r} node): "
+                        "pass retain_graph=True to the first backward() to backward through it again"
+                    )
+                parent_grads = row_for(node.op).backward(node._ctx, g)
+                for p, pg in zip(node._parents, parent_grads):
+                    if pg is None or not p._requires_grad:
+                        continue
+                    pg = np.asarray(pg, dtype=p.dtype)
+                    prev = grads.get(id(p))
+                    grads[id(p)] = pg if prev is None else prev + pg
+                if not retain_graph:
+                    node._ctx = _FREED
+                    node._parents = ()
+        return found
+
+
+def _rebuild(data, requires_grad, label):
+    t = Tensor._wrap(np.array(data), requires_grad)
+    t.label = label
+    return t
+
+
+def _matmul(a: Tensor, b: Tensor) -> Tensor:
+    if a.ndim == 0 or b.ndim == 0:
+        raise ValueError(f"@: matmul needs tensors of at least one dimension, got shapes {a.shape} and {b.shape}")
+    k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if a.shape[-1] != k_b:
+        raise ValueError(f"@: shapes {a.shape} and {b.shape} do not match for matmul ({a.shape[-1]} != {k_b})")
+    broadcast_shape(a.shape[:-2], b.shape[:-2], op="@ (batch dimensions)")
+    return apply("@", (a, b))
+
+
+def _int_index(arr: np.ndarray) -> np.ndarray:
+    """Float index arrays (every Tensor is float) as integers, if they hold integers."""
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise IndexError("tensor indices must hold integers")
+        return arr.astype(np.intp)
+    return arr
+
+
+def _index_key(key):
+    """Normalise an index: Tensors and lists become integer (or bool) arrays."""
+    parts = key if isinstance(key, tuple) else (key,)
+    out = []
+    for k in parts:
+        if isinstance(k, Tensor):
+            k = _int_index(k._data)
+        elif isinstance(k, list):
+            k = _int_index(np.asarray(k))
+        elif isinstance(k, np.ndarray):
+            k = _int_index(k)
+        elif backend_name(k) is not None:
+            raise TypeError(f"cannot index a tapegrad.reference Tensor with {describe(k)}")
+        out.append(k)
+    return tuple(out)
