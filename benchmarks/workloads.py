@@ -244,7 +244,10 @@ def _w1_setup(backend: str, size):
         tg = load_backend(backend)
         Value = _require(tg, "Value")
         MLP = getattr(getattr(tg, "nn", None), "MLP", None)
-        model = MLP(2, list(W1_LAYERS[1:])) if MLP is not None else _ScalarMLP(lambda: Value(0.0))
+        try:  # the library's own micrograd-style MLP; the weights are overwritten below
+            model = MLP(2, list(W1_LAYERS[1:]), seed=0)
+        except Exception:  # no tg.nn yet, or it needs parts of the backend not built yet
+            model = _ScalarMLP(lambda: Value(0.0))
         st.make_input = Value
         st.kind = "value"
     elif backend == "micrograd":
@@ -678,14 +681,14 @@ WORKLOADS = [
     Workload(
         name="W2", title="deep chain y = tanh(y*0.999 + 0.001)",
         backends=("native", "reference", "micrograd"),
-        sizes=(10**4, 10**5, 10**6), quick_sizes=(10**4, 10**5), tiny_sizes=(200,),
+        sizes=(10**4, 10**5, 10**6), quick_sizes=(10**4,), tiny_sizes=(200,),
         setup=_w2_setup, step=_w2_step, check=_w2_check, phases=("forward", "backward"),
         size_label=_pow10, nodes=lambda n: 5 * n + 1, rtol=1e-9, atol=1e-12,
     ),
     Workload(
         name="W3", title="fan-out s = sum(x[i]*x[(i*7919)%n])",
         backends=("native", "reference", "micrograd"),
-        sizes=(10**5,), quick_sizes=(10**5,), tiny_sizes=(300,),
+        sizes=(10**5,), quick_sizes=(10**4,), tiny_sizes=(300,),
         setup=_w3_setup, step=_w3_step, check=_w3_check, oracle=_w3_oracle,
         phases=("forward", "backward"), size_label=_pow10, nodes=lambda n: 3 * n + 1,
         rtol=1e-9, atol=1e-9,
@@ -719,7 +722,7 @@ WORKLOADS = [
     Workload(
         name="memory", title="memory: bytes per node (RSS growth / nodes, fresh process)",
         backends=("native", "reference", "micrograd", "torch"),
-        sizes=(10**6,), quick_sizes=(2 * 10**5,), tiny_sizes=(2000,),
+        sizes=(10**6,), quick_sizes=(10**5,), tiny_sizes=(2000,),
         setup=_mem_setup, step=_mem_step, unit="B/node", measure=_mem_measure,
         size_label=lambda n: f"{n} nodes", nodes=lambda n: n,
     ),

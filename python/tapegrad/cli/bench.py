@@ -23,6 +23,9 @@ import numpy as np
 from . import progress as _progress
 
 # Backends shown in this order; the speedup of each is reference time / its time.
+# --quick: a measurement stops repeating once its samples add up to this many seconds.
+QUICK_BUDGET = 2.0
+
 BACKEND_ORDER = ("native", "reference", "micrograd", "torch", "torch-1t", "torch-2t", "numpy")
 
 
@@ -114,12 +117,19 @@ def _sizes(w, mode, sizes_override):
     return {"full": w.sizes, "quick": w.quick_sizes, "tiny": w.tiny_sizes}[mode]
 
 
-def _measure_times(w, backend, size, repeat):
-    """Run ``repeat`` timed steps; returns {phase: [seconds, ...]}."""
+def _measure_times(w, backend, size, repeat, budget=None):
+    """Run ``repeat`` timed steps; returns {phase: [seconds, ...]}.
+
+    With a ``budget`` (seconds, --quick), stop early once the samples taken so far
+    add up to more than it: a slow backend then gets fewer repeats, never none.
+    """
     state = w.setup(backend, size)
     times = {ph: [] for ph in w.phases}
     warm = False
+    spent = 0.0
     while len(times[w.phases[0]]) < repeat:
+        if budget is not None and spent > budget:
+            break
         gc.collect()
         gc_was = gc.isenabled()
         gc.disable()  # as timeit does: a collection in the middle is noise, not the engine
@@ -136,6 +146,7 @@ def _measure_times(w, backend, size, repeat):
             warm = True
             if elapsed < 0.25:
                 continue  # a cheap first step is a warm-up; a slow one is kept as a sample
+        spent += elapsed
         for ph in w.phases:
             times[ph].append(phases[ph])
     del state
@@ -239,7 +250,8 @@ def _run_workload(W, w, bks, size_list, repeat, mode, inject_wrong, bar, report)
                     n = 1 if mode != "full" else min(repeat, 3)
                     samples = {w.phases[0]: [w.measure(b, size) for _ in range(n)]}
                 else:
-                    samples = _measure_times(w, b, size, repeat)
+                    samples = _measure_times(w, b, size, repeat,
+                                             budget=QUICK_BUDGET if mode == "quick" else None)
             except W.Skip as exc:
                 report["skipped"].append({"workload": w.name, "backend": b,
                                           "size": w.size_label(size), "reason": f"skipped: {exc}"})
@@ -322,8 +334,10 @@ def table_rows(report):
                 vs = "1"
             elif sp is None:
                 vs = "-"
-            else:
-                vs = f"{sp:.3g}x" if r["unit"] == "s" else f"{sp:.3g}x less"
+            elif r["unit"] == "s":
+                vs = f"{sp:.3g}x"
+            else:  # memory: smaller is better, say which way
+                vs = f"{sp:.3g}x less" if sp >= 1 else f"{1 / sp:.3g}x more"
             out.append((label, size, backend_label(r["backend"]), fmt_value(r["median"], r["unit"]),
                         f"{fmt_value(r['min'], r['unit'])} – {fmt_value(r['max'], r['unit'])}", vs))
     return out
@@ -354,9 +368,9 @@ def check_lines(report):
         if c["status"] == "agrees":
             agreed.setdefault((c["workload"], c["size"], c["against"], c["rtol"], c["atol"]),
                               []).append(backend_label(c["backend"]))
-    for (wname, size, against, rtol, atol), names in agreed.items():
-        lines.insert(0, f"{wname} ({size}): {', '.join(names)} agree with {against} "
-                        f"(loss and every gradient within rtol={rtol:g}, atol={atol:g})")
+    lines = [f"{wname} ({size}): {', '.join(names)} agree with {against} "
+             f"(loss and every gradient within rtol={rtol:g}, atol={atol:g})"
+             for (wname, size, against, rtol, atol), names in agreed.items()] + lines
     return lines
 
 
