@@ -74,7 +74,8 @@ def _scaled_error(got, want, rtol, atol) -> float:
         return math.inf
     both_nan = np.isnan(got) & np.isnan(want)
     same_inf = np.isinf(got) & (got == want)
-    err = np.abs(got - want) / (atol + rtol * np.abs(want))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err = np.abs(got - want) / (atol + rtol * np.abs(want))
     err = np.where(both_nan | same_inf, 0.0, err)
     err = np.where(np.isnan(err), math.inf, err)
     return float(err.max()) if err.size else 0.0
