@@ -194,8 +194,14 @@ def test_bench_unknown_workload():
 
 def test_bench_plot(tmp_path):
     pytest.importorskip("matplotlib")
+    from tapegrad.cli.bench import plot
+
+    rows = [{"workload": "W2", "phase": ph, "backend": b, "unit": "s", "nodes": n,
+             "speedup_vs_reference": sp}
+            for ph in ("forward", "backward") for b, sp in (("native", 20.0), ("reference", 1.0))
+            for n in (10**4, 10**5)]
     path = tmp_path / "speedup.png"
-    run_cli("bench", "--tiny", "--no-progress", "--workloads", "W2", "--plot", str(path))
+    assert plot({"results": rows}, str(path)) is None
     assert path.exists() and path.stat().st_size > 0
 
 
