@@ -16,123 +16,16 @@ backward). ``backward()`` then runs the textbook sweep:
 """
 from __future__ import annotations
 
-import numbers
-import os
-
 import numpy as np
 
 from . import _autograd
+from ._tensor_data import backend_name, check_shape, describe, is_number, shape_args, to_array
 from .tensor_ops import broadcast_shape, normalize_dims, row_for
 
 __all__ = ["Tensor"]
 
-_FLOAT32 = np.dtype(np.float32)
-_FLOAT64 = np.dtype(np.float64)
-
 # What a node's ``_ctx`` becomes once backward(retain_graph=False) has used it.
 _FREED = object()
-
-
-# ----------------------------------------------------------------------------
-# Data conversion (Note [Dtypes]) and size checks
-
-
-def float_dtype(dtype) -> np.dtype:
-    """``dtype`` as one of the two dtypes a Tensor holds (float16 widens to float32)."""
-    dt = np.dtype(dtype)
-    if dt == np.float16:
-        return _FLOAT32
-    if dt not in (_FLOAT32, _FLOAT64):
-        raise TypeError(f"tapegrad tensors hold float32 or float64, not {dt}")
-    return dt
-
-
-def to_array(data, dtype=None, copy: bool = True) -> np.ndarray:
-    """``data`` (numbers, nested lists, arrays) as a float32/float64 ndarray.
-
-    Input that carries its own float64 dtype (an ndarray, a NumPy scalar)
-    keeps it; everything else (Python floats, ints, bools) becomes float32.
-    """
-    if isinstance(data, Tensor):
-        data = data._data
-    elif backend_name(data) is not None and not hasattr(data, "__array__"):
-        raise TypeError(f"cannot make a tapegrad.reference Tensor from {describe(data)}")
-    try:
-        arr = np.asarray(data)
-    except ValueError as exc:
-        raise ValueError(f"tensor data has an irregular (ragged) shape: {exc}") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(
-            f"tensor data must be real numbers, got {type(data).__name__} "
-            f"holding dtype {arr.dtype}"
-        )
-    if dtype is not None:
-        dt = float_dtype(dtype)
-    elif arr.dtype == _FLOAT64 and hasattr(data, "dtype"):
-        dt = _FLOAT64
-    else:
-        dt = _FLOAT32
-    return np.array(arr, dtype=dt, copy=copy)
-
-
-def _memory_limit() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
-        return 2**62
-
-
-def check_shape(shape, dtype=_FLOAT32) -> tuple:
-    """Validate a requested shape before allocating (errors per API.md)."""
-    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
-        shape = (shape,)
-    shape = tuple(shape)
-    for n in shape:
-        if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
-            raise TypeError(f"shape {shape} must hold ints, got {type(n).__name__}")
-        if n < 0:
-            raise ValueError(f"negative size {n} in shape {shape}")
-    shape = tuple(int(n) for n in shape)
-    nbytes = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
-    if nbytes > _memory_limit():
-        raise MemoryError(
-            f"a {np.dtype(dtype)} tensor of shape {shape} needs {nbytes} bytes, "
-            "more than this machine's memory"
-        )
-    return shape
-
-
-def shape_args(shape: tuple) -> tuple:
-    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return shape
-
-
-# ----------------------------------------------------------------------------
-# Backends: mixing tapegrad objects of different kinds is a TypeError
-
-
-def backend_name(obj):
-    """'tapegrad.reference' or 'tapegrad (native)' for tapegrad objects, else None.
-
-    Natives are recognised by their class's module, so the reference never
-    imports the compiled extension.
-    """
-    module = type(obj).__module__ or ""
-    if module.startswith("tapegrad.reference"):
-        return "tapegrad.reference"
-    if module == "tapegrad" or module.startswith("tapegrad."):
-        return "tapegrad (native)"
-    return None
-
-
-def describe(obj) -> str:
-    return f"a {backend_name(obj)} {type(obj).__name__}"
-
-
-def _is_number(x) -> bool:
-    return isinstance(x, (numbers.Real, np.bool_))
 
 
 # ----------------------------------------------------------------------------
@@ -153,17 +46,26 @@ def apply(op: str, parents: tuple, **params) -> "Tensor":
 
 
 def expand(t: "Tensor", shape: tuple) -> "Tensor":
-    """``t`` broadcast to ``shape`` as an ``expand`` node (Note [Broadcast reduction])."""
-    if t.shape == shape:
+    """``t`` broadcast to ``shape`` as an ``expand`` node (Note [Broadcast reduction]).
+
+    Only operands that will receive a gradient get the node; a constant (a
+    number, a tensor without requires_grad) is left to NumPy's implicit
+    broadcasting, since nothing is ever summed back to it. So every row's
+    backward sees full-shape operands wherever a gradient is wanted.
+    """
+    if t._data.shape == shape or not (t._requires_grad and _autograd.is_grad_enabled()):
         return t
     return apply("expand", (t,), shape=shape)
 
 
 def broadcast(op: str, *tensors: "Tensor") -> tuple:
     """The tensors expanded to their common shape, for an elementwise ``op``."""
+    # Fast path: one shape among the operands, apart from 0-d constants (plain
+    # numbers), which NumPy broadcasts and which never take a gradient.
+    if len({t._data.shape for t in tensors if t._data.ndim or t._requires_grad}) <= 1:
+        return tensors
     shape = broadcast_shape(*(t.shape for t in tensors), op=op)
-    if any(t.shape != shape for t in tensors):
-        check_shape(shape, np.result_type(*(t.dtype for t in tensors)))
+    check_shape(shape, np.result_type(*(t.dtype for t in tensors)))
     return tuple(expand(t, shape) for t in tensors)
 
 
@@ -210,7 +112,7 @@ class Tensor:
 
     @data.setter
     def data(self, value) -> None:
-        self._data = to_array(value, dtype=self._data.dtype)
+        self._data = to_array(value, dtype=self._data.dtype, copy=False)
 
     @property
     def shape(self) -> tuple:
@@ -300,7 +202,7 @@ class Tensor:
 
     def __repr__(self) -> str:
         body = np.array2string(self._data, separator=", ", prefix="Tensor(")
-        extras = "" if self.dtype == _FLOAT32 else f", dtype={self.dtype}"
+        extras = "" if self.dtype == np.float32 else f", dtype={self.dtype}"
         if self.op:
             extras += f", op={self.op!r}"
         elif self._requires_grad:
@@ -318,7 +220,7 @@ class Tensor:
         """``other`` as a Tensor (numbers take this tensor's dtype), or None if foreign."""
         if isinstance(other, Tensor):
             return other
-        if _is_number(other):
+        if is_number(other):
             return Tensor._wrap(np.asarray(other, dtype=self.dtype))
         if isinstance(other, (np.ndarray, np.generic, list, tuple)):
             return Tensor(other)
@@ -361,7 +263,7 @@ class Tensor:
         return apply("neg", (self,))
 
     def __pow__(self, exponent):
-        if _is_number(exponent):
+        if is_number(exponent):
             k = float(exponent)
             return apply(f"**{format(k, 'g')}", (self,), k=k)
         return self._binary(exponent, "**")
@@ -598,7 +500,7 @@ class Tensor:
                 for p, pg in zip(node._parents, parent_grads):
                     if pg is None or not p._requires_grad:
                         continue
-                    pg = np.asarray(pg, dtype=p.dtype)
+                    pg = np.asarray(pg, dtype=p._data.dtype)
                     prev = grads.get(id(p))
                     grads[id(p)] = pg if prev is None else prev + pg
                 if not retain_graph:
@@ -619,7 +521,10 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
     k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if a.shape[-1] != k_b:
         raise ValueError(f"@: shapes {a.shape} and {b.shape} do not match for matmul ({a.shape[-1]} != {k_b})")
-    broadcast_shape(a.shape[:-2], b.shape[:-2], op="@ (batch dimensions)")
+    try:
+        broadcast_shape(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(f"@: the batch dimensions of shapes {a.shape} and {b.shape} do not broadcast") from None
     return apply("@", (a, b))
 
 
