@@ -16,6 +16,7 @@ backward). ``backward()`` then runs the textbook sweep:
 """
 from __future__ import annotations
 
+import math
 import numbers
 import os
 
@@ -75,11 +76,14 @@ def to_array(data, dtype=None, copy: bool = True) -> np.ndarray:
     return np.array(arr, dtype=dt, copy=copy)
 
 
-def _memory_limit() -> int:
+def _physical_memory() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
         return 2**62
+
+
+_MEMORY_LIMIT = _physical_memory()
 
 
 def check_shape(shape, dtype=_FLOAT32) -> tuple:
@@ -93,8 +97,8 @@ def check_shape(shape, dtype=_FLOAT32) -> tuple:
         if n < 0:
             raise ValueError(f"negative size {n} in shape {shape}")
     shape = tuple(int(n) for n in shape)
-    nbytes = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
-    if nbytes > _memory_limit():
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if nbytes > _MEMORY_LIMIT:
         raise MemoryError(
             f"a {np.dtype(dtype)} tensor of shape {shape} needs {nbytes} bytes, "
             "more than this machine's memory"
@@ -153,17 +157,26 @@ def apply(op: str, parents: tuple, **params) -> "Tensor":
 
 
 def expand(t: "Tensor", shape: tuple) -> "Tensor":
-    """``t`` broadcast to ``shape`` as an ``expand`` node (Note [Broadcast reduction])."""
-    if t.shape == shape:
+    """``t`` broadcast to ``shape`` as an ``expand`` node (Note [Broadcast reduction]).
+
+    Only operands that will receive a gradient get the node; a constant (a
+    number, a tensor without requires_grad) is left to NumPy's implicit
+    broadcasting, since nothing is ever summed back to it. So every row's
+    backward sees full-shape operands wherever a gradient is wanted.
+    """
+    if t._data.shape == shape or not (t._requires_grad and _autograd.is_grad_enabled()):
         return t
     return apply("expand", (t,), shape=shape)
 
 
 def broadcast(op: str, *tensors: "Tensor") -> tuple:
     """The tensors expanded to their common shape, for an elementwise ``op``."""
+    # Fast path: one shape among the operands, apart from 0-d constants (plain
+    # numbers), which NumPy broadcasts and which never take a gradient.
+    if len({t._data.shape for t in tensors if t._data.ndim or t._requires_grad}) <= 1:
+        return tensors
     shape = broadcast_shape(*(t.shape for t in tensors), op=op)
-    if any(t.shape != shape for t in tensors):
-        check_shape(shape, np.result_type(*(t.dtype for t in tensors)))
+    check_shape(shape, np.result_type(*(t.dtype for t in tensors)))
     return tuple(expand(t, shape) for t in tensors)
 
 
@@ -598,7 +611,7 @@ class Tensor:
                 for p, pg in zip(node._parents, parent_grads):
                     if pg is None or not p._requires_grad:
                         continue
-                    pg = np.asarray(pg, dtype=p.dtype)
+                    pg = np.asarray(pg, dtype=p._data.dtype)
                     prev = grads.get(id(p))
                     grads[id(p)] = pg if prev is None else prev + pg
                 if not retain_graph:
@@ -619,7 +632,10 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
     k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if a.shape[-1] != k_b:
         raise ValueError(f"@: shapes {a.shape} and {b.shape} do not match for matmul ({a.shape[-1]} != {k_b})")
-    broadcast_shape(a.shape[:-2], b.shape[:-2], op="@ (batch dimensions)")
+    try:
+        broadcast_shape(a.shape[:-2], b.shape[:-2])
+    except ValueError:
+        raise ValueError(f"@: the batch dimensions of shapes {a.shape} and {b.shape} do not broadcast") from None
     return apply("@", (a, b))
 
 

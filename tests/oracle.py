@@ -1,0 +1,71 @@
+"""Shared oracles: one call checks an op's forward value and every gradient.
+
+``check_value_op(tg, fn, *xs)`` runs the same ``fn`` (written with operators
+and methods that Values and torch tensors share: ``a * b``, ``a.tanh()``,
+``abs(a)``, ``2 ** a``) on ``tg.Value``s and compares
+  * every gradient with central finite differences in float64, and
+  * the forward value and every gradient with PyTorch float64 when torch
+    is importable.
+"""
+from __future__ import annotations
+
+import math
+
+try:
+    import torch
+except ImportError:  # pragma: no cover - the CI image has torch
+    torch = None
+
+FD_EPS = 1e-6
+FD_RTOL = 1e-6
+FD_ATOL = 1e-6
+TORCH_RTOL = 1e-12
+TORCH_ATOL = 1e-12
+
+
+def close(a: float, b: float, rtol: float, atol: float) -> bool:
+    """|a - b| <= atol + rtol |b|; nan matches nan, inf the same inf."""
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if math.isinf(a) or math.isinf(b):
+        return a == b
+    return abs(a - b) <= atol + rtol * abs(b)
+
+
+def fd_gradients(tg, fn, xs, eps: float = FD_EPS) -> list[float]:
+    """Central differences of ``fn(*Values).data`` with respect to each input."""
+    grads = []
+    for i, x in enumerate(xs):
+        h = eps * max(1.0, abs(x))  # relative step keeps roundoff small for large x
+        plus = [tg.Value(v + h if j == i else v) for j, v in enumerate(xs)]
+        minus = [tg.Value(v - h if j == i else v) for j, v in enumerate(xs)]
+        grads.append((fn(*plus).data - fn(*minus).data) / (2.0 * h))
+    return grads
+
+
+def torch_reference(fn, xs) -> tuple[float, list[float]] | None:
+    """(forward value, gradients) of ``fn`` in PyTorch float64, or None without torch."""
+    if torch is None:
+        return None
+    ts = [torch.tensor(float(x), dtype=torch.float64, requires_grad=True) for x in xs]
+    out = fn(*ts)
+    grads = torch.autograd.grad(out, ts, allow_unused=True)
+    return out.item(), [0.0 if g is None else g.item() for g in grads]
+
+
+def check_value_op(tg, fn, *xs: float, fd: bool = True):
+    """Forward and gradients of ``fn`` on ``tg.Value``s against FD and torch; returns the output."""
+    values = [tg.Value(x) for x in xs]
+    out = fn(*values)
+    out.backward()
+    grads = [v.grad for v in values]
+    if fd:
+        for i, (g, n) in enumerate(zip(grads, fd_gradients(tg, fn, xs))):
+            assert close(g, n, FD_RTOL, FD_ATOL), f"input {i}: backward {g!r} vs finite difference {n!r}"
+    ref = torch_reference(fn, xs)
+    if ref is not None:
+        data, torch_grads = ref
+        assert close(out.data, data, TORCH_RTOL, TORCH_ATOL), f"forward {out.data!r} vs torch {data!r}"
+        for i, (g, t) in enumerate(zip(grads, torch_grads)):
+            assert close(g, t, TORCH_RTOL, TORCH_ATOL), f"input {i}: backward {g!r} vs torch {t!r}"
+    return out

@@ -1,0 +1,643 @@
+"""Tensor API on every backend: construction, every op, autograd, conversions."""
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+from tensor_check import check_tensor_op, torch
+
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+
+
+# ----------------------------------------------------------------------------
+# Construction, dtypes, properties
+
+
+def test_construction_and_properties(tg):
+    x = tg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    assert isinstance(x, tg.Tensor)
+    assert x.shape == (2, 2) and x.ndim == 2 and x.size == 4 and len(x) == 2
+    assert x.dtype == np.float32
+    assert x.requires_grad and x.is_leaf and x.grad is None
+    assert x.op == "" and x.parents == () and x.label == ""
+    assert x.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    y = tg.Tensor(np.arange(3.0), requires_grad=False)
+    assert not y.requires_grad and y.shape == (3,)
+    assert tg.tensor(2.5).item() == 2.5 and tg.tensor(2.5).shape == ()
+
+
+@pytest.mark.parametrize(
+    "data, dtype, expected",
+    [
+        ([1.0, 2.0], None, np.float32),  # Python floats: float32 default
+        (np.array([1.0, 2.0]), None, np.float64),  # float64 kept when given
+        (np.array([1.0], dtype=np.float32), None, np.float32),
+        (np.array([1.0], dtype=np.float16), None, np.float32),  # widened
+        ([1, 2, 3], None, np.float32),  # ints become float32
+        (np.array([1, 2], dtype=np.int64), None, np.float32),
+        ([True, False], None, np.float32),
+        ([1, 2], np.float64, np.float64),
+        (np.array([1.0]), np.float32, np.float32),
+        (3, None, np.float32),
+    ],
+)
+def test_dtypes(tg, data, dtype, expected):
+    assert tg.Tensor(data, dtype=dtype).dtype == expected
+
+
+def test_numbers_take_the_tensor_dtype(tg):
+    x32 = tg.tensor([1.0, 2.0])
+    x64 = tg.tensor(np.array([1.0, 2.0]))
+    for out in (x32 + 1.5, 2 * x32, x32 / 3, 1 - x32, x32**2, 2**x32):
+        assert out.dtype == np.float32
+    for out in (x64 + 1.5, 2 * x64, x64**0.5):
+        assert out.dtype == np.float64
+    assert (x32 + x64).dtype == np.float64
+    assert (x32 + np.float64(1.0)).dtype == np.float32
+
+
+def test_constructor_copies_its_input(tg):
+    a = np.array([1.0, 2.0])
+    x = tg.tensor(a)
+    a[0] = 100.0
+    assert x.tolist() == [1.0, 2.0]
+
+
+def test_creation_functions(tg):
+    assert tg.zeros((2, 3)).tolist() == [[0.0] * 3] * 2
+    assert tg.ones(4).tolist() == [1.0] * 4
+    assert tg.zeros((2, 3)).dtype == np.float32
+    assert tg.zeros((0, 3)).shape == (0, 3)
+    assert tg.arange(4).tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert tg.arange(4).dtype == np.float32
+    r = tg.randn(3, 4, seed=1)
+    assert r.shape == (3, 4) and r.dtype == np.float32
+    expected = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_array_equal(r.numpy(), expected)
+
+
+def test_manual_seed_repeats_draws(tg):
+    tg.manual_seed(7)
+    a = tg.randn(5).numpy().copy()
+    b = tg.randn(5).numpy().copy()
+    tg.manual_seed(7)
+    np.testing.assert_array_equal(tg.randn(5).numpy(), a)
+    np.testing.assert_array_equal(tg.randn(5).numpy(), b)
+    assert not np.array_equal(a, b)
+
+
+def test_repr(tg):
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    assert repr(x).startswith("Tensor(") and "requires_grad=True" in repr(x)
+    assert "1." in repr(x) and "2." in repr(x)
+
+
+def test_hash_is_identity_and_comparisons_are_tensors(tg):
+    a, b = tg.tensor([1.0]), tg.tensor([1.0])
+    assert len({a, b}) == 2
+    eq = a == b
+    assert isinstance(eq, tg.Tensor) and eq.tolist() == [1.0]
+
+
+# ----------------------------------------------------------------------------
+# Elementwise ops: forward vs NumPy, gradients vs finite differences and PyTorch
+
+UNARY = [
+    ("neg", lambda a: -a, lambda a: -a),
+    ("exp", lambda a: a.exp(), np.exp),
+    ("tanh", lambda a: a.tanh(), np.tanh),
+    ("sigmoid", lambda a: a.sigmoid(), lambda a: 1 / (1 + np.exp(-a))),
+    ("relu", lambda a: a.relu(), lambda a: np.maximum(a, 0)),
+    ("abs", lambda a: a.abs(), np.abs),
+    ("abs()", lambda a: abs(a), np.abs),
+    ("sin", lambda a: a.sin(), np.sin),
+    ("cos", lambda a: a.cos(), np.cos),
+    ("square", lambda a: a**2, lambda a: a**2),
+    ("cube", lambda a: a**3, lambda a: a**3),
+    ("rpow", lambda a: 2**a, lambda a: 2**a),
+]
+
+
+@pytest.mark.parametrize("name, fn, np_fn", UNARY, ids=[u[0] for u in UNARY])
+def test_unary(tg, name, fn, np_fn):
+    check_tensor_op(tg, fn, (3, 4), numpy_fn=np_fn)
+
+
+@pytest.mark.parametrize(
+    "name, fn, np_fn",
+    [
+        ("log", lambda a: a.log(), np.log),
+        ("sqrt", lambda a: a.sqrt(), np.sqrt),
+        ("pow_half", lambda a: a**0.5, np.sqrt),
+        ("pow_neg", lambda a: a**-1.5, lambda a: a**-1.5),
+    ],
+)
+def test_unary_positive_domain(tg, name, fn, np_fn):
+    check_tensor_op(tg, fn, (2, 3), numpy_fn=np_fn, positive=True)
+
+
+def test_unary_op_strings(tg):
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    names = {"neg": -x, "exp": x.exp(), "log": x.log(), "tanh": x.tanh(), "relu": x.relu(),
+             "sigmoid": x.sigmoid(), "sqrt": x.sqrt(), "abs": x.abs(), "sin": x.sin(),
+             "cos": x.cos(), "**2": x**2, "**0.5": x**0.5, "**-1": x**-1}
+    for op, out in names.items():
+        assert out.op == op and out.parents == (x,) and not out.is_leaf
+
+
+BINARY = [
+    ("+", lambda a, b: a + b, np.add),
+    ("-", lambda a, b: a - b, np.subtract),
+    ("*", lambda a, b: a * b, np.multiply),
+    ("/", lambda a, b: a / b, np.divide),
+]
+
+SHAPE_PAIRS = [((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((4, 1, 3), (2, 1)),
+               ((), (2, 3)), ((2, 3), ()), ((1,), (2, 2))]
+
+
+@pytest.mark.parametrize("shapes", SHAPE_PAIRS, ids=str)
+@pytest.mark.parametrize("name, fn, np_fn", BINARY, ids=[b[0] for b in BINARY])
+def test_binary_broadcasting(tg, name, fn, np_fn, shapes):
+    out = check_tensor_op(tg, fn, *shapes, numpy_fn=np_fn)
+    assert out.op == name
+
+
+def test_pow_tensor_exponent(tg):
+    out = check_tensor_op(tg, lambda a, b: a**b, (2, 3), (3,), positive=True,
+                          numpy_fn=np.power)
+    assert out.op == "**"
+
+
+@pytest.mark.parametrize("fn", [lambda a: 2 + a, lambda a: 2 - a, lambda a: 3 * a,
+                                lambda a: 1 / a, lambda a: a - 1.5, lambda a: a / 4])
+def test_numbers_on_either_side(tg, fn):
+    check_tensor_op(tg, fn, (2, 3), positive=True)
+
+
+def test_numpy_array_operands(tg):
+    x = tg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    a = np.array([10.0, 20.0])
+    assert (x + a).tolist() == [11.0, 22.0]
+    assert (a + x).tolist() == [11.0, 22.0]
+    assert isinstance(a * x, tg.Tensor)
+    (a * x).sum().backward()
+    assert x.grad.tolist() == [10.0, 20.0]
+
+
+def test_broadcast_is_an_expand_node(tg):
+    a = tg.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
+    b = tg.tensor([[1.0], [2.0]], requires_grad=True)
+    out = a + b
+    assert out.shape == (2, 3)
+    assert [p.op for p in out.parents] == ["expand", "expand"]
+    out.sum().backward()
+    assert a.grad.tolist() == [[2.0, 2.0, 2.0]]
+    assert b.grad.tolist() == [[3.0], [3.0]]
+
+
+def test_comparisons(tg):
+    x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    assert (x < 2).tolist() == [1.0, 0.0, 0.0]
+    assert (x <= 2).tolist() == [1.0, 1.0, 0.0]
+    assert (x > 2).tolist() == [0.0, 0.0, 1.0]
+    assert (x >= 2).tolist() == [0.0, 1.0, 1.0]
+    assert (x == 2).tolist() == [0.0, 1.0, 0.0]
+    assert (x != 2).tolist() == [1.0, 0.0, 1.0]
+    assert (2 < x).tolist() == [0.0, 0.0, 1.0]
+    c = x > tg.tensor(np.array([[0.0], [5.0]]))
+    assert c.shape == (2, 3) and c.dtype == np.float64 and not c.requires_grad
+    assert (x > 1).dtype == np.float32
+
+
+def test_ieee_numbers(tg):
+    x = tg.tensor([0.0, -1.0, 1.0], requires_grad=True)
+    y = x.log()
+    assert y.tolist()[0] == -np.inf and np.isnan(y.tolist()[1])
+    assert np.isnan(x.sqrt().tolist()[1])
+    assert (tg.tensor([1.0]) / 0).tolist() == [np.inf]
+    assert (tg.tensor([0.0]) ** -1).tolist() == [np.inf]
+    y.sum().backward()
+    assert x.grad.tolist()[0] == np.inf
+
+
+def test_sigmoid_is_stable_for_large_inputs(tg):
+    x = tg.tensor(np.array([-1000.0, 0.0, 1000.0]), requires_grad=True)
+    s = x.sigmoid()
+    assert s.tolist() == [0.0, 0.5, 1.0]
+    s.sum().backward()
+    assert np.all(np.isfinite(x.grad.numpy()))
+
+
+# ----------------------------------------------------------------------------
+# Matmul
+
+
+@pytest.mark.parametrize(
+    "shapes",
+    [((2, 3), (3, 4)), ((3,), (3,)), ((3,), (3, 4)), ((2, 3), (3,)), ((5, 2, 3), (5, 3, 4)),
+     ((5, 2, 3), (3, 4)), ((2, 3), (5, 3, 4)), ((2, 1, 2, 3), (4, 3, 2)), ((3,), (5, 3, 2)),
+     ((5, 2, 3), (3,)), ((1, 3), (3, 1))],
+    ids=str,
+)
+def test_matmul(tg, shapes):
+    out = check_tensor_op(tg, lambda a, b: a @ b, *shapes, numpy_fn=np.matmul)
+    assert out.op == "@"
+
+
+def test_matmul_with_numpy_operand(tg):
+    x = tg.tensor(np.eye(2), requires_grad=True)
+    assert (np.ones((1, 2)) @ x).tolist() == [[1.0, 1.0]]
+    assert (x @ np.ones(2)).tolist() == [1.0, 1.0]
+
+
+# ----------------------------------------------------------------------------
+# Reductions
+
+REDUCE_ARGS = [dict(), dict(dim=0), dict(dim=1), dict(dim=-1, keepdim=True), dict(dim=(0, 2)),
+               dict(dim=(0, 2), keepdim=True), dict(axis=1), dict(axis=(1, 2), keepdims=True),
+               dict(dim=None, keepdim=True)]
+
+
+@pytest.mark.parametrize("kwargs", REDUCE_ARGS, ids=str)
+@pytest.mark.parametrize("op", ["sum", "mean", "max", "min"])
+def test_reductions(tg, op, kwargs):
+    axis = kwargs.get("dim", kwargs.get("axis"))
+    keep = kwargs.get("keepdim", kwargs.get("keepdims", False))
+    np_fn = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min}[op]
+    torch_kwargs = {} if axis is None and not keep else {"dim": tuple(range(3)) if axis is None else axis, "keepdim": keep}
+    torch_name = {"max": "amax", "min": "amin"}.get(op, op)
+    out = check_tensor_op(
+        tg, lambda a: getattr(a, op)(**kwargs), (2, 3, 4),
+        torch_fn=lambda a: getattr(a, torch_name)(**torch_kwargs),
+        numpy_fn=lambda a: np_fn(a, axis=axis, keepdims=keep))
+    assert out.op == op
+
+
+@pytest.mark.parametrize("op, sign", [("max", 1.0), ("min", -1.0)])
+def test_max_min_ties_share_the_gradient(tg, op, sign):
+    x = tg.tensor(sign * np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]]), requires_grad=True)
+    getattr(x, op)(dim=1).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])
+    y = tg.tensor(np.array([5.0, 5.0]), requires_grad=True)
+    getattr(y, op)().backward()
+    assert y.grad.tolist() == [0.5, 0.5]
+
+
+def test_reductions_of_a_scalar_and_of_zero_size(tg):
+    s = tg.tensor(3.0, requires_grad=True)
+    assert s.sum().item() == 3.0 and s.sum(dim=0).item() == 3.0
+    s.mean().backward()
+    assert s.grad.item() == 1.0
+    z = tg.zeros((0, 3))
+    assert z.sum().item() == 0.0
+    assert z.sum(dim=0).tolist() == [0.0, 0.0, 0.0]
+
+
+# ----------------------------------------------------------------------------
+# Movement: reshape, transpose, permute, flatten, indexing
+
+
+def test_reshape(tg):
+    check_tensor_op(tg, lambda a: a.reshape(3, 4), (2, 6))
+    check_tensor_op(tg, lambda a: a.reshape((4, -1)), (2, 6))
+    check_tensor_op(tg, lambda a: a.reshape(-1), (2, 3, 2))
+    out = check_tensor_op(tg, lambda a: a.reshape(()), (1, 1))
+    assert out.shape == () and out.op == "reshape"
+
+
+def test_transpose_permute_flatten(tg):
+    assert check_tensor_op(tg, lambda a: a.T, (2, 3)).op == "transpose"
+    check_tensor_op(tg, lambda a: a.T, (2, 3, 4), torch_fn=lambda a: a.permute(2, 1, 0))
+    assert check_tensor_op(tg, lambda a: a.transpose(0, 2), (2, 3, 4)).shape == (4, 3, 2)
+    check_tensor_op(tg, lambda a: a.transpose(-1, 0), (2, 3))
+    assert check_tensor_op(tg, lambda a: a.permute(1, 2, 0), (2, 3, 4)).op == "permute"
+    check_tensor_op(tg, lambda a: a.permute((2, 0, 1)), (2, 3, 4), torch_fn=lambda a: a.permute(2, 0, 1))
+    out = check_tensor_op(tg, lambda a: a.flatten(), (2, 3, 4))
+    assert out.shape == (24,) and out.op == "reshape"
+
+
+INDICES = [
+    ("int", 1), ("neg int", -1), ("slice", slice(1, 3)), ("neg step", slice(None, None, -1)),
+    ("step 2", slice(None, None, -2)), ("tuple", (1, slice(None, 2))), ("none", (None, 0)),
+    ("ellipsis", (Ellipsis, 1)), ("int array", np.array([0, 2, 0])),
+    ("repeated", np.array([1, 1, 1])), ("list", [2, 0]), ("2-d int array", np.array([[0, 1], [1, 1]])),
+    ("mixed", (np.array([0, 0]), slice(None), np.array([1, 1]))), ("empty", slice(2, 2)),
+    ("empty array", np.array([], dtype=np.int64)),
+]
+
+
+@pytest.mark.parametrize("key", [i[1] for i in INDICES], ids=[i[0] for i in INDICES])
+def test_getitem(tg, key):
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((3, 4, 2))
+    out = check_tensor_op(tg, lambda x: x[key], a,
+                          use_torch=_torch_can_index(key),
+                          numpy_fn=lambda x: x[key])
+    assert out.op == "getitem"
+
+
+def _torch_can_index(key) -> bool:
+    """PyTorch has no negative steps: check those against NumPy and FD only."""
+    parts = key if isinstance(key, tuple) else (key,)
+    return not any(isinstance(k, slice) and (k.step or 1) < 0 for k in parts)
+
+
+@pytest.mark.parametrize("key", [slice(None, None, -1), slice(None, None, -2)], ids=["rev", "rev2"])
+def test_negative_steps_without_torch(tg, key):
+    x = tg.tensor(np.arange(5.0), requires_grad=True)
+    y = x[key]
+    np.testing.assert_array_equal(y.numpy(), np.arange(5.0)[key])
+    (y * tg.tensor(np.arange(len(y), dtype=np.float64) + 1)).sum().backward()
+    expected = np.zeros(5)
+    expected[key] = np.arange(len(y)) + 1
+    np.testing.assert_array_equal(x.grad.numpy(), expected)
+
+
+def test_repeated_indices_accumulate(tg):
+    x = tg.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    x[[0, 0, 2, 0]].sum().backward()
+    assert x.grad.tolist() == [3.0, 0.0, 1.0]
+    y = tg.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    y[tg.tensor([1, 1])].sum().backward()  # a (float) Tensor of integer ids
+    assert y.grad.tolist() == [0.0, 2.0, 0.0]
+
+
+def test_iteration_and_len(tg):
+    x = tg.tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
+    rows = list(x)
+    assert len(rows) == 3 and rows[2].tolist() == [4.0, 5.0]
+    sum(r.sum() for r in rows).backward()
+    assert x.grad.tolist() == [[1.0, 1.0]] * 3
+
+
+# ----------------------------------------------------------------------------
+# Softmax family, joins, where, losses
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_softmax_and_log_softmax(tg, dim):
+    out = check_tensor_op(tg, lambda a: a.softmax(dim), (3, 4))
+    assert out.op == "softmax"
+    np.testing.assert_allclose(out.numpy().sum(axis=dim), 1.0)
+    assert check_tensor_op(tg, lambda a: a.log_softmax(dim), (3, 4)).op == "log_softmax"
+    w = np.arange(12.0).reshape(3, 4)
+    check_tensor_op(tg, lambda a: (a.softmax(dim) * tg.tensor(w)).sum(),
+                    (3, 4), torch_fn=lambda a: (a.softmax(dim) * torch.tensor(w)).sum())
+
+
+def test_softmax_is_stable_with_large_logits(tg):
+    logits = np.array([[1000.0, 1001.0, 1002.0], [-1000.0, 0.0, 1000.0]])
+    x = tg.tensor(logits, requires_grad=True)
+    s = x.softmax(1)
+    ls = x.log_softmax(1)
+    assert np.all(np.isfinite(s.numpy())) and np.all(np.isfinite(ls.numpy()))
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    expected = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(ls.numpy(), expected, atol=1e-12)
+    np.testing.assert_allclose(s.numpy(), np.exp(expected), atol=1e-12)
+    (ls[:, 0].sum() + s[:, 2].sum()).backward()
+    assert np.all(np.isfinite(x.grad.numpy()))
+
+
+def test_concatenate_and_stack(tg):
+    out = check_tensor_op(tg, lambda a, b, c: tg.concatenate([a, b, c], dim=1), (2, 1), (2, 3), (2, 2),
+                          torch_fn=lambda a, b, c: torch.cat([a, b, c], dim=1))
+    assert out.op == "concatenate" and out.shape == (2, 6) and len(out.parents) == 3
+    check_tensor_op(tg, lambda a, b: tg.concatenate((a, b)), (1, 2), (3, 2),
+                    torch_fn=lambda a, b: torch.cat((a, b)))
+    check_tensor_op(tg, lambda a, b: tg.concatenate([a, b], axis=-1), (2,), (3,),
+                    torch_fn=lambda a, b: torch.cat([a, b], dim=-1))
+    out = check_tensor_op(tg, lambda a, b: tg.stack([a, b], dim=1), (2, 3), (2, 3),
+                          torch_fn=lambda a, b: torch.stack([a, b], dim=1))
+    assert out.op == "stack" and out.shape == (2, 2, 3)
+    check_tensor_op(tg, lambda a, b: tg.stack([a, b], dim=-1), (3,), (3,),
+                    torch_fn=lambda a, b: torch.stack([a, b], dim=-1))
+
+
+def test_concatenate_same_tensor_twice(tg):
+    x = tg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (tg.concatenate([x, x]) * tg.tensor(np.array([1.0, 2.0, 3.0, 4.0]))).sum().backward()
+    assert x.grad.tolist() == [4.0, 6.0]
+
+
+def test_where(tg):
+    cond = np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    out = check_tensor_op(tg, lambda a, b: tg.where(tg.tensor(cond), a, b), (2, 3), (3,),
+                          torch_fn=lambda a, b: torch.where(torch.tensor(cond) != 0, a, b),
+                          numpy_fn=lambda a, b: np.where(cond != 0, a, b))
+    assert out.op == "where"
+    check_tensor_op(tg, lambda a: tg.where(cond[0], a, 0.0), (2, 3),
+                    torch_fn=lambda a: torch.where(torch.tensor(cond[0]) != 0, a, 0.0))
+    check_tensor_op(tg, lambda a: tg.where(cond[:, :1] > 0, 1.0, a), (3,),
+                    torch_fn=lambda a: torch.where(torch.tensor(cond[:, :1]) > 0, 1.0, a))
+    x = tg.tensor([-1.0, 2.0], requires_grad=True)
+    y = tg.where(x > 0, x, x * 0.1)
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [0.1, 1.0])
+
+
+def test_cross_entropy(tg):
+    labels = np.array([0, 2, 1, 2])
+    out = check_tensor_op(tg, lambda z: tg.cross_entropy(z, labels), (4, 3),
+                          torch_fn=lambda z: torch.nn.functional.cross_entropy(z, torch.tensor(labels)))
+    assert out.op == "cross_entropy" and out.shape == ()
+    z = tg.tensor(np.array([[1000.0, 0.0], [0.0, -1000.0]]), requires_grad=True)
+    loss = tg.cross_entropy(z, tg.tensor([1, 1]))
+    np.testing.assert_allclose(loss.item(), (1000.0 + 1000.0) / 2)
+    loss.backward()
+    np.testing.assert_allclose(z.grad.numpy(), [[0.5, -0.5], [0.5, -0.5]])
+    assert tg.cross_entropy(tg.zeros((2, 3)), np.array([0, 1])).dtype == np.float32
+
+
+def test_mse_loss(tg):
+    out = check_tensor_op(tg, lambda p, t: tg.mse_loss(p, t), (3, 2), (3, 2),
+                          torch_fn=lambda p, t: torch.nn.functional.mse_loss(p, t),
+                          numpy_fn=lambda p, t: np.mean((p - t) ** 2))
+    assert out.op == "mse_loss"
+    check_tensor_op(tg, lambda p: tg.mse_loss(p, tg.tensor(np.ones((3, 2)))), (3, 2),
+                    torch_fn=lambda p: torch.nn.functional.mse_loss(p, torch.ones(3, 2, dtype=torch.float64)))
+    check_tensor_op(tg, lambda p: tg.mse_loss(p, 0.5), (4,), use_torch=False,
+                    numpy_fn=lambda p: np.mean((p - 0.5) ** 2))
+
+
+# ----------------------------------------------------------------------------
+# Autograd behaviour
+
+
+def test_backward_accumulates_and_repeats(tg):
+    x = tg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    assert x.grad.tolist() == [2.0, 4.0]
+    y.backward()
+    assert x.grad.tolist() == [4.0, 8.0]
+    assert x.grad.dtype == np.float64 and x.grad.requires_grad is False
+
+
+def test_fan_out_sums_over_paths_and_only_leaves_keep_grad(tg):
+    x = tg.tensor(np.array([3.0]), requires_grad=True)
+    u = x * 2
+    y = (u * u + u).sum()  # dy/du = 2u + 1 = 13, dy/dx = 26
+    y.backward()
+    assert x.grad.tolist() == [26.0]
+    assert u.grad is None and not u.is_leaf
+
+
+def test_grad_dtype_follows_the_leaf(tg):
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    w = tg.tensor(np.array([1.0, 1.0]))
+    (x * w).sum().backward()
+    assert x.grad.dtype == np.float32
+
+
+def test_backward_with_gradient(tg):
+    x = tg.tensor(np.array([[1.0, 2.0]]), requires_grad=True)
+    (x * 3).backward(gradient=tg.tensor(np.array([[1.0, -1.0]])))
+    assert x.grad.tolist() == [[3.0, -3.0]]
+    x.zero_grad()
+    assert x.grad is None
+    (x * 3).backward(np.array([[2.0, 0.0]]))
+    assert x.grad.tolist() == [[6.0, 0.0]]
+
+
+def test_retain_graph_frees_the_graph(tg):
+    x = tg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = (x.exp() * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        y.backward()
+    z = (x.exp() * x).sum()
+    z.backward(retain_graph=True)
+    z.backward(retain_graph=True)
+    np.testing.assert_allclose(x.grad.numpy(), 3 * np.exp([1.0, 2.0]) * np.array([2.0, 3.0]))
+
+
+def test_freed_shared_subgraph_raises(tg):
+    x = tg.tensor([1.0], requires_grad=True)
+    h = x.tanh()
+    a, b = (h * 2).sum(), (h * 3).sum()
+    a.backward()
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        b.backward()
+
+
+def test_no_grad(tg):
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    with tg.no_grad():
+        y = x * 2 + 1
+    assert not y.requires_grad and y.is_leaf and y.op == "" and y.parents == ()
+    assert (x * 2).requires_grad
+
+
+def test_constants_are_not_tracked(tg):
+    a = tg.tensor([1.0]) * tg.tensor([2.0])
+    assert not a.requires_grad and a.is_leaf
+
+
+def test_tg_grad_leaves_dot_grad_untouched(tg):
+    x = tg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    w = tg.tensor(np.array([3.0]), requires_grad=True)
+    u = x * x
+    y = (u * w).sum()
+    gx, gu, gw = tg.grad(y, [x, u, w], retain_graph=True)
+    assert gx.tolist() == [6.0, 12.0] and gu.tolist() == [3.0, 3.0] and gw.tolist() == [5.0]
+    assert x.grad is None and w.grad is None and u.grad is None
+    (gx_only,) = tg.grad(y, (x,))
+    assert gx_only.tolist() == [6.0, 12.0]
+    other = tg.tensor([5.0], requires_grad=True)
+    z = (x * 2).sum()
+    assert tg.grad(z, other).tolist() == [0.0]
+
+
+def test_detach_and_requires_grad(tg):
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    d = y.detach()
+    assert d.is_leaf and not d.requires_grad and d.tolist() == [2.0, 4.0]
+    (d * x).sum().backward()
+    assert x.grad.tolist() == [2.0, 4.0]
+    leaf = tg.tensor([1.0])
+    leaf.requires_grad = True
+    (leaf * 2).sum().backward()
+    assert leaf.grad.tolist() == [2.0]
+
+
+def test_label_is_assignable(tg):
+    x = tg.tensor([1.0], requires_grad=True)
+    x.label = "x"
+    assert x.label == "x"
+
+
+def test_data_is_assignable_and_keeps_dtype(tg):
+    x = tg.tensor([1.0, 2.0], requires_grad=True)
+    x.data = x.data - 0.5 * np.array([1.0, 1.0])
+    assert x.dtype == np.float32 and x.tolist() == [0.5, 1.5]
+
+
+# ----------------------------------------------------------------------------
+# Conversions: NumPy, DLPack, PyTorch, pickle
+
+
+def test_numpy_and_asarray(tg):
+    x = tg.tensor(np.array([[1.0, 2.0]]))
+    a = x.numpy()
+    assert isinstance(a, np.ndarray) and a.dtype == np.float64
+    assert np.shares_memory(np.asarray(x), a)
+    assert not np.shares_memory(np.array(x), a)
+    assert np.asarray(x, dtype=np.float32).dtype == np.float32
+    with pytest.raises(ValueError):
+        np.asarray(x, dtype=np.float32, copy=False)
+    assert np.asarray(x, copy=False) is not None
+    assert float(tg.tensor([2.5])) == 2.5
+
+
+def test_dlpack_roundtrip_with_numpy(tg):
+    a = np.arange(6.0).reshape(2, 3)
+    x = tg.from_dlpack(a)
+    assert x.dtype == np.float64 and x.shape == (2, 3)
+    a[0, 0] = 42.0  # zero-copy: the tensor sees the change
+    assert x.tolist()[0][0] == 42.0
+    back = np.from_dlpack(x)
+    assert np.shares_memory(back, a)
+    x2 = tg.from_dlpack(np.arange(3, dtype=np.float32))
+    assert x2.dtype == np.float32
+
+
+@needs_torch
+def test_dlpack_roundtrip_with_torch(tg):
+    t = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    x = tg.from_dlpack(t)
+    t[1, 2] = -1.0
+    assert x.tolist()[1][2] == -1.0
+    y = tg.tensor(np.ones((2, 2)))
+    ty = torch.from_dlpack(y)
+    assert ty.dtype == torch.float64
+    ty[0, 0] = 5.0
+    assert y.tolist()[0][0] == 5.0
+
+
+@pytest.mark.parametrize("clone", [lambda t: pickle.loads(pickle.dumps(t)), copy.deepcopy], ids=["pickle", "deepcopy"])
+def test_pickle_and_deepcopy(tg, clone):
+    for x in (tg.tensor(np.array([[1.0, 2.0]]), requires_grad=True), tg.tensor([3.0])):
+        y = clone(x)
+        assert type(y) is type(x) and y is not x
+        assert y.tolist() == x.tolist() and y.dtype == x.dtype and y.requires_grad == x.requires_grad
+        assert not np.shares_memory(y.numpy(), x.numpy())
+
+
+# ----------------------------------------------------------------------------
+# Worked example in tensor form: y = (x1 + x2) * x3 at (4, 2, -5)
+
+
+def test_worked_example(tg):
+    x1, x2, x3 = (tg.tensor([v], requires_grad=True) for v in (4.0, 2.0, -5.0))
+    s = x1 + x2
+    y = (s * x3).sum()
+    gs, = tg.grad(y, [s], retain_graph=True)
+    assert gs.tolist() == [-5.0]
+    y.backward()
+    assert y.item() == -30.0
+    assert (x1.grad.tolist(), x2.grad.tolist(), x3.grad.tolist()) == ([-5.0], [-5.0], [6.0])

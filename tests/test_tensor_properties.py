@@ -1,0 +1,95 @@
+"""Property tests: random broadcastable shapes and random reduction dims.
+
+Each example is compared with NumPy (forward) and with central finite
+differences (every gradient, via ``tg.gradcheck``), in float64.
+"""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
+
+# The ``tg`` fixture is a module, the same for every example.
+SETTINGS = settings(max_examples=25, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+BINARY = {
+    "+": (lambda a, b: a + b, np.add),
+    "-": (lambda a, b: a - b, np.subtract),
+    "*": (lambda a, b: a * b, np.multiply),
+    "/": (lambda a, b: a / b, np.divide),
+    "**": (lambda a, b: a**b, np.power),
+}
+
+
+def _data(draw_seed: int, shape, positive: bool = False) -> np.ndarray:
+    x = np.random.default_rng(draw_seed).standard_normal(shape)
+    return np.abs(x) + 0.5 if positive else x
+
+
+@SETTINGS
+@given(op=st.sampled_from(sorted(BINARY)),
+       shapes=mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3),
+       seed=st.integers(0, 2**16))
+def test_binary_ops_broadcast_like_numpy(tg, op, shapes, seed):
+    fn, np_fn = BINARY[op]
+    a = _data(seed, shapes.input_shapes[0], positive=True)
+    b = _data(seed + 1, shapes.input_shapes[1], positive=op in ("/", "**"))
+    x, y = tg.tensor(a, requires_grad=True), tg.tensor(b, requires_grad=True)
+    out = fn(x, y)
+    assert out.shape == shapes.result_shape
+    np.testing.assert_allclose(out.numpy(), np_fn(a, b), rtol=1e-12, atol=1e-12)
+    assert tg.gradcheck(fn, [x, y])
+
+
+@SETTINGS
+@given(shapes=mutually_broadcastable_shapes(signature=np.matmul.signature, max_dims=2, max_side=3),
+       seed=st.integers(0, 2**16))
+def test_matmul_shapes_like_numpy(tg, shapes, seed):
+    a = _data(seed, shapes.input_shapes[0])
+    b = _data(seed + 1, shapes.input_shapes[1])
+    x, y = tg.tensor(a, requires_grad=True), tg.tensor(b, requires_grad=True)
+    out = x @ y
+    np.testing.assert_allclose(out.numpy(), a @ b, rtol=1e-12, atol=1e-12)
+    assert tg.gradcheck(lambda p, q: p @ q, [x, y])
+
+
+@st.composite
+def _reduction(draw):
+    shape = draw(array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4))
+    if draw(st.booleans()) or not shape:
+        dim = None
+    else:
+        dims = draw(st.lists(st.integers(-len(shape), len(shape) - 1), min_size=1,
+                             max_size=len(shape), unique_by=lambda d: d % len(shape)))
+        dim = dims[0] if len(dims) == 1 and draw(st.booleans()) else tuple(dims)
+    return shape, dim, draw(st.booleans())
+
+
+@SETTINGS
+@given(op=st.sampled_from(["sum", "mean", "max", "min"]), case=_reduction(), seed=st.integers(0, 2**16),
+       alias=st.booleans())
+def test_reductions_like_numpy(tg, op, case, seed, alias):
+    shape, dim, keep = case
+    a = _data(seed, shape)  # continuous data: no ties, so max/min are differentiable
+    kwargs = dict(axis=dim, keepdims=keep) if alias else dict(dim=dim, keepdim=keep)
+    x = tg.tensor(a, requires_grad=True)
+    out = getattr(x, op)(**kwargs)
+    expected = getattr(np, op)(a, axis=dim, keepdims=keep)
+    assert out.shape == np.shape(expected)
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-12)
+    assert tg.gradcheck(lambda t: getattr(t, op)(**kwargs), [x])
+
+
+@SETTINGS
+@given(shape=array_shapes(min_dims=1, max_dims=3, max_side=4), seed=st.integers(0, 2**16),
+       data=st.data())
+def test_softmax_rows_sum_to_one(tg, shape, seed, data):
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1))
+    a = _data(seed, shape) * 50  # large logits
+    x = tg.tensor(a, requires_grad=True)
+    s = x.softmax(dim)
+    np.testing.assert_allclose(s.numpy().sum(axis=dim), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(x.log_softmax(dim).numpy(), np.log(s.numpy()), atol=1e-9)
+
