@@ -1,6 +1,38 @@
-// placeholder: filled in by the native Value work
+// tapegrad._core.Value (a raw CPython type, value_type.cpp) and the grad-mode
+// functions, registered on the module.
+#include <pybind11/pybind11.h>
+
 #include "bindings.h"
+#include "grad_mode.h"
+#include "value.h"
+#include "value_object.h"
+
+namespace py = pybind11;
 
 namespace tapegrad::bindings {
-void bind_value(pybind11::module_& /*m*/) {}
+
+PyObject* make_value_type();
+
+void bind_value(py::module_& m) {
+  PyObject* type = make_value_type();
+  if (type == nullptr) throw py::error_already_set();
+  m.add_object("Value", py::reinterpret_steal<py::object>(type));
+
+  m.def("is_grad_enabled", &tapegrad::is_grad_enabled,
+        "False inside no_grad(): operations then record no graph (per thread).");
+  m.def("set_grad_enabled", &tapegrad::set_grad_enabled, py::arg("enabled"),
+        "Turn graph recording on or off for the calling thread.");
+  m.def(
+      "_value_stats",
+      [] {
+        py::dict d;
+        d["live_nodes"] = tapegrad::live_value_nodes();
+        d["pooled_nodes"] = tapegrad::pooled_value_nodes();
+        d["node_bytes"] = sizeof(tapegrad::ValueNode);
+        d["object_bytes"] = sizeof(PyValue);
+        return d;
+      },
+      "Allocation counters of the Value engine (for tests and benchmarks).");
+}
+
 }  // namespace tapegrad::bindings

@@ -18,7 +18,12 @@ else:
 __all__: list[str] = []
 
 if _core is not None:
-    pass  # native names are bound below by the engine modules
+    # Value and autograd controls (native)
+    from ._autograd import grad, is_grad_enabled, no_grad
+    from ._core import Value
+    from .gradcheck import GradcheckError, gradcheck
+
+    __all__ += ["Value", "no_grad", "is_grad_enabled", "grad", "gradcheck", "GradcheckError"]
 
 # Around the core: nn, optim, viz, explain (written once for both backends, see _nn_impl)
 from . import nn, optim, viz  # noqa: E402

@@ -1,0 +1,533 @@
+// tapegrad._core.Value as a CPython type: number slots, attributes, methods.
+// Note [Raw Value type] in value_object.h says why it is not a pybind11 class.
+#include <pybind11/pybind11.h>
+
+#include <structmember.h>
+
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "bindings.h"
+#include "value_object.h"
+
+namespace tapegrad::bindings {
+
+PyTypeObject* value_type = nullptr;
+
+void set_error_from_exception() noexcept {
+  try {
+    pybind11::detail::try_translate_exceptions();
+  } catch (...) {
+    PyErr_SetString(PyExc_SystemError, "tapegrad: untranslatable C++ exception");
+  }
+}
+
+PyObject* wrap(ValueNode* n) {
+  if (n->handle_ != nullptr) {
+    auto* o = static_cast<PyObject*>(n->handle_);
+    Py_INCREF(o);
+    return o;
+  }
+  PyValue* o = PyObject_New(PyValue, value_type);
+  if (o == nullptr) {
+    discard_if_unowned(n);
+    return nullptr;
+  }
+  o->node = n;
+  o->weakrefs = nullptr;
+  retain(n);
+  n->handle_ = o;
+  return reinterpret_cast<PyObject*>(o);
+}
+
+namespace {
+
+#define TG_TRY try {
+#define TG_CATCH(fail)           \
+  }                              \
+  catch (...) {                  \
+    set_error_from_exception();  \
+    return fail;                 \
+  }
+
+// ---- describing objects in errors (docs/DESIGN.md Note [Errors]) -----------
+
+std::string type_attr(PyObject* o, const char* attr) {
+  std::string out;
+  PyObject* v = PyObject_GetAttrString(reinterpret_cast<PyObject*>(Py_TYPE(o)), attr);
+  if (v != nullptr && PyUnicode_Check(v)) {
+    if (const char* text = PyUnicode_AsUTF8(v)) out = text;
+  }
+  Py_XDECREF(v);
+  PyErr_Clear();
+  return out;
+}
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+// A tapegrad object other than a native Value: a reference Value, or a Tensor.
+bool is_foreign(PyObject* o) {
+  if (is_value(o)) return false;
+  std::string name = type_attr(o, "__name__");
+  if (name != "Value" && name != "Tensor") return false;
+  return starts_with(type_attr(o, "__module__"), "tapegrad");
+}
+
+// "a tapegrad (native) Value", "a tapegrad.reference Tensor", or the type's name.
+std::string describe(PyObject* o) {
+  if (!is_value(o) && !is_foreign(o)) return type_attr(o, "__name__");
+  const char* backend = starts_with(type_attr(o, "__module__"), "tapegrad.reference")
+                            ? "tapegrad.reference"
+                            : "tapegrad (native)";
+  return std::string("a ") + backend + " " + type_attr(o, "__name__");
+}
+
+// ---- numbers ---------------------------------------------------------------
+
+// isinstance(o, numbers.Real): bool, int, float, NumPy scalars, Fraction.
+int is_real(PyObject* o) {
+  static PyObject* real = nullptr;
+  if (real == nullptr) {
+    PyObject* numbers = PyImport_ImportModule("numbers");
+    if (numbers == nullptr) return -1;
+    real = PyObject_GetAttrString(numbers, "Real");
+    Py_DECREF(numbers);
+    if (real == nullptr) return -1;
+  }
+  return PyObject_IsInstance(o, real);
+}
+
+// float(o) for a real number, else TypeError "<what> must be a real number, not <type>".
+bool as_double(PyObject* o, const char* what, double* out) {
+  if (PyFloat_CheckExact(o)) {
+    *out = PyFloat_AS_DOUBLE(o);
+    return true;
+  }
+  int real = (is_value(o) || is_foreign(o)) ? 0 : is_real(o);
+  if (real < 0) return false;
+  if (real == 0) {
+    PyErr_Format(PyExc_TypeError, "%s must be a real number, not %s", what, describe(o).c_str());
+    return false;
+  }
+  *out = PyFloat_AsDouble(o);
+  return !(*out == -1.0 && PyErr_Occurred());
+}
+
+enum class Operand { Node, Number, Unsupported, Error };
+
+// `other` in `self <op> other`: a native Value, a number (to become a constant
+// leaf), unsupported (the operator returns NotImplemented, so Python raises its
+// usual "unsupported operand type(s)" TypeError), or an error already set (a
+// Tensor or another backend's Value: a TypeError naming both sides).
+Operand classify(PyObject* other, PyObject* self, bool reflected, double* number) {
+  if (is_value(other)) return Operand::Node;
+  if (PyFloat_Check(other)) {
+    *number = PyFloat_AS_DOUBLE(other);
+    return Operand::Number;
+  }
+  if (PyLong_CheckExact(other)) {
+    *number = PyLong_AsDouble(other);  // OverflowError beyond float range, as float(10**400)
+    return (*number == -1.0 && PyErr_Occurred()) ? Operand::Error : Operand::Number;
+  }
+  if (is_foreign(other)) {
+    PyObject* left = reflected ? other : self;
+    PyObject* right = reflected ? self : other;
+    PyErr_Format(PyExc_TypeError, "cannot combine %s with %s", describe(left).c_str(),
+                 describe(right).c_str());
+    return Operand::Error;
+  }
+  int real = is_real(other);
+  if (real < 0) return Operand::Error;
+  if (real == 0) return Operand::Unsupported;
+  *number = PyFloat_AsDouble(other);
+  return (*number == -1.0 && PyErr_Occurred()) ? Operand::Error : Operand::Number;
+}
+
+// ---- number slots: a Value or a plain number on either side ------------------
+
+PyObject* binary(Op op, PyObject* l, PyObject* r) {
+  TG_TRY
+  double number = 0.0;
+  if (is_value(l)) {
+    switch (classify(r, l, false, &number)) {
+      case Operand::Node: return wrap(make_binary(op, node_of(l), node_of(r)));
+      case Operand::Number: return wrap(make_binary(op, node_of(l), number));
+      case Operand::Unsupported: Py_RETURN_NOTIMPLEMENTED;
+      case Operand::Error: return nullptr;
+    }
+  }
+  // Reflected: `2 - a` keeps operand order, parents (Value(2.0), a).
+  switch (classify(l, r, true, &number)) {
+    case Operand::Node: return wrap(make_binary(op, node_of(l), node_of(r)));
+    case Operand::Number: return wrap(make_binary(op, number, node_of(r)));
+    case Operand::Unsupported: Py_RETURN_NOTIMPLEMENTED;
+    case Operand::Error: return nullptr;
+  }
+  Py_RETURN_NOTIMPLEMENTED;
+  TG_CATCH(nullptr)
+}
+
+PyObject* nb_add(PyObject* l, PyObject* r) { return binary(Op::Add, l, r); }
+PyObject* nb_sub(PyObject* l, PyObject* r) { return binary(Op::Sub, l, r); }
+PyObject* nb_mul(PyObject* l, PyObject* r) { return binary(Op::Mul, l, r); }
+PyObject* nb_div(PyObject* l, PyObject* r) { return binary(Op::Div, l, r); }
+
+// a ** k for a number k is "**k" (one parent); a ** b and 2 ** a are "**".
+PyObject* nb_pow(PyObject* l, PyObject* r, PyObject* mod) {
+  if (mod != Py_None) Py_RETURN_NOTIMPLEMENTED;
+  TG_TRY
+  if (is_value(l) && !is_value(r)) {
+    double k = 0.0;
+    switch (classify(r, l, false, &k)) {
+      case Operand::Number: return wrap(make_pow_const(node_of(l), k));
+      case Operand::Unsupported: Py_RETURN_NOTIMPLEMENTED;
+      default: return nullptr;
+    }
+  }
+  return binary(Op::Pow, l, r);
+  TG_CATCH(nullptr)
+}
+
+template <Op op>
+PyObject* unary(PyObject* self, PyObject* /*unused*/ = nullptr) {
+  TG_TRY
+  return wrap(make_unary(op, node_of(self)));
+  TG_CATCH(nullptr)
+}
+
+PyObject* nb_neg(PyObject* self) { return unary<Op::Neg>(self); }
+PyObject* nb_abs(PyObject* self) { return unary<Op::Abs>(self); }
+PyObject* nb_float(PyObject* self) { return PyFloat_FromDouble(node_of(self)->data_); }
+
+// ---- object lifetime ------------------------------------------------------
+
+// A new leaf Value(0.0); __init__ sets data and label (so subclasses may
+// define their own __init__ and call super().__init__(data)).
+PyObject* tp_new(PyTypeObject* type, PyObject* /*args*/, PyObject* /*kwargs*/) {
+  TG_TRY
+  ValueNode* n = make_leaf(0.0);
+  auto* o = reinterpret_cast<PyValue*>(type->tp_alloc(type, 0));
+  if (o == nullptr) {
+    discard_if_unowned(n);
+    return nullptr;
+  }
+  o->node = n;
+  o->weakrefs = nullptr;
+  retain(n);
+  n->handle_ = o;
+  return reinterpret_cast<PyObject*>(o);
+  TG_CATCH(nullptr)
+}
+
+bool set_label_from(PyObject* self, PyObject* value) {
+  if (!PyUnicode_Check(value)) {
+    PyErr_Format(PyExc_TypeError, "Value.label must be a str, not %s", describe(value).c_str());
+    return false;
+  }
+  Py_ssize_t size = 0;
+  const char* text = PyUnicode_AsUTF8AndSize(value, &size);
+  if (text == nullptr) return false;
+  set_label(node_of(self), std::string(text, static_cast<std::size_t>(size)));
+  return true;
+}
+
+int tp_init(PyObject* self, PyObject* args, PyObject* kwargs) {
+  static const char* kwlist[] = {"data", "label", nullptr};
+  PyObject* data = nullptr;
+  PyObject* label_obj = nullptr;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:Value", const_cast<char**>(kwlist), &data,
+                                   &label_obj))
+    return -1;
+  TG_TRY
+  double x = 0.0;
+  if (!as_double(data, "Value() data", &x)) return -1;
+  node_of(self)->data_ = x;
+  if (label_obj != nullptr && !set_label_from(self, label_obj)) return -1;
+  return 0;
+  TG_CATCH(-1)
+}
+
+void tp_dealloc(PyObject* self) {
+  PyTypeObject* type = Py_TYPE(self);
+  auto* o = reinterpret_cast<PyValue*>(self);
+  if (o->weakrefs != nullptr) PyObject_ClearWeakRefs(self);
+  if (ValueNode* n = o->node) {
+    if (n->handle_ == self) n->handle_ = nullptr;
+    release(n);  // may free a whole graph, iteratively
+  }
+  type->tp_free(self);
+  Py_DECREF(type);
+}
+
+// ---- attributes -------------------------------------------------------------
+
+PyObject* tp_repr(PyObject* self) {
+  const ValueNode* n = node_of(self);
+  char* data = PyOS_double_to_string(n->data_, 'r', 0, Py_DTSF_ADD_DOT_0, nullptr);
+  char* grad = PyOS_double_to_string(n->grad_, 'r', 0, Py_DTSF_ADD_DOT_0, nullptr);
+  PyObject* out = (data != nullptr && grad != nullptr)
+                      ? PyUnicode_FromFormat("Value(data=%s, grad=%s)", data, grad)
+                      : PyErr_NoMemory();
+  PyMem_Free(data);
+  PyMem_Free(grad);
+  return out;
+}
+
+int no_delete(const char* name) {
+  PyErr_Format(PyExc_AttributeError, "cannot delete Value.%s", name);
+  return -1;
+}
+
+PyObject* get_data(PyObject* self, void*) { return PyFloat_FromDouble(node_of(self)->data_); }
+int set_data(PyObject* self, PyObject* value, void*) {
+  if (value == nullptr) return no_delete("data");
+  return as_double(value, "Value.data", &node_of(self)->data_) ? 0 : -1;
+}
+
+PyObject* get_grad(PyObject* self, void*) { return PyFloat_FromDouble(node_of(self)->grad_); }
+int set_grad(PyObject* self, PyObject* value, void*) {
+  if (value == nullptr) return no_delete("grad");
+  return as_double(value, "Value.grad", &node_of(self)->grad_) ? 0 : -1;
+}
+
+PyObject* get_op(PyObject* self, void*) {
+  static PyObject* names[kOpCount] = {};
+  const ValueNode* n = node_of(self);
+  TG_TRY
+  if (n->op_ == Op::PowConst) return PyUnicode_FromString(op_string(n).c_str());
+  PyObject*& name = names[static_cast<int>(n->op_)];
+  if (name == nullptr) {
+    name = PyUnicode_InternFromString(op_name(n->op_));
+    if (name == nullptr) return nullptr;
+  }
+  Py_INCREF(name);
+  return name;
+  TG_CATCH(nullptr)
+}
+
+PyObject* get_parents(PyObject* self, void*) {
+  const ValueNode* n = node_of(self);
+  int arity = n->arity();
+  PyObject* out = PyTuple_New(arity);
+  if (out == nullptr) return nullptr;
+  for (int i = 0; i < arity; ++i) {
+    PyObject* p = wrap(n->parent(i));
+    if (p == nullptr) {
+      Py_DECREF(out);
+      return nullptr;
+    }
+    PyTuple_SET_ITEM(out, i, p);
+  }
+  return out;
+}
+
+PyObject* get_label(PyObject* self, void*) {
+  const std::string& text = label(node_of(self));
+  return PyUnicode_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()));
+}
+int set_label_attr(PyObject* self, PyObject* value, void*) {
+  if (value == nullptr) return no_delete("label");
+  TG_TRY
+  return set_label_from(self, value) ? 0 : -1;
+  TG_CATCH(-1)
+}
+
+PyGetSetDef getset[] = {
+    {"data", get_data, set_data, "The forward value (float, assignable).", nullptr},
+    {"grad", get_grad, set_grad, "The accumulated gradient (float, assignable).", nullptr},
+    {"op", get_op, nullptr, "The op that made this Value: '' for leaves, '+', '**2', 'tanh', ...",
+     nullptr},
+    {"parents", get_parents, nullptr, "The Values this one was computed from (tuple).", nullptr},
+    {"label", get_label, set_label_attr, "A name shown in graph drawings (str, assignable).",
+     nullptr},
+    {nullptr, nullptr, nullptr, nullptr, nullptr},
+};
+
+// ---- methods ------------------------------------------------------------------
+
+PyObject* m_local_grads(PyObject* self, PyObject*) {
+  TG_TRY
+  std::vector<double> g = local_grads(node_of(self));
+  PyObject* out = PyTuple_New(static_cast<Py_ssize_t>(g.size()));
+  if (out == nullptr) return nullptr;
+  for (std::size_t i = 0; i < g.size(); ++i) {
+    PyObject* x = PyFloat_FromDouble(g[i]);
+    if (x == nullptr) {
+      Py_DECREF(out);
+      return nullptr;
+    }
+    PyTuple_SET_ITEM(out, static_cast<Py_ssize_t>(i), x);
+  }
+  return out;
+  TG_CATCH(nullptr)
+}
+
+// Runs `sweep` with the GIL released: it touches no Python object, and
+// the caller's reference to self keeps the whole graph alive meanwhile.
+template <class Sweep>
+bool without_gil(Sweep&& sweep) {
+  std::exception_ptr error;
+  Py_BEGIN_ALLOW_THREADS
+  try {
+    sweep();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  Py_END_ALLOW_THREADS
+  if (!error) return true;
+  try {
+    std::rethrow_exception(error);
+  } catch (...) {
+    set_error_from_exception();
+  }
+  return false;
+}
+
+PyObject* m_backward(PyObject* self, PyObject*) {
+  ValueNode* root = node_of(self);
+  if (!without_gil([root] { backward(root); })) return nullptr;
+  Py_RETURN_NONE;
+}
+
+PyObject* m_gradients(PyObject* self, PyObject* args, PyObject* kwargs) {
+  static const char* kwlist[] = {"inputs", "gradient", "retain_graph", nullptr};
+  PyObject* inputs = nullptr;
+  PyObject* gradient = Py_None;
+  PyObject* retain_graph = Py_False;  // a Value graph is never freed
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OO:_gradients", const_cast<char**>(kwlist),
+                                   &inputs, &gradient, &retain_graph))
+    return nullptr;
+  TG_TRY
+  PyObject* seq = PySequence_Fast(inputs, "grad() inputs must be a sequence of Values");
+  if (seq == nullptr) return nullptr;
+  Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+  std::vector<ValueNode*> nodes;
+  nodes.reserve(static_cast<std::size_t>(count));
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    PyObject* x = PySequence_Fast_GET_ITEM(seq, i);
+    if (!is_value(x)) {
+      PyErr_Format(PyExc_TypeError, "grad() inputs must be Values, not %s", describe(x).c_str());
+      Py_DECREF(seq);
+      return nullptr;
+    }
+    nodes.push_back(node_of(x));
+  }
+  double seed = 1.0;
+  if (gradient != Py_None && !as_double(gradient, "grad() gradient", &seed)) {
+    Py_DECREF(seq);
+    return nullptr;
+  }
+  std::vector<double> grads;
+  ValueNode* root = node_of(self);
+  bool ok = without_gil([&] { grads = tapegrad::gradients(root, nodes, seed); });
+  Py_DECREF(seq);  // held until here: it keeps the inputs alive during the sweep
+  if (!ok) return nullptr;
+  PyObject* out = PyList_New(count);
+  if (out == nullptr) return nullptr;
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    PyObject* g = PyFloat_FromDouble(grads[static_cast<std::size_t>(i)]);
+    if (g == nullptr) {
+      Py_DECREF(out);
+      return nullptr;
+    }
+    PyList_SET_ITEM(out, i, g);
+  }
+  return out;
+  TG_CATCH(nullptr)
+}
+
+// Copies and pickles are leaves with the same data, grad and label: the graph
+// edges are not copied (as the reference documents).
+PyObject* m_reduce(PyObject* self, PyObject*) {
+  const ValueNode* n = node_of(self);
+  TG_TRY
+  PyObject* text = get_label(self, nullptr);
+  if (text == nullptr) return nullptr;
+  return Py_BuildValue("O(dN)d", reinterpret_cast<PyObject*>(value_type), n->data_, text,
+                       n->grad_);
+  TG_CATCH(nullptr)
+}
+
+PyObject* m_setstate(PyObject* self, PyObject* state) {
+  return set_grad(self, state, nullptr) == 0 ? (Py_INCREF(Py_None), Py_None) : nullptr;
+}
+
+PyMethodDef methods[] = {
+    {"relu", unary<Op::Relu>, METH_NOARGS, "max(a, 0)."},
+    {"tanh", unary<Op::Tanh>, METH_NOARGS, "tanh(a)."},
+    {"sigmoid", unary<Op::Sigmoid>, METH_NOARGS, "1 / (1 + e^-a)."},
+    {"exp", unary<Op::Exp>, METH_NOARGS, "e^a (overflow gives inf)."},
+    {"log", unary<Op::Log>, METH_NOARGS, "ln(a) (log(0) = -inf, log(-1) = nan)."},
+    {"sqrt", unary<Op::Sqrt>, METH_NOARGS, "sqrt(a) (sqrt(-1) = nan)."},
+    {"sin", unary<Op::Sin>, METH_NOARGS, "sin(a)."},
+    {"cos", unary<Op::Cos>, METH_NOARGS, "cos(a)."},
+    {"backward", m_backward, METH_NOARGS,
+     "Add d(self)/d(node) to .grad of every Value reachable from self (self included).\n\n"
+     "Each call adds this pass's gradients once more; earlier .grad totals are never "
+     "propagated. The GIL is released during the sweep."},
+    {"_local_grads", m_local_grads, METH_NOARGS,
+     "d(self)/d(parent) for each parent, at the forward values; () for a leaf."},
+    {"_gradients", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(m_gradients)),
+     METH_VARARGS | METH_KEYWORDS,
+     "_gradients(inputs, gradient=None, retain_graph=False) -> list of float\n\n"
+     "This pass's d(self)/d(input) for each input (0.0 if unreachable); no .grad changes."},
+    {"__reduce__", m_reduce, METH_NOARGS, "Pickle/copy as a leaf with the same data, grad, label."},
+    {"__setstate__", m_setstate, METH_O, "Restore the grad of a pickled Value."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyMemberDef members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(PyValue, weakrefs), READONLY, nullptr},
+    {nullptr, 0, 0, 0, nullptr},
+};
+
+const char* doc =
+    "Value(data, label='')\n\n"
+    "A scalar node of a computation graph (micrograd-compatible), backed by the C++ tape.\n"
+    "data and grad are floats and assignable; op is '' for leaves; parents is a tuple.";
+
+PyType_Slot slots[] = {
+    {Py_tp_new, reinterpret_cast<void*>(tp_new)},
+    {Py_tp_init, reinterpret_cast<void*>(tp_init)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(tp_dealloc)},
+    {Py_tp_repr, reinterpret_cast<void*>(tp_repr)},
+    {Py_tp_getset, getset},
+    {Py_tp_methods, methods},
+    {Py_tp_members, members},
+    {Py_tp_doc, const_cast<char*>(doc)},
+    {Py_nb_add, reinterpret_cast<void*>(nb_add)},
+    {Py_nb_subtract, reinterpret_cast<void*>(nb_sub)},
+    {Py_nb_multiply, reinterpret_cast<void*>(nb_mul)},
+    {Py_nb_true_divide, reinterpret_cast<void*>(nb_div)},
+    {Py_nb_power, reinterpret_cast<void*>(nb_pow)},
+    {Py_nb_negative, reinterpret_cast<void*>(nb_neg)},
+    {Py_nb_absolute, reinterpret_cast<void*>(nb_abs)},
+    {Py_nb_float, reinterpret_cast<void*>(nb_float)},
+    {0, nullptr},
+};
+
+PyType_Spec spec = {
+    "tapegrad._core.Value",
+    sizeof(PyValue),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    slots,
+};
+
+}  // namespace
+
+PyObject* make_value_type() {
+  PyObject* type = PyType_FromSpec(&spec);
+  if (type == nullptr) return nullptr;
+  // NumPy scalars on the left defer to our reflected operators, as in the reference.
+  if (PyObject_SetAttrString(type, "__array_ufunc__", Py_None) < 0) {
+    Py_DECREF(type);
+    return nullptr;
+  }
+  value_type = reinterpret_cast<PyTypeObject*>(type);
+  Py_INCREF(type);  // the module holds one reference, value_type another (never dropped)
+  return type;
+}
+
+}  // namespace tapegrad::bindings

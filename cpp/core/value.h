@@ -1,0 +1,93 @@
+// The scalar graph engine behind tapegrad.Value: nodes, their lifetime, and
+// backpropagation. No Python here; the bindings own the Python objects.
+//
+// Note [Value node lifetime]
+// A node is a small POD allocated from a pool (node_pool.h) and owned through
+// an intrusive, non-atomic reference count: each child holds one reference
+// per parent slot, and the bindings hold one for the Python object wrapping
+// the node. Creating and destroying nodes, and changing counts, happen only
+// while the caller holds the GIL, which makes the non-atomic counts and the
+// pool's free list safe. When a count reaches zero the node's parents are
+// released through an explicit worklist threaded through the dead nodes
+// (never recursion), so dropping a 10^6-node chain is a loop, not 10^6 nested
+// calls. A plain number in `a + 2` becomes a constant leaf node here, with no
+// Python object behind it.
+//
+// Note [Value handle]
+// `handle_` is an opaque back-pointer the bindings set to the live Python
+// object wrapping the node (or null). It lets `c.parents[0] is a` hold: the
+// bindings hand out the existing object instead of a new wrapper. The core
+// never dereferences it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ops.h"
+
+namespace tapegrad {
+
+struct ValueNode {
+  double data_;
+  double grad_;
+  ValueNode* parent0_;  // first parent (null for leaves)
+  union {
+    ValueNode* parent1_;  // second parent of a binary op
+    double k_;            // the exponent of "**k"
+  };
+  void* handle_;          // Note [Value handle]; reused as the free-list/worklist link of dead nodes
+  std::uint32_t refs_;    // Note [Value node lifetime]
+  std::uint32_t label_;   // index into the label table; 0 means ""
+  std::uint32_t mark_;    // position in the current backward pass's visit list
+  Op op_;
+
+  int arity() const { return op_arity(op_); }
+  ValueNode* parent(int i) const { return i == 0 ? parent0_ : parent1_; }
+};
+
+// ---- lifetime (GIL held) -------------------------------------------------
+inline void retain(ValueNode* n) { ++n->refs_; }
+void destroy(ValueNode* n) noexcept;  // frees n (refs 0) and every parent only it kept alive
+inline void release(ValueNode* n) noexcept {
+  if (--n->refs_ == 0) destroy(n);
+}
+// Frees a freshly made node nobody took a reference to (error paths).
+inline void discard_if_unowned(ValueNode* n) noexcept {
+  if (n != nullptr && n->refs_ == 0) destroy(n);
+}
+
+// ---- construction (GIL held). Results start with refs 0: the caller retains.
+// Under no_grad (grad_mode.h) an op returns a leaf holding its result.
+ValueNode* make_leaf(double data);
+ValueNode* make_unary(Op op, ValueNode* a);            // neg, abs, relu, tanh, ...
+ValueNode* make_pow_const(ValueNode* a, double k);     // "**k"
+ValueNode* make_binary(Op op, ValueNode* a, ValueNode* b);
+ValueNode* make_binary(Op op, ValueNode* a, double b);  // b becomes a constant leaf
+ValueNode* make_binary(Op op, double a, ValueNode* b);  // a becomes a constant leaf
+
+// ---- attributes ------------------------------------------------------------
+std::string op_string(const ValueNode* n);  // "+", "**2", "" ...
+const std::string& label(const ValueNode* n);
+void set_label(ValueNode* n, const std::string& text);
+// d(n)/d(parent i) at the current forward values; one entry per parent.
+std::vector<double> local_grads(const ValueNode* n);
+
+// ---- backpropagation (Note [Gradient accumulation]) -----------------------
+// Need not hold the GIL: they read the graph and write only grad_ and mark_
+// (serialised by an internal mutex), and never create or free nodes. The
+// caller must keep `root` alive (which keeps its whole graph alive).
+//
+// Adds d(root)/d(node) of this pass to grad_ of every node reachable from root.
+void backward(ValueNode* root);
+// This pass's d(root)/d(input) for each input (0 if unreachable), seeded with
+// `seed`; grad_ untouched.
+std::vector<double> gradients(ValueNode* root, const std::vector<ValueNode*>& inputs,
+                              double seed);
+
+// ---- introspection (tests, benchmarks) ---------------------------------------
+std::size_t live_value_nodes();   // nodes currently allocated
+std::size_t pooled_value_nodes();  // nodes the pool holds (live + free)
+
+}  // namespace tapegrad
