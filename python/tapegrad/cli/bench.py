@@ -24,7 +24,7 @@ from . import progress as _progress
 
 # Backends shown in this order; the speedup of each is reference time / its time.
 # --quick: a measurement stops repeating once its samples add up to this many seconds.
-QUICK_BUDGET = 2.0
+QUICK_BUDGET = 1.0
 
 BACKEND_ORDER = ("native", "reference", "micrograd", "torch", "torch-1t", "torch-2t", "numpy")
 
