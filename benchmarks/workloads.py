@@ -61,6 +61,7 @@ class Workload:
     phases: tuple = ("step",)
     unit: str = "s"  # "s": lower time is better; "B/node": memory, measured by `measure`
     measure: Optional[Callable[[str, Any], float]] = None
+    check_each_size: bool = False  # check agreement at every size, not only the smallest
     rtol: float = 1e-6
     atol: float = 1e-9
     size_label: Callable[[Any], str] = str
@@ -715,7 +716,7 @@ WORKLOADS = [
         sizes=((512, np.float32), (512, np.float64)),
         quick_sizes=((512, np.float32), (512, np.float64)),
         tiny_sizes=((32, np.float32),),
-        setup=_mm_setup, step=_mm_step, check=_mm_check, oracle=_mm_oracle,
+        setup=_mm_setup, step=_mm_step, check=_mm_check, oracle=_mm_oracle, check_each_size=True,
         size_label=lambda s: f"{s[0]}x{s[0]} {np.dtype(s[1]).name}", nodes=lambda s: 1,
         rtol=1e-4, atol=1e-3,
     ),

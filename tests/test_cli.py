@@ -173,6 +173,20 @@ def test_bench_json_schema(tmp_path):
     assert "Workload" in proc.stdout and "Agreement" in proc.stdout
 
 
+def test_bench_our_backends_run_and_agree_on_every_workload(tmp_path):
+    _, report = bench_json(tmp_path, "--workloads", "W1,W4,W5,matmul",
+                           "--backends", "native,reference")
+    for c in report["checks"]:
+        assert c["status"] in ("agrees", "skipped"), c  # never "disagrees" nor "failed"
+    ran = {(r["workload"], r["backend"]) for r in report["results"]}
+    assert {("W1", "reference"), ("W4", "reference"), ("W5", "reference"),
+            ("matmul", "reference")} <= ran
+    if has_backend("native", "Value"):
+        assert ("W1", "native") in ran
+    if has_backend("native", "tensor"):
+        assert {("W4", "native"), ("W5", "native"), ("matmul", "native")} <= ran
+
+
 def test_bench_refuses_a_backend_that_disagrees(tmp_path):
     victim = "native" if has_backend("native", "Value") else "reference"
     proc, report = bench_json(tmp_path, "--workloads", "W3", "--inject-wrong", victim)

@@ -167,7 +167,8 @@ def run(workload_names=None, mode="quick", repeat=None, backends=None, sizes=Non
     for w in selected:
         bks = [b for b in w.backends if backends is None or b in backends]
         plan.append((w, bks, _sizes(w, mode, sizes)))
-    total = sum(len(bks) * (len(sz) + (1 if w.check else 0)) for w, bks, sz in plan)
+    total = sum(len(bks) * (len(sz) + ((len(sz) if w.check_each_size else 1) if w.check else 0))
+                for w, bks, sz in plan)
 
     report = {
         "schema": 1,
@@ -190,50 +191,62 @@ def run(workload_names=None, mode="quick", repeat=None, backends=None, sizes=Non
     return report
 
 
+def _check_size(W, w, bks, size, inject_wrong, bar, report, usable):
+    """Run every backend's check at ``size``; record agreement; mark the ones not to time."""
+    checks = {}
+    failed = {}
+    for b in bks:
+        bar.advance(f"{w.name} check {w.size_label(size)} {W.BACKEND_LABELS.get(b, b)}")
+        try:
+            checks[b] = w.check(b, size)
+            if inject_wrong == b:
+                checks[b] = _corrupt(checks[b])
+        except W.Skip as exc:
+            failed[b] = f"skipped: {exc}"
+        except Exception as exc:  # a backend that crashes on the workload is reported, not fatal
+            failed[b] = f"failed: {_reason(exc)}"
+    if w.oracle is not None:
+        oracle, against = w.oracle(size), "exact answer"
+    elif "reference" in checks:
+        oracle, against = checks["reference"], "tapegrad.reference"
+    elif checks:
+        first = next(iter(checks))
+        oracle, against = checks[first], W.BACKEND_LABELS.get(first, first)
+    else:
+        oracle, against = None, None
+    for b in bks:
+        entry = {"workload": w.name, "size": w.size_label(size), "backend": b,
+                 "against": against, "rtol": w.rtol, "atol": w.atol,
+                 "loss": None, "max_scaled_error": None, "nodes": None}
+        if b in failed:
+            usable[b] = failed[b]
+            entry["status"], entry["reason"] = failed[b].split(": ", 1)
+        else:
+            c = checks[b]
+            err = compare(c, oracle, w.rtol, w.atol)
+            entry.update(loss=c.loss, nodes=c.nodes,
+                         max_scaled_error=None if math.isinf(err) else err)
+            if err <= 1.0:
+                entry["status"] = "agrees"
+                usable.setdefault(b, None)
+            else:
+                entry["status"] = "disagrees"
+                usable[b] = (f"disagrees with {against} at {w.size_label(size)} (worst error "
+                             f"{err:.3g} x tolerance rtol={w.rtol:g}, atol={w.atol:g}); "
+                             "no time reported")
+        report["checks"].append(entry)
+
+
 def _run_workload(W, w, bks, size_list, repeat, mode, inject_wrong, bar, report):
     usable = {}  # backend -> None if fine to time, else the reason it is not
     if w.check is not None and size_list:
-        size = min(size_list, key=lambda s: (w.nodes(s) or 0))
-        checks = {}
-        for b in bks:
-            bar.advance(f"{w.name} check {W.BACKEND_LABELS.get(b, b)}")
-            try:
-                checks[b] = w.check(b, size)
-                if inject_wrong == b:
-                    checks[b] = _corrupt(checks[b])
-            except W.Skip as exc:
-                usable[b] = f"skipped: {exc}"
-            except Exception as exc:  # a backend that crashes on the workload is reported, not fatal
-                usable[b] = f"failed: {_reason(exc)}"
-        if w.oracle is not None:
-            oracle, against = w.oracle(size), "exact answer"
-        elif "reference" in checks:
-            oracle, against = checks["reference"], "tapegrad.reference"
-        elif checks:
-            first = next(iter(checks))
-            oracle, against = checks[first], W.BACKEND_LABELS.get(first, first)
-        else:
-            oracle, against = None, None
-        for b in bks:
-            entry = {"workload": w.name, "size": w.size_label(size), "backend": b,
-                     "against": against, "rtol": w.rtol, "atol": w.atol,
-                     "loss": None, "max_scaled_error": None, "nodes": None}
-            if b in usable:
-                entry["status"] = usable[b].split(":")[0]
-                entry["reason"] = usable[b].split(": ", 1)[1]
-            else:
-                c = checks[b]
-                err = compare(c, oracle, w.rtol, w.atol)
-                entry.update(loss=c.loss, nodes=c.nodes,
-                             max_scaled_error=None if math.isinf(err) else err)
-                if err <= 1.0:
-                    entry["status"] = "agrees"
-                    usable[b] = None
-                else:
-                    entry["status"] = "disagrees"
-                    usable[b] = (f"disagrees with {against} (worst error {err:.3g} x tolerance "
-                                 f"rtol={w.rtol:g}, atol={w.atol:g}); no time reported")
-            report["checks"].append(entry)
+        if w.check_each_size:
+            check_sizes = size_list
+        else:  # one check, at the smallest graph: the code paths are the same at every size
+            check_sizes = [min(size_list, key=lambda s: (w.nodes(s) or 0))]
+        for size in check_sizes:
+            _check_size(W, w, [b for b in bks if usable.get(b) is None], size, inject_wrong,
+                        bar, report, usable)
     for b in bks:
         if usable.get(b) is not None:
             report["skipped"].append({"workload": w.name, "backend": b, "reason": usable[b]})
