@@ -277,8 +277,13 @@ def _run_workload(W, w, bks, size_list, repeat, mode, inject_wrong, bar, report)
                 continue
             for ph, xs in samples.items():
                 med = statistics.median(xs)
+                nodes = w.nodes(size)
+                if nodes is None:  # fall back on the graph the check counted, if any
+                    nodes = next((c["nodes"] for c in report["checks"]
+                                  if c["workload"] == w.name and c["size"] == w.size_label(size)
+                                  and c["nodes"]), None)
                 row = {"workload": w.name, "title": w.title, "size": w.size_label(size),
-                       "nodes": w.nodes(size), "phase": ph, "backend": b, "unit": w.unit,
+                       "nodes": nodes, "phase": ph, "backend": b, "unit": w.unit,
                        "median": med, "min": min(xs), "max": max(xs), "samples": xs,
                        "speedup_vs_reference": None}
                 rows.append(row)
