@@ -202,7 +202,9 @@ class Tensor:
 
     def __repr__(self) -> str:
         body = np.array2string(self._data, separator=", ", prefix="Tensor(")
-        extras = "" if self.dtype == np.float32 else f", dtype={self.dtype}"
+        extras = f", shape={self.shape}" if self.size == 0 and self.ndim > 1 else ""
+        if self.dtype != np.float32:
+            extras += f", dtype={self.dtype}"
         if self.op:
             extras += f", op={self.op!r}"
         elif self._requires_grad:
@@ -318,30 +320,39 @@ class Tensor:
     # -- elementwise functions ---------------------------------------------
 
     def abs(self):
+        """|x| elementwise; d/dx = sign(x), 0 at 0."""
         return apply("abs", (self,))
 
     def relu(self):
+        """max(x, 0) elementwise; d/dx = 1 where x > 0, else 0."""
         return apply("relu", (self,))
 
     def tanh(self):
+        """tanh elementwise; d/dx = 1 - tanh(x)^2."""
         return apply("tanh", (self,))
 
     def sigmoid(self):
+        """1 / (1 + e^-x) elementwise, without overflow; d/dx = s (1 - s)."""
         return apply("sigmoid", (self,))
 
     def exp(self):
+        """e^x elementwise; d/dx = e^x."""
         return apply("exp", (self,))
 
     def log(self):
+        """Natural log elementwise (log 0 = -inf); d/dx = 1/x."""
         return apply("log", (self,))
 
     def sqrt(self):
+        """Square root elementwise (sqrt(-1) = nan); d/dx = 1 / (2 sqrt(x))."""
         return apply("sqrt", (self,))
 
     def sin(self):
+        """sin elementwise; d/dx = cos(x)."""
         return apply("sin", (self,))
 
     def cos(self):
+        """cos elementwise; d/dx = -sin(x)."""
         return apply("cos", (self,))
 
     # -- reductions ----------------------------------------------------------
@@ -353,27 +364,31 @@ class Tensor:
             dim = axis
         if keepdims is not None:
             keepdim = keepdims
-        return apply(op, (self,), axes=normalize_dims(dim, self.ndim), keepdims=bool(keepdim))
+        axes = normalize_dims(dim, self.ndim)
+        if op in ("max", "min") and any(self.shape[d] == 0 for d in axes):
+            raise ValueError(f"{op}() over an empty dimension of a tensor of shape {self.shape}")
+        return apply(op, (self,), axes=axes, keepdims=bool(keepdim))
 
     def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """Sum over ``dim`` (None: all; an int or a tuple); d/dx_i = 1."""
         return self._reduce("sum", dim, keepdim, axis, keepdims)
 
     def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """Mean over ``dim``; d/dx_i = 1/n for the n elements averaged."""
         return self._reduce("mean", dim, keepdim, axis, keepdims)
 
     def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        if self.size == 0:
-            raise ValueError(f"max() of an empty tensor of shape {self.shape}")
+        """Largest element over ``dim``; the gradient goes to the maxima, split evenly among ties."""
         return self._reduce("max", dim, keepdim, axis, keepdims)
 
     def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        if self.size == 0:
-            raise ValueError(f"min() of an empty tensor of shape {self.shape}")
+        """Smallest element over ``dim``; the gradient goes to the minima, split evenly among ties."""
         return self._reduce("min", dim, keepdim, axis, keepdims)
 
     # -- movement ------------------------------------------------------------
 
     def reshape(self, *shape):
+        """The same values in a new shape (one size may be -1); the gradient is reshaped back."""
         shape = shape_args(shape)
         for n in shape:
             if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
@@ -389,12 +404,14 @@ class Tensor:
         return apply("reshape", (self,), shape=target)
 
     def flatten(self):
+        """A 1-D tensor of all the values (a ``reshape`` node)."""
         return self.reshape(-1)
 
     def _dim(self, d, ndim=None):
         return normalize_dims(d, self.ndim if ndim is None else ndim)[0]
 
     def transpose(self, dim0, dim1):
+        """Swap two dimensions; the gradient is swapped back."""
         axes = list(range(self.ndim))
         if self.ndim:
             i, j = self._dim(dim0), self._dim(dim1)
@@ -407,23 +424,32 @@ class Tensor:
         return apply("transpose", (self,), axes=tuple(reversed(range(self.ndim))))
 
     def permute(self, *dims):
+        """Reorder the dimensions; the gradient takes the inverse order."""
         dims = shape_args(dims)
         if len(dims) != self.ndim:
-            raise ValueError(f"permute: {len(dims)} dims {dims} given for a tensor with {self.ndim} dimensions")
+            raise ValueError(
+                f"permute: {len(dims)} dims {dims} given for a tensor with {self.ndim} dimensions"
+            )
         axes = tuple(normalize_dims(d, self.ndim)[0] if self.ndim else 0 for d in dims)
         if sorted(axes) != list(range(self.ndim)):
-            raise ValueError(f"permute: dims {dims} are not a permutation of the {self.ndim} dimensions")
+            raise ValueError(
+                f"permute: dims {dims} are not a permutation of the {self.ndim} dimensions"
+            )
         return apply("permute", (self,), axes=axes)
 
     def __getitem__(self, key):
+        """NumPy indexing. Tensor and list indices are integer ids (not masks); the
+        gradient is scattered back with ``np.add.at``, so repeated ids add up."""
         return apply("getitem", (self,), key=_index_key(key))
 
     # -- softmax family --------------------------------------------------------
 
     def softmax(self, dim=-1):
+        """e^x / sum(e^x) along ``dim``, shifted by the max so no exp overflows."""
         return apply("softmax", (self,), axis=normalize_dims(dim, self.ndim) or None)
 
     def log_softmax(self, dim=-1):
+        """x - logsumexp(x) along ``dim``, computed stably."""
         return apply("log_softmax", (self,), axis=normalize_dims(dim, self.ndim) or None)
 
     # -- autograd ------------------------------------------------------------
@@ -451,10 +477,15 @@ class Tensor:
         """
         for t in inputs:
             if not isinstance(t, Tensor):
-                raise TypeError(f"grad() inputs must be tapegrad.reference Tensors, got {type(t).__name__}")
-        found = {id(node): g for node, g in self._sweep(gradient, retain_graph, wanted={id(t) for t in inputs})}
+                raise TypeError(
+                    f"grad() inputs must be tapegrad.reference Tensors, got {type(t).__name__}"
+                )
+        wanted = {id(t) for t in inputs}
+        found = {id(node): g for node, g in self._sweep(gradient, retain_graph, wanted)}
         return [
-            Tensor._wrap(np.array(found[id(t)], dtype=t.dtype)) if id(t) in found else Tensor._wrap(np.zeros(t.shape, t.dtype))
+            Tensor._wrap(np.array(found[id(t)], dtype=t.dtype))
+            if id(t) in found
+            else Tensor._wrap(np.zeros(t.shape, t.dtype))
             for t in inputs
         ]
 
@@ -472,7 +503,7 @@ class Tensor:
         return g
 
     def _sweep(self, gradient, retain_graph, wanted):
-        """Yield (node, this pass's gradient) for the leaves requiring grad, or for ``wanted`` ids."""
+        """[(node, this pass's gradient)] for the leaves requiring grad, or for ``wanted`` ids."""
         if not self._requires_grad:
             raise RuntimeError(
                 "backward() of a tensor that does not require grad: none of its inputs has "
@@ -517,14 +548,20 @@ def _rebuild(data, requires_grad, label):
 
 def _matmul(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"@: matmul needs tensors of at least one dimension, got shapes {a.shape} and {b.shape}")
+        raise ValueError(
+            f"@: matmul needs tensors of at least one dimension, got shapes {a.shape} and {b.shape}"
+        )
     k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if a.shape[-1] != k_b:
-        raise ValueError(f"@: shapes {a.shape} and {b.shape} do not match for matmul ({a.shape[-1]} != {k_b})")
+        raise ValueError(
+            f"@: shapes {a.shape} and {b.shape} do not match for matmul ({a.shape[-1]} != {k_b})"
+        )
     try:
         broadcast_shape(a.shape[:-2], b.shape[:-2])
     except ValueError:
-        raise ValueError(f"@: the batch dimensions of shapes {a.shape} and {b.shape} do not broadcast") from None
+        raise ValueError(
+            f"@: the batch dimensions of shapes {a.shape} and {b.shape} do not broadcast"
+        ) from None
     return apply("@", (a, b))
 
 
