@@ -126,8 +126,9 @@ def test_deep_graph_walk_is_iterative(tg):
     y = x
     for _ in range(50_000):
         y = y + 1.0
-    boxes, ops, edges = parse_dot(tg.viz.to_dot(y))  # 10**5 nodes: x, 50 000 sums and constants
-    assert len(ops) == 50_000 and len(boxes) == 100_001 and len(edges) == 150_000
+    text = tg.viz.to_dot(y)  # 10**5 nodes: x, 50 000 sums and their constants
+    assert text.count("shape=circle") == 50_000 and text.count("shape=record") == 100_001
+    assert text.count(" -> ") == 150_000
 
 
 def test_bad_arguments(tg):
