@@ -96,24 +96,23 @@ def walk(root) -> Graph:
             if v not in seen:
                 seen.add(v); [visit(p) for p in v.parents]; order.append(v)
     """
-    index = {id(root): None}
+    index = {id(root): None}  # id -> position in nodes; None while on the stack
     nodes, parents = [], []
-    # Each frame: the node, its parents (read once), and how many are done.
-    stack = [(root, tuple(root.parents), 0)]
+    root_parents = tuple(root.parents)
+    stack = [(root, root_parents, iter(root_parents))]
     while stack:
-        node, ps, k = stack[-1]
-        while k < len(ps) and id(ps[k]) in index:
-            k += 1
-        if k < len(ps):
-            stack[-1] = (node, ps, k + 1)
-            child = ps[k]
-            index[id(child)] = None
-            stack.append((child, tuple(child.parents), 0))
-            continue
-        stack.pop()
-        index[id(node)] = len(nodes)
-        nodes.append(node)
-        parents.append([index[id(p)] for p in ps])
+        node, ps, pending = stack[-1]
+        for p in pending:
+            if id(p) not in index:
+                index[id(p)] = None
+                pps = tuple(p.parents)
+                stack.append((p, pps, iter(pps)))
+                break
+        else:  # every parent placed: the node goes after them
+            stack.pop()
+            index[id(node)] = len(nodes)
+            nodes.append(node)
+            parents.append([index[id(p)] for p in ps])
     return Graph(nodes, parents, index)
 
 

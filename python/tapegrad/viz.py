@@ -38,12 +38,12 @@ class GraphvizNotFoundError(RuntimeError):
     """Graphviz's ``dot`` program is not installed (or not on PATH)."""
 
 
+_ESCAPES = str.maketrans({ch: "\\" + ch for ch in '\\"{}|<>'})
+
+
 def _escape(text: str) -> str:
-    """Text safe inside a DOT record label (quotes, braces, bars, angle brackets)."""
-    out = str(text).replace("\\", "\\\\")
-    for ch in '"{}|<>':
-        out = out.replace(ch, "\\" + ch)
-    return out
+    """Text safe inside a DOT record label (backslash, quotes, braces, bars, angle brackets)."""
+    return str(text).translate(_ESCAPES)
 
 
 def _numbers(a, limit: int = 4) -> str:
