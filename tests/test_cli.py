@@ -236,7 +236,7 @@ def test_scaled_error_semantics():
 def test_demo_tiny():
     out = run_cli("demo", "--steps", "2", "--samples", "12").stdout
     assert "moons demo on Values" in out and "Tensor MLP" in out
-    assert "mean time per step" in out
+    assert "median time per step" in out
 
 
 def test_no_command_prints_help():

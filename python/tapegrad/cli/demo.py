@@ -12,6 +12,7 @@ the native engine buys.
 from __future__ import annotations
 
 import importlib
+import statistics
 import sys
 import time
 
@@ -111,20 +112,21 @@ def _train(title, runner, backends, X, y, steps, every, out):
         return
     head = "  step " + "".join(f"| {n + ' loss':>16} {'acc':>6} {'ms/step':>9} " for n in runs)
     print(head, file=out)
-    totals = {n: 0.0 for n in runs}
+    times = {n: [] for n in runs}
     for k in range(steps):
         cells = []
         for name, run in runs.items():
             loss, acc, dt = run.step(k)
-            totals[name] += dt
+            times[name].append(dt)
             cells.append(f"| {loss:16.4f} {acc:6.1%} {dt * 1e3:9.2f} ")
         if k % every == 0 or k == steps - 1:
             print(f"  {k:>4} " + "".join(cells), file=out, flush=True)
-    avg = {n: t / steps for n, t in totals.items()}
-    summary = ", ".join(f"{n} {avg[n] * 1e3:.2f} ms" for n in runs)
-    line = f"  mean time per step: {summary}"
-    if "native" in avg and "reference" in avg and avg["native"] > 0:
-        line += f" (native {avg['reference'] / avg['native']:.1f}x faster)"
+    med = {n: statistics.median(t) for n, t in times.items()}
+    summary = ", ".join(f"{n} {med[n] * 1e3:.2f} ms" for n in runs)
+    line = f"  median time per step: {summary}"
+    if "native" in med and "reference" in med and med["native"] > 0:
+        r = med["reference"] / med["native"]
+        line += f" (native {r:.1f}x faster)" if r >= 1 else f" (native {1 / r:.1f}x slower)"
     print(line + "\n", file=out)
 
 
