@@ -28,6 +28,13 @@ def render(report, command) -> str:
 
     m = report["machine"]
     when = report["date"].replace("T", " ")
+    load = m.get("load_average_1min")
+    busy = ""
+    if load is not None:
+        busy = f" The 1-minute load average was {load} when the run started"
+        if load > m["cores"]:
+            busy += " (other jobs shared the cores: times are inflated and scattered)"
+        busy += "."
     lines = [
         START,
         f"Measured {when} on {m['cpu']} ({m['cores']} cores), Python {m['python']}, "
@@ -38,7 +45,7 @@ def render(report, command) -> str:
         f"Median of up to {report['repeat']} repeats per cell, min–max beside it; \"vs reference\" is "
         "the reference's median over the backend's (for memory: bytes per node, lower is "
         "better). Every backend's loss and gradients were checked against the reference "
-        "(or an exact answer) before any time was taken.",
+        "(or an exact answer) before any time was taken." + busy,
         "",
         markdown(report),
         END,

@@ -319,8 +319,12 @@ def machine_info():
                     break
     except OSError:
         pass
+    try:  # a busy machine inflates and scatters every number: record how busy it was
+        load = round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        load = None
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(terse=True)}
+            "platform": platform.platform(terse=True), "load_average_1min": load}
 
 
 # ---------------------------------------------------------------------------
@@ -439,8 +443,10 @@ def print_report(report, file=None):
         for line in skipped_lines(report):
             print("  " + line, file=file)
     m = report["machine"]
+    load = m.get("load_average_1min")
     print(f"\n{m['cpu']}, {m['cores']} cores, Python {m['python']}, tapegrad "
-          f"{report['tapegrad_version']}, {report['date']}", file=file)
+          f"{report['tapegrad_version']}, {report['date']}"
+          + (f", load average {load} at the start" if load is not None else ""), file=file)
 
 
 def markdown(report) -> str:
@@ -452,7 +458,7 @@ def markdown(report) -> str:
     out.append("")
     out += ["- " + line for line in check_lines(report)]
     if report["skipped"]:
-        out += ["- skipped: " + line for line in skipped_lines(report)]
+        out += ["- " + line for line in skipped_lines(report)]
     return "\n".join(out)
 
 
