@@ -211,7 +211,8 @@ def _check_size(W, w, bks, size, inject_wrong, bar, report, usable):
         oracle, against = checks["reference"], "tapegrad.reference"
     elif checks:
         first = next(iter(checks))
-        oracle, against = checks[first], W.BACKEND_LABELS.get(first, first)
+        oracle = checks[first]
+        against = f"{W.BACKEND_LABELS.get(first, first)} (the reference could not run)"
     else:
         oracle, against = None, None
     for b in bks:
