@@ -22,7 +22,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -66,9 +66,7 @@ class Workload:
     atol: float = 1e-9
     size_label: Callable[[Any], str] = str
     nodes: Callable[[Any], Optional[int]] = lambda size: None
-    # Workloads whose steps take seconds on slow backends get fewer repeats in --quick.
-    notes: str = ""
-    extra: dict = field(default_factory=dict)
+    notes: str = ""  # extra detail, carried into the JSON results
 
 
 # ---------------------------------------------------------------------------

@@ -283,7 +283,8 @@ def _run_workload(W, w, bks, size_list, repeat, mode, inject_wrong, bar, report)
                     nodes = next((c["nodes"] for c in report["checks"]
                                   if c["workload"] == w.name and c["size"] == w.size_label(size)
                                   and c["nodes"]), None)
-                row = {"workload": w.name, "title": w.title, "size": w.size_label(size),
+                row = {"workload": w.name, "title": w.title, "notes": w.notes,
+                       "size": w.size_label(size),
                        "nodes": nodes, "phase": ph, "backend": b, "unit": w.unit,
                        "median": med, "min": min(xs), "max": max(xs), "samples": xs,
                        "speedup_vs_reference": None}
@@ -414,7 +415,7 @@ def print_report(report, file=None):
         Console = None
     if Console is not None:
         console = Console(file=file, width=max(110, Console(file=file).width))
-        table = Table(title="tapegrad bench: time per step (median of "
+        table = Table(title="tapegrad bench: time per step (median of up to "
                             f"{report['repeat']}), lower is better")
         for h in HEADERS:
             table.add_column(h, justify="right" if h in ("Median", "Min – max", "vs reference")
