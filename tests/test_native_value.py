@@ -122,15 +122,20 @@ def test_rss_is_flat_when_graphs_are_built_and_dropped():
         y.backward()
         del y, x
 
+    live = live_nodes()
     round_trip()
+    round_trip()  # a second warm-up round settles the interpreter's own arenas
     gc.collect()
     first = _rss_bytes()
-    for _ in range(9):
+    pooled = tapegrad._core._value_stats()["pooled_nodes"]
+    for _ in range(8):
         round_trip()
     gc.collect()
-    # The pool reuses its slabs: after the first round RSS stays put (allow
-    # 4 MB for the interpreter's own arenas; a leak would be ~56 MB per round).
-    assert _rss_bytes() - first < 4 * 2**20
+    # The pool reuses its slabs exactly; RSS may move a little with the
+    # interpreter's own arenas, but a leak would add ~48 MB per round.
+    assert tapegrad._core._value_stats()["pooled_nodes"] == pooled
+    assert live_nodes() == live
+    assert _rss_bytes() - first < 16 * 2**20
 
 
 # ----- threads ------------------------------------------------------------------
@@ -236,6 +241,16 @@ def test_weak_references():
     assert r() is None
 
 
+def test_weakref_callback_may_reach_the_dying_node():
+    a = Value(2.0)
+    y = a * 3.0
+    seen = []
+    r = weakref.ref(a, lambda _: seen.append(y.parents[0].data))
+    del a  # the callback runs while a's object dies: it must get a fresh object
+    assert seen == [2.0] and r() is None
+    assert y.parents[0].data == 2.0
+
+
 def test_subclasses_work():
     class Named(Value):
         def __init__(self, data, name):
@@ -253,8 +268,21 @@ def test_subclasses_work():
 
 def test_node_is_small():
     stats = tapegrad._core._value_stats()
-    assert stats["node_bytes"] <= 64
+    assert stats["node_bytes"] <= 48
     assert stats["object_bytes"] <= 40
+
+
+def test_labels_are_freed_with_their_nodes():
+    labels = tapegrad._core._value_stats()["labels"]
+    a = Value(1.0, label="a")
+    b = a * 2.0
+    b.label = "b"
+    b.parents[1].label = "two"
+    assert tapegrad._core._value_stats()["labels"] == labels + 3
+    b.label = ""
+    assert b.label == "" and tapegrad._core._value_stats()["labels"] == labels + 2
+    del a, b
+    assert tapegrad._core._value_stats()["labels"] == labels
 
 
 def test_pool_is_reused():

@@ -28,6 +28,7 @@ void bind_value(py::module_& m) {
         py::dict d;
         d["live_nodes"] = tapegrad::live_value_nodes();
         d["pooled_nodes"] = tapegrad::pooled_value_nodes();
+        d["labels"] = tapegrad::labelled_value_nodes();
         d["node_bytes"] = sizeof(tapegrad::ValueNode);
         d["object_bytes"] = sizeof(PyValue);
         return d;

@@ -121,14 +121,20 @@ enum class Operand { Node, Number, Unsupported, Error };
 // usual "unsupported operand type(s)" TypeError), or an error already set (a
 // Tensor or another backend's Value: a TypeError naming both sides).
 Operand classify(PyObject* other, PyObject* self, bool reflected, double* number) {
-  if (is_value(other)) return Operand::Node;
-  if (PyFloat_Check(other)) {
+  // Exact types first: the common cases cost one pointer compare each.
+  if (Py_TYPE(other) == value_type) return Operand::Node;
+  if (PyFloat_CheckExact(other)) {
     *number = PyFloat_AS_DOUBLE(other);
     return Operand::Number;
   }
   if (PyLong_CheckExact(other)) {
     *number = PyLong_AsDouble(other);  // OverflowError beyond float range, as float(10**400)
     return (*number == -1.0 && PyErr_Occurred()) ? Operand::Error : Operand::Number;
+  }
+  if (is_value(other)) return Operand::Node;  // a subclass
+  if (PyFloat_Check(other)) {                 // a float subclass such as numpy.float64
+    *number = PyFloat_AS_DOUBLE(other);
+    return Operand::Number;
   }
   if (is_foreign(other)) {
     PyObject* left = reflected ? other : self;
@@ -149,7 +155,7 @@ Operand classify(PyObject* other, PyObject* self, bool reflected, double* number
 PyObject* binary(Op op, PyObject* l, PyObject* r) {
   TG_TRY
   double number = 0.0;
-  if (is_value(l)) {
+  if (is_value_fast(l)) {
     switch (classify(r, l, false, &number)) {
       case Operand::Node: return wrap(make_binary(op, node_of(l), node_of(r)));
       case Operand::Number: return wrap(make_binary(op, node_of(l), number));
@@ -177,7 +183,7 @@ PyObject* nb_div(PyObject* l, PyObject* r) { return binary(Op::Div, l, r); }
 PyObject* nb_pow(PyObject* l, PyObject* r, PyObject* mod) {
   if (mod != Py_None) Py_RETURN_NOTIMPLEMENTED;
   TG_TRY
-  if (is_value(l) && !is_value(r)) {
+  if (is_value_fast(l) && !is_value_fast(r)) {
     double k = 0.0;
     switch (classify(r, l, false, &k)) {
       case Operand::Number: return wrap(make_pow_const(node_of(l), k));
@@ -251,11 +257,12 @@ int tp_init(PyObject* self, PyObject* args, PyObject* kwargs) {
 void tp_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
   auto* o = reinterpret_cast<PyValue*>(self);
+  ValueNode* n = o->node;
+  // Unhook first: a weakref callback below may ask for this node's object
+  // (through some child's .parents) and must then get a fresh one.
+  if (n != nullptr && n->handle_ == self) n->handle_ = nullptr;
   if (o->weakrefs != nullptr) PyObject_ClearWeakRefs(self);
-  if (ValueNode* n = o->node) {
-    if (n->handle_ == self) n->handle_ = nullptr;
-    release(n);  // may free a whole graph, iteratively
-  }
+  if (n != nullptr) release(n);  // may free a whole graph, iteratively
   type->tp_free(self);
   Py_DECREF(type);
 }
@@ -295,10 +302,10 @@ PyObject* get_op(PyObject* self, void*) {
   static PyObject* names[kOpCount] = {};
   const ValueNode* n = node_of(self);
   TG_TRY
-  if (n->op_ == Op::PowConst) return PyUnicode_FromString(op_string(n).c_str());
-  PyObject*& name = names[static_cast<int>(n->op_)];
+  if (n->op() == Op::PowConst) return PyUnicode_FromString(op_string(n).c_str());
+  PyObject*& name = names[static_cast<int>(n->op())];
   if (name == nullptr) {
-    name = PyUnicode_InternFromString(op_name(n->op_));
+    name = PyUnicode_InternFromString(op_name(n->op()));
     if (name == nullptr) return nullptr;
   }
   Py_INCREF(name);

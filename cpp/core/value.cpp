@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <mutex>
+#include <unordered_map>
 
 #include "grad_mode.h"
 #include "graph.h"
@@ -21,24 +22,18 @@ Pool& pool() {
   return *p;
 }
 
-// Labels live beside the nodes so that a node stays 56 bytes; most nodes
-// have none (index 0). Freed slots are reused.
-struct LabelTable {
-  std::vector<std::string> text{std::string()};
-  std::vector<std::uint32_t> free_slots;
-};
+// Labels live beside the nodes (Note [Value node layout]): most nodes have
+// none, and the has-label bit spares the lookup for them.
+using LabelTable = std::unordered_map<const ValueNode*, std::string>;
 LabelTable& labels() {
   static LabelTable* t = new LabelTable();
   return *t;
 }
 
 void free_label(ValueNode* n) noexcept {
-  if (n->label_ != 0) {
-    LabelTable& t = labels();
-    t.text[n->label_].clear();
-    t.text[n->label_].shrink_to_fit();
-    t.free_slots.push_back(n->label_);  // never throws: capacity covers every slot ever used
-    n->label_ = 0;
+  if (n->has_label()) {
+    labels().erase(n);
+    n->meta_ &= ~ValueNode::kLabelBit;
   }
 }
 
@@ -49,10 +44,8 @@ ValueNode* fresh(double data, Op op) {
   n->parent0_ = nullptr;
   n->parent1_ = nullptr;
   n->handle_ = nullptr;
-  n->refs_ = 0;
-  n->label_ = 0;
   n->mark_ = 0;
-  n->op_ = op;
+  n->meta_ = static_cast<std::uint32_t>(op) << ValueNode::kRefBits;
   return n;
 }
 
@@ -71,7 +64,10 @@ void destroy(ValueNode* n) noexcept {
     int arity = d->arity();
     for (int i = 0; i < arity; ++i) {
       ValueNode* p = d->parent(i);
-      if (--p->refs_ == 0) {
+      std::uint32_t refs = p->refs();
+      if (refs == ValueNode::kRefMax) continue;  // sticky: never freed
+      --p->meta_;
+      if (refs == 1) {
         p->handle_ = dead;
         dead = p;
       }
@@ -130,32 +126,25 @@ ValueNode* make_binary(Op op, double a, ValueNode* b) {
 // ---- attributes --------------------------------------------------------------
 
 std::string op_string(const ValueNode* n) {
-  if (n->op_ != Op::PowConst) return op_name(n->op_);
+  if (n->op() != Op::PowConst) return op_name(n->op());
   // Python's format(k, "g"), which is C's %g (inf, nan and -0 included).
   char buf[32];
   std::snprintf(buf, sizeof buf, "**%g", n->k_);
   return buf;
 }
 
-const std::string& label(const ValueNode* n) { return labels().text[n->label_]; }
+const std::string& label(const ValueNode* n) {
+  static const std::string* empty = new std::string();
+  return n->has_label() ? labels().at(n) : *empty;
+}
 
 void set_label(ValueNode* n, const std::string& text) {
-  LabelTable& t = labels();
   if (text.empty()) {
     free_label(n);
     return;
   }
-  if (n->label_ == 0) {
-    if (t.free_slots.empty()) {
-      t.text.emplace_back();
-      t.free_slots.reserve(t.text.capacity());  // so free_label never allocates
-      n->label_ = static_cast<std::uint32_t>(t.text.size() - 1);
-    } else {
-      n->label_ = t.free_slots.back();
-      t.free_slots.pop_back();
-    }
-  }
-  t.text[n->label_] = text;
+  labels()[n] = text;
+  n->meta_ |= ValueNode::kLabelBit;
 }
 
 namespace {
@@ -164,14 +153,14 @@ rules::In rule_inputs(const ValueNode* n) {
   rules::In x{0.0, 0.0, n->data_, 0.0};
   if (n->arity() >= 1) x.a = n->parent0_->data_;
   if (n->arity() == 2) x.b = n->parent1_->data_;
-  if (n->op_ == Op::PowConst) x.k = n->k_;
+  if (n->op() == Op::PowConst) x.k = n->k_;
   return x;
 }
 
 }  // namespace
 
 std::vector<double> local_grads(const ValueNode* n) {
-  rules::Grads g = rules::local_grads(n->op_, rule_inputs(n));
+  rules::Grads g = rules::local_grads(n->op(), rule_inputs(n));
   std::vector<double> out;
   if (n->arity() >= 1) out.push_back(g.da);
   if (n->arity() == 2) out.push_back(g.db);
@@ -182,10 +171,20 @@ std::vector<double> local_grads(const ValueNode* n) {
 
 namespace {
 
+inline void prefetch(const void* p) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p);
+#else
+  (void)p;
+#endif
+}
+
 // One backward pass: the nodes reachable from the root in discovery order
 // (`seen`, which also serves as the visit mark: n is visited iff
 // seen[n->mark_] == n), the same nodes parents-first (`order`), and this
 // pass's gradient of each node, indexed by mark_ (Note [Gradient accumulation]).
+// The buffers are kept per thread between passes (within a size limit) so
+// that a training loop does not reallocate and page-fault them every step.
 struct Pass {
   std::vector<ValueNode*> seen;
   std::vector<ValueNode*> order;
@@ -195,7 +194,12 @@ struct Pass {
     return n->mark_ < seen.size() && seen[n->mark_] == n;
   }
 
+  // The reverse sweep; with kAccumulate each node's complete gradient is
+  // also added to its grad_ as the sweep reaches it.
+  template <bool kAccumulate>
   void run(ValueNode* root, double seed) {
+    seen.clear();
+    order.clear();
     auto try_mark = [this](ValueNode* n) {
       if (visited(n)) return false;
       n->mark_ = static_cast<std::uint32_t>(seen.size());
@@ -208,22 +212,54 @@ struct Pass {
         order);
     grad.assign(seen.size(), 0.0);
     grad[root->mark_] = seed;
-    // Reverse sweep: every consumer comes before its parents, so grad[n] is
-    // complete when n passes it on; a parent reached along several paths sums
-    // them. Zero upstream gradients are not skipped: 0 * inf must give nan.
-    for (auto it = order.rbegin(); it != order.rend(); ++it) {
-      const ValueNode* n = *it;
-      if (n->op_ == Op::Leaf) continue;
+    // Every consumer comes before its parents, so grad[n] is complete when n
+    // passes it on; a parent reached along several paths sums them. Zero
+    // upstream gradients are not skipped: 0 * inf must give nan.
+    constexpr std::size_t kAhead = 8;  // nodes are scattered in memory: fetch ahead
+    for (std::size_t i = order.size(); i-- > 0;) {
+      if (i >= kAhead) prefetch(order[i - kAhead]);
+      ValueNode* n = order[i];
       double upstream = grad[n->mark_];
-      rules::Grads local = rules::local_grads(n->op_, rule_inputs(n));
-      grad[n->parent0_->mark_] += upstream * local.da;
-      if (n->arity() == 2) grad[n->parent1_->mark_] += upstream * local.db;
+      if (kAccumulate) n->grad_ += upstream;
+      switch (n->arity()) {
+        case 0:
+          break;
+        case 1: {
+          ValueNode* a = n->parent0_;
+          rules::In x{a->data_, 0.0, n->data_, n->op() == Op::PowConst ? n->k_ : 0.0};
+          grad[a->mark_] += upstream * rules::local_grads(n->op(), x).da;
+          break;
+        }
+        default: {
+          ValueNode* a = n->parent0_;
+          ValueNode* b = n->parent1_;
+          rules::Grads local = rules::local_grads(n->op(), {a->data_, b->data_, n->data_, 0.0});
+          grad[a->mark_] += upstream * local.da;
+          grad[b->mark_] += upstream * local.db;
+          break;
+        }
+      }
+    }
+  }
+
+  // Drops buffers grown by a huge graph, keeps ordinary ones for reuse.
+  void trim() {
+    constexpr std::size_t kKeep = std::size_t{1} << 20;
+    if (seen.capacity() > kKeep) {
+      seen = {};
+      order = {};
+      grad = {};
     }
   }
 };
 
-// Marks and the final writes into grad_ of two passes over a shared graph
-// would race: passes run one at a time (the GIL is released around them).
+Pass& thread_pass() {
+  thread_local Pass pass;
+  return pass;
+}
+
+// Marks and the writes into grad_ of two passes over a shared graph would
+// race: passes run one at a time (the bindings release the GIL around them).
 std::mutex& pass_mutex() {
   static std::mutex* m = new std::mutex();
   return *m;
@@ -233,23 +269,25 @@ std::mutex& pass_mutex() {
 
 void backward(ValueNode* root) {
   std::lock_guard<std::mutex> lock(pass_mutex());
-  Pass pass;
-  pass.run(root, 1.0);
-  for (ValueNode* n : pass.order) n->grad_ += pass.grad[n->mark_];
+  Pass& pass = thread_pass();
+  pass.run<true>(root, 1.0);
+  pass.trim();
 }
 
 std::vector<double> gradients(ValueNode* root, const std::vector<ValueNode*>& inputs,
                               double seed) {
   std::lock_guard<std::mutex> lock(pass_mutex());
-  Pass pass;
-  pass.run(root, seed);
+  Pass& pass = thread_pass();
+  pass.run<false>(root, seed);
   std::vector<double> out;
   out.reserve(inputs.size());
   for (const ValueNode* x : inputs) out.push_back(pass.visited(x) ? pass.grad[x->mark_] : 0.0);
+  pass.trim();
   return out;
 }
 
 std::size_t live_value_nodes() { return pool().live(); }
 std::size_t pooled_value_nodes() { return pool().capacity(); }
+std::size_t labelled_value_nodes() { return labels().size(); }
 
 }  // namespace tapegrad

@@ -29,6 +29,12 @@
 
 namespace tapegrad {
 
+// Note [Value node layout]
+// 48 bytes, so that a graph costs well under a third of the reference's
+// memory: the op, the reference count and a "has a label" bit share one
+// 32-bit word, and labels (rare) live in a side table keyed by node. Only the
+// GIL-holding side writes `meta_`; a backward pass (which may run without the
+// GIL) writes only `grad_` and `mark_`, so the two never race on a word.
 struct ValueNode {
   double data_;
   double grad_;
@@ -37,25 +43,39 @@ struct ValueNode {
     ValueNode* parent1_;  // second parent of a binary op
     double k_;            // the exponent of "**k"
   };
-  void* handle_;          // Note [Value handle]; reused as the free-list/worklist link of dead nodes
-  std::uint32_t refs_;    // Note [Value node lifetime]
-  std::uint32_t label_;   // index into the label table; 0 means ""
+  void* handle_;          // Note [Value handle]; the free-list/worklist link of dead nodes
   std::uint32_t mark_;    // position in the current backward pass's visit list
-  Op op_;
+  std::uint32_t meta_;    // refs (kRefBits) | op << kRefBits | has-label bit
 
-  int arity() const { return op_arity(op_); }
+  static constexpr int kRefBits = 26;
+  static constexpr std::uint32_t kRefMax = (std::uint32_t{1} << kRefBits) - 1;
+  static constexpr std::uint32_t kLabelBit = std::uint32_t{1} << 31;
+
+  Op op() const { return static_cast<Op>((meta_ >> kRefBits) & 0x1f); }
+  std::uint32_t refs() const { return meta_ & kRefMax; }
+  bool has_label() const { return (meta_ & kLabelBit) != 0; }
+  int arity() const { return op_arity(op()); }
   ValueNode* parent(int i) const { return i == 0 ? parent0_ : parent1_; }
 };
+static_assert(kOpCount <= 32, "the op must fit in 5 bits of ValueNode::meta_");
+static_assert(sizeof(void*) != 8 || sizeof(ValueNode) == 48, "Note [Value node layout]");
 
 // ---- lifetime (GIL held) -------------------------------------------------
-inline void retain(ValueNode* n) { ++n->refs_; }
+// A count that reaches kRefMax (67 million uses of one node) sticks there:
+// the node is then never freed, which leaks but stays correct.
+inline void retain(ValueNode* n) {
+  if (n->refs() != ValueNode::kRefMax) ++n->meta_;
+}
 void destroy(ValueNode* n) noexcept;  // frees n (refs 0) and every parent only it kept alive
 inline void release(ValueNode* n) noexcept {
-  if (--n->refs_ == 0) destroy(n);
+  std::uint32_t refs = n->refs();
+  if (refs == ValueNode::kRefMax) return;
+  --n->meta_;
+  if (refs == 1) destroy(n);
 }
 // Frees a freshly made node nobody took a reference to (error paths).
 inline void discard_if_unowned(ValueNode* n) noexcept {
-  if (n != nullptr && n->refs_ == 0) destroy(n);
+  if (n != nullptr && n->refs() == 0) destroy(n);
 }
 
 // ---- construction (GIL held). Results start with refs 0: the caller retains.
@@ -89,5 +109,6 @@ std::vector<double> gradients(ValueNode* root, const std::vector<ValueNode*>& in
 // ---- introspection (tests, benchmarks) ---------------------------------------
 std::size_t live_value_nodes();   // nodes currently allocated
 std::size_t pooled_value_nodes();  // nodes the pool holds (live + free)
+std::size_t labelled_value_nodes();  // entries of the label side table
 
 }  // namespace tapegrad
