@@ -81,7 +81,7 @@ void sweep(const TensorPtr& root, Array g0, bool retain_graph, Visit&& visit) {
     for (std::size_t i = 0; i < n->parents.size() && i < pg.size(); ++i) {
       TensorNode* p = n->parents[i].get();
       if (!p->requires_grad || !pg[i].storage) continue;
-      Array gi = astype(pg[i], p->data.dtype);
+      Array gi = pg[i].dtype == p->data.dtype ? std::move(pg[i]) : astype(pg[i], p->data.dtype);
       auto slot = grads.find(p);
       if (slot == grads.end()) grads.emplace(p, std::move(gi));
       else slot->second = binary(BinaryKind::Add, slot->second, gi);  // fan-out: sum over paths

@@ -104,6 +104,9 @@ inline T binary_op(T x, T y) {
     case BinaryKind::Ge: return x >= y ? T(1) : T(0);
     case BinaryKind::Eq: return x == y ? T(1) : T(0);
     case BinaryKind::Ne: return x != y ? T(1) : T(0);
+    case BinaryKind::TanhGrad: return x * (T(1) - y * y);
+    case BinaryKind::SigmoidGrad: return x * y * (T(1) - y);
+    case BinaryKind::ReluGrad: return y > T(0) ? x : x * T(0);
   }
   return x;
 }
@@ -136,7 +139,7 @@ void binary_dispatch(BinaryKind k, const Array& a, const Array& b, T* o) {
   switch (k) {
 #define TG_CASE(K) case BinaryKind::K: binary_loop<T, BinaryKind::K>(a, b, o); break;
     TG_CASE(Add) TG_CASE(Sub) TG_CASE(Mul) TG_CASE(Div) TG_CASE(Pow) TG_CASE(Lt) TG_CASE(Le)
-    TG_CASE(Gt) TG_CASE(Ge) TG_CASE(Eq) TG_CASE(Ne)
+    TG_CASE(Gt) TG_CASE(Ge) TG_CASE(Eq) TG_CASE(Ne) TG_CASE(TanhGrad) TG_CASE(SigmoidGrad) TG_CASE(ReluGrad)
 #undef TG_CASE
   }
 }
@@ -151,6 +154,12 @@ Array unary(UnaryKind k, const Array& a) {
 }
 
 Array binary(BinaryKind k, const Array& a0, const Array& b0) {
+  if (a0.dtype == b0.dtype && a0.shape == b0.shape) {  // the common case: nothing to broadcast or convert
+    Array out = empty(a0.shape, a0.dtype);
+    if (a0.dtype == DType::F32) binary_dispatch<float>(k, a0, b0, out.data<float>());
+    else binary_dispatch<double>(k, a0, b0, out.data<double>());
+    return out;
+  }
   Shape s = broadcast_shape(a0.shape, b0.shape);
   DType dt = promote(a0.dtype, b0.dtype);
   Array out = empty(s, dt);

@@ -10,7 +10,9 @@
 namespace tapegrad {
 
 enum class UnaryKind { Neg, Abs, Relu, Tanh, Sigmoid, Exp, Log, Sqrt, Sin, Cos, Sign, Positive, Square };
-enum class BinaryKind { Add, Sub, Mul, Div, Pow, Lt, Le, Gt, Ge, Eq, Ne };
+// TanhGrad, SigmoidGrad, ReluGrad: g (op) y with y the op's output, fused
+// so that these backward rules run one loop instead of three.
+enum class BinaryKind { Add, Sub, Mul, Div, Pow, Lt, Le, Gt, Ge, Eq, Ne, TanhGrad, SigmoidGrad, ReluGrad };
 enum class ReduceKind { Sum, Max, Min };
 
 Array unary(UnaryKind k, const Array& a);

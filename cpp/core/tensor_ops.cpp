@@ -40,14 +40,14 @@ TensorPtr record(Array data, TOp op, std::vector<TensorPtr> parents, std::vector
 // explicit `expand` node, whose backward is the one sum_to.
 TensorPtr expanded(const TensorPtr& t, const Shape& s) { return t->data.shape == s ? t : expand(t, s); }
 
-TensorPtr binary_node(TOp op, BinaryKind k, const TensorPtr& a, const TensorPtr& b, bool save) {
+TensorPtr binary_node(TOp op, BinaryKind k, const TensorPtr& a, const TensorPtr& b) {
   if (!recording({&a, &b})) return make_leaf(binary(k, a->data, b->data));
+  // mul/div/pow read their operands from the parents, which the node keeps
+  if (a->data.shape == b->data.shape) return record(binary(k, a->data, b->data), op, {a, b});
   Shape s = broadcast_shape(a->data.shape, b->data.shape);
   TensorPtr x = expanded(a, s), y = expanded(b, s);
   Array out = binary(k, x->data, y->data);
-  std::vector<Array> saved;
-  if (save) saved = {x->data, y->data};
-  return record(std::move(out), op, {x, y}, std::move(saved));
+  return record(std::move(out), op, {x, y});
 }
 
 UnaryKind unary_kind(TOp op) {
@@ -119,14 +119,14 @@ std::string op_string(const TensorNode& n) {
 // ---------------------------------------------------------------------------
 // Binary and unary elementwise
 
-TensorPtr add(const TensorPtr& a, const TensorPtr& b) { return binary_node(TOp::Add, BinaryKind::Add, a, b, false); }
-TensorPtr sub(const TensorPtr& a, const TensorPtr& b) { return binary_node(TOp::Sub, BinaryKind::Sub, a, b, false); }
-TensorPtr mul(const TensorPtr& a, const TensorPtr& b) { return binary_node(TOp::Mul, BinaryKind::Mul, a, b, true); }
-TensorPtr div(const TensorPtr& a, const TensorPtr& b) { return binary_node(TOp::Div, BinaryKind::Div, a, b, true); }
+TensorPtr add(const TensorPtr& a, const TensorPtr& b) { return binary_node(TOp::Add, BinaryKind::Add, a, b); }
+TensorPtr sub(const TensorPtr& a, const TensorPtr& b) { return binary_node(TOp::Sub, BinaryKind::Sub, a, b); }
+TensorPtr mul(const TensorPtr& a, const TensorPtr& b) { return binary_node(TOp::Mul, BinaryKind::Mul, a, b); }
+TensorPtr div(const TensorPtr& a, const TensorPtr& b) { return binary_node(TOp::Div, BinaryKind::Div, a, b); }
 
 TensorPtr pow(const TensorPtr& a, const TensorPtr& b) {
-  TensorPtr n = binary_node(TOp::Pow, BinaryKind::Pow, a, b, true);
-  if (!n->is_leaf()) n->saved.push_back(n->data);
+  TensorPtr n = binary_node(TOp::Pow, BinaryKind::Pow, a, b);
+  if (!n->is_leaf()) n->saved = {n->data};
   return n;
 }
 
@@ -161,7 +161,7 @@ TensorPtr compare(int kind, const TensorPtr& a, const TensorPtr& b) {
 TensorPtr matmul(const TensorPtr& a, const TensorPtr& b) {
   Array out = tapegrad::matmul(a->data, b->data);
   if (!recording({&a, &b})) return make_leaf(std::move(out));
-  return record(std::move(out), TOp::MatMul, {a, b}, {a->data, b->data});
+  return record(std::move(out), TOp::MatMul, {a, b});
 }
 
 TensorPtr reduce_op(TOp op, const TensorPtr& a, const std::vector<std::int64_t>& dims0, bool all_dims, bool keepdim) {
@@ -331,27 +331,28 @@ Array keepdim_shape(const Array& g, const Shape& in, const std::vector<std::int6
 
 std::vector<Array> backward_rule(const TensorNode& n, const Array& g) {
   const auto& S = n.saved;
+  // binary ops and matmul read their operands from the parents
+  const Array& A = n.parents.empty() ? g : n.parents[0]->data;
+  const Array& B = n.parents.size() < 2 ? g : n.parents[1]->data;
   const Shape& in0 = n.parents.empty() ? Shape{} : n.parents[0]->data.shape;
   switch (n.op) {
     case TOp::Leaf: return {};
     case TOp::Add: return {g, g};  // d(a+b)/da = 1, d(a+b)/db = 1
     case TOp::Sub: return {g, unary(UnaryKind::Neg, g)};  // d(a-b)/da = 1, d(a-b)/db = -1
-    case TOp::Mul: return {mul(g, S[1]), mul(g, S[0])};  // d(ab)/da = b, d(ab)/db = a
+    case TOp::Mul: return {mul(g, B), mul(g, A)};  // d(ab)/da = b, d(ab)/db = a
     case TOp::Div:  // d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
-      return {binary(BinaryKind::Div, g, S[1]),
-              binary(BinaryKind::Div, mul(unary(UnaryKind::Neg, g), S[0]), unary(UnaryKind::Square, S[1]))};
+      return {binary(BinaryKind::Div, g, B),
+              binary(BinaryKind::Div, mul(unary(UnaryKind::Neg, g), A), unary(UnaryKind::Square, B))};
     case TOp::Neg: return {unary(UnaryKind::Neg, g)};  // d(-a)/da = -1
     case TOp::PowConst:  // d(a^k)/da = k a^(k-1)
       return {mul(g, binary_scalar(BinaryKind::Mul, binary_scalar(BinaryKind::Pow, S[0], n.k - 1), n.k))};
     case TOp::Pow:  // d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log(a)
-      return {mul(mul(g, S[1]), binary(BinaryKind::Pow, S[0], binary_scalar(BinaryKind::Sub, S[1], 1))),
-              mul(mul(g, S[2]), unary(UnaryKind::Log, S[0]))};
+      return {mul(mul(g, B), binary(BinaryKind::Pow, A, binary_scalar(BinaryKind::Sub, B, 1))),
+              mul(mul(g, S[0]), unary(UnaryKind::Log, A))};
     case TOp::Abs: return {mul(g, unary(UnaryKind::Sign, S[0]))};           // d|a|/da = sign(a)
-    case TOp::Relu: return {mul(g, unary(UnaryKind::Positive, S[0]))};      // 1 if a > 0 else 0
-    case TOp::Tanh:  // d tanh(a)/da = 1 - tanh(a)^2
-      return {mul(g, rbinary_scalar(BinaryKind::Sub, 1, unary(UnaryKind::Square, S[0])))};
-    case TOp::Sigmoid:  // d s(a)/da = s (1 - s)
-      return {mul(mul(g, S[0]), rbinary_scalar(BinaryKind::Sub, 1, S[0]))};
+    case TOp::Relu: return {binary(BinaryKind::ReluGrad, g, S[0])};         // 1 if a > 0 else 0
+    case TOp::Tanh: return {binary(BinaryKind::TanhGrad, g, S[0])};         // d tanh(a)/da = 1 - tanh(a)^2
+    case TOp::Sigmoid: return {binary(BinaryKind::SigmoidGrad, g, S[0])};   // d s(a)/da = s (1 - s)
     case TOp::Exp: return {mul(g, S[0])};                                   // d exp(a)/da = exp(a)
     case TOp::Log: return {binary(BinaryKind::Div, g, S[0])};               // d log(a)/da = 1/a
     case TOp::Sqrt:  // d sqrt(a)/da = 1 / (2 sqrt(a))
@@ -359,7 +360,8 @@ std::vector<Array> backward_rule(const TensorNode& n, const Array& g) {
     case TOp::Sin: return {mul(g, unary(UnaryKind::Cos, S[0]))};            // d sin(a)/da = cos(a)
     case TOp::Cos: return {mul(unary(UnaryKind::Neg, g), unary(UnaryKind::Sin, S[0]))};  // -sin(a)
     case TOp::MatMul: {  // d(AB)/dA = G B^T, d(AB)/dB = A^T G, batch dims summed back
-      Array a = S[0], b = S[1];
+      const Array& a = A;
+      const Array& b = B;
       Array a2 = a.ndim() == 1 ? unsqueeze(a, 0) : a;
       Array b2 = b.ndim() == 1 ? unsqueeze(b, 1) : b;
       Shape batch = broadcast_shape(Shape(a2.shape.begin(), a2.shape.end() - 2), Shape(b2.shape.begin(), b2.shape.end() - 2));

@@ -7,6 +7,25 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+
+def _preload_openblas() -> None:
+    """Load scipy-openblas32's library (matmul's BLAS) so that _core links against it."""
+    try:
+        import ctypes
+        import os
+
+        import scipy_openblas32
+    except ImportError:
+        return
+    lib_dir = scipy_openblas32.get_lib_dir()
+    for name in sorted(os.listdir(lib_dir)):
+        if name.startswith(("libscipy_openblas", "scipy_openblas")) and name.endswith((".so", ".dylib", ".dll")):
+            ctypes.CDLL(os.path.join(lib_dir, name), mode=getattr(ctypes, "RTLD_GLOBAL", 0))
+            return
+
+
+_preload_openblas()
+
 try:
     from . import _core
 except ImportError as _exc:  # pragma: no cover - only without a built extension
