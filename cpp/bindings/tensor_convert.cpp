@@ -45,7 +45,7 @@ Array array_from_py(py::handle data, py::handle dtype) {
                     " holding dtype " + py::str(adt).cast<std::string>());
   DType fallback = (kind == 'f' && adt.itemsize() == 8 && py::hasattr(data, "dtype")) ? DType::F64 : DType::F32;
   DType dt = dtype_arg(dtype, fallback);
-  py::array c = np.attr("ascontiguousarray")(arr, dt == DType::F32 ? "float32" : "float64");
+  py::array c = np.attr("asarray")(arr, dt == DType::F32 ? "float32" : "float64", py::arg("order") = "C");
   Shape shape(c.shape(), c.shape() + c.ndim());
   Array out = empty(shape, dt);
   std::memcpy(out.ptr(), c.data(), static_cast<std::size_t>(out.numel()) * itemsize(dt));

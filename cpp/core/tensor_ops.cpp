@@ -174,8 +174,11 @@ TensorPtr reduce_op(TOp op, const TensorPtr& a, const std::vector<std::int64_t>&
   for (auto d : dims) count *= a->data.shape[d];
   if (op == TOp::Mean) m = binary_scalar(BinaryKind::Mul, m, count ? 1.0 / static_cast<double>(count) : std::nan(""));
   Shape out_shape;
-  for (std::int64_t i = 0; i < a->data.ndim(); ++i)
-    if (keepdim || std::find(dims.begin(), dims.end(), i) == dims.end()) out_shape.push_back(a->data.shape[i]);
+  for (std::int64_t i = 0; i < a->data.ndim(); ++i) {
+    bool reduced = std::find(dims.begin(), dims.end(), i) != dims.end();
+    if (!reduced) out_shape.push_back(a->data.shape[i]);
+    else if (keepdim) out_shape.push_back(1);
+  }
   Array out = tapegrad::reshape(m, out_shape);
   if (!recording({&a})) return make_leaf(std::move(out));
   std::vector<Array> saved;

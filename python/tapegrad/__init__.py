@@ -25,6 +25,15 @@ if _core is not None:
 
     __all__ += ["Value", "no_grad", "is_grad_enabled", "grad", "gradcheck", "GradcheckError"]
 
+    # Tensor (native)
+    from ._core import Tensor, concatenate, cross_entropy, mse_loss, ones, stack, tensor, where, zeros
+    from ._tensor import arange, from_dlpack, manual_seed, randn
+
+    __all__ += [
+        "Tensor", "tensor", "zeros", "ones", "randn", "arange", "manual_seed", "from_dlpack",
+        "concatenate", "stack", "where", "cross_entropy", "mse_loss",
+    ]
+
 # Around the core: nn, optim, viz, explain (written once for both backends, see _nn_impl)
 from . import nn, optim, viz  # noqa: E402
 from .explain import explain  # noqa: E402
