@@ -78,3 +78,40 @@ def test_gradcheck_on_a_shared_subexpression(tg):
         return ((a + b) * u2) * u2 ** 2
 
     assert tg.gradcheck(five_nodes, [x1, x2, x3, x4])
+
+
+# ----------------------------------------------------------------------------
+# Tensors
+
+
+def test_gradcheck_tensor_function(tg):
+    import numpy as np
+
+    x = tg.tensor(np.array([[0.5, -1.0], [2.0, 0.3]]), requires_grad=True)
+    w = tg.tensor(np.array([1.5, -0.5]), requires_grad=True)
+    assert tg.gradcheck(lambda a, b: ((a * b).tanh() @ b).sum(), [x, w])
+    assert tg.gradcheck(lambda a: a.softmax(1), [x])  # a non-scalar output: every Jacobian entry
+
+
+def test_gradcheck_tensor_names_the_worst_element(tg):
+    import numpy as np
+
+    x = tg.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+
+    def wrong_at_2(a):
+        # forward adds 1e-3 * a[2]^2 through a detached copy: backward misses it
+        return a.sum() + 1e-3 * float(a.numpy()[2]) ** 2
+
+    with pytest.raises(AssertionError, match=r"input 0, element \(2,\)"):
+        tg.gradcheck(wrong_at_2, [x])
+
+
+def test_gradcheck_tensor_passes_constants_through(tg):
+    import numpy as np
+
+    x = tg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    c = tg.tensor(np.array([3.0, 4.0]))  # no requires_grad: passed unchanged
+    labels = np.array([1])
+    assert tg.gradcheck(lambda a, k: (a * k).sum(), [x, c])
+    assert tg.gradcheck(lambda a, y: tg.cross_entropy(a.reshape(1, 2), y), [x, labels])
+    assert x.grad is None

@@ -6,7 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
-from tensor_check import check_tensor_op, torch
+from oracle import check_tensor_op, torch
 
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
 
@@ -58,6 +58,25 @@ def test_numbers_take_the_tensor_dtype(tg):
     assert (x32 + np.float64(1.0)).dtype == np.float32
 
 
+FLOAT32_OPS = [
+    lambda a: a + 1, lambda a: 2 * a, lambda a: a / 3, lambda a: a**2, lambda a: 2**a, lambda a: -a,
+    lambda a: a.exp(), lambda a: a.abs().log(), lambda a: a.tanh(), lambda a: a.relu(), lambda a: a.sigmoid(),
+    lambda a: a.abs().sqrt(), lambda a: a.sin(), lambda a: a.cos(), lambda a: a @ a.T, lambda a: a.sum(0),
+    lambda a: a.mean(), lambda a: a.max(1), lambda a: a.min(), lambda a: a.reshape(-1), lambda a: a.T,
+    lambda a: a.permute(1, 0), lambda a: a[0], lambda a: a.softmax(1), lambda a: a.log_softmax(0),
+    lambda a: a + np.float64(1.0), lambda a: a.sum(dim=1, keepdim=True) * a,
+]
+
+
+@pytest.mark.parametrize("fn", FLOAT32_OPS, ids=range(len(FLOAT32_OPS)))
+def test_float32_stays_float32(tg, fn):
+    x = tg.tensor([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], requires_grad=True)
+    out = fn(x)
+    assert out.dtype == np.float32
+    (out * 1).sum().backward()
+    assert x.grad.dtype == np.float32
+
+
 def test_constructor_copies_its_input(tg):
     a = np.array([1.0, 2.0])
     x = tg.tensor(a)
@@ -92,6 +111,17 @@ def test_repr(tg):
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     assert repr(x).startswith("Tensor(") and "requires_grad=True" in repr(x)
     assert "1." in repr(x) and "2." in repr(x)
+
+
+def test_repr_of_an_empty_tensor_names_its_shape(tg):
+    assert "(0, 3)" in repr(tg.zeros((0, 3)))
+
+
+def test_numpy_scalars_and_bools_as_operands(tg):
+    x = tg.tensor([1.0, -2.0], requires_grad=True)
+    for out in (np.float32(2) * x, np.float64(2) * x, x * np.int64(2), True * x * 2):
+        assert isinstance(out, tg.Tensor) and out.dtype == np.float32
+        assert out.tolist() == [2.0, -4.0]
 
 
 def test_hash_is_identity_and_comparisons_are_tensors(tg):
@@ -223,6 +253,22 @@ def test_ieee_numbers(tg):
     assert x.grad.tolist()[0] == np.inf
 
 
+def test_pow_gradients_at_zero(tg):
+    x = tg.tensor(np.array([0.0, 2.0]), requires_grad=True)
+    (x**0).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0]  # a^0 is constant, even at 0
+    a = tg.tensor(np.array([0.0, 0.0, 2.0]), requires_grad=True)
+    b = tg.tensor(np.array([0.0, 2.0, 0.0]), requires_grad=True)
+    (a**b).sum().backward()
+    assert a.grad.tolist() == [0.0, 0.0, 0.0]
+    assert b.grad.tolist() == [0.0, 0.0, np.log(2.0)]
+    if torch is not None:
+        ta = torch.tensor([0.0, 0.0, 2.0], dtype=torch.float64, requires_grad=True)
+        tb = torch.tensor([0.0, 2.0, 0.0], dtype=torch.float64, requires_grad=True)
+        (ta**tb).sum().backward()
+        assert ta.grad.tolist() == a.grad.tolist() and tb.grad.tolist() == b.grad.tolist()
+
+
 def test_sigmoid_is_stable_for_large_inputs(tg):
     x = tg.tensor(np.array([-1000.0, 0.0, 1000.0]), requires_grad=True)
     s = x.sigmoid()
@@ -294,6 +340,8 @@ def test_reductions_of_a_scalar_and_of_zero_size(tg):
     z = tg.zeros((0, 3))
     assert z.sum().item() == 0.0
     assert z.sum(dim=0).tolist() == [0.0, 0.0, 0.0]
+    assert z.max(dim=1).shape == (0,) and z.min(dim=-1, keepdim=True).shape == (0, 1)
+    assert np.isnan(z.mean().item())
 
 
 # ----------------------------------------------------------------------------
@@ -493,6 +541,15 @@ def test_grad_dtype_follows_the_leaf(tg):
     assert x.grad.dtype == np.float32
 
 
+def test_backward_of_a_leaf(tg):
+    s = tg.tensor(np.array(2.0), requires_grad=True)
+    s.backward()
+    assert s.grad.item() == 1.0 and s.grad.shape == ()
+    one = tg.tensor([[3.0]], requires_grad=True)  # any one-element tensor has the implicit seed 1
+    (one * 2).backward()
+    assert one.grad.tolist() == [[2.0]]
+
+
 def test_backward_with_gradient(tg):
     x = tg.tensor(np.array([[1.0, 2.0]]), requires_grad=True)
     (x * 3).backward(gradient=tg.tensor(np.array([[1.0, -1.0]])))
@@ -641,3 +698,19 @@ def test_worked_example(tg):
     y.backward()
     assert y.item() == -30.0
     assert (x1.grad.tolist(), x2.grad.tolist(), x3.grad.tolist()) == ([-5.0], [-5.0], [6.0])
+
+
+# ----------------------------------------------------------------------------
+# The oracle itself can fail
+
+
+def test_check_tensor_op_catches_a_wrong_gradient(tg):
+    # forward a^2, but backward sees only one factor: d/da = a instead of 2a
+    with pytest.raises(AssertionError):
+        check_tensor_op(tg, lambda a: a * a.detach(), (3,), use_torch=False)
+
+
+@needs_torch
+def test_check_tensor_op_catches_a_torch_mismatch(tg):
+    with pytest.raises(AssertionError):
+        check_tensor_op(tg, lambda a: a.exp(), (3,), torch_fn=lambda a: a.exp() * 1.001)

@@ -169,6 +169,13 @@ def test_cross_entropy_errors(tg):
         tg.cross_entropy(logits, np.array([0.5, 1.0]))
 
 
+def test_max_min_over_an_empty_dimension(tg):
+    z = tg.zeros((0, 3))
+    for call in (lambda: z.max(), lambda: z.min(dim=0), lambda: z.max(axis=(0, 1))):
+        with pytest.raises(ValueError, match="empty"):
+            call()
+
+
 def test_item_of_many_elements(tg):
     with pytest.raises(ValueError, match=re.escape("(2,)")):
         tg.zeros(2).item()

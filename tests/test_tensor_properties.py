@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import array_shapes, mutually_broadcastable_shapes
+from hypothesis.extra.numpy import (array_shapes, basic_indices, integer_array_indices,
+                                   mutually_broadcastable_shapes)
 
 # The ``tg`` fixture is a module, the same for every example.
 SETTINGS = settings(max_examples=25, deadline=None,
@@ -93,3 +94,37 @@ def test_softmax_rows_sum_to_one(tg, shape, seed, data):
     np.testing.assert_allclose(s.numpy().sum(axis=dim), 1.0, rtol=1e-12)
     np.testing.assert_allclose(x.log_softmax(dim).numpy(), np.log(s.numpy()), atol=1e-9)
 
+
+
+@SETTINGS
+@given(data=st.data(), shape=array_shapes(min_dims=1, max_dims=3, min_side=0, max_side=4),
+       seed=st.integers(0, 2**16))
+def test_basic_indexing_like_numpy(tg, data, shape, seed):
+    """Ints, slices (negative steps, empty), None and Ellipsis; gradient = upstream put back."""
+    key = data.draw(basic_indices(shape, allow_newaxis=True, allow_ellipsis=True))
+    a = _data(seed, shape)
+    x = tg.tensor(a, requires_grad=True)
+    out = x[key]
+    np.testing.assert_array_equal(out.numpy(), a[key])
+    upstream = _data(seed + 1, np.shape(a[key]))
+    out.backward(gradient=tg.tensor(upstream))
+    expected = np.zeros(shape)
+    expected[key] = upstream  # basic indexing never selects an element twice
+    np.testing.assert_array_equal(x.grad.numpy(), expected)
+
+
+@SETTINGS
+@given(data=st.data(), shape=array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4),
+       seed=st.integers(0, 2**16))
+def test_integer_array_indexing_accumulates(tg, data, shape, seed):
+    """Integer arrays (with repeats): the gradient of an element sums over its selections."""
+    key = data.draw(integer_array_indices(shape, result_shape=array_shapes(max_dims=2, max_side=5)))
+    a = _data(seed, shape)
+    x = tg.tensor(a, requires_grad=True)
+    out = x[key]
+    np.testing.assert_array_equal(out.numpy(), a[key])
+    upstream = _data(seed + 1, out.shape)
+    out.backward(gradient=tg.tensor(upstream))
+    expected = np.zeros(shape)
+    np.add.at(expected, key, upstream)
+    np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12, atol=1e-12)

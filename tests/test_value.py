@@ -86,11 +86,19 @@ def test_op_against_finite_differences_and_torch(tg, fn, xs):
     check_value_op(tg, fn, *xs)
 
 
+def test_oracle_catches_a_wrong_gradient(tg):
+    # a.data enters as a constant, so backward misses half of d(a^2)/da
+    with pytest.raises(AssertionError, match="finite difference"):
+        check_value_op(tg, lambda a: a * a.data, 1.5)
+
+
 @pytest.mark.torch
-def test_torch_comparison_is_active():
+def test_oracle_compares_with_torch(tg):
     if torch is None:
         pytest.skip("torch is not importable: the op tests compared with finite differences only")
-    assert torch.get_default_dtype() is not None
+    # self-consistent on Values, but not what torch computes
+    with pytest.raises(AssertionError, match="vs torch"):
+        check_value_op(tg, lambda a: a * (2 if isinstance(a, tg.Value) else 3), 1.5)
 
 
 # ----- numbers on either side: constant leaves, operand order kept ---------
@@ -475,3 +483,10 @@ def test_copies_are_leaves_with_data_grad_label(tg, how):
     assert type(dup) is type(y) and dup is not y
     assert (dup.data, dup.grad, dup.label) == (6.0, 1.0, "y")
     assert dup.op == "" and dup.parents == ()
+
+
+def test_grad_rejects_inputs_that_are_not_values(tg):
+    a = tg.Value(2.0)
+    with pytest.raises(TypeError, match="float"):
+        tg.grad(a * a, [a, 3.0])
+    assert tg.grad(a * a, []) == ()

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import Tensor, check_shape, float_dtype, shape_args
+from ._tensor_data import check_shape, float_dtype, shape_args
+from .tensor import Tensor
 
 __all__ = ["tensor", "zeros", "ones", "randn", "arange", "manual_seed", "from_dlpack"]
 

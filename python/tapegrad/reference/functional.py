@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .tensor import Tensor, _is_number, apply, backend_name, broadcast, check_shape, describe, expand
+from ._tensor_data import backend_name, check_shape, describe, is_number
+from .tensor import Tensor, apply, broadcast, expand
 from .tensor_ops import broadcast_shape, normalize_dims
 
 __all__ = ["concatenate", "stack", "where", "cross_entropy", "mse_loss"]
@@ -15,7 +16,7 @@ def _as_tensor(x, dtype=None, what: str = "argument") -> Tensor:
         return x
     if backend_name(x) is not None:
         raise TypeError(f"{what}: cannot combine {describe(x)} with tapegrad.reference Tensors")
-    if _is_number(x):
+    if is_number(x):
         return Tensor._wrap(np.asarray(x, dtype=dtype or np.float32))
     return Tensor(x)
 

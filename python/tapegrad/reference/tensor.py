@@ -16,127 +16,16 @@ backward). ``backward()`` then runs the textbook sweep:
 """
 from __future__ import annotations
 
-import math
-import numbers
-import os
-
 import numpy as np
 
 from . import _autograd
+from ._tensor_data import backend_name, check_shape, describe, is_number, shape_args, to_array
 from .tensor_ops import broadcast_shape, normalize_dims, row_for
 
 __all__ = ["Tensor"]
 
-_FLOAT32 = np.dtype(np.float32)
-_FLOAT64 = np.dtype(np.float64)
-
 # What a node's ``_ctx`` becomes once backward(retain_graph=False) has used it.
 _FREED = object()
-
-
-# ----------------------------------------------------------------------------
-# Data conversion (Note [Dtypes]) and size checks
-
-
-def float_dtype(dtype) -> np.dtype:
-    """``dtype`` as one of the two dtypes a Tensor holds (float16 widens to float32)."""
-    dt = np.dtype(dtype)
-    if dt == np.float16:
-        return _FLOAT32
-    if dt not in (_FLOAT32, _FLOAT64):
-        raise TypeError(f"tapegrad tensors hold float32 or float64, not {dt}")
-    return dt
-
-
-def to_array(data, dtype=None, copy: bool = True) -> np.ndarray:
-    """``data`` (numbers, nested lists, arrays) as a float32/float64 ndarray.
-
-    Input that carries its own float64 dtype (an ndarray, a NumPy scalar)
-    keeps it; everything else (Python floats, ints, bools) becomes float32.
-    """
-    if isinstance(data, Tensor):
-        data = data._data
-    elif backend_name(data) is not None and not hasattr(data, "__array__"):
-        raise TypeError(f"cannot make a tapegrad.reference Tensor from {describe(data)}")
-    try:
-        arr = np.asarray(data)
-    except ValueError as exc:
-        raise ValueError(f"tensor data has an irregular (ragged) shape: {exc}") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(
-            f"tensor data must be real numbers, got {type(data).__name__} "
-            f"holding dtype {arr.dtype}"
-        )
-    if dtype is not None:
-        dt = float_dtype(dtype)
-    elif arr.dtype == _FLOAT64 and hasattr(data, "dtype"):
-        dt = _FLOAT64
-    else:
-        dt = _FLOAT32
-    return np.array(arr, dtype=dt, copy=copy)
-
-
-def _physical_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
-        return 2**62
-
-
-_MEMORY_LIMIT = _physical_memory()
-
-
-def check_shape(shape, dtype=_FLOAT32) -> tuple:
-    """Validate a requested shape before allocating (errors per API.md)."""
-    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
-        shape = (shape,)
-    shape = tuple(shape)
-    for n in shape:
-        if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
-            raise TypeError(f"shape {shape} must hold ints, got {type(n).__name__}")
-        if n < 0:
-            raise ValueError(f"negative size {n} in shape {shape}")
-    shape = tuple(int(n) for n in shape)
-    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-    if nbytes > _MEMORY_LIMIT:
-        raise MemoryError(
-            f"a {np.dtype(dtype)} tensor of shape {shape} needs {nbytes} bytes, "
-            "more than this machine's memory"
-        )
-    return shape
-
-
-def shape_args(shape: tuple) -> tuple:
-    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return shape
-
-
-# ----------------------------------------------------------------------------
-# Backends: mixing tapegrad objects of different kinds is a TypeError
-
-
-def backend_name(obj):
-    """'tapegrad.reference' or 'tapegrad (native)' for tapegrad objects, else None.
-
-    Natives are recognised by their class's module, so the reference never
-    imports the compiled extension.
-    """
-    module = type(obj).__module__ or ""
-    if module.startswith("tapegrad.reference"):
-        return "tapegrad.reference"
-    if module == "tapegrad" or module.startswith("tapegrad."):
-        return "tapegrad (native)"
-    return None
-
-
-def describe(obj) -> str:
-    return f"a {backend_name(obj)} {type(obj).__name__}"
-
-
-def _is_number(x) -> bool:
-    return isinstance(x, (numbers.Real, np.bool_))
 
 
 # ----------------------------------------------------------------------------
@@ -223,7 +112,7 @@ class Tensor:
 
     @data.setter
     def data(self, value) -> None:
-        self._data = to_array(value, dtype=self._data.dtype)
+        self._data = to_array(value, dtype=self._data.dtype, copy=False)
 
     @property
     def shape(self) -> tuple:
@@ -313,7 +202,9 @@ class Tensor:
 
     def __repr__(self) -> str:
         body = np.array2string(self._data, separator=", ", prefix="Tensor(")
-        extras = "" if self.dtype == _FLOAT32 else f", dtype={self.dtype}"
+        extras = f", shape={self.shape}" if self.size == 0 and self.ndim > 1 else ""
+        if self.dtype != np.float32:
+            extras += f", dtype={self.dtype}"
         if self.op:
             extras += f", op={self.op!r}"
         elif self._requires_grad:
@@ -331,7 +222,7 @@ class Tensor:
         """``other`` as a Tensor (numbers take this tensor's dtype), or None if foreign."""
         if isinstance(other, Tensor):
             return other
-        if _is_number(other):
+        if is_number(other):
             return Tensor._wrap(np.asarray(other, dtype=self.dtype))
         if isinstance(other, (np.ndarray, np.generic, list, tuple)):
             return Tensor(other)
@@ -374,7 +265,7 @@ class Tensor:
         return apply("neg", (self,))
 
     def __pow__(self, exponent):
-        if _is_number(exponent):
+        if is_number(exponent):
             k = float(exponent)
             return apply(f"**{format(k, 'g')}", (self,), k=k)
         return self._binary(exponent, "**")
@@ -429,30 +320,39 @@ class Tensor:
     # -- elementwise functions ---------------------------------------------
 
     def abs(self):
+        """|x| elementwise; d/dx = sign(x), 0 at 0."""
         return apply("abs", (self,))
 
     def relu(self):
+        """max(x, 0) elementwise; d/dx = 1 where x > 0, else 0."""
         return apply("relu", (self,))
 
     def tanh(self):
+        """tanh elementwise; d/dx = 1 - tanh(x)^2."""
         return apply("tanh", (self,))
 
     def sigmoid(self):
+        """1 / (1 + e^-x) elementwise, without overflow; d/dx = s (1 - s)."""
         return apply("sigmoid", (self,))
 
     def exp(self):
+        """e^x elementwise; d/dx = e^x."""
         return apply("exp", (self,))
 
     def log(self):
+        """Natural log elementwise (log 0 = -inf); d/dx = 1/x."""
         return apply("log", (self,))
 
     def sqrt(self):
+        """Square root elementwise (sqrt(-1) = nan); d/dx = 1 / (2 sqrt(x))."""
         return apply("sqrt", (self,))
 
     def sin(self):
+        """sin elementwise; d/dx = cos(x)."""
         return apply("sin", (self,))
 
     def cos(self):
+        """cos elementwise; d/dx = -sin(x)."""
         return apply("cos", (self,))
 
     # -- reductions ----------------------------------------------------------
@@ -464,27 +364,31 @@ class Tensor:
             dim = axis
         if keepdims is not None:
             keepdim = keepdims
-        return apply(op, (self,), axes=normalize_dims(dim, self.ndim), keepdims=bool(keepdim))
+        axes = normalize_dims(dim, self.ndim)
+        if op in ("max", "min") and any(self.shape[d] == 0 for d in axes):
+            raise ValueError(f"{op}() over an empty dimension of a tensor of shape {self.shape}")
+        return apply(op, (self,), axes=axes, keepdims=bool(keepdim))
 
     def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """Sum over ``dim`` (None: all; an int or a tuple); d/dx_i = 1."""
         return self._reduce("sum", dim, keepdim, axis, keepdims)
 
     def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
+        """Mean over ``dim``; d/dx_i = 1/n for the n elements averaged."""
         return self._reduce("mean", dim, keepdim, axis, keepdims)
 
     def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        if self.size == 0:
-            raise ValueError(f"max() of an empty tensor of shape {self.shape}")
+        """Largest element over ``dim``; the gradient goes to the maxima, split evenly among ties."""
         return self._reduce("max", dim, keepdim, axis, keepdims)
 
     def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        if self.size == 0:
-            raise ValueError(f"min() of an empty tensor of shape {self.shape}")
+        """Smallest element over ``dim``; the gradient goes to the minima, split evenly among ties."""
         return self._reduce("min", dim, keepdim, axis, keepdims)
 
     # -- movement ------------------------------------------------------------
 
     def reshape(self, *shape):
+        """The same values in a new shape (one size may be -1); the gradient is reshaped back."""
         shape = shape_args(shape)
         for n in shape:
             if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
@@ -500,12 +404,14 @@ class Tensor:
         return apply("reshape", (self,), shape=target)
 
     def flatten(self):
+        """A 1-D tensor of all the values (a ``reshape`` node)."""
         return self.reshape(-1)
 
     def _dim(self, d, ndim=None):
         return normalize_dims(d, self.ndim if ndim is None else ndim)[0]
 
     def transpose(self, dim0, dim1):
+        """Swap two dimensions; the gradient is swapped back."""
         axes = list(range(self.ndim))
         if self.ndim:
             i, j = self._dim(dim0), self._dim(dim1)
@@ -518,23 +424,32 @@ class Tensor:
         return apply("transpose", (self,), axes=tuple(reversed(range(self.ndim))))
 
     def permute(self, *dims):
+        """Reorder the dimensions; the gradient takes the inverse order."""
         dims = shape_args(dims)
         if len(dims) != self.ndim:
-            raise ValueError(f"permute: {len(dims)} dims {dims} given for a tensor with {self.ndim} dimensions")
+            raise ValueError(
+                f"permute: {len(dims)} dims {dims} given for a tensor with {self.ndim} dimensions"
+            )
         axes = tuple(normalize_dims(d, self.ndim)[0] if self.ndim else 0 for d in dims)
         if sorted(axes) != list(range(self.ndim)):
-            raise ValueError(f"permute: dims {dims} are not a permutation of the {self.ndim} dimensions")
+            raise ValueError(
+                f"permute: dims {dims} are not a permutation of the {self.ndim} dimensions"
+            )
         return apply("permute", (self,), axes=axes)
 
     def __getitem__(self, key):
+        """NumPy indexing. Tensor and list indices are integer ids (not masks); the
+        gradient is scattered back with ``np.add.at``, so repeated ids add up."""
         return apply("getitem", (self,), key=_index_key(key))
 
     # -- softmax family --------------------------------------------------------
 
     def softmax(self, dim=-1):
+        """e^x / sum(e^x) along ``dim``, shifted by the max so no exp overflows."""
         return apply("softmax", (self,), axis=normalize_dims(dim, self.ndim) or None)
 
     def log_softmax(self, dim=-1):
+        """x - logsumexp(x) along ``dim``, computed stably."""
         return apply("log_softmax", (self,), axis=normalize_dims(dim, self.ndim) or None)
 
     # -- autograd ------------------------------------------------------------
@@ -562,10 +477,15 @@ class Tensor:
         """
         for t in inputs:
             if not isinstance(t, Tensor):
-                raise TypeError(f"grad() inputs must be tapegrad.reference Tensors, got {type(t).__name__}")
-        found = {id(node): g for node, g in self._sweep(gradient, retain_graph, wanted={id(t) for t in inputs})}
+                raise TypeError(
+                    f"grad() inputs must be tapegrad.reference Tensors, got {type(t).__name__}"
+                )
+        wanted = {id(t) for t in inputs}
+        found = {id(node): g for node, g in self._sweep(gradient, retain_graph, wanted)}
         return [
-            Tensor._wrap(np.array(found[id(t)], dtype=t.dtype)) if id(t) in found else Tensor._wrap(np.zeros(t.shape, t.dtype))
+            Tensor._wrap(np.array(found[id(t)], dtype=t.dtype))
+            if id(t) in found
+            else Tensor._wrap(np.zeros(t.shape, t.dtype))
             for t in inputs
         ]
 
@@ -583,7 +503,7 @@ class Tensor:
         return g
 
     def _sweep(self, gradient, retain_graph, wanted):
-        """Yield (node, this pass's gradient) for the leaves requiring grad, or for ``wanted`` ids."""
+        """[(node, this pass's gradient)] for the leaves requiring grad, or for ``wanted`` ids."""
         if not self._requires_grad:
             raise RuntimeError(
                 "backward() of a tensor that does not require grad: none of its inputs has "
@@ -628,14 +548,20 @@ def _rebuild(data, requires_grad, label):
 
 def _matmul(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"@: matmul needs tensors of at least one dimension, got shapes {a.shape} and {b.shape}")
+        raise ValueError(
+            f"@: matmul needs tensors of at least one dimension, got shapes {a.shape} and {b.shape}"
+        )
     k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if a.shape[-1] != k_b:
-        raise ValueError(f"@: shapes {a.shape} and {b.shape} do not match for matmul ({a.shape[-1]} != {k_b})")
+        raise ValueError(
+            f"@: shapes {a.shape} and {b.shape} do not match for matmul ({a.shape[-1]} != {k_b})"
+        )
     try:
         broadcast_shape(a.shape[:-2], b.shape[:-2])
     except ValueError:
-        raise ValueError(f"@: the batch dimensions of shapes {a.shape} and {b.shape} do not broadcast") from None
+        raise ValueError(
+            f"@: the batch dimensions of shapes {a.shape} and {b.shape} do not broadcast"
+        ) from None
     return apply("@", (a, b))
 
 

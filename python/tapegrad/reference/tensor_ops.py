@@ -151,8 +151,10 @@ class PowConst:
         return a**k, (a, k)
 
     @staticmethod
-    def backward(ctx, g):  # d(a^k)/da = k a^(k-1)
+    def backward(ctx, g):  # d(a^k)/da = k a^(k-1); a^0 is constant: 0 even at a = 0
         a, k = ctx
+        if k == 0:
+            return (np.zeros_like(g),)
         return (g * (k * a ** (k - 1)),)
 
 
@@ -166,8 +168,12 @@ class Pow:
 
     @staticmethod
     def backward(ctx, g):  # d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log(a)
+        # 0 where b = 0 (for a) and where a = 0 <= b (for b), as the Value and
+        # PyTorch do, so that 0 * inf does not make a nan
         a, b, out = ctx
-        return g * b * a ** (b - 1), g * out * np.log(a)
+        da = np.where(b == 0, 0, b * a ** (b - 1))
+        db = np.where((a == 0) & (b >= 0), 0, out * np.log(a))
+        return g * da, g * db
 
 
 class Abs:
@@ -311,7 +317,8 @@ class Mean:
     @staticmethod
     def forward(a, axes, keepdims):
         n = int(np.prod([a.shape[d] for d in axes]))
-        return a.mean(axis=axes, keepdims=keepdims), (a.shape, axes, keepdims, n)
+        # sum / n rather than np.mean: an empty mean is nan (0/0), not a warning
+        return a.sum(axis=axes, keepdims=keepdims) / n, (a.shape, axes, keepdims, n)
 
     @staticmethod
     def backward(ctx, g):  # d mean(a)/da_i = 1/n
@@ -478,7 +485,7 @@ class CrossEntropy:
         total = e.sum(axis=-1, keepdims=True)
         rows = np.arange(logits.shape[0])
         losses = np.log(total[:, 0]) - shifted[rows, labels]
-        return losses.mean().astype(logits.dtype), (e / total, labels)
+        return np.asarray(losses.sum() / len(losses), dtype=logits.dtype), (e / total, labels)
 
     @staticmethod
     def backward(ctx, g):  # dL/dz = (softmax(z) - onehot(label)) / N
@@ -495,7 +502,7 @@ class MseLoss:
     @staticmethod
     def forward(pred, target):
         diff = pred - target
-        return np.mean(diff * diff).astype(diff.dtype), diff
+        return np.asarray((diff * diff).sum() / diff.size, dtype=diff.dtype), diff
 
     @staticmethod
     def backward(diff, g):  # dL/dpred = 2 (pred - target) / n, dL/dtarget = -that

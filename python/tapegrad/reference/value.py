@@ -20,8 +20,9 @@ __all__ = ["Value"]
 class Value:
     """A scalar node of a computation graph.
 
-    ``Value(data, label="")`` makes a leaf. ``data`` and ``grad`` are floats
-    and assignable; ``op`` is ``""`` for leaves; ``parents`` is a tuple.
+    ``Value(data, label="")`` makes a leaf from any real number (bool, int,
+    float, NumPy scalar); anything else is a TypeError. ``data`` and
+    ``grad`` are floats and assignable; ``op`` is ``""`` for leaves; ``parents`` is a tuple.
     Copies (``copy``, ``deepcopy``, ``pickle``) are leaves with the same
     data, grad and label: the graph edges are not copied.
     """
@@ -85,7 +86,7 @@ class Value:
 
     # ----- the op table: forward, then local gradients d(out)/d(parent) ----
     def __add__(self, other):
-        """a + b."""
+        """a + b; local gradients 1, 1."""
         b = _operand(self, other, "+")
         return NotImplemented if b is None else _node(self._data + b._data, "+", (self, b))
 
@@ -93,7 +94,7 @@ class Value:
         return (1.0, 1.0)  # d(a+b)/da = 1, d(a+b)/db = 1
 
     def __sub__(self, other):
-        """a - b."""
+        """a - b; local gradients 1, -1."""
         b = _operand(self, other, "-")
         return NotImplemented if b is None else _node(self._data - b._data, "-", (self, b))
 
@@ -101,7 +102,7 @@ class Value:
         return (1.0, -1.0)  # d(a-b)/da = 1, d(a-b)/db = -1
 
     def __mul__(self, other):
-        """a * b."""
+        """a * b; local gradients b, a."""
         b = _operand(self, other, "*")
         return NotImplemented if b is None else _node(self._data * b._data, "*", (self, b))
 
@@ -110,7 +111,7 @@ class Value:
         return (b._data, a._data)  # d(ab)/da = b, d(ab)/db = a
 
     def __truediv__(self, other):
-        """a / b (IEEE: 1/0 = inf, 0/0 = nan)."""
+        """a / b; local gradients 1/b, -a/b^2 (IEEE: 1/0 = inf, 0/0 = nan)."""
         b = _operand(self, other, "/")
         return NotImplemented if b is None else _node(ieee.div(self._data, b._data), "/", (self, b))
 
@@ -120,14 +121,17 @@ class Value:
         return (ieee.div(1.0, b._data), ieee.div(-a._data, b._data * b._data))
 
     def __neg__(self):
-        """-a."""
+        """-a; local gradient -1."""
         return _node(-self._data, "neg", (self,))
 
     def _d_neg(self):
         return (-1.0,)  # d(-a)/da = -1
 
     def __pow__(self, other, modulo=None):
-        """a ** k for a number k (op "**k", one parent); a ** b for a Value b (op "**")."""
+        """a ** k, k a number: op "**k", one parent, local gradient k a^(k-1).
+
+        a ** b, b a Value: op "**", local gradients b a^(b-1) and a^b ln(a).
+        """
         if modulo is not None:
             return NotImplemented
         if isinstance(other, Value):
@@ -154,7 +158,7 @@ class Value:
         return (da, db)
 
     def __abs__(self):
-        """|a|."""
+        """|a|; local gradient sign(a), 0 at 0."""
         return _node(abs(self._data), "abs", (self,))
 
     def _d_abs(self):
@@ -163,7 +167,7 @@ class Value:
         return (1.0 if a > 0.0 else -1.0 if a < 0.0 else 0.0 if a == 0.0 else a,)
 
     def relu(self):
-        """max(a, 0) (nan stays nan)."""
+        """max(a, 0) (nan stays nan); local gradient 1 if a > 0 else 0."""
         a = self._data
         return _node(0.0 if a <= 0.0 else a, "relu", (self,))
 
@@ -171,14 +175,14 @@ class Value:
         return (1.0 if self._parents[0]._data > 0.0 else 0.0,)  # d relu(a)/da = [a > 0]
 
     def tanh(self):
-        """tanh(a)."""
+        """tanh(a); local gradient 1 - tanh(a)^2."""
         return _node(ieee.tanh(self._data), "tanh", (self,))
 
     def _d_tanh(self):
         return (1.0 - self._data * self._data,)  # d tanh(a)/da = 1 - tanh(a)^2
 
     def sigmoid(self):
-        """s(a) = 1 / (1 + e^-a)."""
+        """s(a) = 1 / (1 + e^-a); local gradient s(1 - s)."""
         return _node(ieee.sigmoid(self._data), "sigmoid", (self,))
 
     def _d_sigmoid(self):
@@ -186,35 +190,35 @@ class Value:
         return (s * (1.0 - s),)  # ds/da = s (1 - s)
 
     def exp(self):
-        """e^a (overflow gives inf)."""
+        """e^a (overflow gives inf); local gradient e^a."""
         return _node(ieee.exp(self._data), "exp", (self,))
 
     def _d_exp(self):
         return (self._data,)  # d e^a/da = e^a
 
     def log(self):
-        """ln(a) (log(0) = -inf, log(-1) = nan)."""
+        """ln(a) (log(0) = -inf, log(-1) = nan); local gradient 1/a."""
         return _node(ieee.log(self._data), "log", (self,))
 
     def _d_log(self):
         return (ieee.div(1.0, self._parents[0]._data),)  # d ln(a)/da = 1/a
 
     def sqrt(self):
-        """sqrt(a) (sqrt(-1) = nan)."""
+        """sqrt(a) (sqrt(-1) = nan); local gradient 1 / (2 sqrt(a))."""
         return _node(ieee.sqrt(self._data), "sqrt", (self,))
 
     def _d_sqrt(self):
         return (ieee.div(1.0, 2.0 * self._data),)  # d sqrt(a)/da = 1 / (2 sqrt(a))
 
     def sin(self):
-        """sin(a)."""
+        """sin(a); local gradient cos(a)."""
         return _node(ieee.sin(self._data), "sin", (self,))
 
     def _d_sin(self):
         return (ieee.cos(self._parents[0]._data),)  # d sin(a)/da = cos(a)
 
     def cos(self):
-        """cos(a)."""
+        """cos(a); local gradient -sin(a)."""
         return _node(ieee.cos(self._data), "cos", (self,))
 
     def _d_cos(self):
@@ -335,8 +339,8 @@ def _describe(obj) -> str:
     """'a tapegrad.reference Value', 'a tapegrad (native) Tensor', or the type's name."""
     if not (isinstance(obj, Value) or _is_foreign(obj)):
         return type(obj).__name__
-    module = type(obj).__module__
-    backend = "tapegrad.reference" if module.startswith("tapegrad.reference") else "tapegrad (native)"
+    reference = type(obj).__module__.startswith("tapegrad.reference")
+    backend = "tapegrad.reference" if reference else "tapegrad (native)"
     return f"a {backend} {type(obj).__name__}"
 
 

@@ -1,0 +1,120 @@
+"""Tensor data: the two dtypes (Note [Dtypes]), conversion, size checks, backends.
+
+Everything a Tensor checks about its input before any array is allocated.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import os
+
+import numpy as np
+
+__all__ = ["float_dtype", "to_array", "check_shape", "shape_args", "backend_name", "describe", "is_number"]
+
+_FLOAT32 = np.dtype(np.float32)
+_FLOAT64 = np.dtype(np.float64)
+
+# ----------------------------------------------------------------------------
+# Data conversion (Note [Dtypes]) and size checks
+
+
+def float_dtype(dtype) -> np.dtype:
+    """``dtype`` as one of the two dtypes a Tensor holds (float16 widens to float32)."""
+    dt = np.dtype(dtype)
+    if dt == np.float16:
+        return _FLOAT32
+    if dt not in (_FLOAT32, _FLOAT64):
+        raise TypeError(f"tapegrad tensors hold float32 or float64, not {dt}")
+    return dt
+
+
+def to_array(data, dtype=None, copy: bool = True) -> np.ndarray:
+    """``data`` (numbers, nested lists, arrays) as a float32/float64 ndarray.
+
+    Input that carries its own float64 dtype (an ndarray, a NumPy scalar)
+    keeps it; everything else (Python floats, ints, bools) becomes float32.
+    """
+    if backend_name(data) is not None and not hasattr(data, "__array__"):
+        raise TypeError(f"cannot make a tapegrad.reference Tensor from {describe(data)}")
+    try:
+        arr = np.asarray(data)
+    except ValueError as exc:
+        raise ValueError(f"tensor data has an irregular (ragged) shape: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"tensor data must be real numbers, got {type(data).__name__} "
+            f"holding dtype {arr.dtype}"
+        )
+    if dtype is not None:
+        dt = float_dtype(dtype)
+    elif arr.dtype == _FLOAT64 and hasattr(data, "dtype"):
+        dt = _FLOAT64
+    else:
+        dt = _FLOAT32
+    return np.array(arr, dtype=dt, copy=True) if copy else np.asarray(arr, dtype=dt)
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+        return 2**62
+
+
+_MEMORY_LIMIT = _physical_memory()
+
+
+def check_shape(shape, dtype=_FLOAT32) -> tuple:
+    """Validate a requested shape before allocating (errors per API.md)."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    shape = tuple(shape)
+    for n in shape:
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+            raise TypeError(f"shape {shape} must hold ints, got {type(n).__name__}")
+        if n < 0:
+            raise ValueError(f"negative size {n} in shape {shape}")
+    shape = tuple(int(n) for n in shape)
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if nbytes > _MEMORY_LIMIT:
+        raise MemoryError(
+            f"a {np.dtype(dtype)} tensor of shape {shape} needs {nbytes} bytes, "
+            "more than this machine's memory"
+        )
+    return shape
+
+
+def shape_args(shape: tuple) -> tuple:
+    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return shape
+
+
+# ----------------------------------------------------------------------------
+# Backends: mixing tapegrad objects of different kinds is a TypeError
+
+
+def backend_name(obj):
+    """'tapegrad.reference' or 'tapegrad (native)' for tapegrad objects, else None.
+
+    Natives are recognised by their class's module, so the reference never
+    imports the compiled extension.
+    """
+    module = type(obj).__module__ or ""
+    if type(obj).__name__ not in ("Value", "Tensor"):
+        return None
+    if module.startswith("tapegrad.reference"):
+        return "tapegrad.reference"
+    if module == "tapegrad" or module.startswith("tapegrad."):
+        return "tapegrad (native)"
+    return None
+
+
+def describe(obj) -> str:
+    return f"a {backend_name(obj)} {type(obj).__name__}"
+
+
+def is_number(x) -> bool:
+    return isinstance(x, (numbers.Real, np.bool_))
