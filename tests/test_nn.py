@@ -145,9 +145,6 @@ def test_activations_and_sequential(tg):
         "0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]
     assert len(model) == 6 and isinstance(model[1], tg.nn.Tanh) and len(model[:2]) == 2
     x = np.array([[0.5, -1.0], [2.0, 0.25]], dtype=np.float32)
-    h = x
-    for layer in (model[0], model[2], model[4]):
-        pass
     W = [model[i].weight.numpy().astype(np.float64) for i in (0, 2, 4)]
     B = [model[i].bias.numpy().astype(np.float64) for i in (0, 2, 4)]
     h = np.tanh(x @ W[0].T + B[0])

@@ -94,11 +94,15 @@ def generator(backend, seed=None) -> np.random.Generator:
     """
     if seed is not None:
         return np.random.default_rng(seed)
-    for owner in (backend, getattr(backend, "creation", None)):
+    # the module that holds randn's generator: reference.creation, native _tensor
+    for owner in (backend, getattr(backend, "creation", None), getattr(backend, "_tensor", None)):
         fn = getattr(owner, "generator", None)
         if callable(fn):
             return fn()
+    randn = getattr(backend, "randn", None)
+    if randn is None:  # a backend without random tensors: nothing for manual_seed to reseed
+        return np.random.default_rng()
     # A backend without an accessor: derive a stream from its own randn, which
     # manual_seed reseeds, so that seeded runs still repeat.
-    draws = np.ascontiguousarray(np.asarray(backend.randn(4).numpy(), dtype=np.float64))
+    draws = np.ascontiguousarray(np.asarray(randn(4).numpy(), dtype=np.float64))
     return np.random.default_rng(np.frombuffer(draws.tobytes(), dtype=np.uint32))

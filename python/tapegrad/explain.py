@@ -126,7 +126,7 @@ def _unique(items):
     return out
 
 
-def _tensor_edges(g, grads, backend, limit: int = 2000) -> dict:
+def _tensor_edges(g, grads, backend, limit: int = 500) -> dict:
     """The gradient sent along each edge: ``{(consumer, parent slot): array}``.
 
     Without Jacobians: an input with a single consumer receives its whole

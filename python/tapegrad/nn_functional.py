@@ -57,7 +57,7 @@ def mse_loss(pred, target):
 
 def _class_ids(labels, n: int) -> np.ndarray:
     arr = np.asarray(labels.numpy() if is_tensor(labels) else labels)
-    if arr.dtype.kind == "f" and np.all(arr == np.round(arr)):
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
         arr = arr.astype(np.intp)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: labels must be integer class ids, got dtype {arr.dtype}")
@@ -79,15 +79,14 @@ def cross_entropy(logits, labels):
         labels = np.asarray(labels.numpy() if is_tensor(labels) else labels).reshape(1)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {tuple(logits.shape)}")
-    backend = backend_of(logits)
-    fused = getattr(backend, "cross_entropy", None)
-    if fused is not None:
-        return fused(logits, labels)
     n, classes = logits.shape
-    ids = _class_ids(labels, n)
+    ids = _class_ids(labels, n)  # checked here, so both backends fail alike
     if ((ids < 0) | (ids >= classes)).any():
         bad = ids[(ids < 0) | (ids >= classes)][0]
         raise IndexError(f"cross_entropy: label {bad} is out of range for {classes} classes")
+    fused = getattr(backend_of(logits), "cross_entropy", None)
+    if fused is not None:
+        return fused(logits, ids)
     onehot = np.zeros((n, classes), dtype=logits.dtype)
     onehot[np.arange(n), ids] = 1.0
     # -log p[label] picked out by a one-hot mask: d/dlogits = softmax - onehot, per row
