@@ -36,9 +36,11 @@ def _candidate_dirs():
     env = os.environ.get("TAPEGRAD_BENCHMARKS")
     if env:
         yield Path(env)
-    yield Path.cwd() / "benchmarks"
     # editable installs and source checkouts: python/tapegrad/cli -> repository root
     yield Path(__file__).resolve().parents[3] / "benchmarks"
+    # wheels ship the same file (CMakeLists.txt installs benchmarks/workloads.py here)
+    yield Path(__file__).resolve().parents[1] / "_benchmarks"
+    yield Path.cwd() / "benchmarks"
 
 
 def load_workloads():
@@ -58,8 +60,8 @@ def load_workloads():
             return mod
     raise SystemExit(
         "tapegrad bench: the workload definitions (benchmarks/workloads.py) were not found; "
-        "run it from the root of the tapegrad source tree or set TAPEGRAD_BENCHMARKS to that "
-        "folder. Looked in: " + ", ".join(tried)
+        "reinstall tapegrad, or set TAPEGRAD_BENCHMARKS to the folder that holds it. "
+        "Looked in: " + ", ".join(tried)
     )
 
 
