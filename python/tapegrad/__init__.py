@@ -53,6 +53,12 @@ if _core is not None:
         "concatenate", "stack", "where", "cross_entropy", "mse_loss",
     ]
 
+# Around the core: nn, optim, viz, explain (written once for both backends, see _nn_impl)
+from . import nn, optim, viz  # noqa: E402
+from .explain import explain  # noqa: E402
+
+__all__ += ["nn", "optim", "viz", "explain"]
+
 
 def __getattr__(name: str):
     # "reference" must fall through to AttributeError: `from tapegrad import reference`
