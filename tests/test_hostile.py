@@ -860,3 +860,30 @@ def test_cross_entropy_of_empty_batch(tg):
     assert math.isnan(loss.item())
     loss.backward()
     assert x.grad.shape == (0, 3)
+
+
+@pytest.mark.parametrize("blob", [b"1", bytearray(b"12"), memoryview(b"abc")], ids=["bytes", "bytearray", "memoryview"])
+def test_bytes_plus_tensor_is_a_type_error(tg, blob):
+    # Found by the fuzzer: `bytes + tensor` must not concatenate the tensor's raw
+    # memory (what a buffer-protocol object gets from bytes.__add__).
+    need_tensor(tg)
+    x = tg.tensor([1.0, 2.0])
+    with pytest.raises(TypeError):
+        blob + x
+    with pytest.raises(TypeError):
+        x + blob
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tensor_pow_gradients_at_zero(tg, dtype):
+    # Note [Tensor details]: a ** 0 has gradient 0 at a = 0, and for a ** b the
+    # exponent's gradient is 0 where a == 0 (no 0 * inf NaN), as PyTorch and Value.
+    need_tensor(tg)
+    a = tg.tensor(np.array([0.0, 2.0], dtype=dtype), requires_grad=True)
+    (a ** 0.0).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [0.0, 0.0])
+    a = tg.tensor(np.array([0.0, 0.0, 2.0], dtype=dtype), requires_grad=True)
+    b = tg.tensor(np.array([0.0, 2.0, 1.0], dtype=dtype), requires_grad=True)
+    (a ** b).sum().backward()
+    np.testing.assert_allclose(a.grad.numpy(), [0.0, 0.0, 1.0])
+    np.testing.assert_allclose(b.grad.numpy(), [0.0, 0.0, 2.0 * np.log(2.0)], rtol=1e-6)
