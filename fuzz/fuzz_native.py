@@ -297,7 +297,10 @@ def fuzz_tensors(fdp):
             out = both(f"tensor({data!r}, dtype={dtype!r})",
                        lambda: native.tensor(data, requires_grad=rg, dtype=dtype),
                        lambda: ref.tensor(data, requires_grad=rg, dtype=dtype))
-        if out is not None:
+        # A zero-size tensor may still have a huge dim (zeros(2**40, 0)); ops on it
+        # can loop over that dim for hours (NumPy's batched matmul does), so it
+        # is checked at creation only.
+        if out is not None and max(out[0].shape, default=0) <= 64:
             n_ts.append(out[0])
             r_ts.append(out[1])
     if not n_ts:
