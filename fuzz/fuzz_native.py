@@ -67,13 +67,18 @@ class Divergence(Finding):
     """Native and reference disagree (skipped, not fatal, under FUZZ_KEEP_GOING)."""
 
 
-def report(exc: Divergence):
+def report(exc: Divergence, data: bytes):
+    """Log a divergence once per kind; its input goes to divergence-<hash> for replay."""
+    import hashlib
     import re
 
     key = re.sub(r"[-+]?\d[\d.e+-]*|\[.*", "#", str(exc).splitlines()[0])[:120]
     if key not in _seen:
         _seen.add(key)
-        line = f"DIVERGENCE: {str(exc).splitlines()[0][:400]}"
+        name = "divergence-" + hashlib.sha1(data).hexdigest()[:16]
+        with open(name, "wb") as f:
+            f.write(data)
+        line = f"DIVERGENCE ({name}): {str(exc).splitlines()[0][:400]}"
         print(line, file=sys.stderr)
         with open("fuzz-findings.txt", "a") as f:
             f.write(line + "\n")
@@ -442,7 +447,7 @@ def TestOneInput(data: bytes) -> None:
     except Divergence as exc:
         if not KEEP_GOING:
             raise
-        report(exc)
+        report(exc, data)
 
 
 def main():
