@@ -125,9 +125,7 @@ TensorPtr mul(const TensorPtr& a, const TensorPtr& b) { return binary_node(TOp::
 TensorPtr div(const TensorPtr& a, const TensorPtr& b) { return binary_node(TOp::Div, BinaryKind::Div, a, b); }
 
 TensorPtr pow(const TensorPtr& a, const TensorPtr& b) {
-  TensorPtr n = binary_node(TOp::Pow, BinaryKind::Pow, a, b);
-  if (!n->is_leaf()) n->saved = {n->data};
-  return n;
+  return binary_node(TOp::Pow, BinaryKind::Pow, a, b);
 }
 
 TensorPtr pow_const(const TensorPtr& a, double k) {
@@ -344,11 +342,11 @@ std::vector<Array> backward_rule(const TensorNode& n, const Array& g) {
       return {binary(BinaryKind::Div, g, B),
               binary(BinaryKind::Div, mul(unary(UnaryKind::Neg, g), A), unary(UnaryKind::Square, B))};
     case TOp::Neg: return {unary(UnaryKind::Neg, g)};  // d(-a)/da = -1
-    case TOp::PowConst:  // d(a^k)/da = k a^(k-1)
+    case TOp::PowConst:  // d(a^k)/da = k a^(k-1); a^0 is constant: 0 even at a = 0
+      if (n.k == 0) return {zeros(g.shape, g.dtype)};
       return {mul(g, binary_scalar(BinaryKind::Mul, binary_scalar(BinaryKind::Pow, S[0], n.k - 1), n.k))};
     case TOp::Pow:  // d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log(a)
-      return {mul(mul(g, B), binary(BinaryKind::Pow, A, binary_scalar(BinaryKind::Sub, B, 1))),
-              mul(mul(g, S[0]), unary(UnaryKind::Log, A))};
+      return {mul(g, binary(BinaryKind::PowGradBase, A, B)), mul(g, binary(BinaryKind::PowGradExp, A, B))};
     case TOp::Abs: return {mul(g, unary(UnaryKind::Sign, S[0]))};           // d|a|/da = sign(a)
     case TOp::Relu: return {binary(BinaryKind::ReluGrad, g, S[0])};         // 1 if a > 0 else 0
     case TOp::Tanh: return {binary(BinaryKind::TanhGrad, g, S[0])};         // d tanh(a)/da = 1 - tanh(a)^2
@@ -369,9 +367,12 @@ std::vector<Array> backward_rule(const TensorNode& n, const Array& g) {
       gs.push_back(a2.shape[a2.ndim() - 2]);
       gs.push_back(b2.shape.back());
       Array g2 = tapegrad::reshape(g, gs);
-      Array ga = tapegrad::matmul(g2, tapegrad::transpose(b2, -1, -2));
-      Array gb = tapegrad::matmul(tapegrad::transpose(a2, -1, -2), g2);
-      return {tapegrad::reshape(sum_to(ga, a2.shape), a.shape), tapegrad::reshape(sum_to(gb, b2.shape), b.shape)};
+      std::vector<Array> out(2);  // only the products a parent needs: they dominate the cost
+      if (n.parents[0]->requires_grad)
+        out[0] = tapegrad::reshape(sum_to(tapegrad::matmul(g2, tapegrad::transpose(b2, -1, -2)), a2.shape), a.shape);
+      if (n.parents[1]->requires_grad)
+        out[1] = tapegrad::reshape(sum_to(tapegrad::matmul(tapegrad::transpose(a2, -1, -2), g2), b2.shape), b.shape);
+      return out;
     }
     case TOp::Sum:  // d sum(a)/da_i = 1: g copied to every summed element
       return {tapegrad::expand(keepdim_shape(g, in0, n.ints), in0)};
