@@ -7,6 +7,25 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+
+def _preload_openblas() -> None:
+    """Load scipy-openblas32's library (matmul's BLAS) so that _core links against it."""
+    try:
+        import ctypes
+        import os
+
+        import scipy_openblas32
+    except ImportError:
+        return
+    lib_dir = scipy_openblas32.get_lib_dir()
+    for name in sorted(os.listdir(lib_dir)):
+        if name.startswith(("libscipy_openblas", "scipy_openblas")) and name.endswith((".so", ".dylib", ".dll")):
+            ctypes.CDLL(os.path.join(lib_dir, name), mode=getattr(ctypes, "RTLD_GLOBAL", 0))
+            return
+
+
+_preload_openblas()
+
 try:
     from . import _core
 except ImportError as _exc:  # pragma: no cover - only without a built extension
@@ -24,6 +43,21 @@ if _core is not None:
     from .gradcheck import GradcheckError, gradcheck
 
     __all__ += ["Value", "no_grad", "is_grad_enabled", "grad", "gradcheck", "GradcheckError"]
+
+    # Tensor (native)
+    from ._core import Tensor, concatenate, cross_entropy, mse_loss, ones, stack, tensor, where, zeros
+    from ._tensor import arange, from_dlpack, manual_seed, randn
+
+    __all__ += [
+        "Tensor", "tensor", "zeros", "ones", "randn", "arange", "manual_seed", "from_dlpack",
+        "concatenate", "stack", "where", "cross_entropy", "mse_loss",
+    ]
+
+# Around the core: nn, optim, viz, explain (written once for both backends, see _nn_impl)
+from . import nn, optim, viz  # noqa: E402
+from .explain import explain  # noqa: E402
+
+__all__ += ["nn", "optim", "viz", "explain"]
 
 
 def __getattr__(name: str):

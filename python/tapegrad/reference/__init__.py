@@ -15,6 +15,10 @@ from .creation import arange, from_dlpack, manual_seed, ones, randn, tensor, zer
 from .functional import concatenate, cross_entropy, mse_loss, stack, where
 from .tensor import Tensor
 
+# Around the core: the shared nn, optim, viz, explain, bound to this backend
+from . import nn, optim, viz  # noqa: E402
+from .explain import explain  # noqa: E402
+
 __all__: list[str] = [
     # Value and autograd controls
     "Value",
@@ -37,4 +41,9 @@ __all__: list[str] = [
     "where",
     "cross_entropy",
     "mse_loss",
+    # Around the core
+    "nn",
+    "optim",
+    "viz",
+    "explain",
 ]

@@ -1,0 +1,97 @@
+"""Regenerate the benchmark table in README.md from a real run.
+
+    python benchmarks/update_readme.py            # python -m tapegrad bench --quick
+    python benchmarks/update_readme.py --full     # python -m tapegrad bench (5 repeats, all sizes)
+
+Runs the bench in a child process (so the README records exactly the command a
+reader can type), reads its JSON, and rewrites the block between
+``<!-- bench:start -->`` and ``<!-- bench:end -->`` with the table, the date,
+the machine (CPU model and cores) and the command. Nothing in the table is
+typed by hand.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def render(report, command) -> str:
+    from tapegrad.cli.bench import markdown
+
+    m = report["machine"]
+    when = report["date"].replace("T", " ")
+    load = m.get("load_average_1min")
+    busy = ""
+    if load is not None:
+        busy = f" The 1-minute load average was {load} when the run started"
+        if load > m["cores"]:
+            busy += " (other jobs shared the cores: times are inflated and scattered)"
+        busy += "."
+    lines = [
+        START,
+        f"Measured {when} on {m['cpu']} ({m['cores']} cores), Python {m['python']}, "
+        f"tapegrad {report['tapegrad_version']}, with",
+        "",
+        f"    {command}",
+        "",
+        f"Median of up to {report['repeat']} repeats per cell, min–max beside it; \"vs reference\" is "
+        "the reference's median over the backend's (for memory: bytes per node, lower is "
+        "better). Every backend's loss and gradients were checked against the reference "
+        "(or an exact answer) before any time was taken." + busy,
+        "",
+        markdown(report),
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def replace_block(text: str, block: str) -> str:
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        _, tail = rest.split(END, 1)
+        return head + block + tail
+    return text.rstrip("\n") + "\n\n## Benchmarks\n\n" + block + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--full", action="store_true", help="the full bench instead of --quick")
+    p.add_argument("--readme", default=str(ROOT / "README.md"))
+    p.add_argument("--workloads", help="only these workloads (comma-separated)")
+    p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # tests
+    args = p.parse_args(argv)
+
+    bench_args = ["bench"] + ([] if args.full else ["--quick"])
+    if args.workloads:
+        bench_args += ["--workloads", args.workloads]
+    if args.tiny:
+        bench_args += ["--tiny"]
+    command = "python -m tapegrad " + " ".join(bench_args)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "bench.json")
+        env = dict(os.environ, TAPEGRAD_BENCHMARKS=str(ROOT / "benchmarks"))
+        proc = subprocess.run([sys.executable, "-m", "tapegrad", *bench_args, "--json", out],
+                              cwd=ROOT, env=env)
+        if proc.returncode != 0:
+            print(f"update_readme: the bench failed (exit {proc.returncode}); README unchanged",
+                  file=sys.stderr)
+            return proc.returncode
+        with open(out) as f:
+            report = json.load(f)
+    readme = Path(args.readme)
+    text = readme.read_text(encoding="utf-8") if readme.exists() else "# tapegrad\n"
+    readme.write_text(replace_block(text, render(report, command)), encoding="utf-8")
+    print(f"update_readme: rewrote the benchmark block of {readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

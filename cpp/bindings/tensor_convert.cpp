@@ -1,0 +1,141 @@
+// Python -> core conversions: data, dtypes, shapes, subscripts.
+#include <cstring>
+
+#include "tensor_convert.h"
+
+namespace tapegrad::bindings {
+
+DType dtype_arg(py::handle dtype, DType fallback) {
+  if (dtype.is_none()) return fallback;
+  py::dtype dt = py::dtype::from_args(py::reinterpret_borrow<py::object>(dtype));
+  if (dt.kind() == 'f' && dt.itemsize() == 2) return DType::F32;  // float16 widens
+  if (dt.kind() == 'f' && dt.itemsize() == 4) return DType::F32;
+  if (dt.kind() == 'f' && dt.itemsize() == 8) return DType::F64;
+  throw TypeError("tapegrad tensors hold float32 or float64, not " + py::str(dt).cast<std::string>());
+}
+
+std::string foreign_backend(py::handle obj) {
+  std::string mod = py::str(py::type::handle_of(obj).attr("__module__")).cast<std::string>();
+  std::string name = py::type::handle_of(obj).attr("__name__").cast<std::string>();
+  if (mod.rfind("tapegrad.reference", 0) == 0) return "a tapegrad.reference " + name;
+  if (name == "Value" && (mod == "tapegrad" || mod.rfind("tapegrad.", 0) == 0)) return "a tapegrad (native) Value";
+  return "";
+}
+
+Array array_from_py(py::handle data, py::handle dtype) {
+  if (py::isinstance<TensorNode>(data)) {
+    const Array& src = data.cast<TensorNode&>().data;
+    return copy(astype(src, dtype_arg(dtype, src.dtype)));
+  }
+  py::module_ np = py::module_::import("numpy");
+  std::string foreign = foreign_backend(data);
+  if (!foreign.empty() && !py::hasattr(data, "__array__"))
+    throw TypeError("cannot make a tapegrad (native) Tensor from " + foreign);
+  py::object arr;
+  try {
+    arr = np.attr("asarray")(data);
+  } catch (py::error_already_set& e) {
+    if (e.matches(PyExc_ValueError)) throw ValueError(std::string("tensor data has an irregular (ragged) shape: ") + e.what());
+    throw;
+  }
+  py::dtype adt = arr.attr("dtype").cast<py::dtype>();
+  char kind = adt.kind();
+  if (kind != 'b' && kind != 'i' && kind != 'u' && kind != 'f')
+    throw TypeError("tensor data must be real numbers, got " + py::type::handle_of(data).attr("__name__").cast<std::string>() +
+                    " holding dtype " + py::str(adt).cast<std::string>());
+  DType fallback = (kind == 'f' && adt.itemsize() == 8 && py::hasattr(data, "dtype")) ? DType::F64 : DType::F32;
+  DType dt = dtype_arg(dtype, fallback);
+  py::array c = np.attr("asarray")(arr, dt == DType::F32 ? "float32" : "float64", py::arg("order") = "C");
+  Shape shape(c.shape(), c.shape() + c.ndim());
+  Array out = empty(shape, dt);
+  std::memcpy(out.ptr(), c.data(), static_cast<std::size_t>(out.numel()) * itemsize(dt));
+  return out;
+}
+
+py::array array_view(const Array& a, py::handle owner) {
+  const auto isz = static_cast<py::ssize_t>(itemsize(a.dtype));
+  std::vector<py::ssize_t> shape(a.shape.begin(), a.shape.end()), strides;
+  for (auto s : a.strides) strides.push_back(static_cast<py::ssize_t>(s) * isz);
+  if (a.dtype == DType::F32) return py::array(py::dtype::of<float>(), shape, strides, a.ptr(), owner);
+  return py::array(py::dtype::of<double>(), shape, strides, a.ptr(), owner);
+}
+
+Shape shape_args(const py::args& args) {
+  py::object seq = args;
+  if (args.size() == 1 && (py::isinstance<py::tuple>(args[0]) || py::isinstance<py::list>(args[0]))) seq = args[0];
+  Shape s;
+  for (auto v : seq) {
+    if (py::isinstance<py::bool_>(v) || !py::isinstance(v, py::module_::import("numbers").attr("Integral")))
+      throw TypeError("shape " + py::repr(seq).cast<std::string>() + " must hold ints, got " + py::type::handle_of(v).attr("__name__").cast<std::string>());
+    s.push_back(v.cast<std::int64_t>());
+  }
+  return s;
+}
+
+namespace {
+
+IndexItem int_array(py::handle k) {
+  py::module_ np = py::module_::import("numpy");
+  py::object arr;
+  if (py::isinstance<TensorNode>(k)) arr = array_view(k.cast<TensorNode&>().data, k);
+  else arr = np.attr("asarray")(k);
+  py::dtype dt = arr.attr("dtype").cast<py::dtype>();
+  if (dt.kind() == 'f') {
+    py::object finite = np.attr("all")(np.attr("isfinite")(arr));
+    py::object integral = np.attr("all")(arr.attr("__eq__")(np.attr("round")(arr)));
+    if (!finite.cast<bool>() || !integral.cast<bool>()) throw IndexError("tensor indices must hold integers");
+  } else if (dt.kind() != 'i' && dt.kind() != 'u') {
+    throw IndexError("arrays used as indices must be of integer (or boolean) type, got " + py::str(dt).cast<std::string>());
+  }
+  py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> ints(arr);
+  IndexItem it;
+  it.kind = IndexItem::IntArray;
+  it.shape.assign(ints.shape(), ints.shape() + ints.ndim());
+  it.values.assign(ints.data(), ints.data() + ints.size());
+  return it;
+}
+
+}  // namespace
+
+std::vector<IndexItem> parse_index(py::handle key) {
+  py::tuple parts = py::isinstance<py::tuple>(key) ? py::reinterpret_borrow<py::tuple>(key) : py::make_tuple(key);
+  std::vector<IndexItem> items;
+  py::module_ np = py::module_::import("numpy");
+  for (auto k : parts) {
+    IndexItem it;
+    if (k.is_none()) { it.kind = IndexItem::NewAxis; }
+    else if (k.ptr() == Py_Ellipsis) { it.kind = IndexItem::Ellipsis; }
+    else if (PySlice_Check(k.ptr())) {
+      it.kind = IndexItem::Slice;
+      py::object start = k.attr("start"), stop = k.attr("stop"), step = k.attr("step");
+      auto as_int = [](py::handle v) {
+        if (!py::isinstance(v, py::module_::import("numbers").attr("Integral")))
+          throw IndexError("slice indices must be integers or None, got " + py::type::handle_of(v).attr("__name__").cast<std::string>());
+        return py::int_(py::reinterpret_borrow<py::object>(v)).cast<std::int64_t>();
+      };
+      if (!start.is_none()) { it.has_start = true; it.start = as_int(start); }
+      if (!stop.is_none()) { it.has_stop = true; it.stop = as_int(stop); }
+      if (!step.is_none()) it.step = as_int(step);
+    } else if (!py::isinstance<py::bool_>(k) && py::isinstance(k, py::module_::import("numbers").attr("Integral"))) {
+      it.kind = IndexItem::Int;
+      it.i = py::int_(py::reinterpret_borrow<py::object>(k)).cast<std::int64_t>();
+    } else if (py::isinstance<TensorNode>(k) || py::isinstance<py::list>(k) || py::isinstance<py::array>(k) || py::isinstance<py::bool_>(k)) {
+      py::object arr = py::isinstance<TensorNode>(k) ? py::reinterpret_borrow<py::object>(k) : np.attr("asarray")(k);
+      if (!py::isinstance<TensorNode>(k) && arr.attr("dtype").attr("kind").cast<std::string>() == "b") {
+        // a boolean mask selects where it is true: one integer array per mask dim
+        for (auto idx : np.attr("nonzero")(arr)) items.push_back(int_array(idx));
+        continue;
+      }
+      it = int_array(arr);
+    } else {
+      std::string foreign = foreign_backend(k);
+      if (!foreign.empty()) throw TypeError("cannot index a tapegrad (native) Tensor with " + foreign);
+      throw IndexError("only integers, slices (`:`), ellipsis (`...`), None and integer arrays are valid indices, got " +
+                       py::type::handle_of(k).attr("__name__").cast<std::string>());
+    }
+    items.push_back(std::move(it));
+  }
+  return items;
+}
+
+}  // namespace tapegrad::bindings

@@ -1,0 +1,147 @@
+// Matrix products: NumPy's matmul semantics over one GEMM routine, which is
+// OpenBLAS's when the build found scipy-openblas32 (TAPEGRAD_BLAS), else a
+// cache-blocked loop the compiler vectorises.
+#include <algorithm>
+#include <cstring>
+
+#include "broadcast.h"
+#include "kernels.h"
+
+#ifdef TAPEGRAD_BLAS
+extern "C" {
+// The CBLAS ABI with scipy-openblas32's symbol prefix (enums are ints).
+void scipy_cblas_sgemm(int order, int ta, int tb, int m, int n, int k, float alpha, const float* a, int lda,
+                       const float* b, int ldb, float beta, float* c, int ldc);
+void scipy_cblas_dgemm(int order, int ta, int tb, int m, int n, int k, double alpha, const double* a, int lda,
+                       const double* b, int ldb, double beta, double* c, int ldc);
+}
+#endif
+
+namespace tapegrad {
+
+namespace {
+
+// One 2-D operand as GEMM wants it: row-major with leading dimension `ld`,
+// possibly transposed, read without copying.
+struct Operand {
+  bool trans;
+  std::int64_t ld;
+};
+
+bool as_operand(std::int64_t rows, std::int64_t cols, std::int64_t s0, std::int64_t s1, Operand& op) {
+  if ((s1 == 1 || cols <= 1) && s0 >= std::max<std::int64_t>(cols, 1)) { op = {false, s0}; return true; }
+  if ((s0 == 1 || rows <= 1) && s1 >= std::max<std::int64_t>(rows, 1)) { op = {true, s1}; return true; }
+  return false;
+}
+
+template <class T>
+void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, Operand oa, const T* B, Operand ob, T* C) {
+#ifdef TAPEGRAD_BLAS
+  if (M > 0 && N > 0 && K > 0 && M < (1LL << 31) && N < (1LL << 31) && K < (1LL << 31) && oa.ld < (1LL << 31) && ob.ld < (1LL << 31)) {
+    const int rm = 101, nt = 111, tr = 112;
+    if constexpr (sizeof(T) == 4)
+      scipy_cblas_sgemm(rm, oa.trans ? tr : nt, ob.trans ? tr : nt, int(M), int(N), int(K), 1.0f, A, int(oa.ld), B, int(ob.ld), 0.0f, C, int(N));
+    else
+      scipy_cblas_dgemm(rm, oa.trans ? tr : nt, ob.trans ? tr : nt, int(M), int(N), int(K), 1.0, A, int(oa.ld), B, int(ob.ld), 0.0, C, int(N));
+    return;
+  }
+#endif
+  // C = A B with i-k-j loops over blocks of K and N: the inner j loop is a
+  // contiguous axpy the compiler vectorises; blocks keep B's rows in cache.
+  auto a_at = [&](std::int64_t i, std::int64_t k) { return oa.trans ? A[k * oa.ld + i] : A[i * oa.ld + k]; };
+  std::vector<T> bt;
+  const T* Bp = B;
+  std::int64_t ldb = ob.ld;
+  if (ob.trans) {  // make B row-major for the axpy loop
+    bt.resize(static_cast<std::size_t>(K * N));
+    for (std::int64_t k = 0; k < K; ++k) for (std::int64_t j = 0; j < N; ++j) bt[k * N + j] = B[j * ob.ld + k];
+    Bp = bt.data();
+    ldb = N;
+  }
+  std::fill(C, C + M * N, T(0));
+  const std::int64_t KB = 128, NB = 512;
+  for (std::int64_t k0 = 0; k0 < K; k0 += KB) {
+    const std::int64_t k1 = std::min(K, k0 + KB);
+    for (std::int64_t j0 = 0; j0 < N; j0 += NB) {
+      const std::int64_t j1 = std::min(N, j0 + NB);
+      for (std::int64_t i = 0; i < M; ++i) {
+        T* c = C + i * N;
+        for (std::int64_t k = k0; k < k1; ++k) {
+          const T aik = a_at(i, k);
+          const T* b = Bp + k * ldb;
+          for (std::int64_t j = j0; j < j1; ++j) c[j] += aik * b[j];
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void batched(const Array& a, const Array& b, const Shape& batch, std::int64_t M, std::int64_t N, std::int64_t K, Array& out) {
+  // a: batch + (M, K), b: batch + (K, N), both expanded (stride 0 on broadcast dims)
+  const std::int64_t nb = static_cast<std::int64_t>(batch.size());
+  Array A = a, B = b;
+  Operand oa{}, ob{};
+  if (!as_operand(M, K, A.strides[nb], A.strides[nb + 1], oa)) { A = contiguous(a); as_operand(M, K, A.strides[nb], A.strides[nb + 1], oa); }
+  if (!as_operand(K, N, B.strides[nb], B.strides[nb + 1], ob)) { B = contiguous(b); as_operand(K, N, B.strides[nb], B.strides[nb + 1], ob); }
+  std::int64_t count = 1;
+  for (auto v : batch) count *= v;
+  std::vector<std::int64_t> idx(nb, 0);
+  std::int64_t offa = 0, offb = 0;
+  T* c = out.data<T>();
+  for (std::int64_t t = 0; t < count; ++t) {
+    gemm<T>(M, N, K, A.data<T>() + offa, oa, B.data<T>() + offb, ob, c + t * M * N);
+    for (std::int64_t d = nb - 1; d >= 0; --d) {
+      offa += A.strides[d]; offb += B.strides[d];
+      if (++idx[d] < batch[d]) break;
+      offa -= A.strides[d] * batch[d]; offb -= B.strides[d] * batch[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+}  // namespace
+
+Shape matmul_shape(const Shape& a, const Shape& b) {
+  if (a.empty() || b.empty())
+    throw ValueError("matmul: shapes " + shape_str(a) + " and " + shape_str(b) + ": operands need at least one dimension");
+  Shape a2 = a.size() == 1 ? Shape{1, a[0]} : a;
+  Shape b2 = b.size() == 1 ? Shape{b[0], 1} : b;
+  if (a2.back() != b2[b2.size() - 2])
+    throw ValueError("matmul: shapes " + shape_str(a) + " and " + shape_str(b) + " do not match (" +
+                     std::to_string(a2.back()) + " != " + std::to_string(b2[b2.size() - 2]) + ")");
+  Shape ba(a2.begin(), a2.end() - 2), bb(b2.begin(), b2.end() - 2);
+  Shape out;
+  try { out = broadcast_shape(ba, bb); } catch (const ValueError&) {
+    throw ValueError("matmul: shapes " + shape_str(a) + " and " + shape_str(b) + " do not broadcast in their batch dimensions");
+  }
+  if (a.size() > 1) out.push_back(a2[a2.size() - 2]);
+  if (b.size() > 1) out.push_back(b2.back());
+  return out;
+}
+
+Array matmul(const Array& a0, const Array& b0) {
+  Shape out_shape = matmul_shape(a0.shape, b0.shape);
+  DType dt = promote(a0.dtype, b0.dtype);
+  Array a = astype(a0, dt), b = astype(b0, dt);
+  if (a.ndim() == 1) a = unsqueeze(a, 0);
+  if (b.ndim() == 1) { b = unsqueeze(b, 1); b.strides[1] = 1; }
+  const std::int64_t M = a.shape[a.ndim() - 2], K = a.shape.back(), N = b.shape.back();
+  Shape batch = broadcast_shape(Shape(a.shape.begin(), a.shape.end() - 2), Shape(b.shape.begin(), b.shape.end() - 2));
+  Shape ea = batch, eb = batch;
+  ea.push_back(M); ea.push_back(K);
+  eb.push_back(K); eb.push_back(N);
+  Shape full_out = batch;
+  full_out.push_back(M); full_out.push_back(N);
+  checked_numel(full_out, dt);
+  Array out = empty(full_out, dt);
+  if (out.numel() > 0) {
+    if (dt == DType::F32) batched<float>(expand(a, ea), expand(b, eb), batch, M, N, K, out);
+    else batched<double>(expand(a, ea), expand(b, eb), batch, M, N, K, out);
+  }
+  out.shape = out_shape;
+  out.strides = contiguous_strides(out_shape);
+  return out;
+}
+
+}  // namespace tapegrad

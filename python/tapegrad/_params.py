@@ -1,0 +1,108 @@
+"""Backend-agnostic access to parameters: what a node is, reading and writing it.
+
+tg.nn, tg.optim, tg.viz and tg.explain are written once for both backends and
+see Values and Tensors only through the public API (API.md): ``.data`` and
+``.grad`` floats on a Value; ``.numpy()``, ``.grad`` (a Tensor or None),
+``.shape``, ``.requires_grad`` on a Tensor.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+__all__ = ["is_tensor", "is_value", "backend_of", "to_numpy", "grad_numpy", "assign", "generator"]
+
+
+def is_tensor(x) -> bool:
+    """A tapegrad Tensor of either backend (an ndarray has no ``.numpy``)."""
+    return hasattr(x, "numpy") and hasattr(x, "shape") and hasattr(x, "requires_grad")
+
+
+def is_value(x) -> bool:
+    """A tapegrad scalar Value of either backend (Note [Op strings]: ``_local_grads``)."""
+    return hasattr(x, "_local_grads") and hasattr(x, "data") and not is_tensor(x)
+
+
+def backend_of(x):
+    """The backend module (``tapegrad`` or ``tapegrad.reference``) whose class made ``x``."""
+    for modname in ("tapegrad.reference", "tapegrad"):
+        mod = sys.modules.get(modname)
+        if mod is None:
+            continue
+        for cls_name in ("Tensor", "Value"):
+            try:
+                cls = getattr(mod, cls_name, None)
+            except ImportError:  # native backend without a built extension
+                cls = None
+            if isinstance(cls, type) and isinstance(x, cls):
+                return mod
+    raise TypeError(f"expected a tapegrad Value or Tensor, got {type(x).__name__}")
+
+
+def to_numpy(p) -> np.ndarray:
+    """A copy of a parameter's values: a 0-d float64 array for a Value."""
+    if is_tensor(p):
+        return np.array(p.numpy(), copy=True)
+    return np.array(float(p.data), dtype=np.float64)
+
+
+def grad_numpy(p):
+    """A parameter's gradient as an ndarray (float for a Value), or None if it has none."""
+    g = p.grad
+    if g is None:
+        return None
+    if is_tensor(p):
+        return np.asarray(g.numpy() if hasattr(g, "numpy") else g)
+    return float(g)
+
+
+def assign(p, values) -> None:
+    """Overwrite a parameter's values in place (optimizer steps, load_state_dict).
+
+    A Value takes a float in ``.data``. A Tensor is written through its
+    ``.numpy()`` view when that view is writeable and is the tensor's own
+    storage (both backends promise no copy where possible), so every Python
+    reference to the parameter sees the update; otherwise through an
+    assignable ``.data``.
+    """
+    if not is_tensor(p):
+        p.data = float(values)
+        return
+    values = np.asarray(values)
+    if values.shape != tuple(p.shape):
+        raise ValueError(f"cannot assign values of shape {values.shape} to a parameter of shape {tuple(p.shape)}")
+    view = p.numpy()
+    if isinstance(view, np.ndarray) and view.flags.writeable and np.may_share_memory(view, p.numpy()):
+        view[...] = values
+        return
+    try:
+        p.data = values.astype(p.dtype, copy=False)
+    except AttributeError:
+        raise RuntimeError(
+            f"cannot update a {type(p).__module__}.{type(p).__name__} in place: its .numpy() "
+            "is a read-only view or a copy, and it has no assignable .data"
+        ) from None
+
+
+def generator(backend, seed=None) -> np.random.Generator:
+    """The generator for initialisation (docs/DESIGN.md, Note [Random numbers]).
+
+    ``seed`` may be an int or an existing Generator (returned as is, so that a
+    model hands one stream down to its layers). Without a seed, the backend's
+    module-level generator that ``tg.manual_seed(n)`` reseeds is used.
+    """
+    if seed is not None:
+        return np.random.default_rng(seed)
+    # the module that holds randn's generator: reference.creation, native _tensor
+    for owner in (backend, getattr(backend, "creation", None), getattr(backend, "_tensor", None)):
+        fn = getattr(owner, "generator", None)
+        if callable(fn):
+            return fn()
+    randn = getattr(backend, "randn", None)
+    if randn is None:  # a backend without random tensors: nothing for manual_seed to reseed
+        return np.random.default_rng()
+    # A backend without an accessor: derive a stream from its own randn, which
+    # manual_seed reseeds, so that seeded runs still repeat.
+    draws = np.ascontiguousarray(np.asarray(randn(4).numpy(), dtype=np.float64))
+    return np.random.default_rng(np.frombuffer(draws.tobytes(), dtype=np.uint32))

@@ -1,0 +1,65 @@
+"""Python-level parts of the native Tensor API: random numbers and DLPack import.
+
+Random numbers are drawn with NumPy's ``default_rng`` exactly as the reference
+does (Note [Random numbers]): float64 draws cast to the dtype, so both
+backends give the same numbers for the same seed.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["randn", "arange", "manual_seed", "generator", "from_dlpack"]
+
+_generator = np.random.default_rng()
+
+
+def generator() -> np.random.Generator:
+    """The generator unseeded draws use (reseeded by ``manual_seed``)."""
+    return _generator
+
+
+def manual_seed(seed: int) -> None:
+    """Reseed the module-level generator: later draws repeat on both backends."""
+    global _generator
+    _generator = np.random.default_rng(seed)
+
+
+def _shape(shape: tuple) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    _core._check_shape(shape)  # TypeError, ValueError, MemoryError before drawing anything
+    return tuple(int(n) for n in shape)
+
+
+def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> _core.Tensor:
+    """Standard normal samples: float64 draws of ``default_rng``, cast to ``dtype``."""
+    shape = _shape(shape)
+    rng = _generator if seed is None else np.random.default_rng(seed)
+    dt = np.float32 if dtype is None else dtype
+    return _core.tensor(rng.standard_normal(shape), requires_grad=requires_grad, dtype=dt)
+
+
+def arange(start, stop=None, step=1, *, dtype=None, requires_grad: bool = False) -> _core.Tensor:
+    """``arange(n)`` is 0, 1, ..., n-1; ``arange(start, stop, step)`` as in NumPy."""
+    if stop is None:
+        start, stop = 0, start
+    for v in (start, stop, step):
+        if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool):
+            raise TypeError(f"arange() takes numbers, got {type(v).__name__}")
+    if step == 0:
+        raise ValueError("arange() step must not be zero")
+    n = max(int(np.ceil((stop - start) / step)), 0)
+    _core._check_shape((n,))
+    dt = np.float32 if dtype is None else dtype
+    return _core.tensor(np.arange(start, stop, step, dtype=np.float64), requires_grad=requires_grad, dtype=dt)
+
+
+def from_dlpack(obj) -> _core.Tensor:
+    """A tensor sharing memory with ``obj`` (a NumPy array, a PyTorch tensor, ...).
+
+    float32/float64 data is shared without a copy; other dtypes are converted
+    (Note [Dtypes]), which copies.
+    """
+    return _core._from_dlpack(obj)

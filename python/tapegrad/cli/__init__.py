@@ -1,0 +1,86 @@
+"""The command line: ``tapegrad bench``, ``tapegrad demo``, ``tapegrad explain``.
+
+Each subcommand lives in its own module and is imported only when used, so
+``tapegrad explain`` does not pay for NumPy-heavy benchmark code.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tapegrad",
+        description="tapegrad: reverse-mode autodiff with a C++ tape engine and a "
+                    "pure-Python reference backend.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    b = sub.add_parser(
+        "bench", help="check that all backends agree, then compare their speed",
+        description="Runs the benchmark workloads (benchmarks/workloads.py) on tapegrad and "
+                    "tapegrad.reference, and on micrograd and PyTorch when importable. Every "
+                    "backend's loss and gradients are first checked against the reference (or "
+                    "an exact answer); a backend that disagrees gets no time and no speedup.")
+    b.add_argument("--quick", action="store_true",
+                   help="smaller sizes and 3 repeats (about a minute on 2 cores)")
+    b.add_argument("--workloads", action="append", metavar="W1,W2,...",
+                   help="only these workloads (W1 W2 W3 W4 W5 matmul memory)")
+    b.add_argument("--backends", action="append", metavar="NAME,...",
+                   help="only these backends (native reference micrograd torch torch-1t "
+                        "torch-2t numpy)")
+    b.add_argument("--repeat", type=int, default=None,
+                   help="timed repeats per measurement (default 5, or 3 with --quick)")
+    b.add_argument("--json", metavar="PATH", help="also write the full results as JSON")
+    b.add_argument("--plot", metavar="PATH",
+                   help="also plot speedup vs graph size, log-log (needs matplotlib)")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    # hidden: tiny sizes and size selection keep the CLI tests fast; a deliberately
+    # wrong backend exercises the agreement check
+    b.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
+    b.add_argument("--sizes", action="append", help=argparse.SUPPRESS)
+    b.add_argument("--inject-wrong", metavar="BACKEND", help=argparse.SUPPRESS)
+
+    d = sub.add_parser(
+        "demo", help="train small models on every backend, side by side",
+        description="Trains micrograd's moons MLP on Values, then a small Tensor MLP, with "
+                    "each backend, printing loss, accuracy and time per step side by side.")
+    d.add_argument("--steps", type=int, default=20, help="training steps (default 20)")
+    d.add_argument("--samples", type=int, default=100, help="two-moons points (default 100)")
+    d.add_argument("--backends", default="native,reference",
+                   help="comma-separated: native, reference (default both)")
+    d.add_argument("--every", type=int, default=None, help="print every N steps")
+
+    e = sub.add_parser(
+        "explain", help="print the backward pass of an expression step by step",
+        description="Without an expression: the two worked examples. With one, e.g. "
+                    "tapegrad explain \"(a+b)*c\" a=4 b=2 c=-5: that expression, parsed "
+                    "safely (numbers, bound names, + - * / **, unary -, and the functions "
+                    "relu tanh sigmoid exp log sqrt sin cos abs; nothing else is evaluated).")
+    e.add_argument("expression", nargs="?", help="an arithmetic expression")
+    e.add_argument("bindings", nargs="*", metavar="NAME=VALUE", help="values of its variables")
+    e.add_argument("--backend", choices=("native", "reference"), default="native",
+                   help="which backend builds the graph (default native)")
+    e.add_argument("--draw", metavar="PATH", help="also draw the graph (svg/png) with tg.viz")
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    if args.command == "bench":
+        from . import bench
+
+        return bench.main(args)
+    if args.command == "demo":
+        from . import demo
+
+        return demo.main(args)
+    from . import explain
+
+    return explain.main(args)

@@ -1,0 +1,545 @@
+"""``tapegrad bench``: check that every backend agrees, then time the workloads.
+
+The workloads themselves live in ``benchmarks/workloads.py`` (one definition,
+shared with the pytest-benchmark runs); this module finds that file, runs it,
+and formats the results (terminal table, Markdown, JSON, plot).
+"""
+from __future__ import annotations
+
+import datetime
+import gc
+import importlib.util
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import progress as _progress
+
+# Backends shown in this order; the speedup of each is reference time / its time.
+# --quick: a measurement stops repeating once its samples add up to this many seconds.
+QUICK_BUDGET = 1.0
+
+BACKEND_ORDER = ("native", "reference", "micrograd", "torch", "torch-1t", "torch-2t", "numpy")
+
+
+# ---------------------------------------------------------------------------
+# Finding the workloads
+
+def _candidate_dirs():
+    env = os.environ.get("TAPEGRAD_BENCHMARKS")
+    if env:
+        yield Path(env)
+    # editable installs and source checkouts: python/tapegrad/cli -> repository root
+    yield Path(__file__).resolve().parents[3] / "benchmarks"
+    # wheels ship the same file (CMakeLists.txt installs benchmarks/workloads.py here)
+    yield Path(__file__).resolve().parents[1] / "_benchmarks"
+    yield Path.cwd() / "benchmarks"
+
+
+def load_workloads():
+    """Import ``benchmarks/workloads.py`` from the source tree, or explain where it is looked for."""
+    mod = sys.modules.get("tg_bench_workloads")
+    if mod is not None:
+        return mod
+    tried = []
+    for d in _candidate_dirs():
+        path = d / "workloads.py"
+        tried.append(str(path))
+        if path.is_file():
+            spec = importlib.util.spec_from_file_location("tg_bench_workloads", path)
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = mod
+            spec.loader.exec_module(mod)
+            return mod
+    raise SystemExit(
+        "tapegrad bench: the workload definitions (benchmarks/workloads.py) were not found; "
+        "reinstall tapegrad, or set TAPEGRAD_BENCHMARKS to the folder that holds it. "
+        "Looked in: " + ", ".join(tried)
+    )
+
+
+# ---------------------------------------------------------------------------
+# Agreement
+
+def _scaled_error(got, want, rtol, atol) -> float:
+    """max |got - want| / (atol + rtol |want|): at most 1 means the arrays agree (np.allclose)."""
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        return math.inf
+    both_nan = np.isnan(got) & np.isnan(want)
+    same_inf = np.isinf(got) & (got == want)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err = np.abs(got - want) / (atol + rtol * np.abs(want))
+    err = np.where(both_nan | same_inf, 0.0, err)
+    err = np.where(np.isnan(err), math.inf, err)
+    return float(err.max()) if err.size else 0.0
+
+
+def compare(check, oracle, rtol, atol) -> float:
+    errs = [0.0]
+    if check.loss is not None and oracle.loss is not None:
+        errs.append(_scaled_error(check.loss, oracle.loss, rtol, atol))
+    if len(check.arrays) != len(oracle.arrays):
+        return math.inf
+    errs += [_scaled_error(a, b, rtol, atol) for a, b in zip(check.arrays, oracle.arrays)]
+    return max(errs)
+
+
+def _corrupt(check):
+    """The test hook (--inject-wrong): a backend that is off by 1% everywhere."""
+    check.loss = None if check.loss is None else check.loss * 1.01 + 1e-3
+    check.arrays = [np.asarray(a, dtype=np.float64) * 1.01 + 1e-3 for a in check.arrays]
+    return check
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:200]
+
+
+# ---------------------------------------------------------------------------
+# Running
+
+def _sizes(w, mode, sizes_override):
+    if sizes_override is not None:
+        picked = [s for s in w.sizes + w.quick_sizes + w.tiny_sizes
+                  if w.size_label(s) in sizes_override or str(s) in sizes_override]
+        out = []
+        for s in picked:
+            if s not in out:
+                out.append(s)
+        return tuple(out)
+    return {"full": w.sizes, "quick": w.quick_sizes, "tiny": w.tiny_sizes}[mode]
+
+
+def _measure_times(w, backend, size, repeat, budget=None):
+    """Run ``repeat`` timed steps; returns {phase: [seconds, ...]}.
+
+    With a ``budget`` (seconds, --quick), stop early once the samples taken so far
+    add up to more than it: a slow backend then gets fewer repeats, never none.
+    """
+    state = w.setup(backend, size)
+    times = {ph: [] for ph in w.phases}
+    warm = False
+    spent = 0.0
+    while len(times[w.phases[0]]) < repeat:
+        if budget is not None and spent > budget:
+            break
+        gc.collect()
+        gc_was = gc.isenabled()
+        gc.disable()  # as timeit does: a collection in the middle is noise, not the engine
+        try:
+            t0 = time.perf_counter()
+            phases = w.step(state)
+            elapsed = time.perf_counter() - t0
+        finally:
+            if gc_was:
+                gc.enable()
+        if phases is None:
+            phases = {w.phases[0]: elapsed}
+        if not warm:
+            warm = True
+            if elapsed < 0.25:
+                continue  # a cheap first step is a warm-up; a slow one is kept as a sample
+        spent += elapsed
+        for ph in w.phases:
+            times[ph].append(phases[ph])
+    del state
+    gc.collect()
+    return times
+
+
+def run(workload_names=None, mode="quick", repeat=None, backends=None, sizes=None,
+        inject_wrong=None, show_progress=True):
+    """Check agreement and time every selected workload; returns the report (a dict)."""
+    W = load_workloads()
+    selected = W.WORKLOADS if not workload_names else [W.get_workload(n) for n in workload_names]
+    if repeat is None:
+        repeat = {"full": 5, "quick": 3, "tiny": 1}[mode]
+
+    plan = []
+    for w in selected:
+        bks = [b for b in w.backends if backends is None or b in backends]
+        plan.append((w, bks, _sizes(w, mode, sizes)))
+    total = sum(len(bks) * (len(sz) + ((len(sz) if w.check_each_size else 1) if w.check else 0))
+                for w, bks, sz in plan)
+
+    report = {
+        "schema": 1,
+        "tapegrad_version": _version(),
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "command": "python -m tapegrad " + " ".join(sys.argv[1:]) if sys.argv[1:] else "",
+        "mode": mode,
+        "repeat": repeat,
+        "checks": [],
+        "results": [],
+        "skipped": [],
+    }
+    bar = _progress.make(total, enabled=show_progress)
+    try:
+        for w, bks, size_list in plan:
+            _run_workload(W, w, bks, size_list, repeat, mode, inject_wrong, bar, report)
+    finally:
+        bar.close()
+    return report
+
+
+def _check_size(W, w, bks, size, inject_wrong, bar, report, usable):
+    """Run every backend's check at ``size``; record agreement; mark the ones not to time."""
+    checks = {}
+    failed = {}
+    for b in bks:
+        bar.advance(f"{w.name} check {w.size_label(size)} {W.BACKEND_LABELS.get(b, b)}")
+        try:
+            checks[b] = w.check(b, size)
+            if inject_wrong == b:
+                checks[b] = _corrupt(checks[b])
+        except W.Skip as exc:
+            failed[b] = f"skipped: {exc}"
+        except Exception as exc:  # a backend that crashes on the workload is reported, not fatal
+            failed[b] = f"failed: {_reason(exc)}"
+    if w.oracle is not None:
+        oracle, against = w.oracle(size), "exact answer"
+    elif "reference" in checks:
+        oracle, against = checks["reference"], "tapegrad.reference"
+    elif checks:
+        first = next(iter(checks))
+        oracle = checks[first]
+        against = f"{W.BACKEND_LABELS.get(first, first)} (the reference could not run)"
+    else:
+        oracle, against = None, None
+    for b in bks:
+        entry = {"workload": w.name, "size": w.size_label(size), "backend": b,
+                 "against": against, "rtol": w.rtol, "atol": w.atol,
+                 "loss": None, "max_scaled_error": None, "nodes": None}
+        if b in failed:
+            usable[b] = failed[b]
+            entry["status"], entry["reason"] = failed[b].split(": ", 1)
+        else:
+            c = checks[b]
+            err = compare(c, oracle, w.rtol, w.atol)
+            entry.update(loss=c.loss, nodes=c.nodes,
+                         max_scaled_error=None if math.isinf(err) else err)
+            if err <= 1.0:
+                entry["status"] = "agrees"
+                usable.setdefault(b, None)
+            else:
+                entry["status"] = "disagrees"
+                usable[b] = (f"disagrees with {against} at {w.size_label(size)} (worst error "
+                             f"{err:.3g} x tolerance rtol={w.rtol:g}, atol={w.atol:g}); "
+                             "no time reported")
+        report["checks"].append(entry)
+
+
+def _run_workload(W, w, bks, size_list, repeat, mode, inject_wrong, bar, report):
+    usable = {}  # backend -> None if fine to time, else the reason it is not
+    if w.check is not None and size_list:
+        if w.check_each_size:
+            check_sizes = size_list
+        else:  # one check, at the smallest graph: the code paths are the same at every size
+            check_sizes = [min(size_list, key=lambda s: (w.nodes(s) or 0))]
+        for size in check_sizes:
+            _check_size(W, w, [b for b in bks if usable.get(b) is None], size, inject_wrong,
+                        bar, report, usable)
+    for b in bks:
+        if usable.get(b) is not None:
+            report["skipped"].append({"workload": w.name, "backend": b, "reason": usable[b]})
+
+    ref_medians = {}
+    rows = []
+    for size in size_list:
+        for b in bks:
+            bar.advance(f"{w.name} {w.size_label(size)} {W.BACKEND_LABELS.get(b, b)}")
+            if usable.get(b) is not None:
+                continue
+            try:
+                if w.measure is not None:
+                    w.setup(b, size)
+                    n = 1 if mode != "full" else min(repeat, 3)
+                    samples = {w.phases[0]: [w.measure(b, size) for _ in range(n)]}
+                else:
+                    samples = _measure_times(w, b, size, repeat,
+                                             budget=QUICK_BUDGET if mode == "quick" else None)
+            except W.Skip as exc:
+                report["skipped"].append({"workload": w.name, "backend": b,
+                                          "size": w.size_label(size), "reason": f"skipped: {exc}"})
+                continue
+            except Exception as exc:
+                report["skipped"].append({"workload": w.name, "backend": b,
+                                          "size": w.size_label(size),
+                                          "reason": f"failed: {_reason(exc)}"})
+                continue
+            for ph, xs in samples.items():
+                med = statistics.median(xs)
+                nodes = w.nodes(size)
+                if nodes is None:  # fall back on the graph the check counted, if any
+                    nodes = next((c["nodes"] for c in report["checks"]
+                                  if c["workload"] == w.name and c["size"] == w.size_label(size)
+                                  and c["nodes"]), None)
+                row = {"workload": w.name, "title": w.title, "notes": w.notes,
+                       "size": w.size_label(size),
+                       "nodes": nodes, "phase": ph, "backend": b, "unit": w.unit,
+                       "median": med, "min": min(xs), "max": max(xs), "samples": xs,
+                       "speedup_vs_reference": None}
+                rows.append(row)
+                if b == "reference":
+                    ref_medians[(row["size"], ph)] = med
+    size_idx = {w.size_label(s): i for i, s in enumerate(size_list)}
+    order = {b: i for i, b in enumerate(BACKEND_ORDER)}
+    rows.sort(key=lambda r: (size_idx[r["size"]], w.phases.index(r["phase"]),
+                             order.get(r["backend"], 99)))
+    for row in rows:
+        ref = ref_medians.get((row["size"], row["phase"]))
+        if ref is not None and row["median"] > 0:
+            row["speedup_vs_reference"] = ref / row["median"]
+    report["results"].extend(rows)
+
+
+def _version():
+    try:
+        import tapegrad
+
+        return tapegrad.__version__
+    except Exception:  # pragma: no cover
+        return "unknown"
+
+
+def machine_info():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    try:  # a busy machine inflates and scatters every number: record how busy it was
+        load = round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        load = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(terse=True), "load_average_1min": load}
+
+
+# ---------------------------------------------------------------------------
+# Formatting
+
+def fmt_value(x, unit):
+    if x is None:
+        return "-"
+    if unit == "B/node":
+        return f"{x:.0f} B"
+    for scale, suffix in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")):
+        if x >= scale:
+            return f"{x / scale:.3g} {suffix}"
+    return f"{x * 1e9:.3g} ns"
+
+
+def table_rows(report):
+    """(workload, size, backend, median, min–max, vs reference) strings, in display order."""
+    order = {b: i for i, b in enumerate(BACKEND_ORDER)}
+    out = []
+    from itertools import groupby
+
+    key = lambda r: (r["workload"], r["size"], r["phase"])  # noqa: E731
+    for (wname, size, phase), grp in groupby(report["results"], key=key):
+        grp = sorted(grp, key=lambda r: order.get(r["backend"], 99))
+        label = wname if phase == "step" else f"{wname} {phase}"
+        for r in grp:
+            sp = r["speedup_vs_reference"]
+            if r["backend"] == "reference":
+                vs = "1"
+            elif sp is None:
+                vs = "-"
+            elif r["unit"] == "s":
+                vs = f"{sp:.3g}x"
+            else:  # memory: smaller is better, say which way
+                vs = f"{sp:.3g}x less" if sp >= 1 else f"{1 / sp:.3g}x more"
+            out.append((label, size, backend_label(r["backend"]), fmt_value(r["median"], r["unit"]),
+                        f"{fmt_value(r['min'], r['unit'])} – {fmt_value(r['max'], r['unit'])}", vs))
+    return out
+
+
+HEADERS = ("Workload", "Size", "Backend", "Median", "Min – max", "vs reference")
+
+
+def backend_label(b):
+    labels = {"native": "tapegrad", "reference": "reference", "micrograd": "micrograd",
+              "torch": "torch", "torch-1t": "torch 1 thread", "torch-2t": "torch 2 threads",
+              "numpy": "numpy"}
+    return labels.get(b, b)
+
+
+def check_lines(report):
+    lines = []
+    for c in report["checks"]:
+        if c["status"] == "agrees":
+            continue
+        if c["status"] == "disagrees":
+            err = c["max_scaled_error"]
+            err = "inf" if err is None else f"{err:.3g}"
+            lines.append(f"{c['workload']} {backend_label(c['backend'])}: DISAGREES with "
+                         f"{c['against']} (worst error {err} x tolerance); no time reported")
+    agreed = {}
+    for c in report["checks"]:
+        if c["status"] == "agrees":
+            agreed.setdefault((c["workload"], c["size"], c["against"], c["rtol"], c["atol"]),
+                              []).append(backend_label(c["backend"]))
+    lines = [f"{wname} ({size}): {', '.join(names)} agree with {against} "
+             f"(loss and every gradient within rtol={rtol:g}, atol={atol:g})"
+             for (wname, size, against, rtol, atol), names in agreed.items()] + lines
+    return lines
+
+
+def skipped_lines(report):
+    return [f"{s['workload']} {backend_label(s['backend'])}"
+            + (f" ({s['size']})" if s.get("size") else "") + f": {s['reason']}"
+            for s in report["skipped"]]
+
+
+def print_report(report, file=None):
+    file = file or sys.stdout
+    rows = table_rows(report)
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        Console = None
+    if Console is not None:
+        console = Console(file=file, width=max(110, Console(file=file).width))
+        table = Table(title="tapegrad bench: time per step (median of up to "
+                            f"{report['repeat']}), lower is better")
+        for h in HEADERS:
+            table.add_column(h, justify="right" if h in ("Median", "Min – max", "vs reference")
+                             else "left", no_wrap=True)
+        last = None
+        for r in rows:
+            if last is not None and r[0] != last:
+                table.add_section()
+            last = r[0]
+            table.add_row(*r)
+        console.print(table)
+    else:
+        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
+                  for i, h in enumerate(HEADERS)]
+        line = "  ".join(h.ljust(w_) for h, w_ in zip(HEADERS, widths))
+        print(line, file=file)
+        print("-" * len(line), file=file)
+        for r in rows:
+            print("  ".join(c.ljust(w_) if i < 3 else c.rjust(w_)
+                            for i, (c, w_) in enumerate(zip(r, widths))), file=file)
+    print(file=file)
+    print("Agreement (checked before timing):", file=file)
+    for line in check_lines(report) or ["(no workload with a check was run)"]:
+        print("  " + line, file=file)
+    if report["skipped"]:
+        print("Skipped:", file=file)
+        for line in skipped_lines(report):
+            print("  " + line, file=file)
+    m = report["machine"]
+    load = m.get("load_average_1min")
+    print(f"\n{m['cpu']}, {m['cores']} cores, Python {m['python']}, tapegrad "
+          f"{report['tapegrad_version']}, {report['date']}"
+          + (f", load average {load} at the start" if load is not None else ""), file=file)
+
+
+def markdown(report) -> str:
+    rows = table_rows(report)
+    out = ["| " + " | ".join(HEADERS) + " |",
+           "|" + "|".join(["---"] * 3 + ["---:"] * 3) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(r) + " |")
+    out.append("")
+    out += ["- " + line for line in check_lines(report)]
+    if report["skipped"]:
+        out += ["- " + line for line in skipped_lines(report)]
+    return "\n".join(out)
+
+
+def plot(report, path):
+    """Speedup vs graph size, log-log, one line per workload phase and backend."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return ("--plot needs matplotlib, which is not installed "
+                "(python -m pip install matplotlib); the table above is complete without it")
+    series = {}
+    for r in report["results"]:
+        if r["unit"] != "s" or r["backend"] == "reference" or not r["speedup_vs_reference"]:
+            continue
+        if not r["nodes"]:
+            continue
+        label = f"{r['workload']}{'' if r['phase'] == 'step' else ' ' + r['phase']}, " \
+                f"{backend_label(r['backend'])}"
+        series.setdefault(label, []).append((r["nodes"], r["speedup_vs_reference"]))
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for label, pts in sorted(series.items()):
+        pts.sort()
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("graph size (nodes)")
+    ax.set_ylabel("speedup vs tapegrad.reference")
+    ax.set_title("tapegrad bench")
+    if series:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return None
+
+
+def main(args) -> int:
+    if args.tiny:
+        mode = "tiny"
+    elif args.quick:
+        mode = "quick"
+    else:
+        mode = "full"
+    names = None
+    if args.workloads:
+        names = [n for part in args.workloads for n in part.split(",") if n]
+    backends = None
+    if args.backends:
+        backends = {b for part in args.backends for b in part.split(",") if b}
+    sizes = None
+    if args.sizes:
+        sizes = {s for part in args.sizes for s in part.split(",") if s}
+    try:
+        report = run(names, mode=mode, repeat=args.repeat, backends=backends, sizes=sizes,
+                     inject_wrong=args.inject_wrong, show_progress=not args.no_progress)
+    except KeyError as exc:
+        print(f"tapegrad bench: {exc.args[0]}", file=sys.stderr)
+        return 2
+    print_report(report)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1, default=_json_default)
+        print(f"wrote {args.json}")
+    if args.plot:
+        problem = plot(report, args.plot)
+        if problem:
+            print(f"tapegrad bench: {problem}", file=sys.stderr)
+            return 1
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    return str(obj)

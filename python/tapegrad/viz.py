@@ -1,0 +1,162 @@
+"""tg.viz: the computational graph as a picture, as in the backpropagation figures.
+
+``to_dot(root)`` gives Graphviz DOT text: one box per node with its label, data
+and grad (a Tensor shows its shape and first numbers), one small circle per
+operation, edges in the forward direction (inputs -> op -> result).
+``draw(root, path)`` renders it to .svg/.png/.pdf with Graphviz's ``dot``
+program, through the ``graphviz`` Python package (``pip install tapegrad[viz]``)
+or, without the package, by running ``dot`` directly.
+
+Works on both backends through the public ``.op``/``.parents``/``.label``
+(docs/DESIGN.md, Note [Op strings]); the walk is iterative, so graphs of 10**5
+nodes are fine (if slow to lay out). Tensor graphs are freed by ``backward()``
+unless it is given ``retain_graph=True``: draw them before, or retain.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import numpy as np
+
+from ._graphwalk import fmt_number, node_names, walk
+from ._params import is_tensor
+
+__all__ = ["to_dot", "draw", "Drawing", "GraphvizNotFoundError"]
+
+_RENDERED = ("svg", "png", "pdf", "jpg", "jpeg", "gif", "ps", "eps")
+_SOURCE = ("dot", "gv")
+
+_INSTALL_HINT = (
+    "install the Graphviz program (Debian/Ubuntu: apt-get install graphviz; macOS: brew install "
+    "graphviz; others: graphviz.org/download) and its Python package (pip install tapegrad[viz])"
+)
+
+
+class GraphvizNotFoundError(RuntimeError):
+    """Graphviz's ``dot`` program is not installed (or not on PATH)."""
+
+
+_ESCAPES = str.maketrans({ch: "\\" + ch for ch in '\\"{}|<>'})
+
+
+def _escape(text: str) -> str:
+    """Text safe inside a DOT record label (backslash, quotes, braces, bars, angle brackets)."""
+    return str(text).translate(_ESCAPES)
+
+
+def _numbers(a, limit: int = 4) -> str:
+    flat = np.asarray(a, dtype=np.float64).ravel()
+    head = ", ".join(fmt_number(x) for x in flat[:limit])
+    return f"[{head}, ...]" if flat.size > limit else f"[{head}]"
+
+
+def _box(node, name: str, show_grad: bool) -> str:
+    """The record label of one node: name | data | grad (Tensors: shape, numbers)."""
+    if is_tensor(node):
+        fields = [name, f"shape {tuple(node.shape)}", f"data {_numbers(node.numpy())}"]
+        if show_grad:
+            g = node.grad
+            fields.append("grad None" if g is None else f"grad {_numbers(g.numpy())}")
+    else:
+        fields = [name, f"data {fmt_number(node.data)}"]
+        if show_grad:
+            fields.append(f"grad {fmt_number(node.grad)}")
+    return "{ " + " | ".join(_escape(f) for f in fields) + " }"
+
+
+def to_dot(root, show_grad: bool = True, rankdir: str = "LR") -> str:
+    """Graphviz DOT text for the graph that computed ``root``.
+
+    Boxes ``v0, v1, ...`` are the nodes in forward (topological) order, named
+    by their label or n1, n2, ... like ``tg.explain``; circles ``op3, ...``
+    are the operations, ``op<i>`` producing ``v<i>``. An input used twice by
+    one op (``a * a``) has two edges into it.
+    """
+    if rankdir not in ("LR", "RL", "TB", "BT"):
+        raise ValueError(f"rankdir must be one of LR, RL, TB, BT, got {rankdir!r}")
+    g = walk(root)
+    names = node_names(g)
+    lines = [
+        "digraph tapegrad {",
+        f"  rankdir={rankdir};",
+        '  node [fontname="Helvetica", fontsize=11];',
+        '  edge [arrowsize=0.7];',
+    ]
+    for i, node in enumerate(g.nodes):
+        lines.append(f'  v{i} [shape=record, label="{_box(node, names[i], show_grad)}"];')
+        if g.parents[i]:
+            op = _escape(node.op)
+            lines.append(f'  op{i} [shape=circle, width=0.3, fixedsize=false, label="{op}"];')
+            lines.append(f"  op{i} -> v{i};")
+            lines.extend(f"  v{p} -> op{i};" for p in g.parents[i])
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _render(dot: str, fmt: str) -> bytes:
+    """``dot -T<fmt>`` on the text: through the graphviz package, else the program."""
+    try:
+        import graphviz
+    except ImportError:
+        graphviz = None
+    if graphviz is not None:
+        try:
+            return graphviz.Source(dot).pipe(format=fmt)
+        except graphviz.ExecutableNotFound:
+            raise GraphvizNotFoundError(
+                f"tg.viz.draw could not find Graphviz's 'dot' program on PATH: {_INSTALL_HINT}"
+            ) from None
+    exe = shutil.which("dot")
+    if exe is None:
+        raise GraphvizNotFoundError(
+            f"tg.viz.draw needs Graphviz's 'dot' program, which is not installed: {_INSTALL_HINT}"
+        )
+    done = subprocess.run([exe, f"-T{fmt}"], input=dot.encode(), capture_output=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"dot -T{fmt} failed: {done.stderr.decode(errors='replace').strip()}")
+    return done.stdout
+
+
+class Drawing:
+    """A drawn graph: ``.source`` (DOT), ``.data`` (the rendered bytes), ``.path``.
+
+    In Jupyter it displays itself (``_repr_svg_``).
+    """
+
+    def __init__(self, source: str, data: bytes, format: str, path):
+        self.source = source
+        self.data = data
+        self.format = format
+        self.path = path
+
+    def _repr_svg_(self) -> str:
+        svg = self.data if self.format == "svg" else _render(self.source, "svg")
+        return svg.decode("utf-8")
+
+    def __repr__(self) -> str:
+        where = f" at {self.path!r}" if self.path else ""
+        return f"<tapegrad.viz.Drawing ({self.format}{where})>"
+
+
+def draw(root, path=None, format=None, show_grad: bool = True, rankdir: str = "LR") -> Drawing:
+    """Render the graph of ``root`` and write it to ``path`` (if given).
+
+    The format comes from ``format``, else from the suffix of ``path``
+    (``.svg``, ``.png``, ``.pdf``, ... or ``.dot`` for the DOT text alone),
+    else svg. Raises GraphvizNotFoundError, saying how to install Graphviz,
+    when the ``dot`` program is missing.
+    """
+    suffix = os.path.splitext(os.fspath(path))[1][1:].lower() if path is not None else ""
+    fmt = (format or suffix or "svg").lower()
+    if fmt not in _RENDERED + _SOURCE:
+        raise ValueError(f"draw: unsupported format {fmt!r}; use one of {', '.join(_RENDERED + _SOURCE)}")
+    if path is not None and not suffix:
+        path = f"{os.fspath(path)}.{fmt}"
+    source = to_dot(root, show_grad=show_grad, rankdir=rankdir)
+    data = source.encode() if fmt in _SOURCE else _render(source, fmt)
+    if path is not None:
+        with open(path, "wb") as f:
+            f.write(data)
+    return Drawing(source, data, fmt, path)

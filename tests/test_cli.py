@@ -1,0 +1,245 @@
+"""The command line: ``python -m tapegrad explain | bench | demo``.
+
+Most tests run the CLI in a subprocess, as a user would. The bench runs use the
+hidden ``--tiny`` sizes so that each takes a second or two.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tapegrad.cli.exprparse import ExpressionError, evaluate, parse_bindings
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKENDS = ("native", "reference")
+
+
+def run_cli(*args, check=True, timeout=120):
+    env = dict(os.environ, TAPEGRAD_BENCHMARKS=str(ROOT / "benchmarks"))
+    proc = subprocess.run([sys.executable, "-m", "tapegrad", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\nstdout:\n{proc.stdout}\n"
+                             f"stderr:\n{proc.stderr}")
+    return proc
+
+
+def has_backend(name, attr):
+    import importlib
+
+    try:
+        mod = importlib.import_module("tapegrad" if name == "native" else "tapegrad.reference")
+        getattr(mod, attr)
+    except (ImportError, AttributeError):
+        return False
+    return True
+
+
+@pytest.fixture(params=BACKENDS, ids=BACKENDS)
+def backend(request):
+    if not has_backend(request.param, "Value"):
+        pytest.skip(f"the {request.param} backend has no Value in this build")
+    return request.param
+
+
+# -- explain ----------------------------------------------------------------------------
+
+
+def test_explain_worked_examples(backend):
+    out = run_cli("explain", "--backend", backend).stdout
+    # simple example: y = (x1 + x2) * x3 at (4, 2, -5)
+    for line in ("y = -30", "dy/dx1 = -5", "dy/dx2 = -5", "dy/dx3 = 6"):
+        assert line in out.splitlines(), line
+    # five-node example at (-7, 2, 2, -1): the fan-out at u2 sums -20 and -40
+    for line in ("y = 40", "dy/dx1 = -8", "dy/dx2 = -8", "dy/dx3 = 60", "dy/dx4 = -120"):
+        assert line in out.splitlines(), line
+    assert "-60" in out
+
+
+def test_explain_expression(backend):
+    out = run_cli("explain", '(a+b)*c', "a=4", "b=2", "c=-5", "--backend", backend).stdout
+    lines = out.splitlines()
+    for line in ("y = -30", "dy/da = -5", "dy/db = -5", "dy/dc = 6"):
+        assert line in lines, line
+
+
+def test_explain_functions_and_powers(backend):
+    out = run_cli("explain", "tanh(x) ** 2 + 2 ** x - abs(-x) / sqrt(x)", "x=0.5",
+                  "--backend", backend).stdout
+    import math
+
+    x = 0.5
+    y = math.tanh(x) ** 2 + 2 ** x - x / math.sqrt(x)
+    dy = (2 * math.tanh(x) * (1 - math.tanh(x) ** 2) + 2 ** x * math.log(2)
+          - 0.5 / math.sqrt(x))
+    got = dict(line.split(" = ") for line in out.splitlines()
+               if line.startswith(("y = ", "dy/dx = ")))
+    assert float(got["y"]) == pytest.approx(y, rel=1e-5)
+    assert float(got["dy/dx"]) == pytest.approx(dy, rel=1e-5)
+
+
+@pytest.mark.parametrize("expr, message", [
+    ("__import__('os')", "call of __import__ is not allowed"),
+    ("a.__class__", "attribute access is not allowed"),
+    ("(lambda: a)()", "not allowed"),
+    ("lambda: a", "lambda is not allowed"),
+    ("a + d", "name 'd' is not bound"),
+    ("a[0]", "indexing is not allowed"),
+    ("'text'", "only real numbers"),
+    ("a @ a", "operator MatMult is not allowed"),
+    ("a if a else 1", "conditional expression is not allowed"),
+    ("exp(a, 2)", "exactly one positional argument"),
+    ("open('x')", "call of open is not allowed"),
+    ("[x for x in ()]", "comprehension is not allowed"),
+    ("a +", "cannot parse"),
+    ("True * a", "only real numbers"),
+])
+def test_safe_parser_rejects(expr, message):
+    import tapegrad.reference as ref
+
+    with pytest.raises(ExpressionError, match=message.replace("(", r"\(").replace("'", "'")):
+        evaluate(expr, {"a": 1.0}, ref.Value)
+
+
+def test_safe_parser_bindings():
+    assert parse_bindings(["a=4", "b=-2.5"]) == {"a": 4.0, "b": -2.5}
+    for bad, message in (("a", "NAME=VALUE"), ("1a=2", "not a valid variable name"),
+                         ("a=x", "not a number"), ("tanh=1", "function name")):
+        with pytest.raises(ExpressionError, match=message):
+            parse_bindings([bad])
+
+
+def test_safe_parser_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    proc = run_cli("explain", f"__import__('os').system('touch {marker}')", check=False)
+    assert proc.returncode == 2
+    assert "tapegrad explain: error:" in proc.stderr and "not allowed" in proc.stderr
+    assert not marker.exists()
+
+
+def test_explain_unbound_name_is_a_clear_error():
+    proc = run_cli("explain", "x * y", "x=1", check=False)
+    assert proc.returncode == 2
+    assert "name 'y' is not bound" in proc.stderr and "y=1.0" in proc.stderr
+
+
+def test_explain_draw(tmp_path, backend):
+    import shutil
+
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz 'dot' is not installed")
+    path = tmp_path / "graph.svg"
+    run_cli("explain", "a*b + a", "a=2", "b=3", "--backend", backend, "--draw", str(path))
+    assert path.exists() and "<svg" in path.read_text()
+
+
+# -- bench ------------------------------------------------------------------------------
+
+
+def bench_json(tmp_path, *args):
+    out = tmp_path / "bench.json"
+    proc = run_cli("bench", "--tiny", "--no-progress", "--json", str(out), *args)
+    return proc, json.loads(out.read_text())
+
+
+def test_bench_json_schema(tmp_path):
+    proc, report = bench_json(tmp_path, "--workloads", "W2,W3")
+    assert report["schema"] == 1 and report["mode"] == "tiny"
+    assert {"cpu", "cores", "python", "platform"} <= set(report["machine"])
+    assert {"date", "command", "repeat", "checks", "results", "skipped"} <= set(report)
+    assert {r["workload"] for r in report["results"]} <= {"W2", "W3"}
+    ran = {r["backend"] for r in report["results"]}
+    assert "reference" in ran
+    for r in report["results"]:
+        assert {"workload", "size", "phase", "backend", "unit", "median", "min", "max",
+                "samples", "speedup_vs_reference", "nodes"} <= set(r)
+        assert r["phase"] in ("forward", "backward") and r["unit"] == "s"
+        assert r["min"] <= r["median"] <= r["max"]
+        if r["backend"] == "reference":
+            assert r["speedup_vs_reference"] == pytest.approx(1.0)
+    for c in report["checks"]:
+        assert c["status"] in ("agrees", "disagrees", "skipped", "failed")
+    w3 = [c for c in report["checks"] if c["workload"] == "W3" and c["status"] == "agrees"]
+    assert w3 and all(c["against"] == "exact answer" for c in w3)
+    # micrograd 0.1.0 has no tanh: W2 says so instead of failing the run
+    if any(c["backend"] == "micrograd" for c in report["checks"]):
+        assert any(s["workload"] == "W2" and s["backend"] == "micrograd"
+                   for s in report["skipped"])
+    assert "Workload" in proc.stdout and "Agreement" in proc.stdout
+
+
+def test_bench_our_backends_run_and_agree_on_every_workload(tmp_path):
+    _, report = bench_json(tmp_path, "--workloads", "W1,W4,W5,matmul",
+                           "--backends", "native,reference")
+    for c in report["checks"]:
+        assert c["status"] in ("agrees", "skipped"), c  # never "disagrees" nor "failed"
+    ran = {(r["workload"], r["backend"]) for r in report["results"]}
+    assert {("W1", "reference"), ("W4", "reference"), ("W5", "reference"),
+            ("matmul", "reference")} <= ran
+    if has_backend("native", "Value"):
+        assert ("W1", "native") in ran
+    if has_backend("native", "tensor"):
+        assert {("W4", "native"), ("W5", "native"), ("matmul", "native")} <= ran
+
+
+def test_bench_refuses_a_backend_that_disagrees(tmp_path):
+    victim = "native" if has_backend("native", "Value") else "reference"
+    proc, report = bench_json(tmp_path, "--workloads", "W3", "--inject-wrong", victim)
+    check = {c["backend"]: c for c in report["checks"]}
+    assert check[victim]["status"] == "disagrees"
+    assert check[victim]["max_scaled_error"] > 1
+    assert not [r for r in report["results"] if r["backend"] == victim]
+    assert "DISAGREES" in proc.stdout
+    assert any(s["backend"] == victim and "no time reported" in s["reason"]
+               for s in report["skipped"])
+    others = [b for b, c in check.items() if b != victim and c["status"] == "agrees"]
+    assert others, "the other backends still agree with the exact answer"
+
+
+def test_bench_unknown_workload():
+    proc = run_cli("bench", "--tiny", "--workloads", "W9", check=False)
+    assert proc.returncode == 2 and "unknown workload 'W9'" in proc.stderr
+
+
+def test_bench_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    from tapegrad.cli.bench import plot
+
+    rows = [{"workload": "W2", "phase": ph, "backend": b, "unit": "s", "nodes": n,
+             "speedup_vs_reference": sp}
+            for ph in ("forward", "backward") for b, sp in (("native", 20.0), ("reference", 1.0))
+            for n in (10**4, 10**5)]
+    path = tmp_path / "speedup.png"
+    assert plot({"results": rows}, str(path)) is None
+    assert path.exists() and path.stat().st_size > 0
+
+
+def test_scaled_error_semantics():
+    import numpy as np
+
+    from tapegrad.cli.bench import _scaled_error
+
+    assert _scaled_error([1.0, np.nan, np.inf], [1.0, np.nan, np.inf], 1e-6, 0) == 0
+    assert _scaled_error([1.0], [np.nan], 1e-6, 0) == np.inf
+    assert _scaled_error([1.0, 2.0], [1.0], 1e-6, 0) == np.inf  # shape mismatch
+    assert _scaled_error([1.001], [1.0], 1e-3, 0) == pytest.approx(1.0)
+
+
+# -- demo, entry point ------------------------------------------------------------------
+
+
+def test_demo_tiny():
+    out = run_cli("demo", "--steps", "2", "--samples", "12").stdout
+    assert "moons demo on Values" in out and "Tensor MLP" in out
+    assert "median time per step" in out
+
+
+def test_no_command_prints_help():
+    out = run_cli().stdout
+    for cmd in ("bench", "demo", "explain"):
+        assert cmd in out
