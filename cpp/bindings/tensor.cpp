@@ -73,10 +73,16 @@ void def_unary(py::class_<T, TensorPtr>& cls, const char* name, TOp op) {
   cls.def(name, [op](const TensorPtr& s) { return maybe_nogil(s->data.numel(), [&] { return unary_op(op, s); }); });
 }
 
+std::string op_string_of(TOp op) {
+  TensorNode n;
+  n.op = op;
+  return op_string(n);
+}
+
 // dim/keepdim with NumPy's axis/keepdims aliases; None means every dim.
 TensorPtr reduce_call(TOp op, const TensorPtr& s, py::object dim, bool keepdim, py::object axis, py::object keepdims) {
   if (!axis.is_none()) {
-    if (!dim.is_none()) throw TypeError("reduction got both dim and axis");
+    if (!dim.is_none()) throw TypeError(op_string_of(op) + "() got both dim and axis");
     dim = axis;
   }
   if (!keepdims.is_none()) keepdim = keepdims.cast<bool>();
@@ -91,8 +97,6 @@ TensorPtr reduce_call(TOp op, const TensorPtr& s, py::object dim, bool keepdim, 
       dims.push_back(dim.cast<std::int64_t>());
     }
   }
-  if ((op == TOp::Max || op == TOp::Min) && s->data.numel() == 0)
-    throw ValueError(std::string(op == TOp::Max ? "max" : "min") + "() of an empty tensor of shape " + shape_str(s->data.shape));
   return maybe_nogil(s->data.numel(), [&] { return reduce_op(op, s, dims, all, keepdim); });
 }
 
@@ -113,7 +117,8 @@ py::object dtype_obj(DType d) { return py::module_::import("numpy").attr("dtype"
 std::string repr(const TensorPtr& s) {
   py::module_ np = py::module_::import("numpy");
   std::string body = np.attr("array2string")(numpy_of(s), py::arg("separator") = ", ", py::arg("prefix") = "Tensor(").cast<std::string>();
-  std::string extras = s->data.dtype == DType::F32 ? "" : ", dtype=float64";
+  std::string extras = s->data.numel() == 0 && s->data.ndim() > 1 ? ", shape=" + shape_str(s->data.shape) : "";
+  if (s->data.dtype != DType::F32) extras += ", dtype=float64";
   if (!s->is_leaf()) extras += ", op='" + op_string(*s) + "'";
   else if (s->requires_grad) extras += ", requires_grad=True";
   return "Tensor(" + body + extras + ")";

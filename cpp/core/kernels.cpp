@@ -107,6 +107,8 @@ inline T binary_op(T x, T y) {
     case BinaryKind::TanhGrad: return x * (T(1) - y * y);
     case BinaryKind::SigmoidGrad: return x * y * (T(1) - y);
     case BinaryKind::ReluGrad: return y > T(0) ? x : x * T(0);
+    case BinaryKind::PowGradBase: return y == T(0) ? T(0) : y * std::pow(x, y - T(1));
+    case BinaryKind::PowGradExp: return (x == T(0) && y >= T(0)) ? T(0) : std::pow(x, y) * std::log(x);
   }
   return x;
 }
@@ -139,7 +141,7 @@ void binary_dispatch(BinaryKind k, const Array& a, const Array& b, T* o) {
   switch (k) {
 #define TG_CASE(K) case BinaryKind::K: binary_loop<T, BinaryKind::K>(a, b, o); break;
     TG_CASE(Add) TG_CASE(Sub) TG_CASE(Mul) TG_CASE(Div) TG_CASE(Pow) TG_CASE(Lt) TG_CASE(Le)
-    TG_CASE(Gt) TG_CASE(Ge) TG_CASE(Eq) TG_CASE(Ne) TG_CASE(TanhGrad) TG_CASE(SigmoidGrad) TG_CASE(ReluGrad)
+    TG_CASE(Gt) TG_CASE(Ge) TG_CASE(Eq) TG_CASE(Ne) TG_CASE(TanhGrad) TG_CASE(SigmoidGrad) TG_CASE(ReluGrad) TG_CASE(PowGradBase) TG_CASE(PowGradExp)
 #undef TG_CASE
   }
 }
@@ -267,7 +269,7 @@ Array reduce(ReduceKind k, const Array& a, const std::vector<std::int64_t>& dims
     else { order_kept.push_back(i); kept_shape.push_back(a.shape[i]); out_shape.push_back(a.shape[i]); }
   }
   if (k != ReduceKind::Sum && len == 0)
-    throw ValueError(std::string("zero-size tensor to reduction operation ") + (k == ReduceKind::Max ? "max" : "min") + " which has no identity");
+    throw ValueError(std::string(k == ReduceKind::Max ? "max" : "min") + "() over an empty dimension of a tensor of shape " + shape_str(a.shape));
   Array out = empty(out_shape, a.dtype);
   std::int64_t rows = out.numel();
   if (rows == 0) return out;

@@ -12,7 +12,9 @@ namespace tapegrad {
 enum class UnaryKind { Neg, Abs, Relu, Tanh, Sigmoid, Exp, Log, Sqrt, Sin, Cos, Sign, Positive, Square };
 // TanhGrad, SigmoidGrad, ReluGrad: g (op) y with y the op's output, fused
 // so that these backward rules run one loop instead of three.
-enum class BinaryKind { Add, Sub, Mul, Div, Pow, Lt, Le, Gt, Ge, Eq, Ne, TanhGrad, SigmoidGrad, ReluGrad };
+// PowGradBase(a, b) = d(a^b)/da and PowGradExp(a, b) = d(a^b)/db, 0 where the
+// textbook formula would make 0 * inf (b = 0; a = 0 <= b), as Value and PyTorch.
+enum class BinaryKind { Add, Sub, Mul, Div, Pow, Lt, Le, Gt, Ge, Eq, Ne, TanhGrad, SigmoidGrad, ReluGrad, PowGradBase, PowGradExp };
 enum class ReduceKind { Sum, Max, Min };
 
 Array unary(UnaryKind k, const Array& a);

@@ -125,9 +125,7 @@ TensorPtr mul(const TensorPtr& a, const TensorPtr& b) { return binary_node(TOp::
 TensorPtr div(const TensorPtr& a, const TensorPtr& b) { return binary_node(TOp::Div, BinaryKind::Div, a, b); }
 
 TensorPtr pow(const TensorPtr& a, const TensorPtr& b) {
-  TensorPtr n = binary_node(TOp::Pow, BinaryKind::Pow, a, b);
-  if (!n->is_leaf()) n->saved = {n->data};
-  return n;
+  return binary_node(TOp::Pow, BinaryKind::Pow, a, b);
 }
 
 TensorPtr pow_const(const TensorPtr& a, double k) {
@@ -344,11 +342,11 @@ std::vector<Array> backward_rule(const TensorNode& n, const Array& g) {
       return {binary(BinaryKind::Div, g, B),
               binary(BinaryKind::Div, mul(unary(UnaryKind::Neg, g), A), unary(UnaryKind::Square, B))};
     case TOp::Neg: return {unary(UnaryKind::Neg, g)};  // d(-a)/da = -1
-    case TOp::PowConst:  // d(a^k)/da = k a^(k-1)
+    case TOp::PowConst:  // d(a^k)/da = k a^(k-1); a^0 is constant: 0 even at a = 0
+      if (n.k == 0) return {zeros(g.shape, g.dtype)};
       return {mul(g, binary_scalar(BinaryKind::Mul, binary_scalar(BinaryKind::Pow, S[0], n.k - 1), n.k))};
     case TOp::Pow:  // d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log(a)
-      return {mul(mul(g, B), binary(BinaryKind::Pow, A, binary_scalar(BinaryKind::Sub, B, 1))),
-              mul(mul(g, S[0]), unary(UnaryKind::Log, A))};
+      return {mul(g, binary(BinaryKind::PowGradBase, A, B)), mul(g, binary(BinaryKind::PowGradExp, A, B))};
     case TOp::Abs: return {mul(g, unary(UnaryKind::Sign, S[0]))};           // d|a|/da = sign(a)
     case TOp::Relu: return {binary(BinaryKind::ReluGrad, g, S[0])};         // 1 if a > 0 else 0
     case TOp::Tanh: return {binary(BinaryKind::TanhGrad, g, S[0])};         // d tanh(a)/da = 1 - tanh(a)^2
