@@ -886,3 +886,22 @@ def test_tensor_pow_gradients_at_zero(tg, dtype):
     (a ** b).sum().backward()
     np.testing.assert_allclose(a.grad.numpy(), [0.0, 0.0, 1.0])
     np.testing.assert_allclose(b.grad.numpy(), [0.0, 0.0, 2.0 * np.log(2.0)], rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["1d@1d", "1d@plain", "2d@2d", "grad"])
+def test_matmul_of_none_indexed_scalars(tg, case):
+    # Found by the fuzzer: t[None] of a 0-d tensor has a zero stride; the native
+    # matmul handed that to BLAS as a leading dimension ("On entry to SGEMM
+    # parameter number 10 had an illegal value") and returned uninitialised memory.
+    need_tensor(tg)
+    a = tg.tensor(2.0, requires_grad=True)
+    b = tg.tensor(3.0, requires_grad=True)
+    if case == "1d@1d":
+        assert (a[None] @ b[None]).item() == 6.0
+    elif case == "1d@plain":
+        assert (a[None] @ tg.tensor([3.0])).item() == 6.0
+    elif case == "2d@2d":
+        np.testing.assert_array_equal((a[None][None] @ b[None][None]).numpy(), [[6.0]])
+    else:
+        (a[None] @ b[None]).backward()
+        assert a.grad.item() == 3.0 and b.grad.item() == 2.0
