@@ -905,3 +905,15 @@ def test_matmul_of_none_indexed_scalars(tg, case):
     else:
         (a[None] @ b[None]).backward()
         assert a.grad.item() == 3.0 and b.grad.item() == 2.0
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_with_inf_is_nan_across_the_row(tg, name, dtype):
+    # Found by the fuzzer: with +inf in a row, inf - max(row) = nan, and the row's
+    # normaliser is nan, so every entry is nan (NumPy, PyTorch); not [nan, 0].
+    need_tensor(tg)
+    x = tg.tensor(np.array([[np.inf, -0.4], [0.5, 1.0]], dtype=dtype), requires_grad=True)
+    out = getattr(x, name)(1).numpy()
+    assert np.isnan(out[0]).all(), out
+    assert np.isfinite(out[1]).all(), out
