@@ -155,35 +155,12 @@ def _timed(fn, *args):
 # Data
 
 def moons(n: int, noise: float = 0.1, seed: int = 0):
-    """Two interleaving half circles: X of shape (n, 2) float64, y in {-1, +1}.
+    """Two interleaving half circles, the points the demo and the tests train on
+    (``tapegrad.datasets.make_moons``): X of shape (n, 2) float64, y in {-1, +1}."""
+    from tapegrad.datasets import make_moons
 
-    Uses ``tapegrad.datasets.make_moons`` when the package has it, so the demo and
-    the benchmark train on the same points; otherwise the same construction here.
-    """
-    try:
-        from tapegrad.datasets import make_moons  # type: ignore
-    except ImportError:
-        make_moons = None
-    if make_moons is not None:
-        try:
-            X, y = make_moons(n, noise=noise, seed=seed)
-            X = np.asarray(X, dtype=np.float64)
-            y = np.asarray(y, dtype=np.float64)
-            return X, np.where(y > 0, 1.0, -1.0)
-        except TypeError:
-            pass
-    rng = np.random.default_rng(seed)
-    n_out = n // 2
-    n_in = n - n_out
-    t_out = np.linspace(0.0, np.pi, n_out)
-    t_in = np.linspace(0.0, np.pi, n_in)
-    X = np.concatenate([
-        np.stack([np.cos(t_out), np.sin(t_out)], axis=1),
-        np.stack([1.0 - np.cos(t_in), 0.5 - np.sin(t_in)], axis=1),
-    ])
-    X += rng.normal(scale=noise, size=X.shape)
-    y = np.concatenate([-np.ones(n_out), np.ones(n_in)])
-    return X, y
+    X, y = make_moons(n, noise=noise, seed=seed)
+    return np.asarray(X, dtype=np.float64), np.where(np.asarray(y) > 0, 1.0, -1.0)
 
 
 # ---------------------------------------------------------------------------

@@ -9,6 +9,8 @@ import contextlib
 
 from . import _core
 
+from ._shared import grad  # re-exported: the one backend-agnostic tg.grad
+
 __all__ = ["no_grad", "is_grad_enabled", "grad"]
 
 is_grad_enabled = _core.is_grad_enabled
@@ -23,15 +25,3 @@ def no_grad():
         yield
     finally:
         _core.set_grad_enabled(previous)
-
-
-def grad(output, inputs, gradient=None, retain_graph=False):
-    """d output / d input for each input, without touching any ``.grad``.
-
-    ``inputs`` may be one node or a sequence of nodes; the result has the same
-    form. An input that ``output`` does not depend on gets a zero gradient.
-    """
-    single = not isinstance(inputs, (list, tuple))
-    nodes = [inputs] if single else list(inputs)
-    grads = output._gradients(nodes, gradient=gradient, retain_graph=retain_graph)
-    return grads[0] if single else tuple(grads)

@@ -9,21 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
+from ._shared import RandomState
 
 __all__ = ["randn", "arange", "manual_seed", "generator", "from_dlpack"]
 
-_generator = np.random.default_rng()
-
-
-def generator() -> np.random.Generator:
-    """The generator unseeded draws use (reseeded by ``manual_seed``)."""
-    return _generator
-
-
-def manual_seed(seed: int) -> None:
-    """Reseed the module-level generator: later draws repeat on both backends."""
-    global _generator
-    _generator = np.random.default_rng(seed)
+# The stream behind randn (and tg.nn's initialisation) when no seed is given.
+_random = RandomState()
+generator = _random.generator
+manual_seed = _random.manual_seed
 
 
 def _shape(shape: tuple) -> tuple:
@@ -36,7 +29,7 @@ def _shape(shape: tuple) -> tuple:
 def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> _core.Tensor:
     """Standard normal samples: float64 draws of ``default_rng``, cast to ``dtype``."""
     shape = _shape(shape)
-    rng = _generator if seed is None else np.random.default_rng(seed)
+    rng = _random.rng(seed)
     dt = np.float32 if dtype is None else dtype
     return _core.tensor(rng.standard_normal(shape), requires_grad=requires_grad, dtype=dt)
 

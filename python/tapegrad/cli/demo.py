@@ -18,29 +18,15 @@ import time
 
 import numpy as np
 
+from ..datasets import make_moons
+
 SEED = 0
 
 
 def _moons(n, noise=0.1, seed=SEED):
-    """(X, y) with y in {-1, +1}: tapegrad.datasets when present, else built here."""
-    try:
-        from tapegrad.datasets import make_moons  # type: ignore
-    except ImportError:
-        make_moons = None
-    if make_moons is not None:
-        try:
-            X, y = make_moons(n, noise=noise, seed=seed)
-            X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
-            return X, np.where(y > 0, 1.0, -1.0)
-        except TypeError:
-            pass
-    rng = np.random.default_rng(seed)
-    n_out, n_in = n // 2, n - n // 2
-    t_out, t_in = np.linspace(0, np.pi, n_out), np.linspace(0, np.pi, n_in)
-    X = np.concatenate([np.stack([np.cos(t_out), np.sin(t_out)], 1),
-                        np.stack([1 - np.cos(t_in), 0.5 - np.sin(t_in)], 1)])
-    X += rng.normal(scale=noise, size=X.shape)
-    return X, np.concatenate([-np.ones(n_out), np.ones(n_in)])
+    """(X, y) with y in {-1, +1} for the max-margin loss."""
+    X, y = make_moons(n, noise=noise, seed=seed)
+    return np.asarray(X, dtype=np.float64), np.where(np.asarray(y) > 0, 1.0, -1.0)
 
 
 def _load(name):

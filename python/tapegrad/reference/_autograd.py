@@ -26,6 +26,8 @@ from __future__ import annotations
 import contextlib
 import threading
 
+from .._shared import grad  # re-exported: the one backend-agnostic tg.grad
+
 __all__ = ["topo_order", "no_grad", "is_grad_enabled", "grad"]
 
 
@@ -74,15 +76,3 @@ def no_grad():
         yield
     finally:
         _mode.enabled = previous
-
-
-def grad(output, inputs, gradient=None, retain_graph=False):
-    """d output / d input for each input, without touching any ``.grad``.
-
-    ``inputs`` may be one node or a sequence of nodes; the result has the same
-    form. An input that ``output`` does not depend on gets a zero gradient.
-    """
-    single = not isinstance(inputs, (list, tuple))
-    nodes = [inputs] if single else list(inputs)
-    grads = output._gradients(nodes, gradient=gradient, retain_graph=retain_graph)
-    return grads[0] if single else tuple(grads)

@@ -3,25 +3,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._shared import RandomState
 from ._tensor_data import check_shape, float_dtype, shape_args
 from .tensor import Tensor
 
 __all__ = ["tensor", "zeros", "ones", "randn", "arange", "manual_seed", "from_dlpack"]
 
-# The module-level generator behind randn (and tg.nn's initialisation) when no
-# seed is given; manual_seed(n) replaces it with a freshly seeded one.
-_generator = np.random.default_rng()
-
-
-def generator() -> np.random.Generator:
-    """The generator that unseeded random draws use (reseeded by ``manual_seed``)."""
-    return _generator
-
-
-def manual_seed(seed: int) -> None:
-    """Reseed the module-level generator: later draws repeat on both backends."""
-    global _generator
-    _generator = np.random.default_rng(seed)
+# The stream behind randn (and tg.nn's initialisation) when no seed is given.
+_random = RandomState()
+generator = _random.generator
+manual_seed = _random.manual_seed
 
 
 def tensor(data, requires_grad: bool = False, dtype=None) -> Tensor:
@@ -52,7 +43,7 @@ def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> Tensor:
     """
     dt = _dtype(dtype)
     shape = check_shape(shape_args(shape), np.float64)
-    rng = _generator if seed is None else np.random.default_rng(seed)
+    rng = _random.rng(seed)
     return Tensor._wrap(rng.standard_normal(shape).astype(dt), requires_grad)
 
 

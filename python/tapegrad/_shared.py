@@ -1,0 +1,42 @@
+"""Backend-agnostic pieces that both backends export: no ``_core``, no backend state.
+
+``tapegrad`` and ``tapegrad.reference`` each bind these to themselves, so the
+code exists once.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["grad", "RandomState"]
+
+
+def grad(output, inputs, gradient=None, retain_graph=False):
+    """d output / d input for each input, without touching any ``.grad``.
+
+    ``inputs`` may be one node or a sequence of nodes; the result has the same
+    form. An input that ``output`` does not depend on gets a zero gradient.
+    """
+    single = not isinstance(inputs, (list, tuple))
+    nodes = [inputs] if single else list(inputs)
+    grads = output._gradients(nodes, gradient=gradient, retain_graph=retain_graph)
+    return grads[0] if single else tuple(grads)
+
+
+class RandomState:
+    """A backend's random stream (Note [Random numbers]): NumPy's ``default_rng``,
+    so that the same seed gives the same numbers on both backends."""
+
+    def __init__(self) -> None:
+        self._generator = np.random.default_rng()
+
+    def generator(self) -> np.random.Generator:
+        """The generator that unseeded random draws use (reseeded by ``manual_seed``)."""
+        return self._generator
+
+    def manual_seed(self, seed: int) -> None:
+        """Reseed the generator: later draws repeat on both backends."""
+        self._generator = np.random.default_rng(seed)
+
+    def rng(self, seed=None) -> np.random.Generator:
+        """The generator for one draw: a fresh one for an explicit ``seed``, else the stream."""
+        return self._generator if seed is None else np.random.default_rng(seed)
