@@ -22,8 +22,26 @@ bool is_number(py::handle o) {
   return py::isinstance(o, real) || py::isinstance(o, npbool);
 }
 
+// Set by install_fast_paths (Note [Tensor fast slots]).
+PyTypeObject* tensor_type = nullptr;
+
+// `o` is a Tensor (or a subclass instance): its holder, without copying it.
+// An instance made by Tensor.__new__ alone has none: TypeError, not a crash.
+const TensorPtr& holder_of(PyObject* o) {
+  auto* inst = reinterpret_cast<py::detail::instance*>(o);
+  auto vh = inst->get_value_and_holder();
+  if (!vh.holder_constructed() || !vh.holder<TensorPtr>())
+    throw TypeError("a tapegrad Tensor whose __init__ was not called");
+  return vh.holder<TensorPtr>();
+}
+
+bool is_tensor(PyObject* o) {
+  return Py_TYPE(o) == tensor_type || PyType_IsSubtype(Py_TYPE(o), tensor_type);
+}
+
 // `other` as a tensor (numbers take `self`'s dtype), or null if foreign.
 TensorPtr operand(const T& self, py::handle other) {
+  if (tensor_type != nullptr && is_tensor(other.ptr())) return holder_of(other.ptr());  // no caster lookup
   if (py::isinstance<T>(other)) return other.cast<TensorPtr>();
   if (is_number(other)) return make_leaf(scalar_array(py::float_(py::reinterpret_borrow<py::object>(other)).cast<double>(), self.data.dtype));
   if (py::isinstance<py::array>(other) || py::isinstance<py::list>(other) || py::isinstance<py::tuple>(other) ||
@@ -184,18 +202,6 @@ std::vector<std::int64_t> labels_arg(py::handle labels, std::int64_t n, std::int
 // number slots and the unary methods straight at these functions. They keep
 // the pybind11 methods' semantics (same conversions, NotImplemented, errors);
 // the pybind11 methods stay in the class dict for explicit calls.
-
-PyTypeObject* tensor_type = nullptr;
-
-// `o` is a Tensor (or a subclass instance): its holder, without copying it.
-const TensorPtr& holder_of(PyObject* o) {
-  auto* inst = reinterpret_cast<py::detail::instance*>(o);
-  return inst->get_value_and_holder().holder<TensorPtr>();
-}
-
-bool is_tensor(PyObject* o) {
-  return Py_TYPE(o) == tensor_type || PyType_IsSubtype(Py_TYPE(o), tensor_type);
-}
 
 template <BinFn F>
 PyObject* fast_binary(PyObject* l, PyObject* r) {
