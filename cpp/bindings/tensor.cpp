@@ -22,8 +22,26 @@ bool is_number(py::handle o) {
   return py::isinstance(o, real) || py::isinstance(o, npbool);
 }
 
+// Set by install_fast_paths (Note [Tensor fast slots]).
+PyTypeObject* tensor_type = nullptr;
+
+// `o` is a Tensor (or a subclass instance): its holder, without copying it.
+// An instance made by Tensor.__new__ alone has none: TypeError, not a crash.
+const TensorPtr& holder_of(PyObject* o) {
+  auto* inst = reinterpret_cast<py::detail::instance*>(o);
+  auto vh = inst->get_value_and_holder();
+  if (!vh.holder_constructed() || !vh.holder<TensorPtr>())
+    throw TypeError("a tapegrad Tensor whose __init__ was not called");
+  return vh.holder<TensorPtr>();
+}
+
+bool is_tensor(PyObject* o) {
+  return Py_TYPE(o) == tensor_type || PyType_IsSubtype(Py_TYPE(o), tensor_type);
+}
+
 // `other` as a tensor (numbers take `self`'s dtype), or null if foreign.
 TensorPtr operand(const T& self, py::handle other) {
+  if (tensor_type != nullptr && is_tensor(other.ptr())) return holder_of(other.ptr());  // no caster lookup
   if (py::isinstance<T>(other)) return other.cast<TensorPtr>();
   if (is_number(other)) return make_leaf(scalar_array(py::float_(py::reinterpret_borrow<py::object>(other)).cast<double>(), self.data.dtype));
   if (py::isinstance<py::array>(other) || py::isinstance<py::list>(other) || py::isinstance<py::tuple>(other) ||
@@ -173,6 +191,73 @@ std::vector<std::int64_t> labels_arg(py::handle labels, std::int64_t n, std::int
     if (l < 0 || l >= classes)
       throw IndexError("cross_entropy: label " + std::to_string(l) + " is out of range for " + std::to_string(classes) + " classes");
   return out;
+}
+
+// ---- fast paths for the per-op hot path ----------------------------------
+// Note [Tensor fast slots]
+// pybind11 binds __add__ as a Python method, so `a + b` went through the
+// generic slot wrapper (attribute lookup, bound method) and then pybind11's
+// overload dispatcher (argument vectors, casters): several times the cost of
+// the op itself on small tensors. After the class is complete we point the
+// number slots and the unary methods straight at these functions. They keep
+// the pybind11 methods' semantics (same conversions, NotImplemented, errors);
+// the pybind11 methods stay in the class dict for explicit calls.
+
+template <BinFn F>
+PyObject* fast_binary(PyObject* l, PyObject* r) {
+  try {
+    // Python calls the slot of either operand's type: l (op) r or, reflected, r's.
+    py::object out = is_tensor(l) ? binary_call(holder_of(l), r, F, false) : binary_call(holder_of(r), l, F, true);
+    return out.release().ptr();
+  } catch (...) {
+    py::detail::try_translate_exceptions();
+    return nullptr;
+  }
+}
+
+template <TOp Op>
+PyObject* fast_unary(PyObject* self, PyObject* /*unused*/) {
+  try {
+    const TensorPtr& s = holder_of(self);
+    return py::cast(maybe_nogil(s->data.numel(), [&] { return unary_op(Op, s); })).release().ptr();
+  } catch (...) {
+    py::detail::try_translate_exceptions();
+    return nullptr;
+  }
+}
+
+// Replaces the pybind11 method `name` by a METH_NOARGS C function, keeping its docstring.
+void set_fast_method(py::class_<T, TensorPtr>& cls, PyMethodDef* def) {
+  static std::vector<std::string> docs;  // the PyMethodDefs point into these for the module's life
+  py::object old = cls.attr(def->ml_name);
+  docs.reserve(64);
+  docs.push_back(py::hasattr(old, "__doc__") && !old.attr("__doc__").is_none() ? old.attr("__doc__").cast<std::string>() : "");
+  def->ml_doc = docs.back().c_str();
+  py::object descr = py::reinterpret_steal<py::object>(PyDescr_NewMethod(tensor_type, def));
+  if (!descr) throw py::error_already_set();
+  cls.attr(def->ml_name) = descr;
+}
+
+void install_fast_paths(py::class_<T, TensorPtr>& cls) {
+  tensor_type = reinterpret_cast<PyTypeObject*>(cls.ptr());
+  PyNumberMethods* nb = tensor_type->tp_as_number;
+  nb->nb_add = &fast_binary<&add>;
+  nb->nb_subtract = &fast_binary<&sub>;
+  nb->nb_multiply = &fast_binary<&mul>;
+  nb->nb_true_divide = &fast_binary<&div>;
+  PyType_Modified(tensor_type);
+  static PyMethodDef defs[] = {
+      {"abs", &fast_unary<TOp::Abs>, METH_NOARGS, nullptr},
+      {"relu", &fast_unary<TOp::Relu>, METH_NOARGS, nullptr},
+      {"tanh", &fast_unary<TOp::Tanh>, METH_NOARGS, nullptr},
+      {"sigmoid", &fast_unary<TOp::Sigmoid>, METH_NOARGS, nullptr},
+      {"exp", &fast_unary<TOp::Exp>, METH_NOARGS, nullptr},
+      {"log", &fast_unary<TOp::Log>, METH_NOARGS, nullptr},
+      {"sqrt", &fast_unary<TOp::Sqrt>, METH_NOARGS, nullptr},
+      {"sin", &fast_unary<TOp::Sin>, METH_NOARGS, nullptr},
+      {"cos", &fast_unary<TOp::Cos>, METH_NOARGS, nullptr},
+  };
+  for (auto& d : defs) set_fast_method(cls, &d);
 }
 
 }  // namespace
@@ -393,6 +478,7 @@ void bind_tensor(py::module_& m) {
   }, py::arg("pred"), py::arg("target"), "Mean of (pred - target)^2 over all elements (shapes broadcast).");
 
   bind_dlpack(m, cls);
+  install_fast_paths(cls);  // last: setting dunders after this would reset the slots
 }
 
 }  // namespace tapegrad::bindings

@@ -43,8 +43,40 @@ std::uint64_t max_bytes() {
   return limit;
 }
 
+// Small buffers share one heap block with their shared_ptr control block:
+// allocate_shared asks this allocator for the control block once, and it
+// hands out room for the bytes right behind it (16-byte aligned, as malloc's).
+// That halves the allocations of every small op result.
+template <class U>
+struct TailAllocator {
+  using value_type = U;
+  std::size_t bytes;
+  void** data;  // where allocate() reports the bytes; only read during allocate_shared
+  TailAllocator(std::size_t b, void** d) : bytes(b), data(d) {}
+  template <class V>
+  TailAllocator(const TailAllocator<V>& o) : bytes(o.bytes), data(o.data) {}  // NOLINT: rebinding
+  static std::size_t head(std::size_t n) { return (n * sizeof(U) + 15) / 16 * 16; }
+  U* allocate(std::size_t n) {
+    void* p = std::malloc(head(n) + bytes);
+    if (p == nullptr) throw std::bad_alloc();
+    *data = static_cast<char*>(p) + head(n);
+    return static_cast<U*>(p);
+  }
+  void deallocate(U* p, std::size_t) noexcept { std::free(p); }
+  template <class V> bool operator==(const TailAllocator<V>&) const { return true; }
+  template <class V> bool operator!=(const TailAllocator<V>&) const { return false; }
+};
+struct TailOwner {};
+constexpr std::size_t kTailBytes = 4096;  // larger buffers: calloc's lazily zeroed pages matter more
+
 std::shared_ptr<void> allocate(std::int64_t numel, DType dtype, bool zero) {
   std::size_t bytes = static_cast<std::size_t>(std::max<std::int64_t>(numel, 1)) * itemsize(dtype);
+  if (bytes <= kTailBytes) {
+    void* data = nullptr;
+    auto owner = std::allocate_shared<TailOwner>(TailAllocator<TailOwner>(bytes, &data));
+    if (zero) std::memset(data, 0, bytes);
+    return std::shared_ptr<void>(owner, data);  // aliasing: owns the block, points at the bytes
+  }
   void* p = zero ? std::calloc(bytes, 1) : std::malloc(bytes);
   if (p == nullptr) throw std::bad_alloc();
   return std::shared_ptr<void>(p, [](void* q) { std::free(q); });

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "small_vec.h"
 
 namespace tapegrad {
 
@@ -23,7 +24,7 @@ inline std::size_t itemsize(DType d) { return d == DType::F32 ? 4 : 8; }
 inline DType promote(DType a, DType b) { return (a == DType::F64 || b == DType::F64) ? DType::F64 : DType::F32; }
 const char* dtype_name(DType d);
 
-using Shape = std::vector<std::int64_t>;
+using Shape = SmallVec;  // shapes and strides rarely exceed 6 dims: no heap allocation
 
 std::string shape_str(const Shape& s);  // Python tuple spelling: (2, 3), (4,), ()
 // Number of elements; ValueError for negative sizes, bad_alloc if the byte
