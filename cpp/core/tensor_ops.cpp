@@ -129,7 +129,11 @@ TensorPtr pow(const TensorPtr& a, const TensorPtr& b) {
 }
 
 TensorPtr pow_const(const TensorPtr& a, double k) {
-  Array out = k == 2.0 ? unary(UnaryKind::Square, a->data) : binary_scalar(BinaryKind::Pow, a->data, k);
+  // NumPy (and PyTorch) compute a ** 2 as a square and a ** 0.5 as a square
+  // root; the root differs from pow() at -inf (nan, not inf), so follow them.
+  Array out = k == 2.0   ? unary(UnaryKind::Square, a->data)
+              : k == 0.5 ? unary(UnaryKind::Sqrt, a->data)
+                         : binary_scalar(BinaryKind::Pow, a->data, k);
   if (!recording({&a})) return make_leaf(std::move(out));
   TensorPtr n = record(std::move(out), TOp::PowConst, {a}, {a->data});
   n->k = k;

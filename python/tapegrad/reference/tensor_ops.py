@@ -163,7 +163,10 @@ class Pow:
 
     @staticmethod
     def forward(a, b):
-        out = a**b
+        # C's pow() in float64, rounded to the operands' dtype: NumPy's float32
+        # power takes shortcuts that disagree with pow() at the extremes
+        # ((-inf) ** 0.5 gives nan instead of inf).
+        out = np.power(a.astype(np.float64), b.astype(np.float64)).astype(np.result_type(a, b))
         return out, (a, b, out)
 
     @staticmethod
