@@ -11,6 +11,15 @@ import pytest
 # is always imported from where it is installed, never from python/.
 sys.path.insert(0, os.path.dirname(__file__))
 
+# TAPEGRAD_DERANDOMIZE=1 (set by .ci/run) makes every hypothesis test draw the
+# same examples on every run, so CI is reproducible; fuzzing (.ci/fuzz) and
+# local runs keep exploring at random.
+if os.environ.get("TAPEGRAD_DERANDOMIZE", "") not in ("", "0"):
+    from hypothesis import settings
+
+    settings.register_profile("derandomized", derandomize=True)
+    settings.load_profile("derandomized")
+
 BACKENDS = ("native", "reference")
 
 
