@@ -1,5 +1,6 @@
 // Python -> core conversions: data, dtypes, shapes, subscripts.
 #include <cstring>
+#include <new>
 
 #include "tensor_convert.h"
 
@@ -67,7 +68,13 @@ Shape shape_args(const py::args& args) {
   for (auto v : seq) {
     if (py::isinstance<py::bool_>(v) || !py::isinstance(v, py::module_::import("numbers").attr("Integral")))
       throw TypeError("shape " + py::repr(seq).cast<std::string>() + " must hold ints, got " + py::type::handle_of(v).attr("__name__").cast<std::string>());
-    s.push_back(v.cast<std::int64_t>());
+    // beyond int64: too large to allocate (MemoryError), or a negative size (ValueError)
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(py::int_(py::reinterpret_borrow<py::object>(v)).ptr(), &overflow);
+    if (overflow > 0) throw std::bad_alloc();
+    if (overflow < 0) throw ValueError("negative dimensions are not allowed: shape " + py::repr(seq).cast<std::string>());
+    if (x == -1 && PyErr_Occurred()) throw py::error_already_set();
+    s.push_back(static_cast<std::int64_t>(x));
   }
   return s;
 }
