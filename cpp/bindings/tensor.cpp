@@ -48,7 +48,13 @@ using BinFn = TensorPtr (*)(const TensorPtr&, const TensorPtr&);
 
 py::object binary_call(const TensorPtr& self, py::handle other, BinFn fn, bool reflected) {
   TensorPtr o = operand(*self, other);
-  if (!o) return not_implemented();
+  if (!o) {
+    // bytes/bytearray would answer NotImplemented with a concatenation of our
+    // raw buffer (sq_concat): refuse raw memory as an operand outright.
+    if (PyBytes_Check(other.ptr()) || PyByteArray_Check(other.ptr()) || PyMemoryView_Check(other.ptr()))
+      throw TypeError(std::string("unsupported operand type for a tapegrad (native) Tensor: ") + Py_TYPE(other.ptr())->tp_name);
+    return not_implemented();
+  }
   const TensorPtr& a = reflected ? o : self;
   const TensorPtr& b = reflected ? self : o;
   return py::cast(maybe_nogil(std::max(a->data.numel(), b->data.numel()), [&] { return fn(a, b); }));
