@@ -328,6 +328,7 @@ void softmax_rows(const T* in, T* out, std::int64_t rows, std::int64_t len) {
 template <bool Log>
 Array softmax_impl(const Array& a, std::int64_t dim) {
   if (a.ndim() == 0) {
+    normalize_dim(dim, 0);  // 0 or -1 only, as every dim argument of a 0-d tensor
     Array one = reshape(a, {1});
     return reshape(softmax_impl<Log>(one, 0), {});
   }
