@@ -311,7 +311,7 @@ void bind_tensor(py::module_& m) {
   def_reduce(cls, "min", TOp::Min);
 
   // -- movement --
-  cls.def("reshape", [](const TensorPtr& s, py::args shape) { return reshape(s, shape_args(shape)); });
+  cls.def("reshape", [](const TensorPtr& s, py::args shape) { return reshape(s, shape_args(shape, false)); });
   cls.def("flatten", [](const TensorPtr& s) { return reshape(s, {-1}); });
   cls.def("transpose", [](const TensorPtr& s, std::int64_t d0, std::int64_t d1) { return transpose(s, d0, d1); }, py::arg("dim0"), py::arg("dim1"));
   cls.def_property_readonly("T", [](const TensorPtr& s) {
@@ -321,7 +321,7 @@ void bind_tensor(py::module_& m) {
     if (!n->is_leaf()) n->op = TOp::Transpose;
     return n;
   });
-  cls.def("permute", [](const TensorPtr& s, py::args dims) { return permute(s, shape_args(dims)); });
+  cls.def("permute", [](const TensorPtr& s, py::args dims) { return permute(s, shape_args(dims, false)); });
   cls.def("__getitem__", [](const TensorPtr& s, py::handle key) {
     std::vector<IndexItem> items = parse_index(key);
     return maybe_nogil(s->data.numel(), [&] { return getitem(s, items); });
