@@ -129,7 +129,12 @@ def same_bits(a: float, b: float) -> bool:
     return struct.pack("<d", a) == struct.pack("<d", b)
 
 
-def close_arrays(what, a, b):
+def any_f32(ts):
+    return any(np.dtype(t.dtype) == np.float32 for t in ts)
+
+
+def close_arrays(what, a, b, low=False):
+    # low: float32 values took part (a float64 result may carry their 1-ulp libm differences)
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape or a.dtype != b.dtype:
         raise Divergence(f"{what}: native {a.dtype}{a.shape} vs reference {b.dtype}{b.shape}")
@@ -140,7 +145,7 @@ def close_arrays(what, a, b):
     fin = np.isfinite(a) & np.isfinite(b)
     if not np.array_equal(a[~fin & ~np.isnan(a)], b[~fin & ~np.isnan(b)]):
         raise Divergence(f"{what}: infinities differ\nnative {a}\nreference {b}")
-    rtol = 1e-4 if a.dtype == np.float32 else 1e-9
+    rtol = 1e-4 if a.dtype == np.float32 or low else 1e-9
     scale = float(np.max(np.abs(b[fin]), initial=1.0))
     with np.errstate(all="ignore"):
         err = np.max(np.abs(a[fin].astype(np.float64) - b[fin]), initial=0.0)
@@ -384,7 +389,7 @@ def fuzz_tensors(fdp):
                 raise Divergence(f"{name}: native {res[0]!r} vs reference {res[1]!r}")
             out = None
         if out is not None and hasattr(out[0], "numpy"):
-            close_arrays("forward", out[0].numpy(), out[1].numpy())
+            close_arrays("forward", out[0].numpy(), out[1].numpy(), low=any_f32(n_ts))
             n_ts.append(out[0])
             r_ts.append(out[1])
     # backward from one node, with or without a gradient, maybe twice
@@ -405,7 +410,7 @@ def fuzz_tensors(fdp):
         if (a.grad is None) != (b.grad is None):
             raise Divergence(f"tensor {idx}: native grad {a.grad!r} vs reference {b.grad!r}")
         if a.grad is not None:
-            close_arrays(f"tensor {idx} grad", a.grad.numpy(), b.grad.numpy())
+            close_arrays(f"tensor {idx} grad", a.grad.numpy(), b.grad.numpy(), low=any_f32(n_ts))
 
 
 def pickle_round(t):

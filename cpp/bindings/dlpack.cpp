@@ -118,6 +118,7 @@ TensorPtr from_dlpack(py::handle obj) {
   });
   const DType dt = d.dtype.bits == 64 ? DType::F64 : DType::F32;
   Shape shape(d.shape, d.shape + d.ndim);
+  check_shape(shape, dt);  // a producer's zero-size shape may still overflow our strides
   Shape strides = d.strides ? Shape(d.strides, d.strides + d.ndim) : contiguous_strides(shape);
   void* data = static_cast<char*>(d.data) + d.byte_offset;
   if (shareable) return make_leaf(from_external(data, std::move(owner), dt, shape, strides));

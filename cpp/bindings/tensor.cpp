@@ -66,7 +66,13 @@ using BinFn = TensorPtr (*)(const TensorPtr&, const TensorPtr&);
 
 py::object binary_call(const TensorPtr& self, py::handle other, BinFn fn, bool reflected) {
   TensorPtr o = operand(*self, other);
-  if (!o) return not_implemented();
+  if (!o) {
+    // bytes/bytearray would answer NotImplemented with a concatenation of our
+    // raw buffer (sq_concat): refuse raw memory as an operand outright.
+    if (PyBytes_Check(other.ptr()) || PyByteArray_Check(other.ptr()) || PyMemoryView_Check(other.ptr()))
+      throw TypeError(std::string("unsupported operand type for a tapegrad (native) Tensor: ") + Py_TYPE(other.ptr())->tp_name);
+    return not_implemented();
+  }
   const TensorPtr& a = reflected ? o : self;
   const TensorPtr& b = reflected ? self : o;
   return py::cast(maybe_nogil(std::max(a->data.numel(), b->data.numel()), [&] { return fn(a, b); }));
@@ -390,7 +396,7 @@ void bind_tensor(py::module_& m) {
   def_reduce(cls, "min", TOp::Min);
 
   // -- movement --
-  cls.def("reshape", [](const TensorPtr& s, py::args shape) { return reshape(s, shape_args(shape)); });
+  cls.def("reshape", [](const TensorPtr& s, py::args shape) { return reshape(s, shape_args(shape, false)); });
   cls.def("flatten", [](const TensorPtr& s) { return reshape(s, {-1}); });
   cls.def("transpose", [](const TensorPtr& s, std::int64_t d0, std::int64_t d1) { return transpose(s, d0, d1); }, py::arg("dim0"), py::arg("dim1"));
   cls.def_property_readonly("T", [](const TensorPtr& s) {
@@ -400,7 +406,7 @@ void bind_tensor(py::module_& m) {
     if (!n->is_leaf()) n->op = TOp::Transpose;
     return n;
   });
-  cls.def("permute", [](const TensorPtr& s, py::args dims) { return permute(s, shape_args(dims)); });
+  cls.def("permute", [](const TensorPtr& s, py::args dims) { return permute(s, shape_args(dims, false)); });
   cls.def("__getitem__", [](const TensorPtr& s, py::handle key) {
     std::vector<IndexItem> items = parse_index(key);
     return maybe_nogil(s->data.numel(), [&] { return getitem(s, items); });

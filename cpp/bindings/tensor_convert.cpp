@@ -1,5 +1,6 @@
 // Python -> core conversions: data, dtypes, shapes, subscripts.
 #include <cstring>
+#include <new>
 
 #include "tensor_convert.h"
 
@@ -60,14 +61,21 @@ py::array array_view(const Array& a, py::handle owner) {
   return py::array(py::dtype::of<double>(), shape, strides, a.ptr(), owner);
 }
 
-Shape shape_args(const py::args& args) {
+Shape shape_args(const py::args& args, bool allocating) {
   py::object seq = args;
   if (args.size() == 1 && (py::isinstance<py::tuple>(args[0]) || py::isinstance<py::list>(args[0]))) seq = args[0];
   Shape s;
   for (auto v : seq) {
     if (py::isinstance<py::bool_>(v) || !py::isinstance(v, py::module_::import("numbers").attr("Integral")))
       throw TypeError("shape " + py::repr(seq).cast<std::string>() + " must hold ints, got " + py::type::handle_of(v).attr("__name__").cast<std::string>());
-    s.push_back(v.cast<std::int64_t>());
+    // beyond int64: too large to allocate (MemoryError), or a negative size (ValueError)
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(py::int_(py::reinterpret_borrow<py::object>(v)).ptr(), &overflow);
+    if (overflow > 0 && allocating) throw std::bad_alloc();
+    if (overflow > 0) throw ValueError("size or dim " + py::repr(v).cast<std::string>() + " is out of range in " + py::repr(seq).cast<std::string>());
+    if (overflow < 0) throw ValueError("negative dimensions are not allowed: shape " + py::repr(seq).cast<std::string>());
+    if (x == -1 && PyErr_Occurred()) throw py::error_already_set();
+    s.push_back(static_cast<std::int64_t>(x));
   }
   return s;
 }

@@ -25,7 +25,8 @@ std::string foreign_backend(py::handle obj);
 // Parse a subscript (ints, slices, None, Ellipsis, int/bool arrays, lists, Tensors).
 std::vector<IndexItem> parse_index(py::handle key);
 // A shape given as f(2, 3) or f((2, 3)).
-Shape shape_args(const py::args& args);
+// Ints beyond int64: MemoryError when they size an allocation (`allocating`), else ValueError.
+Shape shape_args(const py::args& args, bool allocating = true);
 // Above this many elements the kernels run without the GIL.
 constexpr std::int64_t kGilFreeElements = 1 << 15;
 

@@ -310,7 +310,9 @@ void softmax_rows(const T* in, T* out, std::int64_t rows, std::int64_t len) {
     T* o = out + r * len;
     T m = -std::numeric_limits<T>::infinity();
     for (std::int64_t j = 0; j < len; ++j) m = p[j] > m ? p[j] : m;
-    if (!std::isfinite(m)) m = T(0);  // all -inf (or inf/NaN): let the arithmetic produce nan/-inf
+    // All -inf (or empty): shift by 0 and let exp/log produce nan. A +inf max
+    // stays: inf - inf is nan, so the sum and with it the whole row are nan (as NumPy).
+    if (m == -std::numeric_limits<T>::infinity()) m = T(0);
     typename Acc<T>::type s = 0;
     for (std::int64_t j = 0; j < len; ++j) { T e = std::exp(p[j] - m); if (!Log) o[j] = e; s += e; }
     if (Log) {
@@ -326,6 +328,7 @@ void softmax_rows(const T* in, T* out, std::int64_t rows, std::int64_t len) {
 template <bool Log>
 Array softmax_impl(const Array& a, std::int64_t dim) {
   if (a.ndim() == 0) {
+    normalize_dim(dim, 0);  // 0 or -1 only, as every dim argument of a 0-d tensor
     Array one = reshape(a, {1});
     return reshape(softmax_impl<Log>(one, 0), {});
   }

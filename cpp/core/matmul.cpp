@@ -29,8 +29,14 @@ struct Operand {
 };
 
 bool as_operand(std::int64_t rows, std::int64_t cols, std::int64_t s0, std::int64_t s1, Operand& op) {
-  if ((s1 == 1 || cols <= 1) && s0 >= std::max<std::int64_t>(cols, 1)) { op = {false, s0}; return true; }
-  if ((s0 == 1 || rows <= 1) && s1 >= std::max<std::int64_t>(rows, 1)) { op = {true, s1}; return true; }
+  // The stride of a size-1 dimension is never followed (it may be 0, negative or
+  // anything after indexing with None): replace it by what BLAS accepts, whose
+  // leading dimension must be >= max(1, columns of the stored layout).
+  const std::int64_t r1 = std::max<std::int64_t>(rows, 1), c1 = std::max<std::int64_t>(cols, 1);
+  const std::int64_t n0 = rows <= 1 ? c1 : s0, n1 = cols <= 1 ? 1 : s1;  // row-major reading
+  if (n1 == 1 && n0 >= c1) { op = {false, n0}; return true; }
+  const std::int64_t t0 = rows <= 1 ? 1 : s0, t1 = cols <= 1 ? r1 : s1;  // column-major reading
+  if (t0 == 1 && t1 >= r1) { op = {true, t1}; return true; }
   return false;
 }
 
@@ -82,8 +88,9 @@ void batched(const Array& a, const Array& b, const Shape& batch, std::int64_t M,
   const std::int64_t nb = static_cast<std::int64_t>(batch.size());
   Array A = a, B = b;
   Operand oa{}, ob{};
-  if (!as_operand(M, K, A.strides[nb], A.strides[nb + 1], oa)) { A = contiguous(a); as_operand(M, K, A.strides[nb], A.strides[nb + 1], oa); }
-  if (!as_operand(K, N, B.strides[nb], B.strides[nb + 1], ob)) { B = contiguous(b); as_operand(K, N, B.strides[nb], B.strides[nb + 1], ob); }
+  // a contiguous copy always qualifies (its size-1 strides are normalised by as_operand)
+  if (!as_operand(M, K, A.strides[nb], A.strides[nb + 1], oa)) { A = copy(a); as_operand(M, K, A.strides[nb], A.strides[nb + 1], oa); }
+  if (!as_operand(K, N, B.strides[nb], B.strides[nb + 1], ob)) { B = copy(b); as_operand(K, N, B.strides[nb], B.strides[nb + 1], ob); }
   std::int64_t count = 1;
   for (auto v : batch) count *= v;
   std::vector<std::int64_t> idx(nb, 0);

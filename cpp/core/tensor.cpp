@@ -87,18 +87,32 @@ std::shared_ptr<void> allocate(std::int64_t numel, DType dtype, bool zero) {
 std::int64_t checked_numel(const Shape& s, DType d) {
   std::uint64_t n = 1;
   const std::uint64_t limit = max_bytes() / itemsize(d);
-  bool too_big = false;
+  bool too_big = false, has_zero = false;
   for (auto v : s) {
     if (v < 0) throw ValueError("negative dimensions are not allowed: shape " + shape_str(s));
   }
   for (auto v : s) {
-    if (v == 0) return 0;
+    if (v == 0) { has_zero = true; continue; }
     if (too_big) continue;
     if (static_cast<std::uint64_t>(v) > limit / n) too_big = true;
     else n *= static_cast<std::uint64_t>(v);
   }
+  // Zero elements, but strides (products of the other dims) must still fit.
+  if (has_zero) { check_shape(s, d); return 0; }
   if (too_big) throw std::bad_alloc();
   return static_cast<std::int64_t>(n);
+}
+
+void check_shape(const Shape& s, DType d) {
+  std::uint64_t bytes = itemsize(d);
+  const std::uint64_t limit = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  for (auto v : s) {
+    if (v < 0) throw ValueError("negative dimensions are not allowed: shape " + shape_str(s));
+    if (v == 0) continue;
+    if (static_cast<std::uint64_t>(v) > limit / bytes)
+      throw ValueError("tensor is too big: shape " + shape_str(s) + " of " + dtype_name(d) + " overflows 64-bit sizes");
+    bytes *= static_cast<std::uint64_t>(v);
+  }
 }
 
 Shape contiguous_strides(const Shape& s) {
@@ -229,10 +243,12 @@ Shape infer_reshape(const Shape& from, const Shape& to) {
       infer = static_cast<std::int64_t>(i);
     } else if (to[i] < 0) {
       throw ValueError("negative dimensions are not allowed: cannot reshape to " + shape_str(to));
-    } else {
-      known *= to[i];
     }
   }
+  Shape fixed = to;  // the target's product, -1 aside, must not overflow (itemsize 1 here; reshape checks bytes)
+  if (infer >= 0) fixed[infer] = 1;
+  check_shape(fixed, DType::F32);
+  for (auto v : fixed) known *= v;
   if (infer >= 0) {
     if (known == 0 || total % known != 0)
       throw ValueError("cannot reshape a tensor of shape " + shape_str(from) + " into shape " + shape_str(to));
@@ -245,6 +261,7 @@ Shape infer_reshape(const Shape& from, const Shape& to) {
 
 Array reshape(const Array& a, const Shape& shape) {
   Shape to = infer_reshape(a.shape, shape);
+  check_shape(to, a.dtype);
   Array src = contiguous(a);
   Array out = src;
   out.shape = to;
@@ -285,6 +302,7 @@ Array transpose(const Array& a, std::int64_t d0, std::int64_t d1) {
 Array expand(const Array& a, const Shape& shape) {
   if (shape.size() < a.shape.size())
     throw ValueError("shapes " + shape_str(a.shape) + " and " + shape_str(shape) + " do not broadcast");
+  check_shape(shape, a.dtype);
   Array out = a;
   std::size_t lead = shape.size() - a.shape.size();
   out.shape = shape;

@@ -42,12 +42,15 @@ TensorPtr expanded(const TensorPtr& t, const Shape& s) { return t->data.shape ==
 
 TensorPtr binary_node(TOp op, BinaryKind k, const TensorPtr& a, const TensorPtr& b) {
   if (!recording({&a, &b})) return make_leaf(binary(k, a->data, b->data));
-  // mul/div/pow read their operands from the parents, which the node keeps
-  if (a->data.shape == b->data.shape) return record(binary(k, a->data, b->data), op, {a, b});
+  // mul/div/pow keep their operands as of now (views: no copy), not whatever
+  // the parents hold at backward time (Note [Mutating data])
+  const bool keep = op == TOp::Mul || op == TOp::Div || op == TOp::Pow;
+  if (a->data.shape == b->data.shape)
+    return record(binary(k, a->data, b->data), op, {a, b}, keep ? std::vector<Array>{a->data, b->data} : std::vector<Array>{});
   Shape s = broadcast_shape(a->data.shape, b->data.shape);
   TensorPtr x = expanded(a, s), y = expanded(b, s);
   Array out = binary(k, x->data, y->data);
-  return record(std::move(out), op, {x, y});
+  return record(std::move(out), op, {x, y}, keep ? std::vector<Array>{x->data, y->data} : std::vector<Array>{});
 }
 
 UnaryKind unary_kind(TOp op) {
@@ -163,7 +166,7 @@ TensorPtr compare(int kind, const TensorPtr& a, const TensorPtr& b) {
 TensorPtr matmul(const TensorPtr& a, const TensorPtr& b) {
   Array out = tapegrad::matmul(a->data, b->data);
   if (!recording({&a, &b})) return make_leaf(std::move(out));
-  return record(std::move(out), TOp::MatMul, {a, b});
+  return record(std::move(out), TOp::MatMul, {a, b}, {a->data, b->data});  // operands as of now
 }
 
 TensorPtr reduce_op(TOp op, const TensorPtr& a, const std::vector<std::int64_t>& dims0, bool all_dims, bool keepdim) {
@@ -333,9 +336,10 @@ Array keepdim_shape(const Array& g, const Shape& in, const std::vector<std::int6
 
 std::vector<Array> backward_rule(const TensorNode& n, const Array& g) {
   const auto& S = n.saved;
-  // binary ops and matmul read their operands from the parents
-  const Array& A = n.parents.empty() ? g : n.parents[0]->data;
-  const Array& B = n.parents.size() < 2 ? g : n.parents[1]->data;
+  // mul/div/pow and matmul read the operands they saved at forward time
+  const bool operands = n.op == TOp::Mul || n.op == TOp::Div || n.op == TOp::Pow || n.op == TOp::MatMul;
+  const Array& A = operands ? S[0] : g;
+  const Array& B = operands ? S[1] : g;
   const Shape& in0 = n.parents.empty() ? Shape{} : n.parents[0]->data.shape;
   switch (n.op) {
     case TOp::Leaf: return {};
