@@ -23,13 +23,11 @@ void set_error_from_exception() noexcept {
   }
 }
 
-PyObject* wrap(ValueNode* n) {
-  if (n->handle_ != nullptr) {
-    auto* o = static_cast<PyObject*>(n->handle_);
-    Py_INCREF(o);
-    return o;
-  }
-  PyValue* o = PyObject_New(PyValue, value_type);
+namespace {
+
+// Makes the freshly allocated Python object `o` the handle of node `n`, which
+// it then co-owns; if the allocation failed, an unowned `n` is released.
+PyObject* adopt(PyValue* o, ValueNode* n) {
   if (o == nullptr) {
     discard_if_unowned(n);
     return nullptr;
@@ -39,6 +37,17 @@ PyObject* wrap(ValueNode* n) {
   retain(n);
   n->handle_ = o;
   return reinterpret_cast<PyObject*>(o);
+}
+
+}  // namespace
+
+PyObject* wrap(ValueNode* n) {
+  if (n->handle_ != nullptr) {
+    auto* o = static_cast<PyObject*>(n->handle_);
+    Py_INCREF(o);
+    return o;
+  }
+  return adopt(PyObject_New(PyValue, value_type), n);
 }
 
 namespace {
@@ -213,16 +222,7 @@ PyObject* nb_float(PyObject* self) { return PyFloat_FromDouble(node_of(self)->da
 PyObject* tp_new(PyTypeObject* type, PyObject* /*args*/, PyObject* /*kwargs*/) {
   TG_TRY
   ValueNode* n = make_leaf(0.0);
-  auto* o = reinterpret_cast<PyValue*>(type->tp_alloc(type, 0));
-  if (o == nullptr) {
-    discard_if_unowned(n);
-    return nullptr;
-  }
-  o->node = n;
-  o->weakrefs = nullptr;
-  retain(n);
-  n->handle_ = o;
-  return reinterpret_cast<PyObject*>(o);
+  return adopt(reinterpret_cast<PyValue*>(type->tp_alloc(type, 0)), n);
   TG_CATCH(nullptr)
 }
 

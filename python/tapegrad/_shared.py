@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["grad", "RandomState"]
+__all__ = ["grad", "RandomState", "arange_args"]
 
 
 def grad(output, inputs, gradient=None, retain_graph=False):
@@ -40,3 +40,16 @@ class RandomState:
     def rng(self, seed=None) -> np.random.Generator:
         """The generator for one draw: a fresh one for an explicit ``seed``, else the stream."""
         return self._generator if seed is None else np.random.default_rng(seed)
+
+
+def arange_args(start, stop=None, step=1):
+    """``(start, stop, step, n)`` of ``arange(n)`` or ``arange(start, stop, step)``,
+    checked as NumPy would; ``n`` is the number of elements."""
+    if stop is None:
+        start, stop = 0, start
+    for v in (start, stop, step):
+        if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool):
+            raise TypeError(f"arange() takes numbers, got {type(v).__name__}")
+    if step == 0:
+        raise ValueError("arange() step must not be zero")
+    return start, stop, step, max(int(np.ceil((stop - start) / step)), 0)

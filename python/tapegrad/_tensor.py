@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._shared import RandomState
+from ._shared import RandomState, arange_args
 
 __all__ = ["randn", "arange", "manual_seed", "generator", "from_dlpack"]
 
@@ -36,14 +36,7 @@ def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> _core.T
 
 def arange(start, stop=None, step=1, *, dtype=None, requires_grad: bool = False) -> _core.Tensor:
     """``arange(n)`` is 0, 1, ..., n-1; ``arange(start, stop, step)`` as in NumPy."""
-    if stop is None:
-        start, stop = 0, start
-    for v in (start, stop, step):
-        if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool):
-            raise TypeError(f"arange() takes numbers, got {type(v).__name__}")
-    if step == 0:
-        raise ValueError("arange() step must not be zero")
-    n = max(int(np.ceil((stop - start) / step)), 0)
+    start, stop, step, n = arange_args(start, stop, step)
     _core._check_shape((n,))
     dt = np.float32 if dtype is None else dtype
     return _core.tensor(np.arange(start, stop, step, dtype=np.float64), requires_grad=requires_grad, dtype=dt)

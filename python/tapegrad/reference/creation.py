@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._shared import RandomState
+from .._shared import RandomState, arange_args
 from ._tensor_data import check_shape, float_dtype, shape_args
 from .tensor import Tensor
 
@@ -49,15 +49,8 @@ def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> Tensor:
 
 def arange(start, stop=None, step=1, *, dtype=None, requires_grad: bool = False) -> Tensor:
     """``arange(n)`` is 0, 1, ..., n-1; ``arange(start, stop, step)`` as in NumPy."""
-    if stop is None:
-        start, stop = 0, start
-    for v in (start, stop, step):
-        if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool):
-            raise TypeError(f"arange() takes numbers, got {type(v).__name__}")
-    if step == 0:
-        raise ValueError("arange() step must not be zero")
+    start, stop, step, n = arange_args(start, stop, step)
     dt = _dtype(dtype)
-    n = max(int(np.ceil((stop - start) / step)), 0)
     check_shape((n,), dt)
     return Tensor._wrap(np.arange(start, stop, step, dtype=np.float64).astype(dt), requires_grad)
 
