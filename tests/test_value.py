@@ -22,13 +22,20 @@ def test_sum_times_example(tg):
     assert y.grad == 1.0
 
 
-def test_five_node_example_with_fan_out(tg):
+def five_node_graph(tg):
+    """The worked example u1 = x1+x2, u2 = x3*x4, u3 = u1*u2, u4 = u2**2, y = u3*u4
+    at (-7, 2, 2, -1), built step by step: (x1, x2, x3, x4, u1, u2, u3, u4, y)."""
     x1, x2, x3, x4 = (tg.Value(v) for v in (-7.0, 2.0, 2.0, -1.0))
     u1 = x1 + x2
     u2 = x3 * x4
     u3 = u1 * u2
     u4 = u2 ** 2
     y = u3 * u4
+    return x1, x2, x3, x4, u1, u2, u3, u4, y
+
+
+def test_five_node_example_with_fan_out(tg):
+    x1, x2, x3, x4, u1, u2, u3, u4, y = five_node_graph(tg)
     y.backward()
     assert (u1.data, u2.data, u3.data, u4.data, y.data) == (-5.0, -2.0, 10.0, 4.0, 40.0)
     assert (u3.grad, u4.grad, u1.grad) == (4.0, 10.0, -8.0)
@@ -154,13 +161,8 @@ def test_numpy_scalars_are_numbers(tg):
 
 
 def test_repeated_backward_accumulates_exactly(tg):
-    x1, x2, x3, x4 = (tg.Value(v) for v in (-7.0, 2.0, 2.0, -1.0))
-    u1 = x1 + x2
-    u2 = x3 * x4
-    u3 = u1 * u2
-    u4 = u2 ** 2
-    y = u3 * u4
-    nodes = [x1, x2, x3, x4, u1, u2, u3, u4, y]
+    nodes = five_node_graph(tg)
+    y = nodes[-1]
     y.backward()
     once = [n.grad for n in nodes]
     y.backward()
