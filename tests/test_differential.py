@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 
 import tapegrad
 from tapegrad import reference as ref
+from tapegrad.reference import _autograd as ref_autograd
 
 native = tapegrad
 DERANDOMIZE = os.environ.get("TAPEGRAD_DERANDOMIZE", "") not in ("", "0")
@@ -165,6 +166,133 @@ def test_backward_twice_and_grad_agree(leaves, program):
     r_g = ref.grad(r_nodes[-1], r_nodes[: len(leaves)])
     for x, y in zip(n_g, r_g):
         assert same_bits(x, y), f"tg.grad: {n_g} vs {r_g}"
+
+
+def build_and_drop(tg, leaves, program, keep):
+    """``run_program``, then drop the Python objects of every node but the
+    leaves, the output and those whose position is in ``keep``: dropped nodes
+    that only one edge uses are then swept by the engine's fast first phase
+    (Note [Value backward pass] in cpp/core/value.cpp), shared ones in the second."""
+    nodes = run_program(tg, leaves, program)
+    n_leaves = len(leaves)
+    kept = [n for k, n in enumerate(nodes[n_leaves:-1]) if k in keep]
+    return nodes[:n_leaves], kept, nodes[-1]
+
+
+def order_free(root) -> set:
+    """The nodes (of a reference graph) whose gradient cannot depend on the
+    order in which the engine sums the paths into it: at most two consumer
+    edges (a + b and b + a are the same double), each from such a node."""
+    order = ref_autograd.topo_order(root)
+    consumers = {id(n): [] for n in order}
+    for n in order:
+        for p in n._parents:
+            consumers[id(p)].append(n)
+    free = set()
+    for n in reversed(order):  # consumers first
+        cs = consumers[id(n)]
+        if len(cs) <= 2 and all(id(c) in free for c in cs):
+            free.add(id(n))
+    return free
+
+
+@profile(300)
+@given(st.lists(any_float, min_size=1, max_size=4), st.lists(step, min_size=1, max_size=30),
+       st.sets(st.integers(0, 30), max_size=6))
+def test_programs_with_dropped_intermediates_agree(leaves, program, keep):
+    # Bit for bit wherever the order of summing three or more paths cannot
+    # matter; the exact-arithmetic test below covers the other nodes.
+    n_leaves, n_kept, n_root = build_and_drop(native, leaves, program, keep)
+    r_leaves, r_kept, r_root = build_and_drop(ref, leaves, program, keep)
+    free = order_free(r_root)
+    n_nodes, r_nodes = n_leaves + n_kept, r_leaves + r_kept
+    n_g = native.grad(n_root, n_nodes)
+    r_g = ref.grad(r_root, r_nodes)
+    n_root.backward()
+    r_root.backward()
+    for k, (a, b) in enumerate(zip(n_nodes + [n_root], r_nodes + [r_root])):
+        if id(b) not in free:
+            continue
+        if k < len(n_g):
+            assert same_bits(n_g[k], r_g[k]), f"tg.grad input {k}: native {n_g[k]!r} vs reference {r_g[k]!r}"
+        assert same_bits(a.grad, b.grad), f"node {k} grad: native {a.grad!r} vs reference {b.grad!r}"
+
+
+# Integer leaves and ops whose local gradients are small integers: every
+# value and gradient is an exact integer below 2^53, so any summation order
+# gives the same bits, and every node can be compared.
+EXACT_OPS = {
+    "+": lambda a, b, c: a + b,
+    "-": lambda a, b, c: a - b,
+    "neg": lambda a, b, c: -a,
+    "relu": lambda a, b, c: a.relu(),
+    "abs": lambda a, b, c: abs(a),
+    "*c": lambda a, b, c: a * c,
+    "c*": lambda a, b, c: c * a,
+    "+c": lambda a, b, c: a + c,
+    "c-": lambda a, b, c: c - a,
+}
+exact_step = st.tuples(st.sampled_from(sorted(EXACT_OPS)), st.integers(0, 10**6), st.integers(0, 10**6),
+                       st.sampled_from([-1.0, 2.0, 3.0]))
+
+
+def run_exact(tg, leaves, program, keep):
+    nodes = [tg.Value(x) for x in leaves]
+    for name, i, j, c in program:
+        a = nodes[-1 - i % len(nodes)] if i % 3 else nodes[i % len(nodes)]
+        nodes.append(EXACT_OPS[name](a, nodes[j % len(nodes)], c))
+    kept = [n for k, n in enumerate(nodes[len(leaves):-1]) if k in keep]
+    return nodes[: len(leaves)] + kept, nodes[-1]
+
+
+@profile(300)
+@given(st.lists(st.integers(-3, 3).map(float), min_size=1, max_size=4),
+       st.lists(exact_step, min_size=1, max_size=20), st.sets(st.integers(0, 20), max_size=5))
+def test_exact_programs_with_dropped_intermediates_agree_bit_for_bit(leaves, program, keep):
+    n_nodes, n_root = run_exact(native, leaves, program, keep)
+    r_nodes, r_root = run_exact(ref, leaves, program, keep)
+    n_g, r_g = native.grad(n_root, n_nodes), ref.grad(r_root, r_nodes)
+    assert [struct.pack("<d", g) for g in n_g] == [struct.pack("<d", g) for g in r_g], (n_g, r_g)
+    for _ in range(2):  # the second pass adds the same amounts again
+        n_root.backward()
+        r_root.backward()
+        for k, (a, b) in enumerate(zip(n_nodes + [n_root], r_nodes + [r_root])):
+            assert same_bits(a.grad, b.grad), f"node {k} grad: native {a.grad!r} vs reference {b.grad!r}"
+
+
+# Doubles from every binade, subnormals and the edges of the normal range included.
+any_bits = st.integers(0, 2**64 - 1).map(lambda u: struct.unpack("<d", struct.pack("<Q", u))[0])
+tiny = st.one_of(st.floats(-1e-300, 1e-300), st.integers(-2**53, 2**53).map(lambda m: m * 5e-324))
+
+
+@profile(2000)
+@given(st.one_of(any_bits, tiny), st.one_of(any_bits, tiny, st.floats(-2.0, 2.0)))
+def test_chain_rule_products_are_ieee_products(upstream, local):
+    # d(x * local)/dx = local, so tg.grad's sweep computes upstream * local
+    # (added to a 0.0 start): it must be the IEEE product, subnormal results
+    # included (Note [Subnormal products] in cpp/core/value_rules.h).
+    for tg in (native, ref):
+        x = tg.Value(1.0)
+        got = tg.grad(x * local, x, gradient=upstream)
+        want = 0.0 + upstream * local
+        assert same_bits(got, want), f"{tg.__name__}: {upstream!r} * {local!r} gave {got!r}, not {want!r}"
+
+
+def test_vanishing_gradient_through_a_deep_chain_matches_the_reference():
+    # W2's chain: the gradient goes subnormal after ~33,000 steps and then stays
+    # at 5e-324; every step's product must still be the IEEE one.
+    def chain(tg):
+        x = tg.Value(0.5)
+        y = x
+        for _ in range(40_000):
+            y = (y * 0.999 + 0.001).tanh()
+        return x, y
+
+    (nx, ny), (rx, ry) = chain(native), chain(ref)
+    ny.backward()
+    ry.backward()
+    assert 0.0 < rx.grad < 2.2250738585072014e-308  # the case this test is about
+    assert same_bits(nx.grad, rx.grad)
 
 
 # ----- finite differences where the program is smooth ---------------------------

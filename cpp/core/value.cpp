@@ -172,38 +172,91 @@ std::vector<double> local_grads(const ValueNode* n) {
 
 namespace {
 
-// One backward pass, by dependency counting (as production engines do):
-//  1. discovery: every node reachable from the root gets a slot (mark_ is its
-//     index in `seen`, which doubles as the visit mark: n is visited iff
-//     seen[n->mark_] == n) and `pending` counts its consumers in the graph;
-//  2. sweep: a node is ready once all its consumers have passed their
-//     gradient to it, so its gradient (the sum over all paths) is complete;
-//     it then passes upstream * local to each parent.
-// Both loops use an explicit stack, never recursion. `grad` holds this
-// pass's gradients (Note [Gradient accumulation]). The buffers are kept per
-// thread between passes (within a size limit) so that a training loop does
-// not reallocate and page-fault them every step.
+// One backward pass (Note [Value backward pass]). `grad` holds this pass's
+// gradients of the nodes that have a slot (Note [Gradient accumulation]).
+// Passes run one at a time (pass_mutex), so one set of buffers serves them
+// all; it is kept between passes (within a size limit) so that a training
+// loop does not reallocate and page-fault it every step. (A thread_local Pass
+// cost a third of the sweep: in a shared library every access to it went
+// through __tls_get_addr.)
+//
+// Note [Value backward pass]
+// Two phases, both with explicit stacks, never recursion.
+//  1. From the root, through exclusive nodes. A node whose reference count
+//     is 1 when an edge reaches it has no other reference than that edge: no
+//     Python object, no other consumer. The gradient that edge carries is
+//     therefore its whole gradient, and the node can pass its own on at once,
+//     with no topological sort and no slot. Chains of temporaries (most of a
+//     deep expression) are swept this way in one visit per node. Every other
+//     node reached gets a slot (mark_ is its index in `seen`, which doubles
+//     as the visit mark: n has a slot iff seen[n->mark_] == n) and collects
+//     its gradient there: the frontier. The root has slot 0.
+//  2. From the frontier, by dependency counting (as production engines do):
+//     discovery gives each node reachable from the frontier a slot and counts
+//     in `pending` its consumers among them; the sweep then takes a node once
+//     all those consumers have passed their gradient to it, so its gradient
+//     (the sum over all paths) is complete, and passes upstream * local on.
+// No node of phase 1 is reachable from the frontier: its only consumer was
+// swept in phase 1 too, and so on up to the root, which would make a cycle.
+// Counts may change meanwhile on other threads (only in Python objects'
+// references, never in the edges of this graph, which the root keeps alive);
+// a count read as 1 still means a single edge, and a larger one only sends
+// the node to phase 2, which is always right. Each contribution is added to
+// 0.0 first, as the reference's `grads.get(parent, 0.0) + g` does, so that a
+// -0.0 gives the same bits. Products go through chain_mul (Note [Subnormal
+// products]).
 //
 // The textbook version, a recursive DFS for the order and then a sweep over
-// it, is the same result: dependency counting visits each node twice in all,
-// with no (node, next parent) frames.
+// it, is the same result (up to the order in which three or more paths into
+// one node are summed).
 struct Pass {
+  struct Edge {
+    ValueNode* node;
+    double upstream;  // the node's complete gradient in this pass
+  };
+
   std::vector<ValueNode*> seen;
   std::vector<std::uint32_t> pending;
   std::vector<double> grad;
   std::vector<ValueNode*> stack;
+  std::vector<Edge> exclusive;
 
   bool visited(const ValueNode* n) const {
     return n->mark_ < seen.size() && seen[n->mark_] == n;
   }
 
-  void visit(ValueNode* n) {
+  void slot(ValueNode* n) {
     if (seen.size() == std::numeric_limits<std::uint32_t>::max())
       throw RuntimeError("backward(): more than 2^32 - 1 nodes in one graph");
     n->mark_ = static_cast<std::uint32_t>(seen.size());
     seen.push_back(n);
     pending.push_back(0);
-    stack.push_back(n);
+    grad.push_back(0.0);
+  }
+
+  // upstream * local for each parent of n, handed to `to(parent, share)`.
+  template <class To>
+  static void propagate(ValueNode* n, double upstream, To to) {
+    // Zero upstream gradients are not skipped: 0 * inf must give nan.
+    switch (n->arity()) {
+      case 0:
+        break;
+      case 1: {
+        ValueNode* a = n->parent0_;
+        Op op = n->op();
+        rules::In x{a->data_, 0.0, n->data_, op == Op::PowConst ? n->k_ : 0.0};
+        to(a, rules::chain_mul(upstream, rules::local_grads(op, x).da));
+        break;
+      }
+      default: {
+        ValueNode* a = n->parent0_;
+        ValueNode* b = n->parent1_;
+        rules::Grads local = rules::local_grads(n->op(), {a->data_, b->data_, n->data_, 0.0});
+        to(a, rules::chain_mul(upstream, local.da));
+        to(b, rules::chain_mul(upstream, local.db));
+        break;
+      }
+    }
   }
 
   // With kAccumulate each node's complete gradient is also added to its
@@ -212,68 +265,90 @@ struct Pass {
   void run(ValueNode* root, double seed) {
     seen.clear();
     pending.clear();
+    grad.clear();
     stack.clear();
-    visit(root);
+    exclusive.clear();
+
+    // Phase 1: the root, then every exclusive node below it. The loop goes
+    // straight on to an exclusive parent and keeps a second one on a stack;
+    // an exclusive leaf (a constant) is finished on the spot.
+    slot(root);
+    grad[0] = seed;
+    ValueNode* n = root;
+    double upstream = seed;
+    for (;;) {
+      if (kAccumulate) n->grad_ += upstream;
+      ValueNode* next = nullptr;
+      double next_upstream = 0.0;
+      propagate(n, upstream, [&](ValueNode* p, double g) {
+        if (p->refs() != 1) {
+          if (!visited(p)) slot(p);
+          grad[p->mark_] += g;
+        } else if (p->arity() == 0) {
+          if (kAccumulate) p->grad_ += 0.0 + g;
+        } else if (next == nullptr) {
+          next = p;
+          next_upstream = 0.0 + g;
+        } else {
+          exclusive.push_back({p, 0.0 + g});
+        }
+      });
+      if (next != nullptr) {
+        n = next;
+        upstream = next_upstream;
+      } else if (!exclusive.empty()) {
+        n = exclusive.back().node;
+        upstream = exclusive.back().upstream;
+        exclusive.pop_back();
+      } else {
+        break;
+      }
+    }
+    std::size_t frontier = seen.size();
+    if (frontier == 1) return;
+
+    // Phase 2, discovery: slots and consumer counts below the frontier.
+    for (std::size_t i = 1; i < frontier; ++i) stack.push_back(seen[i]);
     while (!stack.empty()) {
       ValueNode* n = stack.back();
       stack.pop_back();
       int arity = n->arity();
       for (int i = 0; i < arity; ++i) {
         ValueNode* p = n->parent(i);
-        if (!visited(p)) visit(p);
+        if (!visited(p)) {
+          slot(p);
+          stack.push_back(p);
+        }
         ++pending[p->mark_];
       }
     }
-    grad.assign(seen.size(), 0.0);
-    grad[root->mark_] = seed;
-    stack.push_back(root);
-    // Zero upstream gradients are not skipped: 0 * inf must give nan.
+    // Phase 2, sweep: a node goes once its consumers are done.
+    for (std::size_t i = frontier; i-- > 1;)
+      if (pending[i] == 0) stack.push_back(seen[i]);
     while (!stack.empty()) {
       ValueNode* n = stack.back();
       stack.pop_back();
       double upstream = grad[n->mark_];
       if (kAccumulate) n->grad_ += upstream;
-      switch (n->arity()) {
-        case 0:
-          break;
-        case 1: {
-          ValueNode* a = n->parent0_;
-          Op op = n->op();
-          rules::In x{a->data_, 0.0, n->data_, op == Op::PowConst ? n->k_ : 0.0};
-          grad[a->mark_] += upstream * rules::local_grads(op, x).da;
-          if (--pending[a->mark_] == 0) stack.push_back(a);
-          break;
-        }
-        default: {
-          ValueNode* a = n->parent0_;
-          ValueNode* b = n->parent1_;
-          rules::Grads local = rules::local_grads(n->op(), {a->data_, b->data_, n->data_, 0.0});
-          grad[a->mark_] += upstream * local.da;
-          grad[b->mark_] += upstream * local.db;
-          if (--pending[a->mark_] == 0) stack.push_back(a);
-          if (--pending[b->mark_] == 0) stack.push_back(b);  // a * a: ready after both edges
-          break;
-        }
-      }
+      propagate(n, upstream, [this](ValueNode* p, double g) {
+        grad[p->mark_] += g;
+        if (--pending[p->mark_] == 0) stack.push_back(p);  // a * a: ready after both edges
+      });
     }
   }
 
   // Drops buffers grown by a huge graph, keeps ordinary ones for reuse.
   void trim() {
     constexpr std::size_t kKeep = std::size_t{1} << 20;
-    if (seen.capacity() > kKeep) {
+    if (seen.capacity() > kKeep || exclusive.capacity() > kKeep) {
       seen = {};
       pending = {};
       grad = {};
       stack = {};
+      exclusive = {};
     }
   }
 };
-
-Pass& thread_pass() {
-  thread_local Pass pass;
-  return pass;
-}
 
 // Marks and the writes into grad_ of two passes over a shared graph would
 // race: passes run one at a time (the bindings release the GIL around them).
@@ -282,11 +357,17 @@ std::mutex& pass_mutex() {
   return *m;
 }
 
+// The buffers of the one pass that runs at a time (hold pass_mutex).
+Pass& shared_pass() {
+  static Pass* pass = new Pass();
+  return *pass;
+}
+
 }  // namespace
 
 void backward(ValueNode* root) {
   std::lock_guard<std::mutex> lock(pass_mutex());
-  Pass& pass = thread_pass();
+  Pass& pass = shared_pass();
   pass.run<true>(root, 1.0);
   pass.trim();
 }
@@ -294,7 +375,7 @@ void backward(ValueNode* root) {
 std::vector<double> gradients(ValueNode* root, const std::vector<ValueNode*>& inputs,
                               double seed) {
   std::lock_guard<std::mutex> lock(pass_mutex());
-  Pass& pass = thread_pass();
+  Pass& pass = shared_pass();
   pass.run<false>(root, seed);
   std::vector<double> out;
   out.reserve(inputs.size());
