@@ -77,7 +77,11 @@ BACKEND_LABELS = {
     "reference": "tapegrad.reference",
     "micrograd": "micrograd",
     "torch": "PyTorch",
+    "native-1t": "tapegrad (1 thread)",
+    "reference-1t": "tapegrad.reference (1 thread)",
     "torch-1t": "PyTorch (1 thread)",
+    "native-2t": "tapegrad (2 threads)",
+    "reference-2t": "tapegrad.reference (2 threads)",
     "torch-2t": "PyTorch (2 threads)",
     "numpy": "NumPy",
 }
@@ -87,24 +91,49 @@ _MODULES = {
     "reference": "tapegrad.reference",
     "micrograd": "micrograd.engine",
     "torch": "torch",
-    "torch-1t": "torch",
-    "torch-2t": "torch",
     "numpy": "numpy",
 }
 
+# Thread counts as each module started (restored for the plain backend names).
+_DEFAULT_THREADS = {}
+
+
+def split_backend(name: str):
+    """("torch", 2) for "torch-2t"; ("native", None) for "native"."""
+    base, sep, suffix = name.rpartition("-")
+    if sep and suffix.endswith("t") and suffix[:-1].isdigit():
+        return base, int(suffix[:-1])
+    return name, None
+
 
 def load_backend(name: str):
-    """The module behind a backend name, or :class:`Skip` saying why it is unavailable."""
+    """The module behind a backend name, or :class:`Skip` saying why it is unavailable.
+
+    A name ending in ``-<n>t`` (``native-1t``, ``torch-2t``) also sets the
+    module's thread count (``set_num_threads``: BLAS for tapegrad's backends,
+    intra-op threads for PyTorch); the plain name restores the module's own
+    default, so that the runs in one process do not leak settings.
+    """
+    base, threads = split_backend(name)
     try:
-        modname = _MODULES[name]
+        modname = _MODULES[base]
     except KeyError:
         raise Skip(f"unknown backend {name!r}") from None
     try:
         mod = importlib.import_module(modname)
     except ImportError as exc:
         raise Skip(f"{modname} is not importable ({exc})") from None
-    if name == "native" and getattr(mod, "_core", None) is None:
+    if base == "native" and getattr(mod, "_core", None) is None:
         raise Skip("the compiled extension tapegrad._core is not built")
+    if base in ("native", "reference", "torch"):
+        if not hasattr(mod, "set_num_threads"):
+            if threads is not None:
+                raise Skip(f"{modname} has no set_num_threads yet")
+            return mod
+        _DEFAULT_THREADS.setdefault(base, mod.get_num_threads())
+        mod.set_num_threads(threads if threads is not None else _DEFAULT_THREADS[base])
+    elif threads is not None:
+        raise Skip(f"{modname} has no thread setting")
     return mod
 
 
@@ -123,12 +152,7 @@ def _require(mod, *names):
 
 
 def _torch(name: str):
-    torch = load_backend(name)
-    if name == "torch-1t":
-        torch.set_num_threads(1)
-    elif name == "torch-2t":
-        torch.set_num_threads(2)
-    return torch
+    return load_backend(name)
 
 
 def count_nodes(root) -> Optional[int]:
@@ -672,7 +696,7 @@ WORKLOADS = [
     ),
     Workload(
         name="W4", title="tensor MLP step, float32, batch 128, 784-256-10",
-        backends=("native", "reference", "torch-1t", "torch-2t"),
+        backends=("native-1t", "reference-1t", "torch-1t", "native-2t", "reference-2t", "torch-2t"),
         sizes=((128, 784, 256, 10),), quick_sizes=((128, 784, 256, 10),),
         tiny_sizes=((16, 32, 16, 4),),
         setup=_w4_setup, step=_w4_step, check=_w4_check,

@@ -146,3 +146,83 @@ def test_tensor_graphs_in_threads_match_single_thread(tg):
             assert loss == expected[i][0], f"thread {i} round {r}: loss {loss} vs {expected[i][0]}"
             for g, e in zip(grads, expected[i][1]):
                 np.testing.assert_array_equal(g, e, err_msg=f"thread {i} round {r}")
+
+
+def test_shared_tensor_graph_backward_from_threads_adds_up(tg):
+    # Four threads backpropagate one retained Tensor graph while others read
+    # .grad and .parents: the native sweeps (GIL released) are serialised and
+    # commit .grad and .parents with the GIL held (autograd.cpp, Note [Tensor
+    # backward pass]), so the total is exactly 100 passes' worth and nothing
+    # crashes. The reference promises nothing across threads here.
+    if not hasattr(tg, "tensor"):
+        pytest.skip(f"{tg.__name__} has no Tensor yet")
+    if tg.__name__ != "tapegrad":
+        pytest.skip("concurrent backward() into one shared graph is only promised by the native engine")
+    rng = np.random.default_rng(0)
+    w = tg.tensor(rng.standard_normal((64, 64)) * 0.1, requires_grad=True, dtype=np.float64)
+    x = tg.tensor(rng.standard_normal((32, 64)), dtype=np.float64)
+    h = x
+    for _ in range(6):
+        h = (h @ w).tanh()
+    loss = (h * h).sum()
+    single = tg.grad(loss, w, retain_graph=True).numpy().copy()
+
+    def work(i):
+        for _ in range(25):
+            loss.backward(retain_graph=True)
+            if i % 2:  # readers of what the other threads' commits write
+                assert len(loss.parents) == 1 and len(loss.parents[0].parents) == 2
+                assert w.grad is not None and w.grad.shape == (64, 64)
+        return None
+
+    run_threads(work)
+    np.testing.assert_allclose(w.grad.numpy(), 100 * single, rtol=1e-10)
+
+
+def test_backward_without_retain_graph_releases_parents(tg):
+    # DESIGN Note [Tensor details]: the freed nodes' .parents are cleared (so
+    # the graph above the leaves is freed at once); .op stays, a second
+    # backward raises RuntimeError naming retain_graph.
+    if not hasattr(tg, "tensor"):
+        pytest.skip(f"{tg.__name__} has no Tensor yet")
+    a = tg.tensor([1.0, 2.0], requires_grad=True)
+    h = a * 3.0
+    y = (h * h).sum()
+    y.backward()
+    assert y.parents == () and h.parents == ()
+    assert y.op == "sum" and h.op == "*"
+    np.testing.assert_allclose(a.grad.numpy(), [18.0, 36.0])
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        y.backward()
+    z = (a * a).sum()
+    z.backward(retain_graph=True)
+    assert len(z.parents) == 1
+    z.backward()
+    assert z.parents == ()
+    np.testing.assert_allclose(a.grad.numpy(), [18.0 + 4.0, 36.0 + 8.0])
+
+
+def test_matmul_thread_count(tg):
+    # tg.set_num_threads caps matmul's BLAS threads (DESIGN Note [Threads]);
+    # the product is the same at any count.
+    if not hasattr(tg, "set_num_threads"):
+        pytest.skip(f"{tg.__name__} has no set_num_threads")
+    before = tg.get_num_threads()
+    assert isinstance(before, int) and before >= 1
+    rng = np.random.default_rng(1)
+    a = tg.tensor(rng.standard_normal((300, 200)), dtype=np.float64)
+    b = tg.tensor(rng.standard_normal((200, 250)), dtype=np.float64)
+    try:
+        results = []
+        for n in (1, 2):
+            tg.set_num_threads(n)
+            assert tg.get_num_threads() in (1, n)  # a BLAS built for one thread stays at 1
+            results.append((a @ b).numpy().copy())
+        np.testing.assert_allclose(results[0], results[1], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(results[0], a.numpy() @ b.numpy(), rtol=1e-12, atol=1e-12)
+        for bad, err in ((0, ValueError), (-3, ValueError), (1.5, TypeError), (True, TypeError), ("2", TypeError)):
+            with pytest.raises(err, match="set_num_threads"):
+                tg.set_num_threads(bad)
+    finally:
+        tg.set_num_threads(before)
+    assert tg.get_num_threads() == before

@@ -2,6 +2,7 @@
 #include <pybind11/pybind11.h>
 
 #include "bindings.h"
+#include "kernels.h"
 
 namespace py = pybind11;
 
@@ -11,4 +12,7 @@ PYBIND11_MODULE(_core, m) {
   tapegrad::bindings::register_exceptions(m);
   tapegrad::bindings::bind_value(m);
   tapegrad::bindings::bind_tensor(m);
+  // Thread count of matmul's BLAS; tapegrad.set_num_threads checks the argument.
+  m.def("_blas_threads", &tapegrad::blas_threads);
+  m.def("_set_blas_threads", &tapegrad::set_blas_threads, py::arg("n"));
 }

@@ -422,8 +422,12 @@ void bind_tensor(py::module_& m) {
   cls.def("backward", [](const TensorPtr& s, py::handle gradient, bool retain_graph) {
     Array g;
     if (!gradient.is_none()) g = gradient_arg(gradient, s->data.dtype);
-    py::gil_scoped_release release;
-    tapegrad::backward(s, gradient.is_none() ? nullptr : &g, retain_graph);
+    BackwardPass pass;
+    {
+      py::gil_scoped_release release;
+      pass = tapegrad::backward(s, gradient.is_none() ? nullptr : &g, retain_graph);
+    }
+    commit(std::move(pass));  // .grad and .parents change with the GIL held
   }, py::arg("gradient") = py::none(), py::arg("retain_graph") = false,
      "Add d(self)/d(leaf) into .grad of every leaf that requires grad.");
   cls.def("_gradients", [](const TensorPtr& s, py::iterable inputs, py::handle gradient, bool retain_graph) {
@@ -436,10 +440,12 @@ void bind_tensor(py::module_& m) {
     Array g;
     if (!gradient.is_none()) g = gradient_arg(gradient, s->data.dtype);
     std::vector<Array> gs;
+    BackwardPass pass;
     {
       py::gil_scoped_release release;
-      gs = gradients(s, ins, gradient.is_none() ? nullptr : &g, retain_graph);
+      gs = gradients(s, ins, gradient.is_none() ? nullptr : &g, retain_graph, pass);
     }
+    commit(std::move(pass));
     py::list out;
     for (auto& a : gs) out.append(make_leaf(std::move(a)));
     return out;

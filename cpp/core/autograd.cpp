@@ -1,6 +1,7 @@
 // The tensor backward sweep (Note [Gradient accumulation]) and the iterative
 // destruction of graphs.
 #include <atomic>
+#include <mutex>
 #include <unordered_map>
 
 #include "graph.h"
@@ -25,14 +26,26 @@ TensorNode::~TensorNode() {
   }
 }
 
+// Note [Tensor backward pass]
+// A sweep runs without the GIL (the bindings release it), so it must not
+// write what Python threads read with the GIL held: a leaf's .grad and a
+// node's .parents. It computes; commit() then applies, with the GIL held:
+// it adds each leaf's gradient into .grad and, after a backward without
+// retain_graph, clears .parents of every node the sweep went through (as the
+// reference does, DESIGN Note [Tensor details]; the graph above the leaves is
+// then freed at once). The pass holds shared_ptrs to those nodes, so nothing
+// it names can die in between. Sweeps and commits take one mutex, so that
+// two threads backpropagating through a shared graph do not mix their marks
+// or free saved buffers under each other; a commit (GIL held) waits for a
+// sweep (which never takes the GIL), never the other way round.
 namespace {
 
 std::atomic<std::uint64_t> next_mark{1};
 
-struct Sweep {
-  std::vector<TensorNode*> order;
-  std::unordered_map<TensorNode*, Array> grads;
-};
+std::mutex& sweep_mutex() {
+  static std::mutex* m = new std::mutex();  // never destroyed: backward may run at exit
+  return *m;
+}
 
 Array seed(const TensorPtr& root, const Array* gradient) {
   if (!root->requires_grad)
@@ -49,9 +62,10 @@ Array seed(const TensorPtr& root, const Array* gradient) {
 }
 
 // Runs the reverse sweep; `visit(node, grad)` sees every node's complete
-// gradient (the sum over all paths) in reverse topological order.
+// gradient (the sum over all paths) in reverse topological order. Hold
+// sweep_mutex.
 template <class Visit>
-void sweep(const TensorPtr& root, Array g0, bool retain_graph, Visit&& visit) {
+void sweep(const TensorPtr& root, Array g0, bool retain_graph, BackwardPass& pass, Visit&& visit) {
   const std::uint64_t mark = next_mark++;
   std::vector<TensorNode*> order;
   topo_order<TensorNode>(
@@ -75,7 +89,7 @@ void sweep(const TensorPtr& root, Array g0, bool retain_graph, Visit&& visit) {
     if (found == grads.end()) continue;  // no path carries a gradient here
     Array g = std::move(found->second);
     grads.erase(found);
-    visit(n, g);
+    visit(n, std::move(g));  // a leaf's visit may take g's buffer; g is not used after it
     if (n->is_leaf()) continue;
     std::vector<Array> pg = backward_rule(*n, g);
     for (std::size_t i = 0; i < n->parents.size() && i < pg.size(); ++i) {
@@ -91,32 +105,58 @@ void sweep(const TensorPtr& root, Array g0, bool retain_graph, Visit&& visit) {
       n->saved.shrink_to_fit();
       n->plan.reset();
       n->freed = true;
+      pass.freed.push_back(n->shared_from_this());
     }
   }
 }
 
 }  // namespace
 
-void backward(const TensorPtr& root, const Array* gradient, bool retain_graph) {
+BackwardPass backward(const TensorPtr& root, const Array* gradient, bool retain_graph) {
   Array g0 = seed(root, gradient);
-  sweep(root, std::move(g0), retain_graph, [](TensorNode* n, const Array& g) {
+  BackwardPass pass;
+  std::lock_guard<std::mutex> lock(sweep_mutex());
+  sweep(root, std::move(g0), retain_graph, pass, [&pass](TensorNode* n, Array&& g) {
     if (!n->is_leaf()) return;
-    Array add = g.shape == n->data.shape ? g : expand(g, n->data.shape);
-    Array total = n->grad ? binary(BinaryKind::Add, n->grad->data, add) : copy(add);
-    n->grad = make_leaf(std::move(total));
+    Array add = g.shape == n->data.shape ? std::move(g) : expand(g, n->data.shape);
+    pass.leaf_grads.emplace_back(n->shared_from_this(), std::move(add));
   });
+  return pass;
+}
+
+void commit(BackwardPass&& pass) {
+  std::vector<TensorPtr> released;  // destroyed after the lock: nothing else can reach them
+  {
+    std::lock_guard<std::mutex> lock(sweep_mutex());
+    for (auto& [n, add] : pass.leaf_grads) {
+      // A first gradient nothing else holds (a rule's fresh result) becomes
+      // .grad as it is; one that may be shared (the caller's gradient=, or a
+      // view) is copied, so that .grad never aliases another tensor.
+      bool own = n->grad == nullptr && add.storage.use_count() == 1 && add.is_contiguous();
+      Array total = n->grad ? binary(BinaryKind::Add, n->grad->data, add) : own ? std::move(add) : copy(add);
+      n->grad = make_leaf(std::move(total));
+    }
+    for (auto& n : pass.freed) {
+      for (auto& p : n->parents) released.push_back(std::move(p));
+      n->parents.clear();
+    }
+  }
+  pass = BackwardPass{};
 }
 
 std::vector<Array> gradients(const TensorPtr& root, const std::vector<TensorPtr>& inputs, const Array* gradient,
-                             bool retain_graph) {
+                             bool retain_graph, BackwardPass& pass) {
   Array g0 = seed(root, gradient);
   std::unordered_map<TensorNode*, std::size_t> where;
   for (std::size_t i = 0; i < inputs.size(); ++i) where.emplace(inputs[i].get(), i);
   std::vector<Array> out(inputs.size());
-  sweep(root, std::move(g0), retain_graph, [&](TensorNode* n, const Array& g) {
-    auto w = where.find(n);
-    if (w != where.end()) out[w->second] = copy(g);
-  });
+  {
+    std::lock_guard<std::mutex> lock(sweep_mutex());
+    sweep(root, std::move(g0), retain_graph, pass, [&](TensorNode* n, Array&& g) {
+      auto w = where.find(n);
+      if (w != where.end()) out[w->second] = copy(g);
+    });
+  }
   for (std::size_t i = 0; i < inputs.size(); ++i) {
     if (out[i].storage) {
       for (std::size_t j = 0; j < inputs.size(); ++j)  // the same input listed twice

@@ -33,6 +33,8 @@ Array tie_share(const Array& a, const Array& m, const std::vector<std::int64_t>&
 
 Shape matmul_shape(const Shape& a, const Shape& b);  // ValueError naming both shapes
 Array matmul(const Array& a, const Array& b);
+int blas_threads();           // threads matmul may use (Note [BLAS threads] in matmul.cpp)
+void set_blas_threads(int n);  // n >= 1
 
 Array softmax(const Array& a, std::int64_t dim);
 Array log_softmax(const Array& a, std::int64_t dim);

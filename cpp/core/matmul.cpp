@@ -14,6 +14,8 @@ void scipy_cblas_sgemm(int order, int ta, int tb, int m, int n, int k, float alp
                        const float* b, int ldb, float beta, float* c, int ldc);
 void scipy_cblas_dgemm(int order, int ta, int tb, int m, int n, int k, double alpha, const double* a, int lda,
                        const double* b, int ldb, double beta, double* c, int ldc);
+void scipy_openblas_set_num_threads(int n);
+int scipy_openblas_get_num_threads(void);
 }
 #endif
 
@@ -149,6 +151,27 @@ Array matmul(const Array& a0, const Array& b0) {
   out.shape = out_shape;
   out.strides = contiguous_strides(out_shape);
   return out;
+}
+
+// Note [BLAS threads]
+// OpenBLAS starts one thread per core and by default uses them all for a
+// large enough product. That is what a quiet machine wants; a loaded one, or
+// a comparison at a fixed thread count (PyTorch's set_num_threads), needs to
+// choose. Without OpenBLAS the loop kernel runs on the calling thread only.
+int blas_threads() {
+#ifdef TAPEGRAD_BLAS
+  return scipy_openblas_get_num_threads();
+#else
+  return 1;
+#endif
+}
+
+void set_blas_threads(int n) {
+#ifdef TAPEGRAD_BLAS
+  scipy_openblas_set_num_threads(n < 1 ? 1 : n);
+#else
+  (void)n;
+#endif
 }
 
 }  // namespace tapegrad

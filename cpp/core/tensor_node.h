@@ -21,7 +21,7 @@ enum class TOp : std::uint8_t {
 struct TensorNode;
 using TensorPtr = std::shared_ptr<TensorNode>;
 
-struct TensorNode {
+struct TensorNode : std::enable_shared_from_this<TensorNode> {
   Array data;
   bool requires_grad = false;
   TensorPtr grad;  // leaves only (Note [Gradient accumulation])
@@ -76,10 +76,22 @@ TensorPtr mse_loss(const TensorPtr& pred, const TensorPtr& target);
 // One gradient per parent (an Array without storage where a parent takes none).
 std::vector<Array> backward_rule(const TensorNode& n, const Array& g);
 
-// backward(): ADDS d root / d leaf into every leaf's .grad (requires_grad leaves).
-void backward(const TensorPtr& root, const Array* gradient, bool retain_graph);
-// tg.grad: d root / d input for each input, without touching any .grad.
+// What a backward sweep leaves for commit() (Note [Tensor backward pass] in
+// autograd.cpp): this pass's gradient of each leaf, and the nodes whose
+// parents a backward without retain_graph releases.
+struct BackwardPass {
+  std::vector<std::pair<TensorPtr, Array>> leaf_grads;
+  std::vector<TensorPtr> freed;
+};
+
+// backward(): the sweep. Needs no GIL: it writes nothing Python reads.
+BackwardPass backward(const TensorPtr& root, const Array* gradient, bool retain_graph);
+// tg.grad: d root / d input for each input, without touching any .grad; the
+// nodes to release go to `pass.freed`.
 std::vector<Array> gradients(const TensorPtr& root, const std::vector<TensorPtr>& inputs, const Array* gradient,
-                             bool retain_graph);
+                             bool retain_graph, BackwardPass& pass);
+// Then, with the GIL held: ADDS each leaf's gradient into its .grad and
+// clears .parents of the released nodes.
+void commit(BackwardPass&& pass);
 
 }  // namespace tapegrad

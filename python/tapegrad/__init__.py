@@ -46,11 +46,12 @@ if _core is not None:
 
     # Tensor (native)
     from ._core import Tensor, concatenate, cross_entropy, mse_loss, ones, stack, tensor, where, zeros
-    from ._tensor import arange, from_dlpack, manual_seed, randn
+    from ._tensor import arange, from_dlpack, get_num_threads, manual_seed, randn, set_num_threads
 
     __all__ += [
         "Tensor", "tensor", "zeros", "ones", "randn", "arange", "manual_seed", "from_dlpack",
         "concatenate", "stack", "where", "cross_entropy", "mse_loss",
+        "set_num_threads", "get_num_threads",
     ]
 
 # Around the core: nn, optim, viz, explain (written once for both backends, see _nn_impl)

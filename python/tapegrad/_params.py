@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["is_tensor", "is_value", "backend_of", "to_numpy", "grad_numpy", "assign", "generator"]
+__all__ = ["is_tensor", "is_value", "backend_of", "to_numpy", "grad_numpy", "own_view", "assign", "generator"]
 
 
 def is_tensor(x) -> bool:
@@ -57,6 +57,18 @@ def grad_numpy(p):
     return float(g)
 
 
+def own_view(p):
+    """A writeable ndarray over a Tensor parameter's own storage, or None.
+
+    Writing into it updates the parameter in place, as every Python reference
+    to it sees (both backends' ``.numpy()`` shares memory where it can).
+    """
+    view = p.numpy()
+    if isinstance(view, np.ndarray) and view.flags.writeable and np.may_share_memory(view, p.numpy()):
+        return view
+    return None
+
+
 def assign(p, values) -> None:
     """Overwrite a parameter's values in place (optimizer steps, load_state_dict).
 
@@ -72,8 +84,8 @@ def assign(p, values) -> None:
     values = np.asarray(values)
     if values.shape != tuple(p.shape):
         raise ValueError(f"cannot assign values of shape {values.shape} to a parameter of shape {tuple(p.shape)}")
-    view = p.numpy()
-    if isinstance(view, np.ndarray) and view.flags.writeable and np.may_share_memory(view, p.numpy()):
+    view = own_view(p)
+    if view is not None:
         view[...] = values
         return
     try:

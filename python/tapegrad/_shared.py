@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["grad", "RandomState", "arange_args"]
+__all__ = ["grad", "RandomState", "arange_args", "num_threads_arg"]
 
 
 def grad(output, inputs, gradient=None, retain_graph=False):
@@ -53,3 +53,12 @@ def arange_args(start, stop=None, step=1):
     if step == 0:
         raise ValueError("arange() step must not be zero")
     return start, stop, step, max(int(np.ceil((stop - start) / step)), 0)
+
+
+def num_threads_arg(n) -> int:
+    """``n`` for ``set_num_threads(n)``: an int of at least 1."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"set_num_threads() takes an int, not {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"set_num_threads() needs at least 1 thread, got {n}")
+    return int(n)

@@ -1,4 +1,5 @@
-"""Python-level parts of the native Tensor API: random numbers and DLPack import.
+"""Python-level parts of the native Tensor API: random numbers, DLPack import,
+and the thread count of matmul.
 
 Random numbers are drawn with NumPy's ``default_rng`` exactly as the reference
 does (Note [Random numbers]): float64 draws cast to the dtype, so both
@@ -9,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._shared import RandomState, arange_args
+from ._shared import RandomState, arange_args, num_threads_arg
 
-__all__ = ["randn", "arange", "manual_seed", "generator", "from_dlpack"]
+__all__ = ["randn", "arange", "manual_seed", "generator", "from_dlpack", "set_num_threads", "get_num_threads"]
 
 # The stream behind randn (and tg.nn's initialisation) when no seed is given.
 _random = RandomState()
@@ -49,3 +50,17 @@ def from_dlpack(obj) -> _core.Tensor:
     (Note [Dtypes]), which copies.
     """
     return _core._from_dlpack(obj)
+
+
+def set_num_threads(n: int) -> None:
+    """Let matmul (and its backward) use up to ``n`` threads (Note [Threads]).
+
+    The native backend runs its BLAS (OpenBLAS) on at most ``n`` threads; every
+    other kernel runs on the calling thread. The default is one per core.
+    """
+    _core._set_blas_threads(num_threads_arg(n))
+
+
+def get_num_threads() -> int:
+    """How many threads matmul may use (set by ``set_num_threads``; one per core by default)."""
+    return _core._blas_threads()

@@ -2,9 +2,13 @@
 
 One implementation serves both backends: a step reads each parameter and its
 gradient as NumPy (``float`` for a Value), computes the update in the
-parameter's dtype, and writes it back in place (``tapegrad._params.assign``),
-so the model keeps the very same parameter objects. Parameters whose
-``.grad`` is None (Tensors not reached by backward) are skipped, as in PyTorch.
+parameter's dtype, and writes it back in place, so the model keeps the very
+same parameter objects. A Tensor whose storage NumPy can write (both
+backends' parameters) is updated right in that storage (``_update_inplace``;
+SGD with no temporary arrays, in the same operation order, hence the same
+bits); otherwise the new values go through ``tapegrad._params.assign``.
+Parameters whose ``.grad`` is None (Tensors not reached by backward) are
+skipped, as in PyTorch.
 """
 from __future__ import annotations
 
@@ -48,6 +52,10 @@ class Optimizer:
             if g is None:
                 continue
             if _params.is_tensor(p):
+                view = _params.own_view(p)
+                if view is not None:
+                    self._update_inplace(view, np.asarray(g, dtype=view.dtype), state)
+                    continue
                 x = np.array(p.numpy(), copy=True)
                 g = np.asarray(g, dtype=x.dtype)
             else:
@@ -55,7 +63,12 @@ class Optimizer:
             _params.assign(p, self._update(x, g, state))
 
     def _update(self, x, g, state):
+        """The new values of a parameter x (read only) with gradient g."""
         raise NotImplementedError
+
+    def _update_inplace(self, x, g, state) -> None:
+        """Writes the new values into the ndarray x; g may alias the gradient: read only."""
+        x[...] = self._update(x, g, state)
 
 
 class SGD(Optimizer):
@@ -89,6 +102,39 @@ class SGD(Optimizer):
             state["momentum_buffer"] = buf
             g = g + self.momentum * buf if self.nesterov else buf
         return x - self.lr * g
+
+    def _update_inplace(self, x, g, state) -> None:
+        # _update's arithmetic, operation for operation, into scratch arrays
+        # kept in `state` (a Python float scales in the array's dtype either way).
+        tmp = _scratch(state, "scratch", x)
+        if self.weight_decay:
+            np.multiply(x, self.weight_decay, out=tmp)
+            g = np.add(g, tmp, out=tmp)  # g + weight_decay * x
+        if self.momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = np.copy(g)
+            else:
+                np.multiply(buf, self.momentum, out=buf)
+                scaled = _scratch(state, "scratch2", x)
+                np.multiply(g, 1.0 - self.dampening, out=scaled)
+                np.add(buf, scaled, out=buf)  # momentum * buf + (1 - dampening) * g
+            if self.nesterov:
+                scaled = _scratch(state, "scratch2", x)
+                np.multiply(buf, self.momentum, out=scaled)
+                g = np.add(g, scaled, out=tmp)  # g + momentum * buf
+            else:
+                g = buf
+        np.multiply(g, self.lr, out=tmp)
+        np.subtract(x, tmp, out=x)  # x - lr * g
+
+
+def _scratch(state, key, like):
+    """A work array shaped like ``like``, kept in the optimizer state between steps."""
+    buf = state.get(key)
+    if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
+        buf = state[key] = np.empty_like(like)
+    return buf
 
 
 class Adam(Optimizer):

@@ -29,8 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workloads", action="append", metavar="W1,W2,...",
                    help="only these workloads (W1 W2 W3 W4 W5 matmul memory)")
     b.add_argument("--backends", action="append", metavar="NAME,...",
-                   help="only these backends (native reference micrograd torch torch-1t "
-                        "torch-2t numpy)")
+                   help="only these backends (native reference micrograd torch numpy; "
+                        "native, reference and torch also as NAME-1t, NAME-2t, ...: that many "
+                        "threads)")
     b.add_argument("--repeat", type=int, default=None,
                    help="timed repeats per measurement (default 5, or 3 with --quick)")
     b.add_argument("--json", metavar="PATH", help="also write the full results as JSON")

@@ -25,8 +25,21 @@ from . import progress as _progress
 # Backends shown in this order; the speedup of each is reference time / its time.
 # --quick: a measurement stops repeating once its samples add up to this many seconds.
 QUICK_BUDGET = 1.0
+# A timed sample runs enough steps to last about this long (see _measure_times).
+SAMPLE_SECONDS = 0.02
 
-BACKEND_ORDER = ("native", "reference", "micrograd", "torch", "torch-1t", "torch-2t", "numpy")
+BACKEND_ORDER = ("native", "reference", "micrograd", "torch", "native-1t", "reference-1t", "torch-1t",
+                 "native-2t", "reference-2t", "torch-2t", "numpy")
+
+
+def _threads(backend):
+    """The thread suffix of a backend name: "-2t" for "torch-2t", "" for "torch"."""
+    base, sep, suffix = backend.rpartition("-")
+    return sep + suffix if sep and suffix.endswith("t") and suffix[:-1].isdigit() else ""
+
+
+def _is_reference(backend):
+    return backend == "reference" or backend == "reference" + _threads(backend)
 
 
 # ---------------------------------------------------------------------------
@@ -121,37 +134,47 @@ def _sizes(w, mode, sizes_override):
 
 
 def _measure_times(w, backend, size, repeat, budget=None):
-    """Run ``repeat`` timed steps; returns {phase: [seconds, ...]}.
+    """Take ``repeat`` timed samples; returns {phase: [seconds per step, ...]}.
 
-    With a ``budget`` (seconds, --quick), stop early once the samples taken so far
-    add up to more than it: a slow backend then gets fewer repeats, never none.
+    A sample runs as many steps as fill about SAMPLE_SECONDS (at least one),
+    sized from the first step, as timeit's autorange does: the collection
+    before each sample then leaves the caches cold for one step in many, not
+    for every step of a millisecond workload. With a ``budget`` (seconds,
+    --quick), stop early once the samples taken so far add up to more than
+    it: a slow backend then gets fewer repeats, never none.
     """
     state = w.setup(backend, size)
     times = {ph: [] for ph in w.phases}
-    warm = False
+    inner = None  # steps per sample, once the first step has been timed
     spent = 0.0
     while len(times[w.phases[0]]) < repeat:
         if budget is not None and spent > budget:
             break
+        n = inner or 1
+        total = dict.fromkeys(w.phases, 0.0)
         gc.collect()
         gc_was = gc.isenabled()
         gc.disable()  # as timeit does: a collection in the middle is noise, not the engine
         try:
             t0 = time.perf_counter()
-            phases = w.step(state)
+            for _ in range(n):
+                t = time.perf_counter()
+                phases = w.step(state)
+                if phases is None:
+                    phases = {w.phases[0]: time.perf_counter() - t}
+                for ph in w.phases:
+                    total[ph] += phases[ph]
             elapsed = time.perf_counter() - t0
         finally:
             if gc_was:
                 gc.enable()
-        if phases is None:
-            phases = {w.phases[0]: elapsed}
-        if not warm:
-            warm = True
+        if inner is None:
+            inner = max(1, min(1000, int(SAMPLE_SECONDS / max(elapsed, 1e-9))))
             if elapsed < 0.25:
                 continue  # a cheap first step is a warm-up; a slow one is kept as a sample
         spent += elapsed
         for ph in w.phases:
-            times[ph].append(phases[ph])
+            times[ph].append(total[ph] / n)
     del state
     gc.collect()
     return times
@@ -167,7 +190,9 @@ def run(workload_names=None, mode="quick", repeat=None, backends=None, sizes=Non
 
     plan = []
     for w in selected:
-        bks = [b for b in w.backends if backends is None or b in backends]
+        # "native" also selects native-1t, native-2t...
+        bks = [b for b in w.backends
+               if backends is None or b in backends or b[: len(b) - len(_threads(b))] in backends]
         plan.append((w, bks, _sizes(w, mode, sizes)))
     total = sum(len(bks) * (len(sz) + ((len(sz) if w.check_each_size else 1) if w.check else 0))
                 for w, bks, sz in plan)
@@ -209,8 +234,8 @@ def _check_size(W, w, bks, size, inject_wrong, bar, report, usable):
             failed[b] = f"failed: {_reason(exc)}"
     if w.oracle is not None:
         oracle, against = w.oracle(size), "exact answer"
-    elif "reference" in checks:
-        oracle, against = checks["reference"], "tapegrad.reference"
+    elif any(_is_reference(b) for b in checks):
+        oracle, against = checks[next(b for b in checks if _is_reference(b))], "tapegrad.reference"
     elif checks:
         first = next(iter(checks))
         oracle = checks[first]
@@ -291,14 +316,15 @@ def _run_workload(W, w, bks, size_list, repeat, mode, inject_wrong, bar, report)
                        "median": med, "min": min(xs), "max": max(xs), "samples": xs,
                        "speedup_vs_reference": None}
                 rows.append(row)
-                if b == "reference":
-                    ref_medians[(row["size"], ph)] = med
+                if _is_reference(b):  # "vs reference" pairs thread counts: native-1t with reference-1t
+                    ref_medians[(row["size"], ph, _threads(b))] = med
     size_idx = {w.size_label(s): i for i, s in enumerate(size_list)}
     order = {b: i for i, b in enumerate(BACKEND_ORDER)}
     rows.sort(key=lambda r: (size_idx[r["size"]], w.phases.index(r["phase"]),
                              order.get(r["backend"], 99)))
     for row in rows:
-        ref = ref_medians.get((row["size"], row["phase"]))
+        ref = ref_medians.get((row["size"], row["phase"], _threads(row["backend"])),
+                              ref_medians.get((row["size"], row["phase"], "")))
         if ref is not None and row["median"] > 0:
             row["speedup_vs_reference"] = ref / row["median"]
     report["results"].extend(rows)
@@ -357,7 +383,7 @@ def table_rows(report):
         label = wname if phase == "step" else f"{wname} {phase}"
         for r in grp:
             sp = r["speedup_vs_reference"]
-            if r["backend"] == "reference":
+            if _is_reference(r["backend"]):
                 vs = "1"
             elif sp is None:
                 vs = "-"
@@ -375,9 +401,13 @@ HEADERS = ("Workload", "Size", "Backend", "Median", "Min – max", "vs reference
 
 def backend_label(b):
     labels = {"native": "tapegrad", "reference": "reference", "micrograd": "micrograd",
-              "torch": "torch", "torch-1t": "torch 1 thread", "torch-2t": "torch 2 threads",
-              "numpy": "numpy"}
-    return labels.get(b, b)
+              "torch": "torch", "numpy": "numpy"}
+    t = _threads(b)
+    base = b[: len(b) - len(t)]
+    if not t:
+        return labels.get(b, b)
+    n = int(t[1:-1])
+    return f"{labels.get(base, base)} {n} thread{'s' if n != 1 else ''}"
 
 
 def check_lines(report):
@@ -478,7 +508,7 @@ def plot(report, path):
                 "(python -m pip install matplotlib); the table above is complete without it")
     series = {}
     for r in report["results"]:
-        if r["unit"] != "s" or r["backend"] == "reference" or not r["speedup_vs_reference"]:
+        if r["unit"] != "s" or _is_reference(r["backend"]) or not r["speedup_vs_reference"]:
             continue
         if not r["nodes"]:
             continue

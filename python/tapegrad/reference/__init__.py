@@ -14,6 +14,7 @@ from .value import Value
 from .creation import arange, from_dlpack, manual_seed, ones, randn, tensor, zeros
 from .functional import concatenate, cross_entropy, mse_loss, stack, where
 from .tensor import Tensor
+from ._threads import get_num_threads, set_num_threads
 
 # Around the core: the shared nn, optim, viz, explain, bound to this backend
 from . import nn, optim, viz  # noqa: E402
@@ -41,6 +42,8 @@ __all__: list[str] = [
     "where",
     "cross_entropy",
     "mse_loss",
+    "set_num_threads",
+    "get_num_threads",
     # Around the core
     "nn",
     "optim",
