@@ -150,3 +150,18 @@ def test_retain_graph_frees_saved_buffers():
     np.testing.assert_allclose(x.grad.numpy(), [4.0, 8.0])
     with pytest.raises(RuntimeError, match="retain_graph"):
         y.backward()
+
+
+def test_float32_tanh_is_correctly_rounded():
+    # kernels.cpp, Note [float32 tanh]: the float32 kernel rounds a double-precision
+    # tanh once, so it equals float32(tanh(float64(x))) (glibc's tanhf is up to 2 ulp
+    # off), including -0, subnormals, the 2^-12 switch-over, huge values, inf and nan.
+    bits = np.arange(0, 0x7F800001, 4099, dtype=np.uint32)
+    pos = bits.view(np.float32)
+    extra = np.array([2.0**-12, np.nextafter(np.float32(2.0**-12), np.float32(0)), 1e-45, 9.01, 400.0,
+                      np.inf, np.nan], dtype=np.float32)
+    x = np.concatenate([pos, -pos, extra, -extra])
+    got = tg.tensor(x).tanh().numpy()
+    want = np.tanh(x.astype(np.float64)).astype(np.float32)
+    same = (got.view(np.uint32) == want.view(np.uint32)) | (np.isnan(got) & np.isnan(want))
+    assert same.all(), f"first mismatch at x = {x[~same][:5]!r}: {got[~same][:5]!r} vs {want[~same][:5]!r}"
