@@ -220,6 +220,8 @@ def test_matmul_thread_count(tg):
             results.append((a @ b).numpy().copy())
         np.testing.assert_allclose(results[0], results[1], rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(results[0], a.numpy() @ b.numpy(), rtol=1e-12, atol=1e-12)
+        tg.set_num_threads(10**10)  # more than any BLAS has: capped, never an error
+        assert 1 <= tg.get_num_threads() <= 10**10
         for bad, err in ((0, ValueError), (-3, ValueError), (1.5, TypeError), (True, TypeError), ("2", TypeError)):
             with pytest.raises(err, match="set_num_threads"):
                 tg.set_num_threads(bad)

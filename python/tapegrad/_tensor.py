@@ -58,7 +58,9 @@ def set_num_threads(n: int) -> None:
     The native backend runs its BLAS (OpenBLAS) on at most ``n`` threads; every
     other kernel runs on the calling thread. The default is one per core.
     """
-    _core._set_blas_threads(num_threads_arg(n))
+    # OpenBLAS caps n at the threads it was built for (64 for scipy-openblas32);
+    # the C int in between must not overflow first.
+    _core._set_blas_threads(min(num_threads_arg(n), 2**31 - 1))
 
 
 def get_num_threads() -> int:
