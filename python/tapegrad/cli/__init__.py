@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "backend's loss and gradients are first checked against the reference (or "
                     "an exact answer); a backend that disagrees gets no time and no speedup.")
     b.add_argument("--quick", action="store_true",
-                   help="smaller sizes and 3 repeats (about a minute on 2 cores)")
+                   help="smaller sizes and 3 repeats (under a minute on 2 cores)")
     b.add_argument("--workloads", action="append", metavar="W1,W2,...",
                    help="only these workloads (W1 W2 W3 W4 W5 matmul memory)")
     b.add_argument("--backends", action="append", metavar="NAME,...",
