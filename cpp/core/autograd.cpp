@@ -1,6 +1,5 @@
 // The tensor backward sweep (Note [Gradient accumulation]) and the iterative
 // destruction of graphs.
-#include <atomic>
 #include <mutex>
 #include <unordered_map>
 
@@ -27,6 +26,11 @@ TensorNode::~TensorNode() {
 }
 
 // Note [Tensor backward pass]
+// The sweep is graph.h's (Note [Backward pass]), the same as Value's, with
+// Arrays for gradients: a parent that does not require grad is no edge, a
+// rule may hand a parent no gradient (an Array without storage), and the
+// gradients along several paths are added with the Add kernel.
+//
 // A sweep runs without the GIL (the bindings release it), so it must not
 // write what Python threads read with the GIL held: a leaf's .grad and a
 // node's .parents. It computes; commit() then applies, with the GIL held:
@@ -34,17 +38,23 @@ TensorNode::~TensorNode() {
 // retain_graph, clears .parents of every node the sweep went through (as the
 // reference does, DESIGN Note [Tensor details]; the graph above the leaves is
 // then freed at once). The pass holds shared_ptrs to those nodes, so nothing
-// it names can die in between. Sweeps and commits take one mutex, so that
-// two threads backpropagating through a shared graph do not mix their marks
-// or free saved buffers under each other; a commit (GIL held) waits for a
-// sweep (which never takes the GIL), never the other way round.
+// it names can die in between. The saved buffers of those nodes are released
+// at the end of the sweep, so that a sweep that throws (a node freed by an
+// earlier backward) changes nothing. Sweeps and commits take one mutex, so
+// that two threads backpropagating through a shared graph do not mix their
+// slots or free saved buffers under each other; a commit (GIL held) waits
+// for a sweep (which never takes the GIL), never the other way round.
 namespace {
-
-std::atomic<std::uint64_t> next_mark{1};
 
 std::mutex& sweep_mutex() {
   static std::mutex* m = new std::mutex();  // never destroyed: backward may run at exit
   return *m;
+}
+
+// The buffers of the one sweep that runs at a time (hold sweep_mutex).
+Backprop<TensorNode, Array>& shared_sweep() {
+  static auto* sweep = new Backprop<TensorNode, Array>();
+  return *sweep;
 }
 
 Array seed(const TensorPtr& root, const Array* gradient) {
@@ -61,52 +71,68 @@ Array seed(const TensorPtr& root, const Array* gradient) {
   return astype(*gradient, root->data.dtype);
 }
 
-// Runs the reverse sweep; `visit(node, grad)` sees every node's complete
-// gradient (the sum over all paths) in reverse topological order. Hold
-// sweep_mutex.
-template <class Visit>
-void sweep(const TensorPtr& root, Array g0, bool retain_graph, BackwardPass& pass, Visit&& visit) {
-  const std::uint64_t mark = next_mark++;
-  std::vector<TensorNode*> order;
-  topo_order<TensorNode>(
-      root.get(), [](TensorNode* n) { return n->parents.size(); },
-      [](TensorNode* n, std::size_t i) { return n->parents[i].get(); },
-      [mark](TensorNode* n) {
-        if (!n->requires_grad || n->mark == mark) return false;
-        n->mark = mark;
-        return true;
-      },
-      order);
-  for (TensorNode* n : order)
-    if (n->freed)
+// The Tensor engine's policy; `OnGrad(node, g)` sees every node's complete
+// gradient and may take g's buffer of a leaf.
+template <class OnGrad>
+struct TensorPolicy {
+  BackwardPass& pass;
+  bool retain_graph;
+  OnGrad on_grad;
+
+  std::uint32_t& slot(TensorNode* n) const { return n->slot; }
+  std::size_t arity(const TensorNode* n) const { return n->parents.size(); }
+  TensorNode* parent(const TensorNode* n, std::size_t i) const {
+    TensorNode* p = n->parents[i].get();
+    return p->requires_grad ? p : nullptr;
+  }
+  // Python objects and consumers each hold a TensorPtr to a node.
+  bool exclusive(const TensorNode* n, std::size_t i) const { return n->parents[i].use_count() == 1; }
+  Array zero() const { return Array(); }
+  void add(Array& sum, Array&& share) const {
+    if (!share.storage) return;
+    if (!sum.storage) sum = std::move(share);
+    else sum = binary(BinaryKind::Add, sum, share);  // fan-out: sum over paths
+  }
+  bool has(const Array& g) const { return g.storage != nullptr; }
+  void visit(TensorNode* n, Array& g) {
+    if (!n->is_leaf() && n->freed)
       throw RuntimeError("Trying to backward through the graph a second time: its saved tensors were freed by the first "
                          "backward(); call backward(retain_graph=True) the first time to keep them");
-  std::unordered_map<TensorNode*, Array> grads;
-  grads.emplace(root.get(), std::move(g0));
-  for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    TensorNode* n = *it;
-    auto found = grads.find(n);
-    if (found == grads.end()) continue;  // no path carries a gradient here
-    Array g = std::move(found->second);
-    grads.erase(found);
-    visit(n, std::move(g));  // a leaf's visit may take g's buffer; g is not used after it
-    if (n->is_leaf()) continue;
+    on_grad(n, g);
+  }
+  template <class To>
+  void propagate(TensorNode* n, const Array& g, To&& to) {
+    if (n->is_leaf()) return;
     std::vector<Array> pg = backward_rule(*n, g);
-    for (std::size_t i = 0; i < n->parents.size() && i < pg.size(); ++i) {
-      TensorNode* p = n->parents[i].get();
-      if (!p->requires_grad || !pg[i].storage) continue;
-      Array gi = pg[i].dtype == p->data.dtype ? std::move(pg[i]) : astype(pg[i], p->data.dtype);
-      auto slot = grads.find(p);
-      if (slot == grads.end()) grads.emplace(p, std::move(gi));
-      else slot->second = binary(BinaryKind::Add, slot->second, gi);  // fan-out: sum over paths
+    for (std::size_t i = 0; i < n->parents.size(); ++i) {
+      const TensorNode* p = n->parents[i].get();
+      Array gi;
+      if (i < pg.size() && pg[i].storage && p->requires_grad)
+        gi = pg[i].dtype == p->data.dtype ? std::move(pg[i]) : astype(pg[i], p->data.dtype);
+      to(i, std::move(gi));
     }
-    if (!retain_graph) {
-      n->saved.clear();
-      n->saved.shrink_to_fit();
-      n->plan.reset();
-      n->freed = true;
-      pass.freed.push_back(n->shared_from_this());
-    }
+    if (!retain_graph) pass.freed.push_back(n->shared_from_this());
+  }
+};
+
+// One sweep from root under sweep_mutex, then the release of saved buffers.
+template <class OnGrad>
+void sweep(const TensorPtr& root, Array g0, bool retain_graph, BackwardPass& pass, OnGrad&& on_grad) {
+  TensorPolicy<OnGrad&> policy{pass, retain_graph, on_grad};
+  auto& engine = shared_sweep();
+  try {
+    engine.run(root.get(), std::move(g0), policy);
+  } catch (...) {
+    engine.clear();
+    pass = BackwardPass{};
+    throw;
+  }
+  engine.clear();  // the gradients it still holds: buffers, not numbers
+  for (auto& n : pass.freed) {
+    n->saved.clear();
+    n->saved.shrink_to_fit();
+    n->plan.reset();
+    n->freed = true;
   }
 }
 
@@ -116,7 +142,7 @@ BackwardPass backward(const TensorPtr& root, const Array* gradient, bool retain_
   Array g0 = seed(root, gradient);
   BackwardPass pass;
   std::lock_guard<std::mutex> lock(sweep_mutex());
-  sweep(root, std::move(g0), retain_graph, pass, [&pass](TensorNode* n, Array&& g) {
+  sweep(root, std::move(g0), retain_graph, pass, [&pass](TensorNode* n, Array& g) {
     if (!n->is_leaf()) return;
     Array add = g.shape == n->data.shape ? std::move(g) : expand(g, n->data.shape);
     pass.leaf_grads.emplace_back(n->shared_from_this(), std::move(add));
@@ -152,7 +178,7 @@ std::vector<Array> gradients(const TensorPtr& root, const std::vector<TensorPtr>
   std::vector<Array> out(inputs.size());
   {
     std::lock_guard<std::mutex> lock(sweep_mutex());
-    sweep(root, std::move(g0), retain_graph, pass, [&](TensorNode* n, Array&& g) {
+    sweep(root, std::move(g0), retain_graph, pass, [&](TensorNode* n, Array& g) {
       auto w = where.find(n);
       if (w != where.end()) out[w->second] = copy(g);
     });

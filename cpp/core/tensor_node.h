@@ -35,7 +35,7 @@ struct TensorNode : std::enable_shared_from_this<TensorNode> {
   std::shared_ptr<IndexPlan> plan;
   bool freed = false;  // saved buffers released by a backward without retain_graph
   std::string label;
-  std::uint64_t mark = 0;  // topological walk in progress
+  std::uint32_t slot = 0;  // the backward sweep's (graph.h, Note [Backward pass])
 
   TensorNode() = default;
   TensorNode(const TensorNode&) = delete;

@@ -6,8 +6,9 @@
 #include <mutex>
 #include <unordered_map>
 
-#include "grad_mode.h"
 #include "errors.h"
+#include "grad_mode.h"
+#include "graph.h"
 #include "node_pool.h"
 #include "value_rules.h"
 
@@ -172,194 +173,58 @@ std::vector<double> local_grads(const ValueNode* n) {
 
 namespace {
 
-// One backward pass (Note [Value backward pass]). `grad` holds this pass's
-// gradients of the nodes that have a slot (Note [Gradient accumulation]).
-// Passes run one at a time (pass_mutex), so one set of buffers serves them
-// all; it is kept between passes (within a size limit) so that a training
-// loop does not reallocate and page-fault it every step. (A thread_local Pass
-// cost a third of the sweep: in a shared library every access to it went
-// through __tls_get_addr.)
-//
-// Note [Value backward pass]
-// Two phases, both with explicit stacks, never recursion.
-//  1. From the root, through exclusive nodes. A node whose reference count
-//     is 1 when an edge reaches it has no other reference than that edge: no
-//     Python object, no other consumer. The gradient that edge carries is
-//     therefore its whole gradient, and the node can pass its own on at once,
-//     with no topological sort and no slot. Chains of temporaries (most of a
-//     deep expression) are swept this way in one visit per node. Every other
-//     node reached gets a slot (mark_ is its index in `seen`, which doubles
-//     as the visit mark: n has a slot iff seen[n->mark_] == n) and collects
-//     its gradient there: the frontier. The root has slot 0.
-//  2. From the frontier, by dependency counting (as production engines do):
-//     discovery gives each node reachable from the frontier a slot and counts
-//     in `pending` its consumers among them; the sweep then takes a node once
-//     all those consumers have passed their gradient to it, so its gradient
-//     (the sum over all paths) is complete, and passes upstream * local on.
-// No node of phase 1 is reachable from the frontier: its only consumer was
-// swept in phase 1 too, and so on up to the root, which would make a cycle.
-// Counts may change meanwhile on other threads (only in Python objects'
-// references, never in the edges of this graph, which the root keeps alive);
-// a count read as 1 still means a single edge, and a larger one only sends
-// the node to phase 2, which is always right. Each contribution is added to
-// 0.0 first, as the reference's `grads.get(parent, 0.0) + g` does, so that a
-// -0.0 gives the same bits. Products go through chain_mul (Note [Subnormal
-// products]).
-//
-// The textbook version, a recursive DFS for the order and then a sweep over
-// it, is the same result (up to the order in which three or more paths into
-// one node are summed).
-struct Pass {
-  struct Edge {
-    ValueNode* node;
-    double upstream;  // the node's complete gradient in this pass
-  };
-
-  std::vector<ValueNode*> seen;
-  std::vector<std::uint32_t> pending;
-  std::vector<double> grad;
-  std::vector<ValueNode*> stack;
-  std::vector<Edge> exclusive;
-
-  bool visited(const ValueNode* n) const {
-    return n->mark_ < seen.size() && seen[n->mark_] == n;
+// The Value engine's policy for the shared sweep (graph.h, Note [Backward
+// pass]): a gradient is a double, a node's slot is mark_, and "exclusive" is
+// a reference count of 1. With kAccumulate each node's complete gradient is
+// also added to its grad_ (backward()); without, grad_ is left alone
+// (tg.grad). Products go through chain_mul (Note [Subnormal products]).
+template <bool kAccumulate>
+struct ValuePolicy {
+  std::uint32_t& slot(ValueNode* n) const { return n->mark_; }
+  std::size_t arity(const ValueNode* n) const { return static_cast<std::size_t>(n->arity()); }
+  ValueNode* parent(const ValueNode* n, std::size_t i) const { return i == 0 ? n->parent0_ : n->parent1_; }
+  bool exclusive(const ValueNode* n, std::size_t i) const { return parent(n, i)->refs() == 1; }
+  double zero() const { return 0.0; }
+  void add(double& sum, double share) const { sum += share; }
+  bool has(double) const { return true; }  // 0 * inf must still give nan: zeros are not skipped
+  void visit(ValueNode* n, double g) const {
+    if (kAccumulate) n->grad_ += g;
   }
-
-  void slot(ValueNode* n) {
-    if (seen.size() == std::numeric_limits<std::uint32_t>::max())
-      throw RuntimeError("backward(): more than 2^32 - 1 nodes in one graph");
-    n->mark_ = static_cast<std::uint32_t>(seen.size());
-    seen.push_back(n);
-    pending.push_back(0);
-    grad.push_back(0.0);
-  }
-
-  // upstream * local for each parent of n, handed to `to(parent, share)`.
   template <class To>
-  static void propagate(ValueNode* n, double upstream, To to) {
-    // Zero upstream gradients are not skipped: 0 * inf must give nan.
+  void propagate(const ValueNode* n, double upstream, To&& to) const {
     switch (n->arity()) {
       case 0:
         break;
       case 1: {
-        ValueNode* a = n->parent0_;
+        const ValueNode* a = n->parent0_;
         Op op = n->op();
         rules::In x{a->data_, 0.0, n->data_, op == Op::PowConst ? n->k_ : 0.0};
-        to(a, rules::chain_mul(upstream, rules::local_grads(op, x).da));
+        to(0, rules::chain_mul(upstream, rules::local_grads(op, x).da));
         break;
       }
       default: {
-        ValueNode* a = n->parent0_;
-        ValueNode* b = n->parent1_;
-        rules::Grads local = rules::local_grads(n->op(), {a->data_, b->data_, n->data_, 0.0});
-        to(a, rules::chain_mul(upstream, local.da));
-        to(b, rules::chain_mul(upstream, local.db));
+        rules::Grads local = rules::local_grads(n->op(), {n->parent0_->data_, n->parent1_->data_, n->data_, 0.0});
+        to(0, rules::chain_mul(upstream, local.da));
+        to(1, rules::chain_mul(upstream, local.db));
         break;
       }
-    }
-  }
-
-  // With kAccumulate each node's complete gradient is also added to its
-  // grad_ as the sweep reaches it.
-  template <bool kAccumulate>
-  void run(ValueNode* root, double seed) {
-    seen.clear();
-    pending.clear();
-    grad.clear();
-    stack.clear();
-    exclusive.clear();
-
-    // Phase 1: the root, then every exclusive node below it. The loop goes
-    // straight on to an exclusive parent and keeps a second one on a stack;
-    // an exclusive leaf (a constant) is finished on the spot.
-    slot(root);
-    grad[0] = seed;
-    ValueNode* n = root;
-    double upstream = seed;
-    for (;;) {
-      if (kAccumulate) n->grad_ += upstream;
-      ValueNode* next = nullptr;
-      double next_upstream = 0.0;
-      propagate(n, upstream, [&](ValueNode* p, double g) {
-        if (p->refs() != 1) {
-          if (!visited(p)) slot(p);
-          grad[p->mark_] += g;
-        } else if (p->arity() == 0) {
-          if (kAccumulate) p->grad_ += 0.0 + g;
-        } else if (next == nullptr) {
-          next = p;
-          next_upstream = 0.0 + g;
-        } else {
-          exclusive.push_back({p, 0.0 + g});
-        }
-      });
-      if (next != nullptr) {
-        n = next;
-        upstream = next_upstream;
-      } else if (!exclusive.empty()) {
-        n = exclusive.back().node;
-        upstream = exclusive.back().upstream;
-        exclusive.pop_back();
-      } else {
-        break;
-      }
-    }
-    std::size_t frontier = seen.size();
-    if (frontier == 1) return;
-
-    // Phase 2, discovery: slots and consumer counts below the frontier.
-    for (std::size_t i = 1; i < frontier; ++i) stack.push_back(seen[i]);
-    while (!stack.empty()) {
-      ValueNode* n = stack.back();
-      stack.pop_back();
-      int arity = n->arity();
-      for (int i = 0; i < arity; ++i) {
-        ValueNode* p = n->parent(i);
-        if (!visited(p)) {
-          slot(p);
-          stack.push_back(p);
-        }
-        ++pending[p->mark_];
-      }
-    }
-    // Phase 2, sweep: a node goes once its consumers are done.
-    for (std::size_t i = frontier; i-- > 1;)
-      if (pending[i] == 0) stack.push_back(seen[i]);
-    while (!stack.empty()) {
-      ValueNode* n = stack.back();
-      stack.pop_back();
-      double upstream = grad[n->mark_];
-      if (kAccumulate) n->grad_ += upstream;
-      propagate(n, upstream, [this](ValueNode* p, double g) {
-        grad[p->mark_] += g;
-        if (--pending[p->mark_] == 0) stack.push_back(p);  // a * a: ready after both edges
-      });
-    }
-  }
-
-  // Drops buffers grown by a huge graph, keeps ordinary ones for reuse.
-  void trim() {
-    constexpr std::size_t kKeep = std::size_t{1} << 20;
-    if (seen.capacity() > kKeep || exclusive.capacity() > kKeep) {
-      seen = {};
-      pending = {};
-      grad = {};
-      stack = {};
-      exclusive = {};
     }
   }
 };
 
-// Marks and the writes into grad_ of two passes over a shared graph would
-// race: passes run one at a time (the bindings release the GIL around them).
+// Passes run one at a time: marks and the writes into grad_ of two passes
+// over a shared graph would race (the bindings release the GIL around them).
+// So one set of buffers serves them all, kept between passes (within a size
+// limit) so that a training loop does not reallocate and page-fault it every
+// step. (A thread_local one cost a third of the sweep: in a shared library
+// every access to it went through __tls_get_addr.)
 std::mutex& pass_mutex() {
   static std::mutex* m = new std::mutex();
   return *m;
 }
 
-// The buffers of the one pass that runs at a time (hold pass_mutex).
-Pass& shared_pass() {
-  static Pass* pass = new Pass();
+Backprop<ValueNode, double>& shared_pass() {
+  static auto* pass = new Backprop<ValueNode, double>();
   return *pass;
 }
 
@@ -367,19 +232,22 @@ Pass& shared_pass() {
 
 void backward(ValueNode* root) {
   std::lock_guard<std::mutex> lock(pass_mutex());
-  Pass& pass = shared_pass();
-  pass.run<true>(root, 1.0);
+  auto& pass = shared_pass();
+  ValuePolicy<true> policy;
+  pass.run(root, 1.0, policy);
   pass.trim();
 }
 
 std::vector<double> gradients(ValueNode* root, const std::vector<ValueNode*>& inputs,
                               double seed) {
   std::lock_guard<std::mutex> lock(pass_mutex());
-  Pass& pass = shared_pass();
-  pass.run<false>(root, seed);
+  auto& pass = shared_pass();
+  ValuePolicy<false> policy;
+  pass.run(root, seed, policy);
   std::vector<double> out;
   out.reserve(inputs.size());
-  for (const ValueNode* x : inputs) out.push_back(pass.visited(x) ? pass.grad[x->mark_] : 0.0);
+  // An input has a Python object, so it is never exclusive: if reached, it has a slot.
+  for (const ValueNode* x : inputs) out.push_back(pass.reached(x, policy) ? pass.gradient(x, policy) : 0.0);
   pass.trim();
   return out;
 }

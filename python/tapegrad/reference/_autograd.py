@@ -1,9 +1,9 @@
 """The autograd machinery shared by the reference Value and Tensor.
 
-Note [Topological order] (docs/DESIGN.md, cpp/core/graph.h): backward() visits
-a node only after every node that consumes it, so that its gradient is the
-complete sum over all paths before it is passed on. The textbook writes this
-as a recursive depth-first search::
+Note [Topological order]: backward() visits a node only after every node
+that consumes it, so that its gradient is the complete sum over all paths
+before it is passed on. The textbook writes this as a recursive depth-first
+search::
 
     def build(v):
         if v not in seen:
@@ -20,6 +20,10 @@ beside it, for each node on the path, how many of its parents are done.
 pair per node makes the garbage collector rescan the growing stack, which
 tripled the time of a 10**6-node sort.) Nodes are set keys: Value and
 Tensor hash by identity (docs/DESIGN.md Note [Dtypes]).
+
+The native engine reaches the same sums another way (cpp/core/graph.h, Note
+[Backward pass]): nodes that only one edge uses pass their gradient on at
+once, and the others wait, by dependency counting, for all their consumers.
 """
 from __future__ import annotations
 
