@@ -172,7 +172,7 @@ def build_and_drop(tg, leaves, program, keep):
     """``run_program``, then drop the Python objects of every node but the
     leaves, the output and those whose position is in ``keep``: dropped nodes
     that only one edge uses are then swept by the engine's fast first phase
-    (Note [Value backward pass] in cpp/core/value.cpp), shared ones in the second."""
+    (Note [Backward pass] in cpp/core/graph.h), shared ones in the second."""
     nodes = run_program(tg, leaves, program)
     n_leaves = len(leaves)
     kept = [n for k, n in enumerate(nodes[n_leaves:-1]) if k in keep]
