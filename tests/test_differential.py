@@ -590,3 +590,41 @@ def test_tensor_extreme_values_agree(data, pair, dtype, name, c):
             assert_tensor_agree([x], lambda a: fn(a, None, c), dtype)
         else:
             assert_tensor_agree([x, y], lambda a, b: fn(a, b, c), dtype)
+
+
+@needs_native_tensor
+@profile(100)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 25), st.sets(st.integers(0, 25), max_size=4))
+def test_tensor_programs_with_dropped_intermediates_agree(seed, steps, keep):
+    # The Tensor sweep's first phase takes nodes only one edge holds
+    # (graph.h, Note [Backward pass]); here most intermediates are dropped,
+    # some kept (shared), and values fan out, as in a training step.
+    rng = np.random.default_rng(seed)
+    x0 = rng.standard_normal((3, 4))
+    w0 = rng.standard_normal((4, 4)) * 0.5
+    plan = [(int(rng.integers(0, 6)), int(rng.integers(0, 10**6))) for _ in range(steps)]
+
+    def run(tg):
+        x = tg.tensor(x0, requires_grad=True, dtype=np.float64)
+        w = tg.tensor(w0, requires_grad=True, dtype=np.float64)
+        nodes, kept = [x], []
+        for k, (op, j) in enumerate(plan):
+            a, b = nodes[-1], nodes[j % len(nodes)]
+            y = [lambda: a * b, lambda: (a @ w).tanh(), lambda: a + b.sigmoid(), lambda: a - b * 0.5,
+                 lambda: (a * a).relu(), lambda: a.exp() * 0.1][op]()
+            nodes.append(y)
+            if k in keep:
+                kept.append(y)
+            if len(nodes) > 3:  # drop the Python objects of older intermediates
+                nodes[1] = None
+                nodes = [n for n in nodes if n is not None]
+        out = (nodes[-1] * nodes[-1]).sum()
+        grads = tg.grad(out, [x, w] + kept, retain_graph=True)
+        out.backward()
+        leaf_grads = [None if t.grad is None else t.grad.numpy().copy() for t in (x, w)]  # None: w unused
+        return [g.numpy().copy() for g in grads] + leaf_grads
+
+    for a, b in zip(run(native), run(ref)):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
