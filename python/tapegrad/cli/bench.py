@@ -27,6 +27,11 @@ from . import progress as _progress
 QUICK_BUDGET = 1.0
 # A timed sample runs enough steps to last about this long (see _measure_times).
 SAMPLE_SECONDS = 0.02
+# Each measurement starts after this pause: BLAS and OpenMP thread pools keep
+# spinning for a while after their last call (OpenBLAS's for about 0.1 s), and
+# on a 2-core machine a pool left spinning by the previous backend (NumPy's,
+# PyTorch's) steals a core from the next one's own threads.
+SETTLE_SECONDS = 0.25
 
 BACKEND_ORDER = ("native", "reference", "micrograd", "torch", "native-1t", "reference-1t", "torch-1t",
                  "native-2t", "reference-2t", "torch-2t", "numpy")
@@ -144,6 +149,7 @@ def _measure_times(w, backend, size, repeat, budget=None):
     it: a slow backend then gets fewer repeats, never none.
     """
     state = w.setup(backend, size)
+    time.sleep(SETTLE_SECONDS)
     times = {ph: [] for ph in w.phases}
     inner = None  # steps per sample, once the first step has been timed
     spent = 0.0
