@@ -123,8 +123,7 @@ void sweep(const TensorPtr& root, Array g0, bool retain_graph, BackwardPass& pas
   try {
     engine.run(root.get(), std::move(g0), policy);
   } catch (...) {
-    engine.clear();
-    pass = BackwardPass{};
+    engine.clear();  // the caller drops `pass` uncommitted
     throw;
   }
   engine.clear();  // the gradients it still holds: buffers, not numbers

@@ -66,7 +66,7 @@ class Backprop {
   template <class P>
   void run(Node* root, G seed, P& policy);
 
-  // After run(): whether n got a slot, and its gradient if it did.
+  // Whether n has a slot in this run (after run(): got one), and its gradient if so.
   template <class P>
   bool reached(const Node* n, P& policy) const {
     std::uint32_t s = policy.slot(const_cast<Node*>(n));
@@ -78,11 +78,7 @@ class Backprop {
   // Forgets the last run (its gradients included), keeps the buffers' capacity
   // within the limit of trim().
   void clear() {
-    seen_.clear();
-    pending_.clear();
-    grad_.clear();
-    stack_.clear();
-    exclusive_.clear();
+    reset();
     trim();
   }
 
@@ -108,10 +104,12 @@ class Backprop {
     grad_.push_back(policy.zero());
   }
 
-  template <class P>
-  bool has_slot(Node* n, P& policy) const {
-    std::uint32_t s = policy.slot(n);
-    return s < seen_.size() && seen_[s] == n;
+  void reset() {
+    seen_.clear();
+    pending_.clear();
+    grad_.clear();
+    stack_.clear();
+    exclusive_.clear();
   }
 
   std::vector<Node*> seen_;
@@ -124,11 +122,7 @@ class Backprop {
 template <class Node, class G>
 template <class P>
 void Backprop<Node, G>::run(Node* root, G seed, P& policy) {
-  seen_.clear();
-  pending_.clear();
-  grad_.clear();
-  stack_.clear();
-  exclusive_.clear();
+  reset();
 
   // Phase 1: the root, then every exclusive node below it. The loop goes
   // straight on to an exclusive parent and keeps any other on a stack; an
@@ -146,7 +140,7 @@ void Backprop<Node, G>::run(Node* root, G seed, P& policy) {
         Node* p = policy.parent(n, i);
         if (p == nullptr) return;
         if (!policy.exclusive(n, i)) {
-          if (!has_slot(p, policy)) give_slot(p, policy);
+          if (!reached(p, policy)) give_slot(p, policy);
           policy.add(grad_[policy.slot(p)], std::move(share));
           return;
         }
@@ -186,7 +180,7 @@ void Backprop<Node, G>::run(Node* root, G seed, P& policy) {
     for (std::size_t i = 0; i < arity; ++i) {
       Node* p = policy.parent(m, i);
       if (p == nullptr) continue;
-      if (!has_slot(p, policy)) {
+      if (!reached(p, policy)) {
         give_slot(p, policy);
         stack_.push_back(p);
       }

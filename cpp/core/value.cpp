@@ -2,7 +2,6 @@
 #include "value.h"
 
 #include <cstdio>
-#include <limits>
 #include <mutex>
 #include <unordered_map>
 
