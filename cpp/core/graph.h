@@ -187,8 +187,11 @@ void Backprop<Node, G>::run(Node* root, G seed, P& policy) {
       ++pending_[policy.slot(p)];
     }
   }
-  // Phase 2, sweep: a node goes once its consumers are done.
-  for (std::size_t i = frontier; i-- > 1;)
+  // Phase 2, sweep: a node goes once its consumers are done. The ready
+  // frontier is stacked in the order phase 1 reached it, so that the last
+  // parent reached goes first, as a consumer's parents do below: the root's
+  // paths into a shared node then add up in the reference's order.
+  for (std::size_t i = 1; i < frontier; ++i)
     if (pending_[i] == 0) stack_.push_back(seen_[i]);
   while (!stack_.empty()) {
     Node* m = stack_.back();
