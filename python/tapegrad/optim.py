@@ -5,8 +5,8 @@ gradient as NumPy (``float`` for a Value), computes the update in the
 parameter's dtype, and writes it back in place, so the model keeps the very
 same parameter objects. A Tensor whose storage NumPy can write (both
 backends' parameters) is updated right in that storage (``_update_inplace``;
-SGD with no temporary arrays, in the same operation order, hence the same
-bits); otherwise the new values go through ``tapegrad._params.assign``.
+SGD needs no temporary arrays); otherwise a copy is updated and goes back
+through ``tapegrad._params.assign``.
 Parameters whose ``.grad`` is None (Tensors not reached by backward) are
 skipped, as in PyTorch.
 """
@@ -52,15 +52,15 @@ class Optimizer:
             if g is None:
                 continue
             if _params.is_tensor(p):
-                view = _params.own_view(p)
-                if view is not None:
-                    self._update_inplace(view, np.asarray(g, dtype=view.dtype), state)
-                    continue
-                x = np.array(p.numpy(), copy=True)
-                g = np.asarray(g, dtype=x.dtype)
+                x = _params.own_view(p)  # updated right in the parameter's storage
+                copied = x is None
+                if copied:
+                    x = np.array(p.numpy(), copy=True)
             else:
-                x, g = np.float64(p.data), np.float64(g)
-            _params.assign(p, self._update(x, g, state))
+                x, copied = np.array(p.data, dtype=np.float64), True  # a Value's float, as a 0-d array
+            self._update_inplace(x, np.asarray(g, dtype=x.dtype), state)
+            if copied:
+                _params.assign(p, x)
 
     def _update(self, x, g, state):
         """The new values of a parameter x (read only) with gradient g."""
@@ -93,19 +93,9 @@ class SGD(Optimizer):
         self.dampening = float(dampening)
         self.nesterov = bool(nesterov)
 
-    def _update(self, x, g, state):
-        if self.weight_decay:
-            g = g + self.weight_decay * x
-        if self.momentum:
-            buf = state.get("momentum_buffer")
-            buf = np.copy(g) if buf is None else self.momentum * buf + (1.0 - self.dampening) * g
-            state["momentum_buffer"] = buf
-            g = g + self.momentum * buf if self.nesterov else buf
-        return x - self.lr * g
-
     def _update_inplace(self, x, g, state) -> None:
-        # _update's arithmetic, operation for operation, into scratch arrays
-        # kept in `state` (a Python float scales in the array's dtype either way).
+        # The formula above, operation for operation, into x and scratch arrays
+        # kept in `state` (a Python float scales in the array's dtype).
         tmp = _scratch(state, "scratch", x)
         if self.weight_decay:
             np.multiply(x, self.weight_decay, out=tmp)
