@@ -151,10 +151,6 @@ def _require(mod, *names):
     return found[0] if len(found) == 1 else found
 
 
-def _torch(name: str):
-    return load_backend(name)
-
-
 def count_nodes(root) -> Optional[int]:
     """Number of nodes reachable from ``root`` through ``.parents`` (iterative), if exposed."""
     if not hasattr(root, "parents"):
@@ -259,7 +255,7 @@ def _w1_setup(backend: str, size):
         st.make_input = Value
         st.kind = "value"
     elif backend == "torch":
-        torch = _torch(backend)
+        torch = load_backend(backend)
 
         def param():
             return torch.zeros((), dtype=torch.float64, requires_grad=True)
@@ -439,7 +435,7 @@ def _w4_setup(backend, size):
     st.backend = backend
     names = ("W1", "b1", "W2", "b2")
     if backend.startswith("torch"):
-        torch = _torch(backend)
+        torch = load_backend(backend)
         st.torch = torch
         st.x = torch.from_numpy(a["x"])
         st.labels = torch.from_numpy(a["labels"])
@@ -529,7 +525,7 @@ def _w5_setup(backend, size):
     st.n = size
     st.torch = backend.startswith("torch")
     if st.torch:
-        torch = _torch(backend)
+        torch = load_backend(backend)
         st.x = torch.tensor(x, requires_grad=True)
         st.c, st.d = torch.from_numpy(c), torch.from_numpy(d)
     else:
@@ -617,7 +613,7 @@ def memory_child(backend: str, n: int) -> float:
     Runs in the child interpreter started by :func:`_mem_measure`.
     """
     if backend == "torch":
-        torch = _torch(backend)
+        torch = load_backend(backend)
         a = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
     else:
         Value = _value_type(backend)

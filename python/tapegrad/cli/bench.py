@@ -37,14 +37,13 @@ BACKEND_ORDER = ("native", "reference", "micrograd", "torch", "native-1t", "refe
                  "native-2t", "reference-2t", "torch-2t", "numpy")
 
 
-def _threads(backend):
-    """The thread suffix of a backend name: "-2t" for "torch-2t", "" for "torch"."""
-    base, sep, suffix = backend.rpartition("-")
-    return sep + suffix if sep and suffix.endswith("t") and suffix[:-1].isdigit() else ""
+def _split(backend):
+    """("torch", 2) for "torch-2t", ("torch", None) for "torch" (the names of workloads.py)."""
+    return load_workloads().split_backend(backend)
 
 
 def _is_reference(backend):
-    return backend == "reference" or backend == "reference" + _threads(backend)
+    return _split(backend)[0] == "reference"
 
 
 # ---------------------------------------------------------------------------
@@ -198,7 +197,7 @@ def run(workload_names=None, mode="quick", repeat=None, backends=None, sizes=Non
     for w in selected:
         # "native" also selects native-1t, native-2t...
         bks = [b for b in w.backends
-               if backends is None or b in backends or b[: len(b) - len(_threads(b))] in backends]
+               if backends is None or b in backends or _split(b)[0] in backends]
         plan.append((w, bks, _sizes(w, mode, sizes)))
     total = sum(len(bks) * (len(sz) + ((len(sz) if w.check_each_size else 1) if w.check else 0))
                 for w, bks, sz in plan)
@@ -323,14 +322,14 @@ def _run_workload(W, w, bks, size_list, repeat, mode, inject_wrong, bar, report)
                        "speedup_vs_reference": None}
                 rows.append(row)
                 if _is_reference(b):  # "vs reference" pairs thread counts: native-1t with reference-1t
-                    ref_medians[(row["size"], ph, _threads(b))] = med
+                    ref_medians[(row["size"], ph, _split(b)[1])] = med
     size_idx = {w.size_label(s): i for i, s in enumerate(size_list)}
     order = {b: i for i, b in enumerate(BACKEND_ORDER)}
     rows.sort(key=lambda r: (size_idx[r["size"]], w.phases.index(r["phase"]),
                              order.get(r["backend"], 99)))
     for row in rows:
-        ref = ref_medians.get((row["size"], row["phase"], _threads(row["backend"])),
-                              ref_medians.get((row["size"], row["phase"], "")))
+        ref = ref_medians.get((row["size"], row["phase"], _split(row["backend"])[1]),
+                              ref_medians.get((row["size"], row["phase"], None)))
         if ref is not None and row["median"] > 0:
             row["speedup_vs_reference"] = ref / row["median"]
     report["results"].extend(rows)
@@ -408,11 +407,9 @@ HEADERS = ("Workload", "Size", "Backend", "Median", "Min – max", "vs reference
 def backend_label(b):
     labels = {"native": "tapegrad", "reference": "reference", "micrograd": "micrograd",
               "torch": "torch", "numpy": "numpy"}
-    t = _threads(b)
-    base = b[: len(b) - len(t)]
-    if not t:
+    base, n = _split(b)
+    if n is None:
         return labels.get(b, b)
-    n = int(t[1:-1])
     return f"{labels.get(base, base)} {n} thread{'s' if n != 1 else ''}"
 
 
