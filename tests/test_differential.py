@@ -105,14 +105,14 @@ constants = st.one_of(st.sampled_from(EXPONENTS), st.floats(-3.0, 3.0), st.sampl
 step = st.tuples(st.sampled_from(OP_NAMES), st.integers(0, 10**6), st.integers(0, 10**6), constants)
 
 
-def run_program(tg, leaves, program):
+def run_program(tg, leaves, program, ops=VALUE_OPS):
     """Build ``program`` with ``tg.Value``; returns every node, the output last."""
     nodes = [tg.Value(x) for x in leaves]
     for name, i, j, c in program:
         # Later steps prefer recent nodes (deep chains) but may reach any (fan-out).
         a = nodes[-1 - i % len(nodes)] if i % 3 else nodes[i % len(nodes)]
         b = nodes[j % len(nodes)]
-        nodes.append(VALUE_OPS[name](a, b, c))
+        nodes.append(ops[name](a, b, c))
     return nodes
 
 
@@ -168,12 +168,12 @@ def test_backward_twice_and_grad_agree(leaves, program):
         assert same_bits(x, y), f"tg.grad: {n_g} vs {r_g}"
 
 
-def build_and_drop(tg, leaves, program, keep):
+def build_and_drop(tg, leaves, program, keep, ops=VALUE_OPS):
     """``run_program``, then drop the Python objects of every node but the
     leaves, the output and those whose position is in ``keep``: dropped nodes
     that only one edge uses are then swept by the engine's fast first phase
     (Note [Backward pass] in cpp/core/graph.h), shared ones in the second."""
-    nodes = run_program(tg, leaves, program)
+    nodes = run_program(tg, leaves, program, ops)
     n_leaves = len(leaves)
     kept = [n for k, n in enumerate(nodes[n_leaves:-1]) if k in keep]
     return nodes[:n_leaves], kept, nodes[-1]
@@ -237,12 +237,9 @@ exact_step = st.tuples(st.sampled_from(sorted(EXACT_OPS)), st.integers(0, 10**6)
 
 
 def run_exact(tg, leaves, program, keep):
-    nodes = [tg.Value(x) for x in leaves]
-    for name, i, j, c in program:
-        a = nodes[-1 - i % len(nodes)] if i % 3 else nodes[i % len(nodes)]
-        nodes.append(EXACT_OPS[name](a, nodes[j % len(nodes)], c))
-    kept = [n for k, n in enumerate(nodes[len(leaves):-1]) if k in keep]
-    return nodes[: len(leaves)] + kept, nodes[-1]
+    """The leaves and kept nodes, and the output, of an EXACT_OPS program."""
+    n_leaves, kept, root = build_and_drop(tg, leaves, program, keep, EXACT_OPS)
+    return n_leaves + kept, root
 
 
 @profile(300)
