@@ -60,6 +60,12 @@ from .explain import explain  # noqa: E402
 
 __all__ += ["nn", "optim", "viz", "explain"]
 
+# Saving and loading state dicts (both backends share the format; see serialization.py)
+from .serialization import bound as _bound_serialization  # noqa: E402
+
+save, load = _bound_serialization(__import__("sys").modules[__name__])
+__all__ += ["save", "load"]
+
 
 def __getattr__(name: str):
     # "reference" must fall through to AttributeError: `from tapegrad import reference`

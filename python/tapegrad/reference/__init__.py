@@ -20,6 +20,11 @@ from ._threads import get_num_threads, set_num_threads
 from . import nn, optim, viz  # noqa: E402
 from .explain import explain  # noqa: E402
 
+# Saving and loading state dicts, in the format the native backend uses too
+from ..serialization import bound as _bound_serialization  # noqa: E402
+
+save, load = _bound_serialization(__import__("sys").modules[__name__])
+
 __all__: list[str] = [
     # Value and autograd controls
     "Value",
@@ -49,4 +54,6 @@ __all__: list[str] = [
     "optim",
     "viz",
     "explain",
+    "save",
+    "load",
 ]
