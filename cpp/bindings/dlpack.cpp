@@ -138,7 +138,6 @@ void bind_dlpack(py::module_& m, py::class_<TensorNode, TensorPtr>& cls) {
   m.def("_from_dlpack", &from_dlpack);
   m.def("_from_numpy", [](py::object arr) { return wrap_array(std::move(arr)); },
         "A tensor sharing the memory of a float32/float64 ndarray (other dtypes are converted).");
-  m.def("_check_shape", [](py::args shape) { checked_numel(shape_args(shape), DType::F64); });
 }
 
 }  // namespace tapegrad::bindings

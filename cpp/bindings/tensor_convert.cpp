@@ -46,6 +46,8 @@ Array array_from_py(py::handle data, py::handle dtype) {
                     " holding dtype " + py::str(adt).cast<std::string>());
   DType fallback = (kind == 'f' && adt.itemsize() == 8 && py::hasattr(data, "dtype")) ? DType::F64 : DType::F32;
   DType dt = dtype_arg(dtype, fallback);
+  if (kind == 'i' || kind == 'u')  // the one check both backends share (tapegrad/_shared.py)
+    py::module_::import("tapegrad._shared").attr("warn_inexact_integers")(arr, dtype_name(dt));
   py::array c = np.attr("asarray")(arr, dt == DType::F32 ? "float32" : "float64", py::arg("order") = "C");
   Shape shape(c.shape(), c.shape() + c.ndim());
   Array out = empty(shape, dt);

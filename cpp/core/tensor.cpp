@@ -166,22 +166,56 @@ std::shared_ptr<void> allocate(std::int64_t numel, DType dtype, bool zero) {
 
 }  // namespace
 
+namespace {
+
+// The decimal digits of itemsize * prod(s), exactly, however large: the
+// MemoryError message names the bytes asked for, as the reference's does.
+std::string bytes_needed(const Shape& s, DType d) {
+  std::vector<std::uint32_t> limbs{static_cast<std::uint32_t>(itemsize(d))};  // base 1e9, least significant first
+  for (auto v : s) {
+    std::uint64_t carry = 0;
+    for (auto& limb : limbs) {
+      // limb < 1e9 and v < 2^63: split v so that no partial product overflows
+      const std::uint64_t x = static_cast<std::uint64_t>(v);
+      const std::uint64_t lo = (x % 1000000000u) * limb + carry % 1000000000u;
+      const std::uint64_t hi = (x / 1000000000u) * limb + carry / 1000000000u + lo / 1000000000u;
+      limb = static_cast<std::uint32_t>(lo % 1000000000u);
+      carry = hi;
+    }
+    for (; carry != 0; carry /= 1000000000u) limbs.push_back(static_cast<std::uint32_t>(carry % 1000000000u));
+  }
+  while (limbs.size() > 1 && limbs.back() == 0) limbs.pop_back();
+  std::string out = std::to_string(limbs.back());
+  for (std::size_t i = limbs.size() - 1; i-- > 0;) {
+    std::string part = std::to_string(limbs[i]);
+    out += std::string(9 - part.size(), '0') + part;
+  }
+  return out;
+}
+
+}  // namespace
+
+MemoryError too_big(const Shape& s, DType d) {
+  return MemoryError(std::string("a ") + dtype_name(d) + " tensor of shape " + shape_str(s) + " needs " +
+                     bytes_needed(s, d) + " bytes, more than this machine's memory");
+}
+
 std::int64_t checked_numel(const Shape& s, DType d) {
   std::uint64_t n = 1;
   const std::uint64_t limit = max_bytes() / itemsize(d);
-  bool too_big = false, has_zero = false;
+  bool overflows = false, has_zero = false;
   for (auto v : s) {
     if (v < 0) throw ValueError("negative dimensions are not allowed: shape " + shape_str(s));
   }
   for (auto v : s) {
     if (v == 0) { has_zero = true; continue; }
-    if (too_big) continue;
-    if (static_cast<std::uint64_t>(v) > limit / n) too_big = true;
+    if (overflows) continue;
+    if (static_cast<std::uint64_t>(v) > limit / n) overflows = true;
     else n *= static_cast<std::uint64_t>(v);
   }
   // Zero elements, but strides (products of the other dims) must still fit.
   if (has_zero) { check_shape(s, d); return 0; }
-  if (too_big) throw std::bad_alloc();
+  if (overflows) throw too_big(s, d);
   return static_cast<std::int64_t>(n);
 }
 

@@ -27,9 +27,11 @@ const char* dtype_name(DType d);
 using Shape = SmallVec;  // shapes and strides rarely exceed 6 dims: no heap allocation
 
 std::string shape_str(const Shape& s);  // Python tuple spelling: (2, 3), (4,), ()
-// Number of elements; ValueError for negative sizes, bad_alloc if the byte
+// Number of elements; ValueError for negative sizes, MemoryError if the byte
 // count overflows or cannot be held in memory (checked before allocating).
 std::int64_t checked_numel(const Shape& s, DType d);
+// The MemoryError for a tensor of shape s that memory cannot hold.
+MemoryError too_big(const Shape& s, DType d);
 // ValueError for negative sizes, or when a partial product of the nonzero dims
 // times the itemsize overflows int64 (strides would), even with zero elements.
 void check_shape(const Shape& s, DType d);

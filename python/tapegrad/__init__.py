@@ -45,8 +45,8 @@ if _core is not None:
     __all__ += ["Value", "no_grad", "is_grad_enabled", "grad", "gradcheck", "GradcheckError"]
 
     # Tensor (native)
-    from ._core import Tensor, concatenate, cross_entropy, mse_loss, ones, stack, tensor, where, zeros
-    from ._tensor import arange, from_dlpack, get_num_threads, manual_seed, randn, set_num_threads
+    from ._core import Tensor, concatenate, cross_entropy, mse_loss, stack, tensor, where
+    from ._tensor import arange, from_dlpack, get_num_threads, manual_seed, ones, randn, set_num_threads, zeros
 
     __all__ += [
         "Tensor", "tensor", "zeros", "ones", "randn", "arange", "manual_seed", "from_dlpack",

@@ -4,11 +4,11 @@ Everything a Tensor checks about its input before any array is allocated.
 """
 from __future__ import annotations
 
-import math
 import numbers
-import os
 
 import numpy as np
+
+from .._shared import check_shape, shape_args, warn_inexact_integers
 
 __all__ = ["float_dtype", "to_array", "check_shape", "shape_args", "backend_name", "describe", "is_number"]
 
@@ -52,44 +52,8 @@ def to_array(data, dtype=None, copy: bool = True) -> np.ndarray:
         dt = _FLOAT64
     else:
         dt = _FLOAT32
+    warn_inexact_integers(arr, dt)
     return np.array(arr, dtype=dt, copy=True) if copy else np.asarray(arr, dtype=dt)
-
-
-def _physical_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
-        return 2**62
-
-
-_MEMORY_LIMIT = _physical_memory()
-
-
-def check_shape(shape, dtype=_FLOAT32) -> tuple:
-    """Validate a requested shape before allocating (errors per API.md)."""
-    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
-        shape = (shape,)
-    shape = tuple(shape)
-    for n in shape:
-        if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
-            raise TypeError(f"shape {shape} must hold ints, got {type(n).__name__}")
-        if n < 0:
-            raise ValueError(f"negative size {n} in shape {shape}")
-    shape = tuple(int(n) for n in shape)
-    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-    if nbytes > _MEMORY_LIMIT:
-        raise MemoryError(
-            f"a {np.dtype(dtype)} tensor of shape {shape} needs {nbytes} bytes, "
-            "more than this machine's memory"
-        )
-    return shape
-
-
-def shape_args(shape: tuple) -> tuple:
-    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return shape
 
 
 # ----------------------------------------------------------------------------

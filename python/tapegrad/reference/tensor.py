@@ -559,11 +559,14 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
             f"@: shapes {a.shape} and {b.shape} do not match for matmul ({a.shape[-1]} != {k_b})"
         )
     try:
-        broadcast_shape(a.shape[:-2], b.shape[:-2])
+        batch = broadcast_shape(a.shape[:-2], b.shape[:-2])
     except ValueError:
         raise ValueError(
             f"@: the batch dimensions of shapes {a.shape} and {b.shape} do not broadcast"
         ) from None
+    rows = a.shape[-2:-1] if a.ndim > 1 else ()
+    cols = b.shape[-1:] if b.ndim > 1 else ()
+    check_shape(batch + rows + cols, np.result_type(a.dtype, b.dtype))  # MemoryError before allocating
     return apply("@", (a, b))
 
 
