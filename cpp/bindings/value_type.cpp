@@ -391,6 +391,41 @@ bool without_gil(Sweep&& sweep) {
   return false;
 }
 
+// This pass's gradients as floats, swept without the GIL.
+PyObject* numbers(ValueNode* root, const std::vector<ValueNode*>& nodes, double seed) {
+  std::vector<double> grads;
+  if (!without_gil([&] { grads = tapegrad::gradients(root, nodes, seed); })) return nullptr;
+  PyObject* out = PyList_New(static_cast<Py_ssize_t>(grads.size()));
+  if (out == nullptr) return nullptr;
+  for (std::size_t i = 0; i < grads.size(); ++i) {
+    PyObject* g = PyFloat_FromDouble(grads[i]);
+    if (g == nullptr) {
+      Py_DECREF(out);
+      return nullptr;
+    }
+    PyList_SET_ITEM(out, static_cast<Py_ssize_t>(i), g);
+  }
+  return out;
+}
+
+// This pass's gradients as recorded Values (create_graph): the sweep builds
+// nodes, so it runs with the GIL held.
+PyObject* recorded(ValueNode* root, const std::vector<ValueNode*>& nodes, double seed) {
+  std::vector<ValueNode*> grads = tapegrad::recorded_gradients(root, nodes, seed);
+  PyObject* out = PyList_New(static_cast<Py_ssize_t>(grads.size()));
+  for (std::size_t i = 0; i < grads.size(); ++i) {
+    PyObject* g = out == nullptr ? nullptr : wrap(grads[i]);
+    release(grads[i]);  // the reference recorded_gradients handed over; the object holds its own
+    if (out == nullptr) continue;
+    if (g == nullptr) {
+      Py_CLEAR(out);
+      continue;
+    }
+    PyList_SET_ITEM(out, static_cast<Py_ssize_t>(i), g);
+  }
+  return out;
+}
+
 PyObject* m_backward(PyObject* self, PyObject*) {
   ValueNode* root = node_of(self);
   if (!without_gil([root] { backward(root); })) return nullptr;
@@ -398,12 +433,13 @@ PyObject* m_backward(PyObject* self, PyObject*) {
 }
 
 PyObject* m_gradients(PyObject* self, PyObject* args, PyObject* kwargs) {
-  static const char* kwlist[] = {"inputs", "gradient", "retain_graph", nullptr};
+  static const char* kwlist[] = {"inputs", "gradient", "retain_graph", "create_graph", nullptr};
   PyObject* inputs = nullptr;
   PyObject* gradient = Py_None;
-  PyObject* retain_graph = Py_False;  // a Value graph is never freed
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OO:_gradients", const_cast<char**>(kwlist),
-                                   &inputs, &gradient, &retain_graph))
+  PyObject* retain_graph = Py_None;  // a Value graph is never freed
+  int create_graph = 0;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OOp:_gradients", const_cast<char**>(kwlist),
+                                   &inputs, &gradient, &retain_graph, &create_graph))
     return nullptr;
   TG_TRY
   PyObject* seq = PySequence_Fast(inputs, "grad() inputs must be a sequence of Values");
@@ -425,21 +461,9 @@ PyObject* m_gradients(PyObject* self, PyObject* args, PyObject* kwargs) {
     Py_DECREF(seq);
     return nullptr;
   }
-  std::vector<double> grads;
   ValueNode* root = node_of(self);
-  bool ok = without_gil([&] { grads = tapegrad::gradients(root, nodes, seed); });
+  PyObject* out = create_graph ? recorded(root, nodes, seed) : numbers(root, nodes, seed);
   Py_DECREF(seq);  // held until here: it keeps the inputs alive during the sweep
-  if (!ok) return nullptr;
-  PyObject* out = PyList_New(count);
-  if (out == nullptr) return nullptr;
-  for (Py_ssize_t i = 0; i < count; ++i) {
-    PyObject* g = PyFloat_FromDouble(grads[static_cast<std::size_t>(i)]);
-    if (g == nullptr) {
-      Py_DECREF(out);
-      return nullptr;
-    }
-    PyList_SET_ITEM(out, i, g);
-  }
   return out;
   TG_CATCH(nullptr)
 }
@@ -460,29 +484,52 @@ PyObject* m_setstate(PyObject* self, PyObject* state) {
   return set_grad(self, state, nullptr) == 0 ? (Py_INCREF(Py_None), Py_None) : nullptr;
 }
 
-PyMethodDef methods[] = {
-    {"relu", unary<Op::Relu>, METH_NOARGS, "max(a, 0)."},
-    {"tanh", unary<Op::Tanh>, METH_NOARGS, "tanh(a)."},
-    {"sigmoid", unary<Op::Sigmoid>, METH_NOARGS, "1 / (1 + e^-a)."},
-    {"exp", unary<Op::Exp>, METH_NOARGS, "e^a (overflow gives inf)."},
-    {"log", unary<Op::Log>, METH_NOARGS, "ln(a) (log(0) = -inf, log(-1) = nan)."},
-    {"sqrt", unary<Op::Sqrt>, METH_NOARGS, "sqrt(a) (sqrt(-1) = nan)."},
-    {"sin", unary<Op::Sin>, METH_NOARGS, "sin(a)."},
-    {"cos", unary<Op::Cos>, METH_NOARGS, "cos(a)."},
+// The unary methods come from the op table (every Value row that is made by
+// a method of its own: relu, tanh, ...), the rest are listed here. Each
+// docstring starts with its text signature, so inspect.signature and help()
+// show it.
+PyMethodDef fixed_methods[] = {
     {"backward", m_backward, METH_NOARGS,
+     "backward($self, /)\n--\n\n"
      "Add d(self)/d(node) to .grad of every Value reachable from self (self included).\n\n"
      "Each call adds this pass's gradients once more; earlier .grad totals are never "
      "propagated. The GIL is released during the sweep."},
     {"_local_grads", m_local_grads, METH_NOARGS,
+     "_local_grads($self, /)\n--\n\n"
      "d(self)/d(parent) for each parent, at the forward values; () for a leaf."},
     {"_gradients", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(m_gradients)),
      METH_VARARGS | METH_KEYWORDS,
-     "_gradients(inputs, gradient=None, retain_graph=False) -> list of float\n\n"
-     "This pass's d(self)/d(input) for each input (0.0 if unreachable); no .grad changes."},
-    {"__reduce__", m_reduce, METH_NOARGS, "Pickle/copy as a leaf with the same data, grad, label."},
-    {"__setstate__", m_setstate, METH_O, "Restore the grad of a pickled Value."},
-    {nullptr, nullptr, 0, nullptr},
+     "_gradients($self, /, inputs, gradient=None, retain_graph=None, create_graph=False)\n--\n\n"
+     "This pass's d(self)/d(input) for each input (0.0 if unreachable); no .grad changes. "
+     "With create_graph, the gradients are Values recorded in the graph."},
+    {"__reduce__", m_reduce, METH_NOARGS, "__reduce__($self, /)\n--\n\nPickle/copy as a leaf with the same data, grad, label."},
+    {"__setstate__", m_setstate, METH_O, "__setstate__($self, state, /)\n--\n\nRestore the grad of a pickled Value."},
 };
+
+// unary<Op::Name> for every row (only the Unary rows' are used)
+PyCFunction unary_method[kOpCount] = {
+#define TG_X(Name, str, arity, kind, saves, surf, py, doc) &unary<Op::Name>,
+    TG_OPS(TG_X)
+#undef TG_X
+};
+
+PyMethodDef* method_table() {
+  static std::vector<std::string> docs;
+  static std::vector<PyMethodDef> defs;
+  if (!defs.empty()) return defs.data();
+  for (const OpInfo& info : kOps) {
+    if (!info.value || info.kind != OpKind::Unary || info.python[0] == '_') continue;
+    docs.push_back(std::string(info.python) + "($self, /)\n--\n\n" + info.doc + ".");
+  }
+  std::size_t d = 0;
+  for (const OpInfo& info : kOps) {
+    if (!info.value || info.kind != OpKind::Unary || info.python[0] == '_') continue;
+    defs.push_back({info.python, unary_method[static_cast<int>(info.op)], METH_NOARGS, docs[d++].c_str()});
+  }
+  for (const PyMethodDef& m : fixed_methods) defs.push_back(m);
+  defs.push_back({nullptr, nullptr, 0, nullptr});
+  return defs.data();
+}
 
 PyMemberDef members[] = {
     {"__weaklistoffset__", T_PYSSIZET, offsetof(PyValue, weakrefs), READONLY, nullptr},
@@ -490,7 +537,7 @@ PyMemberDef members[] = {
 };
 
 const char* doc =
-    "Value(data, label='')\n\n"
+    "Value(data, label='')\n--\n\n"
     "A scalar node of a computation graph (micrograd-compatible), backed by the C++ tape.\n"
     "data and grad are floats and assignable; op is '' for leaves; parents is a tuple.";
 
@@ -500,7 +547,7 @@ PyType_Slot slots[] = {
     {Py_tp_dealloc, reinterpret_cast<void*>(tp_dealloc)},
     {Py_tp_repr, reinterpret_cast<void*>(tp_repr)},
     {Py_tp_getset, getset},
-    {Py_tp_methods, methods},
+    {Py_tp_methods, nullptr},  // method_table(), set in make_value_type
     {Py_tp_members, members},
     {Py_tp_doc, const_cast<char*>(doc)},
     {Py_nb_add, reinterpret_cast<void*>(nb_add)},
@@ -525,6 +572,8 @@ PyType_Spec spec = {
 }  // namespace
 
 PyObject* make_value_type() {
+  for (PyType_Slot* slot = slots; slot->slot != 0; ++slot)
+    if (slot->slot == Py_tp_methods) slot->pfunc = method_table();
   PyObject* type = PyType_FromSpec(&spec);
   if (type == nullptr) return nullptr;
   // NumPy scalars on the left defer to our reflected operators, as in the reference.

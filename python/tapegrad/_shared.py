@@ -15,15 +15,18 @@ __all__ = ["grad", "RandomState", "arange_args", "num_threads_arg", "warn_inexac
            "shape_args"]
 
 
-def grad(output, inputs, gradient=None, retain_graph=False):
+def grad(output, inputs, gradient=None, retain_graph=None, create_graph=False):
     """d output / d input for each input, without touching any ``.grad``.
 
     ``inputs`` may be one node or a sequence of nodes; the result has the same
     form. An input that ``output`` does not depend on gets a zero gradient.
+    With ``create_graph`` the backward pass records its own operations, so the
+    gradients (Values or Tensors) can be differentiated again, to any order;
+    ``retain_graph`` defaults to ``create_graph``, as in PyTorch.
     """
     single = not isinstance(inputs, (list, tuple))
     nodes = [inputs] if single else list(inputs)
-    grads = output._gradients(nodes, gradient=gradient, retain_graph=retain_graph)
+    grads = output._gradients(nodes, gradient=gradient, retain_graph=retain_graph, create_graph=create_graph)
     return grads[0] if single else tuple(grads)
 
 

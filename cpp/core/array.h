@@ -1,0 +1,55 @@
+// n-d arrays over reference-counted storage.
+//
+// An Array is a strided view (shape, strides in elements, offset) of a block
+// of bytes shared through a shared_ptr, so reshape of contiguous data,
+// transpose/permute, expand, basic slicing and detach are views, never copies.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "storage.h"
+
+namespace tapegrad {
+
+struct Array {
+  std::shared_ptr<void> storage;  // owns the bytes; the deleter knows where they came from
+  DType dtype = DType::F32;
+  Shape shape;
+  Shape strides;  // in elements; 0 along broadcast (expanded) dimensions
+  std::int64_t offset = 0;  // in elements
+
+  std::int64_t ndim() const { return static_cast<std::int64_t>(shape.size()); }
+  std::int64_t numel() const;
+  bool is_contiguous() const;
+  void* ptr() const { return static_cast<char*>(storage.get()) + offset * static_cast<std::int64_t>(itemsize(dtype)); }
+  template <class T> T* data() const { return static_cast<T*>(storage.get()) + offset; }
+};
+
+Array empty(const Shape& shape, DType dtype);
+Array zeros(const Shape& shape, DType dtype);
+Array full(const Shape& shape, DType dtype, double value);
+Array scalar_array(double value, DType dtype);  // 0-d
+// Wrap external memory: `owner` keeps it alive and releases it when the last view goes.
+Array from_external(void* data, std::shared_ptr<void> owner, DType dtype, Shape shape, Shape strides);
+
+Array contiguous(const Array& a);          // `a` itself when already contiguous
+Array copy(const Array& a);                // always a fresh contiguous copy
+Array astype(const Array& a, DType dtype); // `a` itself when already of that dtype
+double item(const Array& a);               // the only element; ValueError otherwise
+
+// Views ---------------------------------------------------------------------
+std::int64_t normalize_dim(std::int64_t dim, std::int64_t ndim);  // ValueError out of range
+std::vector<std::int64_t> normalize_dims(const std::vector<std::int64_t>& dims, std::int64_t ndim);
+Shape infer_reshape(const Shape& from, const Shape& to);  // resolves one -1; ValueError on mismatch
+Array reshape(const Array& a, const Shape& shape);         // a view when the layout allows, else a copy
+Array permute(const Array& a, const std::vector<std::int64_t>& dims);
+Array transpose(const Array& a, std::int64_t d0, std::int64_t d1);
+Array expand(const Array& a, const Shape& shape);           // broadcast_to as a stride-0 view
+// [start, stop) along dim with a positive step, already in range (internal use)
+Array slice(const Array& a, std::int64_t dim, std::int64_t start, std::int64_t stop, std::int64_t step);
+Array select(const Array& a, std::int64_t dim, std::int64_t index);  // drops `dim`
+Array unsqueeze(const Array& a, std::int64_t dim);
+
+}  // namespace tapegrad
