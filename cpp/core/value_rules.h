@@ -2,7 +2,7 @@
 // local-gradient rule d(out)/d(parent). Two switches at the bottom dispatch
 // on the enum (no std::function, no per-node closure).
 //
-// Arithmetic is plain IEEE 754 double (API.md "Numbers"): 1/0 = inf,
+// Arithmetic is plain IEEE 754 double (docs/API.md "Numbers"): 1/0 = inf,
 // log(0) = -inf, sqrt(-1) = nan, nothing throws. The formulas match
 // tapegrad.reference operation for operation, so both backends give the same
 // bits. Rules read what the forward left on the nodes: tanh, sigmoid, exp,
@@ -120,12 +120,12 @@ inline Grads d_cos(const In& x) { return {-std::sin(x.a), 0.0}; }  // d cos(a)/d
 // long as the local factors are above 1/2. On x86 every multiplication with a
 // subnormal operand or result takes a microcode assist of ~100 cycles (27 ns
 // measured here, against 0.5 ns), which made 80% of a 10^6-step W2 backward.
-// Flushing subnormals to zero (FTZ/DAZ) would change results (API.md: plain
-// IEEE 754 double, the same bits as the reference). So `chain_mul` takes the
-// hardware product wherever it is normal, and computes the other products
-// exactly in integers: the 106-bit product of the two significands, rounded
-// to nearest-even on the subnormal grid (units of 2^-1074). Additions of
-// subnormals cost no assist and stay as they are.
+// Flushing subnormals to zero (FTZ/DAZ) would change results (docs/API.md:
+// plain IEEE 754 double, the same bits as the reference). So `chain_mul`
+// takes the hardware product wherever it is normal, and computes the other
+// products exactly in integers: the 106-bit product of the two significands,
+// rounded to nearest-even on the subnormal grid (units of 2^-1074). Additions
+// of subnormals cost no assist and stay as they are.
 
 namespace detail {
 

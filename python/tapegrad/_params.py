@@ -1,7 +1,7 @@
 """Backend-agnostic access to parameters: what a node is, reading and writing it.
 
 tg.nn, tg.optim, tg.viz and tg.explain are written once for both backends and
-see Values and Tensors only through the public API (API.md): ``.data`` and
+see Values and Tensors only through the public API (docs/API.md): ``.data`` and
 ``.grad`` floats on a Value; ``.numpy()``, ``.grad`` (a Tensor or None),
 ``.shape``, ``.requires_grad`` on a Tensor.
 """
