@@ -5,7 +5,7 @@ check" and "more ops"), checked against the numbers micrograd and PyTorch
 give. The MLP tests import ``micrograd.nn`` and swap its ``Value`` for
 ``tg.Value``. One difference is deliberate: micrograd's second ``backward()``
 on the same graph compounds the gradients of interior nodes; tapegrad adds
-exactly dy/dnode again (API.md), so repeated backward is compared only with
+exactly dy/dnode again (docs/API.md), so repeated backward is compared only with
 tapegrad's own first pass.
 """
 from __future__ import annotations

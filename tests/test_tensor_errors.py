@@ -1,4 +1,4 @@
-"""Every Tensor error case of API.md: the exception type and a message naming the problem."""
+"""Every Tensor error case of docs/API.md: the exception type and a message naming the problem."""
 from __future__ import annotations
 
 import importlib

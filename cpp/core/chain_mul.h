@@ -14,7 +14,7 @@ namespace tapegrad::rules {
 // long as the local factors are above 1/2. On x86 every multiplication with a
 // subnormal operand or result takes a microcode assist of ~100 cycles (27 ns
 // measured here, against 0.5 ns), which made 80% of a 10^6-step W2 backward.
-// Flushing subnormals to zero (FTZ/DAZ) would change results (API.md: plain
+// Flushing subnormals to zero (FTZ/DAZ) would change results (docs/API.md: plain
 // IEEE 754 double, the same bits as the reference). So `chain_mul` takes the
 // hardware product wherever it is normal, and computes the other products
 // exactly in integers: the 106-bit product of the two significands, rounded

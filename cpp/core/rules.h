@@ -10,7 +10,7 @@
 // A unary rule's `d` reads one saved value s, the op's input or its output as
 // the op table's Saves column says; a binary rule's reads a, b and out.
 //
-// Arithmetic is plain IEEE 754 (API.md "Numbers"): 1/0 = inf, log(0) = -inf,
+// Arithmetic is plain IEEE 754 (docs/API.md "Numbers"): 1/0 = inf, log(0) = -inf,
 // nothing throws. Value results are the reference's bit for bit (both call
 // the C library); float32 Tensor kernels follow Note [Numerics].
 #pragma once

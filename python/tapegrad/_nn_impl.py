@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from . import _params, serialization
+from . import _params, _serialization
 
 __all__ = ["Module", "Neuron", "Layer", "MLP", "Linear", "ReLU", "Tanh", "Sigmoid", "Sequential"]
 
@@ -135,11 +135,11 @@ class Module:
 
     def save(self, path) -> None:
         """``tg.save(self.state_dict(), path)``: exactly that path, whatever its name."""
-        serialization.save(self.state_dict(), path)
+        _serialization.save(self.state_dict(), path)
 
     def load(self, path) -> "Module":
         """``self.load_state_dict(tg.load(path))``; returns the module."""
-        self.load_state_dict(serialization.load(path))
+        self.load_state_dict(_serialization.load(path))
         return self
 
     def __repr__(self) -> str:

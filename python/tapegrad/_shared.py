@@ -107,7 +107,7 @@ _MEMORY_LIMIT = _physical_memory()
 
 
 def check_shape(shape, dtype=np.float32) -> tuple:
-    """Validate a requested shape before allocating (errors per API.md)."""
+    """Validate a requested shape before allocating (errors per docs/API.md)."""
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         shape = (shape,)
     shape = tuple(shape)

@@ -12,16 +12,13 @@ Works on both backends through the public ``.op``/``.parents``/``.label``
 nodes are fine (if slow to lay out). Tensor graphs are freed by ``backward()``
 unless it is given ``retain_graph=True``: draw them before, or retain.
 """
-from __future__ import annotations
+import os as _os
+import shutil as _shutil
+import subprocess as _subprocess
 
-import os
-import shutil
-import subprocess
+import numpy as _np
 
-import numpy as np
-
-from ._graphwalk import fmt_number, node_names, walk
-from ._params import is_tensor
+from . import _graphwalk, _params
 
 __all__ = ["to_dot", "draw", "Drawing", "GraphvizNotFoundError"]
 
@@ -47,22 +44,22 @@ def _escape(text: str) -> str:
 
 
 def _numbers(a, limit: int = 4) -> str:
-    flat = np.asarray(a, dtype=np.float64).ravel()
-    head = ", ".join(fmt_number(x) for x in flat[:limit])
+    flat = _np.asarray(a, dtype=_np.float64).ravel()
+    head = ", ".join(_graphwalk.fmt_number(x) for x in flat[:limit])
     return f"[{head}, ...]" if flat.size > limit else f"[{head}]"
 
 
 def _box(node, name: str, show_grad: bool) -> str:
     """The record label of one node: name | data | grad (Tensors: shape, numbers)."""
-    if is_tensor(node):
+    if _params.is_tensor(node):
         fields = [name, f"shape {tuple(node.shape)}", f"data {_numbers(node.numpy())}"]
         if show_grad:
             g = node.grad
             fields.append("grad None" if g is None else f"grad {_numbers(g.numpy())}")
     else:
-        fields = [name, f"data {fmt_number(node.data)}"]
+        fields = [name, f"data {_graphwalk.fmt_number(node.data)}"]
         if show_grad:
-            fields.append(f"grad {fmt_number(node.grad)}")
+            fields.append(f"grad {_graphwalk.fmt_number(node.grad)}")
     return "{ " + " | ".join(_escape(f) for f in fields) + " }"
 
 
@@ -76,8 +73,8 @@ def to_dot(root, show_grad: bool = True, rankdir: str = "LR") -> str:
     """
     if rankdir not in ("LR", "RL", "TB", "BT"):
         raise ValueError(f"rankdir must be one of LR, RL, TB, BT, got {rankdir!r}")
-    g = walk(root)
-    names = node_names(g)
+    g = _graphwalk.walk(root)
+    names = _graphwalk.node_names(g)
     lines = [
         "digraph tapegrad {",
         f"  rankdir={rankdir};",
@@ -108,12 +105,12 @@ def _render(dot: str, fmt: str) -> bytes:
             raise GraphvizNotFoundError(
                 f"tg.viz.draw could not find Graphviz's 'dot' program on PATH: {_INSTALL_HINT}"
             ) from None
-    exe = shutil.which("dot")
+    exe = _shutil.which("dot")
     if exe is None:
         raise GraphvizNotFoundError(
             f"tg.viz.draw needs Graphviz's 'dot' program, which is not installed: {_INSTALL_HINT}"
         )
-    done = subprocess.run([exe, f"-T{fmt}"], input=dot.encode(), capture_output=True, check=False)
+    done = _subprocess.run([exe, f"-T{fmt}"], input=dot.encode(), capture_output=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"dot -T{fmt} failed: {done.stderr.decode(errors='replace').strip()}")
     return done.stdout
@@ -148,12 +145,12 @@ def draw(root, path=None, format=None, show_grad: bool = True, rankdir: str = "L
     else svg. Raises GraphvizNotFoundError, saying how to install Graphviz,
     when the ``dot`` program is missing.
     """
-    suffix = os.path.splitext(os.fspath(path))[1][1:].lower() if path is not None else ""
+    suffix = _os.path.splitext(_os.fspath(path))[1][1:].lower() if path is not None else ""
     fmt = (format or suffix or "svg").lower()
     if fmt not in _RENDERED + _SOURCE:
         raise ValueError(f"draw: unsupported format {fmt!r}; use one of {', '.join(_RENDERED + _SOURCE)}")
     if path is not None and not suffix:
-        path = f"{os.fspath(path)}.{fmt}"
+        path = f"{_os.fspath(path)}.{fmt}"
     source = to_dot(root, show_grad=show_grad, rankdir=rankdir)
     data = source.encode() if fmt in _SOURCE else _render(source, fmt)
     if path is not None:
