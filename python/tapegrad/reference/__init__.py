@@ -60,4 +60,4 @@ __all__: list[str] = [
 # Importing the implementation modules bound their names here too; this namespace
 # holds only the public names (``tensor`` and ``explain`` are the functions).
 # The modules stay importable by full name (tapegrad.reference.value, ...).
-del creation, functional, tensor_ops, value
+del creation, elementwise, functional, tensor_ops, value
