@@ -23,11 +23,12 @@ class Value:
     ``Value(data, label="")`` makes a leaf from any real number (bool, int,
     float, NumPy scalar); anything else is a TypeError. ``data`` and
     ``grad`` are floats and assignable; ``op`` is ``""`` for leaves; ``parents`` is a tuple.
+    micrograd's ``_prev`` (a frozenset of the parents) and ``_op`` (= ``op``) are read-only.
     Copies (``copy``, ``deepcopy``, ``pickle``) are leaves with the same
     data, grad and label: the graph edges are not copied.
     """
 
-    __slots__ = ("_data", "_grad", "_op", "_parents", "_k", "_label", "__weakref__")
+    __slots__ = ("_data", "_grad", "_kind", "_parents", "_k", "_label", "__weakref__")
     __array_ufunc__ = None  # NumPy scalars defer to our reflected operators
 
     def __init__(self, data, label: str = "") -> None:
@@ -35,7 +36,7 @@ class Value:
             raise TypeError(f"Value() data must be a real number, not {_describe(data)}")
         self._data = ieee.as_float(data)
         self._grad = 0.0
-        self._op = ""
+        self._kind = ""  # the op-table key: op, except "**k" for every a ** number
         self._parents: tuple[Value, ...] = ()
         self._k = 0.0  # the exponent of a "**k" node, unused elsewhere
         self.label = label
@@ -59,11 +60,21 @@ class Value:
 
     @property
     def op(self) -> str:
-        return f"**{format(self._k, 'g')}" if self._op == "**k" else self._op
+        return f"**{format(self._k, 'g')}" if self._kind == "**k" else self._kind
 
     @property
     def parents(self) -> tuple[Value, ...]:
         return self._parents
+
+    # micrograd's names, read-only, so that code written for micrograd.engine.Value
+    # (its draw_dot reads v._prev and v._op) runs unchanged; docs/DESIGN.md Note [Op strings].
+    @property
+    def _op(self) -> str:
+        return self.op
+
+    @property
+    def _prev(self) -> frozenset:
+        return frozenset(self._parents)
 
     @property
     def label(self) -> str:
@@ -140,7 +151,7 @@ class Value:
         if b is None:
             return NotImplemented
         out = _node(ieee.pow(self._data, b._data), "**k", (self,))
-        if out._op:  # under no_grad the result is a leaf and keeps no exponent
+        if out._kind:  # under no_grad the result is a leaf and keeps no exponent
             out._k = b._data
         return out
 
@@ -248,7 +259,7 @@ class Value:
     # ----- backpropagation --------------------------------------------------
     def _local_grads(self) -> tuple[float, ...]:
         """d(self)/d(parent) for each parent, at the forward values; () for a leaf."""
-        return _LOCAL_GRADS[self._op](self) if self._parents else ()
+        return _LOCAL_GRADS[self._kind](self) if self._parents else ()
 
     def _sweep(self, seed: float) -> dict:
         """d(self)/d(node) for every node reachable from self, for this pass only."""
@@ -312,9 +323,9 @@ def _node(data: float, op: str, parents: tuple) -> Value:
     out._k = 0.0
     out._label = ""
     if _mode.enabled:
-        out._op, out._parents = op, parents
+        out._kind, out._parents = op, parents
     else:
-        out._op, out._parents = "", ()
+        out._kind, out._parents = "", ()
     return out
 
 
