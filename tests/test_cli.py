@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("native", "reference")
 
 
-def run_cli(*args, check=True, timeout=120):
-    env = dict(os.environ, TAPEGRAD_BENCHMARKS=str(ROOT / "benchmarks"))
+def run_cli(*args, check=True, timeout=120, **environ):
+    env = dict(os.environ, TAPEGRAD_BENCHMARKS=str(ROOT / "benchmarks"), **environ)
     proc = subprocess.run([sys.executable, "-m", "tapegrad", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
@@ -136,6 +136,19 @@ def test_explain_draw(tmp_path, backend):
     path = tmp_path / "graph.svg"
     run_cli("explain", "a*b + a", "a=2", "b=3", "--backend", backend, "--draw", str(path))
     assert path.exists() and "<svg" in path.read_text()
+
+
+def test_explain_draw_without_dot_writes_the_dot_text(tmp_path, backend):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    path = tmp_path / "graph.svg"
+    proc = run_cli("explain", "a*b + a", "a=2", "b=3", "--backend", backend, "--draw", str(path),
+                   PATH=str(empty))  # no Graphviz dot on PATH
+    assert not path.exists()
+    assert (tmp_path / "graph.dot").read_text().startswith("digraph tapegrad {")
+    assert f"wrote {tmp_path / 'graph.dot'}" in proc.stdout.splitlines()
+    assert proc.stderr.startswith("tapegrad explain: Graphviz's 'dot' program is not installed")
+    assert "Warning" not in proc.stderr  # one clear line, not a warnings traceback
 
 
 # -- bench ------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 
 from .exprparse import ExpressionError, evaluate, parse_bindings
 
@@ -83,8 +84,12 @@ def explain_one(tg, title, build, draw=None, out=sys.stdout):
         viz = getattr(tg, "viz", None)
         if viz is None or not hasattr(viz, "draw"):
             raise RuntimeError(f"--draw needs {tg.__name__}.viz.draw, which is not available")
-        viz.draw(root, draw)
-        print(f"wrote {draw}", file=out)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            drawing = viz.draw(root, draw)
+        for w in caught:  # no dot: it wrote graph.dot instead, and says so
+            print(f"tapegrad explain: {w.message}", file=sys.stderr)
+        print(f"wrote {drawing.path}", file=out)
     return root, leaves
 
 
