@@ -223,3 +223,26 @@ def test_tensor_explain_constant_inputs(tg):
     np.testing.assert_allclose(sent["x"], [3.0, 4.0])
     text = str(tg.explain(y))
     assert "[3, 4] |5|" in text
+
+
+def test_tensor_explain_after_backward(tg):
+    # the README's order for Values (backward, then explain) on a Tensor
+    y, x, w, h = tensor_example(tg)
+    before = tg.explain(y)
+    y.backward(retain_graph=True)  # keeps the graph: explaining still works
+    after = tg.explain(y)
+    assert str(after) == str(before)
+    np.testing.assert_allclose(x.grad.numpy(), next(r for r in after.rows if r["node"] == "x")["grad"])
+    y.backward()  # frees the graph
+    with pytest.raises(RuntimeError) as info:
+        tg.explain(y)
+    assert str(info.value) == (
+        "tg.explain: this Tensor's graph was freed by backward(); call tg.explain before "
+        "backward(), or pass retain_graph=True to backward()")  # the same on both backends
+    assert "second time" not in str(info.value)
+    # a graph freed only below the root is found too
+    z = tg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    u = z * z
+    u.sum().backward()
+    with pytest.raises(RuntimeError, match="call tg.explain before backward"):
+        tg.explain((u + z).sum())

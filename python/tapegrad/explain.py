@@ -15,7 +15,9 @@ read or written, so ``explain`` can run before or after ``backward()``.
 
 Tensor graphs show shapes, a few numbers and norms instead of Jacobians; their
 gradients come from the backend's ``grad(root, nodes, retain_graph=True)``,
-which leaves ``.grad`` alone too.
+which leaves ``.grad`` alone too. That needs the graph's saved tensors, which a
+plain ``backward()`` frees (docs/DESIGN.md, Note [Tensor details]): explain a
+Tensor before ``backward()``, or after ``backward(retain_graph=True)``.
 """
 from __future__ import annotations
 
@@ -27,6 +29,11 @@ from ._params import backend_of, is_tensor
 __all__ = ["explain", "Explanation"]
 
 _COLUMNS = ("step", "node", "op", "value", "grad", "input", "local", "product")
+
+FREED_MESSAGE = (
+    "tg.explain: this Tensor's graph was freed by backward(); call tg.explain before "
+    "backward(), or pass retain_graph=True to backward()"
+)
 
 
 def explain(root) -> "Explanation":
@@ -85,6 +92,10 @@ def _explain_tensor(root) -> "Explanation":
         )
     backend = backend_of(root)
     g = walk(root)
+    # backward() without retain_graph clears .parents of the nodes it freed; a
+    # node that records nothing is a leaf (op ""), so an op without parents is freed.
+    if any(node.op and not g.parents[i] for i, node in enumerate(g.nodes)):
+        raise RuntimeError(FREED_MESSAGE)
     names = node_names(g)
     wanted = [i for i, n in enumerate(g.nodes) if n.requires_grad]
     grads = {}
