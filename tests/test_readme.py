@@ -3,12 +3,16 @@
 Every ```python block runs on each backend; a block that calls ``tg.viz.draw``
 runs twice, with Graphviz's ``dot`` (where it is installed) and without it (an
 empty PATH, as on a machine without Graphviz), when ``draw`` must write the
-``.dot`` text instead and warn, as the README says.
+``.dot`` text instead and warn, as the README says. What a block prints must
+fit a 100-column terminal.
 """
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,7 @@ import pytest
 from tapegrad import viz
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+WIDTH = 100
 
 
 def python_blocks() -> list[str]:
@@ -42,7 +47,7 @@ def drawn_files(source: str) -> list[str]:
 
 @pytest.mark.skipif(not README.is_file(), reason="README.md is not beside the tests")
 @pytest.mark.parametrize("index, dot", cases())
-def test_readme_example_runs(tg, index, dot, tmp_path, monkeypatch):
+def test_readme_example_runs(tg, index, dot, tmp_path, monkeypatch, capsys):
     blocks = python_blocks()
     assert blocks, "README.md has no python examples"
     source = blocks[index]
@@ -69,7 +74,30 @@ def test_readme_example_runs(tg, index, dot, tmp_path, monkeypatch):
             assert fallback.read_text().startswith("digraph tapegrad {")
             assert f"writes the graph's DOT text to `{fallback.name}` instead of `{name}`" in \
                 " ".join(README.read_text(encoding="utf-8").split())
+    out = capsys.readouterr().out
+    wide = [line for line in out.splitlines() if len(line) > WIDTH]
+    assert not wide, f"README.md[{index}] prints lines wider than {WIDTH} columns:\n" + "\n".join(wide)
 
 
 def test_the_tour_draws():
     assert any(drawn_files(b) for b in python_blocks()), "the README's tour no longer draws"
+
+
+def explain_commands() -> list[str]:
+    """The ``python -m tapegrad explain ...`` command lines the README shows."""
+    if not README.is_file():
+        return []
+    return re.findall(r"`(python -m tapegrad explain [^`]+)`", README.read_text(encoding="utf-8"))
+
+
+@pytest.mark.skipif(not explain_commands(), reason="the README shows no explain command")
+@pytest.mark.parametrize("backend", ["native", "reference"])
+def test_readme_explain_command_runs(backend):
+    for command in explain_commands():
+        args = shlex.split(command)[1:]  # as the shell would, run by this Python
+        proc = subprocess.run([sys.executable, *args, "--backend", backend], capture_output=True,
+                              text=True, timeout=120, cwd=README.parent)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.splitlines()
+        assert any(line.startswith("key: ") for line in lines)  # the README promises a key
+        assert all(len(line) <= WIDTH for line in lines), command
