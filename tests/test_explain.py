@@ -435,3 +435,34 @@ def test_text_width_is_a_parameter(tg):
     for width in (60, 80, 120):
         check_width(e.to_text(width=width), width)
         assert numbers(e.to_text(width=width)) == numbers(str(e))
+
+
+def test_edges_that_cannot_be_told_apart_say_so(tg):
+    # stack([x, x]): the op's dim is not in its op string, so it is not replayed;
+    # the two shares stay unknown, and the legend says what "?" means
+    x = tg.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    x.label = "x"
+    y = (tg.stack([x, x]) * tg.tensor(np.array([[1.0, 1.0], [2.0, 2.0]]))).sum()
+    y.label = "y"
+    e = tg.explain(y)
+    rows = rows_by_name(e)
+    np.testing.assert_allclose(rows["x"]["grad"], [3.0, 3.0])  # the gradient itself is exact
+    assert [t["grad"] for t in rows["x"]["terms"]] == [None, None]
+    text = str(e)
+    assert "dy/dx = ? (via n1) + ? (via n1) = [3, 3]" in text
+    assert "?: this edge's share of the input's gradient is not told apart" in text
+    assert "- ?: this edge's share" in e.to_markdown()
+
+
+def test_large_graphs_skip_the_costly_edges(tg):
+    x = tg.tensor(np.array([0.5, -0.5]), requires_grad=True)
+    x.label = "x"
+    h = x
+    for _ in range(260):  # 521 nodes: h * 1.0 adds a node and a constant
+        h = h * 1.0
+    y = (h * x).sum()  # x feeds the chain and the product
+    y.label = "y"
+    rows = rows_by_name(tg.explain(y))
+    np.testing.assert_allclose(rows["x"]["grad"], [1.0, -1.0])  # 2 x
+    assert [t["grad"] for t in rows["x"]["terms"]] == [None, None]
+    assert "?" in str(tg.explain(y))
