@@ -498,7 +498,7 @@ def _pieces(group: str, width: int) -> list:
 
 def _table_width(header, lines) -> int:
     """The width of the table with its header wrapped at spaces and no other cell."""
-    return sum(max(_longest_word([header[j]]), *(len(r[j]) for r in lines))
+    return sum(max([_longest_word([header[j]])] + [len(r[j]) for r in lines])
                for j in range(len(header))) + 2 * (len(header) - 1)
 
 
@@ -518,7 +518,7 @@ def _table(header, lines, right, names, width: int) -> list:
     widths = [max(len(r[j]) for r in rows) for j in range(n)]
     whole = [min(16, _longest_word(r[j] for r in rows)) for j in range(n)]
     body = [_longest_word(r[j] for r in rows[1:]) for j in range(n)]
-    cells = [max(_longest_word([header[j]]), *(len(r[j]) for r in rows[1:])) for j in range(n)]
+    cells = [max([_longest_word([header[j]])] + [len(r[j]) for r in rows[1:]]) for j in range(n)]
     cut_names = [min(8, body[j]) if j in names else whole[j] for j in range(n)]
     cut = [min(8, body[j]) if j in names else body[j] for j in range(n)]
     budget = width - 2 * (n - 1)
