@@ -235,4 +235,4 @@ def test_missing_dot_other_paths_and_formats(tg, tmp_path, monkeypatch, how):
         with warnings.catch_warnings():
             warnings.simplefilter("error", viz_module.GraphvizNotFoundWarning)
             tg.viz.draw(y, tmp_path / "strict.svg")
-    assert not (tmp_path / "strict.svg").exists() and not (tmp_path / "strict.dot").exists()
+    assert not (tmp_path / "strict.svg").exists() and (tmp_path / "strict.dot").exists()

@@ -182,7 +182,7 @@ def draw(root, path=None, format=None, show_grad: bool = True, rankdir: str = "L
     if path is not None and not suffix:
         path = f"{os.fspath(path)}.{fmt}"
     source = to_dot(root, show_grad=show_grad, rankdir=rankdir)
-    requested = fmt
+    requested, missing = fmt, None
     if fmt in _SOURCE:
         data = source.encode()
     else:
@@ -192,13 +192,15 @@ def draw(root, path=None, format=None, show_grad: bool = True, rankdir: str = "L
             data, fmt = source.encode(), "dot"
             if path is not None:
                 wanted, path = os.fspath(path), os.path.splitext(os.fspath(path))[0] + ".dot"
-                what = (f"so tg.viz.draw wrote the graph's DOT text to {path} instead of {wanted}; "
-                        f"{_INSTALL_HINT}, then render it with: dot -T{requested} {path} -o {wanted}")
+                missing = (f"so tg.viz.draw wrote the graph's DOT text to {path} instead of "
+                           f"{wanted}; {_INSTALL_HINT}, then render it with: "
+                           f"dot -T{requested} {path} -o {wanted}")
             else:
-                what = (f"so tg.viz.draw returns the graph's DOT text (Drawing.source) instead of "
-                        f"{requested}; {_INSTALL_HINT} to render it")
-            warnings.warn(f"{_NO_DOT}, {what}", GraphvizNotFoundWarning, stacklevel=2)
+                missing = (f"so tg.viz.draw returns the graph's DOT text (Drawing.source) "
+                           f"instead of {requested}; {_INSTALL_HINT} to render it")
     if path is not None:
         with open(path, "wb") as f:
             f.write(data)
+    if missing:  # after writing: the warning says what is on disk, even as an error
+        warnings.warn(f"{_NO_DOT}, {missing}", GraphvizNotFoundWarning, stacklevel=2)
     return Drawing(source, data, fmt, path, requested)
