@@ -432,7 +432,10 @@ def test_text_fits_100_columns(tg):
 def test_text_width_is_a_parameter(tg):
     y, *_ = tensor_example(tg)
     e = tg.explain(y)
+    p = tg.Value(-1.23456789e-7, label="a_label_so_long_that_it_is_longer_than_a_whole_line_" * 2)
+    long_names = tg.explain((p * 98765.4321).sigmoid() / p.sqrt())
     for width in (60, 80, 120):
+        check_width(long_names.to_text(width=width), width)
         check_width(e.to_text(width=width), width)
         assert numbers(e.to_text(width=width)) == numbers(str(e))
 

@@ -388,8 +388,10 @@ class Explanation:
 
     # -- renderings ------------------------------------------------------------
     def to_text(self, width: int = WIDTH) -> str:
-        """The table as plain text, no line wider than ``width`` columns (but for
-        a single word longer than that): wider tables wrap their widest cells."""
+        """The table as plain text, no line wider than ``width`` columns (for
+        any width from 60 up): a wider table first abbreviates (a Value table's
+        long sums, then its upstream * local cells, to their results), then
+        wraps its widest cells (see ``_table``)."""
         header = self._header()
         used = set()
         lines = self._lines(used)
