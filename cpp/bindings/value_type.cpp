@@ -329,6 +329,16 @@ PyObject* get_parents(PyObject* self, void*) {
   return out;
 }
 
+// micrograd's v._prev: the distinct parents, as a frozenset (read-only all
+// the way down; .parents keeps their order and repeats).
+PyObject* get_prev(PyObject* self, void*) {
+  PyObject* parents = get_parents(self, nullptr);
+  if (parents == nullptr) return nullptr;
+  PyObject* out = PyFrozenSet_New(parents);
+  Py_DECREF(parents);
+  return out;
+}
+
 PyObject* get_label(PyObject* self, void*) {
   const std::string& text = label(node_of(self));
   return PyUnicode_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()));
@@ -348,6 +358,8 @@ PyGetSetDef getset[] = {
     {"parents", get_parents, nullptr, "The Values this one was computed from (tuple).", nullptr},
     {"label", get_label, set_label_attr, "A name shown in graph drawings (str, assignable).",
      nullptr},
+    {"_prev", get_prev, nullptr, "micrograd's name: the distinct parents (frozenset).", nullptr},
+    {"_op", get_op, nullptr, "micrograd's name for op (the same string).", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
