@@ -106,16 +106,5 @@ def generator(backend, seed=None) -> np.random.Generator:
     """
     if seed is not None:
         return np.random.default_rng(seed)
-    # the module that defines randn holds its generator: reference.creation, native _tensor
-    randn = getattr(backend, "randn", None)
-    home = sys.modules.get(getattr(randn, "__module__", None) or "")
-    for owner in (backend, home):
-        fn = getattr(owner, "generator", None)
-        if callable(fn):
-            return fn()
-    if randn is None:  # a backend without random tensors: nothing for manual_seed to reseed
-        return np.random.default_rng()
-    # A backend without an accessor: derive a stream from its own randn, which
-    # manual_seed reseeds, so that seeded runs still repeat.
-    draws = np.ascontiguousarray(np.asarray(randn(4).numpy(), dtype=np.float64))
-    return np.random.default_rng(np.frombuffer(draws.tobytes(), dtype=np.uint32))
+    # the module that defines randn holds the stream: reference.creation, native _tensor
+    return sys.modules[backend.randn.__module__].generator()

@@ -105,12 +105,12 @@ def _compare_row(op):
     return Compare
 
 
-Add, Sub, Mul, Div = (_binary_row(op) for op in (E.Add, E.Sub, E.Mul, E.Div))
-Neg, PowConst = _unary_row(E.Neg), _unary_row(E.PowConst)
-Pow = _binary_row(E.Pow)
-Abs, Relu, Tanh, Sigmoid, Exp, Log, Sqrt, Sin, Cos = (
-    _unary_row(op) for op in (E.Abs, E.Relu, E.Tanh, E.Sigmoid, E.Exp, E.Log, E.Sqrt, E.Sin, E.Cos))
-Lt, Le, Gt, Ge, Eq, Ne = (_compare_row(op) for op in E.COMPARE)
+# One row per op of elementwise.py, in its order (the table's first rows)
+ELEMENTWISE = tuple(_binary_row(op) if op.arity == 2 else _unary_row(op) for op in E.ELEMENTWISE)
+COMPARE = tuple(_compare_row(op) for op in E.COMPARE)
+_named = {row.__name__: row for row in ELEMENTWISE + COMPARE}
+Add, Sub, Mul, Div, Neg, PowConst, Pow = (_named[n] for n in ("Add", "Sub", "Mul", "Div", "Neg", "PowConst", "Pow"))
+Lt, Le, Gt, Ge, Eq, Ne = COMPARE
 
 
 # ----------------------------------------------------------------------------
@@ -418,9 +418,7 @@ class MseLoss(Row):
 
 
 # In the order of the C++ op table (the leaf, which has no row, first there).
-OPS = (
-    Add, Sub, Mul, Div, Neg, PowConst, Pow, Abs, Relu, Tanh, Sigmoid, Exp, Log, Sqrt, Sin, Cos,
-    Lt, Le, Gt, Ge, Eq, Ne,
+OPS = ELEMENTWISE + COMPARE + (
     MatMul, Sum, Mean, Max, Min, Reshape, Transpose, Permute, Expand, Cast, GetItem, GetItemBackward,
     Concatenate, Stack, Where, Softmax, LogSoftmax, CrossEntropy, MseLoss,
 )

@@ -200,18 +200,7 @@ class Value:
         return [_as_value(grads.get(x, 0.0)) for x in inputs]
 
 
-def _bind_method(op):
-    def method(self):
-        return _unary(op, self)
-
-    method.__name__ = method.__qualname__ = op.python
-    method.__doc__ = f"{op.name}(a); the local gradient d/da: {op.d.__doc__ or 'see elementwise.py'}"
-    return method
-
-
-for _op in E.named_methods(E.UNARY):
-    setattr(Value, _op.python, _bind_method(_op))
-del _op
+E.bind_methods(Value, lambda op, v: _unary(op, v))
 
 
 def _local(node: Value, m, saved) -> tuple:
