@@ -18,6 +18,7 @@ MADE_BY = {  # how an op comes about where it has no method of its own
     "": "a leaf or constant", "**k": "`a ** k`, k a number", "**": "`a ** b`, `2 ** a`", "neg": "`-a`",
     "expand": "broadcasting in a binary op", "astype": "a recorded backward across dtypes",
     "getitem_backward": "getitem's recorded backward", "getitem": "`x[key]`",
+    "function": "`MyFunction.apply(...)` (tg.autograd.Function)",
 }
 
 

@@ -32,8 +32,18 @@ PyObject* m_local_grads(PyObject* self, PyObject*) {
 
 // Runs `sweep` with the GIL released: it touches no Python object, and
 // the caller's reference to self keeps the whole graph alive meanwhile.
+// While Python callbacks exist it keeps the GIL (Note [Callbacks]).
 template <class Sweep>
 bool without_gil(Sweep&& sweep) {
+  if (live_callbacks() > 0) {
+    try {
+      sweep();
+      return true;
+    } catch (...) {
+      set_error_from_exception();
+      return false;
+    }
+  }
   std::exception_ptr error;
   Py_BEGIN_ALLOW_THREADS
   try {

@@ -299,7 +299,7 @@ PyObject* get_op(PyObject* self, void*) {
   static PyObject* names[kOpCount] = {};
   const ValueNode* n = node_of(self);
   TG_TRY
-  if (n->op() == Op::PowConst) return PyUnicode_FromString(op_string(n).c_str());
+  if (n->op() == Op::PowConst || n->op() == Op::Function) return PyUnicode_FromString(op_string(n).c_str());
   PyObject*& name = names[static_cast<int>(n->op())];
   if (name == nullptr) {
     name = PyUnicode_InternFromString(op_name(n->op()));
@@ -351,6 +351,8 @@ int set_label_attr(PyObject* self, PyObject* value, void*) {
   TG_CATCH(-1)
 }
 
+PyObject* get_from_backward(PyObject* self, void*) { return PyBool_FromLong(from_backward(node_of(self))); }
+
 PyGetSetDef getset[] = {
     {"data", get_data, set_data, "The forward value (float, assignable).", nullptr},
     {"grad", get_grad, set_grad, "The accumulated gradient (float, assignable).", nullptr},
@@ -359,6 +361,7 @@ PyGetSetDef getset[] = {
     {"parents", get_parents, nullptr, "The Values this one was computed from (tuple).", nullptr},
     {"label", get_label, set_label_attr, "A name shown in graph drawings (str, assignable).",
      nullptr},
+    {"_from_backward", get_from_backward, nullptr, "Made by a recorded backward pass (create_graph).", nullptr},
     {"_prev", get_prev, nullptr, "micrograd's name: the distinct parents (frozenset).", nullptr},
     {"_op", get_op, nullptr, "micrograd's name for op (the same string).", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},

@@ -7,11 +7,12 @@ see Values and Tensors only through the public API (docs/API.md): ``.data`` and
 """
 from __future__ import annotations
 
+import numbers
 import sys
 
 import numpy as np
 
-__all__ = ["is_tensor", "is_value", "backend_of", "to_numpy", "grad_numpy", "own_view", "assign", "generator"]
+__all__ = ["is_tensor", "is_value", "is_number", "backend_of", "to_numpy", "grad_numpy", "own_view", "assign", "generator"]
 
 
 def is_tensor(x) -> bool:
@@ -22,6 +23,11 @@ def is_tensor(x) -> bool:
 def is_value(x) -> bool:
     """A tapegrad scalar Value of either backend (Note [Op strings]: ``_local_grads``)."""
     return hasattr(x, "_local_grads") and hasattr(x, "data") and not is_tensor(x)
+
+
+def is_number(x) -> bool:
+    """A real number (bool, int, float, NumPy scalars): what a Value takes as a constant."""
+    return isinstance(x, (numbers.Real, np.bool_))
 
 
 def backend_of(x):

@@ -57,6 +57,7 @@ def apply(row, parents: tuple, **params) -> "Tensor":
     record = _autograd.is_grad_enabled() and any(p._requires_grad for p in parents)
     t = Tensor._wrap(out, record)
     if record:
+        t._from_backward = _autograd.is_recording_backward()
         t._row = row
         t._parents = parents
         t._params = params
@@ -95,8 +96,8 @@ def broadcast(op: str, *tensors: "Tensor") -> tuple:
 class Tensor:
     """An n-d array of float32/float64 that records the operations applied to it."""
 
-    __slots__ = ("_data", "grad", "_requires_grad", "_row", "_k", "_parents", "_saved", "_params", "label",
-                 "__weakref__")
+    __slots__ = ("_data", "grad", "_requires_grad", "_row", "_parents", "_saved", "_params", "label", "_hooks",
+                 "_retains_grad", "_from_backward", "__weakref__")
 
     # ``ndarray + Tensor`` defers to Tensor.__radd__ instead of looping in NumPy
     __array_ufunc__ = None
@@ -110,6 +111,9 @@ class Tensor:
         self._saved = ()
         self._params = {}
         self.label = ""
+        self._hooks = []  # register_hook's (id, hook) pairs
+        self._retains_grad = False
+        self._from_backward = False  # made by a recorded backward pass (tg.viz marks it)
 
     @classmethod
     def _wrap(cls, array: np.ndarray, requires_grad: bool = False) -> "Tensor":
@@ -123,6 +127,9 @@ class Tensor:
         t._saved = ()
         t._params = {}
         t.label = ""
+        t._hooks = []
+        t._retains_grad = False
+        t._from_backward = False
         return t
 
     # -- properties --------------------------------------------------------
@@ -175,7 +182,9 @@ class Tensor:
         """The op that made this tensor: '' for leaves, else its row's name ("**2" for a ** 2)."""
         if self._row is None:
             return ""
-        return f"**{format(self._params['k'], 'g')}" if self._row is ops.PowConst else self._row.name
+        if self._row is ops.PowConst:
+            return f"**{format(self._params['k'], 'g')}"
+        return self._params["name"] if self._row is ops.Function else self._row.name
 
     @property
     def parents(self) -> tuple:
@@ -456,6 +465,8 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
+    # register_hook, retain_grad, retains_grad: _tensor_autograd.py binds them.
+
     def backward(self, gradient=None, retain_graph=None, create_graph=False) -> None:
         """Add d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
 
@@ -478,8 +489,6 @@ class Tensor:
 
 
 E.bind_methods(Tensor, lambda op, t: apply(ops.row_named(op.name), (t,)))
-
-
 def _rebuild(data, requires_grad, label):
     t = Tensor._wrap(np.array(data), requires_grad)
     t.label = label

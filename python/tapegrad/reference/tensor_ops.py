@@ -114,6 +114,21 @@ Lt, Le, Gt, Ge, Eq, Ne = COMPARE
 
 
 # ----------------------------------------------------------------------------
+# tg.autograd.Function: forward and backward from outside the table
+
+
+class Function(Row):
+    """A Function's node: ``params`` holds its class name and ``run`` (tapegrad/autograd.py)."""
+
+    name, saves = "function", "custom"
+
+    @staticmethod
+    def backward(g, s, F):  # the Function's own backward, on Tensors
+        grads = s.params["run"](F.to_tensor(g), F.recorded)
+        return tuple(None if x is None else F.from_tensor(x) for x in grads)
+
+
+# ----------------------------------------------------------------------------
 # Matmul
 
 
@@ -418,7 +433,7 @@ class MseLoss(Row):
 
 
 # In the order of the C++ op table (the leaf, which has no row, first there).
-OPS = ELEMENTWISE + COMPARE + (
+OPS = ELEMENTWISE + (Function,) + COMPARE + (
     MatMul, Sum, Mean, Max, Min, Reshape, Transpose, Permute, Expand, Cast, GetItem, GetItemBackward,
     Concatenate, Stack, Where, Softmax, LogSoftmax, CrossEntropy, MseLoss,
 )
@@ -437,6 +452,16 @@ def row_named(name: str):
 class ARRAY_F:
     recorded = False
     math = E.ARRAYS
+
+    @staticmethod
+    def to_tensor(x):
+        from .tensor import Tensor
+
+        return Tensor._wrap(np.asarray(x))
+
+    @staticmethod
+    def from_tensor(t):
+        return t._data
     reshape = staticmethod(np.reshape)
     broadcast_to = staticmethod(np.broadcast_to)
     transpose = staticmethod(np.transpose)
