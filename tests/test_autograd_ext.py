@@ -235,3 +235,35 @@ def test_detect_anomaly_passes_clean_graphs(tg):
     with tg.autograd.detect_anomaly():
         (x.tanh() * x).sum().backward()
     assert np.isfinite(x.grad.numpy()).all()
+
+
+# ----- second-order graphs, drawn and explained -----------------------------------------------
+
+
+def test_second_order_graphs_mark_what_backward_recorded(tg):
+    x = tg.Value(0.7, label="x")
+    y = (x * x).sin()
+    g = tg.grad(y, x, create_graph=True)
+    made = [n for n in _walk(g) if n._from_backward]
+    forward = [n for n in _walk(g) if not n._from_backward]
+    assert g._from_backward and not x._from_backward and not y._from_backward
+    assert {n.op for n in forward} >= {"*", ""} and all(n in _walk(y) or n is x for n in forward)
+    dot = tg.viz.to_dot(g)
+    assert dot.count("(backward)") == len(made) and dot.count("style=dashed") >= len(made)
+    text = str(tg.explain(g))
+    assert "cos (bw)" in text and "(bw): a node that a recorded backward pass made" in text
+    t = tg.tensor([0.5, 1.0], requires_grad=True)
+    gt = tg.grad((t * t).sum(), t, create_graph=True)
+    assert gt._from_backward and not t._from_backward and "(backward)" in tg.viz.to_dot(gt)
+
+
+def _walk(root):
+    seen, stack, out = set(), [root], []
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        out.append(n)
+        stack.extend(n.parents)
+    return out
