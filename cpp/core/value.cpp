@@ -17,7 +17,7 @@ namespace tapegrad {
 
 namespace {
 
-using Pool = NodePool<ValueNode, &ValueNode::handle_>;
+using Pool = NodePool<ValueNode>;  // Note [Node arena]
 
 // Never destroyed: Python objects may outlive static destructors at exit.
 Pool& pool() {

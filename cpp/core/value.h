@@ -61,7 +61,7 @@ struct ValueNode {
     double k_;                     // the exponent of "**k"
     ValueFunctionNode* function_;  // op Function
   };
-  void* handle_;          // Note [Value handle]; the free-list/worklist link of dead nodes
+  void* handle_;          // Note [Value handle]; the worklist link of dead nodes
   std::uint32_t mark_;    // position in the current backward pass's visit list
   std::atomic<std::uint32_t> meta_;  // refs (kRefBits) | op << kRefBits | has-label bit
 
