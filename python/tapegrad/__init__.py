@@ -48,12 +48,13 @@ if _core is not None:
 
     # Tensor (native)
     from ._core import Tensor, concatenate, cross_entropy, mse_loss, stack, tensor, where
-    from ._tensor import arange, from_dlpack, get_num_threads, manual_seed, ones, randn, set_num_threads, zeros
+    from ._tensor import (arange, cache_info, empty_cache, from_dlpack, get_num_threads, manual_seed, ones, randn,
+                          set_cache_limit, set_num_threads, zeros)
 
     __all__ += [
         "Tensor", "tensor", "zeros", "ones", "randn", "arange", "manual_seed", "from_dlpack",
         "concatenate", "stack", "where", "cross_entropy", "mse_loss",
-        "set_num_threads", "get_num_threads",
+        "set_num_threads", "get_num_threads", "empty_cache", "set_cache_limit", "cache_info",
     ]
 
 # Around the core: nn, optim, viz, explain (written once for both backends, see _nn_impl)
