@@ -56,11 +56,11 @@ if _core is not None:
         "set_num_threads", "get_num_threads",
     ]
 
-# Around the core: nn, optim, viz, explain (written once for both backends, see _nn_impl)
-from . import nn, optim, viz  # noqa: E402
+# Around the core: nn, optim, viz, explain, func (written once for both backends, see _nn_impl)
+from . import func, nn, optim, viz  # noqa: E402
 from .explain import explain  # noqa: E402
 
-__all__ += ["nn", "optim", "viz", "explain"]
+__all__ += ["nn", "optim", "viz", "explain", "func"]
 
 # Saving and loading state dicts (both backends share the format; see _serialization.py)
 from ._serialization import bound as _bound_serialization  # noqa: E402

@@ -15,8 +15,8 @@ from .functional import concatenate, cross_entropy, mse_loss, stack, where
 from .tensor import Tensor
 from ._threads import get_num_threads, set_num_threads
 
-# Around the core: the shared nn, optim, viz, explain, bound to this backend
-from . import nn, optim, viz  # noqa: E402
+# Around the core: the shared nn, optim, viz, explain, func, bound to this backend
+from . import func, nn, optim, viz  # noqa: E402
 from .explain import explain  # noqa: E402
 
 # Saving and loading state dicts, in the format the native backend uses too
@@ -53,6 +53,7 @@ __all__: list[str] = [
     "optim",
     "viz",
     "explain",
+    "func",
     "save",
     "load",
 ]
