@@ -331,7 +331,9 @@ def _jacobian(b: _Backend, name: str, f, argnums):
                 _check_output(b, name, o, scalar=False)
             connected = call.reaches_outside(outs)
             record = outer and connected
-            jac = [_jacobian_of(b, o, call.nodes, record, connected) for o in outs]
+            # The outputs may share a graph: only the last backward pass may free it.
+            jac = [_jacobian_of(b, o, call.nodes, record, retain=connected or i < len(outs) - 1)
+                   for i, o in enumerate(outs)]
         per_out = [j[0] if isinstance(argnums, int) else tuple(j) for j in jac]
         return tuple(per_out) if isinstance(result, (tuple, list)) else per_out[0]
 
