@@ -15,9 +15,9 @@ from .functional import concatenate, cross_entropy, mse_loss, stack, where
 from .tensor import Tensor
 from ._threads import cache_info, empty_cache, get_num_threads, set_cache_limit, set_num_threads
 
-# Around the core: the shared nn, optim, viz, explain, bound to this backend
+# Around the core: the shared nn, optim, viz, explain, func, autograd, bound to this backend
 from . import _tensor_autograd  # noqa: E402,F401 - binds Tensor.register_hook, retain_grad
-from . import autograd, nn, optim, viz  # noqa: E402
+from . import autograd, func, nn, optim, viz  # noqa: E402
 from .explain import explain  # noqa: E402
 
 # Saving and loading state dicts, in the format the native backend uses too
@@ -58,6 +58,7 @@ __all__: list[str] = [
     "viz",
     "explain",
     "autograd",
+    "func",
     "save",
     "load",
 ]
