@@ -13,7 +13,12 @@ namespace {
 
 using T = TensorNode;
 
-Array gradient_arg(py::handle gradient, DType dtype) { return array_from_py(gradient, py::str(dtype_name(dtype))); }
+// gradient=: a Tensor as it is (a recorded pass differentiates through it), else data in `dtype`.
+TensorPtr gradient_arg(py::handle gradient, DType dtype) {
+  if (gradient.is_none()) return nullptr;
+  if (is_tensor(gradient.ptr())) return holder_of(gradient.ptr());
+  return make_leaf(array_from_py(gradient, py::str(dtype_name(dtype))));
+}
 
 // retain_graph=None means create_graph, as in PyTorch.
 bool retain_arg(py::handle retain_graph, bool create_graph) {
@@ -61,15 +66,14 @@ void bind_tensor_autograd(TensorClass& cls) {
           sig("detach", "self", "A leaf sharing this tensor's data, outside the graph.").c_str());
   cls.def("zero_grad", [](T& t) { t.grad = nullptr; }, sig("zero_grad", "self", "Set .grad to None.").c_str());
   cls.def("backward", [](const TensorPtr& s, py::handle gradient, py::handle retain_graph, bool create_graph) {
-    Array g;
-    if (!gradient.is_none()) g = gradient_arg(gradient, s->data.dtype);
+    TensorPtr g = gradient_arg(gradient, s->data.dtype);
     const bool retain = retain_arg(retain_graph, create_graph);
     BackwardPass pass;
     if (create_graph || live_callbacks() > 0) {  // records nodes, or calls Python: with the GIL
-      pass = tapegrad::backward(s, gradient.is_none() ? nullptr : &g, retain, create_graph);
+      pass = tapegrad::backward(s, g, retain, create_graph);
     } else {
       py::gil_scoped_release release;
-      pass = tapegrad::backward(s, gradient.is_none() ? nullptr : &g, retain, false);
+      pass = tapegrad::backward(s, g, retain, false);
     }
     commit(std::move(pass));  // .grad and .parents change with the GIL held
   }, py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(), py::arg("create_graph") = false,
@@ -84,16 +88,15 @@ void bind_tensor_autograd(TensorClass& cls) {
         throw TypeError("grad() inputs must be tapegrad (native) Tensors, got " + py::type::handle_of(x).attr("__name__").cast<std::string>());
       ins.push_back(holder_of(x.ptr()));
     }
-    Array g;
-    if (!gradient.is_none()) g = gradient_arg(gradient, s->data.dtype);
+    TensorPtr g = gradient_arg(gradient, s->data.dtype);
     const bool retain = retain_arg(retain_graph, create_graph);
     std::vector<TensorPtr> gs;
     BackwardPass pass;
     if (create_graph || live_callbacks() > 0) {  // Note [Callbacks]
-      gs = gradients(s, ins, gradient.is_none() ? nullptr : &g, retain, create_graph, pass);
+      gs = gradients(s, ins, g, retain, create_graph, pass);
     } else {
       py::gil_scoped_release release;
-      gs = gradients(s, ins, gradient.is_none() ? nullptr : &g, retain, false, pass);
+      gs = gradients(s, ins, g, retain, false, pass);
     }
     commit(std::move(pass));
     py::list out;

@@ -136,6 +136,8 @@ Backprop<TensorNode, Array>& shared_sweep() {
   return *sweep;
 }
 
+// The gradient a pass starts from: ones for a one-element root, else the
+// caller's, of the root's shape, in its dtype.
 Array seed(const TensorPtr& root, const Array* gradient) {
   if (!root->requires_grad)
     throw RuntimeError("backward() of a tensor that does not require grad: none of its inputs has requires_grad=True, "
@@ -283,15 +285,24 @@ struct RecordingBackward {
 Array leaf_shaped(Array g, const TensorNode* n) { return g.shape == n->data.shape ? std::move(g) : expand(g, n->data.shape); }
 TensorPtr leaf_shaped(TensorPtr g, const TensorNode* n) { return g->data.shape == n->data.shape ? std::move(g) : expand(g, n->data.shape); }
 
+// A recorded pass starts from the caller's gradient itself when it is a node
+// (so that the result is differentiable in it too), cast to the root's dtype.
+TensorPtr recorded_seed(const TensorPtr& gradient, Array g0) {
+  if (gradient && gradient->requires_grad) return cast(gradient, g0.dtype);
+  return make_leaf(std::move(g0));
+}
+
+const Array* data_or_null(const TensorPtr& t) { return t ? &t->data : nullptr; }
+
 }  // namespace
 
-BackwardPass backward(const TensorPtr& root, const Array* gradient, bool retain_graph, bool create_graph) {
-  Array g0 = seed(root, gradient);
+BackwardPass backward(const TensorPtr& root, const TensorPtr& gradient, bool retain_graph, bool create_graph) {
+  Array g0 = seed(root, data_or_null(gradient));
   BackwardPass pass;
   std::lock_guard<std::mutex> lock(sweep_mutex());
   if (create_graph) {
     RecordingBackward recording;
-    sweep(root, make_leaf(std::move(g0)), retain_graph, pass, [&pass](TensorNode* n, TensorPtr& g) {
+    sweep(root, recorded_seed(gradient, std::move(g0)), retain_graph, pass, [&pass](TensorNode* n, TensorPtr& g) {
       if (n->is_leaf() || n->retains_grad) pass.recorded_leaf_grads.emplace_back(n->shared_from_this(), leaf_shaped(g, n));
     });
     return pass;
@@ -324,9 +335,9 @@ void commit(BackwardPass&& pass) {
   pass = BackwardPass{};
 }
 
-std::vector<TensorPtr> gradients(const TensorPtr& root, const std::vector<TensorPtr>& inputs, const Array* gradient,
+std::vector<TensorPtr> gradients(const TensorPtr& root, const std::vector<TensorPtr>& inputs, const TensorPtr& gradient,
                                  bool retain_graph, bool create_graph, BackwardPass& pass) {
-  Array g0 = seed(root, gradient);
+  Array g0 = seed(root, data_or_null(gradient));
   std::unordered_map<TensorNode*, std::size_t> where;
   for (std::size_t i = 0; i < inputs.size(); ++i) where.emplace(inputs[i].get(), i);
   std::vector<TensorPtr> out(inputs.size());
@@ -334,7 +345,7 @@ std::vector<TensorPtr> gradients(const TensorPtr& root, const std::vector<Tensor
     std::lock_guard<std::mutex> lock(sweep_mutex());
     if (create_graph) {
       RecordingBackward recording;
-      sweep(root, make_leaf(std::move(g0)), retain_graph, pass, [&](TensorNode* n, TensorPtr& g) {
+      sweep(root, recorded_seed(gradient, std::move(g0)), retain_graph, pass, [&](TensorNode* n, TensorPtr& g) {
         auto w = where.find(n);
         if (w != where.end()) out[w->second] = g;
       });

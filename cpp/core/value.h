@@ -142,8 +142,10 @@ std::vector<double> gradients(ValueNode* root, const std::vector<ValueNode*>& in
 // results can be differentiated again. Each result has one reference, which
 // the caller takes over (a constant 0 leaf where an input is unreachable).
 // Creates nodes, so the caller's lock is held throughout, as for any op.
+// A `seed_node` (else the number `seed`) starts the pass: the results then
+// depend on it too.
 std::vector<ValueNode*> recorded_gradients(ValueNode* root, const std::vector<ValueNode*>& inputs,
-                                           double seed);
+                                           double seed, ValueNode* seed_node = nullptr);
 
 // ---- introspection (tests, benchmarks) ---------------------------------------
 std::size_t live_value_nodes();   // nodes currently allocated

@@ -156,11 +156,12 @@ struct RecordPolicy {
 
 std::mutex& value_pass_mutex();  // value.cpp: one backward pass at a time
 
-std::vector<ValueNode*> recorded_gradients(ValueNode* root, const std::vector<ValueNode*>& inputs, double seed) {
+std::vector<ValueNode*> recorded_gradients(ValueNode* root, const std::vector<ValueNode*>& inputs, double seed,
+                                           ValueNode* seed_node) {
   std::lock_guard<std::mutex> lock(value_pass_mutex());
   Backprop<ValueNode, VRec> pass;
   RecordPolicy policy;
-  pass.run(root, VRec(seed), policy);
+  pass.run(root, seed_node != nullptr ? VRec::node(seed_node) : VRec(seed), policy);
   std::vector<VRec> grads;
   grads.reserve(inputs.size());
   for (const ValueNode* x : inputs) {

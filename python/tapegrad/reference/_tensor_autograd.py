@@ -72,7 +72,11 @@ def _sweep(root: Tensor, gradient, retain_graph: bool, recorded: bool, wanted):
     """[(node, this pass's gradient)] for the leaves requiring grad, or for ``wanted`` ids."""
     seed = _seed(root, gradient)
     F = TENSOR_F if recorded else ops.ARRAY_F
-    grads = {id(root): Tensor._wrap(seed) if recorded else seed}
+    if recorded and isinstance(gradient, Tensor) and gradient.requires_grad:
+        seed = F.astype(gradient, root.dtype)  # a node: the results depend on it too
+    elif recorded:
+        seed = Tensor._wrap(seed)
+    grads = {id(root): seed}
     found = []
     with np.errstate(all="ignore"):
         for node in reversed(_autograd.topo_order(root)):
