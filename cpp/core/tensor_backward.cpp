@@ -218,6 +218,7 @@ struct TensorPolicy {
     else sum = tapegrad::add(sum, share);  // fan-out: the sum over paths
   }
   bool has(const G& g) const { return present(g); }
+  void prefetch(const TensorNode*) const {}  // a tensor op's work dwarfs a miss
   void visit(TensorNode* n, G& g) {
     check_not_freed(n);
     for (auto& [id, hook] : n->hooks) {  // fn(grad) -> the gradient to use

@@ -120,6 +120,7 @@ struct RecordPolicy {
     sum = sum.empty() ? std::move(share) : sum + share;
   }
   bool has(const VRec& g) const { return !g.empty(); }
+  void prefetch(const ValueNode*) const {}
   void visit(ValueNode*, VRec&) const {}
   template <class To>
   void propagate(const ValueNode* n, const VRec& upstream, To&& to) const {
