@@ -110,7 +110,10 @@ def check_tensor_op(tg, fn, *inputs, torch_fn=None, numpy_fn=None, positive=Fals
     if torch is not None and use_torch:
         ts = [torch.tensor(a, requires_grad=True) for a in arrays]
         t_out = (torch_fn or fn)(*ts)
-        np.testing.assert_allclose(got, t_out.detach().numpy(), atol=atol, rtol=rtol)
+        theirs = t_out.detach().numpy()
+        if theirs.dtype == bool:  # comparisons: PyTorch's bools are our 1.0 / 0.0
+            theirs = theirs.astype(got.dtype)
+        np.testing.assert_allclose(got, theirs, atol=atol, rtol=rtol)
         if grad:
             upstream = rng.standard_normal(got.shape)
             fn(*xs).backward(gradient=tg.tensor(upstream))
