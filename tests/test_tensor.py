@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 from oracle import check_tensor_op, torch
 
+import tapegrad
+from tapegrad import reference
+
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
 
 
@@ -226,6 +229,22 @@ def test_broadcast_is_an_expand_node(tg):
     out.sum().backward()
     assert a.grad.tolist() == [[2.0, 2.0, 2.0]]
     assert b.grad.tolist() == [[3.0], [3.0]]
+
+
+@pytest.mark.parametrize("backend", [
+    pytest.param("native", marks=pytest.mark.xfail(strict=True, reason=(
+        "bug: the native backend broadcasts a constant operand into a new leaf of the result's shape "
+        "(cpp/core/ops_elementwise.cpp, expanded()), so (a + 2).parents is (a, 2s of a's shape)"))),
+    "reference"])
+def test_constants_broadcast_implicitly(backend):
+    # DESIGN Note [Tensor details]: constants broadcast implicitly, so
+    # (a + 2).parents is (a, Tensor(2.)), and a constant tensor is its own parent.
+    tg = tapegrad if backend == "native" else reference
+    a = tg.tensor(np.ones((2, 3)), requires_grad=True)
+    w = tg.tensor(np.array([1.0, 2.0, 3.0]))
+    assert (a * w).parents[1] is w
+    two = (a + 2).parents[1]
+    assert two.shape == () and two.item() == 2.0 and not two.requires_grad
 
 
 def test_comparisons(tg):
