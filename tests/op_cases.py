@@ -57,13 +57,17 @@ class Domain:
     number into the domain and ``lift`` any node, smoothly (for random programs)."""
 
     name: str
-    draw: Callable  # (rng, shape) -> float64 array
+    draw: Callable  # (rng, shape) -> values
     number: float
     fold: Callable = staticmethod(lambda c: c)
     lift: Callable = staticmethod(lambda a: a)
 
     def __call__(self, *shape, dtype=np.float64) -> "Input":
         return Input(self, tuple(shape), np.dtype(dtype))
+
+    def array(self, rng, shape) -> np.ndarray:
+        """Random float64 values of ``shape`` in the domain."""
+        return np.asarray(self.draw(rng, tuple(shape)), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ class Input:
     def array(self, rng, dtype=None) -> np.ndarray:
         """Random (or the fixed) values; ``dtype`` replaces the default float64, not a
         dtype the input asks for (astype's float32 operand stays float32)."""
-        values = self.domain.draw(rng, self.shape) if self.data is None else np.array(self.data)
+        values = self.domain.array(rng, self.shape) if self.data is None else np.array(self.data)
         return values.astype(dtype if dtype is not None and self.dtype == np.float64 else self.dtype)
 
 
@@ -313,25 +317,50 @@ def kind(op: str) -> str:
     return _REGISTRY[op]["kind"] if op in _REGISTRY else ""
 
 
+@dataclass(frozen=True)
+class Step:
+    """One step of a random program: ``f(a, b, c)`` on nodes a, b and a number c;
+    ``a`` and ``b`` are the domains of the nodes it reads (``b`` None: it reads only a)."""
+
+    f: Callable
+    a: Domain
+    b: Domain | None = None
+
+    def __call__(self, a, b, c):
+        return self.f(a, b, c)
+
+
 def elementwise_steps(surface: str) -> dict:
-    """Every elementwise op of Value (``surface="V"``) or Tensor (``"T"``) as
-    ``name -> f(a, b, c)``: a and b nodes, c a Python number. Binary ops also
-    come with the number on either side (``"+c"``: a + c, ``"c+"``: c + a, the
-    number folded into the left operand's domain), ``**k`` takes c as k."""
+    """Every elementwise op of Value (``surface="V"``) or Tensor (``"T"``) as a
+    ``name -> Step``. Binary ops also come with the number on either side
+    (``"+c"``: a + c; ``"c+"``: c + a, the number folded into the left
+    operand's domain); ``**k`` takes c as k."""
     steps = {}
     for row in ROWS:
         if surface not in row.on or kind(row.op) not in ("unary", "binary"):
             continue
-        f, name = row.fn, row.op
+        f, name, domains = row.fn, row.op, [spec.domain for spec in row.inputs]
         if row.op == "**k":
-            steps[name] = lambda a, b, c, f=f: f(a, c)
-        elif len(row.inputs) == 1:
-            steps[name] = lambda a, b, c, f=f: f(a)
+            steps[name] = Step(lambda a, b, c, f=f: f(a, c), domains[0])
+        elif len(domains) == 1:
+            steps[name] = Step(lambda a, b, c, f=f: f(a), domains[0])
         else:
-            fold = row.inputs[0].domain.fold
-            steps[name] = lambda a, b, c, f=f: f(a, b)
-            steps[name + "c"] = lambda a, b, c, f=f: f(a, c)
-            steps["c" + name] = lambda a, b, c, f=f, fold=fold: f(fold(c), a)
+            fold = domains[0].fold
+            steps[name] = Step(lambda a, b, c, f=f: f(a, b), *domains)
+            steps[name + "c"] = Step(lambda a, b, c, f=f: f(a, c), domains[0])
+            steps["c" + name] = Step(lambda a, b, c, f=f, fold=fold: f(fold(c), a), domains[1])
+    return steps
+
+
+def reduce_steps() -> dict:
+    """The reductions and the softmax family as ``name -> f(x, dim, keepdim)``
+    (softmax takes no keepdim), called by their registry names."""
+    steps = {}
+    for e in _REGISTRY.values():
+        if e["kind"] == "reduce":
+            steps[e["name"]] = lambda x, d, k, py=e["python"]: getattr(x, py)(d, keepdim=k)
+        elif e["kind"] == "softmax":
+            steps[e["name"]] = lambda x, d, k, py=e["python"]: getattr(x, py)(d)
     return steps
 
 

@@ -18,7 +18,7 @@ import pytest
 
 import tapegrad as native
 from oracle import check_tensor_op, check_value_op, close, torch
-from op_cases import CASES, ROWS, kind, params
+from op_cases import CASES, NO_K, ROWS, kind, params
 from tapegrad import reference as ref
 from tapegrad.reference import elementwise, tensor_ops
 
@@ -155,6 +155,9 @@ def test_tensor_makes_its_op(tg, case):
     assert nodes and all(n.op == case.op_string for n in nodes), f"no {case.op_string!r} node ({made})"
     assert arity < 0 or all(len(n.parents) == arity for n in nodes)
     assert out.dtype == np.result_type(*[x.dtype for x in xs])
+    if made == "forward" and arity:  # the inputs are the parents (where's first is its condition)
+        assert len(out.parents) >= len(xs) and all(p is x for p, x in zip(out.parents[-len(xs):], xs))
+        assert not out.is_leaf and out.requires_grad
 
 
 @pytest.mark.parametrize("case", params(VALUE_CASES))
@@ -162,7 +165,20 @@ def test_value_makes_its_op(tg, case):
     xs = [tg.Value(x) for x in case.points()[0]]
     out = case(*xs)
     assert out.op == case.op_string and len(out.parents) == ENTRY[case.row.op]["arity"]
-    assert len(out._local_grads()) == len(out.parents)
+    assert all(p is x for p, x in zip(out.parents, xs)) and len(out._local_grads()) == len(out.parents)
+
+
+@pytest.mark.parametrize("case", params([c for c in CASES if kind(c.row.op) in ("unary", "binary", "compare")]))
+def test_the_registry_python_name_makes_the_op(tg, case):
+    # x.abs() and abs(x), x.__neg__() and -x...: the same node, the same bits
+    method = ENTRY[case.row.op]["python"]
+    extra = () if case.k is NO_K else (case.k,)
+    makers = ([lambda: tensors(tg, case.arrays())] if case.row.tensor else []) + \
+        ([lambda: [tg.Value(x) for x in case.points()[0]]] if case.row.value else [])
+    for make in makers:
+        xs = make()
+        a, b = case(*xs), getattr(xs[0], method)(*xs[1:], *extra)
+        assert type(a) is type(b) and a.op == b.op and same_bits(np.asarray(a.data), np.asarray(b.data))
 
 
 @pytest.mark.parametrize("case", params(TENSOR_CASES))
@@ -185,14 +201,23 @@ def test_value_forward_and_gradients(tg, case):
 
 @pytest.mark.parametrize("case", params(TENSOR_CASES))
 def test_float32_stays_float32(tg, case):
-    xs = tensors(tg, case.arrays(np.float32), case.row.grad)
-    out = case(*xs)
-    assert out.dtype == np.float32
-    if case.row.grad:
-        for create in (False, True):
-            grads = tg.grad(out, xs, gradient=tg.tensor(seed_like(out.shape, np.float32)), retain_graph=True,
-                            create_graph=create)
-            assert [g.dtype for g in grads] == [np.float32] * len(xs)
+    # numbers (NumPy's float64 scalars too) take the tensor's dtype (Note [Dtypes])
+    arrays = case.arrays(np.float32)
+    calls = [(case, arrays)]
+    if kind(case.row.op) in ("binary", "compare"):
+        left, right = (spec.domain.number for spec in case.row.inputs)
+        calls += [(lambda x: case(left, x), arrays[1:]), (lambda x: case(x, right), arrays[:1]),
+                  (lambda x: case(x, np.float64(right)), arrays[:1])]
+    for call, inputs in calls:
+        xs = tensors(tg, inputs, case.row.grad)
+        out = call(*xs)
+        assert out.dtype == np.float32
+        if case.row.grad:
+            for create in (False, True):
+                u = tg.tensor(seed_like(out.shape, np.float32))
+                grads = tg.grad(out, xs, gradient=u, retain_graph=True, create_graph=create)
+                out.backward(gradient=u, retain_graph=True, create_graph=create)
+                assert [g.dtype for g in grads] == [x.grad.dtype for x in xs] == [np.float32] * len(xs)
 
 
 @pytest.mark.parametrize("side", ["left", "right"])
