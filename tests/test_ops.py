@@ -220,6 +220,42 @@ def test_float32_stays_float32(tg, case):
                 assert [g.dtype for g in grads] == [x.grad.dtype for x in xs] == [np.float32] * len(xs)
 
 
+def mixed_params():
+    """(backend, case, dtypes): each row with two or more inputs, one of them float32."""
+    low = ("bug: the reference evaluates the float64 operand's local gradient (1/b, b a^(b-1)) "
+           "in the float32 operand's dtype")
+    known = {("reference", "**", "float32 float64"): "bug: the reference's float32 ** float64 is float32 "
+             "(elementwise.ARRAYS.pow rounds the exponent to the base's dtype)",
+             ("reference", "/", "float64 float32"): low, ("reference", "**", "float64 float32"): low}
+    out = []
+    for backend in ("native", "reference"):
+        for case in TENSOR_CASES:
+            for dtypes in ((np.float32, np.float64), (np.float64, np.float32)):
+                if len(case.row.inputs) < 2 or case.row.op == "astype":  # astype's row is mixed already
+                    continue
+                key = (backend, case.row.op, " ".join(np.dtype(d).name for d in dtypes))
+                marks = [pytest.mark.xfail(strict=True, reason=known[key])] if key in known else []
+                out.append(pytest.param(backend, case, dtypes, marks=marks, id=f"{backend}-{case.id}-{key[2]}"))
+    return out
+
+
+@pytest.mark.parametrize("backend, case, dtypes", mixed_params())
+def test_float32_with_float64_is_float64(backend, case, dtypes):
+    # Note [Dtypes]: the float32 operand is promoted, exactly; so the result is the
+    # float64 op's on the same numbers, and each gradient comes back in its input's dtype
+    tg = native if backend == "native" else ref
+    arrays = [a.astype(d) for a, d in zip(case.arrays(), dtypes)]
+    wide = [a.astype(np.float64) for a in arrays]
+    xs, ws = tensors(tg, arrays, case.row.grad), tensors(tg, wide, case.row.grad)
+    out, want = case(*xs), case(*ws)
+    assert out.dtype == np.float64
+    assert_agree(out.numpy(), want.numpy(), case.row.exact, "forward")
+    if case.row.grad:
+        u = tg.tensor(seed_like(out.shape, np.float64))
+        for i, (g, h, a) in enumerate(zip(tg.grad(out, xs, gradient=u), tg.grad(want, ws, gradient=u), arrays)):
+            assert_agree(g.numpy(), h.numpy().astype(a.dtype), case.row.exact, f"gradient {i}")
+
+
 @pytest.mark.parametrize("side", ["left", "right"])
 @pytest.mark.parametrize("case", params(NUMBER_CASES))
 def test_a_number_on_either_side(tg, case, side):
