@@ -170,6 +170,18 @@ def test_constants_broadcast_implicitly(backend):
     assert two.shape == () and two.item() == 2.0 and not two.requires_grad
 
 
+@pytest.mark.parametrize("backend, other", [
+    pytest.param(backend, other, id=f"{backend}-{type(other).__name__}", marks=[pytest.mark.xfail(
+        strict=True, reason="bug: the native Tensor's == and != raise TypeError for bytes (bytearray, memoryview)")]
+        if backend == "native" and isinstance(other, bytes) else [])
+    for backend in ("native", "reference") for other in (None, "text", b"1", object(), 1 + 2j)])
+def test_equality_with_a_non_number_is_false(backend, other):
+    # docs/API.md: x == None and x == "text" are False, as Python's default for unlike types
+    tg = tapegrad if backend == "native" else reference
+    x = tg.tensor([1.0, 2.0])
+    assert (x == other) is False and (x != other) is True
+
+
 def test_comparisons(tg):
     x = tg.tensor([1.0, 2.0, 3.0], requires_grad=True)
     assert (x < 2).tolist() == [1.0, 0.0, 0.0]
