@@ -6,7 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
-from op_cases import CASES, kind, params
+from op_cases import CASES, ROW_NAMED, ROWS, kind, params
 from oracle import check_tensor_op, torch
 
 import tapegrad
@@ -262,17 +262,18 @@ REDUCE_ARGS = [dict(), dict(dim=0), dict(dim=1), dict(dim=-1, keepdim=True), dic
 
 
 @pytest.mark.parametrize("kwargs", REDUCE_ARGS, ids=str)
-@pytest.mark.parametrize("op", ["sum", "mean", "max", "min"])
+@pytest.mark.parametrize("op", [row.op for row in ROWS if kind(row.op) == "reduce"])
 def test_reductions(tg, op, kwargs):
+    # each reduction's row of tests/op_cases.py gives its NumPy and PyTorch spellings
+    row = ROW_NAMED[op]
     axis = kwargs.get("dim", kwargs.get("axis"))
     keep = kwargs.get("keepdim", kwargs.get("keepdims", False))
-    np_fn = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min}[op]
-    torch_kwargs = {} if axis is None and not keep else {"dim": tuple(range(3)) if axis is None else axis, "keepdim": keep}
-    torch_name = {"max": "amax", "min": "amin"}.get(op, op)
+    torch_kwargs = {} if axis is None and not keep else \
+        {"dim": tuple(range(3)) if axis is None else axis, "keepdim": keep}
     out = check_tensor_op(
         tg, lambda a: getattr(a, op)(**kwargs), (2, 3, 4),
-        torch_fn=lambda a: getattr(a, torch_name)(**torch_kwargs),
-        numpy_fn=lambda a: np_fn(a, axis=axis, keepdims=keep))
+        torch_fn=lambda a: (row.torch or row.fn)(a, torch_kwargs),
+        numpy_fn=lambda a: row.np(a, {"dim": axis, "keepdim": keep}))
     assert out.op == op
 
 
