@@ -13,8 +13,7 @@ side. Leaves include huge, tiny, subnormal, signed-zero, infinite and NaN
 data for the backend comparison (IEEE results must agree there too).
 
 The Tensor half does the same with broadcastable shapes, both float dtypes,
-0-d and zero-size tensors and non-contiguous or byte-swapped NumPy inputs;
-it is skipped while the native backend has no Tensor.
+0-d and zero-size tensors and non-contiguous or byte-swapped NumPy inputs.
 
 Runs are random by default; set TAPEGRAD_DERANDOMIZE=1 (CI may) to make every
 run draw the same examples.
@@ -26,7 +25,6 @@ import os
 import struct
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
@@ -309,10 +307,6 @@ def test_value_programs_match_finite_differences(leaves, program):
 
 # ----- Tensor programs -----------------------------------------------------------
 
-HAS_NATIVE_TENSOR = hasattr(native, "Tensor") and hasattr(native, "tensor")
-needs_native_tensor = pytest.mark.skipif(
-    not HAS_NATIVE_TENSOR, reason="the native backend has no Tensor yet (tapegrad.Tensor missing)")
-
 # Every elementwise Tensor op of the op table, each f(x, y, c) on tensors x, y of
 # broadcastable shapes and a number c (``T_OPS[name].b`` is None where f uses
 # only x), and the reductions and softmaxes, f(x, dim, keepdim).
@@ -384,7 +378,6 @@ def assert_tensor_agree(arrays, fn, dtype):
 dtypes = st.sampled_from([np.float32, np.float64])
 
 
-@needs_native_tensor
 @profile(150)
 @given(st.data(), broadcast_pair(), dtypes, st.sampled_from(T_NAMES), st.sampled_from(EXPONENTS))
 def test_tensor_elementwise_agree(data, pair, dtype, name, c):
@@ -397,7 +390,6 @@ def test_tensor_elementwise_agree(data, pair, dtype, name, c):
         assert_tensor_agree([x, y], lambda a, b: fn(a, b, c), dtype)
 
 
-@needs_native_tensor
 @profile(100)
 @given(st.data(), st.lists(st.integers(1, 3), min_size=1, max_size=3).map(tuple), dtypes,
        st.sampled_from(sorted(T_REDUCE)), st.booleans())
@@ -409,7 +401,6 @@ def test_tensor_reductions_agree(data, shape, dtype, name, keepdim):
     assert_tensor_agree([x], lambda a: T_REDUCE[name](a, dim, keepdim), dtype)
 
 
-@needs_native_tensor
 @profile(100)
 @given(st.data(), st.lists(small, min_size=0, max_size=3).map(tuple), dtypes)
 def test_tensor_shape_ops_agree(data, shape, dtype):
@@ -444,7 +435,6 @@ def test_tensor_shape_ops_agree(data, shape, dtype):
     assert_tensor_agree([x], fn, dtype)
 
 
-@needs_native_tensor
 @profile(80)
 @given(st.data(), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 2), dtypes)
 def test_tensor_matmul_agree(data, n, k, m, batch, dtype):
@@ -461,7 +451,6 @@ def native_or_ref(t):
     return ref if type(t).__module__.startswith("tapegrad.reference") else native
 
 
-@needs_native_tensor
 @profile(60)
 @given(st.data(), broadcast_pair(), st.lists(st.sampled_from(T_NAMES), min_size=1, max_size=6))
 def test_tensor_programs_agree_and_match_fd(data, pair, names):
@@ -489,7 +478,6 @@ def test_tensor_programs_agree_and_match_fd(data, pair, names):
     assert ok
 
 
-@needs_native_tensor
 @profile(100)
 @given(st.data(), broadcast_pair(), dtypes, st.sampled_from(T_NAMES), st.sampled_from(EXPONENTS))
 def test_tensor_extreme_values_agree(data, pair, dtype, name, c):
@@ -512,7 +500,6 @@ def test_tensor_extreme_values_agree(data, pair, dtype, name, c):
             assert_tensor_agree([x, y], lambda a, b: fn(a, b, c), dtype)
 
 
-@needs_native_tensor
 @profile(100)
 @given(st.integers(0, 2**32 - 1), st.integers(1, 25), st.sets(st.integers(0, 25), max_size=4))
 def test_tensor_programs_with_dropped_intermediates_agree(seed, steps, keep):

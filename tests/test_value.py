@@ -349,8 +349,6 @@ def test_three_argument_pow_is_a_type_error(tg):
 
 
 def test_value_with_tensor_is_a_type_error(tg):
-    if not hasattr(tg, "tensor"):
-        pytest.skip(f"{tg.__name__} has no Tensor yet")
     a, t = tg.Value(1.0), tg.tensor([1.0, 2.0])
     for op in (lambda: a + t, lambda: a * t, lambda: a - t, lambda: a / t, lambda: a ** t):
         with pytest.raises(TypeError, match=r"Value.*Tensor|Tensor.*Value"):
@@ -361,8 +359,6 @@ def test_mixing_backends_is_a_type_error():
     import tapegrad
     from tapegrad import reference
 
-    if getattr(tapegrad, "_core", None) is None or not hasattr(tapegrad._core, "Value"):
-        pytest.skip("the native Value is not built")
     native, ref = tapegrad.Value(1.0), reference.Value(2.0)
     for op in (lambda: native + ref, lambda: ref + native, lambda: ref * native,
                lambda: native ** ref, lambda: ref ** native, lambda: ref - native):
