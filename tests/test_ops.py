@@ -1,10 +1,11 @@
 """Every op of the registry, one row each (tests/op_cases.py), on both backends.
 
-For every row: the op it makes (``.op``, its parents); the forward against
-NumPy and PyTorch float64; the gradients against central finite differences
-(``tg.gradcheck``) and PyTorch; float32 kept float32; a plain number on
-either side of a binary op; the native backend against the reference; the
-recorded backward (``create_graph=True``) against the fused one; and second
+For every row: the op it makes (``.op``, its parents, the registry's method
+name); the forward against NumPy and PyTorch float64; the gradients against
+central finite differences (``tg.gradcheck``) and PyTorch; float32 kept
+float32 and float32 with float64 promoted; a plain number on either side of
+a binary op; the native backend against the reference; the recorded
+backward (``create_graph=True``) against the fused one; and second
 derivatives through the recorded backward, against finite differences of the
 first gradient and PyTorch's double backward. Values run the same rows
 where the registry gives the op to Value. The first tests assert that the
