@@ -3,6 +3,7 @@
 
 #include "bindings.h"
 #include "kernels.h"
+#include "storage.h"
 
 namespace py = pybind11;
 
@@ -20,4 +21,16 @@ PYBIND11_MODULE(_core, m) {
   m.def("_blas_threads", &tapegrad::blas_threads, "_blas_threads()\n--\n\nThreads matmul may use.");
   m.def("_set_blas_threads", &tapegrad::set_blas_threads, py::arg("n"),
         "_set_blas_threads(n)\n--\n\nLet matmul use up to n threads (n >= 1).");
+  // The buffer cache (Note [Buffer cache]); tapegrad.set_cache_limit checks the argument.
+  m.def("_cache_info", [] {
+    tapegrad::CacheInfo c = tapegrad::cache_info();
+    py::dict d;
+    d["held_bytes"] = c.held;
+    d["limit_bytes"] = c.limit;
+    d["buffers"] = c.blocks;
+    return d;
+  }, "_cache_info()\n--\n\nBytes and buffers the cache of freed tensor memory holds, and its limit.");
+  m.def("_set_cache_limit", &tapegrad::set_cache_limit, py::arg("nbytes"),
+        "_set_cache_limit(nbytes)\n--\n\nThe most bytes the cache keeps (0: none); frees what is over it.");
+  m.def("_empty_cache", &tapegrad::empty_cache, "_empty_cache()\n--\n\nFree every buffer the cache holds; the bytes freed.");
 }

@@ -9,9 +9,19 @@
 // scalar op at tens of nanoseconds, which is the whole point of the native
 // backend (benchmark W1). pybind11 still provides the module, the module-level
 // functions and the exception translation.
+//
+// Note [Value constructor]
+// `Value(x)` through tp_new and tp_init builds an argument tuple and parses
+// it with keywords: ~150 ns, most of a leaf's cost in a forward pass that
+// makes many (W3 makes 10^5). The type's tp_vectorcall (value_type.cpp,
+// vectorcall_new) takes the common call, one number, in ~50 ns; any other
+// call goes through tp_new and tp_init as before. CPython never inherits
+// tp_vectorcall, so a subclass's own __init__ still runs.
 #pragma once
 
 #include <Python.h>
+
+#include <string>
 
 #include "value.h"
 
@@ -45,5 +55,33 @@ PyObject* wrap(ValueNode* n);
 
 // Sets the Python error for the exception being handled (call in a catch block).
 void set_error_from_exception() noexcept;
+
+// A C++ exception inside a slot or method becomes the Python error it maps to.
+#define TG_TRY try {
+#define TG_CATCH(fail)           \
+  }                              \
+  catch (...) {                  \
+    set_error_from_exception();  \
+    return fail;                 \
+  }
+
+// "a tapegrad (native) Value", "a tapegrad.reference Tensor", or the type's name.
+std::string describe(PyObject* o);
+// float(o) for a real number, else TypeError "<what> must be a real number, not <type>".
+bool as_double(PyObject* o, const char* what, double* out);
+// Value.grad's setter and Value.label's getter (value_type.cpp), for pickling.
+int set_grad(PyObject* self, PyObject* value, void*);
+PyObject* get_label(PyObject* self, void*);
+
+// The method `op` of the op table: a new Value from self.
+template <Op op>
+PyObject* unary(PyObject* self, PyObject* /*unused*/ = nullptr) {
+  TG_TRY
+  return wrap(make_unary(op, node_of(self)));
+  TG_CATCH(nullptr)
+}
+
+// Every method of Value, terminated as CPython wants (value_methods.cpp).
+PyMethodDef* method_table();
 
 }  // namespace tapegrad::bindings

@@ -50,17 +50,9 @@ PyObject* wrap(ValueNode* n) {
   return adopt(PyObject_New(PyValue, value_type), n);
 }
 
-namespace {
-
-#define TG_TRY try {
-#define TG_CATCH(fail)           \
-  }                              \
-  catch (...) {                  \
-    set_error_from_exception();  \
-    return fail;                 \
-  }
-
 // ---- describing objects in errors (docs/DESIGN.md Note [Errors]) -----------
+
+namespace {
 
 std::string type_attr(PyObject* o, const char* attr) {
   std::string out;
@@ -83,6 +75,8 @@ bool is_foreign(PyObject* o) {
   return starts_with(type_attr(o, "__module__"), "tapegrad");
 }
 
+}  // namespace
+
 // "a tapegrad (native) Value", "a tapegrad.reference Tensor", or the type's name.
 std::string describe(PyObject* o) {
   if (!is_value(o) && !is_foreign(o)) return type_attr(o, "__name__");
@@ -93,6 +87,8 @@ std::string describe(PyObject* o) {
 }
 
 // ---- numbers ---------------------------------------------------------------
+
+namespace {
 
 // isinstance(o, numbers.Real): bool, int, float, NumPy scalars, Fraction.
 int is_real(PyObject* o) {
@@ -107,7 +103,8 @@ int is_real(PyObject* o) {
   return PyObject_IsInstance(o, real);
 }
 
-// float(o) for a real number, else TypeError "<what> must be a real number, not <type>".
+}  // namespace
+
 bool as_double(PyObject* o, const char* what, double* out) {
   if (PyFloat_CheckExact(o)) {
     *out = PyFloat_AS_DOUBLE(o);
@@ -122,6 +119,8 @@ bool as_double(PyObject* o, const char* what, double* out) {
   *out = PyFloat_AsDouble(o);
   return !(*out == -1.0 && PyErr_Occurred());
 }
+
+namespace {
 
 enum class Operand { Node, Number, Unsupported, Error };
 
@@ -204,12 +203,6 @@ PyObject* nb_pow(PyObject* l, PyObject* r, PyObject* mod) {
   TG_CATCH(nullptr)
 }
 
-template <Op op>
-PyObject* unary(PyObject* self, PyObject* /*unused*/ = nullptr) {
-  TG_TRY
-  return wrap(make_unary(op, node_of(self)));
-  TG_CATCH(nullptr)
-}
 
 PyObject* nb_neg(PyObject* self) { return unary<Op::Neg>(self); }
 PyObject* nb_abs(PyObject* self) { return unary<Op::Abs>(self); }
@@ -254,6 +247,45 @@ int tp_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   TG_CATCH(-1)
 }
 
+// Value(data, label="") called on the exact type (Note [Value constructor]):
+// the common call, one number and no label, without building an argument
+// tuple or parsing keywords. Anything else takes tp_new and tp_init.
+PyObject* vectorcall_new(PyObject* type, PyObject* const* args, std::size_t nargsf, PyObject* kwnames) {
+  const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  if (nargs == 1 && kwnames == nullptr) {
+    double x = 0.0;
+    if (PyFloat_CheckExact(args[0])) {
+      x = PyFloat_AS_DOUBLE(args[0]);
+    } else if (!as_double(args[0], "Value() data", &x)) {
+      return nullptr;
+    }
+    TG_TRY
+    return adopt(PyObject_New(PyValue, value_type), make_leaf(x));
+    TG_CATCH(nullptr)
+  }
+  PyObject* tuple = PyTuple_New(nargs);
+  if (tuple == nullptr) return nullptr;
+  for (Py_ssize_t i = 0; i < nargs; ++i) {
+    Py_INCREF(args[i]);
+    PyTuple_SET_ITEM(tuple, i, args[i]);
+  }
+  PyObject* kwargs = nullptr;
+  if (kwnames != nullptr) {
+    kwargs = PyDict_New();
+    for (Py_ssize_t i = 0; kwargs != nullptr && i < PyTuple_GET_SIZE(kwnames); ++i)
+      if (PyDict_SetItem(kwargs, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) Py_CLEAR(kwargs);
+  }
+  PyObject* out = nullptr;
+  if (kwnames == nullptr || kwargs != nullptr) {
+    auto* t = reinterpret_cast<PyTypeObject*>(type);
+    out = t->tp_new(t, tuple, kwargs);
+    if (out != nullptr && t->tp_init(out, tuple, kwargs) < 0) Py_CLEAR(out);
+  }
+  Py_DECREF(tuple);
+  Py_XDECREF(kwargs);
+  return out;
+}
+
 void tp_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
   auto* o = reinterpret_cast<PyValue*>(self);
@@ -293,16 +325,20 @@ int set_data(PyObject* self, PyObject* value, void*) {
 }
 
 PyObject* get_grad(PyObject* self, void*) { return PyFloat_FromDouble(node_of(self)->grad_); }
+}  // namespace
+
 int set_grad(PyObject* self, PyObject* value, void*) {
   if (value == nullptr) return no_delete("grad");
   return as_double(value, "Value.grad", &node_of(self)->grad_) ? 0 : -1;
 }
 
+namespace {
+
 PyObject* get_op(PyObject* self, void*) {
   static PyObject* names[kOpCount] = {};
   const ValueNode* n = node_of(self);
   TG_TRY
-  if (n->op() == Op::PowConst) return PyUnicode_FromString(op_string(n).c_str());
+  if (n->op() == Op::PowConst || n->op() == Op::Function) return PyUnicode_FromString(op_string(n).c_str());
   PyObject*& name = names[static_cast<int>(n->op())];
   if (name == nullptr) {
     name = PyUnicode_InternFromString(op_name(n->op()));
@@ -339,16 +375,22 @@ PyObject* get_prev(PyObject* self, void*) {
   return out;
 }
 
+}  // namespace
+
 PyObject* get_label(PyObject* self, void*) {
   const std::string& text = label(node_of(self));
   return PyUnicode_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()));
 }
+namespace {
+
 int set_label_attr(PyObject* self, PyObject* value, void*) {
   if (value == nullptr) return no_delete("label");
   TG_TRY
   return set_label_from(self, value) ? 0 : -1;
   TG_CATCH(-1)
 }
+
+PyObject* get_from_backward(PyObject* self, void*) { return PyBool_FromLong(from_backward(node_of(self))); }
 
 PyGetSetDef getset[] = {
     {"data", get_data, set_data, "The forward value (float, assignable).", nullptr},
@@ -358,190 +400,11 @@ PyGetSetDef getset[] = {
     {"parents", get_parents, nullptr, "The Values this one was computed from (tuple).", nullptr},
     {"label", get_label, set_label_attr, "A name shown in graph drawings (str, assignable).",
      nullptr},
+    {"_from_backward", get_from_backward, nullptr, "Made by a recorded backward pass (create_graph).", nullptr},
     {"_prev", get_prev, nullptr, "micrograd's name: the distinct parents (frozenset).", nullptr},
     {"_op", get_op, nullptr, "micrograd's name for op (the same string).", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
-
-// ---- methods ------------------------------------------------------------------
-
-PyObject* m_local_grads(PyObject* self, PyObject*) {
-  TG_TRY
-  std::vector<double> g = local_grads(node_of(self));
-  PyObject* out = PyTuple_New(static_cast<Py_ssize_t>(g.size()));
-  if (out == nullptr) return nullptr;
-  for (std::size_t i = 0; i < g.size(); ++i) {
-    PyObject* x = PyFloat_FromDouble(g[i]);
-    if (x == nullptr) {
-      Py_DECREF(out);
-      return nullptr;
-    }
-    PyTuple_SET_ITEM(out, static_cast<Py_ssize_t>(i), x);
-  }
-  return out;
-  TG_CATCH(nullptr)
-}
-
-// Runs `sweep` with the GIL released: it touches no Python object, and
-// the caller's reference to self keeps the whole graph alive meanwhile.
-template <class Sweep>
-bool without_gil(Sweep&& sweep) {
-  std::exception_ptr error;
-  Py_BEGIN_ALLOW_THREADS
-  try {
-    sweep();
-  } catch (...) {
-    error = std::current_exception();
-  }
-  Py_END_ALLOW_THREADS
-  if (!error) return true;
-  try {
-    std::rethrow_exception(error);
-  } catch (...) {
-    set_error_from_exception();
-  }
-  return false;
-}
-
-// This pass's gradients as floats, swept without the GIL.
-PyObject* numbers(ValueNode* root, const std::vector<ValueNode*>& nodes, double seed) {
-  std::vector<double> grads;
-  if (!without_gil([&] { grads = tapegrad::gradients(root, nodes, seed); })) return nullptr;
-  PyObject* out = PyList_New(static_cast<Py_ssize_t>(grads.size()));
-  if (out == nullptr) return nullptr;
-  for (std::size_t i = 0; i < grads.size(); ++i) {
-    PyObject* g = PyFloat_FromDouble(grads[i]);
-    if (g == nullptr) {
-      Py_DECREF(out);
-      return nullptr;
-    }
-    PyList_SET_ITEM(out, static_cast<Py_ssize_t>(i), g);
-  }
-  return out;
-}
-
-// This pass's gradients as recorded Values (create_graph): the sweep builds
-// nodes, so it runs with the GIL held.
-PyObject* recorded(ValueNode* root, const std::vector<ValueNode*>& nodes, double seed) {
-  std::vector<ValueNode*> grads = tapegrad::recorded_gradients(root, nodes, seed);
-  PyObject* out = PyList_New(static_cast<Py_ssize_t>(grads.size()));
-  for (std::size_t i = 0; i < grads.size(); ++i) {
-    PyObject* g = out == nullptr ? nullptr : wrap(grads[i]);
-    release(grads[i]);  // the reference recorded_gradients handed over; the object holds its own
-    if (out == nullptr) continue;
-    if (g == nullptr) {
-      Py_CLEAR(out);
-      continue;
-    }
-    PyList_SET_ITEM(out, static_cast<Py_ssize_t>(i), g);
-  }
-  return out;
-}
-
-PyObject* m_backward(PyObject* self, PyObject*) {
-  ValueNode* root = node_of(self);
-  if (!without_gil([root] { backward(root); })) return nullptr;
-  Py_RETURN_NONE;
-}
-
-PyObject* m_gradients(PyObject* self, PyObject* args, PyObject* kwargs) {
-  static const char* kwlist[] = {"inputs", "gradient", "retain_graph", "create_graph", nullptr};
-  PyObject* inputs = nullptr;
-  PyObject* gradient = Py_None;
-  PyObject* retain_graph = Py_None;  // a Value graph is never freed
-  int create_graph = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OOp:_gradients", const_cast<char**>(kwlist),
-                                   &inputs, &gradient, &retain_graph, &create_graph))
-    return nullptr;
-  TG_TRY
-  PyObject* seq = PySequence_Fast(inputs, "grad() inputs must be a sequence of Values");
-  if (seq == nullptr) return nullptr;
-  Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
-  std::vector<ValueNode*> nodes;
-  nodes.reserve(static_cast<std::size_t>(count));
-  for (Py_ssize_t i = 0; i < count; ++i) {
-    PyObject* x = PySequence_Fast_GET_ITEM(seq, i);
-    if (!is_value(x)) {
-      PyErr_Format(PyExc_TypeError, "grad() inputs must be Values, not %s", describe(x).c_str());
-      Py_DECREF(seq);
-      return nullptr;
-    }
-    nodes.push_back(node_of(x));
-  }
-  double seed = 1.0;
-  if (gradient != Py_None && !as_double(gradient, "grad() gradient", &seed)) {
-    Py_DECREF(seq);
-    return nullptr;
-  }
-  ValueNode* root = node_of(self);
-  PyObject* out = create_graph ? recorded(root, nodes, seed) : numbers(root, nodes, seed);
-  Py_DECREF(seq);  // held until here: it keeps the inputs alive during the sweep
-  return out;
-  TG_CATCH(nullptr)
-}
-
-// Copies and pickles are leaves with the same data, grad and label: the graph
-// edges are not copied (as the reference documents).
-PyObject* m_reduce(PyObject* self, PyObject*) {
-  const ValueNode* n = node_of(self);
-  TG_TRY
-  PyObject* text = get_label(self, nullptr);
-  if (text == nullptr) return nullptr;
-  return Py_BuildValue("O(dN)d", reinterpret_cast<PyObject*>(value_type), n->data_, text,
-                       n->grad_);
-  TG_CATCH(nullptr)
-}
-
-PyObject* m_setstate(PyObject* self, PyObject* state) {
-  return set_grad(self, state, nullptr) == 0 ? (Py_INCREF(Py_None), Py_None) : nullptr;
-}
-
-// The unary methods come from the op table (every Value row that is made by
-// a method of its own: relu, tanh, ...), the rest are listed here. Each
-// docstring starts with its text signature, so inspect.signature and help()
-// show it.
-PyMethodDef fixed_methods[] = {
-    {"backward", m_backward, METH_NOARGS,
-     "backward($self, /)\n--\n\n"
-     "Add d(self)/d(node) to .grad of every Value reachable from self (self included).\n\n"
-     "Each call adds this pass's gradients once more; earlier .grad totals are never "
-     "propagated. The GIL is released during the sweep."},
-    {"_local_grads", m_local_grads, METH_NOARGS,
-     "_local_grads($self, /)\n--\n\n"
-     "d(self)/d(parent) for each parent, at the forward values; () for a leaf."},
-    {"_gradients", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(m_gradients)),
-     METH_VARARGS | METH_KEYWORDS,
-     "_gradients($self, /, inputs, gradient=None, retain_graph=None, create_graph=False)\n--\n\n"
-     "This pass's d(self)/d(input) for each input (0.0 if unreachable); no .grad changes. "
-     "With create_graph, the gradients are Values recorded in the graph."},
-    {"__reduce__", m_reduce, METH_NOARGS, "__reduce__($self, /)\n--\n\nPickle/copy as a leaf with the same data, grad, label."},
-    {"__setstate__", m_setstate, METH_O, "__setstate__($self, state, /)\n--\n\nRestore the grad of a pickled Value."},
-};
-
-// unary<Op::Name> for every row (only the Unary rows' are used)
-PyCFunction unary_method[kOpCount] = {
-#define TG_X(Name, str, arity, kind, saves, surf, py, doc) &unary<Op::Name>,
-    TG_OPS(TG_X)
-#undef TG_X
-};
-
-PyMethodDef* method_table() {
-  static std::vector<std::string> docs;
-  static std::vector<PyMethodDef> defs;
-  if (!defs.empty()) return defs.data();
-  for (const OpInfo& info : kOps) {
-    if (!info.value || info.kind != OpKind::Unary || info.python[0] == '_') continue;
-    docs.push_back(std::string(info.python) + "($self, /)\n--\n\n" + info.doc + ".");
-  }
-  std::size_t d = 0;
-  for (const OpInfo& info : kOps) {
-    if (!info.value || info.kind != OpKind::Unary || info.python[0] == '_') continue;
-    defs.push_back({info.python, unary_method[static_cast<int>(info.op)], METH_NOARGS, docs[d++].c_str()});
-  }
-  for (const PyMethodDef& m : fixed_methods) defs.push_back(m);
-  defs.push_back({nullptr, nullptr, 0, nullptr});
-  return defs.data();
-}
 
 PyMemberDef members[] = {
     {"__weaklistoffset__", T_PYSSIZET, offsetof(PyValue, weakrefs), READONLY, nullptr},
@@ -594,6 +457,9 @@ PyObject* make_value_type() {
     return nullptr;
   }
   value_type = reinterpret_cast<PyTypeObject*>(type);
+  // Note [Value constructor]: calls of the type itself (never inherited by
+  // subclasses, whose __init__ then runs as usual) take vectorcall_new.
+  value_type->tp_vectorcall = reinterpret_cast<vectorcallfunc>(vectorcall_new);
   Py_INCREF(type);  // the module holds one reference, value_type another (never dropped)
   return type;
 }

@@ -12,7 +12,7 @@ import os
 import warnings
 
 __all__ = ["grad", "RandomState", "arange_args", "num_threads_arg", "warn_inexact_integers", "check_shape",
-           "shape_args"]
+           "shape_args", "cache_limit_arg"]
 
 
 def grad(output, inputs, gradient=None, retain_graph=None, create_graph=False):
@@ -70,6 +70,15 @@ def num_threads_arg(n) -> int:
     if n < 1:
         raise ValueError(f"set_num_threads() needs at least 1 thread, got {n}")
     return int(n)
+
+
+def cache_limit_arg(nbytes) -> int:
+    """``nbytes`` for ``set_cache_limit(nbytes)``: an int of at least 0."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)):
+        raise TypeError(f"set_cache_limit() takes an int (bytes), not {type(nbytes).__name__}")
+    if nbytes < 0:
+        raise ValueError(f"set_cache_limit() needs a number of bytes >= 0, got {nbytes}")
+    return min(int(nbytes), 2**63 - 1)
 
 
 def warn_inexact_integers(arr: np.ndarray, dtype) -> None:

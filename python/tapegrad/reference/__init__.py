@@ -6,17 +6,18 @@ names are those of ``tapegrad`` (docs/API.md).
 """
 # Value and autograd controls
 from ..gradcheck import GradcheckError, gradcheck
-from ._autograd import grad, is_grad_enabled, no_grad
+from ._autograd import _function_node, grad, is_grad_enabled, no_grad
 from .value import Value
 
 # Tensor
 from .creation import arange, from_dlpack, manual_seed, ones, randn, tensor, zeros
 from .functional import concatenate, cross_entropy, mse_loss, stack, where
 from .tensor import Tensor
-from ._threads import get_num_threads, set_num_threads
+from ._threads import cache_info, empty_cache, get_num_threads, set_cache_limit, set_num_threads
 
-# Around the core: the shared nn, optim, viz, explain, bound to this backend
-from . import nn, optim, viz  # noqa: E402
+# Around the core: the shared nn, optim, viz, explain, func, autograd, bound to this backend
+from . import _tensor_autograd  # noqa: E402,F401 - binds Tensor.register_hook, retain_grad
+from . import autograd, func, nn, optim, viz  # noqa: E402
 from .explain import explain  # noqa: E402
 
 # Saving and loading state dicts, in the format the native backend uses too
@@ -48,11 +49,16 @@ __all__: list[str] = [
     "mse_loss",
     "set_num_threads",
     "get_num_threads",
+    "empty_cache",
+    "set_cache_limit",
+    "cache_info",
     # Around the core
     "nn",
     "optim",
     "viz",
     "explain",
+    "autograd",
+    "func",
     "save",
     "load",
 ]

@@ -9,8 +9,10 @@ import numbers
 import numpy as np
 
 from .._shared import check_shape, shape_args, warn_inexact_integers
+from ._shapes import broadcast_shape
 
-__all__ = ["float_dtype", "to_array", "check_shape", "shape_args", "backend_name", "describe", "is_number"]
+__all__ = ["float_dtype", "to_array", "check_shape", "shape_args", "backend_name", "describe", "is_number",
+           "check_matmul", "index_key"]
 
 _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
@@ -82,3 +84,48 @@ def describe(obj) -> str:
 
 def is_number(x) -> bool:
     return isinstance(x, (numbers.Real, np.bool_))
+
+# ----------------------------------------------------------------------------
+# Matmul shapes and indices
+
+
+def check_matmul(a: tuple, b: tuple, dtype) -> None:
+    """The errors of ``a @ b`` for shapes a and b, before anything is computed."""
+    if not a or not b:
+        raise ValueError(f"@: matmul needs tensors of at least one dimension, got shapes {a} and {b}")
+    k_b = b[-2] if len(b) > 1 else b[0]
+    if a[-1] != k_b:
+        raise ValueError(f"@: shapes {a} and {b} do not match for matmul ({a[-1]} != {k_b})")
+    try:
+        batch = broadcast_shape(a[:-2], b[:-2])
+    except ValueError:
+        raise ValueError(f"@: the batch dimensions of shapes {a} and {b} do not broadcast") from None
+    rows = a[-2:-1] if len(a) > 1 else ()
+    cols = b[-1:] if len(b) > 1 else ()
+    check_shape(batch + rows + cols, dtype)  # MemoryError before allocating
+
+
+def _int_index(arr: np.ndarray) -> np.ndarray:
+    """Float index arrays (every Tensor is float) as integers, if they hold integers."""
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise IndexError("tensor indices must hold integers")
+        return arr.astype(np.intp)
+    return arr
+
+
+def index_key(key, tensor_type) -> tuple:
+    """Normalise an index: Tensors and lists become integer (or bool) arrays."""
+    parts = key if isinstance(key, tuple) else (key,)
+    out = []
+    for k in parts:
+        if isinstance(k, tensor_type):
+            k = _int_index(k._data)
+        elif isinstance(k, list):
+            k = _int_index(np.asarray(k))
+        elif isinstance(k, np.ndarray):
+            k = _int_index(k)
+        elif backend_name(k) is not None:
+            raise TypeError(f"cannot index a tapegrad.reference Tensor with {describe(k)}")
+        out.append(k)
+    return tuple(out)

@@ -25,7 +25,7 @@ import numpy as _np
 
 from . import _scalar as _ieee
 
-__all__ = ["UNARY", "BINARY", "COMPARE", "ELEMENTWISE", "SCALARS", "ARRAYS", "op_for"]
+__all__ = ["UNARY", "BINARY", "COMPARE", "ELEMENTWISE", "SCALARS", "ARRAYS", "op_for", "bind_methods"]
 
 
 # ----------------------------------------------------------------------------
@@ -392,9 +392,21 @@ def op_for(name: str):
     return op
 
 
-def named_methods(kind: tuple) -> list:
-    """The unary ops made by a method of their own (``relu``, ``tanh``, ...), for the classes to bind."""
-    return [op for op in kind if op.python and not op.python.startswith("_")]
+def bind_methods(cls, call) -> None:
+    """Give ``cls`` one method per unary op that a method makes (``relu``, ``tanh``, ...).
+
+    ``x.relu()`` is then ``call(Relu, x)``: Value and Tensor each bind theirs.
+    """
+    for op in UNARY:
+        if not op.python or op.python.startswith("_"):
+            continue
+
+        def method(self, _op=op):
+            return call(_op, self)
+
+        method.__name__ = method.__qualname__ = op.python
+        method.__doc__ = f"The elementwise op {op.name!r} (tapegrad/reference/elementwise.py)."
+        setattr(cls, op.python, method)
 
 
 del _math

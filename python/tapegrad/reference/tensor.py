@@ -23,7 +23,7 @@ from . import _autograd
 from . import elementwise as E
 from . import tensor_ops as ops
 from ._shapes import broadcast_shape, normalize_dims
-from ._tensor_data import backend_name, check_shape, describe, is_number, shape_args, to_array
+from ._tensor_data import backend_name, check_matmul, check_shape, describe, index_key, is_number, shape_args, to_array
 
 __all__ = ["Tensor"]
 
@@ -57,6 +57,7 @@ def apply(row, parents: tuple, **params) -> "Tensor":
     record = _autograd.is_grad_enabled() and any(p._requires_grad for p in parents)
     t = Tensor._wrap(out, record)
     if record:
+        t._from_backward = _autograd.is_recording_backward()
         t._row = row
         t._parents = parents
         t._params = params
@@ -95,8 +96,8 @@ def broadcast(op: str, *tensors: "Tensor") -> tuple:
 class Tensor:
     """An n-d array of float32/float64 that records the operations applied to it."""
 
-    __slots__ = ("_data", "grad", "_requires_grad", "_row", "_k", "_parents", "_saved", "_params", "label",
-                 "__weakref__")
+    __slots__ = ("_data", "grad", "_requires_grad", "_row", "_parents", "_saved", "_params", "label", "_hooks",
+                 "_retains_grad", "_from_backward", "__weakref__")
 
     # ``ndarray + Tensor`` defers to Tensor.__radd__ instead of looping in NumPy
     __array_ufunc__ = None
@@ -110,6 +111,9 @@ class Tensor:
         self._saved = ()
         self._params = {}
         self.label = ""
+        self._hooks = []  # register_hook's (id, hook) pairs
+        self._retains_grad = False
+        self._from_backward = False  # made by a recorded backward pass (tg.viz marks it)
 
     @classmethod
     def _wrap(cls, array: np.ndarray, requires_grad: bool = False) -> "Tensor":
@@ -123,6 +127,9 @@ class Tensor:
         t._saved = ()
         t._params = {}
         t.label = ""
+        t._hooks = []
+        t._retains_grad = False
+        t._from_backward = False
         return t
 
     # -- properties --------------------------------------------------------
@@ -175,7 +182,9 @@ class Tensor:
         """The op that made this tensor: '' for leaves, else its row's name ("**2" for a ** 2)."""
         if self._row is None:
             return ""
-        return f"**{format(self._params['k'], 'g')}" if self._row is ops.PowConst else self._row.name
+        if self._row is ops.PowConst:
+            return f"**{format(self._params['k'], 'g')}"
+        return self._params["name"] if self._row is ops.Function else self._row.name
 
     @property
     def parents(self) -> tuple:
@@ -435,7 +444,7 @@ class Tensor:
     def __getitem__(self, key):
         """NumPy indexing. Tensor and list indices are integer ids (not masks); the
         gradient is scattered back with ``np.add.at``, so repeated ids add up."""
-        return apply(ops.GetItem, (self,), key=_index_key(key))
+        return apply(ops.GetItem, (self,), key=index_key(key, Tensor))
 
     # -- softmax family --------------------------------------------------------
 
@@ -455,6 +464,8 @@ class Tensor:
 
     def zero_grad(self) -> None:
         self.grad = None
+
+    # register_hook, retain_grad, retains_grad: _tensor_autograd.py binds them.
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False) -> None:
         """Add d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
@@ -477,20 +488,7 @@ class Tensor:
         return gradients(self, inputs, gradient, retain_graph, create_graph)
 
 
-def _bind_method(row):
-    def method(self):
-        return apply(row, (self,))
-
-    method.__name__ = method.__qualname__ = row.python
-    method.__doc__ = f"The elementwise op {row.name!r} (tapegrad/reference/elementwise.py)."
-    return method
-
-
-for _op in E.named_methods(E.UNARY):
-    setattr(Tensor, _op.python, _bind_method(ops.row_named(_op.name)))
-del _op
-
-
+E.bind_methods(Tensor, lambda op, t: apply(ops.row_named(op.name), (t,)))
 def _rebuild(data, requires_grad, label):
     t = Tensor._wrap(np.array(data), requires_grad)
     t.label = label
@@ -498,48 +496,5 @@ def _rebuild(data, requires_grad, label):
 
 
 def _matmul(a: Tensor, b: Tensor) -> Tensor:
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(
-            f"@: matmul needs tensors of at least one dimension, got shapes {a.shape} and {b.shape}"
-        )
-    k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
-    if a.shape[-1] != k_b:
-        raise ValueError(
-            f"@: shapes {a.shape} and {b.shape} do not match for matmul ({a.shape[-1]} != {k_b})"
-        )
-    try:
-        batch = broadcast_shape(a.shape[:-2], b.shape[:-2])
-    except ValueError:
-        raise ValueError(
-            f"@: the batch dimensions of shapes {a.shape} and {b.shape} do not broadcast"
-        ) from None
-    rows = a.shape[-2:-1] if a.ndim > 1 else ()
-    cols = b.shape[-1:] if b.ndim > 1 else ()
-    check_shape(batch + rows + cols, np.result_type(a.dtype, b.dtype))  # MemoryError before allocating
+    check_matmul(a.shape, b.shape, np.result_type(a.dtype, b.dtype))
     return apply(ops.MatMul, (a, b))
-
-
-def _int_index(arr: np.ndarray) -> np.ndarray:
-    """Float index arrays (every Tensor is float) as integers, if they hold integers."""
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise IndexError("tensor indices must hold integers")
-        return arr.astype(np.intp)
-    return arr
-
-
-def _index_key(key):
-    """Normalise an index: Tensors and lists become integer (or bool) arrays."""
-    parts = key if isinstance(key, tuple) else (key,)
-    out = []
-    for k in parts:
-        if isinstance(k, Tensor):
-            k = _int_index(k._data)
-        elif isinstance(k, list):
-            k = _int_index(np.asarray(k))
-        elif isinstance(k, np.ndarray):
-            k = _int_index(k)
-        elif backend_name(k) is not None:
-            raise TypeError(f"cannot index a tapegrad.reference Tensor with {describe(k)}")
-        out.append(k)
-    return tuple(out)
