@@ -23,6 +23,7 @@ Columns after the inputs (all optional):
           bit. Otherwise both hold to a few ulps (transcendental functions,
           whose libraries differ, and sums, whose order differs: matmul, the
           reductions, expand's backward).
+  spelt   the ``.op`` of the node where it is not the op's name (a Function's class name)
   made    where the op appears: "forward" (the lambda's result), "parent" (one
           of its parents: expand, made by broadcasting), "backward" (the
           recorded backward pass: getitem_backward, astype) or "nowhere"
@@ -151,6 +152,20 @@ def _np_cross_entropy(a):
     return -np.log(_np_softmax(a, 1)[np.arange(len(LABELS)), LABELS]).mean()
 
 
+class SinTimes(tapegrad.autograd.Function):
+    """The function row's tg.autograd.Function (one class for both backends)."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x.sin() * y
+
+    @staticmethod
+    def backward(ctx, g):  # d(sin(x) y)/dx = y cos(x), d/dy = sin(x)
+        x, y = ctx.saved_tensors
+        return g * y * x.cos(), g * x.sin()
+
+
 LABELS = np.array([2, 0, 1, 2])
 NO_K = object()  # a row without variants
 
@@ -170,6 +185,7 @@ class Row:
     torch: Callable | None = None
     grad: bool = True
     exact: bool = False
+    spelt: str | None = None
     made: str = "forward"
 
     @property
@@ -205,6 +221,8 @@ ROWS = [
     R("sqrt", "VT", lambda a: a.sqrt(), POS(2, 3), np=np.sqrt, exact=True),
     R("sin", "VT", lambda a: a.sin(), REAL(2, 3), np=np.sin),
     R("cos", "VT", lambda a: a.cos(), REAL(2, 3), np=np.cos),
+    R("function", "VT", lambda a, b: SinTimes.apply(a, b), REAL(2, 3), REAL(2, 3), torch=lambda a, b: a.sin() * b,
+      np=lambda a, b: np.sin(a) * b, spelt="SinTimes"),
     R("<", "T", lambda a, b: a < b, INT(2, 3), INT(2, 3), np=np.less, **COMPARE),
     R("<=", "T", lambda a, b: a <= b, INT(2, 3), INT(2, 3), np=np.less_equal, **COMPARE),
     R(">", "T", lambda a, b: a > b, INT(2, 3), INT(2, 3), np=np.greater, **COMPARE),
@@ -262,7 +280,7 @@ class Case:
     @property
     def op_string(self) -> str:
         """The ``.op`` the case makes: ``**k`` is spelt with its exponent (``**2``)."""
-        return "**" + format(self.k, "g") if self.row.op == "**k" else self.row.op
+        return "**" + format(self.k, "g") if self.row.op == "**k" else self.row.spelt or self.row.op
 
     def _args(self, xs):
         return xs if self.k is NO_K else (*xs, self.k)
