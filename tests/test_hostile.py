@@ -6,9 +6,6 @@ names the problem. After every test an autouse fixture computes a small
 graph on both backends and checks its gradients, so a case that corrupted
 the engine's state (the native pool, the grad-mode flag, a half-built node)
 fails there even if the bad call itself looked fine.
-
-Tensor cases skip on a backend without Tensor (the native one, until it has
-its Tensor bindings).
 """
 from __future__ import annotations
 
@@ -36,11 +33,10 @@ def healthy_small_graph(tg):
     assert a.grad == (1 - t * t) * -3.0
     assert b.grad == (1 - t * t) * 3.0
     assert tg.is_grad_enabled()
-    if hasattr(tg, "tensor"):
-        x = tg.tensor([[1.0, -2.0], [3.0, 0.5]], requires_grad=True)
-        y = (x * x).sum()
-        y.backward()
-        np.testing.assert_array_equal(x.grad.numpy(), 2 * np.array([[1.0, -2.0], [3.0, 0.5]], np.float32))
+    x = tg.tensor([[1.0, -2.0], [3.0, 0.5]], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 2 * np.array([[1.0, -2.0], [3.0, 0.5]], np.float32))
 
 
 @pytest.fixture(autouse=True)
@@ -48,11 +44,6 @@ def still_healthy():
     yield
     for tg in BACKENDS.values():
         healthy_small_graph(tg)
-
-
-def need_tensor(tg):
-    if not hasattr(tg, "tensor"):
-        pytest.skip(f"{tg.__name__} has no Tensor yet")
 
 
 def other(tg):
@@ -282,7 +273,6 @@ def test_grad_of_other_backend_inputs(tg):
 
 @pytest.mark.parametrize("op", ["+", "*", "-"])
 def test_value_with_tensor_is_a_type_error(tg, op):
-    need_tensor(tg)
     with pytest.raises(TypeError):
         OPERATORS[op](tg.Value(1.0), tg.tensor([1.0, 2.0]))
     with pytest.raises(TypeError):
@@ -340,10 +330,10 @@ def test_value_copies_round_trip(tg, how, x):
     assert dup.grad == 4.0
 
 
-def test_value_unpickle_garbage(tg):
-    a = tg.Value(1.0)
-    if not hasattr(a, "__setstate__"):
-        pytest.skip(f"{tg.__name__}.Value pickles without __setstate__")
+def test_value_unpickle_garbage():
+    # the native Value restores its grad through __setstate__ (the reference's
+    # __reduce__ needs none), so garbage can reach it from a crafted pickle
+    a = tapegrad.Value(1.0)
     with pytest.raises(TypeError):
         a.__setstate__("not a number")
     assert a.grad == 0.0
@@ -388,7 +378,6 @@ BAD_TENSOR_IDS = ["str", "None", "object", "complex-list", "complex-array", "str
 
 @pytest.mark.parametrize("bad", BAD_TENSOR_DATA, ids=BAD_TENSOR_IDS)
 def test_tensor_rejects_non_numbers(tg, bad):
-    need_tensor(tg)
     with pytest.raises(TypeError):
         tg.tensor(bad)
 
@@ -396,13 +385,11 @@ def test_tensor_rejects_non_numbers(tg, bad):
 @pytest.mark.parametrize("dtype", [np.int32, np.complex64, "U3", object, np.bool_, "foo"],
                          ids=["int32", "complex64", "unicode", "object", "bool", "unknown"])
 def test_tensor_rejects_bad_dtype(tg, dtype):
-    need_tensor(tg)
     with pytest.raises(TypeError):
         tg.tensor([1.0], dtype=dtype)
 
 
 def test_tensor_ragged_is_value_error(tg):
-    need_tensor(tg)
     with pytest.raises(ValueError):
         tg.tensor([[1.0, 2.0], [3.0]])
 
@@ -411,7 +398,6 @@ def test_tensor_ragged_is_value_error(tg):
                          ids=["str", "None", "object", "complex", "dict", "str-list"])
 @pytest.mark.parametrize("op", ["+", "-", "*", "/", "**", "@"])
 def test_tensor_operators_reject_bad_operands(tg, op, bad):
-    need_tensor(tg)
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(TypeError):
         OPERATORS[op](x, bad)
@@ -422,7 +408,6 @@ def test_tensor_operators_reject_bad_operands(tg, op, bad):
 @pytest.mark.parametrize("op", ["+", "-", "*", "/", "**"])
 def test_tensor_list_operand_is_converted(tg, op):
     # Where docs/API.md is silent, NumPy: a list operand becomes an array.
-    need_tensor(tg)
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     got = OPERATORS[op](x, [3.0, 4.0])
     np.testing.assert_allclose(got.numpy(), OPERATORS[op](np.array([1.0, 2.0], np.float32), np.array([3.0, 4.0])),
@@ -433,7 +418,6 @@ def test_tensor_list_operand_is_converted(tg, op):
                                     ((5,), (4,))], ids=["2x3+4", "2x3+3x2", "0+2", "3d+4d", "5+4"])
 @pytest.mark.parametrize("op", ["+", "-", "*", "/", "**", "<", "where"])
 def test_shapes_that_do_not_broadcast(tg, shapes, op):
-    need_tensor(tg)
     a, b = tg.ones(shapes[0], requires_grad=True), tg.ones(shapes[1])
     with pytest.raises(ValueError) as info:
         if op == "where":
@@ -446,13 +430,11 @@ def test_shapes_that_do_not_broadcast(tg, shapes, op):
 @pytest.mark.parametrize("shapes", [((2, 3), (2, 3)), ((3,), (4,)), ((2, 2, 3), (3, 3, 2)), ((0, 2), (3, 1))],
                          ids=["2x3@2x3", "3@4", "batch", "zero"])
 def test_matmul_shape_mismatch(tg, shapes):
-    need_tensor(tg)
     with pytest.raises(ValueError):
         tg.ones(shapes[0]) @ tg.ones(shapes[1])
 
 
 def test_matmul_of_0d(tg):
-    need_tensor(tg)
     with pytest.raises(ValueError):
         tg.tensor(2.0) @ tg.ones((2,))
 
@@ -460,7 +442,6 @@ def test_matmul_of_0d(tg):
 @pytest.mark.parametrize("shape", [(7,), (2, 4), (-1, 5), (-1, -1), (0,), (3, -2), (2.5,), ("3",)],
                          ids=["7", "2x4", "-1x5", "-1x-1", "0", "3x-2", "float", "str"])
 def test_bad_reshape(tg, shape):
-    need_tensor(tg)
     x = tg.ones((2, 3), requires_grad=True)
     with pytest.raises((ValueError, TypeError)) as info:
         x.reshape(*shape)
@@ -472,14 +453,12 @@ def test_bad_reshape(tg, shape):
                                    (np.array([0, 1]), np.array([0, 5]))],
                          ids=["5", "-6", "0,3", ":,3", "too-many", "list-7", "array-neg", "pair-5"])
 def test_index_out_of_range(tg, index):
-    need_tensor(tg)
     x = tg.ones((5, 3), requires_grad=True)
     with pytest.raises(IndexError):
         x[index]
 
 
 def test_index_on_0d_and_empty(tg):
-    need_tensor(tg)
     with pytest.raises(IndexError):
         tg.tensor(1.0)[0]
     with pytest.raises(IndexError):
@@ -489,7 +468,6 @@ def test_index_on_0d_and_empty(tg):
 
 @pytest.mark.parametrize("index", ["a", 1.5, None, object()], ids=["str", "float", "None-ok", "object"])
 def test_index_of_wrong_type(tg, index):
-    need_tensor(tg)
     x = tg.ones((2, 3))
     if index is None:
         assert x[index].shape == (1, 2, 3)
@@ -501,7 +479,6 @@ def test_index_of_wrong_type(tg, index):
 @pytest.mark.parametrize("maker", ["zeros", "ones", "randn"])
 @pytest.mark.parametrize("shape", [(-1,), (2, -3), (-(2**62),)], ids=["-1", "2x-3", "-2^62"])
 def test_negative_sizes(tg, maker, shape):
-    need_tensor(tg)
     with pytest.raises(ValueError, match="negative|size"):
         getattr(tg, maker)(*shape)
 
@@ -510,7 +487,6 @@ def test_negative_sizes(tg, maker, shape):
 @pytest.mark.parametrize("shape", [(2**62,), (2**40, 2**40), (2**31, 2**31, 2**31), (2**70,)],
                          ids=["2^62", "2^40x2^40", "2^31^3", "2^70"])
 def test_huge_allocations_are_memory_errors(tg, maker, shape):
-    need_tensor(tg)
     with pytest.raises((MemoryError, OverflowError)) as info:
         getattr(tg, maker)(*shape)
     if max(shape) < 2**63:
@@ -518,7 +494,6 @@ def test_huge_allocations_are_memory_errors(tg, maker, shape):
 
 
 def test_huge_broadcast_is_a_memory_error(tg):
-    need_tensor(tg)
     a = tg.ones((2**20, 1), dtype=np.float32)
     b = tg.ones((1, 2**20), dtype=np.float32)
     with pytest.raises(MemoryError):
@@ -528,7 +503,6 @@ def test_huge_broadcast_is_a_memory_error(tg):
 @pytest.mark.parametrize("call", ["sum", "mean", "max", "min", "softmax", "log_softmax", "transpose", "permute",
                                   "concatenate", "stack"])
 def test_bad_dims(tg, call):
-    need_tensor(tg)
     x = tg.ones((2, 3), requires_grad=True)
     with pytest.raises((ValueError, IndexError)) as info:
         {
@@ -542,7 +516,6 @@ def test_bad_dims(tg, call):
 
 
 def test_bad_joins(tg):
-    need_tensor(tg)
     with pytest.raises(ValueError):
         tg.concatenate([], dim=0)
     with pytest.raises(ValueError):
@@ -556,7 +529,6 @@ def test_bad_joins(tg):
 
 
 def test_backward_twice_through_freed_graph(tg):
-    need_tensor(tg)
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     y = (x.exp() * x).sum()
     y.backward()
@@ -569,7 +541,6 @@ def test_backward_twice_through_freed_graph(tg):
 
 
 def test_tg_grad_through_freed_graph(tg):
-    need_tensor(tg)
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     y = (x * x).sum()
     tg.grad(y, [x])
@@ -578,7 +549,6 @@ def test_tg_grad_through_freed_graph(tg):
 
 
 def test_backward_of_non_scalar(tg):
-    need_tensor(tg)
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(RuntimeError, match="gradient"):
         (x * 2).backward()
@@ -587,7 +557,6 @@ def test_backward_of_non_scalar(tg):
 
 
 def test_backward_of_empty_tensor(tg):
-    need_tensor(tg)
     x = tg.zeros((0,), requires_grad=True)
     with pytest.raises(RuntimeError):
         (x * 2).backward()
@@ -598,7 +567,6 @@ def test_backward_of_empty_tensor(tg):
 @pytest.mark.parametrize("gradient", [[1.0], [[1.0, 1.0]], [1.0, 1.0, 1.0], 1.0, "x"],
                          ids=["short", "2d", "long", "scalar", "str"])
 def test_gradient_of_wrong_shape(tg, gradient):
-    need_tensor(tg)
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises((ValueError, TypeError)) as info:
         (x * 2).backward(gradient=gradient)
@@ -607,7 +575,6 @@ def test_gradient_of_wrong_shape(tg, gradient):
 
 
 def test_backward_without_requires_grad(tg):
-    need_tensor(tg)
     with pytest.raises(RuntimeError, match="require"):
         tg.tensor([1.0, 2.0]).sum().backward()
     x = tg.tensor([1.0], requires_grad=True)
@@ -620,7 +587,6 @@ def test_backward_without_requires_grad(tg):
 @pytest.mark.parametrize("name", ["log", "sqrt", "exp", "div0", "inf-inf", "softmax-inf", "max-nan", "pow"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_tensor_nan_inf_propagate(tg, name, dtype):
-    need_tensor(tg)
     data = np.array([0.0, -1.0, np.inf, -np.inf, np.nan, 1000.0, 2.0], dtype=dtype)
     x = tg.tensor(data, requires_grad=True)
     fn = {
@@ -640,8 +606,6 @@ def test_tensor_nan_inf_propagate(tg, name, dtype):
 
 
 def test_mixing_backend_tensors_names_both():
-    if not hasattr(tapegrad, "tensor"):
-        pytest.skip("the native backend has no Tensor yet")
     a, b = tapegrad.tensor([1.0]), reference.tensor([1.0])
     for left, right in ((a, b), (b, a)):
         for op in ("+", "*", "@", "<"):
@@ -656,10 +620,7 @@ def test_mixing_backend_tensors_names_both():
 
 
 def test_tensor_from_other_backend(tg):
-    need_tensor(tg)
     o = other(tg)
-    if not hasattr(o, "tensor"):
-        pytest.skip("the other backend has no Tensor yet")
     with pytest.raises(TypeError, match="tapegrad"):
         tg.stack([tg.ones((1,)), o.ones((1,))])
 
@@ -668,7 +629,6 @@ def test_tensor_from_other_backend(tg):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("requires_grad", [True, False])
 def test_tensor_copies_round_trip(tg, how, dtype, requires_grad):
-    need_tensor(tg)
     x = tg.tensor(np.array([[1.0, np.nan], [np.inf, -0.0]], dtype=dtype), requires_grad=requires_grad)
     dup = {"pickle": lambda t: pickle.loads(pickle.dumps(t)), "copy": copy.copy, "deepcopy": copy.deepcopy}[how](x)
     assert type(dup) is type(x)
@@ -680,7 +640,6 @@ def test_tensor_copies_round_trip(tg, how, dtype, requires_grad):
 
 
 def test_tensor_zero_size_and_0d_pickle(tg):
-    need_tensor(tg)
     for t in (tg.zeros((0, 3)), tg.tensor(3.5, dtype=np.float64)):
         dup = pickle.loads(pickle.dumps(t))
         assert dup.shape == t.shape and dup.dtype == t.dtype
@@ -688,7 +647,6 @@ def test_tensor_zero_size_and_0d_pickle(tg):
 
 def test_mutating_leaf_tensor_data_before_backward(tg):
     # Note [Mutating data]: what a Tensor op saved for backward is what backward uses.
-    need_tensor(tg)
     x = tg.tensor([2.0, 3.0], requires_grad=True, dtype=np.float64)
     y = (x * x).sum()
     x.data = np.array([10.0, 10.0])  # rebinds x's data; the saved forward inputs are unchanged
@@ -697,7 +655,6 @@ def test_mutating_leaf_tensor_data_before_backward(tg):
 
 
 def test_item_len_bool_on_bad_shapes(tg):
-    need_tensor(tg)
     with pytest.raises(ValueError):
         tg.ones((2,)).item()
     with pytest.raises(TypeError):
@@ -709,7 +666,6 @@ def test_item_len_bool_on_bad_shapes(tg):
 @pytest.mark.parametrize("labels", [np.array([0, 5]), np.array([-1, 0]), np.array([0.5, 1.0]), np.array([0])],
                          ids=["too-big", "negative", "float", "short"])
 def test_cross_entropy_bad_labels(tg, labels):
-    need_tensor(tg)
     logits = tg.ones((2, 3), requires_grad=True)
     with pytest.raises((IndexError, TypeError, ValueError)) as info:
         tg.cross_entropy(logits, labels)
@@ -724,7 +680,6 @@ def test_cross_entropy_bad_labels(tg, labels):
 
 
 def test_from_dlpack_bad_object(tg):
-    need_tensor(tg)
     with pytest.raises((TypeError, AttributeError)):
         tg.from_dlpack("not an array")
 
@@ -755,7 +710,6 @@ def test_reference_imports_without_the_extension():
 @pytest.mark.parametrize("dtype", [">f8", "<f8", ">f4", "<f4"])
 def test_byteswapped_input_keeps_float_dtype(tg, dtype):
     # Note [Dtypes]: float input keeps its dtype, whatever its byte order.
-    need_tensor(tg)
     arr = np.array([[1.5, -2.0], [3.0, 4.0]], dtype=dtype)
     x = tg.tensor(arr, requires_grad=True)
     assert x.dtype == np.dtype(dtype).newbyteorder("=")
@@ -768,7 +722,6 @@ def test_byteswapped_input_keeps_float_dtype(tg, dtype):
 def test_zero_size_with_huge_dims(tg, shape):
     # Zero elements, but the byte strides of such a shape overflow 64 bits (UBSan:
     # signed overflow computing strides): NumPy refuses it, and so must zeros().
-    need_tensor(tg)
     with pytest.raises((ValueError, MemoryError)):
         tg.zeros(*shape)
 
@@ -776,7 +729,6 @@ def test_zero_size_with_huge_dims(tg, shape):
 @pytest.mark.parametrize("dims", [(0, 0), (-1, 0), (1, 1), (-4, -4), (5, 0)])
 def test_transpose_of_0d_checks_dims(tg, dims):
     # A 0-d tensor accepts dims 0 and -1 (as PyTorch); anything else is a bad dim.
-    need_tensor(tg)
     x = tg.tensor(2.0, requires_grad=True)
     if all(d in (0, -1) for d in dims):
         assert x.transpose(*dims).shape == ()
@@ -790,7 +742,6 @@ def test_transpose_of_0d_checks_dims(tg, dims):
                                             ("inplace-output-exp", [10.0, 10.0])])
 def test_mutating_tensor_data_cases(tg, case, expected):
     # Note [Mutating data]: ops keep the arrays their backward reads by reference.
-    need_tensor(tg)
     x = tg.tensor([2.0, 3.0], requires_grad=True, dtype=np.float64)
     if case == "rebind":  # x now holds a new array; the graph keeps the old one
         y = (x * x).sum()
@@ -810,7 +761,6 @@ def test_mutating_tensor_data_cases(tg, case, expected):
 
 
 def test_mutating_leaf_data_to_another_shape(tg):
-    need_tensor(tg)
     x = tg.tensor([2.0, 3.0], requires_grad=True)
     y = (x * 3.0).sum()
     x.data = np.array([1.0, 2.0, 3.0])
@@ -829,7 +779,6 @@ def test_mutating_leaf_data_to_another_shape(tg):
 @pytest.mark.parametrize("dim", [0, -1, 1, 5, -2])
 def test_softmax_of_0d_checks_dim(tg, name, dim):
     # Found by the fuzzer: a 0-d tensor takes dim 0 or -1 only, as in every other dim argument.
-    need_tensor(tg)
     x = tg.tensor(1.5, requires_grad=True)
     if dim in (0, -1):
         out = getattr(x, name)(dim)
@@ -844,7 +793,6 @@ def test_softmax_of_0d_checks_dim(tg, name, dim):
 def test_softmax_over_zero_size(tg, name, shape, dim):
     # Found by the fuzzer: softmax of a zero-size tensor is a zero-size tensor (as
     # PyTorch), not NumPy's "zero-size array to reduction operation maximum".
-    need_tensor(tg)
     x = tg.zeros(shape, requires_grad=True)
     out = getattr(x, name)(dim)
     assert out.shape == shape
@@ -854,7 +802,6 @@ def test_softmax_over_zero_size(tg, name, shape, dim):
 
 def test_cross_entropy_of_empty_batch(tg):
     # Found by the fuzzer: the mean over zero samples is nan (IEEE 0/0), no exception.
-    need_tensor(tg)
     x = tg.zeros((0, 3), requires_grad=True, dtype=np.float64)
     loss = tg.cross_entropy(x, np.array([], dtype=np.int64))
     assert math.isnan(loss.item())
@@ -866,7 +813,6 @@ def test_cross_entropy_of_empty_batch(tg):
 def test_bytes_plus_tensor_is_a_type_error(tg, blob):
     # Found by the fuzzer: `bytes + tensor` must not concatenate the tensor's raw
     # memory (what a buffer-protocol object gets from bytes.__add__).
-    need_tensor(tg)
     x = tg.tensor([1.0, 2.0])
     with pytest.raises(TypeError):
         blob + x
@@ -878,7 +824,6 @@ def test_bytes_plus_tensor_is_a_type_error(tg, blob):
 def test_tensor_pow_gradients_at_zero(tg, dtype):
     # Note [Tensor details]: a ** 0 has gradient 0 at a = 0, and for a ** b the
     # exponent's gradient is 0 where a == 0 (no 0 * inf NaN), as PyTorch and Value.
-    need_tensor(tg)
     a = tg.tensor(np.array([0.0, 2.0], dtype=dtype), requires_grad=True)
     (a ** 0.0).sum().backward()
     np.testing.assert_array_equal(a.grad.numpy(), [0.0, 0.0])
@@ -894,7 +839,6 @@ def test_matmul_of_none_indexed_scalars(tg, case):
     # Found by the fuzzer: t[None] of a 0-d tensor has a zero stride; the native
     # matmul handed that to BLAS as a leading dimension ("On entry to SGEMM
     # parameter number 10 had an illegal value") and returned uninitialised memory.
-    need_tensor(tg)
     a = tg.tensor(2.0, requires_grad=True)
     b = tg.tensor(3.0, requires_grad=True)
     if case == "1d@1d":
@@ -913,7 +857,6 @@ def test_matmul_of_none_indexed_scalars(tg, case):
 def test_softmax_with_inf_is_nan_across_the_row(tg, name, dtype):
     # Found by the fuzzer: with +inf in a row, inf - max(row) = nan, and the row's
     # normaliser is nan, so every entry is nan (NumPy, PyTorch); not [nan, 0].
-    need_tensor(tg)
     x = tg.tensor(np.array([[np.inf, -0.4], [0.5, 1.0]], dtype=dtype), requires_grad=True)
     out = getattr(x, name)(1).numpy()
     assert np.isnan(out[0]).all(), out
