@@ -13,7 +13,7 @@ random ops, then backward. The same program runs on the native backend and
 on the reference. A finding (the target raises, libFuzzer saves the input) is
 
   * a crash of the interpreter (segfault, abort, sanitizer report);
-  * a native exception outside the documented types of API.md ("Errors");
+  * a native exception outside the documented types of docs/API.md ("Errors");
   * the native backend raising where the reference does not, or the two
     raising different exception types;
   * different results where both succeed (Value data bit for bit, Value grads to

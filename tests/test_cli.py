@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tapegrad.cli.exprparse import ExpressionError, evaluate, parse_bindings
@@ -19,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("native", "reference")
 
 
-def run_cli(*args, check=True, timeout=120):
-    env = dict(os.environ, TAPEGRAD_BENCHMARKS=str(ROOT / "benchmarks"))
+def run_cli(*args, check=True, timeout=120, **environ):
+    env = dict(os.environ, TAPEGRAD_BENCHMARKS=str(ROOT / "benchmarks"), **environ)
     proc = subprocess.run([sys.executable, "-m", "tapegrad", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
@@ -83,6 +85,78 @@ def test_explain_functions_and_powers(backend):
     assert float(got["dy/dx"]) == pytest.approx(dy, rel=1e-5)
 
 
+def test_explain_expression_has_a_key_to_its_names(backend):
+    out = run_cli("explain", "tanh((a+b)*2) + a", "a=0.5", "b=-1", "--backend", backend).stdout
+    lines = out.splitlines()
+    assert lines[0] == "y = tanh((a+b)*2) + a at a=0.5, b=-1"
+    start = lines.index("key: each computed node, how it was computed, and the part of the "
+                        "expression it is")
+    key = [line.split() for line in lines[start + 1:start + 6]]
+    assert key == [
+        ["u1", "=", "a", "+", "b"],                          # the same as the source: said once
+        ["c1", "=", "2", "a", "constant"],
+        ["u2", "=", "u1", "*", "c1", "(a+b)*2"],
+        ["u3", "=", "tanh(u2)", "tanh((a+b)*2)"],
+        ["y", "=", "u3", "+", "a", "tanh((a+b)*2)", "+", "a"],
+    ]
+    assert lines[start + 6].startswith("backward pass of y")
+    # every name in the table is an input or in the key
+    table = out.split("backward pass of y")[1].split("\n\n")[0].splitlines()
+    named = {row.split()[1] for row in table if re.match(r" *\d+  ", row)}
+    assert named == {"a", "b", "c1", "u1", "u2", "u3", "y"}
+
+
+@pytest.mark.parametrize("bound, out_name, prefix", [
+    (["x=1", "y=2"], "f", "u"),                 # an input called y
+    (["y=2", "f=1", "x=1"], "out", "u"),
+    (["u1=3", "y=2", "x=1"], "f", "v"),         # an input called like an intermediate node
+])
+def test_explain_input_names_do_not_collide(backend, bound, out_name, prefix):
+    names = [b.split("=")[0] for b in bound]
+    expr = " * ".join(names) + " + " + names[0]
+    out = run_cli("explain", expr, *bound, "--backend", backend).stdout
+    lines = out.splitlines()
+    assert lines[0].startswith(f"{out_name} = {expr} at ")
+    assert "#" not in out  # no "y#2": every name is taken once
+    assert f"backward pass of {out_name}:" in out
+    assert re.search(rf"\n  {prefix}1 += {names[0]} \* {names[1]}\n", out)
+    values = dict(b.split("=") for b in bound)
+    for name in names:  # d out / d input for each input, under the input's own name
+        others = [float(values[n]) for n in names if n != name]
+        want = float(np.prod(others)) + (1.0 if name == names[0] else 0.0)
+        assert f"d{out_name}/d{name} = {want:g}" in lines, name
+
+
+def test_output_names():
+    from tapegrad.cli.explain import output_names
+
+    assert output_names({"a": 1.0}) == ("y", "u", "c")
+    assert output_names({"y": 1.0, "u2": 1.0, "c": 1.0}) == ("f", "v", "c")
+    assert output_names({"c1": 1.0, "u": 1.0}) == ("y", "u", "k")
+    crowded = {n: 1.0 for n in ("y", "f", "out", "result", "u1", "v1", "w1", "t1", "c1", "k1",
+                                "const1")}
+    out, inter, const = output_names(crowded)
+    assert out not in crowded and f"{inter}1" not in crowded and f"{const}1" not in crowded
+
+
+LONG_EXPR = ("sigmoid(alpha_parameter*beta_parameter + gamma_parameter*3.14159) * "
+             "exp(-delta_parameter/epsilon_parameter) + log(abs(alpha_parameter - "
+             "beta_parameter*gamma_parameter*delta_parameter*epsilon_parameter))")
+
+
+@pytest.mark.parametrize("args", [
+    (),  # the two worked examples (the second one's title is longer than 100 columns)
+    (LONG_EXPR, "alpha_parameter=0.5", "beta_parameter=-1.25", "gamma_parameter=2",
+     "delta_parameter=0.3", "epsilon_parameter=1.7"),
+    ("tanh(x) ** 2 + 2 ** x - abs(-x) / sqrt(x) + x*x*x*x*x*x*x*x", "x=0.123456789"),
+], ids=["worked-examples", "long-names", "fan-out"])
+def test_explain_fits_100_columns(backend, args):
+    out = run_cli("explain", *args, "--backend", backend).stdout
+    wide = [line for line in out.splitlines() if len(line) > 100]
+    assert not wide, "\n".join(wide)
+    assert "backward pass of" in out
+
+
 @pytest.mark.parametrize("expr, message", [
     ("__import__('os')", "call of __import__ is not allowed"),
     ("a.__class__", "attribute access is not allowed"),
@@ -136,6 +210,19 @@ def test_explain_draw(tmp_path, backend):
     path = tmp_path / "graph.svg"
     run_cli("explain", "a*b + a", "a=2", "b=3", "--backend", backend, "--draw", str(path))
     assert path.exists() and "<svg" in path.read_text()
+
+
+def test_explain_draw_without_dot_writes_the_dot_text(tmp_path, backend):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    path = tmp_path / "graph.svg"
+    proc = run_cli("explain", "a*b + a", "a=2", "b=3", "--backend", backend, "--draw", str(path),
+                   PATH=str(empty))  # no Graphviz dot on PATH
+    assert not path.exists()
+    assert (tmp_path / "graph.dot").read_text().startswith("digraph tapegrad {")
+    assert f"wrote {tmp_path / 'graph.dot'}" in proc.stdout.splitlines()
+    assert proc.stderr.startswith("tapegrad explain: Graphviz's 'dot' program is not installed")
+    assert "Warning" not in proc.stderr  # one clear line, not a warnings traceback
 
 
 # -- bench ------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Hostile input: every bad call raises the documented exception and leaves the process healthy.
 
 Each case runs on both backends through the ``tg`` fixture where it applies
-and checks the exception type of API.md ("Errors") and that the message
+and checks the exception type of docs/API.md ("Errors") and that the message
 names the problem. After every test an autouse fixture computes a small
 graph on both backends and checks its gradients, so a case that corrupted
 the engine's state (the native pool, the grad-mode flag, a half-built node)
@@ -421,7 +421,7 @@ def test_tensor_operators_reject_bad_operands(tg, op, bad):
 
 @pytest.mark.parametrize("op", ["+", "-", "*", "/", "**"])
 def test_tensor_list_operand_is_converted(tg, op):
-    # Where API.md is silent, NumPy: a list operand becomes an array.
+    # Where docs/API.md is silent, NumPy: a list operand becomes an array.
     need_tensor(tg)
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     got = OPERATORS[op](x, [3.0, 4.0])
@@ -732,8 +732,9 @@ def test_from_dlpack_bad_object(tg):
 # ----- a broken installation ---------------------------------------------------------------
 
 def test_reference_imports_without_the_extension():
-    # With _core unimportable, `import tapegrad.reference` must still work (API.md
-    # promises the pure-Python backend), and native names raise a helpful ImportError.
+    # With _core unimportable, `import tapegrad.reference` must still work
+    # (docs/API.md promises the pure-Python backend), and native names raise a
+    # helpful ImportError.
     import subprocess
 
     code = (

@@ -1,4 +1,4 @@
-"""Every Tensor error case of API.md: the exception type and a message naming the problem."""
+"""Every Tensor error case of docs/API.md: the exception type and a message naming the problem."""
 from __future__ import annotations
 
 import importlib
@@ -211,6 +211,41 @@ def test_non_integer_tensor_index(tg):
 def test_absurd_sizes(tg, make):
     with pytest.raises(MemoryError, match="bytes|memory"):
         make(tg)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [(lambda tg: tg.zeros(2**63),
+      "a float32 tensor of shape (9223372036854775808,) needs 36893488147419103232 bytes"),
+     (lambda tg: tg.ones((2**40, 2**40), dtype="float64"),
+      "a float64 tensor of shape (1099511627776, 1099511627776) needs 9671406556917033397649408 bytes"),
+     (lambda tg: tg.zeros((2**30, 1)) @ tg.zeros((1, 2**30)),
+      "a float32 tensor of shape (1073741824, 1073741824) needs 4611686018427387904 bytes")],
+    ids=["zeros beyond int64", "ones", "matmul result"],
+)
+def test_memory_error_names_the_size(tg, make, message):
+    with pytest.raises(MemoryError) as info:
+        make(tg)
+    assert str(info.value) == message + ", more than this machine's memory"
+
+
+@pytest.mark.parametrize("data, dtype", [([2**31 + 1], None), ([2**24 + 1, 3], None), ([2**53 + 1], "float64"),
+                                         ([2**63 - 1], "float64")])
+def test_integers_that_do_not_fit_the_dtype_warn(tg, data, dtype):
+    arr = np.array(data, dtype=np.int64)
+    with pytest.warns(UserWarning, match="integer data holds values that float(32|64) cannot represent exactly"):
+        t = tg.tensor(arr, dtype=dtype)
+    assert t.numpy()[0] == np.array(data[:1]).astype(t.dtype)[0]  # still converted, as the contract says
+
+
+@pytest.mark.parametrize("data, dtype", [([2**24, -(2**24), 0], None), ([2**31], None), ([2**53], "float64"),
+                                         (np.array([255], dtype=np.uint8), None)])
+def test_integers_that_fit_convert_silently(tg, data, dtype):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tg.tensor(np.asarray(data), dtype=dtype)
 
 
 # ----------------------------------------------------------------------------

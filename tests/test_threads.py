@@ -90,7 +90,7 @@ def test_shared_graph_backward_from_threads_adds_up(tg):
     # backward() of one shared graph from four threads at once: each pass adds the
     # same amount (Note [Gradient accumulation]), so the totals are exact multiples.
     # The native engine serialises passes with a mutex (value.cpp); the reference's
-    # `node._grad += g` is not atomic across threads and API.md promises nothing here.
+    # `node._grad += g` is not atomic across threads and docs/API.md promises nothing here.
     if tg.__name__ != "tapegrad":
         pytest.skip("concurrent backward() into one shared graph is only promised by the native engine")
     x = tg.Value(0.7)

@@ -346,7 +346,7 @@ def test_power_of_zero_base_gradients_follow_torch(tg):
     assert (a.grad, b.grad) == (0.0, 0.0)
 
 
-# ----- errors (API.md Errors; docs/DESIGN.md Note [Errors]) ----------------
+# ----- errors (docs/API.md Errors; docs/DESIGN.md Note [Errors]) -----------
 
 NOT_NUMBERS = [("str", "abc"), ("NoneType", None), ("complex", 1j), ("object", object()),
                ("list", [1.0])]

@@ -5,6 +5,7 @@ import html
 import re
 import shutil
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -174,16 +175,64 @@ def test_draw_without_the_python_package_runs_dot(tg, tmp_path, monkeypatch):
     assert b"<svg" in d.data
 
 
-@pytest.mark.parametrize("package", [True, False], ids=["graphviz-package", "no-package"])
-def test_missing_dot_says_how_to_install(tg, tmp_path, monkeypatch, package):
-    if package:
+def hide_dot(monkeypatch, tmp_path, how):
+    """Make Graphviz's dot unavailable, as on a machine without it.
+
+    "path": PATH holds no dot (both the graphviz package and shutil.which look
+    there); "no-package": that, and no graphviz package either; "which":
+    shutil.which finds no dot and there is no package (dot itself stays on PATH).
+    """
+    if how == "path":
         pytest.importorskip("graphviz", reason="the graphviz Python package is not installed")
     else:
-        monkeypatch.setitem(sys.modules, "graphviz", None)
-    monkeypatch.setenv("PATH", str(tmp_path))  # no dot here
+        monkeypatch.setitem(sys.modules, "graphviz", None)  # import graphviz -> ImportError
+    if how == "which":
+        monkeypatch.setattr(shutil, "which", lambda *args, **kwargs: None)
+    else:
+        empty = tmp_path / "no-dot-here"
+        empty.mkdir()
+        monkeypatch.setenv("PATH", str(empty))
+
+
+HIDE_DOT = ["path", "no-package", "which"]
+
+
+@pytest.mark.parametrize("how", HIDE_DOT)
+def test_missing_dot_writes_the_dot_text_and_warns(tg, tmp_path, monkeypatch, how):
+    hide_dot(monkeypatch, tmp_path, how)
     y, _ = worked_examples.simple(tg)
-    with pytest.raises(viz_module.GraphvizNotFoundError) as info:
-        tg.viz.draw(y, tmp_path / "g.svg")
-    msg = str(info.value)
-    assert "apt-get install graphviz" in msg and "pip install tapegrad[viz]" in msg
-    assert isinstance(info.value, RuntimeError)
+    with pytest.warns(viz_module.GraphvizNotFoundWarning) as caught:
+        d = tg.viz.draw(y, tmp_path / "graph.svg")
+    assert len(caught) == 1
+    msg = str(caught[0].message)
+    assert "'dot' program is not installed" in msg and "apt-get install graphviz" in msg
+    assert f"wrote the graph's DOT text to {tmp_path / 'graph.dot'} instead of {tmp_path / 'graph.svg'}" in msg
+    assert f"dot -Tsvg {tmp_path / 'graph.dot'} -o {tmp_path / 'graph.svg'}" in msg
+    assert caught[0].filename == __file__  # points at the caller's draw() line
+    # graph.svg asked for: graph.dot written, and the Drawing says so
+    assert not (tmp_path / "graph.svg").exists()
+    assert (tmp_path / "graph.dot").read_text() == tg.viz.to_dot(y) == d.source
+    assert d.path == str(tmp_path / "graph.dot") and d.format == "dot" and d.requested == "svg"
+    assert d.data == d.source.encode()
+    assert repr(d).endswith("; svg needs Graphviz's dot)>")
+    assert d._repr_svg_() is None  # Jupyter shows the repr instead
+
+
+@pytest.mark.parametrize("how", HIDE_DOT)
+def test_missing_dot_other_paths_and_formats(tg, tmp_path, monkeypatch, how):
+    hide_dot(monkeypatch, tmp_path, how)
+    y, _ = worked_examples.five_node(tg)
+    with pytest.warns(viz_module.GraphvizNotFoundWarning, match="png"):
+        d = tg.viz.draw(y, tmp_path / "noext", format="png")  # noext.png asked for
+    assert d.path == str(tmp_path / "noext.dot") and d.requested == "png"
+    assert (tmp_path / "noext.dot").read_text() == d.source
+    with pytest.warns(viz_module.GraphvizNotFoundWarning, match=r"Drawing\.source"):
+        d = tg.viz.draw(y)  # no path: nothing written
+    assert d.path is None and d.format == "dot" and d.source == tg.viz.to_dot(y)
+    d = tg.viz.draw(y, tmp_path / "g.dot")  # the DOT text was asked for: no warning
+    assert d.requested == d.format == "dot"
+    with pytest.raises(viz_module.GraphvizNotFoundWarning):  # a warning filter can make it stop
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", viz_module.GraphvizNotFoundWarning)
+            tg.viz.draw(y, tmp_path / "strict.svg")
+    assert not (tmp_path / "strict.svg").exists() and (tmp_path / "strict.dot").exists()

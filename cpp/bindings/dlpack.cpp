@@ -7,6 +7,7 @@
 // "used_dltensor" and calls the deleter when done with the memory.
 #include <cstring>
 
+#include "bindings.h"
 #include "tensor_convert.h"
 
 namespace tapegrad::bindings {
@@ -99,7 +100,7 @@ TensorPtr wrap_array(py::object arr) {
 }
 
 TensorPtr from_dlpack(py::handle obj) {
-  if (py::isinstance<TensorNode>(obj)) return make_leaf(obj.cast<TensorNode&>().data);
+  if (is_tensor(obj.ptr())) return make_leaf(holder_of(obj.ptr())->data);
   if (!py::hasattr(obj, "__dlpack__"))
     throw TypeError("from_dlpack() needs an object with __dlpack__, got " + py::type::handle_of(obj).attr("__name__").cast<std::string>());
   py::object cap = obj.attr("__dlpack__")();
@@ -128,17 +129,16 @@ TensorPtr from_dlpack(py::handle obj) {
 
 }  // namespace
 
-void bind_dlpack(py::module_& m, py::class_<TensorNode, TensorPtr>& cls) {
+void bind_dlpack(py::module_& m, TensorClass& cls) {
   cls.def("__dlpack__", [](const TensorPtr& s, py::kwargs kw) {
     bool want_copy = kw.contains("copy") && !kw["copy"].is_none() && kw["copy"].cast<bool>();
     return to_dlpack(want_copy ? make_leaf(copy(s->data)) : s);
-  },
-          "A DLPack capsule sharing this tensor's memory (stream, max_version, dl_device and copy are accepted).");
-  cls.def("__dlpack_device__", [](const TensorNode&) { return py::make_tuple(kDLCPU, 0); });
-  m.def("_from_dlpack", &from_dlpack);
-  m.def("_from_numpy", [](py::object arr) { return wrap_array(std::move(arr)); },
-        "A tensor sharing the memory of a float32/float64 ndarray (other dtypes are converted).");
-  m.def("_check_shape", [](py::args shape) { checked_numel(shape_args(shape), DType::F64); });
+  }, sig("__dlpack__", "self, **kwargs",
+         "A DLPack capsule sharing this tensor's memory (stream, max_version, dl_device and copy are accepted).").c_str());
+  cls.def("__dlpack_device__", [](const TensorNode&) { return py::make_tuple(kDLCPU, 0); },
+          sig("__dlpack_device__", "self", "(kDLCPU, 0): tapegrad tensors live in CPU memory.").c_str());
+  m.def("_from_dlpack", &from_dlpack, py::arg("obj"),
+        sig("_from_dlpack", "obj", "A tensor sharing obj's memory (tapegrad.from_dlpack).").c_str());
 }
 
 }  // namespace tapegrad::bindings

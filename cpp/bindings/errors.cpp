@@ -22,6 +22,8 @@ void register_exceptions(py::module_& /*m*/) {
       PyErr_SetString(PyExc_IndexError, e.what());
     } catch (const tapegrad::RuntimeError& e) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
+    } catch (const tapegrad::MemoryError& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
     } catch (const std::bad_alloc&) {
       PyErr_SetString(PyExc_MemoryError, "tapegrad: out of memory");
     }

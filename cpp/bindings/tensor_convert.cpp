@@ -6,6 +6,35 @@
 
 namespace tapegrad::bindings {
 
+PyTypeObject* tensor_type = nullptr;
+
+bool is_tensor(PyObject* o) {
+  return tensor_type != nullptr && (Py_TYPE(o) == tensor_type || PyType_IsSubtype(Py_TYPE(o), tensor_type));
+}
+
+const TensorPtr& holder_of(PyObject* o) {
+  auto* inst = reinterpret_cast<py::detail::instance*>(o);
+  auto vh = inst->get_value_and_holder();
+  if (!vh.holder_constructed() || !vh.holder<TensorPtr>())
+    throw TypeError("a tapegrad Tensor whose __init__ was not called");
+  return vh.holder<TensorPtr>();
+}
+
+bool is_number(py::handle o) {
+  if (PyFloat_Check(o.ptr()) || PyLong_Check(o.ptr())) return true;
+  static py::object real = py::module_::import("numbers").attr("Real");
+  static py::object npbool = py::module_::import("numpy").attr("bool_");
+  return py::isinstance(o, real) || py::isinstance(o, npbool);
+}
+
+TensorPtr as_tensor(py::handle x, DType dtype, const char* what) {
+  if (is_tensor(x.ptr())) return holder_of(x.ptr());
+  std::string foreign = foreign_backend(x);
+  if (!foreign.empty()) throw TypeError(std::string(what) + ": cannot combine " + foreign + " with tapegrad (native) Tensors");
+  if (is_number(x)) return make_leaf(scalar_array(py::float_(py::reinterpret_borrow<py::object>(x)).cast<double>(), dtype));
+  return make_leaf(array_from_py(x, py::none()));
+}
+
 DType dtype_arg(py::handle dtype, DType fallback) {
   if (dtype.is_none()) return fallback;
   py::dtype dt = py::dtype::from_args(py::reinterpret_borrow<py::object>(dtype));
@@ -24,8 +53,8 @@ std::string foreign_backend(py::handle obj) {
 }
 
 Array array_from_py(py::handle data, py::handle dtype) {
-  if (py::isinstance<TensorNode>(data)) {
-    const Array& src = data.cast<TensorNode&>().data;
+  if (is_tensor(data.ptr())) {
+    const Array& src = holder_of(data.ptr())->data;
     return copy(astype(src, dtype_arg(dtype, src.dtype)));
   }
   py::module_ np = py::module_::import("numpy");
@@ -46,6 +75,8 @@ Array array_from_py(py::handle data, py::handle dtype) {
                     " holding dtype " + py::str(adt).cast<std::string>());
   DType fallback = (kind == 'f' && adt.itemsize() == 8 && py::hasattr(data, "dtype")) ? DType::F64 : DType::F32;
   DType dt = dtype_arg(dtype, fallback);
+  if (kind == 'i' || kind == 'u')  // the one check both backends share (tapegrad/_shared.py)
+    py::module_::import("tapegrad._shared").attr("warn_inexact_integers")(arr, dtype_name(dt));
   py::array c = np.attr("asarray")(arr, dt == DType::F32 ? "float32" : "float64", py::arg("order") = "C");
   Shape shape(c.shape(), c.shape() + c.ndim());
   Array out = empty(shape, dt);
@@ -85,7 +116,7 @@ namespace {
 IndexItem int_array(py::handle k) {
   py::module_ np = py::module_::import("numpy");
   py::object arr;
-  if (py::isinstance<TensorNode>(k)) arr = array_view(k.cast<TensorNode&>().data, k);
+  if (is_tensor(k.ptr())) arr = array_view(holder_of(k.ptr())->data, k);
   else arr = np.attr("asarray")(k);
   py::dtype dt = arr.attr("dtype").cast<py::dtype>();
   if (dt.kind() == 'f') {
@@ -127,9 +158,9 @@ std::vector<IndexItem> parse_index(py::handle key) {
     } else if (!py::isinstance<py::bool_>(k) && py::isinstance(k, py::module_::import("numbers").attr("Integral"))) {
       it.kind = IndexItem::Int;
       it.i = py::int_(py::reinterpret_borrow<py::object>(k)).cast<std::int64_t>();
-    } else if (py::isinstance<TensorNode>(k) || py::isinstance<py::list>(k) || py::isinstance<py::array>(k) || py::isinstance<py::bool_>(k)) {
-      py::object arr = py::isinstance<TensorNode>(k) ? py::reinterpret_borrow<py::object>(k) : np.attr("asarray")(k);
-      if (!py::isinstance<TensorNode>(k) && arr.attr("dtype").attr("kind").cast<std::string>() == "b") {
+    } else if (is_tensor(k.ptr()) || py::isinstance<py::list>(k) || py::isinstance<py::array>(k) || py::isinstance<py::bool_>(k)) {
+      py::object arr = is_tensor(k.ptr()) ? py::reinterpret_borrow<py::object>(k) : np.attr("asarray")(k);
+      if (!is_tensor(k.ptr()) && arr.attr("dtype").attr("kind").cast<std::string>() == "b") {
         // a boolean mask selects where it is true: one integer array per mask dim
         for (auto idx : np.attr("nonzero")(arr)) items.push_back(int_array(idx));
         continue;

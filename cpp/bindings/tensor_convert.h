@@ -30,6 +30,34 @@ Shape shape_args(const py::args& args, bool allocating = true);
 // Above this many elements the kernels run without the GIL.
 constexpr std::int64_t kGilFreeElements = 1 << 15;
 
-void bind_dlpack(py::module_& m, py::class_<TensorNode, TensorPtr>& cls);
+// Runs `f` without the GIL when the operands are large.
+template <class F>
+auto maybe_nogil(std::int64_t numel, F&& f) -> decltype(f()) {
+  if (numel >= kGilFreeElements) {
+    py::gil_scoped_release release;
+    return f();
+  }
+  return f();
+}
+
+using TensorClass = py::class_<TensorNode, TensorPtr>;
+
+// The Tensor type, once the class exists (tensor_class.cpp).
+extern PyTypeObject* tensor_type;
+bool is_tensor(PyObject* o);
+// A Tensor object's holder, without copying it (pybind11's instance layout).
+// An instance made by Tensor.__new__ alone has none: TypeError, not a crash.
+const TensorPtr& holder_of(PyObject* o);
+// bool, int, float, NumPy scalars, Fraction: what a tensor op takes as a number.
+bool is_number(py::handle o);
+// A Tensor argument of a function: itself, a number in `dtype`, or array data.
+TensorPtr as_tensor(py::handle x, DType dtype, const char* what);
+
+void bind_tensor_class(py::module_& m, TensorClass& cls);
+void bind_tensor_methods(TensorClass& cls);
+void bind_tensor_autograd(TensorClass& cls);
+void bind_tensor_functions(py::module_& m);
+void bind_dlpack(py::module_& m, TensorClass& cls);
+void install_fast_paths(TensorClass& cls);
 
 }  // namespace tapegrad::bindings

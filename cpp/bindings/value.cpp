@@ -19,9 +19,9 @@ void bind_value(py::module_& m) {
   m.add_object("Value", py::reinterpret_steal<py::object>(type));
 
   m.def("is_grad_enabled", &tapegrad::is_grad_enabled,
-        "False inside no_grad(): operations then record no graph (per thread).");
+        sig("is_grad_enabled", "", "False inside no_grad(): operations then record no graph (per thread).").c_str());
   m.def("set_grad_enabled", &tapegrad::set_grad_enabled, py::arg("enabled"),
-        "Turn graph recording on or off for the calling thread.");
+        sig("set_grad_enabled", "enabled", "Turn graph recording on or off for the calling thread.").c_str());
   m.def(
       "_value_stats",
       [] {
@@ -33,7 +33,7 @@ void bind_value(py::module_& m) {
         d["object_bytes"] = sizeof(PyValue);
         return d;
       },
-      "Allocation counters of the Value engine (for tests and benchmarks).");
+      sig("_value_stats", "", "Allocation counters of the Value engine (for tests and benchmarks).").c_str());
 }
 
 }  // namespace tapegrad::bindings

@@ -50,17 +50,9 @@ PyObject* wrap(ValueNode* n) {
   return adopt(PyObject_New(PyValue, value_type), n);
 }
 
-namespace {
-
-#define TG_TRY try {
-#define TG_CATCH(fail)           \
-  }                              \
-  catch (...) {                  \
-    set_error_from_exception();  \
-    return fail;                 \
-  }
-
 // ---- describing objects in errors (docs/DESIGN.md Note [Errors]) -----------
+
+namespace {
 
 std::string type_attr(PyObject* o, const char* attr) {
   std::string out;
@@ -83,6 +75,8 @@ bool is_foreign(PyObject* o) {
   return starts_with(type_attr(o, "__module__"), "tapegrad");
 }
 
+}  // namespace
+
 // "a tapegrad (native) Value", "a tapegrad.reference Tensor", or the type's name.
 std::string describe(PyObject* o) {
   if (!is_value(o) && !is_foreign(o)) return type_attr(o, "__name__");
@@ -93,6 +87,8 @@ std::string describe(PyObject* o) {
 }
 
 // ---- numbers ---------------------------------------------------------------
+
+namespace {
 
 // isinstance(o, numbers.Real): bool, int, float, NumPy scalars, Fraction.
 int is_real(PyObject* o) {
@@ -107,7 +103,8 @@ int is_real(PyObject* o) {
   return PyObject_IsInstance(o, real);
 }
 
-// float(o) for a real number, else TypeError "<what> must be a real number, not <type>".
+}  // namespace
+
 bool as_double(PyObject* o, const char* what, double* out) {
   if (PyFloat_CheckExact(o)) {
     *out = PyFloat_AS_DOUBLE(o);
@@ -122,6 +119,8 @@ bool as_double(PyObject* o, const char* what, double* out) {
   *out = PyFloat_AsDouble(o);
   return !(*out == -1.0 && PyErr_Occurred());
 }
+
+namespace {
 
 enum class Operand { Node, Number, Unsupported, Error };
 
@@ -204,12 +203,6 @@ PyObject* nb_pow(PyObject* l, PyObject* r, PyObject* mod) {
   TG_CATCH(nullptr)
 }
 
-template <Op op>
-PyObject* unary(PyObject* self, PyObject* /*unused*/ = nullptr) {
-  TG_TRY
-  return wrap(make_unary(op, node_of(self)));
-  TG_CATCH(nullptr)
-}
 
 PyObject* nb_neg(PyObject* self) { return unary<Op::Neg>(self); }
 PyObject* nb_abs(PyObject* self) { return unary<Op::Abs>(self); }
@@ -293,10 +286,14 @@ int set_data(PyObject* self, PyObject* value, void*) {
 }
 
 PyObject* get_grad(PyObject* self, void*) { return PyFloat_FromDouble(node_of(self)->grad_); }
+}  // namespace
+
 int set_grad(PyObject* self, PyObject* value, void*) {
   if (value == nullptr) return no_delete("grad");
   return as_double(value, "Value.grad", &node_of(self)->grad_) ? 0 : -1;
 }
+
+namespace {
 
 PyObject* get_op(PyObject* self, void*) {
   static PyObject* names[kOpCount] = {};
@@ -329,10 +326,24 @@ PyObject* get_parents(PyObject* self, void*) {
   return out;
 }
 
+// micrograd's v._prev: the distinct parents, as a frozenset (read-only all
+// the way down; .parents keeps their order and repeats).
+PyObject* get_prev(PyObject* self, void*) {
+  PyObject* parents = get_parents(self, nullptr);
+  if (parents == nullptr) return nullptr;
+  PyObject* out = PyFrozenSet_New(parents);
+  Py_DECREF(parents);
+  return out;
+}
+
+}  // namespace
+
 PyObject* get_label(PyObject* self, void*) {
   const std::string& text = label(node_of(self));
   return PyUnicode_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()));
 }
+namespace {
+
 int set_label_attr(PyObject* self, PyObject* value, void*) {
   if (value == nullptr) return no_delete("label");
   TG_TRY
@@ -348,140 +359,9 @@ PyGetSetDef getset[] = {
     {"parents", get_parents, nullptr, "The Values this one was computed from (tuple).", nullptr},
     {"label", get_label, set_label_attr, "A name shown in graph drawings (str, assignable).",
      nullptr},
+    {"_prev", get_prev, nullptr, "micrograd's name: the distinct parents (frozenset).", nullptr},
+    {"_op", get_op, nullptr, "micrograd's name for op (the same string).", nullptr},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
-};
-
-// ---- methods ------------------------------------------------------------------
-
-PyObject* m_local_grads(PyObject* self, PyObject*) {
-  TG_TRY
-  std::vector<double> g = local_grads(node_of(self));
-  PyObject* out = PyTuple_New(static_cast<Py_ssize_t>(g.size()));
-  if (out == nullptr) return nullptr;
-  for (std::size_t i = 0; i < g.size(); ++i) {
-    PyObject* x = PyFloat_FromDouble(g[i]);
-    if (x == nullptr) {
-      Py_DECREF(out);
-      return nullptr;
-    }
-    PyTuple_SET_ITEM(out, static_cast<Py_ssize_t>(i), x);
-  }
-  return out;
-  TG_CATCH(nullptr)
-}
-
-// Runs `sweep` with the GIL released: it touches no Python object, and
-// the caller's reference to self keeps the whole graph alive meanwhile.
-template <class Sweep>
-bool without_gil(Sweep&& sweep) {
-  std::exception_ptr error;
-  Py_BEGIN_ALLOW_THREADS
-  try {
-    sweep();
-  } catch (...) {
-    error = std::current_exception();
-  }
-  Py_END_ALLOW_THREADS
-  if (!error) return true;
-  try {
-    std::rethrow_exception(error);
-  } catch (...) {
-    set_error_from_exception();
-  }
-  return false;
-}
-
-PyObject* m_backward(PyObject* self, PyObject*) {
-  ValueNode* root = node_of(self);
-  if (!without_gil([root] { backward(root); })) return nullptr;
-  Py_RETURN_NONE;
-}
-
-PyObject* m_gradients(PyObject* self, PyObject* args, PyObject* kwargs) {
-  static const char* kwlist[] = {"inputs", "gradient", "retain_graph", nullptr};
-  PyObject* inputs = nullptr;
-  PyObject* gradient = Py_None;
-  PyObject* retain_graph = Py_False;  // a Value graph is never freed
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OO:_gradients", const_cast<char**>(kwlist),
-                                   &inputs, &gradient, &retain_graph))
-    return nullptr;
-  TG_TRY
-  PyObject* seq = PySequence_Fast(inputs, "grad() inputs must be a sequence of Values");
-  if (seq == nullptr) return nullptr;
-  Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
-  std::vector<ValueNode*> nodes;
-  nodes.reserve(static_cast<std::size_t>(count));
-  for (Py_ssize_t i = 0; i < count; ++i) {
-    PyObject* x = PySequence_Fast_GET_ITEM(seq, i);
-    if (!is_value(x)) {
-      PyErr_Format(PyExc_TypeError, "grad() inputs must be Values, not %s", describe(x).c_str());
-      Py_DECREF(seq);
-      return nullptr;
-    }
-    nodes.push_back(node_of(x));
-  }
-  double seed = 1.0;
-  if (gradient != Py_None && !as_double(gradient, "grad() gradient", &seed)) {
-    Py_DECREF(seq);
-    return nullptr;
-  }
-  std::vector<double> grads;
-  ValueNode* root = node_of(self);
-  bool ok = without_gil([&] { grads = tapegrad::gradients(root, nodes, seed); });
-  Py_DECREF(seq);  // held until here: it keeps the inputs alive during the sweep
-  if (!ok) return nullptr;
-  PyObject* out = PyList_New(count);
-  if (out == nullptr) return nullptr;
-  for (Py_ssize_t i = 0; i < count; ++i) {
-    PyObject* g = PyFloat_FromDouble(grads[static_cast<std::size_t>(i)]);
-    if (g == nullptr) {
-      Py_DECREF(out);
-      return nullptr;
-    }
-    PyList_SET_ITEM(out, i, g);
-  }
-  return out;
-  TG_CATCH(nullptr)
-}
-
-// Copies and pickles are leaves with the same data, grad and label: the graph
-// edges are not copied (as the reference documents).
-PyObject* m_reduce(PyObject* self, PyObject*) {
-  const ValueNode* n = node_of(self);
-  TG_TRY
-  PyObject* text = get_label(self, nullptr);
-  if (text == nullptr) return nullptr;
-  return Py_BuildValue("O(dN)d", reinterpret_cast<PyObject*>(value_type), n->data_, text,
-                       n->grad_);
-  TG_CATCH(nullptr)
-}
-
-PyObject* m_setstate(PyObject* self, PyObject* state) {
-  return set_grad(self, state, nullptr) == 0 ? (Py_INCREF(Py_None), Py_None) : nullptr;
-}
-
-PyMethodDef methods[] = {
-    {"relu", unary<Op::Relu>, METH_NOARGS, "max(a, 0)."},
-    {"tanh", unary<Op::Tanh>, METH_NOARGS, "tanh(a)."},
-    {"sigmoid", unary<Op::Sigmoid>, METH_NOARGS, "1 / (1 + e^-a)."},
-    {"exp", unary<Op::Exp>, METH_NOARGS, "e^a (overflow gives inf)."},
-    {"log", unary<Op::Log>, METH_NOARGS, "ln(a) (log(0) = -inf, log(-1) = nan)."},
-    {"sqrt", unary<Op::Sqrt>, METH_NOARGS, "sqrt(a) (sqrt(-1) = nan)."},
-    {"sin", unary<Op::Sin>, METH_NOARGS, "sin(a)."},
-    {"cos", unary<Op::Cos>, METH_NOARGS, "cos(a)."},
-    {"backward", m_backward, METH_NOARGS,
-     "Add d(self)/d(node) to .grad of every Value reachable from self (self included).\n\n"
-     "Each call adds this pass's gradients once more; earlier .grad totals are never "
-     "propagated. The GIL is released during the sweep."},
-    {"_local_grads", m_local_grads, METH_NOARGS,
-     "d(self)/d(parent) for each parent, at the forward values; () for a leaf."},
-    {"_gradients", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(m_gradients)),
-     METH_VARARGS | METH_KEYWORDS,
-     "_gradients(inputs, gradient=None, retain_graph=False) -> list of float\n\n"
-     "This pass's d(self)/d(input) for each input (0.0 if unreachable); no .grad changes."},
-    {"__reduce__", m_reduce, METH_NOARGS, "Pickle/copy as a leaf with the same data, grad, label."},
-    {"__setstate__", m_setstate, METH_O, "Restore the grad of a pickled Value."},
-    {nullptr, nullptr, 0, nullptr},
 };
 
 PyMemberDef members[] = {
@@ -490,7 +370,7 @@ PyMemberDef members[] = {
 };
 
 const char* doc =
-    "Value(data, label='')\n\n"
+    "Value(data, label='')\n--\n\n"
     "A scalar node of a computation graph (micrograd-compatible), backed by the C++ tape.\n"
     "data and grad are floats and assignable; op is '' for leaves; parents is a tuple.";
 
@@ -500,7 +380,7 @@ PyType_Slot slots[] = {
     {Py_tp_dealloc, reinterpret_cast<void*>(tp_dealloc)},
     {Py_tp_repr, reinterpret_cast<void*>(tp_repr)},
     {Py_tp_getset, getset},
-    {Py_tp_methods, methods},
+    {Py_tp_methods, nullptr},  // method_table(), set in make_value_type
     {Py_tp_members, members},
     {Py_tp_doc, const_cast<char*>(doc)},
     {Py_nb_add, reinterpret_cast<void*>(nb_add)},
@@ -525,6 +405,8 @@ PyType_Spec spec = {
 }  // namespace
 
 PyObject* make_value_type() {
+  for (PyType_Slot* slot = slots; slot->slot != 0; ++slot)
+    if (slot->slot == Py_tp_methods) slot->pfunc = method_table();
   PyObject* type = PyType_FromSpec(&spec);
   if (type == nullptr) return nullptr;
   // NumPy scalars on the left defer to our reflected operators, as in the reference.

@@ -1,7 +1,7 @@
 // NumPy broadcasting, and its reverse.
 #pragma once
 
-#include "tensor.h"
+#include "array.h"
 
 namespace tapegrad {
 

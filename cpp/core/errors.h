@@ -11,6 +11,7 @@ struct TypeError : std::runtime_error { using std::runtime_error::runtime_error;
 struct ValueError : std::runtime_error { using std::runtime_error::runtime_error; };   // -> ValueError
 struct IndexError : std::runtime_error { using std::runtime_error::runtime_error; };   // -> IndexError
 struct RuntimeError : std::runtime_error { using std::runtime_error::runtime_error; }; // -> RuntimeError
-// std::bad_alloc maps to MemoryError.
+struct MemoryError : std::runtime_error { using std::runtime_error::runtime_error; };  // -> MemoryError
+// std::bad_alloc (an allocation the system refused) maps to MemoryError too.
 
 }  // namespace tapegrad

@@ -4,7 +4,7 @@
 // free list, so creating a node is a pointer pop (no malloc, no atomics) and
 // RSS stays flat when graphs of the same size are built and dropped again and
 // again. Slabs are kept for reuse, never returned to the system. Not thread
-// safe: the Value engine only allocates and frees with the GIL held
+// safe: the Value engine only allocates and frees with the caller's lock held
 // (Note [Value node lifetime] in value.h).
 #pragma once
 

@@ -1,5 +1,9 @@
-// The tensor graph: a node holds its value (an Array), the op that made it,
-// its parents and exactly what its backward rule needs (Note [Op strings]).
+// The tensor graph: a node holds its value (an Array), the op that made it
+// (a row of op_table.h), its parents, the values its backward reads and the
+// op's own arguments. The ops are grouped by family, each forward beside its
+// backward rule: ops_elementwise.cpp, ops_reduce.cpp, ops_shape.cpp (movement
+// and indexing), ops_join.cpp, ops_loss.cpp (softmax family and losses),
+// ops_matmul.cpp. The sweep is tensor_backward.cpp's.
 #pragma once
 
 #include <cstdint>
@@ -7,16 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "tensor.h"
+#include "array.h"
+#include "indexing.h"
+#include "op_table.h"
 
 namespace tapegrad {
-
-// One row per op, in the order of docs/DESIGN.md's table.
-enum class TOp : std::uint8_t {
-  Leaf, Add, Sub, Mul, Div, Neg, PowConst, Pow, Abs, Relu, Tanh, Sigmoid, Exp, Log, Sqrt, Sin, Cos,
-  MatMul, Sum, Mean, Max, Min, Reshape, Transpose, Permute, Expand, GetItem, Softmax, LogSoftmax,
-  Concatenate, Stack, Where, CrossEntropy, MseLoss,
-};
 
 struct TensorNode;
 using TensorPtr = std::shared_ptr<TensorNode>;
@@ -25,15 +24,20 @@ struct TensorNode : std::enable_shared_from_this<TensorNode> {
   Array data;
   bool requires_grad = false;
   TensorPtr grad;  // leaves only (Note [Gradient accumulation])
-  TOp op = TOp::Leaf;
+  Op op = Op::Leaf;
   std::vector<TensorPtr> parents;
-  // What backward needs, released after a backward without retain_graph.
+  // What the backward reads, as the op table's Saves column says: the inputs
+  // in parent order, then the output (Custom: named at the op). Released by a
+  // backward without retain_graph.
   std::vector<Array> saved;
-  std::vector<std::int64_t> ints;  // dims, permutation, labels, ...
-  double k = 0;                    // exponent of **k
+  // The op's arguments.
+  std::vector<std::int64_t> dims;    // reduced dims, a permutation, or the one dim of softmax/concatenate/stack
+  std::vector<std::int64_t> sizes;   // concatenate: each input's extent along dims[0]
+  std::vector<std::int64_t> labels;  // cross_entropy: the class ids
+  double k = 0;                      // the exponent of "**k"
   bool keepdim = false;
-  std::shared_ptr<IndexPlan> plan;
-  bool freed = false;  // saved buffers released by a backward without retain_graph
+  std::shared_ptr<const IndexPlan> plan;  // getitem and its backward
+  bool freed = false;  // saved values released by a backward without retain_graph
   std::string label;
   std::uint32_t slot = 0;  // the backward sweep's (graph.h, Note [Backward pass])
 
@@ -41,57 +45,83 @@ struct TensorNode : std::enable_shared_from_this<TensorNode> {
   TensorNode(const TensorNode&) = delete;
   TensorNode& operator=(const TensorNode&) = delete;
   ~TensorNode();  // iterative: never a recursive cascade down a long chain
-  bool is_leaf() const { return op == TOp::Leaf; }
+  bool is_leaf() const { return op == Op::Leaf; }
 };
 
-std::string op_string(const TensorNode& n);
+std::string op_string(const TensorNode& n);  // "+", "**2", "sum", ...
 TensorPtr make_leaf(Array data, bool requires_grad = false);
 
-// Forward ops: record a node when grad mode is on and a parent requires grad.
-TensorPtr add(const TensorPtr& a, const TensorPtr& b);
-TensorPtr sub(const TensorPtr& a, const TensorPtr& b);
-TensorPtr mul(const TensorPtr& a, const TensorPtr& b);
-TensorPtr div(const TensorPtr& a, const TensorPtr& b);
-TensorPtr pow(const TensorPtr& a, const TensorPtr& b);
+// ---- forward ops: each records a node when grad mode is on and a parent
+// requires grad, else returns a leaf holding the result.
+
+// elementwise (ops_elementwise.cpp)
+TensorPtr unary_op(Op op, const TensorPtr& a);  // a Unary op of the table other than "**k"
 TensorPtr pow_const(const TensorPtr& a, double k);
-TensorPtr neg(const TensorPtr& a);
-TensorPtr unary_op(TOp op, const TensorPtr& a);  // Abs .. Cos
-TensorPtr compare(int kind, const TensorPtr& a, const TensorPtr& b);  // BinaryKind of a comparison; no grad
+TensorPtr binary_op(Op op, const TensorPtr& a, const TensorPtr& b);  // a Binary op: broadcasts
+TensorPtr compare(Op op, const TensorPtr& a, const TensorPtr& b);    // a Compare op: never recorded
+inline TensorPtr add(const TensorPtr& a, const TensorPtr& b) { return binary_op(Op::Add, a, b); }
+inline TensorPtr sub(const TensorPtr& a, const TensorPtr& b) { return binary_op(Op::Sub, a, b); }
+inline TensorPtr mul(const TensorPtr& a, const TensorPtr& b) { return binary_op(Op::Mul, a, b); }
+inline TensorPtr div(const TensorPtr& a, const TensorPtr& b) { return binary_op(Op::Div, a, b); }
+inline TensorPtr pow(const TensorPtr& a, const TensorPtr& b) { return binary_op(Op::Pow, a, b); }
+inline TensorPtr neg(const TensorPtr& a) { return unary_op(Op::Neg, a); }
+TensorPtr scale(const TensorPtr& a, double c);  // a * c, c a constant in a's dtype
+
+// matmul (ops_matmul.cpp)
 TensorPtr matmul(const TensorPtr& a, const TensorPtr& b);
-// dims empty with all_dims: reduce everything.
-TensorPtr reduce_op(TOp op, const TensorPtr& a, const std::vector<std::int64_t>& dims, bool all_dims, bool keepdim);
+
+// reductions (ops_reduce.cpp); dims empty with all_dims: reduce everything
+TensorPtr reduce_op(Op op, const TensorPtr& a, const std::vector<std::int64_t>& dims, bool all_dims, bool keepdim);
+
+// movement and indexing (ops_shape.cpp)
 TensorPtr reshape(const TensorPtr& a, const Shape& shape);
 TensorPtr transpose(const TensorPtr& a, std::int64_t d0, std::int64_t d1);
 TensorPtr permute(const TensorPtr& a, const std::vector<std::int64_t>& dims);
+TensorPtr reverse_dims(const TensorPtr& a);  // .T: every dim reversed, op "transpose"
 TensorPtr expand(const TensorPtr& a, const Shape& shape);
+TensorPtr cast(const TensorPtr& a, DType dtype);  // a itself when already of that dtype
 TensorPtr getitem(const TensorPtr& a, const std::vector<IndexItem>& items);
-TensorPtr softmax(const TensorPtr& a, std::int64_t dim);
-TensorPtr log_softmax(const TensorPtr& a, std::int64_t dim);
+
+// joining and selecting (ops_join.cpp)
 TensorPtr concatenate(const std::vector<TensorPtr>& ts, std::int64_t dim);
 TensorPtr stack(const std::vector<TensorPtr>& ts, std::int64_t dim);
 TensorPtr where(const TensorPtr& cond, const TensorPtr& a, const TensorPtr& b);
+
+// softmax family and losses (ops_loss.cpp)
+TensorPtr softmax(const TensorPtr& a, std::int64_t dim);
+TensorPtr log_softmax(const TensorPtr& a, std::int64_t dim);
+// logits (N, C), labels N class ids in [0, C) (validated here)
 TensorPtr cross_entropy(const TensorPtr& logits, const std::vector<std::int64_t>& labels);
 TensorPtr mse_loss(const TensorPtr& pred, const TensorPtr& target);
 
-// One gradient per parent (an Array without storage where a parent takes none).
+// ---- backward (tensor_backward.cpp) -------------------------------------------
+
+// One gradient per parent (an Array without storage where a parent takes
+// none), from the values the node saved: the fused sweep.
 std::vector<Array> backward_rule(const TensorNode& n, const Array& g);
+// The same rule applied with recorded ops (Note [Recorded backward]): the
+// results are graph nodes when grad mode is on; null where a parent takes none.
+std::vector<TensorPtr> recorded_backward_rule(const TensorPtr& n, const TensorPtr& g);
 
 // What a backward sweep leaves for commit() (Note [Tensor backward pass] in
-// autograd.cpp): this pass's gradient of each leaf, and the nodes whose
+// tensor_backward.cpp): this pass's gradient of each leaf, and the nodes whose
 // parents a backward without retain_graph releases.
 struct BackwardPass {
   std::vector<std::pair<TensorPtr, Array>> leaf_grads;
+  std::vector<std::pair<TensorPtr, TensorPtr>> recorded_leaf_grads;  // create_graph
   std::vector<TensorPtr> freed;
 };
 
-// backward(): the sweep. Needs no GIL: it writes nothing Python reads.
-BackwardPass backward(const TensorPtr& root, const Array* gradient, bool retain_graph);
+// backward(): the sweep. Needs no caller's lock unless it records
+// (create_graph): it writes nothing the caller's threads read.
+BackwardPass backward(const TensorPtr& root, const Array* gradient, bool retain_graph, bool create_graph = false);
 // tg.grad: d root / d input for each input, without touching any .grad; the
-// nodes to release go to `pass.freed`.
-std::vector<Array> gradients(const TensorPtr& root, const std::vector<TensorPtr>& inputs, const Array* gradient,
-                             bool retain_graph, BackwardPass& pass);
-// Then, with the GIL held: ADDS each leaf's gradient into its .grad and
-// clears .parents of the released nodes.
+// nodes to release go to `pass.freed`. With create_graph the results are
+// recorded graph nodes.
+std::vector<TensorPtr> gradients(const TensorPtr& root, const std::vector<TensorPtr>& inputs, const Array* gradient,
+                                 bool retain_graph, bool create_graph, BackwardPass& pass);
+// Then, with the caller's lock held: ADDS each leaf's gradient into its .grad
+// and clears .parents of the released nodes.
 void commit(BackwardPass&& pass);
 
 }  // namespace tapegrad

@@ -5,11 +5,12 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "chain_mul.h"
 #include "errors.h"
 #include "grad_mode.h"
 #include "graph.h"
 #include "node_pool.h"
-#include "value_rules.h"
+#include "op_dispatch.h"
 
 namespace tapegrad {
 
@@ -36,6 +37,14 @@ void free_label(ValueNode* n) noexcept {
     labels().erase(n);
     n->set_meta(n->meta() & ~ValueNode::kLabelBit);
   }
+}
+
+// The rules of rules.h for a Value op known at run time.
+double unary_forward(Op op, double a, double k) {
+  return with_unary_rule(op, [&](auto r) { return rules::forward1<decltype(r)>(a, k); });
+}
+double binary_forward(Op op, double a, double b) {
+  return with_binary_rule(op, [&](auto r) { return decltype(r)::f(a, b); });
 }
 
 ValueNode* fresh(double data, Op op) {
@@ -83,7 +92,7 @@ void destroy(ValueNode* n) noexcept {
 ValueNode* make_leaf(double data) { return fresh(data, Op::Leaf); }
 
 ValueNode* make_unary(Op op, ValueNode* a) {
-  double out = rules::forward(op, a->data_, 0.0);
+  double out = unary_forward(op, a->data_, 0.0);
   if (!is_grad_enabled()) return fresh(out, Op::Leaf);
   ValueNode* n = fresh(out, op);
   n->parent0_ = a;
@@ -92,7 +101,7 @@ ValueNode* make_unary(Op op, ValueNode* a) {
 }
 
 ValueNode* make_pow_const(ValueNode* a, double k) {
-  double out = rules::pow_const(a->data_, k);
+  double out = rules::PowConst::f(a->data_, k);
   if (!is_grad_enabled()) return fresh(out, Op::Leaf);
   ValueNode* n = fresh(out, Op::PowConst);
   n->parent0_ = a;
@@ -102,7 +111,7 @@ ValueNode* make_pow_const(ValueNode* a, double k) {
 }
 
 ValueNode* make_binary(Op op, ValueNode* a, ValueNode* b) {
-  double out = rules::forward(op, a->data_, b->data_);
+  double out = binary_forward(op, a->data_, b->data_);
   if (!is_grad_enabled()) return fresh(out, Op::Leaf);
   ValueNode* n = fresh(out, op);
   n->parent0_ = a;
@@ -113,13 +122,13 @@ ValueNode* make_binary(Op op, ValueNode* a, ValueNode* b) {
 }
 
 ValueNode* make_binary(Op op, ValueNode* a, double b) {
-  if (!is_grad_enabled()) return fresh(rules::forward(op, a->data_, b), Op::Leaf);
+  if (!is_grad_enabled()) return fresh(binary_forward(op, a->data_, b), Op::Leaf);
   pool().reserve(2);  // the constant and the result: neither allocation can throw now
   return make_binary(op, a, make_leaf(b));
 }
 
 ValueNode* make_binary(Op op, double a, ValueNode* b) {
-  if (!is_grad_enabled()) return fresh(rules::forward(op, a, b->data_), Op::Leaf);
+  if (!is_grad_enabled()) return fresh(binary_forward(op, a, b->data_), Op::Leaf);
   pool().reserve(2);
   return make_binary(op, make_leaf(a), b);
 }
@@ -150,20 +159,30 @@ void set_label(ValueNode* n, const std::string& text) {
 
 namespace {
 
-rules::In rule_inputs(const ValueNode* n) {
-  rules::In x{0.0, 0.0, n->data_, 0.0};
-  if (n->arity() >= 1) x.a = n->parent0_->data_;
-  if (n->arity() == 2) x.b = n->parent1_->data_;
-  if (n->op() == Op::PowConst) x.k = n->k_;
-  return x;
+// The local gradients d(n)/d(parent) of node n, with S = double (the sweep)
+// or S = a recorded Value (recorded_gradients): the rule of rules.h reads the
+// saved value the op table names, the input or the node's own output.
+template <class S, class Wrap>
+rules::Pair<S> local_gradients(const ValueNode* n, Wrap&& wrap) {
+  const Op op = n->op();
+  if (n->arity() == 2)
+    return with_binary_rule(op, [&](auto r) { return decltype(r)::d(wrap(n->parent0_), wrap(n->parent1_), wrap(n)); });
+  const ValueNode* s = op_info(op).saves == Saves::Output ? n : n->parent0_;
+  const double k = op == Op::PowConst ? n->k_ : 0.0;
+  return {with_unary_rule(op, [&](auto r) { return rules::local1<decltype(r)>(S(wrap(s)), k); }), S(0.0)};
+}
+
+rules::Pair<double> local_values(const ValueNode* n) {
+  return local_gradients<double>(n, [](const ValueNode* m) { return m->data_; });
 }
 
 }  // namespace
 
 std::vector<double> local_grads(const ValueNode* n) {
-  rules::Grads g = rules::local_grads(n->op(), rule_inputs(n));
   std::vector<double> out;
-  if (n->arity() >= 1) out.push_back(g.da);
+  if (n->arity() == 0) return out;
+  rules::Pair<double> g = local_values(n);
+  out.push_back(g.da);
   if (n->arity() == 2) out.push_back(g.db);
   return out;
 }
@@ -191,23 +210,10 @@ struct ValuePolicy {
   }
   template <class To>
   void propagate(const ValueNode* n, double upstream, To&& to) const {
-    switch (n->arity()) {
-      case 0:
-        break;
-      case 1: {
-        const ValueNode* a = n->parent0_;
-        Op op = n->op();
-        rules::In x{a->data_, 0.0, n->data_, op == Op::PowConst ? n->k_ : 0.0};
-        to(0, rules::chain_mul(upstream, rules::local_grads(op, x).da));
-        break;
-      }
-      default: {
-        rules::Grads local = rules::local_grads(n->op(), {n->parent0_->data_, n->parent1_->data_, n->data_, 0.0});
-        to(0, rules::chain_mul(upstream, local.da));
-        to(1, rules::chain_mul(upstream, local.db));
-        break;
-      }
-    }
+    if (n->arity() == 0) return;
+    rules::Pair<double> local = local_values(n);
+    to(0, rules::chain_mul(upstream, local.da));
+    if (n->arity() == 2) to(1, rules::chain_mul(upstream, local.db));
   }
 };
 
@@ -217,10 +223,14 @@ struct ValuePolicy {
 // limit) so that a training loop does not reallocate and page-fault it every
 // step. (A thread_local one cost a third of the sweep: in a shared library
 // every access to it went through __tls_get_addr.)
-std::mutex& pass_mutex() {
+}  // namespace
+
+std::mutex& value_pass_mutex() {
   static std::mutex* m = new std::mutex();
   return *m;
 }
+
+namespace {
 
 Backprop<ValueNode, double>& shared_pass() {
   static auto* pass = new Backprop<ValueNode, double>();
@@ -230,7 +240,7 @@ Backprop<ValueNode, double>& shared_pass() {
 }  // namespace
 
 void backward(ValueNode* root) {
-  std::lock_guard<std::mutex> lock(pass_mutex());
+  std::lock_guard<std::mutex> lock(value_pass_mutex());
   auto& pass = shared_pass();
   ValuePolicy<true> policy;
   pass.run(root, 1.0, policy);
@@ -239,7 +249,7 @@ void backward(ValueNode* root) {
 
 std::vector<double> gradients(ValueNode* root, const std::vector<ValueNode*>& inputs,
                               double seed) {
-  std::lock_guard<std::mutex> lock(pass_mutex());
+  std::lock_guard<std::mutex> lock(value_pass_mutex());
   auto& pass = shared_pass();
   ValuePolicy<false> policy;
   pass.run(root, seed, policy);

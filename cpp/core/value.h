@@ -6,8 +6,8 @@
 // an intrusive, non-atomic reference count: each child holds one reference
 // per parent slot, and the bindings hold one for the Python object wrapping
 // the node. Creating and destroying nodes, and changing counts, happen only
-// while the caller holds the GIL, which makes the non-atomic counts and the
-// pool's free list safe. When a count reaches zero the node's parents are
+// while the caller holds the engine's lock (the bindings: the GIL), which
+// makes the non-atomic counts and the pool's free list safe. When a count reaches zero the node's parents are
 // released through an explicit worklist threaded through the dead nodes
 // (never recursion), so dropping a 10^6-node chain is a loop, not 10^6 nested
 // calls. A plain number in `a + 2` becomes a constant leaf node here, with no
@@ -26,15 +26,15 @@
 #include <string>
 #include <vector>
 
-#include "ops.h"
+#include "op_table.h"
 
 namespace tapegrad {
 
 // Note [Value node layout]
 // 48 bytes, so that a graph costs under a third of the reference's memory:
 // the op, the reference count and a "has a label" bit share one 32-bit word,
-// and labels (rare) live in a side table keyed by node. Only GIL holders
-// write `meta_`, but a backward pass running without the GIL reads the op
+// and labels (rare) live in a side table keyed by node. Only lock holders
+// write `meta_`, but a backward pass running without the lock reads the op
 // from it meanwhile, so the word is a relaxed atomic: on every mainstream CPU
 // its loads and stores are plain moves (no locked instructions), and the
 // concurrent read is well defined. A backward pass writes only `grad_` and
@@ -58,7 +58,7 @@ struct ValueNode {
   static constexpr std::uint32_t kLabelBit = std::uint32_t{1} << 31;
 
   std::uint32_t meta() const { return meta_.load(std::memory_order_relaxed); }
-  // Only GIL holders call this: a load and a store, never a locked read-modify-write.
+  // Only lock holders call this: a load and a store, never a locked read-modify-write.
   void set_meta(std::uint32_t m) { meta_.store(m, std::memory_order_relaxed); }
   Op op() const { return static_cast<Op>((meta() >> kRefBits) & 0x1f); }
   std::uint32_t refs() const { return meta() & kRefMax; }
@@ -66,10 +66,9 @@ struct ValueNode {
   int arity() const { return op_arity(op()); }
   ValueNode* parent(int i) const { return i == 0 ? parent0_ : parent1_; }
 };
-static_assert(kOpCount <= 32, "the op must fit in 5 bits of ValueNode::meta_");
 static_assert(sizeof(void*) != 8 || sizeof(ValueNode) == 48, "Note [Value node layout]");
 
-// ---- lifetime (GIL held) -------------------------------------------------
+// ---- lifetime (the caller's lock held) -------------------------------------------------
 // A count that reaches kRefMax (67 million uses of one node) sticks there:
 // the node is then never freed, which leaks but stays correct.
 inline void retain(ValueNode* n) {
@@ -87,7 +86,7 @@ inline void discard_if_unowned(ValueNode* n) noexcept {
   if (n != nullptr && n->refs() == 0) destroy(n);
 }
 
-// ---- construction (GIL held). Results start with refs 0: the caller retains.
+// ---- construction (the caller's lock held). Results start with refs 0: the caller retains.
 // Under no_grad (grad_mode.h) an op returns a leaf holding its result.
 ValueNode* make_leaf(double data);
 ValueNode* make_unary(Op op, ValueNode* a);            // neg, abs, relu, tanh, ...
@@ -104,7 +103,7 @@ void set_label(ValueNode* n, const std::string& text);
 std::vector<double> local_grads(const ValueNode* n);
 
 // ---- backpropagation (Note [Gradient accumulation]) -----------------------
-// Need not hold the GIL: they read the graph and write only grad_ and mark_
+// Need not hold the caller's lock: they read the graph and write only grad_ and mark_
 // (serialised by an internal mutex), and never create or free nodes. The
 // caller must keep `root` alive (which keeps its whole graph alive).
 //
@@ -114,6 +113,13 @@ void backward(ValueNode* root);
 // `seed`; grad_ untouched.
 std::vector<double> gradients(ValueNode* root, const std::vector<ValueNode*>& inputs,
                               double seed);
+// The same gradients recorded as graph nodes (tg.grad with create_graph): the
+// backward pass applies each local-gradient rule with Value ops, so the
+// results can be differentiated again. Each result has one reference, which
+// the caller takes over (a constant 0 leaf where an input is unreachable).
+// Creates nodes, so the caller's lock is held throughout, as for any op.
+std::vector<ValueNode*> recorded_gradients(ValueNode* root, const std::vector<ValueNode*>& inputs,
+                                           double seed);
 
 // ---- introspection (tests, benchmarks) ---------------------------------------
 std::size_t live_value_nodes();   // nodes currently allocated

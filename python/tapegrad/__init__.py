@@ -1,9 +1,11 @@
 """tapegrad: reverse-mode automatic differentiation with a C++ tape engine.
 
 ``import tapegrad as tg`` gives the native backend; ``from tapegrad import
-reference as tg`` gives the pure-Python/NumPy backend with the same API.
+reference as tg`` gives the pure-Python/NumPy backend with the same API
+(docs/API.md).
 """
-from __future__ import annotations
+# No `from __future__ import annotations` in the public modules: it would bind the
+# name `annotations` in their namespaces (tests/test_api_doc.py checks them).
 
 __version__ = "0.1.0"
 
@@ -30,7 +32,7 @@ try:
     from . import _core
 except ImportError as _exc:  # pragma: no cover - only without a built extension
     _core = None
-    _CORE_ERROR: ImportError | None = _exc
+    _CORE_ERROR = _exc
 else:
     _CORE_ERROR = None
 
@@ -45,8 +47,8 @@ if _core is not None:
     __all__ += ["Value", "no_grad", "is_grad_enabled", "grad", "gradcheck", "GradcheckError"]
 
     # Tensor (native)
-    from ._core import Tensor, concatenate, cross_entropy, mse_loss, ones, stack, tensor, where, zeros
-    from ._tensor import arange, from_dlpack, get_num_threads, manual_seed, randn, set_num_threads
+    from ._core import Tensor, concatenate, cross_entropy, mse_loss, stack, tensor, where
+    from ._tensor import arange, from_dlpack, get_num_threads, manual_seed, ones, randn, set_num_threads, zeros
 
     __all__ += [
         "Tensor", "tensor", "zeros", "ones", "randn", "arange", "manual_seed", "from_dlpack",
@@ -59,6 +61,12 @@ from . import nn, optim, viz  # noqa: E402
 from .explain import explain  # noqa: E402
 
 __all__ += ["nn", "optim", "viz", "explain"]
+
+# Saving and loading state dicts (both backends share the format; see _serialization.py)
+from ._serialization import bound as _bound_serialization  # noqa: E402
+
+save, load = _bound_serialization(__import__("sys").modules[__name__])
+__all__ += ["save", "load"]
 
 
 def __getattr__(name: str):

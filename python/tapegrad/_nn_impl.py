@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from . import _params
+from . import _params, _serialization
 
 __all__ = ["Module", "Neuron", "Layer", "MLP", "Linear", "ReLU", "Tanh", "Sigmoid", "Sequential"]
 
@@ -134,12 +134,12 @@ class Module:
             _params.assign(p, arr)
 
     def save(self, path) -> None:
-        """Write ``state_dict()`` to an ``.npz`` file (NumPy adds the suffix if missing)."""
-        np.savez(path, **self.state_dict())
+        """``tg.save(self.state_dict(), path)``: exactly that path, whatever its name."""
+        _serialization.save(self.state_dict(), path)
 
     def load(self, path) -> "Module":
-        with np.load(path) as f:
-            self.load_state_dict({k: f[k] for k in f.files})
+        """``self.load_state_dict(tg.load(path))``; returns the module."""
+        self.load_state_dict(_serialization.load(path))
         return self
 
     def __repr__(self) -> str:

@@ -1,7 +1,7 @@
 """Backend-agnostic access to parameters: what a node is, reading and writing it.
 
 tg.nn, tg.optim, tg.viz and tg.explain are written once for both backends and
-see Values and Tensors only through the public API (API.md): ``.data`` and
+see Values and Tensors only through the public API (docs/API.md): ``.data`` and
 ``.grad`` floats on a Value; ``.numpy()``, ``.grad`` (a Tensor or None),
 ``.shape``, ``.requires_grad`` on a Tensor.
 """
@@ -106,15 +106,5 @@ def generator(backend, seed=None) -> np.random.Generator:
     """
     if seed is not None:
         return np.random.default_rng(seed)
-    # the module that holds randn's generator: reference.creation, native _tensor
-    for owner in (backend, getattr(backend, "creation", None), getattr(backend, "_tensor", None)):
-        fn = getattr(owner, "generator", None)
-        if callable(fn):
-            return fn()
-    randn = getattr(backend, "randn", None)
-    if randn is None:  # a backend without random tensors: nothing for manual_seed to reseed
-        return np.random.default_rng()
-    # A backend without an accessor: derive a stream from its own randn, which
-    # manual_seed reseeds, so that seeded runs still repeat.
-    draws = np.ascontiguousarray(np.asarray(randn(4).numpy(), dtype=np.float64))
-    return np.random.default_rng(np.frombuffer(draws.tobytes(), dtype=np.uint32))
+    # the module that defines randn holds the stream: reference.creation, native _tensor
+    return sys.modules[backend.randn.__module__].generator()

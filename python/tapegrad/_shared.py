@@ -7,18 +7,26 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["grad", "RandomState", "arange_args", "num_threads_arg"]
+import math
+import os
+import warnings
+
+__all__ = ["grad", "RandomState", "arange_args", "num_threads_arg", "warn_inexact_integers", "check_shape",
+           "shape_args"]
 
 
-def grad(output, inputs, gradient=None, retain_graph=False):
+def grad(output, inputs, gradient=None, retain_graph=None, create_graph=False):
     """d output / d input for each input, without touching any ``.grad``.
 
     ``inputs`` may be one node or a sequence of nodes; the result has the same
     form. An input that ``output`` does not depend on gets a zero gradient.
+    With ``create_graph`` the backward pass records its own operations, so the
+    gradients (Values or Tensors) can be differentiated again, to any order;
+    ``retain_graph`` defaults to ``create_graph``, as in PyTorch.
     """
     single = not isinstance(inputs, (list, tuple))
     nodes = [inputs] if single else list(inputs)
-    grads = output._gradients(nodes, gradient=gradient, retain_graph=retain_graph)
+    grads = output._gradients(nodes, gradient=gradient, retain_graph=retain_graph, create_graph=create_graph)
     return grads[0] if single else tuple(grads)
 
 
@@ -62,3 +70,64 @@ def num_threads_arg(n) -> int:
     if n < 1:
         raise ValueError(f"set_num_threads() needs at least 1 thread, got {n}")
     return int(n)
+
+
+def warn_inexact_integers(arr: np.ndarray, dtype) -> None:
+    """Warn when integer data ``arr`` holds values that ``dtype`` cannot represent exactly.
+
+    Integer data becomes floating point by the contract (float32 unless a
+    dtype is given); float32 holds integers exactly only up to 2**24 in
+    magnitude (float64: 2**53), so 2**31 + 1 would silently become 2**31.
+    Both backends call this once per conversion of integer input.
+    """
+    if arr.dtype.kind not in "iu" or arr.size == 0:
+        return
+    with np.errstate(invalid="ignore", over="ignore"):  # out-of-range casts back are inexact anyway
+        back = arr.astype(dtype).astype(arr.dtype)
+    bad = back != arr
+    if bad.any():
+        first = arr[bad].flat[0]
+        warnings.warn(
+            f"integer data holds values that {np.dtype(dtype)} cannot represent exactly "
+            f"({first} becomes {float(np.asarray(first).astype(dtype))!r}); "
+            "pass dtype=float64 (exact up to 2**53) to keep more of them",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+        return 2**62
+
+
+_MEMORY_LIMIT = _physical_memory()
+
+
+def check_shape(shape, dtype=np.float32) -> tuple:
+    """Validate a requested shape before allocating (errors per docs/API.md)."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    shape = tuple(shape)
+    for n in shape:
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+            raise TypeError(f"shape {shape} must hold ints, got {type(n).__name__}")
+        if n < 0:
+            raise ValueError(f"negative dimensions are not allowed: shape {shape}")
+    shape = tuple(int(n) for n in shape)
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if nbytes > _MEMORY_LIMIT:
+        raise MemoryError(
+            f"a {np.dtype(dtype)} tensor of shape {shape} needs {nbytes} bytes, "
+            "more than this machine's memory"
+        )
+    return shape
+
+
+def shape_args(shape: tuple) -> tuple:
+    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return shape

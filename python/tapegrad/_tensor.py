@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._shared import RandomState, arange_args, num_threads_arg
+from ._shared import RandomState, arange_args, check_shape, num_threads_arg, shape_args
 
-__all__ = ["randn", "arange", "manual_seed", "generator", "from_dlpack", "set_num_threads", "get_num_threads"]
+__all__ = ["zeros", "ones", "randn", "arange", "manual_seed", "generator", "from_dlpack", "set_num_threads",
+           "get_num_threads"]
 
 # The stream behind randn (and tg.nn's initialisation) when no seed is given.
 _random = RandomState()
@@ -20,16 +21,25 @@ generator = _random.generator
 manual_seed = _random.manual_seed
 
 
-def _shape(shape: tuple) -> tuple:
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    _core._check_shape(shape)  # TypeError, ValueError, MemoryError before drawing anything
-    return tuple(int(n) for n in shape)
+def _dtype(dtype) -> np.dtype:
+    return np.dtype(np.float32 if dtype is None else dtype)
+
+
+def zeros(*shape, dtype=None, requires_grad: bool = False) -> _core.Tensor:
+    """A tensor of zeros; ``zeros(2, 3)`` and ``zeros((2, 3))`` alike (float32 unless ``dtype``)."""
+    shape = check_shape(shape_args(shape), _dtype(dtype))  # the reference's checks and words
+    return _core.zeros(*shape, dtype=dtype, requires_grad=requires_grad)
+
+
+def ones(*shape, dtype=None, requires_grad: bool = False) -> _core.Tensor:
+    """A tensor of ones; ``ones(2, 3)`` and ``ones((2, 3))`` alike (float32 unless ``dtype``)."""
+    shape = check_shape(shape_args(shape), _dtype(dtype))
+    return _core.ones(*shape, dtype=dtype, requires_grad=requires_grad)
 
 
 def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> _core.Tensor:
     """Standard normal samples: float64 draws of ``default_rng``, cast to ``dtype``."""
-    shape = _shape(shape)
+    shape = check_shape(shape_args(shape), np.float64)  # drawn in float64: checked as such
     rng = _random.rng(seed)
     dt = np.float32 if dtype is None else dtype
     return _core.tensor(rng.standard_normal(shape), requires_grad=requires_grad, dtype=dt)
@@ -38,7 +48,7 @@ def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> _core.T
 def arange(start, stop=None, step=1, *, dtype=None, requires_grad: bool = False) -> _core.Tensor:
     """``arange(n)`` is 0, 1, ..., n-1; ``arange(start, stop, step)`` as in NumPy."""
     start, stop, step, n = arange_args(start, stop, step)
-    _core._check_shape((n,))
+    check_shape((n,), np.float64)
     dt = np.float32 if dtype is None else dtype
     return _core.tensor(np.arange(start, stop, step, dtype=np.float64), requires_grad=requires_grad, dtype=dt)
 

@@ -13,11 +13,19 @@ The pass is recomputed here from each Value's ``_local_grads()`` (docs/DESIGN.md
 Note [Op strings]), iteratively; the ``.grad`` fields of the graph are never
 read or written, so ``explain`` can run before or after ``backward()``.
 
-Tensor graphs show shapes, a few numbers and norms instead of Jacobians; their
-gradients come from the backend's ``grad(root, nodes, retain_graph=True)``,
-which leaves ``.grad`` alone too.
+Tensor graphs show shapes and arrays (in full up to six numbers, else their
+norm) instead of Jacobians; their gradients come from the backend's
+``grad(root, nodes, retain_graph=True)``, which leaves ``.grad`` alone too, and
+the gradient sent along each edge from the backend's own rules (see
+``_tensor_edges``). That needs the graph's saved tensors, which a plain
+``backward()`` frees (docs/DESIGN.md, Note [Tensor details]): explain a Tensor
+before ``backward()``, or after ``backward(retain_graph=True)``.
+
+The text fits ``WIDTH`` (100) columns: wider tables wrap their widest cells.
 """
 from __future__ import annotations
+
+import operator
 
 import numpy as np
 
@@ -26,7 +34,20 @@ from ._params import backend_of, is_tensor
 
 __all__ = ["explain", "Explanation"]
 
-_COLUMNS = ("step", "node", "op", "value", "grad", "input", "local", "product")
+WIDTH = 100  # columns of the text rendering: a terminal's usual minimum
+SMALL = 6  # arrays of at most this many numbers are shown in full, larger ones by their norm
+EDGE_LIMIT = 500  # above this many nodes, skip the edge gradients that cost extra sweeps
+
+FREED_MESSAGE = (
+    "tg.explain: this Tensor's graph was freed by backward(); call tg.explain before "
+    "backward(), or pass retain_graph=True to backward()"
+)
+
+# Binary ops whose op string is all there is to them (no hidden dims or shapes):
+# the gradient each input receives from such a node is found by replaying the
+# op on fresh leaves, so that a * a gives each of its two slots its own share.
+_REPLAY = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+           "**": operator.pow, "@": operator.matmul}
 
 
 def explain(root) -> "Explanation":
@@ -34,7 +55,9 @@ def explain(root) -> "Explanation":
 
     ``root`` is a scalar Value, or a Tensor with one element. Labels set on the
     nodes (``Value(4.0, label="x1")``) name the rows; unlabelled nodes get
-    n1, n2, ... in forward order.
+    n1, n2, ... in forward order. A Tensor must be explained before a plain
+    ``backward()`` frees its graph (or after ``backward(retain_graph=True)``);
+    afterwards this is a RuntimeError saying so.
     """
     if is_tensor(root):
         return _explain_tensor(root)
@@ -85,6 +108,10 @@ def _explain_tensor(root) -> "Explanation":
         )
     backend = backend_of(root)
     g = walk(root)
+    # backward() without retain_graph clears .parents of the nodes it freed; a
+    # node that records nothing is a leaf (op ""), so an op without parents is freed.
+    if any(node.op and not g.parents[i] for i, node in enumerate(g.nodes)):
+        raise RuntimeError(FREED_MESSAGE)
     names = node_names(g)
     wanted = [i for i, n in enumerate(g.nodes) if n.requires_grad]
     grads = {}
@@ -97,13 +124,13 @@ def _explain_tensor(root) -> "Explanation":
     for step, i in enumerate(g.backward_order(), start=1):
         node = g.nodes[i]
         inputs = [
-            {"input": names[p], "shape": tuple(g.nodes[p].shape), "product": edges.get((i, k))}
+            {"input": names[p], "shape": tuple(g.nodes[p].shape),
+             "requires_grad": bool(g.nodes[p].requires_grad), "product": edges.get((i, k))}
             for k, p in enumerate(g.parents[i])
         ]
         terms = []
-        if len(consumers[i]) > 1:
-            uses = [(c, k) for c in consumers[i] for k, q in enumerate(g.parents[c]) if q == i]
-            terms = [{"from": names[c], "grad": edges.get((c, k))} for c, k in _unique(uses)]
+        if len(consumers[i]) > 1 and i in grads:
+            terms = [{"from": names[c], "grad": edges.get((c, k))} for c, k in _uses(g, consumers, i)]
         rows.append({
             "step": step,
             "node": names[i],
@@ -111,10 +138,20 @@ def _explain_tensor(root) -> "Explanation":
             "shape": tuple(node.shape),
             "value": np.array(_array(node)),
             "grad": grads.get(i),
+            "requires_grad": bool(node.requires_grad),
             "terms": terms,
             "inputs": inputs,
         })
     return Explanation(rows, names[-1], kind="tensor")
+
+
+def _uses(g, consumers, p) -> list:
+    """``(consumer, slot)`` for every use of node ``p`` as an input, in graph order
+    (``consumers`` is ``g.consumers()``)."""
+    out = []
+    for c in _unique(consumers[p]):
+        out += [(c, k) for k, q in enumerate(g.parents[c]) if q == p]
+    return out
 
 
 def _unique(items):
@@ -126,48 +163,70 @@ def _unique(items):
     return out
 
 
-def _tensor_edges(g, grads, backend, limit: int = 500) -> dict:
+def _tensor_edges(g, grads, backend, limit: int = EDGE_LIMIT) -> dict:
     """The gradient sent along each edge: ``{(consumer, parent slot): array}``.
 
-    Without Jacobians: an input with a single consumer receives its whole
-    gradient along that edge. For an input used by several nodes, the edge's
-    vector-Jacobian product is ``grad(consumer, input, gradient=upstream)``
-    when that is unambiguous (no other path from the input into the same
-    consumer); if one edge of a fan-out stays unknown it is the total minus
-    the others. Edges that cannot be told apart are left out.
+    No Jacobian is ever formed. An input used once receives its whole gradient
+    along that one edge. Otherwise the edge's vector-Jacobian product comes
+    from the backend's own rules: for a consumer with one input it is
+    ``grad(consumer, input, gradient=upstream)``; for a binary op in
+    ``_REPLAY`` (``a * a``, ``a * (a + 1)``, ``x @ x``) the op is replayed on
+    fresh leaves holding the same arrays, which gives each slot its own
+    share; for other ops ``grad(consumer, input, gradient=upstream)`` where
+    that is one edge's alone (the input fills one slot and no other input of
+    the consumer depends on it). If one edge of an input stays unknown, it
+    carries the input's gradient minus the other edges'. What is still
+    unknown (``tg.stack([x, x])``, or graphs over ``limit`` nodes) is left out.
     """
-    consumers = g.consumers()
+    uses = g.consumers()
     edges = {}
-    for i, ps in enumerate(g.parents):
+    for c, ps in enumerate(g.parents):
         for k, p in enumerate(ps):
-            if p in grads and len(consumers[p]) == 1:
-                edges[(i, k)] = grads[p]
+            if p in grads and len(uses[p]) == 1:
+                edges[(c, k)] = grads[p]
     if len(g) > limit:
         return edges
-    for p, cs in enumerate(consumers):
-        if len(cs) < 2 or p not in grads:
+    for c, ps in enumerate(g.parents):
+        todo = [k for k, p in enumerate(ps) if p in grads and (c, k) not in edges]
+        if not todo or c not in grads:
             continue
-        slots = _unique((c, k) for c in cs for k, q in enumerate(g.parents[c]) if q == p)
-        unknown = []
-        for c, k in slots:
-            edge = None
-            if g.parents[c].count(p) == 1 and c in grads and not any(
-                _reaches(g, q, p) for q in g.parents[c] if q != p
-            ):
-                try:
-                    upstream = backend.tensor(grads[c])
-                    edge = np.array(_array(backend.grad(g.nodes[c], g.nodes[p], gradient=upstream,
-                                                        retain_graph=True)))
-                except Exception:  # a backend without grad(gradient=) support: leave it out
-                    edge = None
-            if edge is None:
-                unknown.append((c, k))
-            else:
-                edges[(c, k)] = edge
+        node, upstream = g.nodes[c], grads[c]
+        shares = None if len(ps) == 1 else _replay(backend, node, [g.nodes[p] for p in ps], upstream)
+        for k in todo:
+            p = ps[k]
+            if shares is not None:
+                edges[(c, k)] = shares[k]
+            elif ps.count(p) == 1 and not any(_reaches(g, q, p) for q in ps if q != p):
+                edges[(c, k)] = _vjp(backend, node, g.nodes[p], upstream)
+    for p in range(len(g)):
+        if p not in grads or len(uses[p]) < 2:
+            continue
+        slots = _uses(g, uses, p)
+        unknown = [s for s in slots if edges.get(s) is None]
         if len(unknown) == 1:
-            known = [edges[s] for s in slots if s in edges]
-            edges[unknown[0]] = grads[p] - sum(known) if known else grads[p]
-    return edges
+            edges[unknown[0]] = grads[p] - sum(edges[s] for s in slots if s != unknown[0])
+    return {s: e for s, e in edges.items() if e is not None}
+
+
+def _vjp(backend, node, parent, upstream):
+    """``upstream`` pulled back from ``node`` to ``parent`` (every path between them)."""
+    got = backend.grad(node, parent, gradient=backend.tensor(upstream), retain_graph=True)
+    return np.array(_array(got))
+
+
+def _replay(backend, node, parents, upstream):
+    """Each input's share of ``upstream`` for a binary ``_REPLAY`` op, or None."""
+    fn = _REPLAY.get(node.op)
+    if fn is None or len(parents) != 2:
+        return None
+    leaves = [backend.tensor(np.array(_array(p)), requires_grad=bool(p.requires_grad))
+              for p in parents]
+    out = fn(*leaves)
+    if tuple(out.shape) != tuple(node.shape) or not out.parents:  # not the same op after all
+        return None
+    wanted = [t for t in leaves if t.requires_grad]
+    got = iter(backend.grad(out, wanted, gradient=backend.tensor(upstream)))
+    return [np.array(_array(next(got))) if t.requires_grad else None for t in leaves]
 
 
 def _reaches(g, start: int, target: int) -> bool:
@@ -188,17 +247,30 @@ def _array(t):
     return t.numpy() if hasattr(t, "numpy") else np.asarray(t)
 
 
-def _summary(a) -> str:
-    """A tensor in one cell: its first numbers, and the norm when it has several."""
-    if a is None:
-        return "-"
-    a = np.asarray(a, dtype=np.float64)
-    flat = a.ravel()
-    head = ", ".join(fmt_number(x) for x in flat[:3])
-    if flat.size == 1:
-        return head
-    more = ", ..." if flat.size > 3 else ""
-    return f"[{head}{more}] |{fmt_number(np.linalg.norm(flat))}|"
+# A no-break space: the text layout wraps lines between the rows of a matrix,
+# never inside one (or inside a shape); it prints as a plain space.
+_GLUE = "\u00a0"
+
+
+def _nested(a, top: bool = True) -> str:
+    """An array as nested lists of numbers: ``[[1, 2], [3, 4]]``; 0-d: the number."""
+    if a.ndim == 0:
+        return fmt_number(a)
+    sep = "," + _GLUE if a.ndim == 1 and not top else ", "
+    return "[" + sep.join(_nested(x, False) for x in a) + "]"
+
+
+# Table and legend text for a cell that holds no array.
+NO_GRAD = "no grad"
+UNKNOWN = "?"
+_LEGEND = {
+    "norm": f"norm N: an array of more than {SMALL} numbers, shown by its L2 norm "
+            "(the square root of the sum of its squared entries)",
+    NO_GRAD: f"{NO_GRAD}: the tensor does not require grad, so no gradient flows to it",
+    UNKNOWN: f"{UNKNOWN}: this edge's share of the input's gradient is not told apart (an op "
+             "other than + - * / ** @ that uses the input twice, or a graph of more than "
+             f"{EDGE_LIMIT} nodes); the input's own gradient is exact",
+}
 
 
 class Explanation:
@@ -208,10 +280,14 @@ class Explanation:
     ``node``, ``op``, ``value``, ``grad`` (d root/d node), ``terms`` (one
     ``{"from", "grad"}`` per path into the node; empty for the output) and
     ``inputs`` (one ``{"input", "local_grad", "product"}`` per input).
-    Tensor graphs hold arrays: ``value``, ``grad``, ``shape``, and per input
-    ``{"input", "shape", "product"}`` with no ``local_grad`` (that would be
-    a Jacobian); ``product``/``grad`` is None where it is not known (an input
-    that does not require grad, an edge that cannot be told apart).
+    Tensor graphs hold arrays: ``value``, ``grad``, ``shape``,
+    ``requires_grad``, and per input ``{"input", "shape", "requires_grad",
+    "product"}`` with no ``local_grad`` (that would be a Jacobian);
+    ``product``/``grad`` is None where no gradient flows (a tensor that does
+    not require grad) or where an edge's share is not told apart.
+
+    ``str()`` is ``to_text()``: at most ``WIDTH`` (100) columns, cells wrapped
+    where the table would be wider.
     """
 
     def __init__(self, rows, root_name: str, kind: str):
@@ -223,44 +299,74 @@ class Explanation:
     def _d(self, name: str) -> str:
         return f"d{self.root_name}/d{name}"
 
-    def _grad_cell(self, row) -> str:
+    def _array_cell(self, a, flows: bool = True, used=None) -> str:
+        """An array's cell: its numbers when small, ``norm N`` when large, or a marker."""
+        key = None
+        if a is None:
+            key = NO_GRAD if not flows else UNKNOWN
+            text = key
+        else:
+            a = np.asarray(a, dtype=np.float64)
+            if a.size <= SMALL:
+                text = _nested(a)
+            else:
+                key, text = "norm", f"norm {fmt_number(np.linalg.norm(a.ravel()))}"
+        if key is not None and used is not None:
+            used.add(key)
+        return text
+
+    def _grad_cell(self, row, used=None, short: bool = False) -> str:
         if self.kind == "tensor":
-            return _summary(row["grad"])
+            if row["grad"] is not None and row["step"] == 1:
+                return f"{self._array_cell(row['grad'], used=used)} (seed)"
+            return self._array_cell(row["grad"], row["requires_grad"], used)
         if not row["terms"]:
             return f"{fmt_number(row['grad'])} (seed)"
         if len(row["terms"]) == 1:
             return fmt_number(row["grad"])
+        if short:  # the sum is written out under the table
+            return f"{fmt_number(row['grad'])} ({len(row['terms'])} paths)"
         parts = " + ".join(fmt_number(t["grad"]) for t in row["terms"])
         return f"{parts} = {fmt_number(row['grad'])}"
 
-    def _lines(self) -> list:
-        """One tuple of cells per table line (a node with k inputs takes k lines)."""
+    def _lines(self, used=None, level: int = 0) -> list:
+        """One tuple of cells per table line (a node with k inputs takes k lines).
+
+        ``level`` abbreviates a Value table that is too wide: from 1 on, a
+        gradient that sums several paths shows only the total (the footer has
+        the sum); from 2 on, the upstream * local cell shows only the product
+        (its two factors are the cells beside it)."""
         lines = []
         for row in self.rows:
             if self.kind == "tensor":
-                value = f"{row['shape']} {_summary(row['value'])}"
+                value = self._array_cell(row["value"], used=used)
+                shape = str(row["shape"]).replace(" ", _GLUE)
+                head = (str(row["step"]), row["node"], row["op"] or "leaf", shape,
+                        value, self._grad_cell(row, used))
             else:
-                value = fmt_number(row["value"])
-            head = (str(row["step"]), row["node"], row["op"] or "leaf", value, self._grad_cell(row))
+                head = (str(row["step"]), row["node"], row["op"] or "leaf",
+                        fmt_number(row["value"]), self._grad_cell(row, short=level >= 1))
+            blank = ("",) * len(head)
             if not row["inputs"]:
-                lines.append(head + ("", "", ""))
+                lines.append(head + ("",) * (8 - len(head)))
             for k, inp in enumerate(row["inputs"]):
                 if self.kind == "tensor":
-                    cells = (inp["input"], str(inp["shape"]), _summary(inp["product"]))
+                    cells = (inp["input"], self._array_cell(inp["product"], inp["requires_grad"], used))
                 else:
                     g, d = fmt_number(row["grad"]), fmt_number(inp["local_grad"])
-                    cells = (inp["input"], d, f"{g} * {d} = {fmt_number(inp['product'])}")
-                lines.append((head if k == 0 else ("",) * 5) + cells)
+                    p = fmt_number(inp["product"])
+                    cells = (inp["input"], d, p if level >= 2 else f"{g} * {d} = {p}")
+                lines.append((head if k == 0 else blank) + cells)
         return lines
 
     def _header(self) -> tuple:
         if self.kind == "tensor":
-            return ("step", "node", "op", "value", f"{self._d('node')} (upstream)",
-                    "input", "input shape", "sent to input")
+            return ("step", "node", "op", "shape", "value", f"{self._d('node')} (upstream)",
+                    "input", "sent to input")
         return ("step", "node", "op", "value", f"{self._d('node')} (upstream)",
                 "input", "local d(node)/d(input)", "upstream * local")
 
-    def _footer(self) -> list:
+    def _footer(self, used=None) -> list:
         notes = []
         if self.kind == "value":
             for row in self.rows:
@@ -270,8 +376,10 @@ class Explanation:
         else:
             for row in self.rows:
                 if row["terms"]:
-                    parts = " + ".join(f"{_summary(t['grad'])} (via {t['from']})" for t in row["terms"])
-                    notes.append(f"{self._d(row['node'])} = {parts} = {_summary(row['grad'])}")
+                    parts = " + ".join(f"{self._array_cell(t['grad'], used=used)} (via {t['from']})"
+                                       for t in row["terms"])
+                    total = self._array_cell(row["grad"], used=used)
+                    notes.append(f"{self._d(row['node'])} = {parts} = {total}")
         return notes
 
     def _title(self) -> str:
@@ -279,36 +387,53 @@ class Explanation:
                 "topological order; each input receives upstream * local")
 
     # -- renderings ------------------------------------------------------------
-    def __str__(self) -> str:
+    def to_text(self, width: int = WIDTH) -> str:
+        """The table as plain text, no line wider than ``width`` columns (for
+        any width from 60 up): a wider table first abbreviates (a Value table's
+        long sums, then its upstream * local cells, to their results), then
+        wraps its widest cells (see ``_table``)."""
         header = self._header()
-        lines = self._lines()
-        widths = [max(len(c) for c in col) for col in zip(header, *lines)]
-        numeric = {0, 3, 4, 6}
-
-        def fmt(cells):
-            out = [c.rjust(w) if j in numeric else c.ljust(w)
-                   for j, (c, w) in enumerate(zip(cells, widths))]
-            return "  ".join(out).rstrip()
-
-        text = [self._title(), fmt(header), "  ".join("-" * w for w in widths)]
-        text += [fmt(line) for line in lines]
-        footer = self._footer()
+        used = set()
+        lines = self._lines(used)
+        for level in (1, 2) if self.kind == "value" else ():
+            if _table_width(header, lines) <= width:
+                break
+            lines = self._lines(used, level)
+        if self.kind == "tensor":
+            right, names = {0}, {1, 2, 6}
+        else:
+            right, names = {0, 3, 4, 6}, {1, 2, 5}
+        text = _wrap(self._title(), width)
+        text += _table(header, lines, right, names, width)
+        footer = self._footer(used)
         if footer:
             text += ["", "where several paths meet (multivariable chain rule):"]
-            text += ["  " + f for f in footer]
+            for f in footer:
+                text += _wrap(f, width, "  ", "      ")
+        if used:
+            text += [""]
+            for key in ("norm", NO_GRAD, UNKNOWN):
+                if key in used:
+                    text += _wrap(_LEGEND[key], width, "", "  ")
         return "\n".join(text)
+
+    def __str__(self) -> str:
+        return self.to_text()
 
     def to_markdown(self) -> str:
         """The same table as GitHub-flavoured Markdown."""
         def row(cells):
-            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+            return "| " + " | ".join(_plain(c).replace("|", "\\|") for c in cells) + " |"
 
+        used = set()
         header = self._header()
         out = [row(header), "|" + "|".join(" --- " for _ in header) + "|"]
-        out += [row(line) for line in self._lines()]
-        footer = self._footer()
+        out += [row(line) for line in self._lines(used)]
+        footer = self._footer(used)
         if footer:
-            out += [""] + [f"- `{f}`" for f in footer]
+            out += [""] + [f"- `{_plain(f)}`" for f in footer]
+        if used:
+            out += [""] + [f"- {_LEGEND[k]}" for k in ("norm", NO_GRAD, UNKNOWN) if k in used]
         return "\n".join(out)
 
     def __repr__(self) -> str:
@@ -316,3 +441,111 @@ class Explanation:
 
     def _repr_markdown_(self) -> str:  # Jupyter
         return self.to_markdown()
+
+
+# -- plain-text layout ------------------------------------------------------------
+
+def _plain(text: str) -> str:
+    return text.replace(_GLUE, " ")
+
+
+def _wrap(text: str, width: int, first: str = "", rest: str = "") -> list:
+    """``text`` in lines of at most ``width`` columns, the first indented by
+    ``first``, the others by ``rest`` (see ``_fill``)."""
+    lines = _fill(text, width - len(rest), width - len(first))
+    return [_plain((first if k == 0 else rest) + line) for k, line in enumerate(lines)]
+
+
+def _fill(text: str, width: int, first_width=None) -> list:
+    """Greedy line filling that breaks where a reader expects it: at spaces
+    between glued groups (a matrix row stays whole), inside a group only at its
+    own spaces when the group alone is too wide, and inside a word only when
+    the word alone is. Lines keep their glue (``_plain`` prints it)."""
+    lines, cur = [], ""
+    for group in text.split(" "):
+        limit = first_width if (first_width is not None and not lines) else width
+        for piece in _pieces(group, min(width, limit)):
+            limit = first_width if (first_width is not None and not lines) else width
+            joined = f"{cur} {piece}" if cur else piece
+            if len(joined) <= limit:
+                cur = joined
+            else:
+                if cur:
+                    lines.append(cur)
+                cur = piece
+    return lines + [cur] if cur or not lines else lines
+
+
+def _pieces(group: str, width: int) -> list:
+    """A glued group cut into pieces of at most ``width`` at its glue (and
+    words longer than ``width`` cut anywhere)."""
+    if len(group) <= width:
+        return [group]
+    pieces, cur = [], ""
+    for word in group.split(_GLUE):
+        while len(word) > width:
+            if cur:
+                pieces.append(cur)
+                cur = ""
+            pieces.append(word[:width])
+            word = word[width:]
+        joined = f"{cur}{_GLUE}{word}" if cur else word
+        if len(joined) <= width:
+            cur = joined
+        else:
+            pieces.append(cur)
+            cur = word
+    return pieces + [cur] if cur else pieces
+
+
+def _table_width(header, lines) -> int:
+    """The width of the table with its header wrapped at spaces and no other cell."""
+    return sum(max([_longest_word([header[j]])] + [len(r[j]) for r in lines])
+               for j in range(len(header))) + 2 * (len(header) - 1)
+
+
+def _longest_word(cells) -> int:
+    return max((len(w) for c in cells for w in c.split(" ")), default=0)
+
+
+def _table(header, lines, right, names, width: int) -> list:
+    """Columns two spaces apart (those in ``right`` right-aligned), with a rule
+    under the header. Where the table would be wider than ``width``, the widest
+    columns are narrowed: first the header wraps at spaces, then cells wrap at
+    spaces onto extra lines. Words are cut only when nothing else is left to
+    narrow: first long names (the ``names`` columns, down to 8 characters) and
+    header words, never a number."""
+    n = len(header)
+    rows = [tuple(header)] + [tuple(line) for line in lines]
+    widths = [max(len(r[j]) for r in rows) for j in range(n)]
+    whole = [min(16, _longest_word(r[j] for r in rows)) for j in range(n)]
+    body = [_longest_word(r[j] for r in rows[1:]) for j in range(n)]
+    cells = [max([_longest_word([header[j]])] + [len(r[j]) for r in rows[1:]]) for j in range(n)]
+    cut_names = [min(8, body[j]) if j in names else whole[j] for j in range(n)]
+    cut = [min(8, body[j]) if j in names else body[j] for j in range(n)]
+    budget = width - 2 * (n - 1)
+    for floor in (cells, whole, cut_names, cut, [4] * n):
+        while sum(widths) > budget:
+            narrowable = [j for j in range(n) if widths[j] > max(floor[j], 4)]
+            if not narrowable:
+                break
+            widths[max(narrowable, key=lambda j: widths[j])] -= 1
+
+    def render(cells):
+        parts = [_cell_lines(c, w) for c, w in zip(cells, widths)]
+        out = []
+        for k in range(max(len(p) for p in parts)):
+            line = [(p[k] if k < len(p) else "") for p in parts]
+            out.append(_plain("  ".join(c.rjust(w) if j in right else c.ljust(w)
+                                        for j, (c, w) in enumerate(zip(line, widths)))).rstrip())
+        return out
+
+    text = render(rows[0])
+    text.append("  ".join("-" * w for w in widths))
+    for cells in rows[1:]:
+        text += render(cells)
+    return text
+
+
+def _cell_lines(text: str, width: int) -> list:
+    return [text] if len(text) <= width else _fill(text, width)

@@ -2,14 +2,12 @@
 
 ``tapegrad.reference.nn`` binds the same classes to the reference backend.
 """
-from __future__ import annotations
-
-import sys
+import sys as _sys
 
 from . import _nn_impl
-from . import nn_functional as functional
+from . import _nn_functional as functional
 
-_ns = _nn_impl.build(sys.modules[__package__], __name__)
+_ns = _nn_impl.build(_sys.modules[__package__], __name__)
 Module = _ns["Module"]
 Neuron = _ns["Neuron"]
 Layer = _ns["Layer"]
@@ -22,6 +20,6 @@ Sequential = _ns["Sequential"]
 del _ns
 
 # `import tapegrad.nn.functional as F` works as in PyTorch.
-sys.modules[__name__ + ".functional"] = functional
+_sys.modules[__name__ + ".functional"] = functional
 
 __all__ = [*_nn_impl.__all__, "functional"]

@@ -10,11 +10,9 @@ through ``tapegrad._params.assign``.
 Parameters whose ``.grad`` is None (Tensors not reached by backward) are
 skipped, as in PyTorch.
 """
-from __future__ import annotations
+import math as _math
 
-import math
-
-import numpy as np
+import numpy as _np
 
 from . import _params
 
@@ -55,10 +53,10 @@ class Optimizer:
                 x = _params.own_view(p)  # updated right in the parameter's storage
                 copied = x is None
                 if copied:
-                    x = np.array(p.numpy(), copy=True)
+                    x = _np.array(p.numpy(), copy=True)
             else:
-                x, copied = np.array(p.data, dtype=np.float64), True  # a Value's float, as a 0-d array
-            self._update_inplace(x, np.asarray(g, dtype=x.dtype), state)
+                x, copied = _np.array(p.data, dtype=_np.float64), True  # a Value's float, as a 0-d array
+            self._update_inplace(x, _np.asarray(g, dtype=x.dtype), state)
             if copied:
                 _params.assign(p, x)
 
@@ -98,32 +96,32 @@ class SGD(Optimizer):
         # kept in `state` (a Python float scales in the array's dtype).
         tmp = _scratch(state, "scratch", x)
         if self.weight_decay:
-            np.multiply(x, self.weight_decay, out=tmp)
-            g = np.add(g, tmp, out=tmp)  # g + weight_decay * x
+            _np.multiply(x, self.weight_decay, out=tmp)
+            g = _np.add(g, tmp, out=tmp)  # g + weight_decay * x
         if self.momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
-                buf = state["momentum_buffer"] = np.copy(g)
+                buf = state["momentum_buffer"] = _np.copy(g)
             else:
-                np.multiply(buf, self.momentum, out=buf)
+                _np.multiply(buf, self.momentum, out=buf)
                 scaled = _scratch(state, "scratch2", x)
-                np.multiply(g, 1.0 - self.dampening, out=scaled)
-                np.add(buf, scaled, out=buf)  # momentum * buf + (1 - dampening) * g
+                _np.multiply(g, 1.0 - self.dampening, out=scaled)
+                _np.add(buf, scaled, out=buf)  # momentum * buf + (1 - dampening) * g
             if self.nesterov:
                 scaled = _scratch(state, "scratch2", x)
-                np.multiply(buf, self.momentum, out=scaled)
-                g = np.add(g, scaled, out=tmp)  # g + momentum * buf
+                _np.multiply(buf, self.momentum, out=scaled)
+                g = _np.add(g, scaled, out=tmp)  # g + momentum * buf
             else:
                 g = buf
-        np.multiply(g, self.lr, out=tmp)
-        np.subtract(x, tmp, out=x)  # x - lr * g
+        _np.multiply(g, self.lr, out=tmp)
+        _np.subtract(x, tmp, out=x)  # x - lr * g
 
 
 def _scratch(state, key, like):
     """A work array shaped like ``like``, kept in the optimizer state between steps."""
     buf = state.get(key)
     if buf is None or buf.shape != like.shape or buf.dtype != like.dtype:
-        buf = state[key] = np.empty_like(like)
+        buf = state[key] = _np.empty_like(like)
     return buf
 
 
@@ -155,11 +153,11 @@ class Adam(Optimizer):
         if self.weight_decay:
             g = g + self.weight_decay * x
         t = state.get("step", 0) + 1
-        m = state.get("exp_avg", np.zeros_like(x))
-        v = state.get("exp_avg_sq", np.zeros_like(x))
+        m = state.get("exp_avg", _np.zeros_like(x))
+        v = state.get("exp_avg_sq", _np.zeros_like(x))
         m = b1 * m + (1.0 - b1) * g
         v = b2 * v + (1.0 - b2) * g * g
         state.update(step=t, exp_avg=m, exp_avg_sq=v)
         step_size = self.lr / (1.0 - b1 ** t)
-        denom = np.sqrt(v) / math.sqrt(1.0 - b2 ** t) + self.eps
+        denom = _np.sqrt(v) / _math.sqrt(1.0 - b2 ** t) + self.eps
         return x - step_size * (m / denom)

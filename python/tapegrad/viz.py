@@ -4,38 +4,47 @@
 and grad (a Tensor shows its shape and first numbers), one small circle per
 operation, edges in the forward direction (inputs -> op -> result).
 ``draw(root, path)`` renders it to .svg/.png/.pdf with Graphviz's ``dot``
-program, through the ``graphviz`` Python package (``pip install tapegrad[viz]``)
-or, without the package, by running ``dot`` directly.
+program, through the ``graphviz`` Python package (``pip install ".[viz]"`` in a
+tapegrad checkout) or, without the package, by running ``dot`` directly. Where
+``dot`` is not installed, ``draw`` writes the DOT text instead (``graph.svg``
+asked for, ``graph.dot`` written) and warns with GraphvizNotFoundWarning.
 
 Works on both backends through the public ``.op``/``.parents``/``.label``
 (docs/DESIGN.md, Note [Op strings]); the walk is iterative, so graphs of 10**5
 nodes are fine (if slow to lay out). Tensor graphs are freed by ``backward()``
 unless it is given ``retain_graph=True``: draw them before, or retain.
 """
-from __future__ import annotations
+import os as _os
+import shutil as _shutil
+import subprocess as _subprocess
+import warnings as _warnings
 
-import os
-import shutil
-import subprocess
+import numpy as _np
 
-import numpy as np
+from . import _graphwalk, _params
 
-from ._graphwalk import fmt_number, node_names, walk
-from ._params import is_tensor
-
-__all__ = ["to_dot", "draw", "Drawing", "GraphvizNotFoundError"]
+__all__ = ["to_dot", "draw", "Drawing", "GraphvizNotFoundError", "GraphvizNotFoundWarning"]
 
 _RENDERED = ("svg", "png", "pdf", "jpg", "jpeg", "gif", "ps", "eps")
 _SOURCE = ("dot", "gv")
 
+_NO_DOT = "Graphviz's 'dot' program is not installed (or not on PATH)"
 _INSTALL_HINT = (
-    "install the Graphviz program (Debian/Ubuntu: apt-get install graphviz; macOS: brew install "
-    "graphviz; others: graphviz.org/download) and its Python package (pip install tapegrad[viz])"
+    "install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; "
+    "others: graphviz.org/download)"
 )
 
 
 class GraphvizNotFoundError(RuntimeError):
-    """Graphviz's ``dot`` program is not installed (or not on PATH)."""
+    """Graphviz's ``dot`` program is not installed (or not on PATH).
+
+    ``draw`` does not raise it: it falls back to the DOT text and warns with
+    GraphvizNotFoundWarning (make that warning an error to stop instead).
+    """
+
+
+class GraphvizNotFoundWarning(UserWarning):
+    """``draw`` wrote the DOT text (``.dot``) because Graphviz's ``dot`` is not installed."""
 
 
 _ESCAPES = str.maketrans({ch: "\\" + ch for ch in '\\"{}|<>'})
@@ -47,22 +56,22 @@ def _escape(text: str) -> str:
 
 
 def _numbers(a, limit: int = 4) -> str:
-    flat = np.asarray(a, dtype=np.float64).ravel()
-    head = ", ".join(fmt_number(x) for x in flat[:limit])
+    flat = _np.asarray(a, dtype=_np.float64).ravel()
+    head = ", ".join(_graphwalk.fmt_number(x) for x in flat[:limit])
     return f"[{head}, ...]" if flat.size > limit else f"[{head}]"
 
 
 def _box(node, name: str, show_grad: bool) -> str:
     """The record label of one node: name | data | grad (Tensors: shape, numbers)."""
-    if is_tensor(node):
+    if _params.is_tensor(node):
         fields = [name, f"shape {tuple(node.shape)}", f"data {_numbers(node.numpy())}"]
         if show_grad:
             g = node.grad
             fields.append("grad None" if g is None else f"grad {_numbers(g.numpy())}")
     else:
-        fields = [name, f"data {fmt_number(node.data)}"]
+        fields = [name, f"data {_graphwalk.fmt_number(node.data)}"]
         if show_grad:
-            fields.append(f"grad {fmt_number(node.grad)}")
+            fields.append(f"grad {_graphwalk.fmt_number(node.grad)}")
     return "{ " + " | ".join(_escape(f) for f in fields) + " }"
 
 
@@ -76,8 +85,8 @@ def to_dot(root, show_grad: bool = True, rankdir: str = "LR") -> str:
     """
     if rankdir not in ("LR", "RL", "TB", "BT"):
         raise ValueError(f"rankdir must be one of LR, RL, TB, BT, got {rankdir!r}")
-    g = walk(root)
-    names = node_names(g)
+    g = _graphwalk.walk(root)
+    names = _graphwalk.node_names(g)
     lines = [
         "digraph tapegrad {",
         f"  rankdir={rankdir};",
@@ -105,39 +114,46 @@ def _render(dot: str, fmt: str) -> bytes:
         try:
             return graphviz.Source(dot).pipe(format=fmt)
         except graphviz.ExecutableNotFound:
-            raise GraphvizNotFoundError(
-                f"tg.viz.draw could not find Graphviz's 'dot' program on PATH: {_INSTALL_HINT}"
-            ) from None
-    exe = shutil.which("dot")
+            raise GraphvizNotFoundError(_NO_DOT) from None
+    exe = _shutil.which("dot")
     if exe is None:
-        raise GraphvizNotFoundError(
-            f"tg.viz.draw needs Graphviz's 'dot' program, which is not installed: {_INSTALL_HINT}"
-        )
-    done = subprocess.run([exe, f"-T{fmt}"], input=dot.encode(), capture_output=True, check=False)
+        raise GraphvizNotFoundError(_NO_DOT)
+    done = _subprocess.run([exe, f"-T{fmt}"], input=dot.encode(), capture_output=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"dot -T{fmt} failed: {done.stderr.decode(errors='replace').strip()}")
     return done.stdout
 
 
 class Drawing:
-    """A drawn graph: ``.source`` (DOT), ``.data`` (the rendered bytes), ``.path``.
+    """A drawn graph: ``.source`` (DOT), ``.data`` (the bytes written), ``.format``
+    (theirs: "svg", "png", ... or "dot"), ``.path`` (the file written, or None).
 
-    In Jupyter it displays itself (``_repr_svg_``).
+    ``.requested`` is the format asked for; it differs from ``.format`` only when
+    Graphviz's ``dot`` was missing and the DOT text was written instead
+    (``.format == "dot"``). In Jupyter it displays itself (``_repr_svg_``) where
+    ``dot`` is installed.
     """
 
-    def __init__(self, source: str, data: bytes, format: str, path):
+    def __init__(self, source: str, data: bytes, format: str, path, requested=None):
         self.source = source
         self.data = data
         self.format = format
         self.path = path
+        self.requested = requested or format
 
-    def _repr_svg_(self) -> str:
-        svg = self.data if self.format == "svg" else _render(self.source, "svg")
-        return svg.decode("utf-8")
+    def _repr_svg_(self):
+        if self.format == "svg":
+            return self.data.decode("utf-8")
+        try:
+            return _render(self.source, "svg").decode("utf-8")
+        except GraphvizNotFoundError:
+            return None  # Jupyter then shows the repr
 
     def __repr__(self) -> str:
         where = f" at {self.path!r}" if self.path else ""
-        return f"<tapegrad.viz.Drawing ({self.format}{where})>"
+        fallback = (f"; {self.requested} needs Graphviz's dot"
+                    if self.requested != self.format else "")
+        return f"<tapegrad.viz.Drawing ({self.format}{where}{fallback})>"
 
 
 def draw(root, path=None, format=None, show_grad: bool = True, rankdir: str = "LR") -> Drawing:
@@ -145,18 +161,43 @@ def draw(root, path=None, format=None, show_grad: bool = True, rankdir: str = "L
 
     The format comes from ``format``, else from the suffix of ``path``
     (``.svg``, ``.png``, ``.pdf``, ... or ``.dot`` for the DOT text alone),
-    else svg. Raises GraphvizNotFoundError, saying how to install Graphviz,
-    when the ``dot`` program is missing.
+    else svg; a ``path`` without a suffix gets the format's.
+
+    Without Graphviz's ``dot`` program a rendered format cannot be made: then
+    the DOT text is written instead, to ``path`` with its suffix replaced by
+    ``.dot`` (``graph.svg`` asked for, ``graph.dot`` written; ``graph`` with
+    format="png", ``graph.dot``), nothing is written to the path asked for,
+    and a GraphvizNotFoundWarning says so and how to install Graphviz. The
+    returned Drawing then has ``format == "dot"``, ``path`` the ``.dot`` file
+    and ``requested`` the format asked for. ``dot -Tsvg graph.dot -o graph.svg``
+    renders that file later.
     """
-    suffix = os.path.splitext(os.fspath(path))[1][1:].lower() if path is not None else ""
+    suffix = _os.path.splitext(_os.fspath(path))[1][1:].lower() if path is not None else ""
     fmt = (format or suffix or "svg").lower()
     if fmt not in _RENDERED + _SOURCE:
         raise ValueError(f"draw: unsupported format {fmt!r}; use one of {', '.join(_RENDERED + _SOURCE)}")
     if path is not None and not suffix:
-        path = f"{os.fspath(path)}.{fmt}"
+        path = f"{_os.fspath(path)}.{fmt}"
     source = to_dot(root, show_grad=show_grad, rankdir=rankdir)
-    data = source.encode() if fmt in _SOURCE else _render(source, fmt)
+    requested, missing = fmt, None
+    if fmt in _SOURCE:
+        data = source.encode()
+    else:
+        try:
+            data = _render(source, fmt)
+        except GraphvizNotFoundError:
+            data, fmt = source.encode(), "dot"
+            if path is not None:
+                wanted, path = _os.fspath(path), _os.path.splitext(_os.fspath(path))[0] + ".dot"
+                missing = (f"so tg.viz.draw wrote the graph's DOT text to {path} instead of "
+                           f"{wanted}; {_INSTALL_HINT}, then render it with: "
+                           f"dot -T{requested} {path} -o {wanted}")
+            else:
+                missing = (f"so tg.viz.draw returns the graph's DOT text (Drawing.source) "
+                           f"instead of {requested}; {_INSTALL_HINT} to render it")
     if path is not None:
         with open(path, "wb") as f:
             f.write(data)
-    return Drawing(source, data, fmt, path)
+    if missing:  # after writing: the warning says what is on disk, even as an error
+        _warnings.warn(f"{_NO_DOT}, {missing}", GraphvizNotFoundWarning, stacklevel=2)
+    return Drawing(source, data, fmt, path, requested)

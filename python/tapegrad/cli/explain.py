@@ -3,7 +3,10 @@ worked examples or for an expression given on the command line."""
 from __future__ import annotations
 
 import importlib
+import re
 import sys
+import textwrap
+import warnings
 
 from .exprparse import ExpressionError, evaluate, parse_bindings
 
@@ -36,30 +39,110 @@ def five_node_example(tg):
     return y, [x1, x2, x3, x4]
 
 
-def _expression_builder(expr, bindings):
-    def build(tg):
-        count = [0]
+WIDTH = 100  # columns: everything explain prints fits a 100-column terminal
 
-        def label(v):
-            count[0] += 1
-            v.label = f"u{count[0]}"
+
+def output_names(bindings):
+    """``(output, intermediate prefix, constant prefix)``: "y", "u" (u1, u2, ...) and
+    "c" (c1, ...), or the next choice where a bound input already has the name,
+    so that an input called y (or u1) is never confused with a computed node."""
+    taken = set(bindings)
+
+    def used(name, numbered):
+        if not numbered:
+            return name in taken
+        return any(re.fullmatch(rf"{re.escape(name)}\d+", t) for t in taken)
+
+    def free(options, numbered):
+        for name in options:
+            if not used(name, numbered):
+                return name
+        name = options[0]
+        while used(name, numbered):
+            name = "_" + name
+        return name
+
+    return (free(["y", "f", "out", "result"], False), free(["u", "v", "w", "t"], True),
+            free(["c", "k", "const"], True))
+
+
+def op_form(v) -> str:
+    """How a node was computed, in the names of the table: ``u1 * c1``, ``tanh(u2)``."""
+    args = [p.label or _fmt(p.data) for p in v.parents]
+    op = v.op
+    if op in ("+", "-", "*", "/", "**") and len(args) == 2:
+        return f"{args[0]} {op} {args[1]}"
+    if op.startswith("**"):  # **k: the exponent is a number, not a node
+        return f"{args[0]} ** {op[2:]}"
+    if op == "neg":
+        return f"-{args[0]}"
+    return f"{op}({', '.join(args)})"
+
+
+def _expression_builder(expr, bindings):
+    out, inter, const = output_names(bindings)
+
+    def build(tg):
+        counts = {inter: 0, const: 0}
+        key = []  # (name, how it was computed, the part of expr it is)
+
+        def name(v, prefix):
+            counts[prefix] += 1
+            v.label = f"{prefix}{counts[prefix]}"
+
+        def label(v, text):
+            for p in v.parents:  # a number in the expression becomes a constant leaf
+                if not p.label and not p.parents:
+                    name(p, const)
+                    key.append((p.label, _fmt(p.data), "a constant"))
+            name(v, inter)
+            key.append((v.label, op_form(v), text))
 
         root, leaves = evaluate(expr, bindings, tg.Value, on_node=label)
-        root.label = "y"
-        return root, leaves
+        if root.parents:  # a computed output takes the output's name
+            root.label = out
+            key[-1] = (out,) + key[-1][1:]
+        elif not root.label:  # the expression is a number
+            root.label = out
+        return root, leaves, key
 
     return build
+
+
+def format_key(key, width=WIDTH):
+    """The key to the names of an expression's table, one line per node, each
+    line cut to ``width`` columns (the exact op comes first, whole)."""
+    if not key:
+        return []
+    w1 = max(len(k[0]) for k in key)
+    w2 = max(len(k[1]) for k in key)
+    lines = ["key: each computed node, how it was computed, and the part of the expression it is"]
+    for name, how, text in key:
+        same = text.replace(" ", "") == how.replace(" ", "")
+        line = f"  {name.ljust(w1)} = {how.ljust(w2)}  {'' if same else text}".rstrip()
+        if len(line) > width:
+            line = line[:width - 3] + "..."
+        lines.append(line)
+    return lines
 
 
 def _fmt(x):
     return format(float(x), "g")
 
 
+def _title(text, width=WIDTH):
+    lines = textwrap.wrap(text, width, subsequent_indent="    ", break_on_hyphens=False)
+    return lines + ["=" * max(len(line) for line in lines)]
+
+
 def explain_one(tg, title, build, draw=None, out=sys.stdout):
-    """Print one example: its title, tg.explain's table, and y with every dy/dleaf."""
-    print(title, file=out)
-    print("=" * len(title), file=out)
-    root, _ = build(tg)
+    """Print one example: its title, the key to its names (for an expression),
+    tg.explain's table, and y with every dy/dleaf."""
+    for line in _title(title):
+        print(line, file=out)
+    root, _, *key = build(tg)
+    for line in format_key(key[0] if key else []):
+        print(line, file=out)
     explain = getattr(tg, "explain", None)
     problem = None
     try:
@@ -73,7 +156,7 @@ def explain_one(tg, title, build, draw=None, out=sys.stdout):
         print(str(text).rstrip("\n"), file=out)
     # A fresh graph for the summary and the drawing, so explain's own bookkeeping
     # (whatever it does to .grad) cannot change the numbers shown here.
-    root, leaves = build(tg)
+    root, leaves, *_ = build(tg)
     root.backward()
     print(file=out)
     print(f"{root.label or 'y'} = {_fmt(root.data)}", file=out)
@@ -83,8 +166,12 @@ def explain_one(tg, title, build, draw=None, out=sys.stdout):
         viz = getattr(tg, "viz", None)
         if viz is None or not hasattr(viz, "draw"):
             raise RuntimeError(f"--draw needs {tg.__name__}.viz.draw, which is not available")
-        viz.draw(root, draw)
-        print(f"wrote {draw}", file=out)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            drawing = viz.draw(root, draw)
+        for w in caught:  # no dot: it wrote graph.dot instead, and says so
+            print(f"tapegrad explain: {w.message}", file=sys.stderr)
+        print(f"wrote {drawing.path}", file=out)
     return root, leaves
 
 
@@ -109,10 +196,10 @@ def main(args) -> int:
             return 0
         bindings = parse_bindings(args.bindings)
         build = _expression_builder(args.expression, bindings)
-        build(tg)  # validate (and report unbound names) before printing anything
+        root, *_ = build(tg)  # validate (and report unbound names) before printing anything
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in bindings.items())
-        explain_one(tg, f"y = {args.expression}" + (f" at {shown}" if shown else ""), build,
-                    draw=args.draw)
+        explain_one(tg, f"{root.label} = {args.expression}" + (f" at {shown}" if shown else ""),
+                    build, draw=args.draw)
         return 0
     except ExpressionError as exc:
         print(f"tapegrad explain: error: {exc}", file=sys.stderr)

@@ -118,20 +118,22 @@ def evaluate(expr: str, bindings, Value, on_node=None):
     """Build ``expr`` as a graph of ``Value`` nodes.
 
     ``bindings`` maps names to floats; each bound name becomes one leaf
-    ``Value(x, label=name)`` (shared by every use of the name). ``on_node(v)`` is
-    called on each intermediate node in evaluation order (the CLI labels them
-    u1, u2, ...). Returns ``(root, leaves)`` with ``leaves`` in binding order;
-    raises :class:`ExpressionError` for anything outside the whitelist.
+    ``Value(x, label=name)`` (shared by every use of the name). ``on_node(v, text)``
+    is called on each intermediate node in evaluation order, with ``text`` the
+    part of ``expr`` that it computes (the CLI labels them u1, u2, ... and
+    prints that key). Returns ``(root, leaves)`` with ``leaves`` in binding
+    order; raises :class:`ExpressionError` for anything outside the whitelist.
     """
     tree = check(expr, bindings)
+    source = expr.strip()  # what check() parsed: the nodes' offsets refer to it
     leaves = {name: Value(x, label=name) for name, x in bindings.items()}
 
     def as_value(x):
         return x if isinstance(x, Value) else Value(float(x))
 
-    def node_out(v):
+    def node_out(v, node):
         if on_node is not None and isinstance(v, Value):
-            on_node(v)
+            on_node(v, ast.get_source_segment(source, node) or "")
         return v
 
     # Recursion over the (validated, depth-limited) syntax tree, not over a graph.
@@ -142,15 +144,15 @@ def evaluate(expr: str, bindings, Value, on_node=None):
             return leaves[node.id]
         if isinstance(node, ast.UnaryOp):
             x = ev(node.operand)
-            return x if isinstance(node.op, ast.UAdd) else node_out(-as_value(x))
+            return x if isinstance(node.op, ast.UAdd) else node_out(-as_value(x), node)
         if isinstance(node, ast.BinOp):
             a, b = ev(node.left), ev(node.right)
             if not isinstance(a, Value) and not isinstance(b, Value):
                 a = as_value(a)  # number op number: still a graph node, IEEE semantics
-            return node_out(_BINOPS[type(node.op)](a, b))
+            return node_out(_BINOPS[type(node.op)](a, b), node)
         x = as_value(ev(node.args[0]))  # ast.Call, validated above
         name = node.func.id
-        return node_out(abs(x) if name == "abs" else getattr(x, name)())
+        return node_out(abs(x) if name == "abs" else getattr(x, name)(), node)
 
     root = ev(tree.body)
     if not isinstance(root, Value):

@@ -1,10 +1,9 @@
 """tapegrad.reference: the whole tapegrad API in pure Python and NumPy.
 
 It is the oracle the native backend is tested against, the baseline its speed
-is measured against, and a readable account of backpropagation.
+is measured against, and a readable account of backpropagation. Its public
+names are those of ``tapegrad`` (docs/API.md).
 """
-from __future__ import annotations
-
 # Value and autograd controls
 from ..gradcheck import GradcheckError, gradcheck
 from ._autograd import grad, is_grad_enabled, no_grad
@@ -19,6 +18,11 @@ from ._threads import get_num_threads, set_num_threads
 # Around the core: the shared nn, optim, viz, explain, bound to this backend
 from . import nn, optim, viz  # noqa: E402
 from .explain import explain  # noqa: E402
+
+# Saving and loading state dicts, in the format the native backend uses too
+from .._serialization import bound as _bound_serialization  # noqa: E402
+
+save, load = _bound_serialization(__import__("sys").modules[__name__])
 
 __all__: list[str] = [
     # Value and autograd controls
@@ -49,4 +53,11 @@ __all__: list[str] = [
     "optim",
     "viz",
     "explain",
+    "save",
+    "load",
 ]
+
+# Importing the implementation modules bound their names here too; this namespace
+# holds only the public names (``tensor`` and ``explain`` are the functions).
+# The modules stay importable by full name (tapegrad.reference.value, ...).
+del creation, elementwise, functional, tensor_ops, value

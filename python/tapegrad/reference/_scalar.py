@@ -1,9 +1,9 @@
 """IEEE 754 arithmetic on Python floats, for the reference Value.
 
-API.md ("Numbers") asks for NumPy's answers: ``1/0 = inf``, ``log(0) = -inf``,
-``sqrt(-1) = nan``, ``0.0 ** -1 = inf``, never an exception. Python's ``/``
-and ``math`` raise instead (ZeroDivisionError, ValueError, OverflowError) in
-exactly those corner cases, so each function tries the fast Python operation
+docs/API.md ("Numbers") asks for NumPy's answers: ``1/0 = inf``,
+``log(0) = -inf``, ``sqrt(-1) = nan``, ``0.0 ** -1 = inf``, never an
+exception. Python's ``/`` and ``math`` raise instead (ZeroDivisionError,
+ValueError, OverflowError) in exactly those corner cases, so each function tries the fast Python operation
 first and, only when it raises, asks NumPy (with its warnings silenced) for
 the IEEE result.
 """

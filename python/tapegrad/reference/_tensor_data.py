@@ -4,13 +4,15 @@ Everything a Tensor checks about its input before any array is allocated.
 """
 from __future__ import annotations
 
-import math
 import numbers
-import os
 
 import numpy as np
 
-__all__ = ["float_dtype", "to_array", "check_shape", "shape_args", "backend_name", "describe", "is_number"]
+from .._shared import check_shape, shape_args, warn_inexact_integers
+from ._shapes import broadcast_shape
+
+__all__ = ["float_dtype", "to_array", "check_shape", "shape_args", "backend_name", "describe", "is_number",
+           "check_matmul", "index_key"]
 
 _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
@@ -52,44 +54,8 @@ def to_array(data, dtype=None, copy: bool = True) -> np.ndarray:
         dt = _FLOAT64
     else:
         dt = _FLOAT32
+    warn_inexact_integers(arr, dt)
     return np.array(arr, dtype=dt, copy=True) if copy else np.asarray(arr, dtype=dt)
-
-
-def _physical_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
-        return 2**62
-
-
-_MEMORY_LIMIT = _physical_memory()
-
-
-def check_shape(shape, dtype=_FLOAT32) -> tuple:
-    """Validate a requested shape before allocating (errors per API.md)."""
-    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
-        shape = (shape,)
-    shape = tuple(shape)
-    for n in shape:
-        if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
-            raise TypeError(f"shape {shape} must hold ints, got {type(n).__name__}")
-        if n < 0:
-            raise ValueError(f"negative size {n} in shape {shape}")
-    shape = tuple(int(n) for n in shape)
-    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
-    if nbytes > _MEMORY_LIMIT:
-        raise MemoryError(
-            f"a {np.dtype(dtype)} tensor of shape {shape} needs {nbytes} bytes, "
-            "more than this machine's memory"
-        )
-    return shape
-
-
-def shape_args(shape: tuple) -> tuple:
-    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return shape
 
 
 # ----------------------------------------------------------------------------
@@ -118,3 +84,48 @@ def describe(obj) -> str:
 
 def is_number(x) -> bool:
     return isinstance(x, (numbers.Real, np.bool_))
+
+# ----------------------------------------------------------------------------
+# Matmul shapes and indices
+
+
+def check_matmul(a: tuple, b: tuple, dtype) -> None:
+    """The errors of ``a @ b`` for shapes a and b, before anything is computed."""
+    if not a or not b:
+        raise ValueError(f"@: matmul needs tensors of at least one dimension, got shapes {a} and {b}")
+    k_b = b[-2] if len(b) > 1 else b[0]
+    if a[-1] != k_b:
+        raise ValueError(f"@: shapes {a} and {b} do not match for matmul ({a[-1]} != {k_b})")
+    try:
+        batch = broadcast_shape(a[:-2], b[:-2])
+    except ValueError:
+        raise ValueError(f"@: the batch dimensions of shapes {a} and {b} do not broadcast") from None
+    rows = a[-2:-1] if len(a) > 1 else ()
+    cols = b[-1:] if len(b) > 1 else ()
+    check_shape(batch + rows + cols, dtype)  # MemoryError before allocating
+
+
+def _int_index(arr: np.ndarray) -> np.ndarray:
+    """Float index arrays (every Tensor is float) as integers, if they hold integers."""
+    if arr.dtype.kind == "f":
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise IndexError("tensor indices must hold integers")
+        return arr.astype(np.intp)
+    return arr
+
+
+def index_key(key, tensor_type) -> tuple:
+    """Normalise an index: Tensors and lists become integer (or bool) arrays."""
+    parts = key if isinstance(key, tuple) else (key,)
+    out = []
+    for k in parts:
+        if isinstance(k, tensor_type):
+            k = _int_index(k._data)
+        elif isinstance(k, list):
+            k = _int_index(np.asarray(k))
+        elif isinstance(k, np.ndarray):
+            k = _int_index(k)
+        elif backend_name(k) is not None:
+            raise TypeError(f"cannot index a tapegrad.reference Tensor with {describe(k)}")
+        out.append(k)
+    return tuple(out)

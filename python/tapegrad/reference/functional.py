@@ -5,7 +5,8 @@ import numpy as np
 
 from ._tensor_data import backend_name, check_shape, describe, is_number
 from .tensor import Tensor, apply, broadcast, expand
-from .tensor_ops import broadcast_shape, normalize_dims
+from . import tensor_ops as ops
+from ._shapes import broadcast_shape, normalize_dims
 
 __all__ = ["concatenate", "stack", "where", "cross_entropy", "mse_loss"]
 
@@ -45,7 +46,7 @@ def concatenate(tensors, dim: int = 0, *, axis=None) -> Tensor:
             raise ValueError(
                 f"concatenate: shapes {first.shape} and {t.shape} differ outside dim {d}"
             )
-    return apply("concatenate", ts, axis=d)
+    return apply(ops.Concatenate, ts, axis=d)
 
 
 def stack(tensors, dim: int = 0, *, axis=None) -> Tensor:
@@ -56,7 +57,7 @@ def stack(tensors, dim: int = 0, *, axis=None) -> Tensor:
         if t.shape != ts[0].shape:
             raise ValueError(f"stack: shapes {ts[0].shape} and {t.shape} differ")
     d = normalize_dims(dim, ts[0].ndim + 1)[0]
-    return apply("stack", ts, axis=d)
+    return apply(ops.Stack, ts, axis=d)
 
 
 def where(cond, a, b) -> Tensor:
@@ -68,7 +69,7 @@ def where(cond, a, b) -> Tensor:
     b = _as_tensor(b, dtype, what="where")
     shape = broadcast_shape(cond.shape, a.shape, b.shape, op="where")
     check_shape(shape, dtype)
-    return apply("where", (cond, expand(a, shape), expand(b, shape)))
+    return apply(ops.Where, (cond, expand(a, shape), expand(b, shape)))
 
 
 def _labels(labels, n: int, classes: int) -> np.ndarray:
@@ -100,11 +101,11 @@ def cross_entropy(logits, labels) -> Tensor:
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {logits.shape}")
     n, classes = logits.shape
-    return apply("cross_entropy", (logits,), labels=_labels(labels, n, classes))
+    return apply(ops.CrossEntropy, (logits,), labels=_labels(labels, n, classes))
 
 
 def mse_loss(pred, target) -> Tensor:
     """Mean of (pred - target)^2 over all elements (shapes broadcast)."""
     pred = _as_tensor(pred, what="mse_loss")
     target = _as_tensor(target, pred.dtype, what="mse_loss")
-    return apply("mse_loss", broadcast("mse_loss", pred, target))
+    return apply(ops.MseLoss, broadcast("mse_loss", pred, target))

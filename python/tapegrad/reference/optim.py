@@ -1,5 +1,3 @@
 """tg.optim for the reference backend: the shared, duck-typed ``tapegrad.optim``, re-exported."""
-from __future__ import annotations
-
 from ..optim import *  # noqa: F403
 from ..optim import __all__  # noqa: F401

@@ -1,9 +1,10 @@
 """The reference Tensor: an n-d array node backed by NumPy.
 
 A Tensor holds a float32 or float64 array (Note [Dtypes]). An operation on
-tensors that require grad records a node: its op string, its parents and what
-the op's backward needs (``tensor_ops.OPS`` has one row per op, forward beside
-backward). ``backward()`` then runs the textbook sweep:
+tensors that require grad records a node: its row of the op table
+(``tensor_ops.OPS``, forward beside backward), its parents, the values the
+row's backward reads and the op's parameters. ``backward()`` then runs the
+textbook sweep (``_tensor_autograd.py``):
 
 1. sort the graph so every node comes after its parents (``topo_order``,
    iterative, so 10**5-deep chains are fine);
@@ -19,12 +20,14 @@ from __future__ import annotations
 import numpy as np
 
 from . import _autograd
-from ._tensor_data import backend_name, check_shape, describe, is_number, shape_args, to_array
-from .tensor_ops import broadcast_shape, normalize_dims, row_for
+from . import elementwise as E
+from . import tensor_ops as ops
+from ._shapes import broadcast_shape, normalize_dims
+from ._tensor_data import backend_name, check_matmul, check_shape, describe, index_key, is_number, shape_args, to_array
 
 __all__ = ["Tensor"]
 
-# What a node's ``_ctx`` becomes once backward(retain_graph=False) has used it.
+# What a node's ``_saved`` becomes once backward(retain_graph=False) has used it.
 _FREED = object()
 
 
@@ -32,16 +35,32 @@ _FREED = object()
 # Recording a node
 
 
-def apply(op: str, parents: tuple, **params) -> "Tensor":
-    """Run ``op``'s forward on the parents' arrays; record the node if grad is needed."""
+def _saved_values(row, arrays: tuple, out) -> tuple:
+    """What ``row``'s backward reads, as its ``saves`` says (views, no copies)."""
+    saves = row.saves
+    if saves in ("input", "inputs"):
+        return arrays
+    if saves == "output":
+        return (out,)
+    if saves == "inputs+output":
+        return arrays + (out,)
+    return ()
+
+
+def apply(row, parents: tuple, **params) -> "Tensor":
+    """Run ``row``'s forward on the parents' arrays; record the node if grad is needed."""
+    arrays = tuple(p._data for p in parents)
     with np.errstate(all="ignore"):  # IEEE results (inf, nan), never warnings
-        out, ctx = row_for(op).forward(*(p._data for p in parents), **params)
+        result = row.forward(*arrays, **params)
+    out, custom = result if row.saves == "custom" else (result, None)
+    out = np.asarray(out)
     record = _autograd.is_grad_enabled() and any(p._requires_grad for p in parents)
-    t = Tensor._wrap(np.asarray(out), record)
+    t = Tensor._wrap(out, record)
     if record:
-        t.op = op
+        t._row = row
         t._parents = parents
-        t._ctx = ctx
+        t._params = params
+        t._saved = custom if custom is not None else _saved_values(row, arrays, out)
     return t
 
 
@@ -55,7 +74,7 @@ def expand(t: "Tensor", shape: tuple) -> "Tensor":
     """
     if t._data.shape == shape or not (t._requires_grad and _autograd.is_grad_enabled()):
         return t
-    return apply("expand", (t,), shape=shape)
+    return apply(ops.Expand, (t,), shape=shape)
 
 
 def broadcast(op: str, *tensors: "Tensor") -> tuple:
@@ -94,7 +113,8 @@ def export_dlpack(arr: np.ndarray, kwargs: dict):
 class Tensor:
     """An n-d array of float32/float64 that records the operations applied to it."""
 
-    __slots__ = ("_data", "grad", "_requires_grad", "op", "_parents", "_ctx", "label", "__weakref__")
+    __slots__ = ("_data", "grad", "_requires_grad", "_row", "_k", "_parents", "_saved", "_params", "label",
+                 "__weakref__")
 
     # ``ndarray + Tensor`` defers to Tensor.__radd__ instead of looping in NumPy
     __array_ufunc__ = None
@@ -103,9 +123,10 @@ class Tensor:
         self._data = to_array(data, dtype)
         self.grad = None
         self._requires_grad = bool(requires_grad)
-        self.op = ""
+        self._row = None  # the op's row in tensor_ops.OPS, None for a leaf
         self._parents = ()
-        self._ctx = None
+        self._saved = ()
+        self._params = {}
         self.label = ""
 
     @classmethod
@@ -115,9 +136,10 @@ class Tensor:
         t._data = array
         t.grad = None
         t._requires_grad = requires_grad
-        t.op = ""
+        t._row = None
         t._parents = ()
-        t._ctx = None
+        t._saved = ()
+        t._params = {}
         t.label = ""
         return t
 
@@ -164,7 +186,14 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         """True for tensors not computed by a recorded op (created, detached, constants)."""
-        return self.op == ""
+        return self._row is None
+
+    @property
+    def op(self) -> str:
+        """The op that made this tensor: '' for leaves, else its row's name ("**2" for a ** 2)."""
+        if self._row is None:
+            return ""
+        return f"**{format(self._params['k'], 'g')}" if self._row is ops.PowConst else self._row.name
 
     @property
     def parents(self) -> tuple:
@@ -249,48 +278,47 @@ class Tensor:
             raise TypeError(f"cannot combine {describe(self)} with {describe(other)}")
         return None
 
-    def _binary(self, other, op: str, reflected: bool = False):
+    def _binary(self, other, row, reflected: bool = False):
         other = self._operand(other)
         if other is None:
             return NotImplemented
         a, b = (other, self) if reflected else (self, other)
-        return apply(op, broadcast(op, a, b))
+        return apply(row, broadcast(row.name, a, b))
 
     def __add__(self, other):
-        return self._binary(other, "+")
+        return self._binary(other, ops.Add)
 
     def __radd__(self, other):
-        return self._binary(other, "+", reflected=True)
+        return self._binary(other, ops.Add, reflected=True)
 
     def __sub__(self, other):
-        return self._binary(other, "-")
+        return self._binary(other, ops.Sub)
 
     def __rsub__(self, other):
-        return self._binary(other, "-", reflected=True)
+        return self._binary(other, ops.Sub, reflected=True)
 
     def __mul__(self, other):
-        return self._binary(other, "*")
+        return self._binary(other, ops.Mul)
 
     def __rmul__(self, other):
-        return self._binary(other, "*", reflected=True)
+        return self._binary(other, ops.Mul, reflected=True)
 
     def __truediv__(self, other):
-        return self._binary(other, "/")
+        return self._binary(other, ops.Div)
 
     def __rtruediv__(self, other):
-        return self._binary(other, "/", reflected=True)
+        return self._binary(other, ops.Div, reflected=True)
 
     def __neg__(self):
-        return apply("neg", (self,))
+        return apply(ops.Neg, (self,))
 
     def __pow__(self, exponent):
         if is_number(exponent):
-            k = float(exponent)
-            return apply(f"**{format(k, 'g')}", (self,), k=k)
-        return self._binary(exponent, "**")
+            return apply(ops.PowConst, (self,), k=float(exponent))
+        return self._binary(exponent, ops.Pow)
 
     def __rpow__(self, base):
-        return self._binary(base, "**", reflected=True)
+        return self._binary(base, ops.Pow, reflected=True)
 
     def __matmul__(self, other):
         other = self._operand(other)
@@ -309,70 +337,35 @@ class Tensor:
 
     # Comparisons: float 1.0/0.0 of the promoted dtype, never recorded (Note [Dtypes])
 
-    def _compare(self, other, fn):
+    def _compare(self, other, row):
         other = self._operand(other)
         if other is None:
             return NotImplemented
         broadcast_shape(self.shape, other.shape, op="comparison")
         with np.errstate(all="ignore"):
-            hits = fn(self._data, other._data)
+            hits = row.forward(self._data, other._data)
         return Tensor._wrap(hits.astype(np.result_type(self.dtype, other.dtype)))
 
     def __lt__(self, other):
-        return self._compare(other, np.less)
+        return self._compare(other, ops.Lt)
 
     def __le__(self, other):
-        return self._compare(other, np.less_equal)
+        return self._compare(other, ops.Le)
 
     def __gt__(self, other):
-        return self._compare(other, np.greater)
+        return self._compare(other, ops.Gt)
 
     def __ge__(self, other):
-        return self._compare(other, np.greater_equal)
+        return self._compare(other, ops.Ge)
 
     def __eq__(self, other):
-        return self._compare(other, np.equal)
+        return self._compare(other, ops.Eq)
 
     def __ne__(self, other):
-        return self._compare(other, np.not_equal)
+        return self._compare(other, ops.Ne)
 
-    # -- elementwise functions ---------------------------------------------
-
-    def abs(self):
-        """|x| elementwise; d/dx = sign(x), 0 at 0."""
-        return apply("abs", (self,))
-
-    def relu(self):
-        """max(x, 0) elementwise; d/dx = 1 where x > 0, else 0."""
-        return apply("relu", (self,))
-
-    def tanh(self):
-        """tanh elementwise; d/dx = 1 - tanh(x)^2."""
-        return apply("tanh", (self,))
-
-    def sigmoid(self):
-        """1 / (1 + e^-x) elementwise, without overflow; d/dx = s (1 - s)."""
-        return apply("sigmoid", (self,))
-
-    def exp(self):
-        """e^x elementwise; d/dx = e^x."""
-        return apply("exp", (self,))
-
-    def log(self):
-        """Natural log elementwise (log 0 = -inf); d/dx = 1/x."""
-        return apply("log", (self,))
-
-    def sqrt(self):
-        """Square root elementwise (sqrt(-1) = nan); d/dx = 1 / (2 sqrt(x))."""
-        return apply("sqrt", (self,))
-
-    def sin(self):
-        """sin elementwise; d/dx = cos(x)."""
-        return apply("sin", (self,))
-
-    def cos(self):
-        """cos elementwise; d/dx = -sin(x)."""
-        return apply("cos", (self,))
+    # -- elementwise functions: abs, relu, tanh, sigmoid, exp, log, sqrt, sin,
+    # cos, one method per named unary op of elementwise.py, bound below the class.
 
     # -- reductions ----------------------------------------------------------
 
@@ -386,7 +379,7 @@ class Tensor:
         axes = normalize_dims(dim, self.ndim)
         if op in ("max", "min") and any(self.shape[d] == 0 for d in axes):
             raise ValueError(f"{op}() over an empty dimension of a tensor of shape {self.shape}")
-        return apply(op, (self,), axes=axes, keepdims=bool(keepdim))
+        return apply(ops.row_named(op), (self,), axes=axes, keepdims=bool(keepdim))
 
     def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
         """Sum over ``dim`` (None: all; an int or a tuple); d/dx_i = 1."""
@@ -420,7 +413,7 @@ class Tensor:
             raise ValueError(
                 f"cannot reshape a tensor of shape {self.shape} ({self.size} elements) into shape {shape}"
             ) from None
-        return apply("reshape", (self,), shape=target)
+        return apply(ops.Reshape, (self,), shape=target)
 
     def flatten(self):
         """A 1-D tensor of all the values (a ``reshape`` node)."""
@@ -437,12 +430,12 @@ class Tensor:
             axes[i], axes[j] = axes[j], axes[i]
         else:  # still validated: a 0-d tensor accepts dims 0 and -1 only (as PyTorch)
             normalize_dims(dim0, 0), normalize_dims(dim1, 0)
-        return apply("transpose", (self,), axes=tuple(axes))
+        return apply(ops.Transpose, (self,), axes=tuple(axes))
 
     @property
     def T(self):
         """All axes reversed (NumPy's ``.T``); a ``transpose`` node."""
-        return apply("transpose", (self,), axes=tuple(reversed(range(self.ndim))))
+        return apply(ops.Transpose, (self,), axes=tuple(reversed(range(self.ndim))))
 
     def permute(self, *dims):
         """Reorder the dimensions; the gradient takes the inverse order."""
@@ -456,22 +449,22 @@ class Tensor:
             raise ValueError(
                 f"permute: dims {dims} are not a permutation of the {self.ndim} dimensions"
             )
-        return apply("permute", (self,), axes=axes)
+        return apply(ops.Permute, (self,), axes=axes)
 
     def __getitem__(self, key):
         """NumPy indexing. Tensor and list indices are integer ids (not masks); the
         gradient is scattered back with ``np.add.at``, so repeated ids add up."""
-        return apply("getitem", (self,), key=_index_key(key))
+        return apply(ops.GetItem, (self,), key=index_key(key, Tensor))
 
     # -- softmax family --------------------------------------------------------
 
     def softmax(self, dim=-1):
         """e^x / sum(e^x) along ``dim``, shifted by the max so no exp overflows."""
-        return apply("softmax", (self,), axis=normalize_dims(dim, self.ndim) or None)
+        return apply(ops.Softmax, (self,), axis=normalize_dims(dim, self.ndim) or None)
 
     def log_softmax(self, dim=-1):
         """x - logsumexp(x) along ``dim``, computed stably."""
-        return apply("log_softmax", (self,), axis=normalize_dims(dim, self.ndim) or None)
+        return apply(ops.LogSoftmax, (self,), axis=normalize_dims(dim, self.ndim) or None)
 
     # -- autograd ------------------------------------------------------------
 
@@ -482,83 +475,28 @@ class Tensor:
     def zero_grad(self) -> None:
         self.grad = None
 
-    def backward(self, gradient=None, retain_graph: bool = False) -> None:
-        """Add d(self)/d(leaf) into ``.grad`` of every leaf that requires grad."""
-        for leaf, g in self._sweep(gradient, retain_graph, wanted=None):
-            g = np.asarray(g, dtype=leaf.dtype)
-            if isinstance(leaf.grad, Tensor):
-                leaf.grad = Tensor._wrap(leaf.grad._data + g)
-            else:
-                leaf.grad = Tensor._wrap(g.copy())
+    def backward(self, gradient=None, retain_graph=None, create_graph=False) -> None:
+        """Add d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
 
-    def _gradients(self, inputs, gradient=None, retain_graph: bool = False) -> list:
+        With ``create_graph`` the backward pass records its own ops, so the
+        gradients can be differentiated again; ``retain_graph`` defaults to
+        ``create_graph``.
+        """
+        from ._tensor_autograd import backward
+
+        backward(self, gradient, retain_graph, create_graph)
+
+    def _gradients(self, inputs, gradient=None, retain_graph=None, create_graph=False) -> list:
         """This pass's d(self)/d(input) for each input; no ``.grad`` is touched.
 
         An input that ``self`` does not depend on gets zeros.
         """
-        for t in inputs:
-            if not isinstance(t, Tensor):
-                raise TypeError(
-                    f"grad() inputs must be tapegrad.reference Tensors, got {type(t).__name__}"
-                )
-        wanted = {id(t) for t in inputs}
-        found = {id(node): g for node, g in self._sweep(gradient, retain_graph, wanted)}
-        return [
-            Tensor._wrap(np.array(found[id(t)], dtype=t.dtype))
-            if id(t) in found
-            else Tensor._wrap(np.zeros(t.shape, t.dtype))
-            for t in inputs
-        ]
+        from ._tensor_autograd import gradients
 
-    def _seed(self, gradient) -> np.ndarray:
-        if gradient is None:
-            if self.size != 1:
-                raise RuntimeError(
-                    f"backward() of a non-scalar tensor (shape {self.shape}) needs a `gradient` "
-                    "argument of that shape; only a one-element output has the implicit gradient 1"
-                )
-            return np.ones(self.shape, dtype=self.dtype)
-        g = to_array(gradient, dtype=self.dtype)
-        if g.shape != self.shape:
-            raise ValueError(f"gradient has shape {g.shape} but the tensor has shape {self.shape}")
-        return g
+        return gradients(self, inputs, gradient, retain_graph, create_graph)
 
-    def _sweep(self, gradient, retain_graph, wanted):
-        """[(node, this pass's gradient)] for the leaves requiring grad, or for ``wanted`` ids."""
-        if not self._requires_grad:
-            raise RuntimeError(
-                "backward() of a tensor that does not require grad: none of its inputs has "
-                "requires_grad=True, or it was computed under no_grad()"
-            )
-        seed = self._seed(gradient)
-        order = _autograd.topo_order(self)
-        grads = {id(self): seed}
-        found = []
-        with np.errstate(all="ignore"):
-            for node in reversed(order):
-                g = grads.pop(id(node), None)
-                if g is None:
-                    continue
-                if (node.op == "") if wanted is None else (id(node) in wanted):
-                    found.append((node, g))
-                if node.op == "":
-                    continue
-                if node._ctx is _FREED:
-                    raise RuntimeError(
-                        f"backward through a graph that was already freed (at a {node.op!r} node): "
-                        "pass retain_graph=True to the first backward() to backward through it again"
-                    )
-                parent_grads = row_for(node.op).backward(node._ctx, g)
-                for p, pg in zip(node._parents, parent_grads):
-                    if pg is None or not p._requires_grad:
-                        continue
-                    pg = np.asarray(pg, dtype=p._data.dtype)
-                    prev = grads.get(id(p))
-                    grads[id(p)] = pg if prev is None else prev + pg
-                if not retain_graph:
-                    node._ctx = _FREED
-                    node._parents = ()
-        return found
+
+E.bind_methods(Tensor, lambda op, t: apply(ops.row_named(op.name), (t,)))
 
 
 def _rebuild(data, requires_grad, label):
@@ -568,45 +506,5 @@ def _rebuild(data, requires_grad, label):
 
 
 def _matmul(a: Tensor, b: Tensor) -> Tensor:
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(
-            f"@: matmul needs tensors of at least one dimension, got shapes {a.shape} and {b.shape}"
-        )
-    k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
-    if a.shape[-1] != k_b:
-        raise ValueError(
-            f"@: shapes {a.shape} and {b.shape} do not match for matmul ({a.shape[-1]} != {k_b})"
-        )
-    try:
-        broadcast_shape(a.shape[:-2], b.shape[:-2])
-    except ValueError:
-        raise ValueError(
-            f"@: the batch dimensions of shapes {a.shape} and {b.shape} do not broadcast"
-        ) from None
-    return apply("@", (a, b))
-
-
-def _int_index(arr: np.ndarray) -> np.ndarray:
-    """Float index arrays (every Tensor is float) as integers, if they hold integers."""
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise IndexError("tensor indices must hold integers")
-        return arr.astype(np.intp)
-    return arr
-
-
-def _index_key(key):
-    """Normalise an index: Tensors and lists become integer (or bool) arrays."""
-    parts = key if isinstance(key, tuple) else (key,)
-    out = []
-    for k in parts:
-        if isinstance(k, Tensor):
-            k = _int_index(k._data)
-        elif isinstance(k, list):
-            k = _int_index(np.asarray(k))
-        elif isinstance(k, np.ndarray):
-            k = _int_index(k)
-        elif backend_name(k) is not None:
-            raise TypeError(f"cannot index a tapegrad.reference Tensor with {describe(k)}")
-        out.append(k)
-    return tuple(out)
+    check_matmul(a.shape, b.shape, np.result_type(a.dtype, b.dtype))
+    return apply(ops.MatMul, (a, b))

@@ -1,21 +1,27 @@
 """The reference Tensor's op table: one row per op, forward beside backward.
 
-Each row is a class with two static methods working on plain NumPy arrays:
+Rows appear in the order of the C++ op table (``cpp/core/op_table.h``; a test
+checks that the names match). The elementwise rows are made from
+elementwise.py, whose math the Value shares; the others are written here.
+Each row is a class with two static methods:
 
-* ``forward(*arrays, **params) -> (out, ctx)``: the result, and exactly what
-  the backward needs from the forward pass (the intermediate results are
-  reused, never recomputed);
-* ``backward(ctx, g) -> tuple``: given the upstream gradient ``g`` (shaped
-  like ``out``), one gradient per parent, shaped like that parent (``None``
-  for a parent that never takes a gradient, such as ``where``'s condition).
+* ``forward(*arrays, **params) -> out`` on plain NumPy arrays (a ``custom``
+  row returns ``(out, saved)``: what its backward reads besides the usual);
+* ``backward(g, s, F) -> tuple``: one gradient per parent, shaped like that
+  parent (``None`` for a parent that never takes one, such as ``where``'s
+  condition). ``s.input(i)`` and ``s.output()`` are the values the row's
+  ``saves`` names, ``s.params`` the forward's parameters; ``F`` is the
+  namespace the rule computes in. In the fused sweep they are NumPy arrays
+  and ``ARRAY_F``; in the recorded one (``create_graph=True``) they are the
+  node's parents, the node itself and the Tensor ops of ``tensor_f.py``, so
+  the gradients become graph nodes that can be differentiated again.
 
 The ``Tensor`` class (tensor.py) does the wiring: it calls ``forward``,
-records the parents and ``ctx`` on the new node, and its backward sweep looks
-the row up by op string in ``OPS``. Rows appear in the order of the op table of
-docs/DESIGN.md (Note [Op strings]) so the two backends read side by side.
+records the parents and what ``saves`` names, and its backward sweep asks
+each node's row for the gradients of its parents.
 
-Binary elementwise ops here see operands of the SAME shape: broadcasting is
-made explicit by ``Expand`` nodes (Note [Broadcast reduction]), whose backward
+Binary elementwise ops see operands of the SAME shape: broadcasting is made
+explicit by ``Expand`` nodes (Note [Broadcast reduction]), whose backward
 ``sum_to`` is the one place where gradients are summed back to an operand's
 shape. Only matmul, whose batch dimensions broadcast under its own rules,
 calls ``sum_to`` directly.
@@ -24,332 +30,177 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["OPS", "row_for", "broadcast_shape", "sum_to", "normalize_dims"]
+from . import elementwise as E
+from ._shapes import broadcast_shape, normalize_dims, sum_to
+
+__all__ = ["OPS", "ROWS", "row_named", "ARRAY_F"]
+
+
+class Row:
+    name = ""
+    saves = "none"  # "none", "input(s)", "output", "inputs+output", or "custom"
+    python = ""
 
 
 # ----------------------------------------------------------------------------
-# Shapes: broadcasting and its reverse
+# Elementwise rows, from elementwise.py: f forward, g * d backward
 
 
-def broadcast_shape(*shapes: tuple, op: str = "") -> tuple:
-    """NumPy's broadcast of ``shapes``; ValueError naming them (and the op) when they clash."""
-    try:
-        return tuple(np.broadcast_shapes(*shapes))
-    except ValueError:
-        listed = " and ".join(str(tuple(s)) for s in shapes)
-        where = f"{op}: " if op else ""
-        raise ValueError(f"{where}shapes {listed} do not broadcast") from None
+def _unary_row(op):
+    class Unary(Row):
+        name, saves, python = op.name, op.saves, op.python
+        rule = op
+
+        @staticmethod
+        def forward(a, k=None):
+            return op.f(a, k, E.ARRAYS) if op is E.PowConst else op.f(a, E.ARRAYS)
+
+        @staticmethod
+        def backward(g, s, F):
+            if op.pass_[0] == -1:
+                return (-g,)
+            saved = s.output() if op.saves == "output" else s.input(0)
+            local = op.d(saved, s.params["k"], F.math) if op is E.PowConst else op.d(saved, F.math)
+            return (g * local,)
+
+    Unary.__name__ = Unary.__qualname__ = op.__name__
+    return Unary
 
 
-def sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:
-    """Sum ``g`` over the axes that broadcasting added or stretched, down to ``shape``.
+def _binary_row(op):
+    class Binary(Row):
+        name, saves, python = op.name, op.saves, op.python
+        rule = op
 
-    This reverses ``np.broadcast_to(x, g.shape)``: leading axes that ``shape``
-    lacks are summed away, and axes where ``shape`` has size 1 are summed with
-    keepdims.
-    """
-    shape = tuple(shape)
-    if g.shape == shape:
-        return g
-    lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1
-    )
-    return g.sum(axis=axes, keepdims=True).reshape(shape)
+        @staticmethod
+        def forward(a, b):
+            return op.f(a, b, E.ARRAYS)
 
+        @staticmethod
+        def backward(g, s, F):
+            has_inputs = op.saves in ("inputs", "inputs+output") or F.recorded
+            a, b = (s.input(0), s.input(1)) if has_inputs else (None, None)
+            out = s.output() if op.saves == "inputs+output" or F.recorded else None
+            local = op.d(a, b, out, F.math)
+            grads = []
+            for i in (0, 1):
+                p = op.pass_[i]
+                grads.append(g if p == 1 else -g if p == -1 else g * local[i])
+            return tuple(grads)
 
-def normalize_dims(dim, ndim: int) -> tuple:
-    """``dim`` (None, an int or a tuple of ints) as a sorted tuple of axes in range."""
-    if dim is None:
-        return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-    out = []
-    for d in dims:
-        if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
-            raise TypeError(f"dim must be an int or a tuple of ints, got {type(d).__name__}")
-        if not -max(ndim, 1) <= d < max(ndim, 1):
-            raise ValueError(f"dim {d} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(d) % max(ndim, 1))
-    if len(set(out)) != len(out):
-        raise ValueError(f"dim {dim} repeats a dimension")
-    # a 0-d tensor accepts dim 0 / -1 (as PyTorch does) and has nothing to reduce
-    return tuple(sorted(out)) if ndim else ()
+    Binary.__name__ = Binary.__qualname__ = op.__name__
+    return Binary
 
 
-def _unreduce(g: np.ndarray, in_shape: tuple, axes: tuple, keepdims: bool) -> np.ndarray:
-    """Give ``g`` (the shape of a reduction's output) back the reduced axes, as size 1."""
-    if not keepdims and in_shape:
-        g = np.expand_dims(g, axes)
-    return g
+def _compare_row(op):
+    class Compare(Row):
+        name, python = op.name, op.python
+        rule = op
+
+        @staticmethod
+        def forward(a, b):
+            return op.fn(a, b)
+
+    Compare.__name__ = Compare.__qualname__ = op.__name__
+    return Compare
 
 
-# ----------------------------------------------------------------------------
-# Binary elementwise (operands already expanded to one shape)
-
-
-class Add:
-    @staticmethod
-    def forward(a, b):
-        return a + b, None
-
-    @staticmethod
-    def backward(ctx, g):  # d(a+b)/da = 1, d(a+b)/db = 1
-        return g, g
-
-
-class Sub:
-    @staticmethod
-    def forward(a, b):
-        return a - b, None
-
-    @staticmethod
-    def backward(ctx, g):  # d(a-b)/da = 1, d(a-b)/db = -1
-        return g, -g
-
-
-class Mul:
-    @staticmethod
-    def forward(a, b):
-        return a * b, (a, b)
-
-    @staticmethod
-    def backward(ctx, g):  # d(ab)/da = b, d(ab)/db = a
-        a, b = ctx
-        return g * b, g * a
-
-
-class Div:
-    @staticmethod
-    def forward(a, b):
-        return a / b, (a, b)
-
-    @staticmethod
-    def backward(ctx, g):  # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
-        a, b = ctx
-        return g / b, -g * a / (b * b)
-
-
-# ----------------------------------------------------------------------------
-# Unary elementwise
-
-
-class Neg:
-    @staticmethod
-    def forward(a):
-        return -a, None
-
-    @staticmethod
-    def backward(ctx, g):  # d(-a)/da = -1
-        return (-g,)
-
-
-class PowConst:
-    """``a ** k`` for a plain number k (op string ``**k``, e.g. ``**2``)."""
-
-    @staticmethod
-    def forward(a, k):
-        return a**k, (a, k)
-
-    @staticmethod
-    def backward(ctx, g):  # d(a^k)/da = k a^(k-1); a^0 is constant: 0 even at a = 0
-        a, k = ctx
-        if k == 0:
-            return (np.zeros_like(g),)
-        return (g * (k * a ** (k - 1)),)
-
-
-class Pow:
-    """``a ** b`` with a Tensor exponent (op string ``**``)."""
-
-    @staticmethod
-    def forward(a, b):
-        # C's pow() in float64, rounded to the operands' dtype: NumPy's float32
-        # power takes shortcuts that disagree with pow() at the extremes
-        # ((-inf) ** 0.5 gives nan instead of inf).
-        out = np.power(a.astype(np.float64), b.astype(np.float64)).astype(np.result_type(a, b))
-        return out, (a, b, out)
-
-    @staticmethod
-    def backward(ctx, g):  # d(a^b)/da = b a^(b-1), d(a^b)/db = a^b log(a)
-        # 0 where b = 0 (for a) and where a = 0 <= b (for b), as the Value and
-        # PyTorch do, so that 0 * inf does not make a nan
-        a, b, out = ctx
-        da = np.where(b == 0, 0, b * a ** (b - 1))
-        db = np.where((a == 0) & (b >= 0), 0, out * np.log(a))
-        return g * da, g * db
-
-
-class Abs:
-    @staticmethod
-    def forward(a):
-        return np.abs(a), a
-
-    @staticmethod
-    def backward(a, g):  # d|a|/da = sign(a), 0 at 0
-        return (g * np.sign(a),)
-
-
-class Relu:
-    @staticmethod
-    def forward(a):
-        out = np.maximum(a, 0)
-        return out, out
-
-    @staticmethod
-    def backward(out, g):  # d relu(a)/da = 1 if a > 0 else 0
-        return (g * (out > 0),)
-
-
-class Tanh:
-    @staticmethod
-    def forward(a):
-        out = np.tanh(a)
-        return out, out
-
-    @staticmethod
-    def backward(out, g):  # d tanh(a)/da = 1 - tanh(a)^2
-        return (g * (1 - out * out),)
-
-
-class Sigmoid:
-    @staticmethod
-    def forward(a):
-        # exp of a non-positive number only, so neither branch overflows
-        e = np.exp(-np.abs(a))
-        out = np.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
-        return out, out
-
-    @staticmethod
-    def backward(out, g):  # d s(a)/da = s (1 - s)
-        return (g * out * (1 - out),)
-
-
-class Exp:
-    @staticmethod
-    def forward(a):
-        out = np.exp(a)
-        return out, out
-
-    @staticmethod
-    def backward(out, g):  # d exp(a)/da = exp(a)
-        return (g * out,)
-
-
-class Log:
-    @staticmethod
-    def forward(a):
-        return np.log(a), a
-
-    @staticmethod
-    def backward(a, g):  # d log(a)/da = 1/a
-        return (g / a,)
-
-
-class Sqrt:
-    @staticmethod
-    def forward(a):
-        out = np.sqrt(a)
-        return out, out
-
-    @staticmethod
-    def backward(out, g):  # d sqrt(a)/da = 1 / (2 sqrt(a))
-        return (g / (2 * out),)
-
-
-class Sin:
-    @staticmethod
-    def forward(a):
-        return np.sin(a), a
-
-    @staticmethod
-    def backward(a, g):  # d sin(a)/da = cos(a)
-        return (g * np.cos(a),)
-
-
-class Cos:
-    @staticmethod
-    def forward(a):
-        return np.cos(a), a
-
-    @staticmethod
-    def backward(a, g):  # d cos(a)/da = -sin(a)
-        return (-g * np.sin(a),)
+# One row per op of elementwise.py, in its order (the table's first rows)
+ELEMENTWISE = tuple(_binary_row(op) if op.arity == 2 else _unary_row(op) for op in E.ELEMENTWISE)
+COMPARE = tuple(_compare_row(op) for op in E.COMPARE)
+_named = {row.__name__: row for row in ELEMENTWISE + COMPARE}
+Add, Sub, Mul, Div, Neg, PowConst, Pow = (_named[n] for n in ("Add", "Sub", "Mul", "Div", "Neg", "PowConst", "Pow"))
+Lt, Le, Gt, Ge, Eq, Ne = COMPARE
 
 
 # ----------------------------------------------------------------------------
 # Matmul
 
 
-class MatMul:
+class MatMul(Row):
     """NumPy's matmul: 1-D operands are promoted (a row / a column) and the
     promoted dimension dropped from the result; batch dimensions broadcast."""
 
-    @staticmethod
-    def forward(a, b):
-        return np.matmul(a, b), (a, b)
+    name, saves, python = "@", "inputs", "__matmul__"
 
     @staticmethod
-    def backward(ctx, g):  # d(AB)/dA = G B^T, d(AB)/dB = A^T G
-        a, b = ctx
-        a2 = a[None, :] if a.ndim == 1 else a
-        b2 = b[:, None] if b.ndim == 1 else b
+    def forward(a, b):
+        return np.matmul(a, b)
+
+    @staticmethod
+    def backward(g, s, F):  # d(AB)/dA = G B^T, d(AB)/dB = A^T G
+        a, b = s.input(0), s.input(1)
+        a2 = F.reshape(a, (1,) + a.shape) if a.ndim == 1 else a
+        b2 = F.reshape(b, b.shape + (1,)) if b.ndim == 1 else b
         batch = broadcast_shape(a2.shape[:-2], b2.shape[:-2])
-        g2 = g.reshape(batch + (a2.shape[-2], b2.shape[-1]))
-        ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
-        gb = np.matmul(np.swapaxes(a2, -1, -2), g2)
+        g2 = F.reshape(g, batch + (a2.shape[-2], b2.shape[-1]))
+        ga = F.matmul(g2, F.swapaxes(b2, -1, -2))
+        gb = F.matmul(F.swapaxes(a2, -1, -2), g2)
         # batch dimensions broadcast like elementwise ones: sum them back
-        return sum_to(ga, a2.shape).reshape(a.shape), sum_to(gb, b2.shape).reshape(b.shape)
+        return F.reshape(F.sum_to(ga, a2.shape), a.shape), F.reshape(F.sum_to(gb, b2.shape), b.shape)
 
 
 # ----------------------------------------------------------------------------
 # Reductions
 
 
-class Sum:
+def _kept(shape: tuple, axes: tuple) -> tuple:
+    """``shape`` with the reduced axes as size 1."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+class Sum(Row):
+    name, python = "sum", "sum"
+
     @staticmethod
     def forward(a, axes, keepdims):
-        return a.sum(axis=axes, keepdims=keepdims), (a.shape, axes, keepdims)
+        return a.sum(axis=axes, keepdims=keepdims)
 
     @staticmethod
-    def backward(ctx, g):  # d sum(a)/da_i = 1: copy g to every summed element
-        shape, axes, keepdims = ctx
-        return (np.broadcast_to(_unreduce(g, shape, axes, keepdims), shape),)
+    def backward(g, s, F):  # d sum(a)/da_i = 1: copy g to every summed element
+        shape = s.in_shape(0)
+        return (F.broadcast_to(F.reshape(g, _kept(shape, s.params["axes"])), shape),)
 
 
-class Mean:
+class Mean(Row):
+    name, python = "mean", "mean"
+
     @staticmethod
     def forward(a, axes, keepdims):
         n = int(np.prod([a.shape[d] for d in axes]))
-        # sum / n rather than np.mean: an empty mean is nan (0/0), not a warning
-        return a.sum(axis=axes, keepdims=keepdims) / n, (a.shape, axes, keepdims, n)
+        # times 1/n, as the native kernel: an empty mean is nan (0 * nan), never a warning
+        return a.sum(axis=axes, keepdims=keepdims) * (1.0 / n if n else np.nan)
 
     @staticmethod
-    def backward(ctx, g):  # d mean(a)/da_i = 1/n
-        shape, axes, keepdims, n = ctx
-        return (np.broadcast_to(_unreduce(g, shape, axes, keepdims) / n, shape),)
+    def backward(g, s, F):  # d mean(a)/da_i = 1/n
+        shape, axes = s.in_shape(0), s.params["axes"]
+        n = int(np.prod([shape[d] for d in axes]))
+        return (F.broadcast_to(F.reshape(g, _kept(shape, axes)) / n, shape),)
 
 
-class Max:
+class Max(Row):
     """Ties share the gradient evenly (as PyTorch's amax does): with k equal
     maxima each receives g/k, so the gradient sums to g whatever the ties."""
 
+    name, saves, python = "max", "inputs+output", "max"
     reduce = staticmethod(np.max)
 
     @classmethod
     def forward(cls, a, axes, keepdims):
-        m = cls.reduce(a, axis=axes, keepdims=True)
-        out = m if keepdims else np.squeeze(m, axis=axes)
-        return out, (a, m, axes, keepdims)
+        return cls.reduce(a, axis=axes, keepdims=keepdims)
 
     @staticmethod
-    def backward(ctx, g):  # d max(a)/da_i = [a_i = max] / #ties
-        a, m, axes, keepdims = ctx
-        hit = a == m
+    def backward(g, s, F):  # d max(a)/da_i = [a_i = max] / #ties (a constant share)
+        axes = s.params["axes"]
+        a = F.data(s.input(0))
+        kept = _kept(a.shape, axes)
+        hit = a == F.data(s.output()).reshape(kept)
         share = hit / hit.sum(axis=axes, keepdims=True)
-        return (_unreduce(g, a.shape, axes, keepdims) * share,)
+        return (F.reshape(g, kept) * F.constant(share.astype(a.dtype)),)
 
 
 class Min(Max):
+    name, python = "min", "min"
     reduce = staticmethod(np.min)  # same rule with the minima
 
 
@@ -357,129 +208,178 @@ class Min(Max):
 # Movement (shape) ops
 
 
-class Reshape:
+class Reshape(Row):
+    name, python = "reshape", "reshape"
+
     @staticmethod
     def forward(a, shape):
-        return a.reshape(shape), a.shape
+        return a.reshape(shape)
 
     @staticmethod
-    def backward(in_shape, g):  # reshaping moves no values: reshape g back
-        return (g.reshape(in_shape),)
+    def backward(g, s, F):  # reshaping moves no values: reshape g back
+        return (F.reshape(g, s.in_shape(0)),)
 
 
-class Permute:
-    """``transpose``, ``T`` and ``permute`` all reorder axes."""
+class Transpose(Row):
+    """``transpose`` and ``T`` (``permute`` shares the rule): axes reordered."""
+
+    name, python = "transpose", "transpose"
 
     @staticmethod
     def forward(a, axes):
-        return np.transpose(a, axes), axes
+        return np.transpose(a, axes)
 
     @staticmethod
-    def backward(axes, g):  # apply the inverse permutation to g
-        return (np.transpose(g, np.argsort(axes)),)
+    def backward(g, s, F):  # apply the inverse permutation to g
+        return (F.transpose(g, tuple(np.argsort(s.params["axes"]))),)
 
 
-class Expand:
+class Permute(Transpose):
+    name, python = "permute", "permute"
+
+
+class Expand(Row):
     """Broadcasting made explicit (Note [Broadcast reduction])."""
+
+    name = "expand"
 
     @staticmethod
     def forward(a, shape):
-        return np.broadcast_to(a, shape), a.shape
+        return np.broadcast_to(a, shape)
 
     @staticmethod
-    def backward(in_shape, g):  # each input element was copied: sum its copies
-        return (sum_to(g, in_shape),)
+    def backward(g, s, F):  # each input element was copied: sum its copies
+        return (F.sum_to(g, s.in_shape(0)),)
 
 
-class GetItem:
+class Cast(Row):
+    name = "astype"
+
+    @staticmethod
+    def forward(a, dtype):
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(g, s, F):  # the same numbers: g goes back in the input's dtype
+        return (F.astype(g, s.in_dtype(0)),)
+
+
+class GetItem(Row):
+    name, python = "getitem", "__getitem__"
+
     @staticmethod
     def forward(a, key):
-        return a[key], (a.shape, a.dtype, key)
+        return a[key]
 
     @staticmethod
-    def backward(ctx, g):  # scatter g back; repeated indices add up (np.add.at)
-        shape, dtype, key = ctx
-        out = np.zeros(shape, dtype=dtype)
+    def backward(g, s, F):  # scatter g back; repeated indices add up
+        return (F.scatter(g, s.in_shape(0), s.params["key"]),)
+
+
+class GetItemBackward(Row):
+    """getitem's backward as an op: a scatter-add into zeros (recorded sweeps)."""
+
+    name = "getitem_backward"
+
+    @staticmethod
+    def forward(g, shape, key):
+        out = np.zeros(shape, dtype=g.dtype)
         np.add.at(out, key, g)
-        return (out,)
-
-
-# ----------------------------------------------------------------------------
-# Softmax family (stable: shift by the max before exponentiating)
-
-
-class Softmax:
-    @staticmethod
-    def forward(a, axis):
-        e = np.exp(a - a.max(axis=axis, keepdims=True, initial=-np.inf))  # initial: zero-size axes
-        out = e / e.sum(axis=axis, keepdims=True)
-        return out, (out, axis)
+        return out
 
     @staticmethod
-    def backward(ctx, g):  # ds_i/da_j = s_i (δij - s_j)  =>  s * (g - Σ g s)
-        s, axis = ctx
-        return (s * (g - (g * s).sum(axis=axis, keepdims=True)),)
-
-
-class LogSoftmax:
-    @staticmethod
-    def forward(a, axis):
-        shifted = a - a.max(axis=axis, keepdims=True, initial=-np.inf)  # initial: zero-size axes
-        out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-        return out, (out, axis)
-
-    @staticmethod
-    def backward(ctx, g):  # d log s_i/da_j = δij - s_j  =>  g - s Σ g
-        out, axis = ctx
-        return (g - np.exp(out) * g.sum(axis=axis, keepdims=True),)
+    def backward(g, s, F):  # the scatter-add is linear: its backward gathers again
+        return (F.gather(g, s.params["key"]),)
 
 
 # ----------------------------------------------------------------------------
 # Joining and selecting
 
 
-class Concatenate:
+class Concatenate(Row):
+    name, python = "concatenate", "concatenate"
+
     @staticmethod
     def forward(*arrays, axis):
-        ends = np.cumsum([x.shape[axis] for x in arrays])[:-1]
-        return np.concatenate(arrays, axis=axis), (ends, axis)
+        return np.concatenate(arrays, axis=axis)
 
     @staticmethod
-    def backward(ctx, g):  # each input receives its own slice of g
-        ends, axis = ctx
-        return tuple(np.split(g, ends, axis=axis))
+    def backward(g, s, F):  # each input receives its own slice of g
+        axis, start, grads = s.params["axis"], 0, []
+        for i in range(s.count()):
+            stop = start + s.in_shape(i)[axis]
+            grads.append(F.slice(g, axis, start, stop))
+            start = stop
+        return tuple(grads)
 
 
-class Stack:
+class Stack(Row):
+    name, python = "stack", "stack"
+
     @staticmethod
     def forward(*arrays, axis):
-        return np.stack(arrays, axis=axis), axis
+        return np.stack(arrays, axis=axis)
 
     @staticmethod
-    def backward(axis, g):  # input i receives g[..., i, ...] along the new axis
-        return tuple(np.moveaxis(g, axis, 0))
+    def backward(g, s, F):  # input i receives g[..., i, ...] along the new axis
+        return tuple(F.select(g, s.params["axis"], i) for i in range(s.count()))
 
 
-class Where:
-    """``where(cond, a, b)``; cond is a parent without a gradient."""
+class Where(Row):
+    """``where(cond, a, b)``; cond is a parent without a gradient. Saves (custom): cond."""
+
+    name, saves, python = "where", "custom", "where"
 
     @staticmethod
     def forward(cond, a, b):
-        mask = cond != 0
-        return np.where(mask, a, b), mask
+        return np.where(cond != 0, a, b), (cond,)
 
     @staticmethod
-    def backward(mask, g):  # d/da = [cond], d/db = [not cond]
-        zero = np.zeros((), dtype=g.dtype)
-        return None, np.where(mask, g, zero), np.where(mask, zero, g)
+    def backward(g, s, F):  # d/da = [cond], d/db = [not cond]
+        mask = F.data(s.input(0)) != 0
+        return None, F.where(mask, g, 0.0), F.where(mask, 0.0, g)
+
+
+# ----------------------------------------------------------------------------
+# Softmax family (stable: shift by the max before exponentiating)
+
+
+class Softmax(Row):
+    name, saves, python = "softmax", "output", "softmax"
+
+    @staticmethod
+    def forward(a, axis):
+        e = np.exp(a - a.max(axis=axis, keepdims=True, initial=-np.inf))  # initial: zero-size axes
+        return e / e.sum(axis=axis, keepdims=True)
+
+    @staticmethod
+    def backward(g, s, F):  # ds_i/da_j = s_i (δij - s_j)  =>  s * (g - Σ g s)
+        out, axis = s.output(), s.params["axis"]
+        return (out * (g - F.sum_keepdims(g * out, axis)),)
+
+
+class LogSoftmax(Row):
+    name, saves, python = "log_softmax", "output", "log_softmax"
+
+    @staticmethod
+    def forward(a, axis):
+        shifted = a - a.max(axis=axis, keepdims=True, initial=-np.inf)  # initial: zero-size axes
+        return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+    @staticmethod
+    def backward(g, s, F):  # d log s_i/da_j = δij - s_j  =>  g - s Σ g
+        out, axis = s.output(), s.params["axis"]
+        return (g - F.exp(out) * F.sum_keepdims(g, axis),)
 
 
 # ----------------------------------------------------------------------------
 # Losses (fused for stability: log-sum-exp once, gradient in closed form)
 
 
-class CrossEntropy:
-    """Mean over the batch of -log softmax(logits)[label]."""
+class CrossEntropy(Row):
+    """Mean over the batch of -log softmax(logits)[label]. Saves (custom): the softmax."""
+
+    name, saves, python = "cross_entropy", "custom", "cross_entropy"
 
     @staticmethod
     def forward(logits, labels):
@@ -488,70 +388,105 @@ class CrossEntropy:
         total = e.sum(axis=-1, keepdims=True)
         rows = np.arange(logits.shape[0])
         losses = np.log(total[:, 0]) - shifted[rows, labels]
-        return np.asarray(losses.sum() / len(losses), dtype=logits.dtype), (e / total, labels)
+        return np.asarray(losses.sum() / len(losses), dtype=logits.dtype), (e / total,)
 
     @staticmethod
-    def backward(ctx, g):  # dL/dz = (softmax(z) - onehot(label)) / N
-        p, labels = ctx
-        n = p.shape[0]
-        grad = p.copy()
-        grad[np.arange(n), labels] -= 1
-        return (grad * (g / n),)
+    def backward(g, s, F):  # dL/dz = (softmax(z) - onehot(label)) / N
+        labels = s.params["labels"]
+        shape = s.in_shape(0)
+        onehot = np.zeros(shape, dtype=s.in_dtype(0))
+        onehot[np.arange(shape[0]), labels] = 1
+        probs = F.softmax(s.input(0), 1) if F.recorded else s.input(0)
+        return ((probs - F.constant(onehot)) * (g / shape[0]),)
 
 
-class MseLoss:
-    """Mean of (pred - target)^2 over every element."""
+class MseLoss(Row):
+    """Mean of (pred - target)^2 over every element. Saves (custom): pred - target."""
+
+    name, saves, python = "mse_loss", "custom", "mse_loss"
 
     @staticmethod
     def forward(pred, target):
         diff = pred - target
-        return np.asarray((diff * diff).sum() / diff.size, dtype=diff.dtype), diff
+        return np.asarray((diff * diff).sum() * (1.0 / diff.size if diff.size else np.nan), dtype=diff.dtype), (diff,)
 
     @staticmethod
-    def backward(diff, g):  # dL/dpred = 2 (pred - target) / n, dL/dtarget = -that
-        d = diff * (2 * g / max(diff.size, 1))
+    def backward(g, s, F):  # dL/dpred = 2 (pred - target) / n, dL/dtarget = -that
+        diff = s.input(0) - s.input(1) if F.recorded else s.input(0)
+        d = diff * (g * (2.0 / max(int(np.prod(diff.shape)), 1)))
         return d, -d
 
 
-OPS = {
-    "+": Add,
-    "-": Sub,
-    "*": Mul,
-    "/": Div,
-    "neg": Neg,
-    "**k": PowConst,
-    "**": Pow,
-    "abs": Abs,
-    "relu": Relu,
-    "tanh": Tanh,
-    "sigmoid": Sigmoid,
-    "exp": Exp,
-    "log": Log,
-    "sqrt": Sqrt,
-    "sin": Sin,
-    "cos": Cos,
-    "@": MatMul,
-    "sum": Sum,
-    "mean": Mean,
-    "max": Max,
-    "min": Min,
-    "reshape": Reshape,
-    "transpose": Permute,
-    "permute": Permute,
-    "expand": Expand,
-    "getitem": GetItem,
-    "softmax": Softmax,
-    "log_softmax": LogSoftmax,
-    "concatenate": Concatenate,
-    "stack": Stack,
-    "where": Where,
-    "cross_entropy": CrossEntropy,
-    "mse_loss": MseLoss,
-}
-"""Op string -> row, in the order of Note [Op strings]."""
+# In the order of the C++ op table (the leaf, which has no row, first there).
+OPS = ELEMENTWISE + COMPARE + (
+    MatMul, Sum, Mean, Max, Min, Reshape, Transpose, Permute, Expand, Cast, GetItem, GetItemBackward,
+    Concatenate, Stack, Where, Softmax, LogSoftmax, CrossEntropy, MseLoss,
+)
+ROWS = {row.name: row for row in OPS}
 
 
-def row_for(op: str):
-    """The row of ``op``; ``a ** k`` ops carry their exponent (``**2``) and share ``**k``."""
-    row = OPS.get(op)
-    return row if row is not None else OPS["**k"]
+def row_named(name: str):
+    """The row of the op called ``name``."""
+    return ROWS[name]
+
+
+# ----------------------------------------------------------------------------
+# The fused sweep's namespace: NumPy on the saved arrays
+
+
+class ARRAY_F:
+    recorded = False
+    math = E.ARRAYS
+    reshape = staticmethod(np.reshape)
+    broadcast_to = staticmethod(np.broadcast_to)
+    transpose = staticmethod(np.transpose)
+    swapaxes = staticmethod(np.swapaxes)
+    matmul = staticmethod(np.matmul)
+    exp = staticmethod(np.exp)
+    sum_to = staticmethod(sum_to)
+
+    @staticmethod
+    def data(x):
+        return x
+
+    @staticmethod
+    def constant(a):
+        return a
+
+    @staticmethod
+    def astype(x, dtype):
+        return x.astype(dtype)
+
+    @staticmethod
+    def sum_keepdims(x, axis):
+        return x.sum(axis=axis, keepdims=True)
+
+    @staticmethod
+    def where(mask, x, y):
+        dtype = x.dtype if hasattr(x, "dtype") else y.dtype  # one is the constant 0.0
+        return np.where(mask, x, y).astype(dtype, copy=False)
+
+    @staticmethod
+    def scatter(g, shape, key):
+        return GetItemBackward.forward(g, shape, key)
+
+    @staticmethod
+    def gather(g, key):
+        return g[key]
+
+    @staticmethod
+    def slice(g, axis, start, stop):
+        index = [slice(None)] * g.ndim
+        index[axis] = slice(start, stop)
+        return g[tuple(index)]
+
+    @staticmethod
+    def select(g, axis, i):
+        return np.take(g, i, axis=axis)
+
+    @staticmethod
+    def softmax(x, axis):
+        return Softmax.forward(x, axis)
+
+
+del normalize_dims

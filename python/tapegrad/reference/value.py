@@ -1,17 +1,21 @@
 """The reference scalar ``Value``: backpropagation as the textbook tells it.
 
 Every operation creates a new Value that remembers its parents and its op.
-Each op's forward method sits right above ``_d_<op>``, its local-gradient
-rule: the derivatives of the output with respect to each parent, read off
-the values the forward pass left on the nodes (a rule never recomputes what
-the forward already has: ``tanh``, ``sigmoid``, ``exp`` and ``sqrt`` use
-their own output, ``**k`` keeps its exponent). ``_LOCAL_GRADS`` maps each op
-to its rule; ``backward()`` is three steps: sort, seed 1, reverse sweep.
-Ops follow the order of docs/DESIGN.md Note [Op strings].
+The ops' math is elementwise.py's, one class per op with its forward formula
+``f`` above its local-gradient rule ``d``, shared with the Tensor; here it is
+evaluated on Python floats. ``backward()`` is three steps: sort, seed 1,
+reverse sweep, where each parent receives upstream * local and a parent
+reached along several paths sums them.
+
+With ``create_graph`` (``tg.grad(y, x, create_graph=True)``) the same sweep
+evaluates the same rules on Values instead of floats (``_RECORDED``), so the
+gradients it returns are Values in the graph, which can be differentiated
+again, to any order.
 """
 from __future__ import annotations
 
 from . import _scalar as ieee
+from . import elementwise as E
 from ._autograd import _mode, topo_order
 
 __all__ = ["Value"]
@@ -23,11 +27,12 @@ class Value:
     ``Value(data, label="")`` makes a leaf from any real number (bool, int,
     float, NumPy scalar); anything else is a TypeError. ``data`` and
     ``grad`` are floats and assignable; ``op`` is ``""`` for leaves; ``parents`` is a tuple.
+    micrograd's ``_prev`` (a frozenset of the parents) and ``_op`` (= ``op``) are read-only.
     Copies (``copy``, ``deepcopy``, ``pickle``) are leaves with the same
     data, grad and label: the graph edges are not copied.
     """
 
-    __slots__ = ("_data", "_grad", "_op", "_parents", "_k", "_label", "__weakref__")
+    __slots__ = ("_data", "_grad", "_kind", "_parents", "_k", "_label", "__weakref__")
     __array_ufunc__ = None  # NumPy scalars defer to our reflected operators
 
     def __init__(self, data, label: str = "") -> None:
@@ -35,7 +40,7 @@ class Value:
             raise TypeError(f"Value() data must be a real number, not {_describe(data)}")
         self._data = ieee.as_float(data)
         self._grad = 0.0
-        self._op = ""
+        self._kind = None  # the op's class in elementwise.py, None for a leaf
         self._parents: tuple[Value, ...] = ()
         self._k = 0.0  # the exponent of a "**k" node, unused elsewhere
         self.label = label
@@ -59,11 +64,23 @@ class Value:
 
     @property
     def op(self) -> str:
-        return f"**{format(self._k, 'g')}" if self._op == "**k" else self._op
+        if self._kind is None:
+            return ""
+        return f"**{format(self._k, 'g')}" if self._kind is E.PowConst else self._kind.name
 
     @property
     def parents(self) -> tuple[Value, ...]:
         return self._parents
+
+    # micrograd's names, read-only, so that code written for micrograd.engine.Value
+    # (its draw_dot reads v._prev and v._op) runs unchanged; docs/DESIGN.md Note [Op strings].
+    @property
+    def _op(self) -> str:
+        return self.op
+
+    @property
+    def _prev(self) -> frozenset:
+        return frozenset(self._parents)
 
     @property
     def label(self) -> str:
@@ -84,181 +101,77 @@ class Value:
     def __reduce__(self):
         return (_leaf, (self._data, self._grad, self._label))
 
-    # ----- the op table: forward, then local gradients d(out)/d(parent) ----
+    # ----- ops: a Value or a plain number on either side ----------------------
     def __add__(self, other):
-        """a + b; local gradients 1, 1."""
-        b = _operand(self, other, "+")
-        return NotImplemented if b is None else _node(self._data + b._data, "+", (self, b))
-
-    def _d_add(self):
-        return (1.0, 1.0)  # d(a+b)/da = 1, d(a+b)/db = 1
+        return _binary(E.Add, self, other)
 
     def __sub__(self, other):
-        """a - b; local gradients 1, -1."""
-        b = _operand(self, other, "-")
-        return NotImplemented if b is None else _node(self._data - b._data, "-", (self, b))
-
-    def _d_sub(self):
-        return (1.0, -1.0)  # d(a-b)/da = 1, d(a-b)/db = -1
+        return _binary(E.Sub, self, other)
 
     def __mul__(self, other):
-        """a * b; local gradients b, a."""
-        b = _operand(self, other, "*")
-        return NotImplemented if b is None else _node(self._data * b._data, "*", (self, b))
-
-    def _d_mul(self):
-        a, b = self._parents
-        return (b._data, a._data)  # d(ab)/da = b, d(ab)/db = a
+        return _binary(E.Mul, self, other)
 
     def __truediv__(self, other):
-        """a / b; local gradients 1/b, -a/b^2 (IEEE: 1/0 = inf, 0/0 = nan)."""
-        b = _operand(self, other, "/")
-        return NotImplemented if b is None else _node(ieee.div(self._data, b._data), "/", (self, b))
-
-    def _d_div(self):
-        a, b = self._parents
-        # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
-        return (ieee.div(1.0, b._data), ieee.div(-a._data, b._data * b._data))
-
-    def __neg__(self):
-        """-a; local gradient -1."""
-        return _node(-self._data, "neg", (self,))
-
-    def _d_neg(self):
-        return (-1.0,)  # d(-a)/da = -1
+        return _binary(E.Div, self, other)
 
     def __pow__(self, other, modulo=None):
-        """a ** k, k a number: op "**k", one parent, local gradient k a^(k-1).
-
-        a ** b, b a Value: op "**", local gradients b a^(b-1) and a^b ln(a).
-        """
+        """a ** k, k a number: op "**k", one parent; a ** b, b a Value: op "**"."""
         if modulo is not None:
             return NotImplemented
         if isinstance(other, Value):
-            return _node(ieee.pow(self._data, other._data), "**", (self, other))
-        b = _operand(self, other, "**")
+            return _binary(E.Pow, self, other)
+        b = _operand(self, other)
         if b is None:
             return NotImplemented
-        out = _node(ieee.pow(self._data, b._data), "**k", (self,))
-        if out._op:  # under no_grad the result is a leaf and keeps no exponent
-            out._k = b._data
-        return out
+        return _unary(E.PowConst, self, b._data)
 
-    def _d_powk(self):
-        # d(a^k)/da = k a^(k-1); a^0 is constant, so 0 even at a = 0 (as PyTorch)
-        k = self._k
-        return (0.0 if k == 0.0 else k * ieee.pow(self._parents[0]._data, k - 1.0),)
-
-    def _d_pow(self):
-        a, b = self._parents
-        # d(a^b)/da = b a^(b-1) (0 where b = 0), d(a^b)/db = a^b log(a) (0 where a = 0 <= b),
-        # the same conventions as PyTorch, which keep 0 * inf from making a nan.
-        da = 0.0 if b._data == 0.0 else b._data * ieee.pow(a._data, b._data - 1.0)
-        db = 0.0 if a._data == 0.0 and b._data >= 0.0 else self._data * ieee.log(a._data)
-        return (da, db)
-
-    def __abs__(self):
-        """|a|; local gradient sign(a), 0 at 0."""
-        return _node(abs(self._data), "abs", (self,))
-
-    def _d_abs(self):
-        a = self._parents[0]._data
-        # d|a|/da = sign(a), 0 at 0 (nan stays nan)
-        return (1.0 if a > 0.0 else -1.0 if a < 0.0 else 0.0 if a == 0.0 else a,)
-
-    def relu(self):
-        """max(a, 0) (nan stays nan); local gradient 1 if a > 0 else 0."""
-        a = self._data
-        return _node(0.0 if a <= 0.0 else a, "relu", (self,))
-
-    def _d_relu(self):
-        return (1.0 if self._parents[0]._data > 0.0 else 0.0,)  # d relu(a)/da = [a > 0]
-
-    def tanh(self):
-        """tanh(a); local gradient 1 - tanh(a)^2."""
-        return _node(ieee.tanh(self._data), "tanh", (self,))
-
-    def _d_tanh(self):
-        return (1.0 - self._data * self._data,)  # d tanh(a)/da = 1 - tanh(a)^2
-
-    def sigmoid(self):
-        """s(a) = 1 / (1 + e^-a); local gradient s(1 - s)."""
-        return _node(ieee.sigmoid(self._data), "sigmoid", (self,))
-
-    def _d_sigmoid(self):
-        s = self._data
-        return (s * (1.0 - s),)  # ds/da = s (1 - s)
-
-    def exp(self):
-        """e^a (overflow gives inf); local gradient e^a."""
-        return _node(ieee.exp(self._data), "exp", (self,))
-
-    def _d_exp(self):
-        return (self._data,)  # d e^a/da = e^a
-
-    def log(self):
-        """ln(a) (log(0) = -inf, log(-1) = nan); local gradient 1/a."""
-        return _node(ieee.log(self._data), "log", (self,))
-
-    def _d_log(self):
-        return (ieee.div(1.0, self._parents[0]._data),)  # d ln(a)/da = 1/a
-
-    def sqrt(self):
-        """sqrt(a) (sqrt(-1) = nan); local gradient 1 / (2 sqrt(a))."""
-        return _node(ieee.sqrt(self._data), "sqrt", (self,))
-
-    def _d_sqrt(self):
-        return (ieee.div(1.0, 2.0 * self._data),)  # d sqrt(a)/da = 1 / (2 sqrt(a))
-
-    def sin(self):
-        """sin(a); local gradient cos(a)."""
-        return _node(ieee.sin(self._data), "sin", (self,))
-
-    def _d_sin(self):
-        return (ieee.cos(self._parents[0]._data),)  # d sin(a)/da = cos(a)
-
-    def cos(self):
-        """cos(a); local gradient -sin(a)."""
-        return _node(ieee.cos(self._data), "cos", (self,))
-
-    def _d_cos(self):
-        return (-ieee.sin(self._parents[0]._data),)  # d cos(a)/da = -sin(a)
-
-    # ----- reflected operators: a number on the left becomes a constant leaf
+    # reflected: a number on the left becomes a constant leaf, operand order kept
     def __radd__(self, other):
-        b = _operand(self, other, "+", reflected=True)
-        return NotImplemented if b is None else b + self
+        return _binary(E.Add, self, other, reflected=True)
 
     def __rsub__(self, other):
-        b = _operand(self, other, "-", reflected=True)
-        return NotImplemented if b is None else b - self
+        return _binary(E.Sub, self, other, reflected=True)
 
     def __rmul__(self, other):
-        b = _operand(self, other, "*", reflected=True)
-        return NotImplemented if b is None else b * self
+        return _binary(E.Mul, self, other, reflected=True)
 
     def __rtruediv__(self, other):
-        b = _operand(self, other, "/", reflected=True)
-        return NotImplemented if b is None else b / self
+        return _binary(E.Div, self, other, reflected=True)
 
     def __rpow__(self, other):
-        b = _operand(self, other, "**", reflected=True)
-        return NotImplemented if b is None else b ** self
+        return _binary(E.Pow, self, other, reflected=True)
+
+    def __neg__(self):
+        return _unary(E.Neg, self)
+
+    def __abs__(self):
+        return _unary(E.Abs, self)
+
+    # relu, tanh, sigmoid, exp, log, sqrt, sin, cos, abs: one method per named
+    # unary op of elementwise.py, bound below the class.
 
     # ----- backpropagation --------------------------------------------------
     def _local_grads(self) -> tuple[float, ...]:
         """d(self)/d(parent) for each parent, at the forward values; () for a leaf."""
-        return _LOCAL_GRADS[self._op](self) if self._parents else ()
+        return _local(self, E.SCALARS, lambda v: v._data) if self._parents else ()
 
-    def _sweep(self, seed: float) -> dict:
-        """d(self)/d(node) for every node reachable from self, for this pass only."""
+    def _sweep(self, seed, recorded: bool = False) -> dict:
+        """d(self)/d(node) for every node reachable from self, for this pass only.
+
+        Floats, or with ``recorded`` Values whose own graph holds this backward pass.
+        """
+        m, saved = (_RECORDED, lambda v: v) if recorded else (E.SCALARS, lambda v: v._data)
         grads = {self: seed}
         for node in reversed(topo_order(self)):  # every consumer before its parents
             upstream = grads[node]
             if node._parents:
-                for parent, local in zip(node._parents, node._local_grads()):
+                for parent, local in zip(node._parents, _local(node, m, saved)):
                     # chain rule; a parent reached along several paths sums them
-                    grads[parent] = grads.get(parent, 0.0) + upstream * local
+                    share = upstream * local
+                    if recorded:
+                        grads[parent] = share if parent not in grads else grads[parent] + share
+                    else:
+                        grads[parent] = grads.get(parent, 0.0) + share
         return grads
 
     def backward(self) -> None:
@@ -270,41 +183,109 @@ class Value:
         for node, g in self._sweep(1.0).items():
             node._grad += g
 
-    def _gradients(self, inputs, gradient=None, retain_graph=False) -> list[float]:
+    def _gradients(self, inputs, gradient=None, retain_graph=None, create_graph=False) -> list:
         """This pass's d(self)/d(input) for each input (0.0 if unreachable); no ``.grad`` changes.
 
         ``gradient`` scales the seed (default 1.0); ``retain_graph`` is
-        accepted for symmetry with Tensor: a Value graph is never freed.
+        accepted for symmetry with Tensor: a Value graph is never freed. With
+        ``create_graph`` the gradients are Values recorded in the graph.
         """
         for x in inputs:
             if not isinstance(x, Value):
                 raise TypeError(f"grad() inputs must be Values, not {_describe(x)}")
         seed = 1.0 if gradient is None else ieee.as_float(gradient, "grad() gradient")
-        grads = self._sweep(seed)
-        return [grads.get(x, 0.0) for x in inputs]
+        grads = self._sweep(seed, recorded=bool(create_graph))
+        if not create_graph:
+            return [grads.get(x, 0.0) for x in inputs]
+        return [_as_value(grads.get(x, 0.0)) for x in inputs]
 
 
-_LOCAL_GRADS = {
-    "+": Value._d_add,
-    "-": Value._d_sub,
-    "*": Value._d_mul,
-    "/": Value._d_div,
-    "neg": Value._d_neg,
-    "**k": Value._d_powk,
-    "**": Value._d_pow,
-    "abs": Value._d_abs,
-    "relu": Value._d_relu,
-    "tanh": Value._d_tanh,
-    "sigmoid": Value._d_sigmoid,
-    "exp": Value._d_exp,
-    "log": Value._d_log,
-    "sqrt": Value._d_sqrt,
-    "sin": Value._d_sin,
-    "cos": Value._d_cos,
-}
+E.bind_methods(Value, lambda op, v: _unary(op, v))
 
 
-def _node(data: float, op: str, parents: tuple) -> Value:
+def _local(node: Value, m, saved) -> tuple:
+    """The local gradients of ``node``'s op in namespace ``m``, reading ``saved(v)`` of each node."""
+    op = node._kind
+    if op.arity == 2:
+        a, b = node._parents
+        return op.d(saved(a), saved(b), saved(node), m)
+    s = saved(node) if op.saves == "output" else saved(node._parents[0])
+    return (op.d(s, node._k, m),) if op is E.PowConst else (op.d(s, m),)
+
+
+class _RECORDED:
+    """elementwise.py's namespace on Values: the rules build graph nodes.
+
+    Constants stay floats until they meet a Value. Piecewise-constant
+    derivatives (sign, step) and the rules' branches are decided at the
+    current values: their own derivatives are 0 almost everywhere.
+    """
+
+    @staticmethod
+    def div(a, b):
+        return a / b if isinstance(a, Value) or isinstance(b, Value) else ieee.div(a, b)
+
+    @staticmethod
+    def pow(a, b):
+        return a ** b if isinstance(a, Value) or isinstance(b, Value) else ieee.pow(a, b)
+
+    @staticmethod
+    def log(a):
+        return a.log() if isinstance(a, Value) else ieee.log(a)
+
+    @staticmethod
+    def sin(a):
+        return a.sin() if isinstance(a, Value) else ieee.sin(a)
+
+    @staticmethod
+    def cos(a):
+        return a.cos() if isinstance(a, Value) else ieee.cos(a)
+
+    @staticmethod
+    def sign0(s):
+        return E.SCALARS.sign0(_value_of(s))
+
+    @staticmethod
+    def step(s):
+        return E.SCALARS.step(_value_of(s))
+
+    select = staticmethod(E.SCALARS.select)
+
+    @staticmethod
+    def is_zero(x):
+        return _value_of(x) == 0.0
+
+    @staticmethod
+    def zero_base(a, b):
+        return E.SCALARS.zero_base(_value_of(a), _value_of(b))
+
+
+def _value_of(x) -> float:
+    return x._data if isinstance(x, Value) else x
+
+
+def _as_value(x) -> Value:
+    return x if isinstance(x, Value) else Value(x)
+
+
+# ----- making nodes -------------------------------------------------------------
+def _unary(op, a: Value, k: float = 0.0) -> Value:
+    data = op.f(a._data, k, E.SCALARS) if op is E.PowConst else op.f(a._data, E.SCALARS)
+    out = _node(data, op, (a,))
+    if out._kind is not None:  # under no_grad the result is a leaf and keeps no exponent
+        out._k = k
+    return out
+
+
+def _binary(op, self: Value, other, reflected: bool = False):
+    b = _operand(self, other, reflected)
+    if b is None:
+        return NotImplemented
+    a, b = (b, self) if reflected else (self, b)
+    return _node(op.f(a._data, b._data, E.SCALARS), op, (a, b))
+
+
+def _node(data: float, op, parents: tuple) -> Value:
     """The result of an op: a graph node, or a leaf inside ``no_grad()``."""
     out = Value.__new__(Value)
     out._data = data
@@ -312,9 +293,9 @@ def _node(data: float, op: str, parents: tuple) -> Value:
     out._k = 0.0
     out._label = ""
     if _mode.enabled:
-        out._op, out._parents = op, parents
+        out._kind, out._parents = op, parents
     else:
-        out._op, out._parents = "", ()
+        out._kind, out._parents = None, ()
     return out
 
 
@@ -344,7 +325,7 @@ def _describe(obj) -> str:
     return f"a {backend} {type(obj).__name__}"
 
 
-def _operand(self: Value, other, op: str, reflected: bool = False):
+def _operand(self: Value, other, reflected: bool = False):
     """``other`` as a Value (a number becomes a constant leaf), or None if unsupported.
 
     None makes the operator return NotImplemented, so that Python raises its
@@ -357,6 +338,6 @@ def _operand(self: Value, other, op: str, reflected: bool = False):
         left, right = (other, self) if reflected else (self, other)
         raise TypeError(f"cannot combine {_describe(left)} with {_describe(right)}")
     try:
-        return _node(ieee.as_float(other), "", ())
+        return _node(ieee.as_float(other), None, ())
     except TypeError:
         return None

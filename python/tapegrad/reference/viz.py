@@ -1,5 +1,3 @@
 """tg.viz for the reference backend: the shared, duck-typed ``tapegrad.viz``, re-exported."""
-from __future__ import annotations
-
 from ..viz import *  # noqa: F403
 from ..viz import __all__  # noqa: F401

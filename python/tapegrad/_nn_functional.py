@@ -6,11 +6,9 @@ op strings of docs/DESIGN.md) it is used; otherwise the loss is composed from
 primitive ops. ``mse_loss`` and ``binary_cross_entropy`` also take scalar
 Values (or lists of them), micrograd-style.
 """
-from __future__ import annotations
+import numpy as _np
 
-import numpy as np
-
-from ._params import backend_of, is_tensor, is_value
+from . import _params
 
 __all__ = ["mse_loss", "cross_entropy", "binary_cross_entropy", "softmax", "log_softmax",
            "relu", "tanh", "sigmoid"]
@@ -18,16 +16,16 @@ __all__ = ["mse_loss", "cross_entropy", "binary_cross_entropy", "softmax", "log_
 
 def _like(t, data):
     """``data`` (array, list, number or Tensor) as a constant Tensor of ``t``'s backend and dtype."""
-    if is_tensor(data):
+    if _params.is_tensor(data):
         return data
-    backend = backend_of(t)
-    return backend.tensor(np.asarray(data, dtype=t.dtype))
+    backend = _params.backend_of(t)
+    return backend.tensor(_np.asarray(data, dtype=t.dtype))
 
 
 def _pairs(pred, target, fn: str) -> list:
     preds = list(pred) if isinstance(pred, (list, tuple)) else [pred]
-    targets = list(target) if isinstance(target, (list, tuple, np.ndarray)) else [target]
-    targets = [t if is_value(t) else float(t) for t in targets]
+    targets = list(target) if isinstance(target, (list, tuple, _np.ndarray)) else [target]
+    targets = [t if _params.is_value(t) else float(t) for t in targets]
     if len(preds) != len(targets):
         raise ValueError(f"{fn}: {len(preds)} predictions but {len(targets)} targets")
     if not preds:
@@ -37,8 +35,8 @@ def _pairs(pred, target, fn: str) -> list:
 
 def _is_scalar_input(pred) -> bool:
     if isinstance(pred, (list, tuple)):
-        return bool(pred) and all(is_value(p) for p in pred)
-    return is_value(pred)
+        return bool(pred) and all(_params.is_value(p) for p in pred)
+    return _params.is_value(pred)
 
 
 def mse_loss(pred, target):
@@ -46,24 +44,24 @@ def mse_loss(pred, target):
     if _is_scalar_input(pred):
         terms = [(p - t) ** 2 for p, t in _pairs(pred, target, "mse_loss")]
         return sum(terms[1:], terms[0]) / len(terms)
-    if not is_tensor(pred):
+    if not _params.is_tensor(pred):
         raise TypeError(f"mse_loss: pred must be a Tensor or Value(s), got {type(pred).__name__}")
-    backend = backend_of(pred)
+    backend = _params.backend_of(pred)
     fused = getattr(backend, "mse_loss", None)
     if fused is not None:
-        return fused(pred, target if is_tensor(target) else _like(pred, target))
+        return fused(pred, target if _params.is_tensor(target) else _like(pred, target))
     return ((pred - _like(pred, target)) ** 2).mean()
 
 
-def _class_ids(labels, n: int) -> np.ndarray:
-    arr = np.asarray(labels.numpy() if is_tensor(labels) else labels)
-    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-        arr = arr.astype(np.intp)
+def _class_ids(labels, n: int) -> _np.ndarray:
+    arr = _np.asarray(labels.numpy() if _params.is_tensor(labels) else labels)
+    if arr.dtype.kind == "f" and _np.all(_np.isfinite(arr)) and _np.all(arr == _np.round(arr)):
+        arr = arr.astype(_np.intp)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: labels must be integer class ids, got dtype {arr.dtype}")
     if arr.shape != (n,):
         raise ValueError(f"cross_entropy: labels of shape {arr.shape} for logits of batch size {n}")
-    return arr.astype(np.intp)
+    return arr.astype(_np.intp)
 
 
 def cross_entropy(logits, labels):
@@ -72,11 +70,11 @@ def cross_entropy(logits, labels):
     ``logits``: a Tensor of shape (N, C), or (C,) for one sample; ``labels``:
     N integer class ids (NumPy array, list or Tensor), or one id.
     """
-    if not is_tensor(logits):
+    if not _params.is_tensor(logits):
         raise TypeError(f"cross_entropy: logits must be a Tensor, got {type(logits).__name__}")
     if logits.ndim == 1:
         logits = logits.reshape(1, logits.shape[0])
-        labels = np.asarray(labels.numpy() if is_tensor(labels) else labels).reshape(1)
+        labels = _np.asarray(labels.numpy() if _params.is_tensor(labels) else labels).reshape(1)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {tuple(logits.shape)}")
     n, classes = logits.shape
@@ -84,11 +82,11 @@ def cross_entropy(logits, labels):
     if ((ids < 0) | (ids >= classes)).any():
         bad = ids[(ids < 0) | (ids >= classes)][0]
         raise IndexError(f"cross_entropy: label {bad} is out of range for {classes} classes")
-    fused = getattr(backend_of(logits), "cross_entropy", None)
+    fused = getattr(_params.backend_of(logits), "cross_entropy", None)
     if fused is not None:
         return fused(logits, ids)
-    onehot = np.zeros((n, classes), dtype=logits.dtype)
-    onehot[np.arange(n), ids] = 1.0
+    onehot = _np.zeros((n, classes), dtype=logits.dtype)
+    onehot[_np.arange(n), ids] = 1.0
     # -log p[label] picked out by a one-hot mask: d/dlogits = softmax - onehot, per row
     return -(logits.log_softmax(1) * _like(logits, onehot)).sum() / n
 
@@ -103,7 +101,7 @@ def binary_cross_entropy(pred, target):
         pairs = _pairs(pred, target, "binary_cross_entropy")
         terms = [-(t * p.log() + (1 - t) * (1 - p).log()) for p, t in pairs]
         return sum(terms[1:], terms[0]) / len(terms)
-    if not is_tensor(pred):
+    if not _params.is_tensor(pred):
         raise TypeError(f"binary_cross_entropy: pred must be a Tensor or Value(s), got {type(pred).__name__}")
     t = _like(pred, target)
     return -(t * pred.log() + (1 - t) * (1 - pred).log()).mean()

@@ -1,0 +1,237 @@
+// Arrays: strided views of shared storage, their creation, conversion, and
+// the views themselves (reshape, permute, expand, slices). See array.h.
+#include "array.h"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+namespace tapegrad {
+
+Shape contiguous_strides(const Shape& s) {
+  Shape st(s.size());
+  std::int64_t acc = 1;
+  for (std::size_t i = s.size(); i-- > 0;) {
+    st[i] = acc;
+    acc *= std::max<std::int64_t>(s[i], 1);
+  }
+  return st;
+}
+
+std::int64_t Array::numel() const {
+  std::int64_t n = 1;
+  for (auto v : shape) n *= v;
+  return n;
+}
+
+bool Array::is_contiguous() const {
+  std::int64_t acc = 1;
+  for (std::size_t i = shape.size(); i-- > 0;) {
+    if (shape[i] != 1 && strides[i] != acc) return shape[i] == 0 ? true : false;
+    acc *= shape[i];
+  }
+  return true;
+}
+
+Array empty(const Shape& shape, DType dtype) {
+  std::int64_t n = checked_numel(shape, dtype);
+  return Array{allocate(n, dtype, false), dtype, shape, contiguous_strides(shape), 0};
+}
+
+Array zeros(const Shape& shape, DType dtype) {
+  std::int64_t n = checked_numel(shape, dtype);
+  return Array{allocate(n, dtype, true), dtype, shape, contiguous_strides(shape), 0};
+}
+
+Array full(const Shape& shape, DType dtype, double value) {
+  Array a = empty(shape, dtype);
+  std::int64_t n = a.numel();
+  if (dtype == DType::F32) std::fill_n(a.data<float>(), n, static_cast<float>(value));
+  else std::fill_n(a.data<double>(), n, value);
+  return a;
+}
+
+Array scalar_array(double value, DType dtype) { return full({}, dtype, value); }
+
+Array from_external(void* data, std::shared_ptr<void> owner, DType dtype, Shape shape, Shape strides) {
+  // aliasing constructor: shares ownership with `owner`, points at `data`
+  std::shared_ptr<void> storage(std::move(owner), data);
+  return Array{std::move(storage), dtype, std::move(shape), std::move(strides), 0};
+}
+
+namespace {
+
+template <class S, class D>
+void copy_strided(const Array& src, D* out) {
+  const S* base = src.data<S>();
+  const std::int64_t nd = src.ndim();
+  const std::int64_t n = src.numel();
+  if (n == 0) return;
+  if (nd == 0) { out[0] = static_cast<D>(base[0]); return; }
+  std::vector<std::int64_t> idx(nd, 0);
+  const std::int64_t inner = src.shape[nd - 1], is = src.strides[nd - 1];
+  std::int64_t off = 0;
+  for (std::int64_t done = 0; done < n; done += inner) {
+    const S* p = base + off;
+    if (is == 1) for (std::int64_t j = 0; j < inner; ++j) out[j] = static_cast<D>(p[j]);
+    else for (std::int64_t j = 0; j < inner; ++j) out[j] = static_cast<D>(p[j * is]);
+    out += inner;
+    for (std::int64_t d = nd - 2; d >= 0; --d) {  // odometer over the outer dimensions
+      off += src.strides[d];
+      if (++idx[d] < src.shape[d]) break;
+      off -= src.strides[d] * src.shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+Array copy_as(const Array& a, DType dtype) {
+  Array out = empty(a.shape, dtype);
+  if (a.dtype == DType::F32) {
+    if (dtype == DType::F32) copy_strided<float, float>(a, out.data<float>());
+    else copy_strided<float, double>(a, out.data<double>());
+  } else {
+    if (dtype == DType::F32) copy_strided<double, float>(a, out.data<float>());
+    else copy_strided<double, double>(a, out.data<double>());
+  }
+  return out;
+}
+
+}  // namespace
+
+Array copy(const Array& a) { return copy_as(a, a.dtype); }
+Array contiguous(const Array& a) { return a.is_contiguous() ? a : copy_as(a, a.dtype); }
+Array astype(const Array& a, DType dtype) { return a.dtype == dtype ? a : copy_as(a, dtype); }
+
+double item(const Array& a) {
+  if (a.numel() != 1)
+    throw ValueError("only a tensor with one element can be converted to a Python scalar, got shape " + shape_str(a.shape));
+  return a.dtype == DType::F32 ? static_cast<double>(*a.data<float>()) : *a.data<double>();
+}
+
+std::int64_t normalize_dim(std::int64_t dim, std::int64_t ndim) {
+  std::int64_t n = std::max<std::int64_t>(ndim, 1);
+  if (dim < -n || dim >= n)
+    throw ValueError("dim " + std::to_string(dim) + " is out of range for a tensor with " + std::to_string(ndim) + " dimensions");
+  return dim < 0 ? dim + n : dim;
+}
+
+std::vector<std::int64_t> normalize_dims(const std::vector<std::int64_t>& dims, std::int64_t ndim) {
+  std::vector<std::int64_t> out;
+  for (auto d : dims) out.push_back(normalize_dim(d, ndim));
+  std::sort(out.begin(), out.end());
+  if (std::adjacent_find(out.begin(), out.end()) != out.end()) throw ValueError("dim repeats a dimension");
+  if (ndim == 0) out.clear();
+  return out;
+}
+
+Shape infer_reshape(const Shape& from, const Shape& to) {
+  std::int64_t total = 1;
+  for (auto v : from) total *= v;
+  Shape out = to;
+  std::int64_t known = 1, infer = -1;
+  for (std::size_t i = 0; i < to.size(); ++i) {
+    if (to[i] == -1) {
+      if (infer >= 0) throw ValueError("can only specify one unknown dimension in reshape to " + shape_str(to));
+      infer = static_cast<std::int64_t>(i);
+    } else if (to[i] < 0) {
+      throw ValueError("negative dimensions are not allowed: cannot reshape to " + shape_str(to));
+    }
+  }
+  Shape fixed = to;  // the target's product, -1 aside, must not overflow (itemsize 1 here; reshape checks bytes)
+  if (infer >= 0) fixed[infer] = 1;
+  check_shape(fixed, DType::F32);
+  for (auto v : fixed) known *= v;
+  if (infer >= 0) {
+    if (known == 0 || total % known != 0)
+      throw ValueError("cannot reshape a tensor of shape " + shape_str(from) + " into shape " + shape_str(to));
+    out[infer] = total / known;
+  } else if (known != total) {
+    throw ValueError("cannot reshape a tensor of shape " + shape_str(from) + " into shape " + shape_str(to));
+  }
+  return out;
+}
+
+Array reshape(const Array& a, const Shape& shape) {
+  Shape to = infer_reshape(a.shape, shape);
+  check_shape(to, a.dtype);
+  Array src = contiguous(a);
+  Array out = src;
+  out.shape = to;
+  out.strides = contiguous_strides(to);
+  return out;
+}
+
+Array permute(const Array& a, const std::vector<std::int64_t>& dims) {
+  if (static_cast<std::int64_t>(dims.size()) != a.ndim())
+    throw ValueError("permute needs " + std::to_string(a.ndim()) + " dims for a tensor of shape " + shape_str(a.shape) + ", got " + std::to_string(dims.size()));
+  std::vector<std::int64_t> nd;
+  std::vector<bool> seen(a.shape.size(), false);
+  for (auto d : dims) {
+    auto k = normalize_dim(d, a.ndim());
+    if (a.ndim() == 0) continue;
+    if (seen[k]) throw ValueError("permute dims repeat a dimension");
+    seen[k] = true;
+    nd.push_back(k);
+  }
+  Array out = a;
+  for (std::size_t i = 0; i < nd.size(); ++i) {
+    out.shape[i] = a.shape[nd[i]];
+    out.strides[i] = a.strides[nd[i]];
+  }
+  return out;
+}
+
+Array transpose(const Array& a, std::int64_t d0, std::int64_t d1) {
+  Array out = a;
+  if (a.ndim() == 0) { normalize_dim(d0, 0); normalize_dim(d1, 0); return out; }
+  d0 = normalize_dim(d0, a.ndim());
+  d1 = normalize_dim(d1, a.ndim());
+  std::swap(out.shape[d0], out.shape[d1]);
+  std::swap(out.strides[d0], out.strides[d1]);
+  return out;
+}
+
+Array expand(const Array& a, const Shape& shape) {
+  if (shape.size() < a.shape.size())
+    throw ValueError("shapes " + shape_str(a.shape) + " and " + shape_str(shape) + " do not broadcast");
+  check_shape(shape, a.dtype);
+  Array out = a;
+  std::size_t lead = shape.size() - a.shape.size();
+  out.shape = shape;
+  out.strides.assign(shape.size(), 0);
+  for (std::size_t i = 0; i < a.shape.size(); ++i) {
+    if (a.shape[i] == shape[lead + i]) out.strides[lead + i] = a.strides[i];
+    else if (a.shape[i] != 1)
+      throw ValueError("shapes " + shape_str(a.shape) + " and " + shape_str(shape) + " do not broadcast");
+  }
+  return out;
+}
+
+
+Array slice(const Array& a, std::int64_t dim, std::int64_t start, std::int64_t stop, std::int64_t step) {
+  // plain [start, stop) with a positive step, already in range (internal use)
+  Array out = a;
+  std::int64_t n = stop > start ? (stop - start - 1) / step + 1 : 0;
+  if (n > 0) out.offset += start * a.strides[dim];
+  out.shape[dim] = n;
+  out.strides[dim] = a.strides[dim] * step;
+  return out;
+}
+
+Array select(const Array& a, std::int64_t dim, std::int64_t index) {
+  Array out = a;
+  out.offset += index * a.strides[dim];
+  out.shape.erase(out.shape.begin() + dim);
+  out.strides.erase(out.strides.begin() + dim);
+  return out;
+}
+
+Array unsqueeze(const Array& a, std::int64_t dim) {
+  Array out = a;
+  out.shape.insert(out.shape.begin() + dim, 1);
+  out.strides.insert(out.strides.begin() + dim, 0);
+  return out;
+}
+
+}  // namespace tapegrad

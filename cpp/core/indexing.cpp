@@ -1,0 +1,203 @@
+// NumPy indexing: a subscript becomes a plan (a strided view for basic
+// indexing, else a table of element positions) that the forward gather and
+// the backward scatter-add share. See indexing.h.
+#include "indexing.h"
+
+#include <algorithm>
+
+namespace tapegrad {
+
+namespace {
+
+// Python's slice.indices(): clamp start/stop to the dimension and count.
+std::int64_t resolve_slice(std::int64_t len, const IndexItem& it, std::int64_t& start) {
+  const std::int64_t step = it.step;
+  if (step == 0) throw ValueError("slice step cannot be zero");
+  const std::int64_t lower = step > 0 ? 0 : -1, upper = step > 0 ? len : len - 1;
+  auto clamp = [&](std::int64_t v) {
+    if (v < 0) { v += len; if (v < lower) v = lower; }
+    else if (v > upper) v = upper;
+    return v;
+  };
+  start = it.has_start ? clamp(it.start) : (step > 0 ? lower : upper);
+  std::int64_t stop = it.has_stop ? clamp(it.stop) : (step > 0 ? upper : lower);
+  if (step > 0) return start < stop ? (stop - start - 1) / step + 1 : 0;
+  return stop < start ? (start - stop - 1) / (-step) + 1 : 0;
+}
+
+std::int64_t wrap_index(std::int64_t i, std::int64_t len, std::int64_t axis) {
+  if (i < -len || i >= len)
+    throw IndexError("index " + std::to_string(i) + " is out of bounds for axis " + std::to_string(axis) + " with size " + std::to_string(len));
+  return i < 0 ? i + len : i;
+}
+
+struct Layout {
+  Shape shape, strides;
+  std::int64_t offset = 0;
+  bool advanced = false;
+  std::vector<std::int64_t> flat;  // advanced: element offsets, row-major over `shape`
+};
+
+// An advanced part of a subscript: an integer array (or an int among
+// arrays), where its broadcast dims go in the output, and the input axis it
+// indexes.
+struct Adv {
+  std::size_t pos;
+  const IndexItem* item;
+  std::int64_t size, stride, axis;
+  std::int64_t scalar;
+  bool is_scalar;
+};
+
+// Phase 1: ints, slices, None and Ellipsis applied to (shape, strides,
+// offset); the advanced parts are set aside in `adv`.
+Layout basic_layout(const Shape& shape, const Shape& strides, std::int64_t offset, const std::vector<IndexItem>& items,
+                    std::vector<Adv>& adv) {
+  bool any_array = false;
+  std::int64_t consumed = 0, ellipses = 0;
+  for (auto& it : items) {
+    if (it.kind == IndexItem::IntArray) any_array = true;
+    if (it.kind == IndexItem::Ellipsis) ++ellipses;
+    else if (it.kind != IndexItem::NewAxis) ++consumed;
+  }
+  const std::int64_t nd = static_cast<std::int64_t>(shape.size());
+  if (ellipses > 1) throw IndexError("an index can only have a single ellipsis ('...')");
+  if (consumed > nd)
+    throw IndexError("too many indices for tensor: tensor is " + std::to_string(nd) + "-dimensional, but " + std::to_string(consumed) + " were indexed");
+  Layout L;
+  L.offset = offset;
+  std::int64_t d = 0;
+  auto take_rest = [&](std::int64_t upto) {
+    for (; d < upto; ++d) { L.shape.push_back(shape[d]); L.strides.push_back(strides[d]); }
+  };
+  for (auto& it : items) {
+    switch (it.kind) {
+      case IndexItem::Ellipsis: take_rest(d + (nd - consumed)); break;
+      case IndexItem::NewAxis: L.shape.push_back(1); L.strides.push_back(0); break;
+      case IndexItem::Int: {
+        std::int64_t i = wrap_index(it.i, shape[d], d);
+        if (any_array) adv.push_back({L.shape.size(), &it, shape[d], strides[d], d, i, true});
+        else L.offset += i * strides[d];
+        ++d;
+        break;
+      }
+      case IndexItem::Slice: {
+        std::int64_t start = 0;
+        std::int64_t n = resolve_slice(shape[d], it, start);
+        if (n > 0) L.offset += start * strides[d];
+        L.shape.push_back(n);
+        L.strides.push_back(strides[d] * it.step);
+        ++d;
+        break;
+      }
+      case IndexItem::IntArray:
+        adv.push_back({L.shape.size(), &it, shape[d], strides[d], d, 0, false});
+        ++d;
+        break;
+    }
+  }
+  take_rest(nd);
+  return L;
+}
+
+// Phase 2: the index arrays broadcast together to B (ints count as 0-d);
+// returns, for each position of B, the summed offset of the advanced parts.
+std::vector<std::int64_t> advanced_offsets(const std::vector<Adv>& adv, Shape& B) {
+  for (auto& a : adv) {
+    if (a.is_scalar) continue;
+    const Shape& s = a.item->shape;
+    Shape nb(std::max(B.size(), s.size()), 1);
+    for (std::size_t k = 0; k < nb.size(); ++k) {
+      std::int64_t x = k + B.size() >= nb.size() ? B[k + B.size() - nb.size()] : 1;
+      std::int64_t y = k + s.size() >= nb.size() ? s[k + s.size() - nb.size()] : 1;
+      if (x != y && x != 1 && y != 1)
+        throw IndexError("shape mismatch: indexing arrays could not be broadcast together with shapes " + shape_str(B) + " " + shape_str(s));
+      nb[k] = x == 1 ? y : x;
+    }
+    B = nb;
+  }
+  std::int64_t nb = 1;
+  for (auto v : B) nb *= v;
+  std::vector<std::int64_t> table(static_cast<std::size_t>(nb), 0);
+  for (auto& a : adv) {
+    if (a.is_scalar) { for (auto& t : table) t += a.scalar * a.stride; continue; }
+    const Shape& s = a.item->shape;
+    Shape bst(B.size(), 0);  // strides of this array's values broadcast to B
+    Shape cs = contiguous_strides(s);
+    for (std::size_t k = 0; k < s.size(); ++k)
+      if (s[k] != 1) bst[B.size() - s.size() + k] = cs[k];
+    std::vector<std::int64_t> idx(B.size(), 0);
+    for (std::int64_t f = 0; f < nb; ++f) {
+      std::int64_t src = 0;
+      for (std::size_t k = 0; k < B.size(); ++k) src += idx[k] * bst[k];
+      table[f] += wrap_index(a.item->values[src], a.size, a.axis) * a.stride;
+      for (std::size_t k = B.size(); k-- > 0;) { if (++idx[k] < B[k]) break; idx[k] = 0; }
+    }
+  }
+  return table;
+}
+
+// Indexes the layout (shape, strides, offset) with NumPy's rules.
+Layout index_layout(const Shape& shape, const Shape& strides, std::int64_t offset, const std::vector<IndexItem>& items) {
+  std::vector<Adv> adv;
+  Layout L = basic_layout(shape, strides, offset, items, adv);
+  if (adv.empty()) return L;
+  Shape B;
+  const std::vector<std::int64_t> table = advanced_offsets(adv, B);
+  // Phase 3. NumPy: adjacent advanced indices put the broadcast dims in their
+  // place, separated ones put them first.
+  bool adjacent = true;
+  for (std::size_t k = 1; k < adv.size(); ++k) if (adv[k].pos != adv[0].pos) adjacent = false;
+  std::size_t at = adjacent ? adv[0].pos : 0;
+
+  // Output: L dims [0, at) + B + L dims [at, end); offsets from the table.
+  Shape pre(L.shape.begin(), L.shape.begin() + at), post(L.shape.begin() + at, L.shape.end());
+  Shape pre_st(L.strides.begin(), L.strides.begin() + at), post_st(L.strides.begin() + at, L.strides.end());
+  Layout R;
+  R.advanced = true;
+  R.shape = pre; R.shape.insert(R.shape.end(), B.begin(), B.end()); R.shape.insert(R.shape.end(), post.begin(), post.end());
+  Shape dims = pre; dims.push_back(static_cast<std::int64_t>(table.size())); dims.insert(dims.end(), post.begin(), post.end());
+  Shape st = pre_st; st.push_back(0); st.insert(st.end(), post_st.begin(), post_st.end());
+  std::int64_t total = 1;
+  for (auto v : dims) total *= v;
+  R.flat.resize(static_cast<std::size_t>(total));
+  std::vector<std::int64_t> idx(dims.size(), 0);
+  const std::size_t bpos = pre.size();
+  for (std::int64_t f = 0; f < total; ++f) {
+    std::int64_t o = L.offset;
+    for (std::size_t k = 0; k < dims.size(); ++k) o += k == bpos ? table[idx[k]] : idx[k] * st[k];
+    R.flat[f] = o;
+    for (std::size_t k = dims.size(); k-- > 0;) { if (++idx[k] < dims[k]) break; idx[k] = 0; }
+  }
+  return R;
+}
+
+}  // namespace
+
+IndexPlan plan_index(const Shape& in_shape, const std::vector<IndexItem>& items) {
+  Layout L = index_layout(in_shape, contiguous_strides(in_shape), 0, items);
+  IndexPlan p;
+  p.in_shape = in_shape;
+  p.is_view = !L.advanced;
+  p.out_shape = L.shape;
+  p.view_strides = L.strides;
+  p.view_offset = L.offset;
+  p.flat = std::move(L.flat);
+  return p;
+}
+
+Array apply_index(const Array& a, const std::vector<IndexItem>& items, const IndexPlan& plan) {
+  if (plan.is_view) {
+    // the same view arithmetic, on the input's own strides and offset
+    Layout L = index_layout(a.shape, a.strides, a.offset, items);
+    return Array{a.storage, a.dtype, L.shape, L.strides, L.offset};
+  }
+  Array src = contiguous(a);
+  Array out = empty(plan.out_shape, a.dtype);
+  const std::int64_t n = static_cast<std::int64_t>(plan.flat.size());
+  if (a.dtype == DType::F32) { const float* s = src.data<float>(); float* o = out.data<float>(); for (std::int64_t i = 0; i < n; ++i) o[i] = s[plan.flat[i]]; }
+  else { const double* s = src.data<double>(); double* o = out.data<double>(); for (std::int64_t i = 0; i < n; ++i) o[i] = s[plan.flat[i]]; }
+  return out;
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,266 @@
+// Elementwise kernels: loops over the rules of rules.h, forward (f) and
+// backward (g * d, fused into one pass), plus the copies and selects built
+// the same way. Loops over contiguous data vectorise; a select on a
+// comparison (ReLU's backward) does so only with GCC's -fno-trapping-math
+// (CMakeLists.txt), where a branch per element would mispredict.
+#include <algorithm>
+#include <array>
+#include <cmath>
+
+#include "broadcast.h"
+#include "kernels.h"
+#include "odometer.h"
+#include "op_dispatch.h"
+
+namespace tapegrad {
+
+namespace {
+
+bool all_zero(const Shape& s) { return std::all_of(s.begin(), s.end(), [](std::int64_t v) { return v == 0; }); }
+
+// o[i] = f(x[i]) for every element of x (any layout), o contiguous.
+template <class T, class F>
+void map1(const Array& x, T* o, F&& f) {
+  const T* px = x.data<T>();
+  if (x.is_contiguous()) {
+    const std::int64_t n = x.numel();
+    for (std::int64_t i = 0; i < n; ++i) o[i] = f(px[i]);
+    return;
+  }
+  odometer<1>(x.shape, {&x.strides}, [&](const std::array<std::int64_t, 1>& off, std::int64_t m, const std::array<std::int64_t, 1>& is) {
+    const T* p = px + off[0];
+    for (std::int64_t j = 0; j < m; ++j) o[j] = f(p[j * is[0]]);
+    o += m;
+  });
+}
+
+// o[i] = f(x[i], y[i]) for x and y of one shape (any layouts, stride 0 for
+// broadcast dims), o contiguous. The layouts of a broadcast binary op
+// (contiguous with a scalar, a row, a column) get loops of their own.
+template <class T, class F>
+void map2(const Array& x, const Array& y, T* o, F&& f) {
+  const T* px = x.data<T>();
+  const T* py = y.data<T>();
+  const std::int64_t n = x.numel();
+  const bool cx = x.is_contiguous(), cy = y.is_contiguous();
+  if (cx && cy) { for (std::int64_t i = 0; i < n; ++i) o[i] = f(px[i], py[i]); return; }
+  if (cx && all_zero(y.strides)) { const T b = py[0]; for (std::int64_t i = 0; i < n; ++i) o[i] = f(px[i], b); return; }
+  if (cy && all_zero(x.strides)) { const T a = px[0]; for (std::int64_t i = 0; i < n; ++i) o[i] = f(a, py[i]); return; }
+  odometer<2>(x.shape, {&x.strides, &y.strides}, [&](const std::array<std::int64_t, 2>& off, std::int64_t m, const std::array<std::int64_t, 2>& is) {
+    const T* a = px + off[0];
+    const T* b = py + off[1];
+    if (is[0] == 1 && is[1] == 1) for (std::int64_t j = 0; j < m; ++j) o[j] = f(a[j], b[j]);
+    else if (is[0] == 1 && is[1] == 0) for (std::int64_t j = 0; j < m; ++j) o[j] = f(a[j], b[0]);
+    else if (is[0] == 0 && is[1] == 1) for (std::int64_t j = 0; j < m; ++j) o[j] = f(a[0], b[j]);
+    else for (std::int64_t j = 0; j < m; ++j) o[j] = f(a[j * is[0]], b[j * is[1]]);
+    o += m;
+  });
+}
+
+// Runs body.template operator()<T>() for the C++ type of a float dtype.
+template <class Body>
+void by_dtype(DType dt, Body&& body) {
+  if (dt == DType::F32) body(float{});
+  else body(double{});
+}
+
+// Calls f(x, y) with a and b converted to their promoted dtype and
+// broadcast to one shape; operands that need neither are passed as they are
+// (no copy of the Array, not even of its shared_ptr: this is every small op).
+template <class F>
+decltype(auto) with_common(const Array& a, const Array& b, F&& f) {
+  if (a.dtype == b.dtype && a.shape == b.shape) return f(a, b);  // the common case
+  Shape s = broadcast_shape(a.shape, b.shape);
+  DType dt = promote(a.dtype, b.dtype);
+  return f(expand(astype(a, dt), s), expand(astype(b, dt), s));
+}
+
+// a in dtype dt: a itself, or a converted copy held in `keep`.
+const Array& in_dtype(const Array& a, DType dt, Array& keep) {
+  if (a.dtype == dt) return a;
+  keep = astype(a, dt);
+  return keep;
+}
+
+}  // namespace
+
+// ---- forward ------------------------------------------------------------------
+
+Array unary(Op op, const Array& a, double k) {
+  Array out = empty(a.shape, a.dtype);
+  with_unary_rule(op, [&](auto r) {
+    using R = decltype(r);
+    by_dtype(a.dtype, [&](auto t) {
+      using T = decltype(t);
+      map1<T>(a, out.data<T>(), [k](T x) { return rules::forward1<R>(x, k); });
+    });
+  });
+  return out;
+}
+
+Array binary(Op op, const Array& a, const Array& b) {
+  return with_common(a, b, [&](const Array& x, const Array& y) {
+    Array out = empty(x.shape, x.dtype);
+    auto run = [&](auto r) {
+      using R = decltype(r);
+      by_dtype(x.dtype, [&](auto t) {
+        using T = decltype(t);
+        map2<T>(x, y, out.data<T>(), [](T u, T v) { return R::f(u, v); });
+      });
+    };
+    if (op_info(op).kind == OpKind::Compare) with_compare_rule(op, run);
+    else with_binary_rule(op, run);
+    return out;
+  });
+}
+
+Array binary_scalar(Op op, const Array& a, double s) { return binary(op, a, scalar_array(s, a.dtype)); }
+Array rbinary_scalar(Op op, double s, const Array& a) { return binary(op, scalar_array(s, a.dtype), a); }
+
+// ---- backward: g * the rule's local gradient, in one pass ------------------------
+
+Array unary_grad(Op op, const Array& g, const Array& s, double k) {
+  return with_unary_rule(op, [&](auto r) {
+    using R = decltype(r);
+    if constexpr (rules::UnaryPass<R>::value == -1) {
+      return unary(Op::Neg, g);
+    } else {
+      return with_common(g, s, [&](const Array& x, const Array& y) {
+        Array out = empty(x.shape, x.dtype);
+        by_dtype(x.dtype, [&](auto t) {
+          using T = decltype(t);
+          map2<T>(x, y, out.data<T>(), [k](T gi, T si) { return gi * rules::local1<R>(si, k); });
+        });
+        return out;
+      });
+    }
+  });
+}
+
+namespace {
+
+// g * d/da or g * d/db (Which = 0 or 1) of a binary rule; a, b and out have
+// g's shape (the op's operands were expanded to it). Operands the rule does
+// not read cost nothing: their loads are dead code once inlined.
+template <class R, int Which>
+Array binary_grad_of(const Array& g, const Array& a, const Array& b, const Array& out) {
+  if constexpr (R::kPass[Which] == 1) return g;
+  if constexpr (R::kPass[Which] == -1) return unary(Op::Neg, g);
+  const DType dt = promote(g.dtype, a.dtype);
+  Array keep[4];
+  const Array& ga = in_dtype(g, dt, keep[0]);
+  const Array& aa = in_dtype(a, dt, keep[1]);
+  const Array& bb = in_dtype(b, dt, keep[2]);
+  const Array& oo = in_dtype(out, dt, keep[3]);
+  Array res = empty(g.shape, dt);
+  by_dtype(dt, [&](auto t) {
+    using T = decltype(t);
+    T* o = res.data<T>();
+    const T *pg = ga.data<T>(), *pa = aa.data<T>(), *pb = bb.data<T>(), *po = oo.data<T>();
+    auto one = [&](T gi, T ai, T bi, T oi) {
+      rules::Pair<T> d = R::d(ai, bi, oi);
+      return gi * (Which == 0 ? d.da : d.db);
+    };
+    if (ga.is_contiguous() && aa.is_contiguous() && bb.is_contiguous() && oo.is_contiguous()) {
+      const std::int64_t n = res.numel();
+      for (std::int64_t i = 0; i < n; ++i) o[i] = one(pg[i], pa[i], pb[i], po[i]);
+      return;
+    }
+    odometer<4>(g.shape, {&ga.strides, &aa.strides, &bb.strides, &oo.strides},
+                [&](const std::array<std::int64_t, 4>& off, std::int64_t m, const std::array<std::int64_t, 4>& is) {
+                  for (std::int64_t j = 0; j < m; ++j)
+                    o[j] = one(pg[off[0] + j * is[0]], pa[off[1] + j * is[1]], pb[off[2] + j * is[2]], po[off[3] + j * is[3]]);
+                  o += m;
+                });
+  });
+  return res;
+}
+
+}  // namespace
+
+Array binary_grad(Op op, int which, const Array& g, const Array& a, const Array& b, const Array& out) {
+  return with_binary_rule(op, [&](auto r) {
+    using R = decltype(r);
+    return which == 0 ? binary_grad_of<R, 0>(g, a, b, out) : binary_grad_of<R, 1>(g, a, b, out);
+  });
+}
+
+// ---- copies, accumulation, selection ----------------------------------------------
+
+namespace {
+template <class T, bool Add>
+void store_into(const Array& dst, const Array& src0) {
+  Array src = expand(astype(src0, dst.dtype), dst.shape);
+  T* pd = dst.data<T>();
+  const T* ps = src.data<T>();
+  odometer<2>(dst.shape, {&dst.strides, &src.strides}, [&](const std::array<std::int64_t, 2>& off, std::int64_t m, const std::array<std::int64_t, 2>& is) {
+    T* x = pd + off[0];
+    const T* y = ps + off[1];
+    if (is[0] == 1 && is[1] == 1) { for (std::int64_t j = 0; j < m; ++j) { if (Add) x[j] += y[j]; else x[j] = y[j]; } }
+    else for (std::int64_t j = 0; j < m; ++j) { if (Add) x[j * is[0]] += y[j * is[1]]; else x[j * is[0]] = y[j * is[1]]; }
+  });
+}
+}  // namespace
+
+void copy_into(const Array& dst, const Array& src) {
+  by_dtype(dst.dtype, [&](auto t) { store_into<decltype(t), false>(dst, src); });
+}
+
+void add_into(const Array& dst, const Array& src) {
+  by_dtype(dst.dtype, [&](auto t) { store_into<decltype(t), true>(dst, src); });
+}
+
+void scatter_add(const Array& dst, const std::vector<std::int64_t>& flat, const Array& src0) {
+  Array src = contiguous(astype(src0, dst.dtype));
+  const std::int64_t n = static_cast<std::int64_t>(flat.size());
+  by_dtype(dst.dtype, [&](auto t) {
+    using T = decltype(t);
+    T* d = dst.data<T>();
+    const T* s = src.data<T>();
+    for (std::int64_t i = 0; i < n; ++i) d[flat[i]] += s[i];
+  });
+}
+
+Array where(const Array& cond, const Array& a, const Array& b) {
+  Shape s = broadcast_shape(broadcast_shape(cond.shape, a.shape), b.shape);
+  DType dt = promote(a.dtype, b.dtype);
+  Array c = contiguous(expand(astype(cond, DType::F64), s));
+  Array x = contiguous(expand(astype(a, dt), s)), y = contiguous(expand(astype(b, dt), s));
+  Array out = empty(s, dt);
+  const double* pc = c.data<double>();
+  const std::int64_t n = out.numel();
+  by_dtype(dt, [&](auto t) {
+    using T = decltype(t);
+    const T *px = x.data<T>(), *py = y.data<T>();
+    T* o = out.data<T>();
+    for (std::int64_t i = 0; i < n; ++i) o[i] = pc[i] != 0 ? px[i] : py[i];
+  });
+  return out;
+}
+
+Array concatenate(const std::vector<Array>& parts, std::int64_t dim) {
+  if (parts.empty()) throw ValueError("need at least one tensor to concatenate");
+  const Array& first = parts[0];
+  if (first.ndim() == 0) throw ValueError("zero-dimensional tensors cannot be concatenated");
+  dim = normalize_dim(dim, first.ndim());
+  Shape s = first.shape;
+  DType dt = first.dtype;
+  s[dim] = 0;
+  for (const Array& p : parts) {
+    bool ok = p.ndim() == first.ndim();
+    for (std::int64_t i = 0; ok && i < first.ndim(); ++i) ok = i == dim || p.shape[i] == first.shape[i];
+    if (!ok)
+      throw ValueError("concatenate: shapes " + shape_str(first.shape) + " and " + shape_str(p.shape) + " differ outside dim " + std::to_string(dim));
+    s[dim] += p.shape[dim];
+    dt = promote(dt, p.dtype);
+  }
+  Array out = empty(s, dt);
+  std::int64_t at = 0;
+  for (const Array& p : parts) {
+    copy_into(slice(out, dim, at, at + p.shape[dim], 1), p);
+    at += p.shape[dim];
+  }
+  return out;
+}
+
+}  // namespace tapegrad

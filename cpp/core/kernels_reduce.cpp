@@ -1,0 +1,174 @@
+// Reductions and the softmax family: the reduced dims are arranged last (or
+// first) so that each output element reduces one contiguous run.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "kernels.h"
+
+namespace tapegrad {
+
+// ---------------------------------------------------------------------------
+// Reductions: arrange the reduced dims last (or first) so each output element
+// reduces one contiguous run.
+
+namespace {
+template <class T>
+struct Acc { using type = T; };
+template <>
+struct Acc<float> { using type = double; };  // float32 sums accumulate in double
+
+template <class T>
+void reduce_rows(ReduceKind k, const T* in, T* out, std::int64_t rows, std::int64_t len) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const T* p = in + r * len;
+    if (k == ReduceKind::Sum) {
+      typename Acc<T>::type s = 0;
+      for (std::int64_t j = 0; j < len; ++j) s += p[j];
+      out[r] = static_cast<T>(s);
+    } else {
+      T m = p[0];
+      for (std::int64_t j = 1; j < len && m == m; ++j) {
+        T v = p[j];
+        if (v != v || (k == ReduceKind::Max ? v > m : v < m)) m = v;
+      }
+      out[r] = m;
+    }
+  }
+}
+
+template <class T>
+void reduce_cols(ReduceKind k, const T* in, T* out, std::int64_t rows, std::int64_t len) {
+  // out[j] = reduce over r of in[r * len + j]: accumulate row by row (vectorises)
+  if (k == ReduceKind::Sum) {
+    std::vector<typename Acc<T>::type> acc(static_cast<std::size_t>(len), 0);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const T* p = in + r * len;
+      for (std::int64_t j = 0; j < len; ++j) acc[j] += p[j];
+    }
+    for (std::int64_t j = 0; j < len; ++j) out[j] = static_cast<T>(acc[j]);
+    return;
+  }
+  std::copy(in, in + len, out);
+  for (std::int64_t r = 1; r < rows; ++r) {
+    const T* p = in + r * len;
+    for (std::int64_t j = 0; j < len; ++j) {
+      T v = p[j], m = out[j];
+      if (m == m && (v != v || (k == ReduceKind::Max ? v > m : v < m))) out[j] = v;
+    }
+  }
+}
+}  // namespace
+
+Array reduce(ReduceKind k, const Array& a, const std::vector<std::int64_t>& dims0, bool keepdim) {
+  std::vector<std::int64_t> dims = normalize_dims(dims0, a.ndim());
+  std::vector<bool> red(a.shape.size(), false);
+  for (auto d : dims) red[d] = true;
+  Shape out_shape, kept_shape;
+  std::int64_t len = 1;
+  std::vector<std::int64_t> order_kept, order_red;
+  for (std::size_t i = 0; i < a.shape.size(); ++i) {
+    if (red[i]) { len *= a.shape[i]; order_red.push_back(i); if (keepdim) out_shape.push_back(1); }
+    else { order_kept.push_back(i); kept_shape.push_back(a.shape[i]); out_shape.push_back(a.shape[i]); }
+  }
+  if (k != ReduceKind::Sum && len == 0)
+    throw ValueError(std::string(k == ReduceKind::Max ? "max" : "min") + "() over an empty dimension of a tensor of shape " + shape_str(a.shape));
+  Array out = empty(out_shape, a.dtype);
+  std::int64_t rows = out.numel();
+  if (rows == 0) return out;
+  if (len == 0) { return zeros(out_shape, a.dtype); }
+  // leading reduced dims of contiguous data: column reduction, no copy
+  bool leading = a.is_contiguous() && !order_red.empty() && order_red.back() == static_cast<std::int64_t>(order_red.size()) - 1;
+  Array src = a;
+  if (!leading) {
+    std::vector<std::int64_t> perm = order_kept;
+    perm.insert(perm.end(), order_red.begin(), order_red.end());
+    src = contiguous(permute(a, perm));
+  }
+  if (a.dtype == DType::F32) {
+    if (leading) reduce_cols<float>(k, src.data<float>(), out.data<float>(), len, rows);
+    else reduce_rows<float>(k, src.data<float>(), out.data<float>(), rows, len);
+  } else {
+    if (leading) reduce_cols<double>(k, src.data<double>(), out.data<double>(), len, rows);
+    else reduce_rows<double>(k, src.data<double>(), out.data<double>(), rows, len);
+  }
+  return out;
+}
+
+Array tie_share(const Array& a, const Array& m, const std::vector<std::int64_t>& dims) {
+  Array hit = binary(Op::Eq, a, m);
+  Array count = reduce(ReduceKind::Sum, hit, dims, true);
+  return binary(Op::Div, hit, count);
+}
+
+// ---------------------------------------------------------------------------
+// Softmax family: the reduced dim is moved last, rows are processed in one
+// pass each (max, then exp-sum, then normalise), the result moved back.
+
+namespace {
+template <class T, bool Log>
+void softmax_rows(const T* in, T* out, std::int64_t rows, std::int64_t len) {
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const T* p = in + r * len;
+    T* o = out + r * len;
+    T m = -std::numeric_limits<T>::infinity();
+    for (std::int64_t j = 0; j < len; ++j) m = p[j] > m ? p[j] : m;
+    // All -inf (or empty): shift by 0 and let exp/log produce nan. A +inf max
+    // stays: inf - inf is nan, so the sum and with it the whole row are nan (as NumPy).
+    if (m == -std::numeric_limits<T>::infinity()) m = T(0);
+    typename Acc<T>::type s = 0;
+    for (std::int64_t j = 0; j < len; ++j) { T e = std::exp(p[j] - m); if (!Log) o[j] = e; s += e; }
+    if (Log) {
+      T lse = static_cast<T>(std::log(s));
+      for (std::int64_t j = 0; j < len; ++j) o[j] = (p[j] - m) - lse;
+    } else {
+      T inv = static_cast<T>(1.0 / s);
+      for (std::int64_t j = 0; j < len; ++j) o[j] *= inv;
+    }
+  }
+}
+
+template <bool Log>
+Array softmax_impl(const Array& a, std::int64_t dim) {
+  if (a.ndim() == 0) {
+    normalize_dim(dim, 0);  // 0 or -1 only, as every dim argument of a 0-d tensor
+    Array one = reshape(a, {1});
+    return reshape(softmax_impl<Log>(one, 0), {});
+  }
+  dim = normalize_dim(dim, a.ndim());
+  std::vector<std::int64_t> perm, inv(a.shape.size());
+  for (std::int64_t i = 0; i < a.ndim(); ++i) if (i != dim) perm.push_back(i);
+  perm.push_back(dim);
+  for (std::size_t i = 0; i < perm.size(); ++i) inv[perm[i]] = static_cast<std::int64_t>(i);
+  Array src = contiguous(permute(a, perm));
+  Array out = empty(src.shape, a.dtype);
+  std::int64_t len = a.shape[dim], rows = len ? src.numel() / len : 0;
+  if (a.dtype == DType::F32) softmax_rows<float, Log>(src.data<float>(), out.data<float>(), rows, len);
+  else softmax_rows<double, Log>(src.data<double>(), out.data<double>(), rows, len);
+  return contiguous(permute(out, inv));
+}
+}  // namespace
+
+Array softmax(const Array& a, std::int64_t dim) { return softmax_impl<false>(a, dim); }
+Array log_softmax(const Array& a, std::int64_t dim) { return softmax_impl<true>(a, dim); }
+
+Array cross_entropy(const Array& logits, const std::vector<std::int64_t>& labels, Array& probs) {
+  if (logits.ndim() != 2)
+    throw ValueError("cross_entropy expects logits of shape (N, C), got " + shape_str(logits.shape));
+  const std::int64_t n = logits.shape[0], c = logits.shape[1];
+  if (static_cast<std::int64_t>(labels.size()) != n)
+    throw ValueError("cross_entropy: logits of shape " + shape_str(logits.shape) + " need " + std::to_string(n) + " labels, got " + std::to_string(labels.size()));
+  for (auto l : labels)
+    if (l < -c || l >= c)
+      throw IndexError("index " + std::to_string(l) + " is out of bounds for axis 1 with size " + std::to_string(c));
+  Array lsm = log_softmax(logits, 1);  // contiguous (N, C)
+  probs = unary(Op::Exp, lsm);
+  double total = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::int64_t l = labels[i] < 0 ? labels[i] + c : labels[i];
+    total -= logits.dtype == DType::F32 ? static_cast<double>(lsm.data<float>()[i * c + l]) : lsm.data<double>()[i * c + l];
+  }
+  return scalar_array(n ? total / static_cast<double>(n) : std::nan(""), logits.dtype);
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,232 @@
+// Elementwise tensor ops (the Unary, Binary and Compare rows of the op table):
+// forward through the kernels, backward as g * the rule's local derivative
+// (rules.h), fused in the sweep and recorded with TRec (Note [Recorded
+// backward]). Also what every op uses to record a node.
+#include <cmath>
+#include <cstdio>
+#include <utility>
+
+#include "backward_rules.h"
+#include "grad_mode.h"
+#include "op_dispatch.h"
+
+namespace tapegrad {
+
+// ---- recording ------------------------------------------------------------------
+
+TensorPtr make_leaf(Array data, bool requires_grad) {
+  auto n = std::make_shared<TensorNode>();
+  n->data = std::move(data);
+  n->requires_grad = requires_grad;
+  return n;
+}
+
+bool recording(std::initializer_list<const TensorPtr*> ts) {
+  if (!is_grad_enabled()) return false;
+  for (auto t : ts)
+    if ((*t)->requires_grad) return true;
+  return false;
+}
+
+bool any_requires_grad(const std::vector<TensorPtr>& ts) {
+  if (!is_grad_enabled()) return false;
+  for (auto& t : ts)
+    if (t->requires_grad) return true;
+  return false;
+}
+
+TensorPtr record(Array data, Op op, std::vector<TensorPtr> parents, std::vector<Array> saved) {
+  auto n = std::make_shared<TensorNode>();
+  n->data = std::move(data);
+  n->requires_grad = true;
+  n->op = op;
+  n->parents = std::move(parents);
+  n->saved = std::move(saved);
+  return n;
+}
+
+// Note [Broadcast reduction]: an operand broadcast by a binary op becomes an
+// explicit `expand` node, whose backward is the one sum_to.
+TensorPtr expanded(const TensorPtr& t, const Shape& s) { return t->data.shape == s ? t : expand(t, s); }
+
+std::string op_string(const TensorNode& n) {
+  if (n.op != Op::PowConst) return op_name(n.op);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "**%g", n.k);  // C's %g spells numbers as Python's format(k, "g")
+  return buf;
+}
+
+namespace {
+
+// The values an elementwise op's backward reads (the Saves column): its
+// inputs as of now (views, no copy), its output, or both.
+std::vector<Array> saved_values(Op op, std::initializer_list<Array> inputs, const Array& out) {
+  switch (op_info(op).saves) {
+    case Saves::Input:
+    case Saves::Inputs: return std::vector<Array>(inputs);
+    case Saves::Output: return {out};
+    case Saves::InputsOutput: {
+      std::vector<Array> s(inputs);
+      s.push_back(out);
+      return s;
+    }
+    default: return {};
+  }
+}
+
+}  // namespace
+
+// ---- forward ----------------------------------------------------------------------
+
+TensorPtr unary_op(Op op, const TensorPtr& a) {
+  Array out = unary(op, a->data);
+  if (!recording({&a})) return make_leaf(std::move(out));
+  std::vector<Array> saved = saved_values(op, {a->data}, out);
+  return record(std::move(out), op, {a}, std::move(saved));
+}
+
+TensorPtr pow_const(const TensorPtr& a, double k) {
+  Array out = unary(Op::PowConst, a->data, k);
+  if (!recording({&a})) return make_leaf(std::move(out));
+  TensorPtr n = record(std::move(out), Op::PowConst, {a}, {a->data});
+  n->k = k;
+  return n;
+}
+
+TensorPtr binary_op(Op op, const TensorPtr& a, const TensorPtr& b) {
+  if (!recording({&a, &b})) return make_leaf(binary(op, a->data, b->data));
+  // The saved operands are views of them as of now, not whatever the parents
+  // hold at backward time (Note [Mutating data]).
+  if (a->data.shape == b->data.shape) {
+    Array out = binary(op, a->data, b->data);
+    std::vector<Array> saved = saved_values(op, {a->data, b->data}, out);
+    return record(std::move(out), op, {a, b}, std::move(saved));
+  }
+  Shape s = broadcast_shape(a->data.shape, b->data.shape);
+  TensorPtr x = expanded(a, s), y = expanded(b, s);
+  Array out = binary(op, x->data, y->data);
+  std::vector<Array> saved = saved_values(op, {x->data, y->data}, out);
+  return record(std::move(out), op, {x, y}, std::move(saved));
+}
+
+TensorPtr compare(Op op, const TensorPtr& a, const TensorPtr& b) { return make_leaf(binary(op, a->data, b->data)); }
+
+TensorPtr scale(const TensorPtr& a, double c) { return mul(a, make_leaf(scalar_array(c, a->data.dtype))); }
+
+TensorPtr div_scalar(const TensorPtr& a, double c) { return div(a, make_leaf(scalar_array(c, a->data.dtype))); }
+
+TensorPtr exp(const TensorPtr& a) { return unary_op(Op::Exp, a); }
+
+// ---- backward -------------------------------------------------------------------
+
+namespace {
+
+// A number of the recorded pass: a node, or a constant folded as a double
+// (the rules' S(1), S(k)). Arithmetic on nodes is the ops above, so the
+// rules' local derivatives become graph nodes.
+class TRec {
+ public:
+  TRec(double c) : c_(c) {}  // NOLINT: S(1) in the rules
+  explicit TRec(TensorPtr t) : t_(std::move(t)) {}
+  bool is_node() const { return t_ != nullptr; }
+  const TensorPtr& node() const { return t_; }
+  double constant() const { return c_; }
+  // a node holding this number in `like`'s dtype and shape (for where)
+  TensorPtr as_node(const TensorPtr& like) const { return is_node() ? t_ : make_leaf(scalar_array(c_, like->data.dtype)); }
+
+ private:
+  TensorPtr t_;
+  double c_ = 0.0;
+};
+
+TRec arith(Op op, const TRec& a, const TRec& b) {
+  if (!a.is_node() && !b.is_node())
+    return with_binary_rule(op, [&](auto r) { return TRec(decltype(r)::f(a.constant(), b.constant())); });
+  const TensorPtr& like = a.is_node() ? a.node() : b.node();
+  return TRec(binary_op(op, a.as_node(like), b.as_node(like)));
+}
+TRec apply(Op op, const TRec& a) {
+  if (!a.is_node()) return with_unary_rule(op, [&](auto r) { return TRec(rules::forward1<decltype(r)>(a.constant(), 0.0)); });
+  return TRec(unary_op(op, a.node()));
+}
+
+[[maybe_unused]] TRec operator+(const TRec& a, const TRec& b) { return arith(Op::Add, a, b); }
+TRec operator-(const TRec& a, const TRec& b) { return arith(Op::Sub, a, b); }
+TRec operator*(const TRec& a, const TRec& b) { return arith(Op::Mul, a, b); }
+TRec operator/(const TRec& a, const TRec& b) { return arith(Op::Div, a, b); }
+TRec operator-(const TRec& a) { return apply(Op::Neg, a); }
+TRec cos(const TRec& a) { return apply(Op::Cos, a); }
+TRec sin(const TRec& a) { return apply(Op::Sin, a); }
+TRec log(const TRec& a) { return apply(Op::Log, a); }
+TRec pow_of(const TRec& a, const TRec& b) {
+  if (a.is_node() && !b.is_node()) return TRec(pow_const(a.node(), b.constant()));  // "**k"
+  return arith(Op::Pow, a, b);
+}
+// Piecewise-constant derivatives and the rules' branches are constants of the
+// recorded graph: their own derivatives are 0 almost everywhere.
+TRec sign0(const TRec& s) { return TRec(make_leaf(unary_grad(Op::Abs, full(s.node()->data.shape, s.node()->data.dtype, 1.0), s.node()->data, 0.0))); }
+TRec step(const TRec& s) { return TRec(make_leaf(unary_grad(Op::Relu, full(s.node()->data.shape, s.node()->data.dtype, 1.0), s.node()->data, 0.0))); }
+TRec is_zero(const TRec& x) { return TRec(make_leaf(binary_scalar(Op::Eq, x.node()->data, 0.0))); }
+TRec zero_base(const TRec& a, const TRec& b) {
+  return TRec(make_leaf(mul(binary_scalar(Op::Eq, a.node()->data, 0.0), binary_scalar(Op::Ge, b.node()->data, 0.0))));
+}
+TRec select(const TRec& mask, const TRec& x, const TRec& y) {
+  const TensorPtr& like = x.is_node() ? x.node() : y.is_node() ? y.node() : mask.node();
+  return TRec(where(mask.node(), x.as_node(like), y.as_node(like)));
+}
+
+TensorPtr times(const TensorPtr& g, const TRec& local) {
+  return local.is_node() ? mul(g, local.node()) : scale(g, local.constant());
+}
+
+}  // namespace
+
+// d/da = the rule's d at the saved value (the input or the output)
+template <class X, class In>
+std::vector<X> unary_backward(const TensorNode& n, const X& g, const In& in) {
+  const bool reads_output = op_info(n.op).saves == Saves::Output;
+  if constexpr (!kRecorded<X>) {
+    if (n.op == Op::Neg) return {neg(g)};
+    return {unary_grad(n.op, g, reads_output ? in.output() : in.input(0), n.k)};
+  } else {
+    return with_unary_rule(n.op, [&](auto r) -> std::vector<X> {
+      using R = decltype(r);
+      if constexpr (rules::UnaryPass<R>::value == -1) {
+        return {neg(g)};
+      } else {
+        TRec s(reads_output ? in.output() : in.input(0));
+        return {times(g, rules::local1<R>(s, n.k))};
+      }
+    });
+  }
+}
+TG_INSTANTIATE_BACKWARD(unary_backward)
+
+// d/da and d/db of the rule, for the parents that take a gradient
+template <class X, class In>
+std::vector<X> binary_backward(const TensorNode& n, const X& g, const In& in) {
+  std::vector<X> out(2);
+  const Saves sv = op_info(n.op).saves;
+  if constexpr (!kRecorded<X>) {
+    const bool has_in = sv == Saves::Inputs || sv == Saves::InputsOutput;
+    const Array& a = has_in ? in.input(0) : g;
+    const Array& b = has_in ? in.input(1) : g;
+    const Array& o = sv == Saves::InputsOutput ? in.output() : g;
+    for (int i = 0; i < 2; ++i)
+      if (in.needs(i)) out[i] = binary_grad(n.op, i, g, a, b, o);
+  } else {
+    with_binary_rule(n.op, [&](auto r) {
+      using R = decltype(r);
+      rules::Pair<TRec> d = R::d(TRec(in.input(0)), TRec(in.input(1)), TRec(in.output()));
+      const TRec* local[2] = {&d.da, &d.db};
+      for (int i = 0; i < 2; ++i) {
+        if (!in.needs(i)) continue;
+        out[i] = R::kPass[i] == 1 ? g : R::kPass[i] == -1 ? neg(g) : times(g, *local[i]);
+      }
+    });
+  }
+  return out;
+}
+TG_INSTANTIATE_BACKWARD(binary_backward)
+
+}  // namespace tapegrad

@@ -1,0 +1,39 @@
+// Tensor memory: the dtypes, the sizes checked before anything is allocated,
+// and the allocation itself (storage.cpp, Note [Buffer cache]). The core
+// never knows where memory came from: a buffer is a shared_ptr whose deleter
+// knows (ours, NumPy's, a DLPack producer's).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "errors.h"
+#include "small_vec.h"
+
+namespace tapegrad {
+
+// Note [Dtypes]: float32 (the default) and float64.
+enum class DType : std::uint8_t { F32, F64 };
+inline std::size_t itemsize(DType d) { return d == DType::F32 ? 4 : 8; }
+inline DType promote(DType a, DType b) { return (a == DType::F64 || b == DType::F64) ? DType::F64 : DType::F32; }
+const char* dtype_name(DType d);
+
+using Shape = SmallVec;  // shapes and strides rarely exceed 6 dims: no heap allocation
+
+std::string shape_str(const Shape& s);  // Python tuple spelling: (2, 3), (4,), ()
+Shape contiguous_strides(const Shape& s);
+// Number of elements; ValueError for negative sizes, MemoryError if the byte
+// count overflows or cannot be held in memory (checked before allocating).
+std::int64_t checked_numel(const Shape& s, DType d);
+// The MemoryError for a tensor of shape s that memory cannot hold.
+MemoryError too_big(const Shape& s, DType d);
+// ValueError for negative sizes, or when a partial product of the nonzero dims
+// times the itemsize overflows int64 (strides would), even with zero elements.
+void check_shape(const Shape& s, DType d);
+
+// Memory for `numel` elements (at least one), zeroed if asked.
+std::shared_ptr<void> allocate(std::int64_t numel, DType dtype, bool zero);
+
+}  // namespace tapegrad

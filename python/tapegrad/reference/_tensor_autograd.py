@@ -1,0 +1,259 @@
+"""The reference Tensor's backward sweep, fused or recorded (Note [Recorded backward]).
+
+The sweep asks each node's row of ``tensor_ops`` for its parents' gradients
+with a namespace ``F`` and the values the row saved. The fused sweep passes
+NumPy arrays (``ARRAY_F``, what the forward saved); the recorded one
+(``create_graph=True``) passes Tensors: the node's parents and the node
+itself, and ``TENSOR_F``, whose functions are Tensor ops, so every gradient
+is a node of the graph and can be differentiated again.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _autograd
+from . import elementwise as E
+from . import tensor_ops as ops
+from ._tensor_data import to_array
+from .functional import where as _where
+from .tensor import _FREED, Tensor, apply
+
+__all__ = ["backward", "gradients"]
+
+
+class _Saved:
+    """What a row's backward reads of node ``n``: ``input(i)``, ``output()``, shapes, params."""
+
+    __slots__ = ("n", "recorded", "params")
+
+    def __init__(self, n: Tensor, recorded: bool):
+        self.n, self.recorded, self.params = n, recorded, n._params
+
+    def input(self, i: int):
+        return self.n._parents[i] if self.recorded else self.n._saved[i]
+
+    def output(self):
+        return self.n if self.recorded else self.n._saved[-1]
+
+    def in_shape(self, i: int) -> tuple:
+        return self.n._parents[i].shape
+
+    def in_dtype(self, i: int):
+        return self.n._parents[i].dtype
+
+    def count(self) -> int:
+        return len(self.n._parents)
+
+
+def _seed(root: Tensor, gradient) -> np.ndarray:
+    if not root._requires_grad:
+        raise RuntimeError(
+            "backward() of a tensor that does not require grad: none of its inputs has "
+            "requires_grad=True, or it was computed under no_grad()"
+        )
+    if gradient is None:
+        if root.size != 1:
+            raise RuntimeError(
+                f"backward() of a non-scalar tensor (shape {root.shape}) needs a `gradient` "
+                "argument of that shape; only a one-element output has the implicit gradient 1"
+            )
+        return np.ones(root.shape, dtype=root.dtype)
+    g = to_array(gradient, dtype=root.dtype)
+    if g.shape != root.shape:
+        raise ValueError(f"gradient has shape {g.shape} but the tensor has shape {root.shape}")
+    return g
+
+
+def _sweep(root: Tensor, gradient, retain_graph: bool, recorded: bool, wanted):
+    """[(node, this pass's gradient)] for the leaves requiring grad, or for ``wanted`` ids."""
+    seed = _seed(root, gradient)
+    F = TENSOR_F if recorded else ops.ARRAY_F
+    grads = {id(root): Tensor._wrap(seed) if recorded else seed}
+    found = []
+    with np.errstate(all="ignore"):
+        for node in reversed(_autograd.topo_order(root)):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if node.is_leaf if wanted is None else (id(node) in wanted):
+                found.append((node, g))
+            if node.is_leaf:
+                continue
+            if node._saved is _FREED:
+                raise RuntimeError(
+                    f"backward through a graph that was already freed (at a {node.op!r} node): "
+                    "pass retain_graph=True to the first backward() to backward through it again"
+                )
+            parent_grads = node._row.backward(g, _Saved(node, recorded), F)
+            for p, pg in zip(node._parents, parent_grads):
+                if pg is None or not p._requires_grad:
+                    continue
+                pg = F.astype(pg, p.dtype) if recorded else np.asarray(pg, dtype=p.dtype)
+                prev = grads.get(id(p))
+                grads[id(p)] = pg if prev is None else prev + pg
+            if not retain_graph:
+                node._saved = _FREED
+                node._parents = ()
+    return found
+
+
+def backward(root: Tensor, gradient, retain_graph, create_graph) -> None:
+    retain = bool(create_graph) if retain_graph is None else bool(retain_graph)
+    for leaf, g in _sweep(root, gradient, retain, bool(create_graph), wanted=None):
+        if create_graph:
+            leaf.grad = g if leaf.grad is None else leaf.grad + g
+            continue
+        g = np.asarray(g, dtype=leaf.dtype)
+        if isinstance(leaf.grad, Tensor):
+            leaf.grad = Tensor._wrap(leaf.grad._data + g)
+        else:
+            leaf.grad = Tensor._wrap(g.copy())
+
+
+def gradients(root: Tensor, inputs, gradient, retain_graph, create_graph) -> list:
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"grad() inputs must be tapegrad.reference Tensors, got {type(t).__name__}")
+    retain = bool(create_graph) if retain_graph is None else bool(retain_graph)
+    wanted = {id(t) for t in inputs}
+    found = {id(node): g for node, g in _sweep(root, gradient, retain, bool(create_graph), wanted)}
+    out = []
+    for t in inputs:
+        g = found.get(id(t))
+        if g is None:
+            out.append(Tensor._wrap(np.zeros(t.shape, t.dtype)))
+        else:
+            out.append(g if create_graph else Tensor._wrap(np.array(g, dtype=t.dtype)))
+    return out
+
+
+# ----------------------------------------------------------------------------
+# The recorded sweep's namespaces: Tensor ops
+
+
+class TENSOR_MATH:
+    """elementwise.py's namespace on Tensors: the rules' local derivatives become nodes.
+
+    Piecewise-constant derivatives (sign, step) and the masks of the rules'
+    branches are constants: their own derivatives are 0 almost everywhere.
+    """
+
+    @staticmethod
+    def div(a, b):
+        return a / b
+
+    @staticmethod
+    def pow(a, b):
+        return a ** b
+
+    @staticmethod
+    def log(a):
+        return a.log()
+
+    @staticmethod
+    def sin(a):
+        return a.sin()
+
+    @staticmethod
+    def cos(a):
+        return a.cos()
+
+    @staticmethod
+    def sign0(s):
+        return Tensor._wrap(E.ARRAYS.sign0(s._data))
+
+    @staticmethod
+    def step(s):
+        return Tensor._wrap(E.ARRAYS.step(s._data))
+
+    @staticmethod
+    def is_zero(x):
+        return Tensor._wrap((x._data == 0).astype(x.dtype))
+
+    @staticmethod
+    def zero_base(a, b):
+        return Tensor._wrap(E.ARRAYS.zero_base(a._data, b._data).astype(a.dtype))
+
+    @staticmethod
+    def select(mask, x, y):
+        return _where(mask, x, y)
+
+
+class TENSOR_F:
+    recorded = True
+    math = TENSOR_MATH
+
+    @staticmethod
+    def data(x):
+        return x._data
+
+    @staticmethod
+    def constant(a):
+        return Tensor._wrap(np.asarray(a))
+
+    @staticmethod
+    def reshape(x, shape):
+        return x.reshape(tuple(shape))
+
+    @staticmethod
+    def broadcast_to(x, shape):
+        shape = tuple(shape)
+        return x if x.shape == shape else apply(ops.Expand, (x,), shape=shape)
+
+    @staticmethod
+    def transpose(x, axes):
+        return apply(ops.Permute, (x,), axes=tuple(int(a) for a in axes))
+
+    @staticmethod
+    def swapaxes(x, a, b):
+        return x.transpose(a, b)
+
+    @staticmethod
+    def matmul(a, b):
+        return a @ b
+
+    @staticmethod
+    def exp(x):
+        return x.exp()
+
+    @staticmethod
+    def sum_to(g, shape):
+        shape = tuple(shape)
+        if g.shape == shape:
+            return g
+        lead = g.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+        return g.sum(dim=axes, keepdim=True).reshape(shape)
+
+    @staticmethod
+    def sum_keepdims(x, axis):
+        return x.sum(dim=axis, keepdim=True)
+
+    @staticmethod
+    def astype(x, dtype):
+        return x if x.dtype == dtype else apply(ops.Cast, (x,), dtype=np.dtype(dtype))
+
+    @staticmethod
+    def where(mask, x, y):
+        like = x if isinstance(x, Tensor) else y
+        return _where(Tensor._wrap(mask.astype(like.dtype)), x, y)
+
+    @staticmethod
+    def scatter(g, shape, key):
+        return apply(ops.GetItemBackward, (g,), shape=tuple(shape), key=key)
+
+    @staticmethod
+    def gather(g, key):
+        return apply(ops.GetItem, (g,), key=key)
+
+    @staticmethod
+    def slice(g, axis, start, stop):
+        return g[(slice(None),) * axis + (slice(start, stop),)]
+
+    @staticmethod
+    def select(g, axis, i):
+        return g[(slice(None),) * axis + (i,)]
+
+    @staticmethod
+    def softmax(x, axis):
+        return x.softmax(axis)
