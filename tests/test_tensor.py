@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import operator
 import pickle
 
 import numpy as np
@@ -56,6 +57,19 @@ def test_numbers_take_the_tensor_dtype(tg):
         assert out.dtype == np.float64
     assert (x32 + x64).dtype == np.float64
     assert (x32 + np.float64(1.0)).dtype == np.float32
+
+
+@pytest.mark.parametrize("op", [operator.add, operator.sub, operator.mul, operator.truediv, operator.pow],
+                         ids=["+", "-", "*", "/", "**"])
+def test_float32_with_a_float64_tensor_gives_float64(tg, op):
+    # Note [Dtypes], a 0-d tensor included. Found by the fuzzer: the reference's
+    # a ** b kept a's float32.
+    x32 = tg.tensor([1.0, 2.0], requires_grad=True)
+    y64 = tg.tensor(np.float64(2.0), requires_grad=True)
+    for out in (op(x32, y64), op(y64, x32)):
+        assert out.dtype == np.float64
+        out.sum().backward()
+    assert x32.grad.dtype == np.float32 and y64.grad.dtype == np.float64
 
 
 FLOAT32_OPS = [
