@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import operator
 import pickle
 
 import numpy as np
@@ -616,6 +617,45 @@ def test_dlpack_roundtrip_with_numpy(tg):
     assert np.shares_memory(back, a)
     x2 = tg.from_dlpack(np.arange(3, dtype=np.float32))
     assert x2.dtype == np.float32
+
+
+def test_dlpack_from_numpy_keeps_the_memory_writeable(tg):
+    # NumPy < 2.1 (what pip installs for Python 3.9) imports every DLPack
+    # capsule as a read-only view, even of writeable memory
+    a = np.arange(3.0)
+    x = tg.from_dlpack(a)
+    assert np.shares_memory(x.numpy(), a) and x.numpy().flags.writeable
+
+
+class _OldConsumerView:
+    """Offers only DLPack before 1.0, as NumPy < 2.1 and the native from_dlpack ask for it."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def __dlpack__(self, stream=None):
+        return self.x.__dlpack__()
+
+    def __dlpack_device__(self):
+        return self.x.__dlpack_device__()
+
+
+def test_reference_dlpack_exports_read_only_memory():
+    import tapegrad as native_tg
+    import tapegrad.reference as ref
+
+    a = np.arange(6.0).reshape(2, 3)
+    a.flags.writeable = False
+    x = ref.from_dlpack(a)
+    assert np.shares_memory(x.numpy(), a) and not x.numpy().flags.writeable
+    # DLPack before 1.0 cannot say read-only: that consumer gets a copy
+    old = np.from_dlpack(_OldConsumerView(x))
+    assert old.tolist() == a.tolist() and not np.shares_memory(old, a)
+    native = native_tg.from_dlpack(x)
+    assert native.tolist() == a.tolist() and not np.shares_memory(native.numpy(), a)
+    # whatever NumPy asks for, it never gets write access to the memory
+    back = np.from_dlpack(x)
+    assert back.tolist() == a.tolist() and not (back.flags.writeable and np.shares_memory(back, a))
 
 
 @needs_torch

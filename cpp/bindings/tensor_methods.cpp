@@ -32,8 +32,12 @@ py::object binary_call(Op op, const TensorPtr& self, py::handle other, bool refl
   TensorPtr o = operand(*self, other);
   if (!o) {
     // bytes/bytearray would answer NotImplemented with a concatenation of our
-    // raw buffer (sq_concat): refuse raw memory as an operand outright.
-    if (PyBytes_Check(other.ptr()) || PyByteArray_Check(other.ptr()) || PyMemoryView_Check(other.ptr()))
+    // raw buffer (sq_concat), and bytearray/memoryview with a comparison of
+    // it: refuse raw memory as an operand outright. As for any foreign type
+    // (and on the reference), == is False and != True.
+    const bool raw = PyBytes_Check(other.ptr()) || PyByteArray_Check(other.ptr()) || PyMemoryView_Check(other.ptr());
+    if (raw && (op == Op::Eq || op == Op::Ne)) return py::bool_(op == Op::Ne);
+    if (raw)
       throw TypeError(std::string("unsupported operand type for a tapegrad (native) Tensor: ") + Py_TYPE(other.ptr())->tp_name);
     return not_implemented();
   }
