@@ -224,11 +224,6 @@ def test_float32_stays_float32(tg, case):
 
 def mixed_params():
     """(backend, case, dtypes): each row with two or more inputs, one of them float32."""
-    low = ("bug: the reference evaluates the float64 operand's local gradient (1/b, b a^(b-1)) "
-           "in the float32 operand's dtype")
-    known = {("reference", "**", "float32 float64"): "bug: the reference's float32 ** float64 is float32 "
-             "(elementwise.ARRAYS.pow rounds the exponent to the base's dtype)",
-             ("reference", "/", "float64 float32"): low, ("reference", "**", "float64 float32"): low}
     out = []
     for backend in ("native", "reference"):
         for case in TENSOR_CASES:
@@ -238,8 +233,7 @@ def mixed_params():
                 if len(case.row.inputs) < 2 or case.row.op in ("astype", "function"):
                     continue
                 key = (backend, case.row.op, " ".join(np.dtype(d).name for d in dtypes))
-                marks = [pytest.mark.xfail(strict=True, reason=known[key])] if key in known else []
-                out.append(pytest.param(backend, case, dtypes, marks=marks, id=f"{backend}-{case.id}-{key[2]}"))
+                out.append(pytest.param(backend, case, dtypes, id=f"{backend}-{case.id}-{key[2]}"))
     return out
 
 

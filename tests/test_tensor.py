@@ -155,15 +155,9 @@ def test_broadcast_is_an_expand_node(tg):
     assert b.grad.tolist() == [[3.0], [3.0]]
 
 
-@pytest.mark.parametrize("backend", [
-    pytest.param("native", marks=pytest.mark.xfail(strict=True, reason=(
-        "bug: the native backend broadcasts a constant operand into a new leaf of the result's shape "
-        "(cpp/core/ops_elementwise.cpp, expanded()), so (a + 2).parents is (a, 2s of a's shape)"))),
-    "reference"])
-def test_constants_broadcast_implicitly(backend):
+def test_constants_broadcast_implicitly(tg):
     # DESIGN Note [Tensor details]: constants broadcast implicitly, so
     # (a + 2).parents is (a, Tensor(2.)), and a constant tensor is its own parent.
-    tg = tapegrad if backend == "native" else reference
     a = tg.tensor(np.ones((2, 3)), requires_grad=True)
     w = tg.tensor(np.array([1.0, 2.0, 3.0]))
     assert (a * w).parents[1] is w
@@ -171,14 +165,22 @@ def test_constants_broadcast_implicitly(backend):
     assert two.shape == () and two.item() == 2.0 and not two.requires_grad
 
 
-@pytest.mark.parametrize("backend, other", [
-    pytest.param(backend, other, id=f"{backend}-{type(other).__name__}", marks=[pytest.mark.xfail(
-        strict=True, reason="bug: the native Tensor's == and != raise TypeError for bytes (bytearray, memoryview)")]
-        if backend == "native" and isinstance(other, bytes) else [])
-    for backend in ("native", "reference") for other in (None, "text", b"1", object(), 1 + 2j)])
-def test_equality_with_a_non_number_is_false(backend, other):
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_a_constant_given_requires_grad_after_the_op_gets_its_own_shape(tg, create_graph):
+    # the constant broadcast implicitly (no expand node); its gradient is summed back to it
+    a = tg.tensor(np.ones((2, 3)), requires_grad=True)
+    c = tg.tensor(np.arange(3.0))
+    y = a * c + c
+    c.requires_grad = True
+    y.sum().backward(create_graph=create_graph)
+    assert c.grad.shape == (3,) and c.grad.tolist() == [4.0, 4.0, 4.0]
+    assert a.grad.tolist() == [[0.0, 1.0, 2.0]] * 2
+
+
+@pytest.mark.parametrize("other", [None, "text", b"1", bytearray(b"1"), memoryview(b"1"), object(), 1 + 2j],
+                         ids=lambda o: type(o).__name__)
+def test_equality_with_a_non_number_is_false(tg, other):
     # docs/API.md: x == None and x == "text" are False, as Python's default for unlike types
-    tg = tapegrad if backend == "native" else reference
     x = tg.tensor([1.0, 2.0])
     assert (x == other) is False and (x != other) is True
 

@@ -239,7 +239,12 @@ struct TensorPolicy {
     for (std::size_t i = 0; i < n->parents.size(); ++i) {
       const TensorNode* p = n->parents[i].get();
       G gi;
-      if (i < pg.size() && present(pg[i]) && p->requires_grad) gi = in_dtype(std::move(pg[i]), p->data.dtype);
+      if (i < pg.size() && present(pg[i]) && p->requires_grad) {
+        gi = in_dtype(std::move(pg[i]), p->data.dtype);
+        // a constant broadcast implicitly (Note [Broadcast reduction]), given requires_grad since
+        if (shape_of(gi) != p->data.shape && broadcasts_to(p->data.shape, shape_of(gi)))
+          gi = sum_to(gi, p->data.shape);
+      }
       to(i, std::move(gi));
     }
     if (!retain_graph) pass.freed.push_back(n->shared_from_this());

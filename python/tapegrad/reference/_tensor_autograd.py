@@ -18,6 +18,7 @@ from .._hooks import RemovableHandle
 from . import _autograd
 from . import elementwise as E
 from . import tensor_ops as ops
+from ._shapes import broadcasts_to
 from ._tensor_data import to_array
 from .functional import where as _where
 from .tensor import _FREED, Tensor, apply
@@ -101,6 +102,8 @@ def _sweep(root: Tensor, gradient, retain_graph: bool, recorded: bool, wanted):
                 if pg is None or not p._requires_grad:
                     continue
                 pg = F.astype(pg, p.dtype) if recorded else np.asarray(pg, dtype=p.dtype)
+                if pg.shape != p.shape and broadcasts_to(p.shape, pg.shape):
+                    pg = F.sum_to(pg, p.shape)  # a constant broadcast implicitly, given requires_grad since
                 prev = grads.get(id(p))
                 grads[id(p)] = pg if prev is None else prev + pg
             if not retain_graph:
