@@ -17,7 +17,8 @@ PYBIND11_MODULE(_core, m) {
   tapegrad::bindings::bind_value(m);
   tapegrad::bindings::bind_tensor(m);
   // Thread count of matmul's BLAS; tapegrad.set_num_threads checks the argument.
-  m.def("_blas_threads", &tapegrad::blas_threads, "_blas_threads()\n--\n\nThreads matmul may use.");
-  m.def("_set_blas_threads", &tapegrad::set_blas_threads, py::arg("n"),
-        "_set_blas_threads(n)\n--\n\nLet matmul use up to n threads (n >= 1).");
+  tapegrad::bindings::def_function(m, "_blas_threads", "", "Threads matmul may use.",
+                                   [](const tapegrad::bindings::Args&) { return tapegrad::blas_threads(); });
+  tapegrad::bindings::def_function(m, "_set_blas_threads", "n", "Let matmul use up to n threads (n >= 1).",
+                                   [](const tapegrad::bindings::Args& a) { tapegrad::set_blas_threads(a[0].cast<int>()); });
 }

@@ -205,14 +205,37 @@ PyObject* nb_pow(PyObject* l, PyObject* r, PyObject* mod) {
 }
 
 template <Op op>
-PyObject* unary(PyObject* self, PyObject* /*unused*/ = nullptr) {
+PyObject* unary(PyObject* self) {
   TG_TRY
   return wrap(make_unary(op, node_of(self)));
   TG_CATCH(nullptr)
 }
 
+// "Value.relu", for argument errors.
+template <Op op>
+const char* qualname() {
+  static const std::string name = std::string("Value.") + op_info(op).python;
+  return name.c_str();
+}
+
+// The method form of a unary op (a.relu()): it takes no arguments.
+template <Op op>
+PyObject* unary_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  if (!no_arguments(qualname<op>(), self, args, nargs, kwnames)) return nullptr;
+  return unary<op>(self);
+}
+
 PyObject* nb_neg(PyObject* self) { return unary<Op::Neg>(self); }
 PyObject* nb_abs(PyObject* self) { return unary<Op::Abs>(self); }
+
+// The operators as methods (Value.__add__), so that they show the
+// reference's signature, (self, other, /), where CPython's slot wrappers
+// would show (self, value, /). The slots stay the functions above.
+PyObject* operator_call(const Signature& s, binaryfunc slot, bool reflected, PyObject* self, PyObject* const* args,
+                        Py_ssize_t nargs, PyObject* kwnames) {
+  if (nargs != 1 || (kwnames != nullptr && PyTuple_GET_SIZE(kwnames) != 0)) return s.fail(self, args, nargs, kwnames);
+  return reflected ? slot(args[0], self) : slot(self, args[0]);
+}
 PyObject* nb_float(PyObject* self) { return PyFloat_FromDouble(node_of(self)->data_); }
 
 // ---- object lifetime ------------------------------------------------------
@@ -238,20 +261,32 @@ bool set_label_from(PyObject* self, PyObject* value) {
   return true;
 }
 
-int tp_init(PyObject* self, PyObject* args, PyObject* kwargs) {
-  static const char* kwlist[] = {"data", "label", nullptr};
-  PyObject* data = nullptr;
-  PyObject* label_obj = nullptr;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:Value", const_cast<char**>(kwlist), &data,
-                                   &label_obj))
-    return -1;
-  TG_TRY
+int init_from(PyObject* self, PyObject* data, PyObject* label_obj) {
   double x = 0.0;
   if (!as_double(data, "Value() data", &x)) return -1;
   node_of(self)->data_ = x;
   if (label_obj != nullptr && !set_label_from(self, label_obj)) return -1;
   return 0;
+}
+
+// Value(data, label=''): the common calls directly, the others bound by the
+// signature (Note [Signatures]).
+int tp_init(PyObject* self, PyObject* args, PyObject* kwargs) {
+  const Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+  if (kwargs == nullptr && (nargs == 1 || nargs == 2))
+    return init_from(self, PyTuple_GET_ITEM(args, 0), nargs == 2 ? PyTuple_GET_ITEM(args, 1) : nullptr);
+  TG_TRY
+  static const Signature& s = signature("Value.__init__", "self, data, label=''");
+  Args a = s.bind(self, py::reinterpret_borrow<py::args>(args),
+                  kwargs ? py::reinterpret_borrow<py::kwargs>(kwargs) : py::kwargs());
+  return init_from(self, a[0].ptr(), a[1].ptr());
   TG_CATCH(-1)
+}
+
+// Value.__init__ as a method, with its signature (super().__init__(data) in a subclass).
+PyObject* m_init(PyObject* self, PyObject* args, PyObject* kwargs) {
+  if (tp_init(self, args, kwargs) < 0) return nullptr;
+  Py_RETURN_NONE;
 }
 
 void tp_dealloc(PyObject* self) {
@@ -281,20 +316,29 @@ PyObject* tp_repr(PyObject* self) {
   return out;
 }
 
-int no_delete(const char* name) {
-  PyErr_Format(PyExc_AttributeError, "cannot delete Value.%s", name);
+// The words Python 3.11+ uses for a property without a setter or deleter,
+// which the reference's Value says on every version (tapegrad/_shared.py).
+int no_delete(PyObject* self, const char* name) {
+  PyErr_Format(PyExc_AttributeError, "property '%s' of '%s' object has no deleter", name, Py_TYPE(self)->tp_name);
+  return -1;
+}
+
+int read_only(PyObject* self, PyObject* value, void* name) {
+  if (value == nullptr) return no_delete(self, static_cast<const char*>(name));
+  PyErr_Format(PyExc_AttributeError, "property '%s' of '%s' object has no setter", static_cast<const char*>(name),
+               Py_TYPE(self)->tp_name);
   return -1;
 }
 
 PyObject* get_data(PyObject* self, void*) { return PyFloat_FromDouble(node_of(self)->data_); }
 int set_data(PyObject* self, PyObject* value, void*) {
-  if (value == nullptr) return no_delete("data");
+  if (value == nullptr) return no_delete(self, "data");
   return as_double(value, "Value.data", &node_of(self)->data_) ? 0 : -1;
 }
 
 PyObject* get_grad(PyObject* self, void*) { return PyFloat_FromDouble(node_of(self)->grad_); }
 int set_grad(PyObject* self, PyObject* value, void*) {
-  if (value == nullptr) return no_delete("grad");
+  if (value == nullptr) return no_delete(self, "grad");
   return as_double(value, "Value.grad", &node_of(self)->grad_) ? 0 : -1;
 }
 
@@ -344,7 +388,7 @@ PyObject* get_label(PyObject* self, void*) {
   return PyUnicode_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()));
 }
 int set_label_attr(PyObject* self, PyObject* value, void*) {
-  if (value == nullptr) return no_delete("label");
+  if (value == nullptr) return no_delete(self, "label");
   TG_TRY
   return set_label_from(self, value) ? 0 : -1;
   TG_CATCH(-1)
@@ -353,13 +397,13 @@ int set_label_attr(PyObject* self, PyObject* value, void*) {
 PyGetSetDef getset[] = {
     {"data", get_data, set_data, "The forward value (float, assignable).", nullptr},
     {"grad", get_grad, set_grad, "The accumulated gradient (float, assignable).", nullptr},
-    {"op", get_op, nullptr, "The op that made this Value: '' for leaves, '+', '**2', 'tanh', ...",
-     nullptr},
-    {"parents", get_parents, nullptr, "The Values this one was computed from (tuple).", nullptr},
+    {"op", get_op, read_only, "The op that made this Value: '' for leaves, '+', '**2', 'tanh', ...",
+     const_cast<char*>("op")},
+    {"parents", get_parents, read_only, "The Values this one was computed from (tuple).", const_cast<char*>("parents")},
     {"label", get_label, set_label_attr, "A name shown in graph drawings (str, assignable).",
      nullptr},
-    {"_prev", get_prev, nullptr, "micrograd's name: the distinct parents (frozenset).", nullptr},
-    {"_op", get_op, nullptr, "micrograd's name for op (the same string).", nullptr},
+    {"_prev", get_prev, read_only, "micrograd's name: the distinct parents (frozenset).", const_cast<char*>("_prev")},
+    {"_op", get_op, read_only, "micrograd's name for op (the same string).", const_cast<char*>("_op")},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
@@ -438,7 +482,8 @@ PyObject* recorded(ValueNode* root, const std::vector<ValueNode*>& nodes, double
   return out;
 }
 
-PyObject* m_backward(PyObject* self, PyObject*) {
+PyObject* m_backward(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  if (!no_arguments("Value.backward", self, args, nargs, kwnames)) return nullptr;
   ValueNode* root = node_of(self);
   if (!without_gil([root] { backward(root); })) return nullptr;
   Py_RETURN_NONE;
@@ -496,12 +541,32 @@ PyObject* m_setstate(PyObject* self, PyObject* state) {
   return set_grad(self, state, nullptr) == 0 ? (Py_INCREF(Py_None), Py_None) : nullptr;
 }
 
+using FastMethod = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t, PyObject*);
+PyCFunction fast(FastMethod f) { return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f)); }
+PyCFunction with_keywords(PyCFunctionWithKeywords f) { return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f)); }
+
+PyObject* m_pow(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  if (nargs < 1 || nargs > 2 || (kwnames != nullptr && PyTuple_GET_SIZE(kwnames) != 0)) {
+    static const Signature& s = signature("Value.__pow__", "self, other, modulo=None, /");
+    return s.fail(self, args, nargs, kwnames);
+  }
+  return nb_pow(self, args[0], nargs == 2 ? args[1] : Py_None);
+}
+
+// One operator method: Value.<py>(other) is slot(self, other), or slot(other, self) reflected.
+#define TG_OPERATOR(py, slot, reflected)                                                                  \
+  {py, fast([](PyObject* s, PyObject* const* a, Py_ssize_t n, PyObject* k) {                             \
+     static const Signature& sig = signature("Value." py, "self, other, /");                            \
+     return operator_call(sig, slot, reflected, s, a, n, k);                                              \
+   }),                                                                                                    \
+   METH_FASTCALL | METH_KEYWORDS | METH_COEXIST, py "($self, other, /)\n--\n\n"}
+
 // The unary methods come from the op table (every Value row that is made by
 // a method of its own: relu, tanh, ...), the rest are listed here. Each
 // docstring starts with its text signature, so inspect.signature and help()
 // show it.
 PyMethodDef fixed_methods[] = {
-    {"backward", m_backward, METH_NOARGS,
+    {"backward", fast(m_backward), METH_FASTCALL | METH_KEYWORDS,
      "backward($self, /)\n--\n\n"
      "Add d(self)/d(node) to .grad of every Value reachable from self (self included).\n\n"
      "Each call adds this pass's gradients once more; earlier .grad totals are never "
@@ -509,18 +574,31 @@ PyMethodDef fixed_methods[] = {
     {"_local_grads", m_local_grads, METH_NOARGS,
      "_local_grads($self, /)\n--\n\n"
      "d(self)/d(parent) for each parent, at the forward values; () for a leaf."},
-    {"_gradients", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(m_gradients)),
-     METH_VARARGS | METH_KEYWORDS,
+    {"_gradients", with_keywords(m_gradients), METH_VARARGS | METH_KEYWORDS,
      "_gradients($self, /, inputs, gradient=None, retain_graph=None, create_graph=False)\n--\n\n"
      "This pass's d(self)/d(input) for each input (0.0 if unreachable); no .grad changes. "
      "With create_graph, the gradients are Values recorded in the graph."},
+    {"__init__", with_keywords(m_init), METH_VARARGS | METH_KEYWORDS | METH_COEXIST,
+     "__init__($self, /, data, label='')\n--\n\nA leaf holding float(data) (a real number); label a str."},
+    TG_OPERATOR("__add__", nb_add, false),
+    TG_OPERATOR("__radd__", nb_add, true),
+    TG_OPERATOR("__sub__", nb_sub, false),
+    TG_OPERATOR("__rsub__", nb_sub, true),
+    TG_OPERATOR("__mul__", nb_mul, false),
+    TG_OPERATOR("__rmul__", nb_mul, true),
+    TG_OPERATOR("__truediv__", nb_div, false),
+    TG_OPERATOR("__rtruediv__", nb_div, true),
+    {"__pow__", fast(m_pow), METH_FASTCALL | METH_KEYWORDS | METH_COEXIST,
+     "__pow__($self, other, modulo=None, /)\n--\n\na ** k for a number k (op '**k'), else a ** b (op '**')."},
+    TG_OPERATOR("__rpow__", [](PyObject* l, PyObject* r) { return nb_pow(l, r, Py_None); }, true),
     {"__reduce__", m_reduce, METH_NOARGS, "__reduce__($self, /)\n--\n\nPickle/copy as a leaf with the same data, grad, label."},
     {"__setstate__", m_setstate, METH_O, "__setstate__($self, state, /)\n--\n\nRestore the grad of a pickled Value."},
 };
+#undef TG_OPERATOR
 
-// unary<Op::Name> for every row (only the Unary rows' are used)
-PyCFunction unary_method[kOpCount] = {
-#define TG_X(Name, str, arity, kind, saves, surf, py, doc) &unary<Op::Name>,
+// unary_method<Op::Name> for every row (only the Unary rows' are used)
+FastMethod unary_method_of[kOpCount] = {
+#define TG_X(Name, str, arity, kind, saves, surf, py, doc) &unary_method<Op::Name>,
     TG_OPS(TG_X)
 #undef TG_X
 };
@@ -536,7 +614,8 @@ PyMethodDef* method_table() {
   std::size_t d = 0;
   for (const OpInfo& info : kOps) {
     if (!info.value || info.kind != OpKind::Unary || info.python[0] == '_') continue;
-    defs.push_back({info.python, unary_method[static_cast<int>(info.op)], METH_NOARGS, docs[d++].c_str()});
+    defs.push_back({info.python, fast(unary_method_of[static_cast<int>(info.op)]), METH_FASTCALL | METH_KEYWORDS,
+                    docs[d++].c_str()});
   }
   for (const PyMethodDef& m : fixed_methods) defs.push_back(m);
   defs.push_back({nullptr, nullptr, 0, nullptr});
@@ -594,6 +673,10 @@ PyObject* make_value_type() {
     return nullptr;
   }
   value_type = reinterpret_cast<PyTypeObject*>(type);
+  // Named in messages as a Python class is (__module__ stays tapegrad._core),
+  // so that Python's own errors read as the reference's: "unsupported operand
+  // type(s) for +: 'Value' and 'str'" (Note [Binding technologies]).
+  value_type->tp_name = "Value";
   Py_INCREF(type);  // the module holds one reference, value_type another (never dropped)
   return type;
 }

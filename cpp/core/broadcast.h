@@ -1,12 +1,17 @@
 // NumPy broadcasting, and its reverse.
 #pragma once
 
+#include <initializer_list>
+
 #include "array.h"
 
 namespace tapegrad {
 
-// The broadcast of two shapes; ValueError naming both when they clash.
-Shape broadcast_shape(const Shape& a, const Shape& b);
+// The broadcast of two shapes (or of several), NumPy's rules; when they clash
+// a ValueError naming the op and every shape: "+: shapes (2, 3) and (4,) do
+// not broadcast".
+Shape broadcast_shape(const Shape& a, const Shape& b, const char* op);
+Shape broadcast_shapes(std::initializer_list<Shape> shapes, const char* op);
 
 // Note [Broadcast reduction]: sums `g` over the axes broadcasting added or
 // stretched, down to `shape`. The ONE place gradients are un-broadcast.

@@ -70,9 +70,9 @@ struct Broadcast {
   Shape shape;
   DType dtype;
 };
-Broadcast broadcast_pair(const Array& a, const Array& b) {
+Broadcast broadcast_pair(const Array& a, const Array& b, const char* op) {
   if (a.dtype == b.dtype && a.shape == b.shape) return {a, b, a.shape, a.dtype};  // the common case
-  Shape s = broadcast_shape(a.shape, b.shape);
+  Shape s = broadcast_shape(a.shape, b.shape, op);
   DType dt = promote(a.dtype, b.dtype);
   return {expand(astype(a, dt), s), expand(astype(b, dt), s), s, dt};
 }
@@ -94,7 +94,7 @@ Array unary(Op op, const Array& a, double k) {
 }
 
 Array binary(Op op, const Array& a, const Array& b) {
-  Broadcast p = broadcast_pair(a, b);
+  Broadcast p = broadcast_pair(a, b, op_name(op));
   Array out = empty(p.shape, p.dtype);
   auto run = [&](auto r) {
     using R = decltype(r);
@@ -119,7 +119,7 @@ Array unary_grad(Op op, const Array& g, const Array& s, double k) {
     if constexpr (rules::UnaryPass<R>::value == -1) {
       return unary(Op::Neg, g);
     } else {
-      Broadcast p = broadcast_pair(g, s);
+      Broadcast p = broadcast_pair(g, s, op_name(op));
       Array out = empty(p.shape, p.dtype);
       by_dtype(p.dtype, [&](auto t) {
         using T = decltype(t);
@@ -211,7 +211,7 @@ void scatter_add(const Array& dst, const std::vector<std::int64_t>& flat, const 
 }
 
 Array where(const Array& cond, const Array& a, const Array& b) {
-  Shape s = broadcast_shape(broadcast_shape(cond.shape, a.shape), b.shape);
+  Shape s = broadcast_shapes({cond.shape, a.shape, b.shape}, "where");
   DType dt = promote(a.dtype, b.dtype);
   Array c = contiguous(expand(astype(cond, DType::F64), s));
   Array x = contiguous(expand(astype(a, dt), s)), y = contiguous(expand(astype(b, dt), s));
@@ -228,9 +228,9 @@ Array where(const Array& cond, const Array& a, const Array& b) {
 }
 
 Array concatenate(const std::vector<Array>& parts, std::int64_t dim) {
-  if (parts.empty()) throw ValueError("need at least one tensor to concatenate");
+  if (parts.empty()) throw ValueError("concatenate() needs at least one tensor");
   const Array& first = parts[0];
-  if (first.ndim() == 0) throw ValueError("zero-dimensional tensors cannot be concatenated");
+  if (first.ndim() == 0) throw ValueError("concatenate: zero-dimensional tensors cannot be concatenated");
   dim = normalize_dim(dim, first.ndim());
   Shape s = first.shape;
   DType dt = first.dtype;

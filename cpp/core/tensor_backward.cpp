@@ -121,6 +121,25 @@ Array seed(const TensorPtr& root, const Array* gradient) {
   return astype(*gradient, root->data.dtype);
 }
 
+}  // namespace
+
+void set_requires_grad(TensorNode& t, bool flag) {
+  if (!t.is_leaf())
+    throw RuntimeError("requires_grad can only be changed on a leaf tensor; this one was computed by op '" + op_string(t) +
+                       "' (use detach() to get a leaf)");
+  t.requires_grad = flag;
+}
+
+void set_grad(TensorNode& t, TensorPtr grad) {
+  if (grad && grad->data.shape != t.data.shape)
+    throw ValueError("assigned grad has shape " + shape_str(grad->data.shape) + " but the tensor has shape " +
+                     shape_str(t.data.shape));
+  if (grad && grad->data.dtype != t.data.dtype) grad = make_leaf(astype(grad->data, t.data.dtype));
+  t.grad = std::move(grad);
+}
+
+namespace {
+
 void check_not_freed(const TensorNode* n) {
   if (!n->is_leaf() && n->freed)
     throw RuntimeError("backward through a graph that was already freed (at a '" + op_string(*n) +

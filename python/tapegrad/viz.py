@@ -83,6 +83,8 @@ def to_dot(root, show_grad: bool = True, rankdir: str = "LR") -> str:
     are the operations, ``op<i>`` producing ``v<i>``. An input used twice by
     one op (``a * a``) has two edges into it.
     """
+    if not (_params.is_value(root) or _params.is_tensor(root)):
+        raise TypeError(f"tg.viz needs a tapegrad Value or Tensor, got {type(root).__name__}")
     if rankdir not in ("LR", "RL", "TB", "BT"):
         raise ValueError(f"rankdir must be one of LR, RL, TB, BT, got {rankdir!r}")
     g = _graphwalk.walk(root)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["broadcast_shape", "sum_to", "normalize_dims"]
+__all__ = ["broadcast_shape", "sum_to", "normalize_dims", "one_dim"]
 
 
 def broadcast_shape(*shapes: tuple, op: str = "") -> tuple:
@@ -33,19 +33,36 @@ def sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:
     return g.sum(axis=axes, keepdims=True).reshape(shape)
 
 
+def _is_int(d) -> bool:
+    return isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+
+
+def _in_range(d, ndim: int) -> int:
+    """``d`` as an axis of a tensor with ``ndim`` dimensions (a 0-d tensor takes 0 and -1, as PyTorch)."""
+    n = max(ndim, 1)
+    if not -n <= d < n:
+        raise ValueError(f"dim {int(d)} is out of range for a tensor with {ndim} dimensions")
+    return int(d) % n
+
+
+def one_dim(dim, ndim: int) -> int:
+    """One ``dim`` argument (transpose, softmax, concatenate, stack): an int in range."""
+    if not _is_int(dim):
+        raise TypeError(f"dim must be an int, got {type(dim).__name__}")
+    return _in_range(dim, ndim)
+
+
 def normalize_dims(dim, ndim: int) -> tuple:
-    """``dim`` (None, an int or a tuple of ints) as a sorted tuple of axes in range."""
+    """``dim`` (None, an int or a tuple/list of ints) as a sorted tuple of axes in range."""
     if dim is None:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
     out = []
     for d in dims:
-        if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
+        if not _is_int(d):
             raise TypeError(f"dim must be an int or a tuple of ints, got {type(d).__name__}")
-        if not -max(ndim, 1) <= d < max(ndim, 1):
-            raise ValueError(f"dim {d} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(d) % max(ndim, 1))
+        out.append(_in_range(d, ndim))
     if len(set(out)) != len(out):
-        raise ValueError(f"dim {dim} repeats a dimension")
+        raise ValueError(f"dim {tuple(int(d) for d in dims)} repeats a dimension")
     # a 0-d tensor accepts dim 0 / -1 (as PyTorch does) and has nothing to reduce
     return tuple(sorted(out)) if ndim else ()

@@ -100,14 +100,15 @@ def _sweep(root: Tensor, gradient, retain_graph: bool, recorded: bool, wanted):
 def backward(root: Tensor, gradient, retain_graph, create_graph) -> None:
     retain = bool(create_graph) if retain_graph is None else bool(retain_graph)
     for leaf, g in _sweep(root, gradient, retain, bool(create_graph), wanted=None):
+        # ._grad directly: these gradients have the leaf's shape and dtype by construction
         if create_graph:
-            leaf.grad = g if leaf.grad is None else leaf.grad + g
+            leaf._grad = g if leaf._grad is None else leaf._grad + g
             continue
         g = np.asarray(g, dtype=leaf.dtype)
-        if isinstance(leaf.grad, Tensor):
-            leaf.grad = Tensor._wrap(leaf.grad._data + g)
+        if leaf._grad is not None:
+            leaf._grad = Tensor._wrap(leaf._grad._data + g)
         else:
-            leaf.grad = Tensor._wrap(g.copy())
+            leaf._grad = Tensor._wrap(g.copy())
 
 
 def gradients(root: Tensor, inputs, gradient, retain_graph, create_graph) -> list:

@@ -8,7 +8,7 @@ import numbers
 
 import numpy as np
 
-from .._shared import check_shape, shape_args, warn_inexact_integers
+from .._shared import check_shape, float_dtype, shape_args, warn_inexact_integers
 
 __all__ = ["float_dtype", "to_array", "check_shape", "shape_args", "backend_name", "describe", "is_number"]
 
@@ -17,16 +17,6 @@ _FLOAT64 = np.dtype(np.float64)
 
 # ----------------------------------------------------------------------------
 # Data conversion (Note [Dtypes]) and size checks
-
-
-def float_dtype(dtype) -> np.dtype:
-    """``dtype`` as one of the two dtypes a Tensor holds (float16 widens to float32)."""
-    dt = np.dtype(dtype)
-    if dt == np.float16:
-        return _FLOAT32
-    if dt not in (_FLOAT32, _FLOAT64):
-        raise TypeError(f"tapegrad tensors hold float32 or float64, not {dt}")
-    return dt
 
 
 def to_array(data, dtype=None, copy: bool = True) -> np.ndarray:

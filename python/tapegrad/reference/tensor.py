@@ -17,12 +17,16 @@ textbook sweep (``_tensor_autograd.py``):
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from .._shared import named, requires_grad_arg
 from . import _autograd
 from . import elementwise as E
 from . import tensor_ops as ops
-from ._shapes import broadcast_shape, normalize_dims
+from ._index import index_key
+from ._shapes import broadcast_shape, normalize_dims, one_dim
 from ._tensor_data import backend_name, check_shape, describe, is_number, shape_args, to_array
 
 __all__ = ["Tensor"]
@@ -95,34 +99,35 @@ def broadcast(op: str, *tensors: "Tensor") -> tuple:
 class Tensor:
     """An n-d array of float32/float64 that records the operations applied to it."""
 
-    __slots__ = ("_data", "grad", "_requires_grad", "_row", "_k", "_parents", "_saved", "_params", "label",
+    __slots__ = ("_data", "_grad", "_requires_grad", "_row", "_k", "_parents", "_saved", "_params", "_label",
                  "__weakref__")
 
     # ``ndarray + Tensor`` defers to Tensor.__radd__ instead of looping in NumPy
     __array_ufunc__ = None
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
+        flag = requires_grad_arg(requires_grad)
         self._data = to_array(data, dtype)
-        self.grad = None
-        self._requires_grad = bool(requires_grad)
+        self._grad = None
+        self._requires_grad = flag
         self._row = None  # the op's row in tensor_ops.OPS, None for a leaf
         self._parents = ()
         self._saved = ()
         self._params = {}
-        self.label = ""
+        self._label = ""
 
     @classmethod
     def _wrap(cls, array: np.ndarray, requires_grad: bool = False) -> "Tensor":
         """A leaf around an existing float32/float64 array, without copying."""
         t = cls.__new__(cls)
         t._data = array
-        t.grad = None
+        t._grad = None
         t._requires_grad = requires_grad
         t._row = None
         t._parents = ()
         t._saved = ()
         t._params = {}
-        t.label = ""
+        t._label = ""
         return t
 
     # -- properties --------------------------------------------------------
@@ -158,12 +163,42 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, flag: bool) -> None:
+        flag = requires_grad_arg(flag)
         if not self.is_leaf:
             raise RuntimeError(
                 f"requires_grad can only be changed on a leaf tensor; this one was computed by "
                 f"op {self.op!r} (use detach() to get a leaf)"
             )
-        self._requires_grad = bool(flag)
+        self._requires_grad = flag
+
+    @property
+    def grad(self):
+        """The accumulated gradient (a Tensor of this tensor's shape and dtype), or None; assignable."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        if value is not None:
+            if not isinstance(value, Tensor):
+                if backend_name(value) is not None:
+                    raise TypeError(f"cannot assign {describe(value)} to the .grad of a tapegrad.reference Tensor")
+                value = Tensor(value, dtype=self.dtype)
+            if value.shape != self.shape:
+                raise ValueError(f"assigned grad has shape {value.shape} but the tensor has shape {self.shape}")
+            if value.dtype != self.dtype:
+                value = Tensor._wrap(value._data.astype(self.dtype))
+        self._grad = value
+
+    @property
+    def label(self) -> str:
+        """A name shown in graph drawings (str, assignable)."""
+        return self._label
+
+    @label.setter
+    def label(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"Tensor.label must be a str, not {type(value).__name__}")
+        self._label = value
 
     @property
     def is_leaf(self) -> bool:
@@ -194,8 +229,10 @@ class Tensor:
             return self._data.astype(dtype)
         return self._data.copy() if copy else self._data
 
-    def __dlpack__(self, **kwargs):
-        return self._data.__dlpack__(**kwargs)
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """A DLPack capsule sharing this tensor's memory (a copy with copy=True)."""
+        given = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
+        return self._data.__dlpack__(**{k: v for k, v in given.items() if v is not None})
 
     def __dlpack_device__(self):
         return self._data.__dlpack_device__()
@@ -210,6 +247,10 @@ class Tensor:
 
     def __float__(self) -> float:
         return float(self.item())
+
+    def __int__(self) -> int:
+        """int(x): the only element, truncated toward zero, as NumPy and PyTorch do."""
+        return int(self.item())
 
     def __bool__(self) -> bool:
         if self.size != 1:
@@ -252,7 +293,8 @@ class Tensor:
         if isinstance(other, Tensor):
             return other
         if is_number(other):
-            return Tensor._wrap(np.asarray(other, dtype=self.dtype))
+            with np.errstate(over="ignore"):  # float32 + 1e300 is float32 + inf (IEEE), as the native backend
+                return Tensor._wrap(np.asarray(other, dtype=self.dtype))
         if isinstance(other, (np.ndarray, np.generic, list, tuple)):
             return Tensor(other)
         if backend_name(other) is not None:
@@ -266,48 +308,51 @@ class Tensor:
         a, b = (other, self) if reflected else (self, other)
         return apply(row, broadcast(row.name, a, b))
 
-    def __add__(self, other):
+    def __add__(self, other, /):
         return self._binary(other, ops.Add)
 
-    def __radd__(self, other):
+    def __radd__(self, other, /):
         return self._binary(other, ops.Add, reflected=True)
 
-    def __sub__(self, other):
+    def __sub__(self, other, /):
         return self._binary(other, ops.Sub)
 
-    def __rsub__(self, other):
+    def __rsub__(self, other, /):
         return self._binary(other, ops.Sub, reflected=True)
 
-    def __mul__(self, other):
+    def __mul__(self, other, /):
         return self._binary(other, ops.Mul)
 
-    def __rmul__(self, other):
+    def __rmul__(self, other, /):
         return self._binary(other, ops.Mul, reflected=True)
 
-    def __truediv__(self, other):
+    def __truediv__(self, other, /):
         return self._binary(other, ops.Div)
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self, other, /):
         return self._binary(other, ops.Div, reflected=True)
 
     def __neg__(self):
         return apply(ops.Neg, (self,))
 
-    def __pow__(self, exponent):
-        if is_number(exponent):
-            return apply(ops.PowConst, (self,), k=float(exponent))
-        return self._binary(exponent, ops.Pow)
+    def __pow__(self, other, modulo=None, /):
+        """x ** k for a number k (op '**k'), else x ** b (op '**')."""
+        if modulo is not None:
+            return NotImplemented  # pow(x, k, m): Python's TypeError, as for float
+        if is_number(other):
+            return apply(ops.PowConst, (self,), k=float(other))
+        return self._binary(other, ops.Pow)
 
-    def __rpow__(self, base):
-        return self._binary(base, ops.Pow, reflected=True)
+    def __rpow__(self, other, /):
+        return self._binary(other, ops.Pow, reflected=True)
 
-    def __matmul__(self, other):
+    def __matmul__(self, other, /):
         other = self._operand(other)
         if other is None:
             return NotImplemented
         return _matmul(self, other)
 
-    def __rmatmul__(self, other):
+    def __rmatmul__(self, other, /):
         other = self._operand(other)
         if other is None:
             return NotImplemented
@@ -322,27 +367,27 @@ class Tensor:
         other = self._operand(other)
         if other is None:
             return NotImplemented
-        broadcast_shape(self.shape, other.shape, op="comparison")
+        broadcast_shape(self.shape, other.shape, op=row.name)
         with np.errstate(all="ignore"):
             hits = row.forward(self._data, other._data)
         return Tensor._wrap(hits.astype(np.result_type(self.dtype, other.dtype)))
 
-    def __lt__(self, other):
+    def __lt__(self, other, /):
         return self._compare(other, ops.Lt)
 
-    def __le__(self, other):
+    def __le__(self, other, /):
         return self._compare(other, ops.Le)
 
-    def __gt__(self, other):
+    def __gt__(self, other, /):
         return self._compare(other, ops.Gt)
 
-    def __ge__(self, other):
+    def __ge__(self, other, /):
         return self._compare(other, ops.Ge)
 
-    def __eq__(self, other):
+    def __eq__(self, other, /):
         return self._compare(other, ops.Eq)
 
-    def __ne__(self, other):
+    def __ne__(self, other, /):
         return self._compare(other, ops.Ne)
 
     # -- elementwise functions: abs, relu, tanh, sigmoid, exp, log, sqrt, sin,
@@ -386,31 +431,25 @@ class Tensor:
         for n in shape:
             if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
                 raise TypeError(f"reshape: shape {shape} must hold ints, got {type(n).__name__}")
+        shape = tuple(int(n) for n in shape)
         if sum(n == -1 for n in shape) > 1 or any(n < -1 for n in shape):
             raise ValueError(f"reshape: bad shape {shape} (sizes >= 0, at most one -1)")
-        try:
-            target = np.empty(self.shape, dtype=np.bool_).reshape(shape).shape
-        except ValueError:
-            raise ValueError(
-                f"cannot reshape a tensor of shape {self.shape} ({self.size} elements) into shape {shape}"
-            ) from None
+        known = math.prod(n for n in shape if n != -1)
+        if (known != self.size) if -1 not in shape else (known == 0 or self.size % known):
+            raise ValueError(f"cannot reshape a tensor of shape {self.shape} ({self.size} elements) into shape {shape}")
+        target = tuple(self.size // known if n == -1 else n for n in shape)
         return apply(ops.Reshape, (self,), shape=target)
 
     def flatten(self):
         """A 1-D tensor of all the values (a ``reshape`` node)."""
         return self.reshape(-1)
 
-    def _dim(self, d, ndim=None):
-        return normalize_dims(d, self.ndim if ndim is None else ndim)[0]
-
     def transpose(self, dim0, dim1):
         """Swap two dimensions; the gradient is swapped back."""
         axes = list(range(self.ndim))
+        i, j = one_dim(dim0, self.ndim), one_dim(dim1, self.ndim)  # a 0-d tensor takes 0 and -1 (as PyTorch)
         if self.ndim:
-            i, j = self._dim(dim0), self._dim(dim1)
             axes[i], axes[j] = axes[j], axes[i]
-        else:  # still validated: a 0-d tensor accepts dims 0 and -1 only (as PyTorch)
-            normalize_dims(dim0, 0), normalize_dims(dim1, 0)
         return apply(ops.Transpose, (self,), axes=tuple(axes))
 
     @property
@@ -421,31 +460,33 @@ class Tensor:
     def permute(self, *dims):
         """Reorder the dimensions; the gradient takes the inverse order."""
         dims = shape_args(dims)
+        for d in dims:
+            if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
+                raise TypeError(f"permute: dims {dims} must hold ints, got {type(d).__name__}")
+        dims = tuple(int(d) for d in dims)
         if len(dims) != self.ndim:
-            raise ValueError(
-                f"permute: {len(dims)} dims {dims} given for a tensor with {self.ndim} dimensions"
-            )
-        axes = tuple(normalize_dims(d, self.ndim)[0] if self.ndim else 0 for d in dims)
+            raise ValueError(f"permute: dims {dims} given for a tensor with {self.ndim} dimensions")
+        axes = tuple(one_dim(d, self.ndim) for d in dims)
         if sorted(axes) != list(range(self.ndim)):
-            raise ValueError(
-                f"permute: dims {dims} are not a permutation of the {self.ndim} dimensions"
-            )
+            raise ValueError(f"permute: dims {dims} are not a permutation of the {self.ndim} dimensions")
         return apply(ops.Permute, (self,), axes=axes)
 
-    def __getitem__(self, key):
+    def __getitem__(self, key, /):
         """NumPy indexing. Tensor and list indices are integer ids (not masks); the
         gradient is scattered back with ``np.add.at``, so repeated ids add up."""
-        return apply(ops.GetItem, (self,), key=_index_key(key))
+        return apply(ops.GetItem, (self,), key=index_key(key, self.shape, Tensor))
 
     # -- softmax family --------------------------------------------------------
 
     def softmax(self, dim=-1):
         """e^x / sum(e^x) along ``dim``, shifted by the max so no exp overflows."""
-        return apply(ops.Softmax, (self,), axis=normalize_dims(dim, self.ndim) or None)
+        axis = one_dim(dim, self.ndim)  # a 0-d tensor takes 0 and -1, and has one value
+        return apply(ops.Softmax, (self,), axis=axis if self.ndim else None)
 
     def log_softmax(self, dim=-1):
         """x - logsumexp(x) along ``dim``, computed stably."""
-        return apply(ops.LogSoftmax, (self,), axis=normalize_dims(dim, self.ndim) or None)
+        axis = one_dim(dim, self.ndim)
+        return apply(ops.LogSoftmax, (self,), axis=axis if self.ndim else None)
 
     # -- autograd ------------------------------------------------------------
 
@@ -454,7 +495,8 @@ class Tensor:
         return Tensor._wrap(self._data)
 
     def zero_grad(self) -> None:
-        self.grad = None
+        """Set .grad to None."""
+        self._grad = None
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False) -> None:
         """Add d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
@@ -481,9 +523,8 @@ def _bind_method(row):
     def method(self):
         return apply(row, (self,))
 
-    method.__name__ = method.__qualname__ = row.python
     method.__doc__ = f"The elementwise op {row.name!r} (tapegrad/reference/elementwise.py)."
-    return method
+    return named(method, f"Tensor.{row.python}")
 
 
 for _op in E.named_methods(E.UNARY):
@@ -517,29 +558,3 @@ def _matmul(a: Tensor, b: Tensor) -> Tensor:
     cols = b.shape[-1:] if b.ndim > 1 else ()
     check_shape(batch + rows + cols, np.result_type(a.dtype, b.dtype))  # MemoryError before allocating
     return apply(ops.MatMul, (a, b))
-
-
-def _int_index(arr: np.ndarray) -> np.ndarray:
-    """Float index arrays (every Tensor is float) as integers, if they hold integers."""
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise IndexError("tensor indices must hold integers")
-        return arr.astype(np.intp)
-    return arr
-
-
-def _index_key(key):
-    """Normalise an index: Tensors and lists become integer (or bool) arrays."""
-    parts = key if isinstance(key, tuple) else (key,)
-    out = []
-    for k in parts:
-        if isinstance(k, Tensor):
-            k = _int_index(k._data)
-        elif isinstance(k, list):
-            k = _int_index(np.asarray(k))
-        elif isinstance(k, np.ndarray):
-            k = _int_index(k)
-        elif backend_name(k) is not None:
-            raise TypeError(f"cannot index a tapegrad.reference Tensor with {describe(k)}")
-        out.append(k)
-    return tuple(out)
