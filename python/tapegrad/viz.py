@@ -42,9 +42,15 @@ class GraphvizNotFoundError(RuntimeError):
     GraphvizNotFoundWarning (make that warning an error to stop instead).
     """
 
+    def __init__(self, *args):  # spelled out: inspect.signature reads no builtin exception's
+        super().__init__(*args)
+
 
 class GraphvizNotFoundWarning(UserWarning):
     """``draw`` wrote the DOT text (``.dot``) because Graphviz's ``dot`` is not installed."""
+
+    def __init__(self, *args):  # spelled out: inspect.signature reads no builtin exception's
+        super().__init__(*args)
 
 
 _ESCAPES = str.maketrans({ch: "\\" + ch for ch in '\\"{}|<>'})
