@@ -18,7 +18,8 @@ def _as_tensor(x, dtype=None, what: str = "argument") -> Tensor:
     if backend_name(x) is not None:
         raise TypeError(f"{what}: cannot combine {describe(x)} with tapegrad.reference Tensors")
     if is_number(x):
-        return Tensor._wrap(np.asarray(x, dtype=dtype or np.float32))
+        with np.errstate(over="ignore"):  # 1e300 in float32 is inf (IEEE), as the native backend
+            return Tensor._wrap(np.asarray(x, dtype=dtype or np.float32))
     return Tensor(x)
 
 
