@@ -223,9 +223,29 @@ void sweep(const TensorPtr& root, G g0, bool retain_graph, BackwardPass& pass, O
   }
 }
 
-// A leaf's share of this pass, shaped like the leaf.
-Array leaf_shaped(Array g, const TensorNode* n) { return g.shape == n->data.shape ? std::move(g) : expand(g, n->data.shape); }
-TensorPtr leaf_shaped(TensorPtr g, const TensorNode* n) { return g->data.shape == n->data.shape ? std::move(g) : expand(g, n->data.shape); }
+// A leaf's share of this pass, shaped like the leaf: broadcast to it if the
+// leaf's data was given another shape after the graph used it (Note [Mutating
+// data]), else a ValueError naming both shapes.
+void check_expands(const Shape& g, const Shape& leaf) {
+  bool ok = g.size() <= leaf.size();
+  for (std::size_t i = 0; ok && i < g.size(); ++i) {
+    const std::int64_t to = leaf[leaf.size() - g.size() + i];
+    ok = g[i] == to || g[i] == 1;
+  }
+  if (!ok)
+    throw ValueError("backward(): a leaf's gradient has shape " + shape_str(g) + " but the leaf now has shape " +
+                     shape_str(leaf) + " (its data was reassigned after the graph used it)");
+}
+Array leaf_shaped(Array g, const TensorNode* n) {
+  if (g.shape == n->data.shape) return g;
+  check_expands(g.shape, n->data.shape);
+  return expand(g, n->data.shape);
+}
+TensorPtr leaf_shaped(TensorPtr g, const TensorNode* n) {
+  if (g->data.shape == n->data.shape) return g;
+  check_expands(g->data.shape, n->data.shape);
+  return expand(g, n->data.shape);
+}
 
 }  // namespace
 

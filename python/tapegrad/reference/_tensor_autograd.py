@@ -65,17 +65,21 @@ def _seed(root: Tensor, gradient) -> np.ndarray:
 
 
 def _sweep(root: Tensor, gradient, retain_graph: bool, recorded: bool, wanted):
-    """[(node, this pass's gradient)] for the leaves requiring grad, or for ``wanted`` ids."""
+    """[(node, this pass's gradient)] for the leaves requiring grad (shaped like
+    them), or for ``wanted`` ids. The graph is freed only once the sweep has
+    succeeded, as the native engine does."""
     seed = _seed(root, gradient)
     F = TENSOR_F if recorded else ops.ARRAY_F
     grads = {id(root): Tensor._wrap(seed) if recorded else seed}
-    found = []
+    found, used = [], []
     with np.errstate(all="ignore"):
         for node in reversed(_autograd.topo_order(root)):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            if node.is_leaf if wanted is None else (id(node) in wanted):
+            if wanted is None and node.is_leaf:
+                found.append((node, _leaf_shaped(g, node, recorded)))
+            elif wanted is not None and id(node) in wanted:
                 found.append((node, g))
             if node.is_leaf:
                 continue
@@ -91,10 +95,25 @@ def _sweep(root: Tensor, gradient, retain_graph: bool, recorded: bool, wanted):
                 pg = F.astype(pg, p.dtype) if recorded else np.asarray(pg, dtype=p.dtype)
                 prev = grads.get(id(p))
                 grads[id(p)] = pg if prev is None else prev + pg
-            if not retain_graph:
-                node._saved = _FREED
-                node._parents = ()
+            used.append(node)
+    if not retain_graph:
+        for node in used:
+            node._saved = _FREED
+            node._parents = ()
     return found
+
+
+def _leaf_shaped(g, leaf: Tensor, recorded: bool):
+    """A leaf's share of this pass, shaped like the leaf: broadcast to it if the
+    leaf's data was given another shape after the graph used it (Note [Mutating
+    data]), else a ValueError naming both shapes (as the native core says)."""
+    if g.shape == leaf.shape:
+        return g
+    lead = len(leaf.shape) - len(g.shape)
+    if lead < 0 or any(n not in (1, leaf.shape[lead + i]) for i, n in enumerate(g.shape)):
+        raise ValueError(f"backward(): a leaf's gradient has shape {g.shape} but the leaf now has shape {leaf.shape} "
+                         "(its data was reassigned after the graph used it)")
+    return apply(ops.Expand, (g,), shape=leaf.shape) if recorded else np.broadcast_to(g, leaf.shape)
 
 
 def backward(root: Tensor, gradient, retain_graph, create_graph) -> None:
