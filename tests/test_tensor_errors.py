@@ -5,41 +5,21 @@ compares them case by case); here each message is written out once.
 """
 from __future__ import annotations
 
-import contextlib
 import importlib
-import re
 
 import numpy as np
 import pytest
+
+import expect
+from expect import me, raises
 
 
 def _other_backend(tg):
     return importlib.import_module("tapegrad.reference" if tg.__name__ == "tapegrad" else "tapegrad")
 
 
-def me(tg) -> str:
-    """How a backend's messages name it."""
-    return "tapegrad (native)" if tg.__name__ == "tapegrad" else "tapegrad.reference"
-
-
-@contextlib.contextmanager
-def raises(exc, message):
-    """Exactly ``exc`` (not a subclass) with exactly this message."""
-    with pytest.raises(exc) as info:
-        yield info
-    assert info.type is exc, f"{info.type.__name__}: {info.value}"
-    assert str(info.value) == message
-
-
-Tensor = type("Tensor", (), {})  # a class without operators: what Python says when a Tensor declines one
-
-
 def python_says(fn) -> str:
-    try:
-        fn(Tensor())
-    except TypeError as exc:
-        return str(exc)
-    raise AssertionError("no TypeError")
+    return expect.python_says(fn, "Tensor")
 
 
 # ----------------------------------------------------------------------------
