@@ -2,8 +2,9 @@
 
 The test walks each backend's public surface, so a new public callable is
 covered without touching this file: the callables among the ``__all__`` names
-of ``tg``, ``tg.nn``, ``tg.nn.functional``, ``tg.optim`` and ``tg.viz``; the
-types ``tg.Value`` and ``tg.Tensor``; every public method of a Value and a
+of ``tg`` and, recursively, of every module in an ``__all__`` (``tg.nn``,
+``tg.nn.functional``, ``tg.optim``, ``tg.viz``, ...); the types ``tg.Value``
+and ``tg.Tensor``; every public method of a Value and a
 Tensor, and every dunder the reference's classes define themselves; and every
 function of ``tapegrad._core``. ``inspect.signature`` must work for each one
 (the native functions carry ``__text_signature__``, Note [Binding
@@ -23,24 +24,18 @@ import pytest
 import tapegrad
 from tapegrad import _core, reference
 
-MODULES = ("", "nn", "nn.functional", "optim", "viz")
-
-
-def module(tg, path: str):
-    for part in filter(None, path.split(".")):
-        tg = getattr(tg, part)
-    return tg
-
-
 def public_callables(tg) -> dict:
-    """'tg.nn.Linear' -> the object, for every callable in the __all__ of a public module."""
-    out = {}
-    for path in MODULES:
-        mod = module(tg, path)
+    """'tg.nn.Linear' -> the object, for every callable in the __all__ of tg and of the
+    modules it names, recursively."""
+    out, pending = {}, [("tg", tg)]
+    while pending:
+        path, mod = pending.pop()
         for name in mod.__all__:
             obj = getattr(mod, name)
-            if callable(obj) and not isinstance(obj, types.ModuleType):
-                out[".".join(filter(None, ("tg", path, name)))] = obj
+            if isinstance(obj, types.ModuleType):
+                pending.append((f"{path}.{name}", obj))
+            elif callable(obj):
+                out[f"{path}.{name}"] = obj
     return out
 
 
