@@ -407,6 +407,13 @@ CASES = {
     "set_num_threads foo": lambda tg: tg.set_num_threads(1, foo=1),
     "no_grad argument": lambda tg: tg.no_grad(1),
     "is_grad_enabled argument": lambda tg: tg.is_grad_enabled(1),
+    "register_hook without requires_grad": lambda tg: x23(tg).register_hook(lambda g: g),
+    "register_hook not callable": lambda tg: x23(tg, requires_grad=True).register_hook(3),
+    "register_hook too many": lambda tg: x23(tg, requires_grad=True).register_hook(lambda g: g, 1),
+    "retain_grad without requires_grad": lambda tg: x23(tg).retain_grad(),
+    "retain_grad argument": lambda tg: (x23(tg, requires_grad=True) * 2).retain_grad(True),
+    "hook returns a wrong shape": lambda tg: _hooked(tg, lambda g: tg.ones(3)),
+    "hook returns a number": lambda tg: _hooked(tg, lambda g: 1.0),
     # ---- tg.grad, viz, explain, from_dlpack with the wrong things
     "grad inputs str": lambda tg: tg.grad(tg.Value(2.0) * 3, "abc"),
     "grad inputs None": lambda tg: tg.grad(tg.Value(2.0) * 3, None),
@@ -433,6 +440,12 @@ CASES = {
     "from_dlpack None": lambda tg: tg.from_dlpack(None),
     "from_dlpack int array": lambda tg: tg.from_dlpack(np.array(["a"])),
 }
+
+
+def _hooked(tg, hook):
+    x = x23(tg, requires_grad=True)
+    x.register_hook(hook)
+    (x * 2).sum().backward()
 
 
 def _under_no_grad(tg):

@@ -69,8 +69,8 @@ void bind_tensor_autograd(TensorClass& cls) {
     Array g;
     if (!gradient.is_none()) g = gradient_arg(gradient, s->data.dtype);
     BackwardPass pass;
-    if (create_graph) {  // records nodes: with the GIL
-      pass = tapegrad::backward(s, gradient.is_none() ? nullptr : &g, retain, true);
+    if (create_graph || live_callbacks() > 0) {  // records nodes, or calls Python: with the GIL
+      pass = tapegrad::backward(s, gradient.is_none() ? nullptr : &g, retain, create_graph);
     } else {
       py::gil_scoped_release release;
       pass = tapegrad::backward(s, gradient.is_none() ? nullptr : &g, retain, false);
@@ -92,8 +92,8 @@ void bind_tensor_autograd(TensorClass& cls) {
     if (!gradient.is_none()) g = gradient_arg(gradient, s->data.dtype);
     std::vector<TensorPtr> gs;
     BackwardPass pass;
-    if (create_graph) {
-      gs = gradients(s, ins, gradient.is_none() ? nullptr : &g, retain, true, pass);
+    if (create_graph || live_callbacks() > 0) {  // Note [Callbacks]
+      gs = gradients(s, ins, gradient.is_none() ? nullptr : &g, retain, create_graph, pass);
     } else {
       py::gil_scoped_release release;
       gs = gradients(s, ins, gradient.is_none() ? nullptr : &g, retain, false, pass);

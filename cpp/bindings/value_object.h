@@ -13,6 +13,9 @@
 
 #include <Python.h>
 
+#include <string>
+#include <vector>
+
 #include "value.h"
 
 namespace tapegrad::bindings {
@@ -45,5 +48,37 @@ PyObject* wrap(ValueNode* n);
 
 // Sets the Python error for the exception being handled (call in a catch block).
 void set_error_from_exception() noexcept;
+
+// A C++ exception inside a slot or method becomes the Python error it maps to.
+#define TG_TRY try {
+#define TG_CATCH(fail)           \
+  }                              \
+  catch (...) {                  \
+    set_error_from_exception();  \
+    return fail;                 \
+  }
+
+// "a tapegrad (native) Value", "a tapegrad.reference Tensor", or the type's name.
+std::string describe(PyObject* o);
+// float(o) for a real number, else TypeError "<what> must be a real number, not <type>".
+bool as_double(PyObject* o, const char* what, double* out);
+// Value.grad's setter and Value.label's getter (value_type.cpp), for pickling.
+int set_grad(PyObject* self, PyObject* value, void*);
+PyObject* get_label(PyObject* self, void*);
+
+// The method `op` of the op table: a new Value from self.
+template <Op op>
+PyObject* unary(PyObject* self, PyObject* /*unused*/ = nullptr) {
+  TG_TRY
+  return wrap(make_unary(op, node_of(self)));
+  TG_CATCH(nullptr)
+}
+
+// Every method of Value, terminated as CPython wants (value_methods.cpp).
+PyMethodDef* method_table();
+// Value.__init__ (tp_init), and the methods that stand beside the slots
+// (__init__, __add__, ...: METH_COEXIST) for their signatures (value_type.cpp).
+int value_init(PyObject* self, PyObject* args, PyObject* kwargs);
+void add_operator_methods(std::vector<PyMethodDef>& defs);
 
 }  // namespace tapegrad::bindings

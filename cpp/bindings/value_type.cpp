@@ -50,17 +50,9 @@ PyObject* wrap(ValueNode* n) {
   return adopt(PyObject_New(PyValue, value_type), n);
 }
 
-namespace {
-
-#define TG_TRY try {
-#define TG_CATCH(fail)           \
-  }                              \
-  catch (...) {                  \
-    set_error_from_exception();  \
-    return fail;                 \
-  }
-
 // ---- describing objects in errors (docs/DESIGN.md Note [Errors]) -----------
+
+namespace {
 
 std::string type_attr(PyObject* o, const char* attr) {
   std::string out;
@@ -83,6 +75,8 @@ bool is_foreign(PyObject* o) {
   return starts_with(type_attr(o, "__module__"), "tapegrad");
 }
 
+}  // namespace
+
 // "a tapegrad (native) Value", "a tapegrad.reference Tensor", or the type's name.
 std::string describe(PyObject* o) {
   if (!is_value(o) && !is_foreign(o)) return type_attr(o, "__name__");
@@ -93,6 +87,8 @@ std::string describe(PyObject* o) {
 }
 
 // ---- numbers ---------------------------------------------------------------
+
+namespace {
 
 // isinstance(o, numbers.Real): bool, int, float, NumPy scalars, Fraction.
 int is_real(PyObject* o) {
@@ -107,7 +103,8 @@ int is_real(PyObject* o) {
   return PyObject_IsInstance(o, real);
 }
 
-// float(o) for a real number, else TypeError "<what> must be a real number, not <type>".
+}  // namespace
+
 bool as_double(PyObject* o, const char* what, double* out) {
   if (PyFloat_CheckExact(o)) {
     *out = PyFloat_AS_DOUBLE(o);
@@ -122,6 +119,8 @@ bool as_double(PyObject* o, const char* what, double* out) {
   *out = PyFloat_AsDouble(o);
   return !(*out == -1.0 && PyErr_Occurred());
 }
+
+namespace {
 
 enum class Operand { Node, Number, Unsupported, Error };
 
@@ -204,38 +203,9 @@ PyObject* nb_pow(PyObject* l, PyObject* r, PyObject* mod) {
   TG_CATCH(nullptr)
 }
 
-template <Op op>
-PyObject* unary(PyObject* self) {
-  TG_TRY
-  return wrap(make_unary(op, node_of(self)));
-  TG_CATCH(nullptr)
-}
-
-// "Value.relu", for argument errors.
-template <Op op>
-const char* qualname() {
-  static const std::string name = std::string("Value.") + op_info(op).python;
-  return name.c_str();
-}
-
-// The method form of a unary op (a.relu()): it takes no arguments.
-template <Op op>
-PyObject* unary_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  if (!no_arguments(qualname<op>(), self, args, nargs, kwnames)) return nullptr;
-  return unary<op>(self);
-}
 
 PyObject* nb_neg(PyObject* self) { return unary<Op::Neg>(self); }
 PyObject* nb_abs(PyObject* self) { return unary<Op::Abs>(self); }
-
-// The operators as methods (Value.__add__), so that they show the
-// reference's signature, (self, other, /), where CPython's slot wrappers
-// would show (self, value, /). The slots stay the functions above.
-PyObject* operator_call(const Signature& s, binaryfunc slot, bool reflected, PyObject* self, PyObject* const* args,
-                        Py_ssize_t nargs, PyObject* kwnames) {
-  if (nargs != 1 || (kwnames != nullptr && PyTuple_GET_SIZE(kwnames) != 0)) return s.fail(self, args, nargs, kwnames);
-  return reflected ? slot(args[0], self) : slot(self, args[0]);
-}
 PyObject* nb_float(PyObject* self) { return PyFloat_FromDouble(node_of(self)->data_); }
 
 // ---- object lifetime ------------------------------------------------------
@@ -269,9 +239,11 @@ int init_from(PyObject* self, PyObject* data, PyObject* label_obj) {
   return 0;
 }
 
+}  // namespace
+
 // Value(data, label=''): the common calls directly, the others bound by the
-// signature (Note [Signatures]).
-int tp_init(PyObject* self, PyObject* args, PyObject* kwargs) {
+// signature (Note [Signatures]), whose argument errors are Python's own.
+int value_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   const Py_ssize_t nargs = PyTuple_GET_SIZE(args);
   if (kwargs == nullptr && (nargs == 1 || nargs == 2))
     return init_from(self, PyTuple_GET_ITEM(args, 0), nargs == 2 ? PyTuple_GET_ITEM(args, 1) : nullptr);
@@ -283,11 +255,75 @@ int tp_init(PyObject* self, PyObject* args, PyObject* kwargs) {
   TG_CATCH(-1)
 }
 
+// ---- the operators and __init__ as methods ----------------------------------
+
+namespace {
+
+// Value.__add__ and the others are methods that show the reference's
+// signature, (self, other, /), where CPython's slot wrappers would show
+// (self, value, /); the slots stay the functions above (METH_COEXIST).
+template <class F>
+PyCFunction c_function(F* f) { return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f)); }
+
+std::string method_name(PyCFunction f);  // "Value.__add__" for the method whose function f is
+
+template <binaryfunc slot, bool reflected>
+PyObject* operator_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  if (nargs == 1 && (kwnames == nullptr || PyTuple_GET_SIZE(kwnames) == 0))
+    return reflected ? slot(args[0], self) : slot(self, args[0]);
+  // a temporary signature: it has no defaults to keep (Note [Signatures])
+  const std::string name = method_name(c_function(&operator_method<slot, reflected>));
+  return Signature(name.c_str(), "self, other, /").fail(self, args, nargs, kwnames);
+}
+
+PyObject* rpow(PyObject* l, PyObject* r) { return nb_pow(l, r, Py_None); }
+
+PyObject* m_pow(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  if (nargs >= 1 && nargs <= 2 && (kwnames == nullptr || PyTuple_GET_SIZE(kwnames) == 0))
+    return nb_pow(self, args[0], nargs == 2 ? args[1] : Py_None);
+  static const Signature& s = signature("Value.__pow__", "self, other, modulo=None, /");
+  return s.fail(self, args, nargs, kwnames);
+}
+
 // Value.__init__ as a method, with its signature (super().__init__(data) in a subclass).
 PyObject* m_init(PyObject* self, PyObject* args, PyObject* kwargs) {
-  if (tp_init(self, args, kwargs) < 0) return nullptr;
+  if (value_init(self, args, kwargs) < 0) return nullptr;
   Py_RETURN_NONE;
 }
+
+#define TG_OPERATOR(py, slot, reflected) \
+  {py, c_function(&operator_method<slot, reflected>), METH_FASTCALL | METH_KEYWORDS | METH_COEXIST, py "($self, other, /)\n--\n\n"}
+
+PyMethodDef coexisting[] = {
+    {"__init__", c_function(&m_init), METH_VARARGS | METH_KEYWORDS | METH_COEXIST,
+     "__init__($self, /, data, label='')\n--\n\nA leaf holding float(data) (a real number); label a str."},
+    TG_OPERATOR("__add__", nb_add, false),
+    TG_OPERATOR("__radd__", nb_add, true),
+    TG_OPERATOR("__sub__", nb_sub, false),
+    TG_OPERATOR("__rsub__", nb_sub, true),
+    TG_OPERATOR("__mul__", nb_mul, false),
+    TG_OPERATOR("__rmul__", nb_mul, true),
+    TG_OPERATOR("__truediv__", nb_div, false),
+    TG_OPERATOR("__rtruediv__", nb_div, true),
+    {"__pow__", c_function(&m_pow), METH_FASTCALL | METH_KEYWORDS | METH_COEXIST,
+     "__pow__($self, other, modulo=None, /)\n--\n\na ** k for a number k (op '**k'), else a ** b (op '**')."},
+    TG_OPERATOR("__rpow__", rpow, true),
+};
+#undef TG_OPERATOR
+
+std::string method_name(PyCFunction f) {
+  for (const PyMethodDef& m : coexisting)
+    if (m.ml_meth == f) return std::string("Value.") + m.ml_name;
+  return "Value.<operator>";
+}
+
+}  // namespace
+
+void add_operator_methods(std::vector<PyMethodDef>& defs) {
+  for (const PyMethodDef& m : coexisting) defs.push_back(m);
+}
+
+namespace {
 
 void tp_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
@@ -337,16 +373,20 @@ int set_data(PyObject* self, PyObject* value, void*) {
 }
 
 PyObject* get_grad(PyObject* self, void*) { return PyFloat_FromDouble(node_of(self)->grad_); }
+}  // namespace
+
 int set_grad(PyObject* self, PyObject* value, void*) {
   if (value == nullptr) return no_delete(self, "grad");
   return as_double(value, "Value.grad", &node_of(self)->grad_) ? 0 : -1;
 }
 
+namespace {
+
 PyObject* get_op(PyObject* self, void*) {
   static PyObject* names[kOpCount] = {};
   const ValueNode* n = node_of(self);
   TG_TRY
-  if (n->op() == Op::PowConst) return PyUnicode_FromString(op_string(n).c_str());
+  if (n->op() == Op::PowConst || n->op() == Op::Function) return PyUnicode_FromString(op_string(n).c_str());
   PyObject*& name = names[static_cast<int>(n->op())];
   if (name == nullptr) {
     name = PyUnicode_InternFromString(op_name(n->op()));
@@ -383,16 +423,22 @@ PyObject* get_prev(PyObject* self, void*) {
   return out;
 }
 
+}  // namespace
+
 PyObject* get_label(PyObject* self, void*) {
   const std::string& text = label(node_of(self));
   return PyUnicode_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()));
 }
+namespace {
+
 int set_label_attr(PyObject* self, PyObject* value, void*) {
   if (value == nullptr) return no_delete(self, "label");
   TG_TRY
   return set_label_from(self, value) ? 0 : -1;
   TG_CATCH(-1)
 }
+
+PyObject* get_from_backward(PyObject* self, void*) { return PyBool_FromLong(from_backward(node_of(self))); }
 
 PyGetSetDef getset[] = {
     {"data", get_data, set_data, "The forward value (float, assignable).", nullptr},
@@ -402,225 +448,12 @@ PyGetSetDef getset[] = {
     {"parents", get_parents, read_only, "The Values this one was computed from (tuple).", const_cast<char*>("parents")},
     {"label", get_label, set_label_attr, "A name shown in graph drawings (str, assignable).",
      nullptr},
+    {"_from_backward", get_from_backward, read_only, "Made by a recorded backward pass (create_graph).",
+     const_cast<char*>("_from_backward")},
     {"_prev", get_prev, read_only, "micrograd's name: the distinct parents (frozenset).", const_cast<char*>("_prev")},
     {"_op", get_op, read_only, "micrograd's name for op (the same string).", const_cast<char*>("_op")},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
-
-// ---- methods ------------------------------------------------------------------
-
-PyObject* m_local_grads(PyObject* self, PyObject*) {
-  TG_TRY
-  std::vector<double> g = local_grads(node_of(self));
-  PyObject* out = PyTuple_New(static_cast<Py_ssize_t>(g.size()));
-  if (out == nullptr) return nullptr;
-  for (std::size_t i = 0; i < g.size(); ++i) {
-    PyObject* x = PyFloat_FromDouble(g[i]);
-    if (x == nullptr) {
-      Py_DECREF(out);
-      return nullptr;
-    }
-    PyTuple_SET_ITEM(out, static_cast<Py_ssize_t>(i), x);
-  }
-  return out;
-  TG_CATCH(nullptr)
-}
-
-// Runs `sweep` with the GIL released: it touches no Python object, and
-// the caller's reference to self keeps the whole graph alive meanwhile.
-template <class Sweep>
-bool without_gil(Sweep&& sweep) {
-  std::exception_ptr error;
-  Py_BEGIN_ALLOW_THREADS
-  try {
-    sweep();
-  } catch (...) {
-    error = std::current_exception();
-  }
-  Py_END_ALLOW_THREADS
-  if (!error) return true;
-  try {
-    std::rethrow_exception(error);
-  } catch (...) {
-    set_error_from_exception();
-  }
-  return false;
-}
-
-// This pass's gradients as floats, swept without the GIL.
-PyObject* numbers(ValueNode* root, const std::vector<ValueNode*>& nodes, double seed) {
-  std::vector<double> grads;
-  if (!without_gil([&] { grads = tapegrad::gradients(root, nodes, seed); })) return nullptr;
-  PyObject* out = PyList_New(static_cast<Py_ssize_t>(grads.size()));
-  if (out == nullptr) return nullptr;
-  for (std::size_t i = 0; i < grads.size(); ++i) {
-    PyObject* g = PyFloat_FromDouble(grads[i]);
-    if (g == nullptr) {
-      Py_DECREF(out);
-      return nullptr;
-    }
-    PyList_SET_ITEM(out, static_cast<Py_ssize_t>(i), g);
-  }
-  return out;
-}
-
-// This pass's gradients as recorded Values (create_graph): the sweep builds
-// nodes, so it runs with the GIL held.
-PyObject* recorded(ValueNode* root, const std::vector<ValueNode*>& nodes, double seed) {
-  std::vector<ValueNode*> grads = tapegrad::recorded_gradients(root, nodes, seed);
-  PyObject* out = PyList_New(static_cast<Py_ssize_t>(grads.size()));
-  for (std::size_t i = 0; i < grads.size(); ++i) {
-    PyObject* g = out == nullptr ? nullptr : wrap(grads[i]);
-    release(grads[i]);  // the reference recorded_gradients handed over; the object holds its own
-    if (out == nullptr) continue;
-    if (g == nullptr) {
-      Py_CLEAR(out);
-      continue;
-    }
-    PyList_SET_ITEM(out, static_cast<Py_ssize_t>(i), g);
-  }
-  return out;
-}
-
-PyObject* m_backward(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  if (!no_arguments("Value.backward", self, args, nargs, kwnames)) return nullptr;
-  ValueNode* root = node_of(self);
-  if (!without_gil([root] { backward(root); })) return nullptr;
-  Py_RETURN_NONE;
-}
-
-PyObject* m_gradients(PyObject* self, PyObject* args, PyObject* kwargs) {
-  static const char* kwlist[] = {"inputs", "gradient", "retain_graph", "create_graph", nullptr};
-  PyObject* inputs = nullptr;
-  PyObject* gradient = Py_None;
-  PyObject* retain_graph = Py_None;  // a Value graph is never freed
-  int create_graph = 0;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OOp:_gradients", const_cast<char**>(kwlist),
-                                   &inputs, &gradient, &retain_graph, &create_graph))
-    return nullptr;
-  TG_TRY
-  PyObject* seq = PySequence_Fast(inputs, "grad() inputs must be a sequence of Values");
-  if (seq == nullptr) return nullptr;
-  Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
-  std::vector<ValueNode*> nodes;
-  nodes.reserve(static_cast<std::size_t>(count));
-  for (Py_ssize_t i = 0; i < count; ++i) {
-    PyObject* x = PySequence_Fast_GET_ITEM(seq, i);
-    if (!is_value(x)) {
-      PyErr_Format(PyExc_TypeError, "grad() inputs must be Values, not %s", describe(x).c_str());
-      Py_DECREF(seq);
-      return nullptr;
-    }
-    nodes.push_back(node_of(x));
-  }
-  double seed = 1.0;
-  if (gradient != Py_None && !as_double(gradient, "grad() gradient", &seed)) {
-    Py_DECREF(seq);
-    return nullptr;
-  }
-  ValueNode* root = node_of(self);
-  PyObject* out = create_graph ? recorded(root, nodes, seed) : numbers(root, nodes, seed);
-  Py_DECREF(seq);  // held until here: it keeps the inputs alive during the sweep
-  return out;
-  TG_CATCH(nullptr)
-}
-
-// Copies and pickles are leaves with the same data, grad and label: the graph
-// edges are not copied (as the reference documents).
-PyObject* m_reduce(PyObject* self, PyObject*) {
-  const ValueNode* n = node_of(self);
-  TG_TRY
-  PyObject* text = get_label(self, nullptr);
-  if (text == nullptr) return nullptr;
-  return Py_BuildValue("O(dN)d", reinterpret_cast<PyObject*>(value_type), n->data_, text,
-                       n->grad_);
-  TG_CATCH(nullptr)
-}
-
-PyObject* m_setstate(PyObject* self, PyObject* state) {
-  return set_grad(self, state, nullptr) == 0 ? (Py_INCREF(Py_None), Py_None) : nullptr;
-}
-
-using FastMethod = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t, PyObject*);
-PyCFunction fast(FastMethod f) { return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f)); }
-PyCFunction with_keywords(PyCFunctionWithKeywords f) { return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f)); }
-
-PyObject* m_pow(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  if (nargs < 1 || nargs > 2 || (kwnames != nullptr && PyTuple_GET_SIZE(kwnames) != 0)) {
-    static const Signature& s = signature("Value.__pow__", "self, other, modulo=None, /");
-    return s.fail(self, args, nargs, kwnames);
-  }
-  return nb_pow(self, args[0], nargs == 2 ? args[1] : Py_None);
-}
-
-// One operator method: Value.<py>(other) is slot(self, other), or slot(other, self) reflected.
-#define TG_OPERATOR(py, slot, reflected)                                                                  \
-  {py, fast([](PyObject* s, PyObject* const* a, Py_ssize_t n, PyObject* k) {                             \
-     static const Signature& sig = signature("Value." py, "self, other, /");                            \
-     return operator_call(sig, slot, reflected, s, a, n, k);                                              \
-   }),                                                                                                    \
-   METH_FASTCALL | METH_KEYWORDS | METH_COEXIST, py "($self, other, /)\n--\n\n"}
-
-// The unary methods come from the op table (every Value row that is made by
-// a method of its own: relu, tanh, ...), the rest are listed here. Each
-// docstring starts with its text signature, so inspect.signature and help()
-// show it.
-PyMethodDef fixed_methods[] = {
-    {"backward", fast(m_backward), METH_FASTCALL | METH_KEYWORDS,
-     "backward($self, /)\n--\n\n"
-     "Add d(self)/d(node) to .grad of every Value reachable from self (self included).\n\n"
-     "Each call adds this pass's gradients once more; earlier .grad totals are never "
-     "propagated. The GIL is released during the sweep."},
-    {"_local_grads", m_local_grads, METH_NOARGS,
-     "_local_grads($self, /)\n--\n\n"
-     "d(self)/d(parent) for each parent, at the forward values; () for a leaf."},
-    {"_gradients", with_keywords(m_gradients), METH_VARARGS | METH_KEYWORDS,
-     "_gradients($self, /, inputs, gradient=None, retain_graph=None, create_graph=False)\n--\n\n"
-     "This pass's d(self)/d(input) for each input (0.0 if unreachable); no .grad changes. "
-     "With create_graph, the gradients are Values recorded in the graph."},
-    {"__init__", with_keywords(m_init), METH_VARARGS | METH_KEYWORDS | METH_COEXIST,
-     "__init__($self, /, data, label='')\n--\n\nA leaf holding float(data) (a real number); label a str."},
-    TG_OPERATOR("__add__", nb_add, false),
-    TG_OPERATOR("__radd__", nb_add, true),
-    TG_OPERATOR("__sub__", nb_sub, false),
-    TG_OPERATOR("__rsub__", nb_sub, true),
-    TG_OPERATOR("__mul__", nb_mul, false),
-    TG_OPERATOR("__rmul__", nb_mul, true),
-    TG_OPERATOR("__truediv__", nb_div, false),
-    TG_OPERATOR("__rtruediv__", nb_div, true),
-    {"__pow__", fast(m_pow), METH_FASTCALL | METH_KEYWORDS | METH_COEXIST,
-     "__pow__($self, other, modulo=None, /)\n--\n\na ** k for a number k (op '**k'), else a ** b (op '**')."},
-    TG_OPERATOR("__rpow__", [](PyObject* l, PyObject* r) { return nb_pow(l, r, Py_None); }, true),
-    {"__reduce__", m_reduce, METH_NOARGS, "__reduce__($self, /)\n--\n\nPickle/copy as a leaf with the same data, grad, label."},
-    {"__setstate__", m_setstate, METH_O, "__setstate__($self, state, /)\n--\n\nRestore the grad of a pickled Value."},
-};
-#undef TG_OPERATOR
-
-// unary_method<Op::Name> for every row (only the Unary rows' are used)
-FastMethod unary_method_of[kOpCount] = {
-#define TG_X(Name, str, arity, kind, saves, surf, py, doc) &unary_method<Op::Name>,
-    TG_OPS(TG_X)
-#undef TG_X
-};
-
-PyMethodDef* method_table() {
-  static std::vector<std::string> docs;
-  static std::vector<PyMethodDef> defs;
-  if (!defs.empty()) return defs.data();
-  for (const OpInfo& info : kOps) {
-    if (!info.value || info.kind != OpKind::Unary || info.python[0] == '_') continue;
-    docs.push_back(std::string(info.python) + "($self, /)\n--\n\n" + info.doc + ".");
-  }
-  std::size_t d = 0;
-  for (const OpInfo& info : kOps) {
-    if (!info.value || info.kind != OpKind::Unary || info.python[0] == '_') continue;
-    defs.push_back({info.python, fast(unary_method_of[static_cast<int>(info.op)]), METH_FASTCALL | METH_KEYWORDS,
-                    docs[d++].c_str()});
-  }
-  for (const PyMethodDef& m : fixed_methods) defs.push_back(m);
-  defs.push_back({nullptr, nullptr, 0, nullptr});
-  return defs.data();
-}
 
 PyMemberDef members[] = {
     {"__weaklistoffset__", T_PYSSIZET, offsetof(PyValue, weakrefs), READONLY, nullptr},
@@ -634,7 +467,7 @@ const char* doc =
 
 PyType_Slot slots[] = {
     {Py_tp_new, reinterpret_cast<void*>(tp_new)},
-    {Py_tp_init, reinterpret_cast<void*>(tp_init)},
+    {Py_tp_init, reinterpret_cast<void*>(value_init)},
     {Py_tp_dealloc, reinterpret_cast<void*>(tp_dealloc)},
     {Py_tp_repr, reinterpret_cast<void*>(tp_repr)},
     {Py_tp_getset, getset},

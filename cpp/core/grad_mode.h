@@ -13,4 +13,15 @@ inline bool& grad_enabled_flag() {
 inline bool is_grad_enabled() { return grad_enabled_flag(); }
 inline void set_grad_enabled(bool on) { grad_enabled_flag() = on; }
 
+// Anomaly detection (tg.autograd.detect_anomaly): backward passes check every
+// gradient a rule hands on and raise naming the op whose backward produced
+// the first NaN. Thread-local too.
+inline bool& anomaly_flag() {
+  thread_local bool enabled = false;
+  return enabled;
+}
+
+inline bool is_anomaly_enabled() { return anomaly_flag(); }
+inline void set_anomaly_enabled(bool on) { anomaly_flag() = on; }
+
 }  // namespace tapegrad

@@ -38,8 +38,21 @@ struct Layout {
   std::vector<std::int64_t> flat;  // advanced: element offsets, row-major over `shape`
 };
 
-// Indexes the layout (shape, strides, offset) with NumPy's rules.
-Layout index_layout(const Shape& shape, const Shape& strides, std::int64_t offset, const std::vector<IndexItem>& items) {
+// An advanced part of a subscript: an integer array (or an int among
+// arrays), where its broadcast dims go in the output, and the input axis it
+// indexes.
+struct Adv {
+  std::size_t pos;
+  const IndexItem* item;
+  std::int64_t size, stride, axis;
+  std::int64_t scalar;
+  bool is_scalar;
+};
+
+// Phase 1: ints, slices, None and Ellipsis applied to (shape, strides,
+// offset); the advanced parts are set aside in `adv`.
+Layout basic_layout(const Shape& shape, const Shape& strides, std::int64_t offset, const std::vector<IndexItem>& items,
+                    std::vector<Adv>& adv) {
   bool any_array = false;
   std::int64_t consumed = 0, ellipses = 0;
   for (auto& it : items) {
@@ -51,12 +64,8 @@ Layout index_layout(const Shape& shape, const Shape& strides, std::int64_t offse
   if (ellipses > 1) throw IndexError("an index can only have a single ellipsis ('...')");
   if (consumed > nd)
     throw IndexError("too many indices for tensor: tensor is " + std::to_string(nd) + "-dimensional, but " + std::to_string(consumed) + " were indexed");
-
   Layout L;
   L.offset = offset;
-  // advanced parts: the out-dim position where each sits, its values, shape and stride
-  struct Adv { std::size_t pos; const IndexItem* item; std::int64_t size, stride, axis; std::int64_t scalar; bool is_scalar; };
-  std::vector<Adv> adv;
   std::int64_t d = 0;
   auto take_rest = [&](std::int64_t upto) {
     for (; d < upto; ++d) { L.shape.push_back(shape[d]); L.strides.push_back(strides[d]); }
@@ -91,10 +100,12 @@ Layout index_layout(const Shape& shape, const Shape& strides, std::int64_t offse
     }
   }
   take_rest(nd);
-  if (adv.empty()) return L;
+  return L;
+}
 
-  // Broadcast the index arrays together (ints count as 0-d arrays here).
-  Shape B;
+// Phase 2: the index arrays broadcast together to B (ints count as 0-d);
+// returns, for each position of B, the summed offset of the advanced parts.
+std::vector<std::int64_t> advanced_offsets(const std::vector<Adv>& adv, Shape& B) {
   for (auto& a : adv) {
     if (a.is_scalar) continue;
     const Shape& s = a.item->shape;
@@ -126,8 +137,18 @@ Layout index_layout(const Shape& shape, const Shape& strides, std::int64_t offse
       for (std::size_t k = B.size(); k-- > 0;) { if (++idx[k] < B[k]) break; idx[k] = 0; }
     }
   }
-  // NumPy: adjacent advanced indices put the broadcast dims in their place,
-  // separated ones put them first.
+  return table;
+}
+
+// Indexes the layout (shape, strides, offset) with NumPy's rules.
+Layout index_layout(const Shape& shape, const Shape& strides, std::int64_t offset, const std::vector<IndexItem>& items) {
+  std::vector<Adv> adv;
+  Layout L = basic_layout(shape, strides, offset, items, adv);
+  if (adv.empty()) return L;
+  Shape B;
+  const std::vector<std::int64_t> table = advanced_offsets(adv, B);
+  // Phase 3. NumPy: adjacent advanced indices put the broadcast dims in their
+  // place, separated ones put them first.
   bool adjacent = true;
   for (std::size_t k = 1; k < adv.size(); ++k) if (adv[k].pos != adv[0].pos) adjacent = false;
   std::size_t at = adjacent ? adv[0].pos : 0;
@@ -138,7 +159,7 @@ Layout index_layout(const Shape& shape, const Shape& strides, std::int64_t offse
   Layout R;
   R.advanced = true;
   R.shape = pre; R.shape.insert(R.shape.end(), B.begin(), B.end()); R.shape.insert(R.shape.end(), post.begin(), post.end());
-  Shape dims = pre; dims.push_back(nb); dims.insert(dims.end(), post.begin(), post.end());
+  Shape dims = pre; dims.push_back(static_cast<std::int64_t>(table.size())); dims.insert(dims.end(), post.begin(), post.end());
   Shape st = pre_st; st.push_back(0); st.insert(st.end(), post_st.begin(), post_st.end());
   std::int64_t total = 1;
   for (auto v : dims) total *= v;

@@ -64,17 +64,22 @@ void by_dtype(DType dt, Body&& body) {
   else body(double{});
 }
 
-// x and y converted to the promoted dtype and broadcast to one shape.
-struct Broadcast {
-  Array x, y;
-  Shape shape;
-  DType dtype;
-};
-Broadcast broadcast_pair(const Array& a, const Array& b, const char* op) {
-  if (a.dtype == b.dtype && a.shape == b.shape) return {a, b, a.shape, a.dtype};  // the common case
+// Calls f(x, y) with a and b converted to their promoted dtype and
+// broadcast to one shape; operands that need neither are passed as they are
+// (no copy of the Array, not even of its shared_ptr: this is every small op).
+template <class F>
+decltype(auto) with_common(const Array& a, const Array& b, const char* op, F&& f) {
+  if (a.dtype == b.dtype && a.shape == b.shape) return f(a, b);  // the common case
   Shape s = broadcast_shape(a.shape, b.shape, op);
   DType dt = promote(a.dtype, b.dtype);
-  return {expand(astype(a, dt), s), expand(astype(b, dt), s), s, dt};
+  return f(expand(astype(a, dt), s), expand(astype(b, dt), s));
+}
+
+// a in dtype dt: a itself, or a converted copy held in `keep`.
+const Array& in_dtype(const Array& a, DType dt, Array& keep) {
+  if (a.dtype == dt) return a;
+  keep = astype(a, dt);
+  return keep;
 }
 
 }  // namespace
@@ -94,18 +99,19 @@ Array unary(Op op, const Array& a, double k) {
 }
 
 Array binary(Op op, const Array& a, const Array& b) {
-  Broadcast p = broadcast_pair(a, b, op_name(op));
-  Array out = empty(p.shape, p.dtype);
-  auto run = [&](auto r) {
-    using R = decltype(r);
-    by_dtype(p.dtype, [&](auto t) {
-      using T = decltype(t);
-      map2<T>(p.x, p.y, out.data<T>(), [](T x, T y) { return R::f(x, y); });
-    });
-  };
-  if (op_info(op).kind == OpKind::Compare) with_compare_rule(op, run);
-  else with_binary_rule(op, run);
-  return out;
+  return with_common(a, b, op_name(op), [&](const Array& x, const Array& y) {
+    Array out = empty(x.shape, x.dtype);
+    auto run = [&](auto r) {
+      using R = decltype(r);
+      by_dtype(x.dtype, [&](auto t) {
+        using T = decltype(t);
+        map2<T>(x, y, out.data<T>(), [](T u, T v) { return R::f(u, v); });
+      });
+    };
+    if (op_info(op).kind == OpKind::Compare) with_compare_rule(op, run);
+    else with_binary_rule(op, run);
+    return out;
+  });
 }
 
 Array binary_scalar(Op op, const Array& a, double s) { return binary(op, a, scalar_array(s, a.dtype)); }
@@ -119,13 +125,14 @@ Array unary_grad(Op op, const Array& g, const Array& s, double k) {
     if constexpr (rules::UnaryPass<R>::value == -1) {
       return unary(Op::Neg, g);
     } else {
-      Broadcast p = broadcast_pair(g, s, op_name(op));
-      Array out = empty(p.shape, p.dtype);
-      by_dtype(p.dtype, [&](auto t) {
-        using T = decltype(t);
-        map2<T>(p.x, p.y, out.data<T>(), [k](T gi, T si) { return gi * rules::local1<R>(si, k); });
+      return with_common(g, s, op_name(op), [&](const Array& x, const Array& y) {
+        Array out = empty(x.shape, x.dtype);
+        by_dtype(x.dtype, [&](auto t) {
+          using T = decltype(t);
+          map2<T>(x, y, out.data<T>(), [k](T gi, T si) { return gi * rules::local1<R>(si, k); });
+        });
+        return out;
       });
-      return out;
     }
   });
 }
@@ -139,8 +146,12 @@ template <class R, int Which>
 Array binary_grad_of(const Array& g, const Array& a, const Array& b, const Array& out) {
   if constexpr (R::kPass[Which] == 1) return g;
   if constexpr (R::kPass[Which] == -1) return unary(Op::Neg, g);
-  DType dt = promote(g.dtype, a.dtype);
-  Array ga = astype(g, dt), aa = astype(a, dt), bb = astype(b, dt), oo = astype(out, dt);
+  const DType dt = promote(g.dtype, a.dtype);
+  Array keep[4];
+  const Array& ga = in_dtype(g, dt, keep[0]);
+  const Array& aa = in_dtype(a, dt, keep[1]);
+  const Array& bb = in_dtype(b, dt, keep[2]);
+  const Array& oo = in_dtype(out, dt, keep[3]);
   Array res = empty(g.shape, dt);
   by_dtype(dt, [&](auto t) {
     using T = decltype(t);

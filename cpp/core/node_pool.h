@@ -1,67 +1,168 @@
-// A slab allocator for small fixed-size graph nodes.
+// An arena for small fixed-size graph nodes (Value nodes).
 //
-// Nodes are carved from slabs of kSlabNodes and recycled through an intrusive
-// free list, so creating a node is a pointer pop (no malloc, no atomics) and
-// RSS stays flat when graphs of the same size are built and dropped again and
-// again. Slabs are kept for reuse, never returned to the system. Not thread
-// safe: the Value engine only allocates and frees with the caller's lock held
-// (Note [Value node lifetime] in value.h).
+// Note [Node arena]
+// Nodes are bump-allocated from chunks of kChunkBytes, aligned to their size,
+// so that a node's chunk is its address with the low bits cleared. Each chunk
+// counts its live nodes; a freed node only decrements that count (no free
+// list), and a chunk whose count reaches zero is empty as a whole:
+//   - the chunk being bumped starts over from its first slot;
+//   - another goes to a short list of empty chunks, reused before new ones;
+//   - beyond kKeepEmpty empty chunks, it goes back to the operating system.
+// So the nodes of one graph lie together in creation order, whatever order
+// the previous graph was freed in (a free list handed them out in
+// destruction order and scattered the next graph over the pool), a backward
+// pass walks them roughly from the last chunk to the first, and the memory
+// of a dropped graph returns to the system except for the kept chunks
+// (kKeepEmpty * kChunkBytes of idle memory at most). A chunk with one live
+// node is kept whole: a graph that outlives the nodes around it (a model's
+// parameters) pins its chunks, as an arena does.
+//
+// Creating and freeing happen with the caller's lock held (Note [Value node
+// lifetime] in value.h): no atomics.
 #pragma once
 
 #include <cstddef>
-#include <memory>
+#include <cstdint>
+#include <cstdlib>
 #include <new>
 #include <type_traits>
 #include <vector>
 
+#ifdef _MSC_VER
+#include <malloc.h>
+#endif
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#define TAPEGRAD_ARENA_MMAP 1
+#endif
+
 namespace tapegrad {
 
-// T must be trivially destructible (slabs are freed without destructors);
-// `Link` names the void* member reused as the free-list link of a free node.
-template <class T, void* T::*Link, std::size_t kSlabNodes = 8192>
+// T must be trivially destructible (chunks are released without destructors).
+template <class T, std::size_t kChunkBytes = std::size_t{1} << 20>
 class NodePool {
   static_assert(std::is_trivially_destructible_v<T>, "pool nodes are plain data");
+  static_assert((kChunkBytes & (kChunkBytes - 1)) == 0, "chunks are a power of two, aligned to their size");
+
+  struct Header {
+    std::size_t live;  // nodes of this chunk not yet freed
+  };
+  static constexpr std::size_t kFirst = (sizeof(Header) + alignof(T) - 1) / alignof(T) * alignof(T);
 
  public:
+  static constexpr std::size_t kNodesPerChunk = (kChunkBytes - kFirst) / sizeof(T);
+  static constexpr std::size_t kKeepEmpty = 16;
+
+  NodePool() = default;
+  NodePool(const NodePool&) = delete;
+  NodePool& operator=(const NodePool&) = delete;
+
   T* allocate() {
-    if (free_ == nullptr) grow();
-    T* n = free_;
-    free_ = static_cast<T*>(n->*Link);
+    if (next_ == end_) start_chunk();
+    T* n = next_++;
+    ++header(n)->live;
     ++live_;
     return n;
   }
 
   void deallocate(T* n) noexcept {
-    n->*Link = free_;
-    free_ = n;
     --live_;
-  }
-
-  // Makes sure the next `count` allocations cannot throw.
-  void reserve(std::size_t count) {
-    std::size_t have = 0;
-    for (T* n = free_; n != nullptr && have < count; n = static_cast<T*>(n->*Link)) ++have;
-    if (have < count) grow();
-  }
-
-  std::size_t live() const { return live_; }
-  std::size_t capacity() const { return slabs_.size() * kSlabNodes; }
-
- private:
-  void grow() {
-    std::unique_ptr<T[]> slab(new T[kSlabNodes]);  // std::bad_alloc -> MemoryError
-    T* nodes = slab.get();
-    slabs_.push_back(std::move(slab));
-    // Thread the new nodes onto the free list in address order.
-    for (std::size_t i = kSlabNodes; i-- > 0;) {
-      nodes[i].*Link = free_;
-      free_ = &nodes[i];
+    Header* h = header(n);
+    if (--h->live != 0) return;
+    if (reinterpret_cast<char*>(h) == current_) {  // start the chunk being bumped over
+      next_ = first_node(current_);
+      return;
+    }
+    if (empty_.size() < kKeepEmpty) {
+      empty_.push_back(reinterpret_cast<char*>(h));  // capacity reserved: cannot throw
+    } else {
+      release(reinterpret_cast<char*>(h));
+      --chunks_;
     }
   }
 
-  T* free_ = nullptr;
+  // Makes sure the next `count` (<= kNodesPerChunk) allocations cannot throw.
+  void reserve(std::size_t count) {
+    if (static_cast<std::size_t>(end_ - next_) < count) start_chunk();
+  }
+
+  std::size_t live() const { return live_; }
+  std::size_t capacity() const { return chunks_ * kNodesPerChunk; }  // nodes the pool's chunks hold
+  std::size_t chunks() const { return chunks_; }
+
+ private:
+  static Header* header(const T* n) {
+    return reinterpret_cast<Header*>(reinterpret_cast<std::uintptr_t>(n) & ~(std::uintptr_t{kChunkBytes} - 1));
+  }
+  static T* first_node(char* chunk) { return reinterpret_cast<T*>(chunk + kFirst); }
+
+  // Bump from an empty chunk: a kept one, or a new one (std::bad_alloc -> MemoryError).
+  void start_chunk() {
+    if (empty_.capacity() < kKeepEmpty) empty_.reserve(kKeepEmpty);
+    char* chunk;
+    if (!empty_.empty()) {
+      chunk = empty_.back();
+      empty_.pop_back();
+    } else {
+      chunk = acquire();
+      ++chunks_;
+    }
+    // The chunk left behind keeps its live nodes; once they die it is empty
+    // and goes to the list. If it is empty already, it goes there now.
+    if (current_ != nullptr && reinterpret_cast<Header*>(current_)->live == 0) {
+      if (empty_.size() < kKeepEmpty) {
+        empty_.push_back(current_);
+      } else {
+        release(current_);
+        --chunks_;
+      }
+    }
+    reinterpret_cast<Header*>(chunk)->live = 0;
+    current_ = chunk;
+    next_ = first_node(chunk);
+    end_ = next_ + kNodesPerChunk;
+  }
+
+  // kChunkBytes of memory aligned to kChunkBytes, straight from the system
+  // where it can be given straight back (malloc keeps large frees for reuse).
+  static char* acquire() {
+#ifdef TAPEGRAD_ARENA_MMAP
+    void* p = mmap(nullptr, 2 * kChunkBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    auto base = reinterpret_cast<std::uintptr_t>(p);
+    auto aligned = (base + kChunkBytes - 1) & ~(std::uintptr_t{kChunkBytes} - 1);
+    if (aligned > base) munmap(p, aligned - base);  // trim to one aligned chunk
+    if (std::uintptr_t tail = base + 2 * kChunkBytes - (aligned + kChunkBytes); tail > 0)
+      munmap(reinterpret_cast<void*>(aligned + kChunkBytes), tail);
+    return reinterpret_cast<char*>(aligned);
+#elif defined(_MSC_VER)
+    void* p = _aligned_malloc(kChunkBytes, kChunkBytes);
+    if (p == nullptr) throw std::bad_alloc();
+    return static_cast<char*>(p);
+#else
+    void* p = std::aligned_alloc(kChunkBytes, kChunkBytes);
+    if (p == nullptr) throw std::bad_alloc();
+    return static_cast<char*>(p);
+#endif
+  }
+
+  static void release(char* chunk) noexcept {
+#ifdef TAPEGRAD_ARENA_MMAP
+    munmap(chunk, kChunkBytes);
+#elif defined(_MSC_VER)
+    _aligned_free(chunk);
+#else
+    std::free(chunk);
+#endif
+  }
+
+  char* current_ = nullptr;  // the chunk being bumped
+  T* next_ = nullptr;        // its next free slot
+  T* end_ = nullptr;         // one past its last slot
+  std::vector<char*> empty_;  // empty chunks kept for reuse (at most kKeepEmpty)
   std::size_t live_ = 0;
-  std::vector<std::unique_ptr<T[]>> slabs_;
+  std::size_t chunks_ = 0;
 };
 
 }  // namespace tapegrad

@@ -27,6 +27,9 @@
 #define TG_COMPARE_Unary TG_NO_CASE
 #define TG_COMPARE_Binary TG_NO_CASE
 #define TG_COMPARE_Compare TG_RULE_CASE
+#define TG_UNARY_Function TG_NO_CASE
+#define TG_BINARY_Function TG_NO_CASE
+#define TG_COMPARE_Function TG_NO_CASE
 #define TG_UNARY_MatMul TG_NO_CASE
 #define TG_UNARY_Reduce TG_NO_CASE
 #define TG_UNARY_Movement TG_NO_CASE

@@ -8,6 +8,7 @@ const char* kind_name(OpKind k) {
     case OpKind::Leaf: return "leaf";
     case OpKind::Unary: return "unary";
     case OpKind::Binary: return "binary";
+    case OpKind::Function: return "function";
     case OpKind::Compare: return "compare";
     case OpKind::MatMul: return "matmul";
     case OpKind::Reduce: return "reduce";

@@ -10,8 +10,10 @@
 //
 // Columns: X(Name, "op string", arity, Kind, Saves, surfaces, "python name", "doc")
 //   arity     number of parents; -1 for any number (concatenate, stack)
-//   Kind      Leaf, Unary, Binary (elementwise, rules in rules.h), Compare (no
-//             graph), MatMul, Reduce, Movement, Index, Join, Softmax, Loss
+//   Kind      Leaf, Unary, Binary (elementwise, rules in rules.h), Function (a
+//             tg.autograd.Function: forward and backward from outside the
+//             core), Compare (no graph), MatMul, Reduce, Movement, Index,
+//             Join, Softmax, Loss
 //   Saves     what the backward reads: None, Input (the only parent), Inputs,
 //             Output, InputsOutput, Custom (documented at the op)
 //   surfaces  V: Value has it, T: Tensor has it
@@ -58,6 +60,8 @@
     "sin(a); d/da = cos(a)") \
   X(Cos,             "cos",              1,  Unary,    Input,        VT, "cos", \
     "cos(a); d/da = -sin(a)") \
+  X(Function,        "function",        -1, Function, Custom,       VT, "", \
+    "a tg.autograd.Function: its own forward and backward; .op is the class name") \
   X(Lt,              "<",                2,  Compare,  None,         T,  "__lt__", \
     "a < b as 1.0/0.0; no gradient") \
   X(Le,              "<=",               2,  Compare,  None,         T,  "__le__", \
@@ -117,7 +121,7 @@ enum class Op : std::uint8_t {
 #undef TG_ENUM
 };
 
-enum class OpKind : std::uint8_t { Leaf, Unary, Binary, Compare, MatMul, Reduce, Movement, Index, Join, Softmax, Loss };
+enum class OpKind : std::uint8_t { Leaf, Unary, Binary, Function, Compare, MatMul, Reduce, Movement, Index, Join, Softmax, Loss };
 enum class Saves : std::uint8_t { None, Input, Inputs, Output, InputsOutput, Custom };
 
 struct OpInfo {

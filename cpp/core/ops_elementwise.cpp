@@ -35,8 +35,14 @@ bool any_requires_grad(const std::vector<TensorPtr>& ts) {
   return false;
 }
 
+bool& recording_backward_flag() {
+  thread_local bool on = false;
+  return on;
+}
+
 TensorPtr record(Array data, Op op, std::vector<TensorPtr> parents, std::vector<Array> saved) {
   auto n = std::make_shared<TensorNode>();
+  n->from_backward = recording_backward_flag();
   n->data = std::move(data);
   n->requires_grad = true;
   n->op = op;
@@ -50,6 +56,7 @@ TensorPtr record(Array data, Op op, std::vector<TensorPtr> parents, std::vector<
 TensorPtr expanded(const TensorPtr& t, const Shape& s) { return t->data.shape == s ? t : expand(t, s); }
 
 std::string op_string(const TensorNode& n) {
+  if (n.op == Op::Function) return n.function->name();
   if (n.op != Op::PowConst) return op_name(n.op);
   char buf[64];
   std::snprintf(buf, sizeof buf, "**%g", n.k);  // C's %g spells numbers as Python's format(k, "g")

@@ -1,6 +1,7 @@
 // The tensor backward sweep (Note [Gradient accumulation]), fused or recorded,
 // the routing of every op to its backward rule, and the iterative
 // destruction of graphs.
+#include <atomic>
 #include <mutex>
 #include <unordered_map>
 
@@ -44,6 +45,9 @@ TensorNode::~TensorNode() {
 #define TG_BW_Compare TG_BW_NONE
 #define TG_BW_Unary TG_BW_UNARY
 #define TG_BW_Binary TG_BW_BINARY
+#define TG_BW_Function(Name) \
+  case Op::Name:            \
+    return function_backward(n, g);
 #define TG_BW_MatMul TG_BW_OWN
 #define TG_BW_Reduce TG_BW_OWN
 #define TG_BW_Movement TG_BW_OWN
@@ -53,6 +57,12 @@ TensorNode::~TensorNode() {
 #define TG_BW_Loss TG_BW_OWN
 
 namespace {
+
+// A Function's backward, from outside the core (callbacks.h).
+std::vector<Array> function_backward(const TensorNode& n, const Array& g) { return n.function->backward(g); }
+std::vector<TensorPtr> function_backward(const TensorNode& n, const TensorPtr& g) {
+  return n.function->backward_recorded(g);
+}
 
 template <class X, class In>
 std::vector<X> rule_of(const TensorNode& n, const X& g, const In& in) {
@@ -69,6 +79,28 @@ std::vector<X> rule_of(const TensorNode& n, const X& g, const In& in) {
 std::vector<Array> backward_rule(const TensorNode& n, const Array& g) { return rule_of(n, g, FastIn{n}); }
 
 std::vector<TensorPtr> recorded_backward_rule(const TensorPtr& n, const TensorPtr& g) { return rule_of(*n, g, RecIn{n}); }
+
+TensorPtr record_function(Array data, std::vector<TensorPtr> parents, std::shared_ptr<TensorFunction> fn) {
+  TensorPtr n = record(std::move(data), Op::Function, std::move(parents));
+  n->function = std::move(fn);
+  return n;
+}
+
+int add_hook(TensorNode& n, std::shared_ptr<GradHook> hook) {
+  static std::atomic<int> next{1};
+  const int id = next.fetch_add(1, std::memory_order_relaxed);
+  n.hooks.emplace_back(id, std::move(hook));
+  return id;
+}
+
+bool remove_hook(TensorNode& n, int id) {
+  for (auto it = n.hooks.begin(); it != n.hooks.end(); ++it) {
+    if (it->first != id) continue;
+    n.hooks.erase(it);
+    return true;
+  }
+  return false;
+}
 
 // Note [Tensor backward pass]
 // The sweep is graph.h's (Note [Backward pass]), the same as Value's, with
@@ -140,6 +172,35 @@ void set_grad(TensorNode& t, TensorPtr grad) {
 
 namespace {
 
+bool has_nan(const Array& a) {
+  Array c = contiguous(a);
+  const std::int64_t n = c.numel();
+  if (c.dtype == DType::F32) {
+    const float* p = c.data<float>();
+    for (std::int64_t i = 0; i < n; ++i) if (p[i] != p[i]) return true;
+  } else {
+    const double* p = c.data<double>();
+    for (std::int64_t i = 0; i < n; ++i) if (p[i] != p[i]) return true;
+  }
+  return false;
+}
+bool has_nan(const TensorPtr& t) { return has_nan(t->data); }
+
+// detect_anomaly: the first rule that turns a gradient without NaN into one with.
+template <class G>
+void check_anomaly(const TensorNode& n, const G& g, const std::vector<G>& out) {
+  if (has_nan(g)) return;  // produced further up, and reported there
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    bool present;
+    if constexpr (kRecorded<G>) present = out[i] != nullptr;
+    else present = out[i].storage != nullptr;
+    if (present && has_nan(out[i]))
+      throw RuntimeError("detect_anomaly: the backward of op '" + op_string(n) + "'" +
+                         (n.label.empty() ? "" : " (" + n.label + ")") + " produced nan values in the gradient of its input " +
+                         std::to_string(i));
+  }
+}
+
 void check_not_freed(const TensorNode* n) {
   if (!n->is_leaf() && n->freed)
     throw RuntimeError("backward through a graph that was already freed (at a '" + op_string(*n) +
@@ -176,6 +237,12 @@ struct TensorPolicy {
   bool has(const G& g) const { return present(g); }
   void visit(TensorNode* n, G& g) {
     check_not_freed(n);
+    for (auto& [id, hook] : n->hooks) {  // fn(grad) -> the gradient to use
+      G h;
+      if constexpr (kRecorded<G>) h = hook->apply_recorded(g);
+      else h = hook->apply(g);
+      if (present(h)) g = std::move(h);
+    }
     on_grad(n, g);
   }
   template <class To>
@@ -184,6 +251,7 @@ struct TensorPolicy {
     std::vector<G> pg;
     if constexpr (kRecorded<G>) pg = recorded_backward_rule(n->shared_from_this(), g);
     else pg = backward_rule(*n, g);
+    if (is_anomaly_enabled()) check_anomaly(*n, g, pg);
     for (std::size_t i = 0; i < n->parents.size(); ++i) {
       const TensorNode* p = n->parents[i].get();
       G gi;
@@ -223,6 +291,13 @@ void sweep(const TensorPtr& root, G g0, bool retain_graph, BackwardPass& pass, O
   }
 }
 
+// Marks the nodes recorded meanwhile as made by a backward pass.
+struct RecordingBackward {
+  bool previous = recording_backward_flag();
+  RecordingBackward() { recording_backward_flag() = true; }
+  ~RecordingBackward() { recording_backward_flag() = previous; }
+};
+
 // A leaf's share of this pass, shaped like the leaf: broadcast to it if the
 // leaf's data was given another shape after the graph used it (Note [Mutating
 // data]), else a ValueError naming both shapes.
@@ -254,13 +329,15 @@ BackwardPass backward(const TensorPtr& root, const Array* gradient, bool retain_
   BackwardPass pass;
   std::lock_guard<std::mutex> lock(sweep_mutex());
   if (create_graph) {
+    RecordingBackward recording;
     sweep(root, make_leaf(std::move(g0)), retain_graph, pass, [&pass](TensorNode* n, TensorPtr& g) {
-      if (n->is_leaf()) pass.recorded_leaf_grads.emplace_back(n->shared_from_this(), leaf_shaped(g, n));
+      if (n->is_leaf() || n->retains_grad) pass.recorded_leaf_grads.emplace_back(n->shared_from_this(), leaf_shaped(g, n));
     });
     return pass;
   }
   sweep(root, std::move(g0), retain_graph, pass, [&pass](TensorNode* n, Array& g) {
     if (n->is_leaf()) pass.leaf_grads.emplace_back(n->shared_from_this(), leaf_shaped(std::move(g), n));
+    else if (n->retains_grad) pass.leaf_grads.emplace_back(n->shared_from_this(), copy(g));  // g goes on upstream
   });
   return pass;
 }
@@ -295,6 +372,7 @@ std::vector<TensorPtr> gradients(const TensorPtr& root, const std::vector<Tensor
   {
     std::lock_guard<std::mutex> lock(sweep_mutex());
     if (create_graph) {
+      RecordingBackward recording;
       sweep(root, make_leaf(std::move(g0)), retain_graph, pass, [&](TensorNode* n, TensorPtr& g) {
         auto w = where.find(n);
         if (w != where.end()) out[w->second] = g;

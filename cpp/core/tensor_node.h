@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "array.h"
+#include "callbacks.h"
 #include "indexing.h"
 #include "op_table.h"
 
@@ -37,6 +38,11 @@ struct TensorNode : std::enable_shared_from_this<TensorNode> {
   double k = 0;                      // the exponent of "**k"
   bool keepdim = false;
   std::shared_ptr<const IndexPlan> plan;  // getitem and its backward
+  std::shared_ptr<TensorFunction> function;  // op Function: its backward
+  // register_hook's hooks, with the ids their handles remove them by
+  std::vector<std::pair<int, std::shared_ptr<GradHook>>> hooks;
+  bool retains_grad = false;   // a non-leaf that keeps its .grad (retain_grad())
+  bool from_backward = false;  // made by a recorded backward pass (tg.viz marks it)
   bool freed = false;  // saved values released by a backward without retain_graph
   std::string label;
   std::uint32_t slot = 0;  // the backward sweep's (graph.h, Note [Backward pass])
@@ -47,6 +53,10 @@ struct TensorNode : std::enable_shared_from_this<TensorNode> {
   ~TensorNode();  // iterative: never a recursive cascade down a long chain
   bool is_leaf() const { return op == Op::Leaf; }
 };
+
+// While a recorded backward pass runs on this thread, the nodes it records
+// are marked from_backward (ops_elementwise.cpp).
+bool& recording_backward_flag();
 
 std::string op_string(const TensorNode& n);  // "+", "**2", "sum", ...
 TensorPtr make_leaf(Array data, bool requires_grad = false);
@@ -94,6 +104,13 @@ TensorPtr log_softmax(const TensorPtr& a, std::int64_t dim);
 // `labels` holds the class ids of an array of shape `label_shape`, which must be (N,).
 TensorPtr cross_entropy(const TensorPtr& logits, const std::vector<std::int64_t>& labels, const Shape& label_shape);
 TensorPtr mse_loss(const TensorPtr& pred, const TensorPtr& target);
+
+// tg.autograd.Function: a node holding `data`, computed outside the core from
+// `parents`, whose backward is `fn` (tensor_backward.cpp).
+TensorPtr record_function(Array data, std::vector<TensorPtr> parents, std::shared_ptr<TensorFunction> fn);
+// register_hook: the hook's id, for remove_hook (false if already removed).
+int add_hook(TensorNode& n, std::shared_ptr<GradHook> hook);
+bool remove_hook(TensorNode& n, int id);
 
 // ---- backward (tensor_backward.cpp) -------------------------------------------
 

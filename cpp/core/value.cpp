@@ -2,6 +2,7 @@
 #include "value.h"
 
 #include <cstdio>
+#include <string>
 #include <mutex>
 #include <unordered_map>
 
@@ -16,7 +17,7 @@ namespace tapegrad {
 
 namespace {
 
-using Pool = NodePool<ValueNode, &ValueNode::handle_>;
+using Pool = NodePool<ValueNode>;  // Note [Node arena]
 
 // Never destroyed: Python objects may outlive static destructors at exit.
 Pool& pool() {
@@ -25,8 +26,14 @@ Pool& pool() {
 }
 
 // Labels live beside the nodes (Note [Value node layout]): most nodes have
-// none, and the has-label bit spares the lookup for them.
-using LabelTable = std::unordered_map<const ValueNode*, std::string>;
+// none, and the has-label bit (which means "has an entry here") spares the
+// lookup for them. The entry also marks the nodes a recorded backward pass
+// made (tg.viz draws them as such).
+struct Extra {
+  std::string label;
+  bool from_backward = false;
+};
+using LabelTable = std::unordered_map<const ValueNode*, Extra>;
 LabelTable& labels() {
   static LabelTable* t = new LabelTable();
   return *t;
@@ -83,6 +90,7 @@ void destroy(ValueNode* n) noexcept {
       }
     }
     free_label(d);
+    if (d->op() == Op::Function) delete d->function_;
     pool().deallocate(d);
   }
 }
@@ -121,6 +129,22 @@ ValueNode* make_binary(Op op, ValueNode* a, ValueNode* b) {
   return n;
 }
 
+ValueNode* make_function(double data, const std::vector<ValueNode*>& inputs, std::shared_ptr<ValueFunction> fn) {
+  if (!is_grad_enabled() || inputs.empty()) return fresh(data, Op::Leaf);
+  auto* record = new ValueFunctionNode{inputs, std::move(fn)};
+  ValueNode* n;
+  try {
+    n = fresh(data, Op::Function);
+  } catch (...) {
+    delete record;
+    throw;
+  }
+  n->parent0_ = inputs[0];
+  n->function_ = record;
+  for (ValueNode* p : inputs) retain(p);
+  return n;
+}
+
 ValueNode* make_binary(Op op, ValueNode* a, double b) {
   if (!is_grad_enabled()) return fresh(binary_forward(op, a->data_, b), Op::Leaf);
   pool().reserve(2);  // the constant and the result: neither allocation can throw now
@@ -136,6 +160,7 @@ ValueNode* make_binary(Op op, double a, ValueNode* b) {
 // ---- attributes --------------------------------------------------------------
 
 std::string op_string(const ValueNode* n) {
+  if (n->op() == Op::Function) return n->function_->fn->name();
   if (n->op() != Op::PowConst) return op_name(n->op());
   // Python's format(k, "g"), which is C's %g (inf, nan and -0 included).
   char buf[32];
@@ -145,15 +170,22 @@ std::string op_string(const ValueNode* n) {
 
 const std::string& label(const ValueNode* n) {
   static const std::string* empty = new std::string();
-  return n->has_label() ? labels().at(n) : *empty;
+  return n->has_label() ? labels().at(n).label : *empty;
 }
 
 void set_label(ValueNode* n, const std::string& text) {
-  if (text.empty()) {
+  if (text.empty() && !from_backward(n)) {
     free_label(n);
     return;
   }
-  labels()[n] = text;
+  labels()[n].label = text;
+  n->set_meta(n->meta() | ValueNode::kLabelBit);
+}
+
+bool from_backward(const ValueNode* n) { return n->has_label() && labels().at(n).from_backward; }
+
+void mark_from_backward(ValueNode* n) {
+  labels()[n].from_backward = true;
   n->set_meta(n->meta() | ValueNode::kLabelBit);
 }
 
@@ -179,6 +211,7 @@ rules::Pair<double> local_values(const ValueNode* n) {
 }  // namespace
 
 std::vector<double> local_grads(const ValueNode* n) {
+  if (n->op() == Op::Function) return n->function_->fn->backward(1.0);  // its vector-Jacobian product of 1
   std::vector<double> out;
   if (n->arity() == 0) return out;
   rules::Pair<double> g = local_values(n);
@@ -195,12 +228,13 @@ namespace {
 // pass]): a gradient is a double, a node's slot is mark_, and "exclusive" is
 // a reference count of 1. With kAccumulate each node's complete gradient is
 // also added to its grad_ (backward()); without, grad_ is left alone
-// (tg.grad). Products go through chain_mul (Note [Subnormal products]).
-template <bool kAccumulate>
+// (tg.grad). Products go through chain_mul (Note [Subnormal products]). With
+// kAnomaly every share is checked for a NaN the rule made (detect_anomaly).
+template <bool kAccumulate, bool kAnomaly>
 struct ValuePolicy {
   std::uint32_t& slot(ValueNode* n) const { return n->mark_; }
   std::size_t arity(const ValueNode* n) const { return static_cast<std::size_t>(n->arity()); }
-  ValueNode* parent(const ValueNode* n, std::size_t i) const { return i == 0 ? n->parent0_ : n->parent1_; }
+  ValueNode* parent(const ValueNode* n, std::size_t i) const { return n->parent(static_cast<int>(i)); }
   bool exclusive(const ValueNode* n, std::size_t i) const { return parent(n, i)->refs() == 1; }
   double zero() const { return 0.0; }
   void add(double& sum, double share) const { sum += share; }
@@ -210,10 +244,24 @@ struct ValuePolicy {
   }
   template <class To>
   void propagate(const ValueNode* n, double upstream, To&& to) const {
-    if (n->arity() == 0) return;
+    const int arity = n->arity();
+    if (arity == 0) return;
+    if (n->op() == Op::Function) {  // the Function's own vector-Jacobian product
+      std::vector<double> shares = n->function_->fn->backward(upstream);
+      for (int i = 0; i < arity; ++i) hand_on(n, upstream, i, shares[static_cast<std::size_t>(i)], to);
+      return;
+    }
     rules::Pair<double> local = local_values(n);
-    to(0, rules::chain_mul(upstream, local.da));
-    if (n->arity() == 2) to(1, rules::chain_mul(upstream, local.db));
+    hand_on(n, upstream, 0, rules::chain_mul(upstream, local.da), to);
+    if (arity == 2) hand_on(n, upstream, 1, rules::chain_mul(upstream, local.db), to);
+  }
+  template <class To>
+  void hand_on(const ValueNode* n, double upstream, int i, double share, To& to) const {
+    if (kAnomaly && share != share && upstream == upstream)
+      throw RuntimeError("detect_anomaly: the backward of op '" + op_string(n) + "'" +
+                         (n->has_label() ? " (" + label(n) + ")" : "") + " produced nan values in the gradient of its input " +
+                         std::to_string(i));
+    to(static_cast<std::size_t>(i), double(share));
   }
 };
 
@@ -239,11 +287,30 @@ Backprop<ValueNode, double>& shared_pass() {
 
 }  // namespace
 
+namespace {
+
+template <bool kAccumulate>
+void run_pass(Backprop<ValueNode, double>& pass, ValueNode* root, double seed) {
+  if (is_anomaly_enabled()) {
+    ValuePolicy<kAccumulate, true> policy;
+    pass.run(root, seed, policy);
+  } else {
+    ValuePolicy<kAccumulate, false> policy;
+    pass.run(root, seed, policy);
+  }
+}
+
+}  // namespace
+
 void backward(ValueNode* root) {
   std::lock_guard<std::mutex> lock(value_pass_mutex());
   auto& pass = shared_pass();
-  ValuePolicy<true> policy;
-  pass.run(root, 1.0, policy);
+  try {
+    run_pass<true>(pass, root, 1.0);
+  } catch (...) {
+    pass.clear();
+    throw;
+  }
   pass.trim();
 }
 
@@ -251,8 +318,13 @@ std::vector<double> gradients(ValueNode* root, const std::vector<ValueNode*>& in
                               double seed) {
   std::lock_guard<std::mutex> lock(value_pass_mutex());
   auto& pass = shared_pass();
-  ValuePolicy<false> policy;
-  pass.run(root, seed, policy);
+  try {
+    run_pass<false>(pass, root, seed);
+  } catch (...) {
+    pass.clear();
+    throw;
+  }
+  ValuePolicy<false, false> policy;
   std::vector<double> out;
   out.reserve(inputs.size());
   // An input has a Python object, so it is never exclusive: if reached, it has a slot.

@@ -23,12 +23,23 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "callbacks.h"
 #include "op_table.h"
 
 namespace tapegrad {
+
+struct ValueNode;
+
+// A tg.autograd.Function node's inputs and backward (op Function): its
+// arity is the number of inputs, and parent0_ is the first of them.
+struct ValueFunctionNode {
+  std::vector<ValueNode*> inputs;
+  std::shared_ptr<ValueFunction> fn;
+};
 
 // Note [Value node layout]
 // 48 bytes, so that a graph costs under a third of the reference's memory:
@@ -46,10 +57,11 @@ struct ValueNode {
   double grad_;
   ValueNode* parent0_;  // first parent (null for leaves)
   union {
-    ValueNode* parent1_;  // second parent of a binary op
-    double k_;            // the exponent of "**k"
+    ValueNode* parent1_;           // second parent of a binary op
+    double k_;                     // the exponent of "**k"
+    ValueFunctionNode* function_;  // op Function
   };
-  void* handle_;          // Note [Value handle]; the free-list/worklist link of dead nodes
+  void* handle_;          // Note [Value handle]; the worklist link of dead nodes
   std::uint32_t mark_;    // position in the current backward pass's visit list
   std::atomic<std::uint32_t> meta_;  // refs (kRefBits) | op << kRefBits | has-label bit
 
@@ -63,8 +75,14 @@ struct ValueNode {
   Op op() const { return static_cast<Op>((meta() >> kRefBits) & 0x1f); }
   std::uint32_t refs() const { return meta() & kRefMax; }
   bool has_label() const { return (meta() & kLabelBit) != 0; }
-  int arity() const { return op_arity(op()); }
-  ValueNode* parent(int i) const { return i == 0 ? parent0_ : parent1_; }
+  int arity() const {
+    const int a = op_arity(op());
+    return a >= 0 ? a : static_cast<int>(function_->inputs.size());  // only Function's is not fixed
+  }
+  ValueNode* parent(int i) const {
+    if (i == 0) return parent0_;
+    return op() == Op::Function ? function_->inputs[static_cast<std::size_t>(i)] : parent1_;
+  }
 };
 static_assert(sizeof(void*) != 8 || sizeof(ValueNode) == 48, "Note [Value node layout]");
 
@@ -94,11 +112,17 @@ ValueNode* make_pow_const(ValueNode* a, double k);     // "**k"
 ValueNode* make_binary(Op op, ValueNode* a, ValueNode* b);
 ValueNode* make_binary(Op op, ValueNode* a, double b);  // b becomes a constant leaf
 ValueNode* make_binary(Op op, double a, ValueNode* b);  // a becomes a constant leaf
+// tg.autograd.Function: a node holding `data` computed outside the core from
+// `inputs` (at least one), whose backward is `fn`.
+ValueNode* make_function(double data, const std::vector<ValueNode*>& inputs, std::shared_ptr<ValueFunction> fn);
 
 // ---- attributes ------------------------------------------------------------
-std::string op_string(const ValueNode* n);  // "+", "**2", "" ...
+std::string op_string(const ValueNode* n);  // "+", "**2", "" ..., a Function's class name
 const std::string& label(const ValueNode* n);
 void set_label(ValueNode* n, const std::string& text);
+// Made by a recorded backward pass (value_recorded.cpp marks them).
+bool from_backward(const ValueNode* n);
+void mark_from_backward(ValueNode* n);
 // d(n)/d(parent i) at the current forward values; one entry per parent.
 std::vector<double> local_grads(const ValueNode* n);
 

@@ -3,8 +3,11 @@
 // upstream * local is built with Value ops, so that the gradients it returns
 // are graph nodes that can be differentiated again, to any order.
 #include <mutex>
+#include <string>
 #include <utility>
 
+#include "errors.h"
+#include "grad_mode.h"
 #include "graph.h"
 #include "op_dispatch.h"
 #include "value.h"
@@ -24,6 +27,13 @@ class VRec {
     r.state_ = State::Node;
     r.n_ = n;
     retain(n);
+    return r;
+  }
+  // Takes over a reference the caller holds (a Function's recorded gradient).
+  static VRec adopt(ValueNode* n) {
+    VRec r;
+    r.state_ = State::Node;
+    r.n_ = n;
     return r;
   }
   VRec(const VRec& o) : state_(o.state_), n_(o.n_), c_(o.c_) {
@@ -105,7 +115,10 @@ struct RecordPolicy {
   // still means a single edge (and a larger one is always safe).
   bool exclusive(const ValueNode* n, std::size_t i) const { return parent(n, i)->refs() == 1; }
   VRec zero() const { return VRec(); }
-  void add(VRec& sum, VRec&& share) const { sum = sum.empty() ? std::move(share) : sum + share; }
+  void add(VRec& sum, VRec&& share) const {
+    if (share.empty()) return;  // a Function's backward gave this input none
+    sum = sum.empty() ? std::move(share) : sum + share;
+  }
   bool has(const VRec& g) const { return !g.empty(); }
   void visit(ValueNode*, VRec&) const {}
   template <class To>
@@ -113,15 +126,29 @@ struct RecordPolicy {
     if (n->arity() == 0) return;
     auto wrap = [](const ValueNode* m) { return VRec::node(const_cast<ValueNode*>(m)); };
     const Op op = n->op();
+    if (op == Op::Function) {  // its own backward, recording
+      VRec g = upstream.is_node() ? upstream : VRec::node(make_leaf(upstream.value()));
+      std::vector<ValueNode*> shares = n->function_->fn->backward_recorded(g.get());
+      for (std::size_t i = 0; i < shares.size(); ++i) hand_on(n, upstream, i, shares[i] ? VRec::adopt(shares[i]) : VRec(), to);
+      return;
+    }
     if (n->arity() == 2) {
       rules::Pair<VRec> local = with_binary_rule(op, [&](auto r) { return decltype(r)::d(wrap(n->parent0_), wrap(n->parent1_), wrap(n)); });
-      to(0, upstream * local.da);
-      to(1, upstream * local.db);
+      hand_on(n, upstream, 0, upstream * local.da, to);
+      hand_on(n, upstream, 1, upstream * local.db, to);
       return;
     }
     const ValueNode* s = op_info(op).saves == Saves::Output ? n : n->parent0_;
     const double k = op == Op::PowConst ? n->k_ : 0.0;
-    to(0, upstream * with_unary_rule(op, [&](auto r) { return rules::local1<decltype(r)>(wrap(s), k); }));
+    hand_on(n, upstream, 0, upstream * with_unary_rule(op, [&](auto r) { return rules::local1<decltype(r)>(wrap(s), k); }), to);
+  }
+  template <class To>
+  void hand_on(const ValueNode* n, const VRec& upstream, std::size_t i, VRec share, To& to) const {
+    if (is_anomaly_enabled() && !share.empty() && share.value() != share.value() && upstream.value() == upstream.value())
+      throw RuntimeError("detect_anomaly: the backward of op '" + op_string(n) + "'" +
+                         (n->has_label() ? " (" + label(n) + ")" : "") + " produced nan values in the gradient of its input " +
+                         std::to_string(i));
+    to(i, std::move(share));
   }
 };
 
@@ -139,6 +166,18 @@ std::vector<ValueNode*> recorded_gradients(ValueNode* root, const std::vector<Va
   for (const ValueNode* x : inputs) {
     VRec g = pass.reached(x, policy) ? pass.gradient(x, policy) : VRec();
     grads.push_back(g.empty() ? VRec(0.0) : std::move(g));
+  }
+  // Every node below a result that the sweep did not reach was made by it
+  // (its rules', or a Function's backward's): marked for tg.viz.
+  std::vector<ValueNode*> stack;
+  for (VRec& g : grads)
+    if (g.is_node()) stack.push_back(g.get());
+  while (!stack.empty()) {
+    ValueNode* n = stack.back();
+    stack.pop_back();
+    if (pass.reached(n, policy) || from_backward(n)) continue;
+    mark_from_backward(n);
+    for (int i = 0; i < n->arity(); ++i) stack.push_back(n->parent(i));
   }
   pass = Backprop<ValueNode, VRec>();  // drop its references before handing ours over
   std::vector<ValueNode*> out;

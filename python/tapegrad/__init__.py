@@ -40,7 +40,7 @@ __all__: list[str] = []
 
 if _core is not None:
     # Value and autograd controls (native)
-    from ._autograd import grad, is_grad_enabled, no_grad
+    from ._autograd import _function_node, grad, is_grad_enabled, no_grad
     from ._core import Value
     from .gradcheck import GradcheckError, gradcheck
 
@@ -57,10 +57,10 @@ if _core is not None:
     ]
 
 # Around the core: nn, optim, viz, explain (written once for both backends, see _nn_impl)
-from . import nn, optim, viz  # noqa: E402
+from . import autograd, nn, optim, viz  # noqa: E402
 from .explain import explain  # noqa: E402
 
-__all__ += ["nn", "optim", "viz", "explain"]
+__all__ += ["nn", "optim", "viz", "explain", "autograd"]
 
 # Saving and loading state dicts (both backends share the format; see _serialization.py)
 from ._serialization import bound as _bound_serialization  # noqa: E402

@@ -11,7 +11,7 @@ from . import _core
 
 from ._shared import grad  # re-exported: the one backend-agnostic tg.grad
 
-__all__ = ["no_grad", "is_grad_enabled", "grad"]
+__all__ = ["no_grad", "is_grad_enabled", "grad", "_function_node"]
 
 is_grad_enabled = _core.is_grad_enabled
 
@@ -25,3 +25,10 @@ def no_grad():
         yield
     finally:
         _core.set_grad_enabled(previous)
+
+
+def _function_node(out, inputs, name, run):
+    """A tg.autograd.Function's node on this backend (tapegrad/autograd.py makes ``run``)."""
+    if isinstance(out, _core.Tensor):
+        return _core._tensor_function(out, inputs, name, run)
+    return _core._value_function(out, inputs, name, run)

@@ -7,11 +7,12 @@ see Values and Tensors only through the public API (docs/API.md): ``.data`` and
 """
 from __future__ import annotations
 
+import numbers
 import sys
 
 import numpy as np
 
-__all__ = ["is_tensor", "is_value", "backend_of", "to_numpy", "grad_numpy", "own_view", "assign", "generator"]
+__all__ = ["is_tensor", "is_value", "is_number", "backend_of", "to_numpy", "grad_numpy", "own_view", "assign", "generator"]
 
 
 def is_tensor(x) -> bool:
@@ -22,6 +23,11 @@ def is_tensor(x) -> bool:
 def is_value(x) -> bool:
     """A tapegrad scalar Value of either backend (Note [Op strings]: ``_local_grads``)."""
     return hasattr(x, "_local_grads") and hasattr(x, "data") and not is_tensor(x)
+
+
+def is_number(x) -> bool:
+    """A real number (bool, int, float, NumPy scalars): what a Value takes as a constant."""
+    return isinstance(x, (numbers.Real, np.bool_))
 
 
 def backend_of(x):
@@ -106,16 +112,5 @@ def generator(backend, seed=None) -> np.random.Generator:
     """
     if seed is not None:
         return np.random.default_rng(seed)
-    # the module that defines randn holds its generator: reference.creation, native _tensor
-    randn = getattr(backend, "randn", None)
-    home = sys.modules.get(getattr(randn, "__module__", None) or "")
-    for owner in (backend, home):
-        fn = getattr(owner, "generator", None)
-        if callable(fn):
-            return fn()
-    if randn is None:  # a backend without random tensors: nothing for manual_seed to reseed
-        return np.random.default_rng()
-    # A backend without an accessor: derive a stream from its own randn, which
-    # manual_seed reseeds, so that seeded runs still repeat.
-    draws = np.ascontiguousarray(np.asarray(randn(4).numpy(), dtype=np.float64))
-    return np.random.default_rng(np.frombuffer(draws.tobytes(), dtype=np.uint32))
+    # the module that defines randn holds the stream: reference.creation, native _tensor
+    return sys.modules[backend.randn.__module__].generator()

@@ -91,7 +91,7 @@ def _explain_value(root) -> "Explanation":
         rows.append({
             "step": step,
             "node": names[i],
-            "op": node.op,
+            "op": _op_cell(node),
             "value": float(node.data),
             "grad": total,
             "terms": [{"from": names[c], "grad": v} for c, v in terms[i]],
@@ -134,7 +134,7 @@ def _explain_tensor(root) -> "Explanation":
         rows.append({
             "step": step,
             "node": names[i],
-            "op": node.op,
+            "op": _op_cell(node),
             "shape": tuple(node.shape),
             "value": np.array(_array(node)),
             "grad": grads.get(i),
@@ -260,6 +260,16 @@ def _nested(a, top: bool = True) -> str:
     return "[" + sep.join(_nested(x, False) for x in a) + "]"
 
 
+# The op cell of a node that a recorded backward pass made (tg.grad(..., create_graph=True)).
+_BACKWARD_MARK = " (bw)"
+
+
+def _op_cell(node) -> str:
+    if getattr(node, "_from_backward", False):
+        return (node.op or "leaf") + _BACKWARD_MARK
+    return node.op
+
+
 # Table and legend text for a cell that holds no array.
 NO_GRAD = "no grad"
 UNKNOWN = "?"
@@ -270,7 +280,10 @@ _LEGEND = {
     UNKNOWN: f"{UNKNOWN}: this edge's share of the input's gradient is not told apart (an op "
              "other than + - * / ** @ that uses the input twice, or a graph of more than "
              f"{EDGE_LIMIT} nodes); the input's own gradient is exact",
+    _BACKWARD_MARK: f"{_BACKWARD_MARK.strip()}: a node that a recorded backward pass made "
+                    "(tg.grad(..., create_graph=True)): part of a gradient's own graph",
 }
+_LEGEND_ORDER = ("norm", NO_GRAD, UNKNOWN, _BACKWARD_MARK)
 
 
 class Explanation:
@@ -338,6 +351,8 @@ class Explanation:
         (its two factors are the cells beside it)."""
         lines = []
         for row in self.rows:
+            if used is not None and row["op"].endswith(_BACKWARD_MARK):
+                used.add(_BACKWARD_MARK)
             if self.kind == "tensor":
                 value = self._array_cell(row["value"], used=used)
                 shape = str(row["shape"]).replace(" ", _GLUE)
@@ -412,7 +427,7 @@ class Explanation:
                 text += _wrap(f, width, "  ", "      ")
         if used:
             text += [""]
-            for key in ("norm", NO_GRAD, UNKNOWN):
+            for key in _LEGEND_ORDER:
                 if key in used:
                     text += _wrap(_LEGEND[key], width, "", "  ")
         return "\n".join(text)
@@ -433,7 +448,7 @@ class Explanation:
         if footer:
             out += [""] + [f"- `{_plain(f)}`" for f in footer]
         if used:
-            out += [""] + [f"- {_LEGEND[k]}" for k in ("norm", NO_GRAD, UNKNOWN) if k in used]
+            out += [""] + [f"- {_LEGEND[k]}" for k in _LEGEND_ORDER if k in used]
         return "\n".join(out)
 
     def __repr__(self) -> str:

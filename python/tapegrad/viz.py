@@ -87,7 +87,10 @@ def to_dot(root, show_grad: bool = True, rankdir: str = "LR") -> str:
     Boxes ``v0, v1, ...`` are the nodes in forward (topological) order, named
     by their label or n1, n2, ... like ``tg.explain``; circles ``op3, ...``
     are the operations, ``op<i>`` producing ``v<i>``. An input used twice by
-    one op (``a * a``) has two edges into it.
+    one op (``a * a``) has two edges into it. Nodes that a recorded backward
+    pass made (``tg.grad(..., create_graph=True)``: the graph of a gradient)
+    are drawn dashed and blue, their names marked ``(backward)``, so that a
+    second-order graph shows which part is the first derivative's.
     """
     if not (_params.is_value(root) or _params.is_tensor(root)):
         raise TypeError(f"tg.viz needs a tapegrad Value or Tensor, got {type(root).__name__}")
@@ -102,10 +105,13 @@ def to_dot(root, show_grad: bool = True, rankdir: str = "LR") -> str:
         '  edge [arrowsize=0.7];',
     ]
     for i, node in enumerate(g.nodes):
-        lines.append(f'  v{i} [shape=record, label="{_box(node, names[i], show_grad)}"];')
+        backward = bool(getattr(node, "_from_backward", False))
+        name = f"{names[i]} (backward)" if backward else names[i]
+        style = ', style=dashed, color="#1f5fbf", fontcolor="#1f5fbf"' if backward else ""
+        lines.append(f'  v{i} [shape=record, label="{_box(node, name, show_grad)}"{style}];')
         if g.parents[i]:
             op = _escape(node.op)
-            lines.append(f'  op{i} [shape=circle, width=0.3, fixedsize=false, label="{op}"];')
+            lines.append(f'  op{i} [shape=circle, width=0.3, fixedsize=false, label="{op}"{style}];')
             lines.append(f"  op{i} -> v{i};")
             lines.extend(f"  v{p} -> op{i};" for p in g.parents[i])
     lines.append("}")

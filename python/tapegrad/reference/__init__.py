@@ -6,7 +6,7 @@ names are those of ``tapegrad`` (docs/API.md).
 """
 # Value and autograd controls
 from ..gradcheck import GradcheckError, gradcheck
-from ._autograd import grad, is_grad_enabled, no_grad
+from ._autograd import _function_node, grad, is_grad_enabled, no_grad
 from .value import Value
 
 # Tensor
@@ -16,7 +16,8 @@ from .tensor import Tensor
 from ._threads import get_num_threads, set_num_threads
 
 # Around the core: the shared nn, optim, viz, explain, bound to this backend
-from . import nn, optim, viz  # noqa: E402
+from . import _tensor_autograd  # noqa: E402,F401 - binds Tensor.register_hook, retain_grad
+from . import autograd, nn, optim, viz  # noqa: E402
 from .explain import explain  # noqa: E402
 
 # Saving and loading state dicts, in the format the native backend uses too
@@ -53,6 +54,7 @@ __all__: list[str] = [
     "optim",
     "viz",
     "explain",
+    "autograd",
     "save",
     "load",
 ]

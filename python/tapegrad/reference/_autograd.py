@@ -61,6 +61,8 @@ def topo_order(root) -> list:
 
 class _GradMode(threading.local):
     enabled = True
+    anomaly = False  # tg.autograd.detect_anomaly(): backward checks for NaN
+    recording_backward = False  # a recorded backward pass runs: its nodes are marked
 
 
 _mode = _GradMode()
@@ -80,3 +82,46 @@ def no_grad():
         yield
     finally:
         _mode.enabled = previous
+
+
+def is_recording_backward() -> bool:
+    return _mode.recording_backward
+
+
+@contextlib.contextmanager
+def recording_backward():
+    """Marks the nodes made meanwhile as made by a recorded backward pass (tg.viz draws them so)."""
+    previous = _mode.recording_backward
+    _mode.recording_backward = True
+    try:
+        yield
+    finally:
+        _mode.recording_backward = previous
+
+
+def is_anomaly_enabled() -> bool:
+    """True inside ``tg.autograd.detect_anomaly()`` (per thread)."""
+    return _mode.anomaly
+
+
+def set_anomaly_enabled(enabled: bool) -> None:
+    _mode.anomaly = bool(enabled)
+
+
+def anomaly(op: str, label: str, i: int) -> RuntimeError:
+    """The error of detect_anomaly, in the native engine's words."""
+    where = f" ({label})" if label else ""
+    return RuntimeError(f"detect_anomaly: the backward of op '{op}'{where} produced nan values in the gradient "
+                        f"of its input {i}")
+
+
+def _function_node(out, inputs, name, run):
+    """A tg.autograd.Function's node on this backend (tapegrad/autograd.py makes ``run``)."""
+    from ._tensor_autograd import function_node
+    from .tensor import Tensor
+    from .value import Value, function_value
+
+    if isinstance(out, Tensor):
+        return function_node(out, inputs, name, run)
+    assert isinstance(out, Value)
+    return function_value(out, inputs, name, run)

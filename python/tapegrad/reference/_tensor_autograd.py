@@ -9,8 +9,13 @@ is a node of the graph and can be differentiated again.
 """
 from __future__ import annotations
 
+import contextlib
+import itertools
+
 import numpy as np
 
+from .._hooks import RemovableHandle
+from .._shared import named
 from . import _autograd
 from . import elementwise as E
 from . import tensor_ops as ops
@@ -18,7 +23,7 @@ from ._tensor_data import to_array
 from .functional import where as _where
 from .tensor import _FREED, Tensor, apply
 
-__all__ = ["backward", "gradients"]
+__all__ = ["backward", "gradients", "function_node"]
 
 
 class _Saved:
@@ -77,7 +82,9 @@ def _sweep(root: Tensor, gradient, retain_graph: bool, recorded: bool, wanted):
             g = grads.pop(id(node), None)
             if g is None:
                 continue
-            if wanted is None and node.is_leaf:
+            if node._hooks:
+                g = _apply_hooks(node, g, recorded)
+            if wanted is None and (node.is_leaf or node._retains_grad):
                 found.append((node, _leaf_shaped(g, node, recorded)))
             elif wanted is not None and id(node) in wanted:
                 found.append((node, g))
@@ -89,6 +96,8 @@ def _sweep(root: Tensor, gradient, retain_graph: bool, recorded: bool, wanted):
                     "pass retain_graph=True to the first backward() to backward through it again"
                 )
             parent_grads = node._row.backward(g, _Saved(node, recorded), F)
+            if _autograd.is_anomaly_enabled():
+                _check_anomaly(node, g, parent_grads)
             for p, pg in zip(node._parents, parent_grads):
                 if pg is None or not p._requires_grad:
                     continue
@@ -118,8 +127,10 @@ def _leaf_shaped(g, leaf: Tensor, recorded: bool):
 
 def backward(root: Tensor, gradient, retain_graph, create_graph) -> None:
     retain = bool(create_graph) if retain_graph is None else bool(retain_graph)
-    for leaf, g in _sweep(root, gradient, retain, bool(create_graph), wanted=None):
-        # ._grad directly: these gradients have the leaf's shape and dtype by construction
+    with _autograd.recording_backward() if create_graph else _no_mark():
+        found = _sweep(root, gradient, retain, bool(create_graph), wanted=None)
+    for leaf, g in found:
+        # ._grad directly: these gradients have the node's shape and dtype by construction
         if create_graph:
             leaf._grad = g if leaf._grad is None else leaf._grad + g
             continue
@@ -136,7 +147,8 @@ def gradients(root: Tensor, inputs, gradient, retain_graph, create_graph) -> lis
             raise TypeError(f"grad() inputs must be tapegrad.reference Tensors, got {type(t).__name__}")
     retain = bool(create_graph) if retain_graph is None else bool(retain_graph)
     wanted = {id(t) for t in inputs}
-    found = {id(node): g for node, g in _sweep(root, gradient, retain, bool(create_graph), wanted)}
+    with _autograd.recording_backward() if create_graph else _no_mark():
+        found = {id(node): g for node, g in _sweep(root, gradient, retain, bool(create_graph), wanted)}
     out = []
     for t in inputs:
         g = found.get(id(t))
@@ -145,6 +157,9 @@ def gradients(root: Tensor, inputs, gradient, retain_graph, create_graph) -> lis
         else:
             out.append(g if create_graph else Tensor._wrap(np.array(g, dtype=t.dtype)))
     return out
+
+
+_no_mark = contextlib.nullcontext
 
 
 # ----------------------------------------------------------------------------
@@ -202,6 +217,14 @@ class TENSOR_MATH:
 class TENSOR_F:
     recorded = True
     math = TENSOR_MATH
+
+    @staticmethod
+    def to_tensor(x):
+        return x
+
+    @staticmethod
+    def from_tensor(t):
+        return t
 
     @staticmethod
     def data(x):
@@ -277,3 +300,86 @@ class TENSOR_F:
     @staticmethod
     def softmax(x, axis):
         return x.softmax(axis)
+
+
+# ----------------------------------------------------------------------------
+# Hooks, retain_grad and Function nodes (methods of Tensor, bound below)
+
+_HOOK_IDS = itertools.count(1)
+
+
+def register_hook(self, hook):
+    """Call hook(grad) each time this tensor's gradient is computed; a Tensor it returns is used
+    instead. Returns a handle whose remove() unregisters it."""
+    if not self._requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that does not require grad")
+    if not callable(hook):
+        raise TypeError(f"register_hook() takes a callable, not {type(hook).__name__}")
+    hook_id = next(_HOOK_IDS)
+    self._hooks.append((hook_id, hook))
+    return RemovableHandle(self, hook_id)
+
+
+def _remove_hook(self, id) -> bool:  # noqa: A002 - the native binding's name
+    """Unregister the hook with this id (False if it was not registered)."""
+    kept = [(i, h) for i, h in self._hooks if i != id]
+    removed = len(kept) != len(self._hooks)
+    self._hooks = kept
+    return removed
+
+
+def retain_grad(self) -> None:
+    """Keep this non-leaf tensor's .grad after backward (leaves always do)."""
+    if not self._requires_grad:
+        raise RuntimeError("cannot retain_grad() on a tensor that does not require grad")
+    if not self.is_leaf:
+        self._retains_grad = True
+
+
+def _retains_grad(self) -> bool:
+    """True after retain_grad() on a non-leaf tensor."""
+    return self._retains_grad
+
+
+Tensor.register_hook = named(register_hook, "Tensor.register_hook")  # argument errors name it as the native's
+Tensor._remove_hook = _remove_hook
+Tensor.retain_grad = named(retain_grad, "Tensor.retain_grad")
+Tensor.retains_grad = property(_retains_grad)
+
+
+def function_node(out: Tensor, inputs: list, name: str, run) -> Tensor:
+    """A tg.autograd.Function's node: ``out``'s values, the inputs as parents, ``run`` its backward."""
+    t = Tensor._wrap(out._data, True)
+    t._row = ops.Function
+    t._parents = tuple(inputs)
+    t._params = {"name": name, "run": run}
+    t._from_backward = _autograd.is_recording_backward()
+    return t
+
+
+def _apply_hooks(node: Tensor, g, recorded: bool):
+    """The node's hooks, in order, on its complete gradient: each may replace it."""
+    for _, hook in node._hooks:
+        result = hook(g if recorded else Tensor._wrap(g))
+        if result is None:
+            continue
+        if not isinstance(result, Tensor):
+            raise TypeError(f"a tensor hook must return a Tensor or None, not {type(result).__name__}")
+        if result.shape != node.shape:
+            raise ValueError(f"a tensor hook returned a gradient of shape {result.shape} for a tensor of shape "
+                             f"{node.shape}")
+        g = result if recorded else result._data.astype(node.dtype, copy=False)
+    return g
+
+
+def _check_anomaly(node: Tensor, g, parent_grads) -> None:
+    """detect_anomaly: the first rule that turns a gradient without NaN into one with."""
+    if np.isnan(np.asarray(_data(g))).any():
+        return  # produced further up, and reported there
+    for i, pg in enumerate(parent_grads):
+        if pg is not None and np.isnan(np.asarray(_data(pg))).any():
+            raise _autograd.anomaly(node.op, node.label, i)
+
+
+def _data(x):
+    return x._data if isinstance(x, Tensor) else x

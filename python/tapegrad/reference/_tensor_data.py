@@ -9,8 +9,10 @@ import numbers
 import numpy as np
 
 from .._shared import check_shape, float_dtype, shape_args, warn_inexact_integers
+from ._shapes import broadcast_shape
 
-__all__ = ["float_dtype", "to_array", "check_shape", "shape_args", "backend_name", "describe", "is_number"]
+__all__ = ["float_dtype", "to_array", "check_shape", "shape_args", "backend_name", "describe", "is_number",
+           "check_matmul"]
 
 _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
@@ -72,3 +74,22 @@ def describe(obj) -> str:
 
 def is_number(x) -> bool:
     return isinstance(x, (numbers.Real, np.bool_))
+
+# ----------------------------------------------------------------------------
+# Matmul shapes (indices: _index.py)
+
+
+def check_matmul(a: tuple, b: tuple, dtype) -> None:
+    """The errors of ``a @ b`` for shapes a and b, before anything is computed."""
+    if not a or not b:
+        raise ValueError(f"@: matmul needs tensors of at least one dimension, got shapes {a} and {b}")
+    k_b = b[-2] if len(b) > 1 else b[0]
+    if a[-1] != k_b:
+        raise ValueError(f"@: shapes {a} and {b} do not match for matmul ({a[-1]} != {k_b})")
+    try:
+        batch = broadcast_shape(a[:-2], b[:-2])
+    except ValueError:
+        raise ValueError(f"@: the batch dimensions of shapes {a} and {b} do not broadcast") from None
+    rows = a[-2:-1] if len(a) > 1 else ()
+    cols = b[-1:] if len(b) > 1 else ()
+    check_shape(batch + rows + cols, dtype)  # MemoryError before allocating

@@ -23,9 +23,10 @@ import math as _math
 
 import numpy as _np
 
+from .._shared import named as _named
 from . import _scalar as _ieee
 
-__all__ = ["UNARY", "BINARY", "COMPARE", "ELEMENTWISE", "SCALARS", "ARRAYS", "op_for"]
+__all__ = ["UNARY", "BINARY", "COMPARE", "ELEMENTWISE", "SCALARS", "ARRAYS", "op_for", "bind_methods"]
 
 
 # ----------------------------------------------------------------------------
@@ -392,9 +393,24 @@ def op_for(name: str):
     return op
 
 
-def named_methods(kind: tuple) -> list:
-    """The unary ops made by a method of their own (``relu``, ``tanh``, ...), for the classes to bind."""
-    return [op for op in kind if op.python and not op.python.startswith("_")]
+def bind_methods(cls, call) -> None:
+    """Give ``cls`` one method per unary op that a method makes (``relu``, ``tanh``, ...).
+
+    ``x.relu()`` is then ``call(Relu, x)``: Value and Tensor each bind theirs.
+    Each method takes no argument but self, as the native one (Note [Signatures]).
+    """
+    for op in UNARY:
+        if op.python and not op.python.startswith("_"):
+            setattr(cls, op.python, _method(cls, op, call))
+
+
+def _method(cls, op, call):
+    def method(self):
+        return call(op, self)
+
+    method.__doc__ = f"The elementwise op {op.name!r} (tapegrad/reference/elementwise.py)."
+    # named Tensor.relu everywhere Python reads a name, as the native method: its argument errors say so
+    return _named(method, f"{cls.__name__}.{op.python}")
 
 
 del _math

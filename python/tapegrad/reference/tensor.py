@@ -21,13 +21,13 @@ import math
 
 import numpy as np
 
-from .._shared import named, requires_grad_arg
+from .._shared import requires_grad_arg
 from . import _autograd
 from . import elementwise as E
 from . import tensor_ops as ops
 from ._index import index_key
 from ._shapes import broadcast_shape, normalize_dims, one_dim
-from ._tensor_data import backend_name, check_shape, describe, is_number, shape_args, to_array
+from ._tensor_data import backend_name, check_matmul, check_shape, describe, is_number, shape_args, to_array
 
 __all__ = ["Tensor"]
 
@@ -61,6 +61,7 @@ def apply(row, parents: tuple, **params) -> "Tensor":
     record = _autograd.is_grad_enabled() and any(p._requires_grad for p in parents)
     t = Tensor._wrap(out, record)
     if record:
+        t._from_backward = _autograd.is_recording_backward()
         t._row = row
         t._parents = parents
         t._params = params
@@ -99,8 +100,8 @@ def broadcast(op: str, *tensors: "Tensor") -> tuple:
 class Tensor:
     """An n-d array of float32/float64 that records the operations applied to it."""
 
-    __slots__ = ("_data", "_grad", "_requires_grad", "_row", "_k", "_parents", "_saved", "_params", "_label",
-                 "__weakref__")
+    __slots__ = ("_data", "_grad", "_requires_grad", "_row", "_parents", "_saved", "_params", "_label", "_hooks",
+                 "_retains_grad", "_from_backward", "__weakref__")
 
     # ``ndarray + Tensor`` defers to Tensor.__radd__ instead of looping in NumPy
     __array_ufunc__ = None
@@ -115,6 +116,9 @@ class Tensor:
         self._saved = ()
         self._params = {}
         self._label = ""
+        self._hooks = []  # register_hook's (id, hook) pairs
+        self._retains_grad = False
+        self._from_backward = False  # made by a recorded backward pass (tg.viz marks it)
 
     @classmethod
     def _wrap(cls, array: np.ndarray, requires_grad: bool = False) -> "Tensor":
@@ -128,6 +132,9 @@ class Tensor:
         t._saved = ()
         t._params = {}
         t._label = ""
+        t._hooks = []
+        t._retains_grad = False
+        t._from_backward = False
         return t
 
     # -- properties --------------------------------------------------------
@@ -210,7 +217,9 @@ class Tensor:
         """The op that made this tensor: '' for leaves, else its row's name ("**2" for a ** 2)."""
         if self._row is None:
             return ""
-        return f"**{format(self._params['k'], 'g')}" if self._row is ops.PowConst else self._row.name
+        if self._row is ops.PowConst:
+            return f"**{format(self._params['k'], 'g')}"
+        return self._params["name"] if self._row is ops.Function else self._row.name
 
     @property
     def parents(self) -> tuple:
@@ -498,6 +507,8 @@ class Tensor:
         """Set .grad to None."""
         self._grad = None
 
+    # register_hook, retain_grad, retains_grad: _tensor_autograd.py binds them.
+
     def backward(self, gradient=None, retain_graph=None, create_graph=False) -> None:
         """Add d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
 
@@ -519,17 +530,7 @@ class Tensor:
         return gradients(self, inputs, gradient, retain_graph, create_graph)
 
 
-def _bind_method(row):
-    def method(self):
-        return apply(row, (self,))
-
-    method.__doc__ = f"The elementwise op {row.name!r} (tapegrad/reference/elementwise.py)."
-    return named(method, f"Tensor.{row.python}")
-
-
-for _op in E.named_methods(E.UNARY):
-    setattr(Tensor, _op.python, _bind_method(ops.row_named(_op.name)))
-del _op
+E.bind_methods(Tensor, lambda op, t: apply(ops.row_named(op.name), (t,)))
 
 
 def _rebuild(data, requires_grad, label):
@@ -539,22 +540,5 @@ def _rebuild(data, requires_grad, label):
 
 
 def _matmul(a: Tensor, b: Tensor) -> Tensor:
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(
-            f"@: matmul needs tensors of at least one dimension, got shapes {a.shape} and {b.shape}"
-        )
-    k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
-    if a.shape[-1] != k_b:
-        raise ValueError(
-            f"@: shapes {a.shape} and {b.shape} do not match for matmul ({a.shape[-1]} != {k_b})"
-        )
-    try:
-        batch = broadcast_shape(a.shape[:-2], b.shape[:-2])
-    except ValueError:
-        raise ValueError(
-            f"@: the batch dimensions of shapes {a.shape} and {b.shape} do not broadcast"
-        ) from None
-    rows = a.shape[-2:-1] if a.ndim > 1 else ()
-    cols = b.shape[-1:] if b.ndim > 1 else ()
-    check_shape(batch + rows + cols, np.result_type(a.dtype, b.dtype))  # MemoryError before allocating
+    check_matmul(a.shape, b.shape, np.result_type(a.dtype, b.dtype))
     return apply(ops.MatMul, (a, b))

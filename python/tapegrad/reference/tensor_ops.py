@@ -105,12 +105,27 @@ def _compare_row(op):
     return Compare
 
 
-Add, Sub, Mul, Div = (_binary_row(op) for op in (E.Add, E.Sub, E.Mul, E.Div))
-Neg, PowConst = _unary_row(E.Neg), _unary_row(E.PowConst)
-Pow = _binary_row(E.Pow)
-Abs, Relu, Tanh, Sigmoid, Exp, Log, Sqrt, Sin, Cos = (
-    _unary_row(op) for op in (E.Abs, E.Relu, E.Tanh, E.Sigmoid, E.Exp, E.Log, E.Sqrt, E.Sin, E.Cos))
-Lt, Le, Gt, Ge, Eq, Ne = (_compare_row(op) for op in E.COMPARE)
+# One row per op of elementwise.py, in its order (the table's first rows)
+ELEMENTWISE = tuple(_binary_row(op) if op.arity == 2 else _unary_row(op) for op in E.ELEMENTWISE)
+COMPARE = tuple(_compare_row(op) for op in E.COMPARE)
+_named = {row.__name__: row for row in ELEMENTWISE + COMPARE}
+Add, Sub, Mul, Div, Neg, PowConst, Pow = (_named[n] for n in ("Add", "Sub", "Mul", "Div", "Neg", "PowConst", "Pow"))
+Lt, Le, Gt, Ge, Eq, Ne = COMPARE
+
+
+# ----------------------------------------------------------------------------
+# tg.autograd.Function: forward and backward from outside the table
+
+
+class Function(Row):
+    """A Function's node: ``params`` holds its class name and ``run`` (tapegrad/autograd.py)."""
+
+    name, saves = "function", "custom"
+
+    @staticmethod
+    def backward(g, s, F):  # the Function's own backward, on Tensors
+        grads = s.params["run"](F.to_tensor(g), F.recorded)
+        return tuple(None if x is None else F.from_tensor(x) for x in grads)
 
 
 # ----------------------------------------------------------------------------
@@ -418,9 +433,7 @@ class MseLoss(Row):
 
 
 # In the order of the C++ op table (the leaf, which has no row, first there).
-OPS = (
-    Add, Sub, Mul, Div, Neg, PowConst, Pow, Abs, Relu, Tanh, Sigmoid, Exp, Log, Sqrt, Sin, Cos,
-    Lt, Le, Gt, Ge, Eq, Ne,
+OPS = ELEMENTWISE + (Function,) + COMPARE + (
     MatMul, Sum, Mean, Max, Min, Reshape, Transpose, Permute, Expand, Cast, GetItem, GetItemBackward,
     Concatenate, Stack, Where, Softmax, LogSoftmax, CrossEntropy, MseLoss,
 )
@@ -439,6 +452,16 @@ def row_named(name: str):
 class ARRAY_F:
     recorded = False
     math = E.ARRAYS
+
+    @staticmethod
+    def to_tensor(x):
+        from .tensor import Tensor
+
+        return Tensor._wrap(np.asarray(x))
+
+    @staticmethod
+    def from_tensor(t):
+        return t._data
     reshape = staticmethod(np.reshape)
     broadcast_to = staticmethod(np.broadcast_to)
     transpose = staticmethod(np.transpose)

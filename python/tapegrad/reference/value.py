@@ -14,10 +14,13 @@ again, to any order.
 """
 from __future__ import annotations
 
-from .._shared import named, no_deleter, no_setter
+import weakref
+
+from .._shared import no_deleter, no_setter
 from . import _scalar as ieee
 from . import elementwise as E
-from ._autograd import _mode, topo_order
+from ._autograd import _mode, is_anomaly_enabled, topo_order
+from ._autograd import anomaly as _anomaly
 
 __all__ = ["Value"]
 
@@ -157,6 +160,8 @@ class Value:
     # ----- backpropagation --------------------------------------------------
     def _local_grads(self) -> tuple[float, ...]:
         """d(self)/d(parent) for each parent, at the forward values; () for a leaf."""
+        if isinstance(self._kind, _FunctionKind):  # its vector-Jacobian product of 1
+            return tuple(_number(g) for g in self._kind.run(Value(1.0), False))
         return _local(self, E.SCALARS, lambda v: v._data) if self._parents else ()
 
     def _sweep(self, seed, recorded: bool = False) -> dict:
@@ -165,17 +170,26 @@ class Value:
         Floats, or with ``recorded`` Values whose own graph holds this backward pass.
         """
         m, saved = (_RECORDED, lambda v: v) if recorded else (E.SCALARS, lambda v: v._data)
+        anomaly = is_anomaly_enabled()
         grads = {self: seed}
         for node in reversed(topo_order(self)):  # every consumer before its parents
-            upstream = grads[node]
-            if node._parents:
-                for parent, local in zip(node._parents, _local(node, m, saved)):
-                    # chain rule; a parent reached along several paths sums them
-                    share = upstream * local
-                    if recorded:
-                        grads[parent] = share if parent not in grads else grads[parent] + share
-                    else:
-                        grads[parent] = grads.get(parent, 0.0) + share
+            upstream = grads.get(node)
+            if not node._parents or upstream is None:
+                continue
+            if isinstance(node._kind, _FunctionKind):  # its own backward, on Values
+                shares = node._kind.shares(upstream, recorded)
+            else:  # chain rule: upstream * local
+                shares = [upstream * local for local in _local(node, m, saved)]
+            for i, (parent, share) in enumerate(zip(node._parents, shares)):
+                if share is None:
+                    continue
+                if anomaly and _value_of(share) != _value_of(share) and _value_of(upstream) == _value_of(upstream):
+                    raise _anomaly(node.op, node.label, i)
+                # a parent reached along several paths sums them
+                if recorded:
+                    grads[parent] = share if parent not in grads else grads[parent] + share
+                else:
+                    grads[parent] = grads.get(parent, 0.0) + share
         return grads
 
     def backward(self) -> None:
@@ -201,20 +215,17 @@ class Value:
         grads = self._sweep(seed, recorded=bool(create_graph))
         if not create_graph:
             return [grads.get(x, 0.0) for x in inputs]
-        return [_as_value(grads.get(x, 0.0)) for x in inputs]
+        out = [_as_value(grads.get(x, 0.0)) for x in inputs]
+        _mark_from_backward(out, set(topo_order(self)))
+        return out
+
+    @property
+    def _from_backward(self) -> bool:
+        """Made by a recorded backward pass (tg.viz marks it)."""
+        return self in _MADE_BY_BACKWARD
 
 
-def _bind_method(op):
-    def method(self):
-        return _unary(op, self)
-
-    method.__doc__ = f"{op.name}(a); the local gradient d/da: {op.d.__doc__ or 'see elementwise.py'}"
-    return named(method, f"Value.{op.python}")
-
-
-for _op in E.named_methods(E.UNARY):
-    setattr(Value, _op.python, _bind_method(_op))
-del _op
+E.bind_methods(Value, lambda op, v: _unary(op, v))
 
 
 def _local(node: Value, m, saved) -> tuple:
@@ -272,6 +283,46 @@ class _RECORDED:
     @staticmethod
     def zero_base(a, b):
         return E.SCALARS.zero_base(_value_of(a), _value_of(b))
+
+
+class _FunctionKind:
+    """The op of a tg.autograd.Function node: its class name and backward (``run``)."""
+
+    arity, saves = -1, "custom"
+
+    def __init__(self, name: str, run):
+        self.name, self.run = name, run
+
+    def shares(self, upstream, recorded: bool) -> list:
+        """The Function's own vector-Jacobian product: floats, or Values when recorded."""
+        grads = self.run(upstream if isinstance(upstream, Value) else Value(upstream), recorded)
+        if recorded:
+            return [None if g is None else _as_value(g) for g in grads]
+        return [0.0 if g is None else _number(g) for g in grads]
+
+
+def function_value(out: Value, inputs: list, name: str, run) -> Value:
+    """A tg.autograd.Function's node: ``out``'s value, the inputs as parents, ``run`` its backward."""
+    return _node(out._data, _FunctionKind(name, run), tuple(inputs))
+
+
+def _number(x) -> float:
+    return x._data if isinstance(x, Value) else ieee.as_float(x)
+
+
+# The nodes tg.grad(..., create_graph=True) made (tg.viz draws them as such).
+_MADE_BY_BACKWARD = weakref.WeakSet()
+
+
+def _mark_from_backward(roots: list, forward: set) -> None:
+    """Every node below ``roots`` that is not in the forward graph was made by the backward pass."""
+    stack = [r for r in roots if r not in forward]
+    while stack:
+        v = stack.pop()
+        if v in _MADE_BY_BACKWARD:
+            continue
+        _MADE_BY_BACKWARD.add(v)
+        stack.extend(p for p in v._parents if p not in forward)
 
 
 def _value_of(x) -> float:
