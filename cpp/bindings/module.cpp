@@ -3,6 +3,7 @@
 
 #include "bindings.h"
 #include "kernels.h"
+#include "storage.h"
 
 namespace py = pybind11;
 
@@ -21,4 +22,22 @@ PYBIND11_MODULE(_core, m) {
                                    [](const tapegrad::bindings::Args&) { return tapegrad::blas_threads(); });
   tapegrad::bindings::def_function(m, "_set_blas_threads", "n", "Let matmul use up to n threads (n >= 1).",
                                    [](const tapegrad::bindings::Args& a) { tapegrad::set_blas_threads(a[0].cast<int>()); });
+  // The buffer cache (Note [Buffer cache]); tapegrad.set_cache_limit checks the argument.
+  tapegrad::bindings::def_function(m, "_cache_info", "",
+                                   "Bytes and buffers the cache of freed tensor memory holds, and its limit.",
+                                   [](const tapegrad::bindings::Args&) {
+    tapegrad::CacheInfo c = tapegrad::cache_info();
+    py::dict d;
+    d["held_bytes"] = c.held;
+    d["limit_bytes"] = c.limit;
+    d["buffers"] = c.blocks;
+    return d;
+  });
+  tapegrad::bindings::def_function(m, "_set_cache_limit", "nbytes",
+                                   "The most bytes the cache keeps (0: none); frees what is over it.",
+                                   [](const tapegrad::bindings::Args& a) {
+    tapegrad::set_cache_limit(a[0].cast<std::size_t>());
+  });
+  tapegrad::bindings::def_function(m, "_empty_cache", "", "Free every buffer the cache holds; the bytes freed.",
+                                   [](const tapegrad::bindings::Args&) { return tapegrad::empty_cache(); });
 }

@@ -325,6 +325,45 @@ void add_operator_methods(std::vector<PyMethodDef>& defs) {
 
 namespace {
 
+// Value(data, label="") called on the exact type (Note [Value constructor]):
+// the common call, one number and no label, without building an argument
+// tuple or parsing keywords. Anything else takes tp_new and tp_init.
+PyObject* vectorcall_new(PyObject* type, PyObject* const* args, std::size_t nargsf, PyObject* kwnames) {
+  const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  if (nargs == 1 && kwnames == nullptr) {
+    double x = 0.0;
+    if (PyFloat_CheckExact(args[0])) {
+      x = PyFloat_AS_DOUBLE(args[0]);
+    } else if (!as_double(args[0], "Value() data", &x)) {
+      return nullptr;
+    }
+    TG_TRY
+    return adopt(PyObject_New(PyValue, value_type), make_leaf(x));
+    TG_CATCH(nullptr)
+  }
+  PyObject* tuple = PyTuple_New(nargs);
+  if (tuple == nullptr) return nullptr;
+  for (Py_ssize_t i = 0; i < nargs; ++i) {
+    Py_INCREF(args[i]);
+    PyTuple_SET_ITEM(tuple, i, args[i]);
+  }
+  PyObject* kwargs = nullptr;
+  if (kwnames != nullptr) {
+    kwargs = PyDict_New();
+    for (Py_ssize_t i = 0; kwargs != nullptr && i < PyTuple_GET_SIZE(kwnames); ++i)
+      if (PyDict_SetItem(kwargs, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0) Py_CLEAR(kwargs);
+  }
+  PyObject* out = nullptr;
+  if (kwnames == nullptr || kwargs != nullptr) {
+    auto* t = reinterpret_cast<PyTypeObject*>(type);
+    out = t->tp_new(t, tuple, kwargs);
+    if (out != nullptr && t->tp_init(out, tuple, kwargs) < 0) Py_CLEAR(out);
+  }
+  Py_DECREF(tuple);
+  Py_XDECREF(kwargs);
+  return out;
+}
+
 void tp_dealloc(PyObject* self) {
   PyTypeObject* type = Py_TYPE(self);
   auto* o = reinterpret_cast<PyValue*>(self);
@@ -510,6 +549,9 @@ PyObject* make_value_type() {
   // so that Python's own errors read as the reference's: "unsupported operand
   // type(s) for +: 'Value' and 'str'" (Note [Binding technologies]).
   value_type->tp_name = "Value";
+  // Note [Value constructor]: calls of the type itself (never inherited by
+  // subclasses, whose __init__ then runs as usual) take vectorcall_new.
+  value_type->tp_vectorcall = reinterpret_cast<vectorcallfunc>(vectorcall_new);
   Py_INCREF(type);  // the module holds one reference, value_type another (never dropped)
   return type;
 }

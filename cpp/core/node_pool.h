@@ -13,7 +13,7 @@
 // destruction order and scattered the next graph over the pool), a backward
 // pass walks them roughly from the last chunk to the first, and the memory
 // of a dropped graph returns to the system except for the kept chunks
-// (kKeepEmpty * kChunkBytes of idle memory at most). A chunk with one live
+// (kKeepEmpty * kChunkBytes = 4 MiB of idle memory at most). A chunk with one live
 // node is kept whole: a graph that outlives the nodes around it (a model's
 // parameters) pins its chunks, as an arena does.
 //
@@ -52,7 +52,7 @@ class NodePool {
 
  public:
   static constexpr std::size_t kNodesPerChunk = (kChunkBytes - kFirst) / sizeof(T);
-  static constexpr std::size_t kKeepEmpty = 16;
+  static constexpr std::size_t kKeepEmpty = 4;
 
   NodePool() = default;
   NodePool(const NodePool&) = delete;

@@ -15,6 +15,9 @@
 #if defined(__unix__) || defined(__APPLE__)
 #include <unistd.h>
 #endif
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 namespace tapegrad {
 
@@ -78,15 +81,18 @@ constexpr std::size_t kTailBytes = 4096;  // larger buffers: calloc's lazily zer
 // allocates the same sizes every time; without the cache glibc hands big
 // blocks back to the kernel (munmap, or trimming the heap top) and the next
 // step pays a page fault and a kernel zeroing per 4 KiB: 750 faults per W4
-// step, a quarter of its time. The cache holds at most kCacheBytes, blocks of
-// at most kCacheBlock each; anything else goes to free() as before. It has its
-// own mutex: buffers die wherever their last reference does, with or without
-// the GIL. Under AddressSanitizer it is off, so that a use after free is
-// still reported.
+// step, a quarter of its time. A library gets no "idle" signal to empty such
+// a cache on, so it is bounded instead: it holds at most `limit` bytes (64
+// MiB unless tg.set_cache_limit says otherwise; 0 turns it off) in at most
+// kMaxBlocks blocks, and a buffer that does not fit goes to free() as
+// before. tg.empty_cache() frees everything it holds. So what a process
+// keeps after dropping its tensors is at most the limit. It has its own
+// mutex: buffers die wherever their last reference does, with or without
+// the caller's lock. Under AddressSanitizer it is off, so that a use after
+// free is still reported.
 class BufferCache {
  public:
-  static constexpr std::size_t kCacheBytes = std::size_t{256} << 20;
-  static constexpr std::size_t kCacheBlock = std::size_t{64} << 20;
+  static constexpr std::size_t kDefaultLimit = std::size_t{64} << 20;
 
   static std::size_t rounded(std::size_t bytes) { return (bytes + 4095) / 4096 * 4096; }
 
@@ -108,13 +114,44 @@ class BufferCache {
   void give(void* p, std::size_t size) noexcept {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (size <= kCacheBlock && held_ + size <= kCacheBytes && blocks_.size() < kMaxBlocks) {
+      if (held_ + size <= limit_ && blocks_.size() < kMaxBlocks) {
         blocks_.push_back({p, size});  // capacity reserved: cannot throw
         held_ += size;
         return;
       }
     }
     std::free(p);
+  }
+
+  // Frees the oldest blocks until at most `keep` bytes are held; returns the bytes freed.
+  std::size_t shrink(std::size_t keep) noexcept {
+    std::vector<Block> drop;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      std::size_t i = 0;
+      for (; i < blocks_.size() && held_ > keep; ++i) held_ -= blocks_[i].size;
+      drop.assign(blocks_.begin(), blocks_.begin() + static_cast<std::ptrdiff_t>(i));
+      blocks_.erase(blocks_.begin(), blocks_.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    std::size_t freed = 0;
+    for (const Block& b : drop) {
+      freed += b.size;
+      std::free(b.ptr);
+    }
+    return freed;
+  }
+
+  void set_limit(std::size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      limit_ = bytes;
+    }
+    shrink(bytes);
+  }
+
+  CacheInfo info() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {held_, limit_, blocks_.size()};
   }
 
   BufferCache() { blocks_.reserve(kMaxBlocks); }
@@ -128,6 +165,7 @@ class BufferCache {
   std::mutex mutex_;
   std::vector<Block> blocks_;
   std::size_t held_ = 0;
+  std::size_t limit_ = kDefaultLimit;
 };
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -142,6 +180,20 @@ BufferCache& buffer_cache() {
 }
 
 }  // namespace
+
+// (Without the cache, as under AddressSanitizer, it never holds anything.)
+CacheInfo cache_info() { return buffer_cache().info(); }
+void set_cache_limit(std::size_t bytes) { buffer_cache().set_limit(bytes); }
+std::size_t empty_cache() {
+  std::size_t freed = buffer_cache().shrink(0);
+#if defined(__GLIBC__)
+  // glibc keeps freed heap memory for reuse (after a large free it even
+  // raises its mmap threshold, so buffers of that size come from the heap
+  // afterwards); emptying the cache is the moment to hand it back too.
+  malloc_trim(0);
+#endif
+  return freed;
+}
 
 std::shared_ptr<void> allocate(std::int64_t numel, DType dtype, bool zero) {
   std::size_t bytes = static_cast<std::size_t>(std::max<std::int64_t>(numel, 1)) * itemsize(dtype);

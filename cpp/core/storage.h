@@ -36,4 +36,14 @@ void check_shape(const Shape& s, DType d);
 // Memory for `numel` elements (at least one), zeroed if asked.
 std::shared_ptr<void> allocate(std::int64_t numel, DType dtype, bool zero);
 
+// The cache of freed large buffers (storage.cpp, Note [Buffer cache]).
+struct CacheInfo {
+  std::size_t held;    // bytes it holds
+  std::size_t limit;   // bytes it may hold
+  std::size_t blocks;  // buffers it holds
+};
+CacheInfo cache_info();
+void set_cache_limit(std::size_t bytes);  // frees what is over the new limit
+std::size_t empty_cache();                // frees every buffer it holds; the bytes freed
+
 }  // namespace tapegrad

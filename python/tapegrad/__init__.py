@@ -48,19 +48,20 @@ if _core is not None:
 
     # Tensor (native)
     from ._core import Tensor, concatenate, cross_entropy, mse_loss, stack, tensor, where
-    from ._tensor import arange, from_dlpack, get_num_threads, manual_seed, ones, randn, set_num_threads, zeros
+    from ._tensor import (arange, cache_info, empty_cache, from_dlpack, get_num_threads, manual_seed, ones, randn,
+                          set_cache_limit, set_num_threads, zeros)
 
     __all__ += [
         "Tensor", "tensor", "zeros", "ones", "randn", "arange", "manual_seed", "from_dlpack",
         "concatenate", "stack", "where", "cross_entropy", "mse_loss",
-        "set_num_threads", "get_num_threads",
+        "set_num_threads", "get_num_threads", "empty_cache", "set_cache_limit", "cache_info",
     ]
 
-# Around the core: nn, optim, viz, explain (written once for both backends, see _nn_impl)
-from . import autograd, nn, optim, viz  # noqa: E402
+# Around the core: nn, optim, viz, explain, func, autograd (written once for both backends, see _nn_impl)
+from . import autograd, func, nn, optim, viz  # noqa: E402
 from .explain import explain  # noqa: E402
 
-__all__ += ["nn", "optim", "viz", "explain", "autograd"]
+__all__ += ["nn", "optim", "viz", "explain", "func", "autograd"]
 
 # Saving and loading state dicts (both backends share the format; see _serialization.py)
 from ._serialization import bound as _bound_serialization  # noqa: E402

@@ -12,7 +12,8 @@ import os
 import warnings
 
 __all__ = ["grad", "RandomState", "arange_args", "num_threads_arg", "warn_inexact_integers", "check_shape",
-           "shape_args", "float_dtype", "requires_grad_arg", "no_setter", "no_deleter", "named", "argument_error"]
+           "shape_args", "cache_limit_arg", "float_dtype", "requires_grad_arg", "no_setter", "no_deleter", "named",
+           "argument_error"]
 
 
 def grad(output, inputs, gradient=None, retain_graph=None, create_graph=False):
@@ -115,6 +116,15 @@ def no_deleter(name: str):
         raise AttributeError(f"property {name!r} of {type(self).__name__!r} object has no deleter")
 
     return fdel
+
+
+def cache_limit_arg(nbytes) -> int:
+    """``nbytes`` for ``set_cache_limit(nbytes)``: an int of at least 0."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)):
+        raise TypeError(f"set_cache_limit() takes an int (bytes), not {type(nbytes).__name__}")
+    if nbytes < 0:
+        raise ValueError(f"set_cache_limit() needs a number of bytes >= 0, got {nbytes}")
+    return min(int(nbytes), 2**63 - 1)
 
 
 def warn_inexact_integers(arr: np.ndarray, dtype) -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._shared import RandomState, arange_args, check_shape, float_dtype, num_threads_arg, requires_grad_arg, shape_args
+from ._shared import (RandomState, arange_args, cache_limit_arg, check_shape, float_dtype, num_threads_arg,
+                      requires_grad_arg, shape_args)
 
 __all__ = ["zeros", "ones", "randn", "arange", "manual_seed", "generator", "from_dlpack", "set_num_threads",
-           "get_num_threads"]
+           "get_num_threads", "empty_cache", "set_cache_limit", "cache_info"]
 
 # The stream behind randn (and tg.nn's initialisation) when no seed is given.
 _random = RandomState()
@@ -75,3 +76,25 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     """How many threads matmul may use (set by ``set_num_threads``; one per core by default)."""
     return _core._blas_threads()
+
+
+def empty_cache() -> int:
+    """Free every buffer the cache of freed tensor memory holds; returns the bytes freed.
+
+    Tensors that die give their large buffers (over 4 KiB) to a cache that the
+    next tensor of the same size takes them from, so that a training loop does
+    not page-fault fresh memory every step (docs/DESIGN.md, Note [Buffer
+    cache]). The cache never holds more than its limit (``set_cache_limit``).
+    """
+    return _core._empty_cache()
+
+
+def set_cache_limit(nbytes: int) -> None:
+    """The most bytes the cache of freed tensor memory may hold (64 MiB by default;
+    0 turns it off). Frees what it holds beyond the new limit."""
+    _core._set_cache_limit(cache_limit_arg(nbytes))
+
+
+def cache_info() -> dict:
+    """``{"held_bytes", "limit_bytes", "buffers"}`` of the cache of freed tensor memory."""
+    return _core._cache_info()

@@ -13,11 +13,11 @@ from .value import Value
 from .creation import arange, from_dlpack, manual_seed, ones, randn, tensor, zeros
 from .functional import concatenate, cross_entropy, mse_loss, stack, where
 from .tensor import Tensor
-from ._threads import get_num_threads, set_num_threads
+from ._threads import cache_info, empty_cache, get_num_threads, set_cache_limit, set_num_threads
 
-# Around the core: the shared nn, optim, viz, explain, bound to this backend
+# Around the core: the shared nn, optim, viz, explain, func, autograd, bound to this backend
 from . import _tensor_autograd  # noqa: E402,F401 - binds Tensor.register_hook, retain_grad
-from . import autograd, nn, optim, viz  # noqa: E402
+from . import autograd, func, nn, optim, viz  # noqa: E402
 from .explain import explain  # noqa: E402
 
 # Saving and loading state dicts, in the format the native backend uses too
@@ -49,12 +49,16 @@ __all__: list[str] = [
     "mse_loss",
     "set_num_threads",
     "get_num_threads",
+    "empty_cache",
+    "set_cache_limit",
+    "cache_info",
     # Around the core
     "nn",
     "optim",
     "viz",
     "explain",
     "autograd",
+    "func",
     "save",
     "load",
 ]

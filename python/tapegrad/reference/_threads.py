@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._shared import num_threads_arg
+from .._shared import cache_limit_arg, num_threads_arg
 
-__all__ = ["set_num_threads", "get_num_threads"]
+__all__ = ["set_num_threads", "get_num_threads", "empty_cache", "set_cache_limit", "cache_info"]
 
 
 def _numpy_blas():
@@ -36,3 +36,24 @@ def get_num_threads() -> int:
     """How many threads matmul (NumPy's BLAS) may use; 1 if NumPy has no threaded BLAS."""
     libs = _numpy_blas()
     return max((lib.num_threads for lib in libs), default=1)
+
+
+# The reference keeps no cache of freed buffers (NumPy allocates each array
+# afresh): the same functions, holding nothing, so that code runs on both.
+_cache_limit = 64 << 20
+
+
+def empty_cache() -> int:
+    """Free every buffer the cache holds: the reference has none, so 0."""
+    return 0
+
+
+def set_cache_limit(nbytes: int) -> None:
+    """The most bytes the cache may hold; the reference only remembers it."""
+    global _cache_limit
+    _cache_limit = cache_limit_arg(nbytes)
+
+
+def cache_info() -> dict:
+    """``{"held_bytes", "limit_bytes", "buffers"}``: nothing held, on the reference."""
+    return {"held_bytes": 0, "limit_bytes": _cache_limit, "buffers": 0}
