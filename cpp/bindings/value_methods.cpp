@@ -160,7 +160,68 @@ PyObject* m_setstate(PyObject* self, PyObject* state) {
 // docstring starts with its text signature, so inspect.signature and help()
 // show it.
 using FastMethod = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t, PyObject*);
-PyCFunction fast(FastMethod f) { return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f)); }
+
+template <class F>
+PyCFunction as_method(F* f) { return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f)); }
+PyCFunction fast(FastMethod f) { return as_method(f); }
+
+// ---- the operators and __init__ as methods ----------------------------------
+
+// Value.__add__ and the others are methods that show the reference's
+// signature, (self, other, /), where CPython's slot wrappers would show
+// (self, value, /); the slots stay the functions above (METH_COEXIST).
+std::string method_name(PyCFunction f);  // "Value.__add__" for the method whose function f is
+
+template <binaryfunc slot, bool reflected>
+PyObject* operator_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  if (nargs == 1 && (kwnames == nullptr || PyTuple_GET_SIZE(kwnames) == 0))
+    return reflected ? slot(args[0], self) : slot(self, args[0]);
+  // a temporary signature: it has no defaults to keep (Note [Signatures])
+  const std::string name = method_name(as_method(&operator_method<slot, reflected>));
+  return Signature(name.c_str(), "self, other, /").fail(self, args, nargs, kwnames);
+}
+
+PyObject* rpow(PyObject* l, PyObject* r) { return nb_pow(l, r, Py_None); }
+
+PyObject* m_pow(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  if (nargs >= 1 && nargs <= 2 && (kwnames == nullptr || PyTuple_GET_SIZE(kwnames) == 0))
+    return nb_pow(self, args[0], nargs == 2 ? args[1] : Py_None);
+  static const Signature& s = signature("Value.__pow__", "self, other, modulo=None, /");
+  return s.fail(self, args, nargs, kwnames);
+}
+
+// Value.__init__ as a method, with its signature (super().__init__(data) in a subclass).
+PyObject* m_init(PyObject* self, PyObject* args, PyObject* kwargs) {
+  if (value_init(self, args, kwargs) < 0) return nullptr;
+  Py_RETURN_NONE;
+}
+
+#define TG_OPERATOR(py, slot, reflected) \
+  {py, as_method(&operator_method<slot, reflected>), METH_FASTCALL | METH_KEYWORDS | METH_COEXIST, py "($self, other, /)\n--\n\n"}
+
+PyMethodDef coexisting[] = {
+    {"__init__", as_method(&m_init), METH_VARARGS | METH_KEYWORDS | METH_COEXIST,
+     "__init__($self, /, data, label='')\n--\n\nA leaf holding float(data) (a real number); label a str."},
+    TG_OPERATOR("__add__", nb_add, false),
+    TG_OPERATOR("__radd__", nb_add, true),
+    TG_OPERATOR("__sub__", nb_sub, false),
+    TG_OPERATOR("__rsub__", nb_sub, true),
+    TG_OPERATOR("__mul__", nb_mul, false),
+    TG_OPERATOR("__rmul__", nb_mul, true),
+    TG_OPERATOR("__truediv__", nb_div, false),
+    TG_OPERATOR("__rtruediv__", nb_div, true),
+    {"__pow__", as_method(&m_pow), METH_FASTCALL | METH_KEYWORDS | METH_COEXIST,
+     "__pow__($self, other, modulo=None, /)\n--\n\na ** k for a number k (op '**k'), else a ** b (op '**')."},
+    TG_OPERATOR("__rpow__", rpow, true),
+};
+#undef TG_OPERATOR
+
+std::string method_name(PyCFunction f) {
+  for (const PyMethodDef& m : coexisting)
+    if (m.ml_meth == f) return std::string("Value.") + m.ml_name;
+  return "Value.<operator>";
+}
+
 
 // "Value.relu", for argument errors.
 template <Op op>
@@ -218,7 +279,7 @@ PyMethodDef* method_table() {
                     docs[d++].c_str()});
   }
   for (const PyMethodDef& m : fixed_methods) defs.push_back(m);
-  add_operator_methods(defs);
+  for (const PyMethodDef& m : coexisting) defs.push_back(m);
   defs.push_back({nullptr, nullptr, 0, nullptr});
   return defs.data();
 }

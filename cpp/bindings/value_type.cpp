@@ -182,6 +182,9 @@ PyObject* binary(Op op, PyObject* l, PyObject* r) {
   TG_CATCH(nullptr)
 }
 
+}  // namespace
+
+// The number slots of the binary operators; value_methods.cpp binds them as methods too.
 PyObject* nb_add(PyObject* l, PyObject* r) { return binary(Op::Add, l, r); }
 PyObject* nb_sub(PyObject* l, PyObject* r) { return binary(Op::Sub, l, r); }
 PyObject* nb_mul(PyObject* l, PyObject* r) { return binary(Op::Mul, l, r); }
@@ -203,6 +206,8 @@ PyObject* nb_pow(PyObject* l, PyObject* r, PyObject* mod) {
   TG_CATCH(nullptr)
 }
 
+
+namespace {
 
 PyObject* nb_neg(PyObject* self) { return unary<Op::Neg>(self); }
 PyObject* nb_abs(PyObject* self) { return unary<Op::Abs>(self); }
@@ -253,74 +258,6 @@ int value_init(PyObject* self, PyObject* args, PyObject* kwargs) {
                   kwargs ? py::reinterpret_borrow<py::kwargs>(kwargs) : py::kwargs());
   return init_from(self, a[0].ptr(), a[1].ptr());
   TG_CATCH(-1)
-}
-
-// ---- the operators and __init__ as methods ----------------------------------
-
-namespace {
-
-// Value.__add__ and the others are methods that show the reference's
-// signature, (self, other, /), where CPython's slot wrappers would show
-// (self, value, /); the slots stay the functions above (METH_COEXIST).
-template <class F>
-PyCFunction c_function(F* f) { return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f)); }
-
-std::string method_name(PyCFunction f);  // "Value.__add__" for the method whose function f is
-
-template <binaryfunc slot, bool reflected>
-PyObject* operator_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  if (nargs == 1 && (kwnames == nullptr || PyTuple_GET_SIZE(kwnames) == 0))
-    return reflected ? slot(args[0], self) : slot(self, args[0]);
-  // a temporary signature: it has no defaults to keep (Note [Signatures])
-  const std::string name = method_name(c_function(&operator_method<slot, reflected>));
-  return Signature(name.c_str(), "self, other, /").fail(self, args, nargs, kwnames);
-}
-
-PyObject* rpow(PyObject* l, PyObject* r) { return nb_pow(l, r, Py_None); }
-
-PyObject* m_pow(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
-  if (nargs >= 1 && nargs <= 2 && (kwnames == nullptr || PyTuple_GET_SIZE(kwnames) == 0))
-    return nb_pow(self, args[0], nargs == 2 ? args[1] : Py_None);
-  static const Signature& s = signature("Value.__pow__", "self, other, modulo=None, /");
-  return s.fail(self, args, nargs, kwnames);
-}
-
-// Value.__init__ as a method, with its signature (super().__init__(data) in a subclass).
-PyObject* m_init(PyObject* self, PyObject* args, PyObject* kwargs) {
-  if (value_init(self, args, kwargs) < 0) return nullptr;
-  Py_RETURN_NONE;
-}
-
-#define TG_OPERATOR(py, slot, reflected) \
-  {py, c_function(&operator_method<slot, reflected>), METH_FASTCALL | METH_KEYWORDS | METH_COEXIST, py "($self, other, /)\n--\n\n"}
-
-PyMethodDef coexisting[] = {
-    {"__init__", c_function(&m_init), METH_VARARGS | METH_KEYWORDS | METH_COEXIST,
-     "__init__($self, /, data, label='')\n--\n\nA leaf holding float(data) (a real number); label a str."},
-    TG_OPERATOR("__add__", nb_add, false),
-    TG_OPERATOR("__radd__", nb_add, true),
-    TG_OPERATOR("__sub__", nb_sub, false),
-    TG_OPERATOR("__rsub__", nb_sub, true),
-    TG_OPERATOR("__mul__", nb_mul, false),
-    TG_OPERATOR("__rmul__", nb_mul, true),
-    TG_OPERATOR("__truediv__", nb_div, false),
-    TG_OPERATOR("__rtruediv__", nb_div, true),
-    {"__pow__", c_function(&m_pow), METH_FASTCALL | METH_KEYWORDS | METH_COEXIST,
-     "__pow__($self, other, modulo=None, /)\n--\n\na ** k for a number k (op '**k'), else a ** b (op '**')."},
-    TG_OPERATOR("__rpow__", rpow, true),
-};
-#undef TG_OPERATOR
-
-std::string method_name(PyCFunction f) {
-  for (const PyMethodDef& m : coexisting)
-    if (m.ml_meth == f) return std::string("Value.") + m.ml_name;
-  return "Value.<operator>";
-}
-
-}  // namespace
-
-void add_operator_methods(std::vector<PyMethodDef>& defs) {
-  for (const PyMethodDef& m : coexisting) defs.push_back(m);
 }
 
 namespace {
