@@ -1,9 +1,11 @@
 """Shapes: NumPy's broadcasting, its reverse (``sum_to``), and dim arguments."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-__all__ = ["broadcast_shape", "sum_to", "normalize_dims", "one_dim"]
+__all__ = ["broadcast_shape", "sum_to", "normalize_dims", "one_dim", "softmax_axis", "reshape_target", "permute_axes"]
 
 
 def broadcast_shape(*shapes: tuple, op: str = "") -> tuple:
@@ -52,6 +54,12 @@ def one_dim(dim, ndim: int) -> int:
     return _in_range(dim, ndim)
 
 
+def softmax_axis(dim, ndim: int):
+    """softmax's ``dim`` as NumPy's axis; None for a 0-d tensor (one value), which takes dim 0 and -1."""
+    axis = one_dim(dim, ndim)
+    return axis if ndim else None
+
+
 def normalize_dims(dim, ndim: int) -> tuple:
     """``dim`` (None, an int or a tuple/list of ints) as a sorted tuple of axes in range."""
     if dim is None:
@@ -66,3 +74,31 @@ def normalize_dims(dim, ndim: int) -> tuple:
         raise ValueError(f"dim {tuple(int(d) for d in dims)} repeats a dimension")
     # a 0-d tensor accepts dim 0 / -1 (as PyTorch does) and has nothing to reduce
     return tuple(sorted(out)) if ndim else ()
+
+
+def reshape_target(shape: tuple, from_shape: tuple) -> tuple:
+    """The shape that ``reshape(*shape)`` of a tensor of ``from_shape`` gives (one size may be -1)."""
+    for n in shape:
+        if not _is_int(n):
+            raise TypeError(f"reshape: shape {shape} must hold ints, got {type(n).__name__}")
+    shape, size = tuple(int(n) for n in shape), math.prod(from_shape)
+    if sum(n == -1 for n in shape) > 1 or any(n < -1 for n in shape):
+        raise ValueError(f"reshape: bad shape {shape} (sizes >= 0, at most one -1)")
+    known = math.prod(n for n in shape if n != -1)  # Python ints: a size beyond int64 simply does not match
+    if (known != size) if -1 not in shape else (known == 0 or size % known):
+        raise ValueError(f"cannot reshape a tensor of shape {tuple(from_shape)} ({size} elements) into shape {shape}")
+    return tuple(size // known if n == -1 else n for n in shape)
+
+
+def permute_axes(dims: tuple, ndim: int) -> tuple:
+    """``permute(*dims)`` of a tensor with ``ndim`` dimensions as axes (the core's checks, in its order)."""
+    for d in dims:
+        if not _is_int(d):
+            raise TypeError(f"permute: dims {dims} must hold ints, got {type(d).__name__}")
+    dims = tuple(int(d) for d in dims)
+    if len(dims) != ndim:
+        raise ValueError(f"permute: dims {dims} given for a tensor with {ndim} dimensions")
+    axes = tuple(one_dim(d, ndim) for d in dims)
+    if sorted(axes) != list(range(ndim)):
+        raise ValueError(f"permute: dims {dims} are not a permutation of the {ndim} dimensions")
+    return axes

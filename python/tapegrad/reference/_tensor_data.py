@@ -11,8 +11,8 @@ import numpy as np
 from .._shared import check_shape, float_dtype, shape_args, warn_inexact_integers
 from ._shapes import broadcast_shape
 
-__all__ = ["float_dtype", "to_array", "check_shape", "shape_args", "backend_name", "describe", "is_number",
-           "check_matmul"]
+__all__ = ["float_dtype", "to_array", "grad_data", "check_shape", "shape_args", "backend_name", "describe",
+           "is_number", "check_matmul"]
 
 _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
@@ -46,6 +46,14 @@ def to_array(data, dtype=None, copy: bool = True) -> np.ndarray:
         dt = _FLOAT32
     warn_inexact_integers(arr, dt)
     return np.array(arr, dtype=dt, copy=True) if copy else np.asarray(arr, dtype=dt)
+
+
+def grad_data(value, dtype) -> np.ndarray:
+    """What ``x.grad = value`` holds when ``value`` is not a Tensor: array data in ``dtype``
+    (another backend's Tensor, or a Value, is a TypeError; the Tensor checks the shape)."""
+    if backend_name(value) is not None:
+        raise TypeError(f"cannot assign {describe(value)} to the .grad of a tapegrad.reference Tensor")
+    return to_array(value, dtype)
 
 
 # ----------------------------------------------------------------------------

@@ -17,8 +17,6 @@ textbook sweep (``_tensor_autograd.py``):
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .._shared import requires_grad_arg
@@ -26,8 +24,9 @@ from . import _autograd
 from . import elementwise as E
 from . import tensor_ops as ops
 from ._index import index_key
-from ._shapes import broadcast_shape, normalize_dims, one_dim
-from ._tensor_data import backend_name, check_matmul, check_shape, describe, is_number, shape_args, to_array
+from ._shapes import broadcast_shape, normalize_dims, one_dim, permute_axes, reshape_target, softmax_axis
+from ._tensor_data import (backend_name, check_matmul, check_shape, describe, grad_data, is_number, shape_args,
+                           to_array)
 
 __all__ = ["Tensor"]
 
@@ -108,9 +107,19 @@ class Tensor:
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
         flag = requires_grad_arg(requires_grad)
-        self._data = to_array(data, dtype)
+        self._leaf(to_array(data, dtype), flag)
+
+    @classmethod
+    def _wrap(cls, array: np.ndarray, requires_grad: bool = False) -> "Tensor":
+        """A leaf around an existing float32/float64 array, without copying."""
+        t = cls.__new__(cls)
+        t._leaf(array, requires_grad)
+        return t
+
+    def _leaf(self, array: np.ndarray, requires_grad: bool) -> None:
+        self._data = array
         self._grad = None
-        self._requires_grad = flag
+        self._requires_grad = requires_grad
         self._row = None  # the op's row in tensor_ops.OPS, None for a leaf
         self._parents = ()
         self._saved = ()
@@ -119,23 +128,6 @@ class Tensor:
         self._hooks = []  # register_hook's (id, hook) pairs
         self._retains_grad = False
         self._from_backward = False  # made by a recorded backward pass (tg.viz marks it)
-
-    @classmethod
-    def _wrap(cls, array: np.ndarray, requires_grad: bool = False) -> "Tensor":
-        """A leaf around an existing float32/float64 array, without copying."""
-        t = cls.__new__(cls)
-        t._data = array
-        t._grad = None
-        t._requires_grad = requires_grad
-        t._row = None
-        t._parents = ()
-        t._saved = ()
-        t._params = {}
-        t._label = ""
-        t._hooks = []
-        t._retains_grad = False
-        t._from_backward = False
-        return t
 
     # -- properties --------------------------------------------------------
 
@@ -172,10 +164,8 @@ class Tensor:
     def requires_grad(self, flag: bool) -> None:
         flag = requires_grad_arg(flag)
         if not self.is_leaf:
-            raise RuntimeError(
-                f"requires_grad can only be changed on a leaf tensor; this one was computed by "
-                f"op {self.op!r} (use detach() to get a leaf)"
-            )
+            raise RuntimeError(f"requires_grad can only be changed on a leaf tensor; this one was computed by "
+                               f"op {self.op!r} (use detach() to get a leaf)")
         self._requires_grad = flag
 
     @property
@@ -185,16 +175,10 @@ class Tensor:
 
     @grad.setter
     def grad(self, value) -> None:
-        if value is not None:
-            if not isinstance(value, Tensor):
-                if backend_name(value) is not None:
-                    raise TypeError(f"cannot assign {describe(value)} to the .grad of a tapegrad.reference Tensor")
-                value = Tensor(value, dtype=self.dtype)
-            if value.shape != self.shape:
-                raise ValueError(f"assigned grad has shape {value.shape} but the tensor has shape {self.shape}")
-            if value.dtype != self.dtype:
-                value = Tensor._wrap(value._data.astype(self.dtype))
-        self._grad = value
+        g = value if value is None or isinstance(value, Tensor) else Tensor._wrap(grad_data(value, self.dtype))
+        if g is not None and g.shape != self.shape:
+            raise ValueError(f"assigned grad has shape {g.shape} but the tensor has shape {self.shape}")
+        self._grad = g if g is None or g.dtype == self.dtype else Tensor._wrap(g._data.astype(self.dtype))
 
     @property
     def label(self) -> str:
@@ -263,10 +247,8 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.size != 1:
-            raise ValueError(
-                f"the truth value of a tensor of shape {self.shape} is ambiguous "
-                "(only single-element tensors have one)"
-            )
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous "
+                             "(only single-element tensors have one)")
         return bool(self._data.item())
 
     def __len__(self) -> int:
@@ -357,15 +339,11 @@ class Tensor:
 
     def __matmul__(self, other, /):
         other = self._operand(other)
-        if other is None:
-            return NotImplemented
-        return _matmul(self, other)
+        return NotImplemented if other is None else _matmul(self, other)
 
     def __rmatmul__(self, other, /):
         other = self._operand(other)
-        if other is None:
-            return NotImplemented
-        return _matmul(other, self)
+        return NotImplemented if other is None else _matmul(other, self)
 
     def __abs__(self):
         return self.abs()
@@ -409,8 +387,7 @@ class Tensor:
             if dim is not None:
                 raise TypeError(f"{op}() got both dim and axis")
             dim = axis
-        if keepdims is not None:
-            keepdim = keepdims
+        keepdim = keepdim if keepdims is None else keepdims
         axes = normalize_dims(dim, self.ndim)
         if op in ("max", "min") and any(self.shape[d] == 0 for d in axes):
             raise ValueError(f"{op}() over an empty dimension of a tensor of shape {self.shape}")
@@ -436,18 +413,7 @@ class Tensor:
 
     def reshape(self, *shape):
         """The same values in a new shape (one size may be -1); the gradient is reshaped back."""
-        shape = shape_args(shape)
-        for n in shape:
-            if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
-                raise TypeError(f"reshape: shape {shape} must hold ints, got {type(n).__name__}")
-        shape = tuple(int(n) for n in shape)
-        if sum(n == -1 for n in shape) > 1 or any(n < -1 for n in shape):
-            raise ValueError(f"reshape: bad shape {shape} (sizes >= 0, at most one -1)")
-        known = math.prod(n for n in shape if n != -1)
-        if (known != self.size) if -1 not in shape else (known == 0 or self.size % known):
-            raise ValueError(f"cannot reshape a tensor of shape {self.shape} ({self.size} elements) into shape {shape}")
-        target = tuple(self.size // known if n == -1 else n for n in shape)
-        return apply(ops.Reshape, (self,), shape=target)
+        return apply(ops.Reshape, (self,), shape=reshape_target(shape_args(shape), self.shape))
 
     def flatten(self):
         """A 1-D tensor of all the values (a ``reshape`` node)."""
@@ -468,17 +434,7 @@ class Tensor:
 
     def permute(self, *dims):
         """Reorder the dimensions; the gradient takes the inverse order."""
-        dims = shape_args(dims)
-        for d in dims:
-            if not isinstance(d, (int, np.integer)) or isinstance(d, bool):
-                raise TypeError(f"permute: dims {dims} must hold ints, got {type(d).__name__}")
-        dims = tuple(int(d) for d in dims)
-        if len(dims) != self.ndim:
-            raise ValueError(f"permute: dims {dims} given for a tensor with {self.ndim} dimensions")
-        axes = tuple(one_dim(d, self.ndim) for d in dims)
-        if sorted(axes) != list(range(self.ndim)):
-            raise ValueError(f"permute: dims {dims} are not a permutation of the {self.ndim} dimensions")
-        return apply(ops.Permute, (self,), axes=axes)
+        return apply(ops.Permute, (self,), axes=permute_axes(shape_args(dims), self.ndim))
 
     def __getitem__(self, key, /):
         """NumPy indexing. Tensor and list indices are integer ids (not masks); the
@@ -489,13 +445,11 @@ class Tensor:
 
     def softmax(self, dim=-1):
         """e^x / sum(e^x) along ``dim``, shifted by the max so no exp overflows."""
-        axis = one_dim(dim, self.ndim)  # a 0-d tensor takes 0 and -1, and has one value
-        return apply(ops.Softmax, (self,), axis=axis if self.ndim else None)
+        return apply(ops.Softmax, (self,), axis=softmax_axis(dim, self.ndim))
 
     def log_softmax(self, dim=-1):
         """x - logsumexp(x) along ``dim``, computed stably."""
-        axis = one_dim(dim, self.ndim)
-        return apply(ops.LogSoftmax, (self,), axis=axis if self.ndim else None)
+        return apply(ops.LogSoftmax, (self,), axis=softmax_axis(dim, self.ndim))
 
     # -- autograd ------------------------------------------------------------
 
