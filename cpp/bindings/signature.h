@@ -38,6 +38,8 @@ class Signature {
   Signature(const char* qualname, const char* params);
 
   const std::string& qualname() const { return qualname_; }
+  // No parameters but self: bound by pybind11's own dispatch, which is faster.
+  bool takes_nothing() const { return params_after_self_.empty(); }
   // "name(params)\n--\n\n" + text: a docstring with its text signature.
   std::string doc(const char* text) const;
 
@@ -70,6 +72,14 @@ const Signature& signature(const std::string& qualname, const char* params);
 template <class F>
 void def_function(py::module_& m, const char* name, const char* params, const char* doc, F f) {
   const Signature& s = signature(name, params);
+  if (s.takes_nothing()) {
+    m.def(name, [f] { return f(Args{}); }, s.doc(doc).c_str());
+    m.def(name, [&s](py::args args, py::kwargs kwargs) {  // only reached by arguments: Python's TypeError
+      s.bind(py::none(), args, kwargs);
+      throw py::type_error(s.qualname() + "() takes no arguments");
+    });
+    return;
+  }
   m.def(name, [&s, f](py::args args, py::kwargs kwargs) { return f(s.bind(py::none(), args, kwargs)); },
         s.doc(doc).c_str());
 }

@@ -120,6 +120,7 @@ Shape shape_args(py::handle args) {
 std::string type_name(py::handle v) { return py::type::handle_of(v).attr("__name__").cast<std::string>(); }
 
 bool is_int(py::handle v) {
+  if (PyLong_CheckExact(v.ptr())) return true;  // the common case, without the ABC's isinstance
   static py::object integral = py::module_::import("numbers").attr("Integral");
   return !py::isinstance<py::bool_>(v) && py::isinstance(v, integral);
 }

@@ -80,9 +80,21 @@ std::vector<std::int64_t> dims_arg(py::handle v, std::int64_t ndim);
 const TensorPtr& tensor_self(py::handle self, const Signature& s);
 
 // cls.def(name, ...) of f(self, arguments), bound by `params` ("self, dim=None, ...").
+// A method of no parameters but self is pybind11's plain method, with a second
+// overload that only raises the argument errors: pybind11's dispatch is then
+// the fast path, and its overload list never shows.
 template <class F>
 void def_method(TensorClass& cls, const char* name, const char* params, const char* doc, F f) {
   const Signature& s = signature(std::string("Tensor.") + name, params);
+  if (s.takes_nothing()) {
+    cls.def(name, [f](const TensorPtr& t) { return f(t, Args{}); }, s.doc(doc).c_str());
+    cls.def(name, [&s](py::handle self, py::args args, py::kwargs kwargs) {  // arguments, or self not a Tensor
+      tensor_self(self, s);
+      s.bind(self, args, kwargs);
+      throw py::type_error(s.qualname() + "() takes no arguments");
+    });
+    return;
+  }
   cls.def(name, [&s, f](py::handle self, py::args args, py::kwargs kwargs) {
     const TensorPtr& t = tensor_self(self, s);
     return f(t, s.bind(self, args, kwargs));
