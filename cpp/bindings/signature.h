@@ -16,6 +16,10 @@
 // says it, on every Python version. The binding then converts each argument
 // with tapegrad's own words (tensor_convert.h: a bool, a dim, a shape), never
 // with pybind11's casters, whose failure would print its overload list.
+// A callable with no parameter (but self) keeps pybind11's plain dispatch,
+// which is faster, beside a second overload that only raises the argument
+// errors (def_method, def_function); the operators stay pybind11's too
+// (py::is_operator returns NotImplemented, as Python wants of an operator).
 #pragma once
 
 #include <pybind11/pybind11.h>
