@@ -1,15 +1,25 @@
-"""Every Tensor error case of docs/API.md: the exception type and a message naming the problem."""
+"""Every Tensor error case of docs/API.md: the exception type and the whole message.
+
+Both backends say the same words (Note [Errors]; tests/test_same_errors.py
+compares them case by case); here each message is written out once.
+"""
 from __future__ import annotations
 
 import importlib
-import re
 
 import numpy as np
 import pytest
 
+import expect
+from expect import me, raises
+
 
 def _other_backend(tg):
     return importlib.import_module("tapegrad.reference" if tg.__name__ == "tapegrad" else "tapegrad")
+
+
+def python_says(fn) -> str:
+    return expect.python_says(fn, "Tensor")
 
 
 # ----------------------------------------------------------------------------
@@ -17,45 +27,58 @@ def _other_backend(tg):
 
 
 @pytest.mark.parametrize(
-    "data",
-    ["abc", ["a", "b"], [1, "a"], None, np.array([object()]), [1 + 2j], np.array(["x"])],
+    "data, message",
+    [("abc", "str holding dtype <U3"), (["a", "b"], "list holding dtype <U1"), ([1, "a"], "list holding dtype <U21"),
+     (None, "NoneType holding dtype object"), (np.array([object()]), "ndarray holding dtype object"),
+     ([1 + 2j], "list holding dtype complex128"), (np.array(["x"]), "ndarray holding dtype <U1")],
     ids=["str", "str list", "mixed list", "None", "object array", "complex", "str array"],
 )
-def test_non_numeric_data(tg, data):
-    with pytest.raises(TypeError, match="numbers|numeric|dtype"):
+def test_non_numeric_data(tg, data, message):
+    with raises(TypeError, "tensor data must be real numbers, got " + message):
         tg.tensor(data)
 
 
 def test_non_float_dtype(tg):
-    with pytest.raises(TypeError, match="float32 or float64"):
+    with raises(TypeError, "tapegrad tensors hold float32 or float64, not int64"):
         tg.tensor([1, 2], dtype=np.int64)
 
 
 @pytest.mark.parametrize("other", ["abc", None, object(), 1 + 2j], ids=["str", "None", "object", "complex"])
 def test_unsupported_operands(tg, other):
+    """Python's own words, as for any class that declines the operator."""
     x = tg.tensor([1.0])
-    for op in (lambda: x + other, lambda: other + x, lambda: x * other, lambda: x @ other,
-               lambda: x - other, lambda: x / other, lambda: x**other, lambda: x < other):
-        with pytest.raises(TypeError):
-            op()
+    for op in (lambda x: x + other, lambda x: other + x, lambda x: x * other, lambda x: x @ other,
+               lambda x: x - other, lambda x: x / other, lambda x: x**other, lambda x: x < other):
+        with raises(TypeError, python_says(op)):
+            op(x)
 
 
 def test_value_with_tensor(tg):
     v, x = tg.Value(2.0), tg.tensor([1.0])
-    for op in (lambda: v + x, lambda: x + v, lambda: x * v, lambda: v * x, lambda: x / v,
-               lambda: v - x, lambda: x**v, lambda: x @ v, lambda: tg.where(x, v, x)):
-        with pytest.raises(TypeError, match="Value") as info:
+    value, tensor = f"a {me(tg)} Value", f"a {me(tg)} Tensor"
+    for op, message in ((lambda: v + x, f"cannot combine {value} with {tensor}"),
+                        (lambda: x + v, f"cannot combine {tensor} with {value}"),
+                        (lambda: x * v, f"cannot combine {tensor} with {value}"),
+                        (lambda: v * x, f"cannot combine {value} with {tensor}"),
+                        (lambda: x / v, f"cannot combine {tensor} with {value}"),
+                        (lambda: v - x, f"cannot combine {value} with {tensor}"),
+                        (lambda: x**v, f"cannot combine {tensor} with {value}"),
+                        (lambda: x @ v, f"cannot combine {tensor} with {value}"),
+                        (lambda: tg.where(x, v, x), f"where: cannot combine {value} with {me(tg)} Tensors")):
+        with raises(TypeError, message):
             op()
-        assert "Tensor" in str(info.value)
 
 
 def test_other_backends_tensor(tg):
     other = _other_backend(tg)
     x, y = tg.tensor([1.0]), other.tensor([1.0])
-    for op in (lambda: x + y, lambda: y + x, lambda: x * y, lambda: x @ y):
-        with pytest.raises(TypeError, match=r"tapegrad \(native\)") as info:
+    mine, theirs = f"a {me(tg)} Tensor", f"a {me(other)} Tensor"
+    for op, message in ((lambda: x + y, f"cannot combine {mine} with {theirs}"),
+                        (lambda: y + x, f"cannot combine {theirs} with {mine}"),
+                        (lambda: x * y, f"cannot combine {mine} with {theirs}"),
+                        (lambda: x @ y, f"cannot combine {mine} with {theirs}")):
+        with raises(TypeError, message):
             op()
-        assert "tapegrad.reference" in str(info.value)
 
 
 def test_native_tensor_detected_without_importing_core():
@@ -64,22 +87,26 @@ def test_native_tensor_detected_without_importing_core():
 
     native_like = type("Tensor", (), {"__module__": "tapegrad._core"})()
     x = rtg.tensor([1.0])
-    for op in (lambda: x + native_like, lambda: x - native_like,
-               lambda: rtg.concatenate([x, native_like]), lambda: rtg.where(x, native_like, x)):
-        with pytest.raises(TypeError, match=re.escape("tapegrad (native) Tensor")):
+    combine = "cannot combine a tapegrad.reference Tensor with a tapegrad (native) Tensor"
+    for op, message in ((lambda: x + native_like, combine), (lambda: x - native_like, combine),
+                        (lambda: rtg.concatenate([x, native_like]),
+                         "concatenate: cannot combine a tapegrad (native) Tensor with tapegrad.reference Tensors"),
+                        (lambda: rtg.where(x, native_like, x),
+                         "where: cannot combine a tapegrad (native) Tensor with tapegrad.reference Tensors")):
+        with raises(TypeError, message):
             op()
 
 
 def test_dim_and_axis_together(tg):
-    with pytest.raises(TypeError, match="dim and axis"):
+    with raises(TypeError, "sum() got both dim and axis"):
         tg.zeros((2, 2)).sum(dim=0, axis=1)
 
 
 def test_len_and_iteration_of_a_0d_tensor(tg):
     s = tg.tensor(1.0)
-    with pytest.raises(TypeError, match="0-d"):
+    with raises(TypeError, "len() of a 0-d tensor"):
         len(s)
-    with pytest.raises(TypeError, match="0-d"):
+    with raises(TypeError, "iteration over a 0-d tensor"):
         iter(s)
 
 
@@ -92,90 +119,113 @@ def test_shapes_that_do_not_broadcast(tg, op):
     a, b = tg.zeros((2, 3)), tg.ones((4,))
     fn = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b,
           "**": lambda: a**b, "<": lambda: a < b, "==": lambda: a == b}[op]
-    with pytest.raises(ValueError, match=re.escape("(2, 3)")) as info:
+    with raises(ValueError, f"{op}: shapes (2, 3) and (4,) do not broadcast"):
         fn()
-    assert "(4,)" in str(info.value) and "broadcast" in str(info.value)
 
 
 def test_where_and_mse_loss_shapes(tg):
-    with pytest.raises(ValueError, match=re.escape("(3,)")):
+    with raises(ValueError, "where: shapes (3,) and (2,) and () do not broadcast"):
         tg.where(tg.ones(3), tg.ones((2,)), 0.0)
-    with pytest.raises(ValueError, match=re.escape("(2, 3)")):
+    with raises(ValueError, "mse_loss: shapes (2, 3) and (3, 2) do not broadcast"):
         tg.mse_loss(tg.ones((2, 3)), tg.ones((3, 2)))
 
 
-@pytest.mark.parametrize("shapes", [((2, 3), (2, 3)), ((3,), (4,)), ((2, 3), (4,)), ((5, 2, 3), (4, 3, 2)), ((), (3,))], ids=str)
-def test_matmul_shapes(tg, shapes):
+@pytest.mark.parametrize(
+    "shapes, message",
+    [(((2, 3), (2, 3)), "@: shapes (2, 3) and (2, 3) do not match for matmul (3 != 2)"),
+     (((3,), (4,)), "@: shapes (3,) and (4,) do not match for matmul (3 != 4)"),
+     (((2, 3), (4,)), "@: shapes (2, 3) and (4,) do not match for matmul (3 != 4)"),
+     (((5, 2, 3), (4, 3, 2)), "@: the batch dimensions of shapes (5, 2, 3) and (4, 3, 2) do not broadcast"),
+     (((), (3,)), "@: matmul needs tensors of at least one dimension, got shapes () and (3,)")],
+    ids=lambda v: str(v) if isinstance(v, tuple) else "",
+)
+def test_matmul_shapes(tg, shapes, message):
     a, b = (tg.zeros(s) for s in shapes)
-    with pytest.raises(ValueError, match=re.escape(str(shapes[0]))) as info:
+    with raises(ValueError, message):
         a @ b
-    assert str(shapes[1]) in str(info.value)
 
 
 @pytest.mark.parametrize(
-    "call",
-    [lambda x: x.sum(dim=2), lambda x: x.mean(dim=-3), lambda x: x.max(dim=5), lambda x: x.min(axis=(0, 2)),
-     lambda x: x.sum(dim=(0, 0)), lambda x: x.softmax(2), lambda x: x.log_softmax(-3),
-     lambda x: x.transpose(0, 2), lambda x: x.permute(0, 0), lambda x: x.permute(1, 0, 2)],
+    "call, message",
+    [(lambda x: x.sum(dim=2), "dim 2 is out of range for a tensor with 2 dimensions"),
+     (lambda x: x.mean(dim=-3), "dim -3 is out of range for a tensor with 2 dimensions"),
+     (lambda x: x.max(dim=5), "dim 5 is out of range for a tensor with 2 dimensions"),
+     (lambda x: x.min(axis=(0, 2)), "dim 2 is out of range for a tensor with 2 dimensions"),
+     (lambda x: x.sum(dim=(0, 0)), "dim (0, 0) repeats a dimension"),
+     (lambda x: x.softmax(2), "dim 2 is out of range for a tensor with 2 dimensions"),
+     (lambda x: x.log_softmax(-3), "dim -3 is out of range for a tensor with 2 dimensions"),
+     (lambda x: x.transpose(0, 2), "dim 2 is out of range for a tensor with 2 dimensions"),
+     (lambda x: x.permute(0, 0), "permute: dims (0, 0) are not a permutation of the 2 dimensions"),
+     (lambda x: x.permute(1, 0, 2), "permute: dims (1, 0, 2) given for a tensor with 2 dimensions")],
     ids=["sum", "mean", "max", "min tuple", "repeated", "softmax", "log_softmax", "transpose",
          "permute repeated", "permute length"],
 )
-def test_bad_dim(tg, call):
-    with pytest.raises(ValueError) as info:
+def test_bad_dim(tg, call, message):
+    with raises(ValueError, message):  # exactly ValueError: NumPy's AxisError must not leak
         call(tg.zeros((2, 3)))
-    assert not isinstance(info.value, IndexError), "NumPy's AxisError must not leak"
-    assert re.search(r"dim", str(info.value))
 
 
-@pytest.mark.parametrize("shape", [(4,), (5, -1), (-1, -1), (2, -2), (7,)], ids=str)
-def test_bad_reshape(tg, shape):
-    with pytest.raises(ValueError, match="reshape"):
+@pytest.mark.parametrize(
+    "shape, message",
+    [((4,), "cannot reshape a tensor of shape (2, 3) (6 elements) into shape (4,)"),
+     ((5, -1), "cannot reshape a tensor of shape (2, 3) (6 elements) into shape (5, -1)"),
+     ((-1, -1), "reshape: bad shape (-1, -1) (sizes >= 0, at most one -1)"),
+     ((2, -2), "reshape: bad shape (2, -2) (sizes >= 0, at most one -1)"),
+     ((7,), "cannot reshape a tensor of shape (2, 3) (6 elements) into shape (7,)")],
+    ids=lambda v: str(v) if isinstance(v, tuple) else "",
+)
+def test_bad_reshape(tg, shape, message):
+    with raises(ValueError, message):
         tg.zeros((2, 3)).reshape(*shape)
 
 
-@pytest.mark.parametrize("make", [lambda tg: tg.zeros((2, -1)), lambda tg: tg.ones(-3), lambda tg: tg.randn(2, -2)],
+@pytest.mark.parametrize("make, shape", [(lambda tg: tg.zeros((2, -1)), "(2, -1)"), (lambda tg: tg.ones(-3), "(-3,)"),
+                                         (lambda tg: tg.randn(2, -2), "(2, -2)")],
                          ids=["zeros", "ones", "randn"])
-def test_negative_sizes(tg, make):
-    with pytest.raises(ValueError, match="negative"):
+def test_negative_sizes(tg, make, shape):
+    with raises(ValueError, "negative dimensions are not allowed: shape " + shape):
         make(tg)
 
 
 def test_join_errors(tg):
-    with pytest.raises(ValueError, match=re.escape("(2, 3)")):
+    with raises(ValueError, "concatenate: shapes (2, 3) and (3, 2) differ outside dim 0"):
         tg.concatenate([tg.zeros((2, 3)), tg.zeros((3, 2))], dim=0)
-    with pytest.raises(ValueError, match=re.escape("(2,)")):
+    with raises(ValueError, "stack: shapes (2,) and (3,) differ"):
         tg.stack([tg.zeros((2,)), tg.zeros((3,))])
-    with pytest.raises(ValueError, match="at least one"):
+    with raises(ValueError, "concatenate() needs at least one tensor"):
         tg.concatenate([])
-    with pytest.raises(ValueError, match="dim"):
+    with raises(ValueError, "dim 3 is out of range for a tensor with 2 dimensions"):
         tg.stack([tg.zeros((2,))], dim=3)
 
 
 def test_cross_entropy_errors(tg):
     logits = tg.zeros((2, 3))
-    with pytest.raises(ValueError, match=re.escape("(3,)")):
+    with raises(ValueError, "cross_entropy: labels of shape (3,) for logits of batch size 2"):
         tg.cross_entropy(logits, np.array([0, 1, 2]))
-    with pytest.raises(ValueError, match="logits"):
+    with raises(ValueError, "cross_entropy: labels of shape (2, 1) for logits of batch size 2"):
+        tg.cross_entropy(logits, np.array([[0], [1]]))
+    with raises(ValueError, "cross_entropy: logits must have shape (N, C), got (3,)"):
         tg.cross_entropy(tg.zeros((3,)), np.array([0]))
-    with pytest.raises(IndexError, match="out of range"):
+    with raises(IndexError, "cross_entropy: label 3 is out of range for 3 classes"):
         tg.cross_entropy(logits, np.array([0, 3]))
-    with pytest.raises(IndexError, match="out of range"):
+    with raises(IndexError, "cross_entropy: label -1 is out of range for 3 classes"):
         tg.cross_entropy(logits, np.array([-1, 0]))
-    with pytest.raises(TypeError, match="integer"):
+    with raises(TypeError, "cross_entropy: labels must be integer class ids"):
         tg.cross_entropy(logits, np.array([0.5, 1.0]))
 
 
 def test_max_min_over_an_empty_dimension(tg):
     z = tg.zeros((0, 3))
-    for call in (lambda: z.max(), lambda: z.min(dim=0), lambda: z.max(axis=(0, 1))):
-        with pytest.raises(ValueError, match="empty"):
+    for call, name in ((lambda: z.max(), "max"), (lambda: z.min(dim=0), "min"), (lambda: z.max(axis=(0, 1)), "max")):
+        with raises(ValueError, f"{name}() over an empty dimension of a tensor of shape (0, 3)"):
             call()
 
 
 def test_item_of_many_elements(tg):
-    with pytest.raises(ValueError, match=re.escape("(2,)")):
-        tg.zeros(2).item()
-    with pytest.raises(ValueError, match="ambiguous"):
+    for convert in (lambda t: t.item(), float, int):
+        with raises(ValueError, "item() needs a tensor with one element, got shape (2,)"):
+            convert(tg.zeros(2))
+    with raises(ValueError, "the truth value of a tensor of shape (2,) is ambiguous (only single-element tensors have one)"):
         bool(tg.zeros(2))
 
 
@@ -183,14 +233,22 @@ def test_item_of_many_elements(tg):
 # IndexError
 
 
-@pytest.mark.parametrize("key", [3, -4, (0, 5), (0, 0, 0), [0, 7], np.array([-9])], ids=str)
-def test_index_out_of_range(tg, key):
-    with pytest.raises(IndexError):
+@pytest.mark.parametrize(
+    "key, message",
+    [(3, "index 3 is out of bounds for axis 0 with size 3"), (-4, "index -4 is out of bounds for axis 0 with size 3"),
+     ((0, 5), "index 5 is out of bounds for axis 1 with size 4"),
+     ((0, 0, 0), "too many indices for tensor: tensor is 2-dimensional, but 3 were indexed"),
+     ([0, 7], "index 7 is out of bounds for axis 0 with size 3"),
+     (np.array([-9]), "index -9 is out of bounds for axis 0 with size 3")],
+    ids=["3", "-4", "(0, 5)", "(0, 0, 0)", "[0, 7]", "array([-9])"],
+)
+def test_index_out_of_range(tg, key, message):
+    with raises(IndexError, message):
         tg.zeros((3, 4))[key]
 
 
 def test_non_integer_tensor_index(tg):
-    with pytest.raises(IndexError, match="integer"):
+    with raises(IndexError, "tensor indices must hold integers"):
         tg.zeros(3)[tg.tensor([0.5])]
 
 
@@ -199,13 +257,18 @@ def test_non_integer_tensor_index(tg):
 
 
 @pytest.mark.parametrize(
-    "make",
-    [lambda tg: tg.zeros((10**12, 10**12)), lambda tg: tg.ones(10**15), lambda tg: tg.randn(10**8, 10**8),
-     lambda tg: tg.zeros((10**6, 1)) + tg.zeros((1, 10**7))],
+    "make, message",
+    [(lambda tg: tg.zeros((10**12, 10**12)),
+      "a float32 tensor of shape (1000000000000, 1000000000000) needs 4000000000000000000000000 bytes"),
+     (lambda tg: tg.ones(10**15), "a float32 tensor of shape (1000000000000000,) needs 4000000000000000 bytes"),
+     (lambda tg: tg.randn(10**8, 10**8),  # drawn in float64
+      "a float64 tensor of shape (100000000, 100000000) needs 80000000000000000 bytes"),
+     (lambda tg: tg.zeros((10**6, 1)) + tg.zeros((1, 10**7)),
+      "a float32 tensor of shape (1000000, 10000000) needs 40000000000000 bytes")],
     ids=["zeros", "ones", "randn", "broadcast"],
 )
-def test_absurd_sizes(tg, make):
-    with pytest.raises(MemoryError, match="bytes|memory"):
+def test_absurd_sizes(tg, make, message):
+    with raises(MemoryError, message + ", more than this machine's memory"):
         make(tg)
 
 
@@ -220,17 +283,23 @@ def test_absurd_sizes(tg, make):
     ids=["zeros beyond int64", "ones", "matmul result"],
 )
 def test_memory_error_names_the_size(tg, make, message):
-    with pytest.raises(MemoryError) as info:
+    with raises(MemoryError, message + ", more than this machine's memory"):
         make(tg)
-    assert str(info.value) == message + ", more than this machine's memory"
 
 
-@pytest.mark.parametrize("data, dtype", [([2**31 + 1], None), ([2**24 + 1, 3], None), ([2**53 + 1], "float64"),
-                                         ([2**63 - 1], "float64")])
-def test_integers_that_do_not_fit_the_dtype_warn(tg, data, dtype):
+@pytest.mark.parametrize("data, dtype, becomes", [([2**31 + 1], None, "float32 (2147483649 becomes 2147483648.0)"),
+                                                  ([2**24 + 1, 3], None, "float32 (16777217 becomes 16777216.0)"),
+                                                  ([2**53 + 1], "float64",
+                                                   "float64 (9007199254740993 becomes 9007199254740992.0)"),
+                                                  ([2**63 - 1], "float64",
+                                                   "float64 (9223372036854775807 becomes 9.223372036854776e+18)")])
+def test_integers_that_do_not_fit_the_dtype_warn(tg, data, dtype, becomes):
     arr = np.array(data, dtype=np.int64)
-    with pytest.warns(UserWarning, match="integer data holds values that float(32|64) cannot represent exactly"):
+    with pytest.warns(UserWarning) as caught:
         t = tg.tensor(arr, dtype=dtype)
+    assert [str(w.message) for w in caught] == [
+        f"integer data holds values that {becomes.replace(' (', ' cannot represent exactly (', 1)}; "
+        "pass dtype=float64 (exact up to 2**53) to keep more of them"]
     assert t.numpy()[0] == np.array(data[:1]).astype(t.dtype)[0]  # still converted, as the contract says
 
 
@@ -248,40 +317,47 @@ def test_integers_that_fit_convert_silently(tg, data, dtype):
 # RuntimeError: backward misuse
 
 
+NOT_REQUIRING_GRAD = ("backward() of a tensor that does not require grad: none of its inputs has requires_grad=True, "
+                      "or it was computed under no_grad()")
+
+
 def test_backward_of_a_non_scalar_needs_gradient(tg):
     x = tg.tensor([1.0, 2.0], requires_grad=True)
-    with pytest.raises(RuntimeError, match="gradient"):
+    with raises(RuntimeError, "backward() of a non-scalar tensor (shape (2,)) needs a `gradient` argument of that "
+                              "shape; only a one-element output has the implicit gradient 1"):
         (x * 2).backward()
 
 
 def test_backward_of_something_not_requiring_grad(tg):
-    with pytest.raises(RuntimeError, match="require"):
+    with raises(RuntimeError, NOT_REQUIRING_GRAD):
         tg.tensor([1.0]).sum().backward()
     x = tg.tensor([1.0], requires_grad=True)
     with tg.no_grad():
         y = (x * 2).sum()
-    with pytest.raises(RuntimeError, match="require"):
+    with raises(RuntimeError, NOT_REQUIRING_GRAD):
         y.backward()
 
 
 def test_gradient_of_the_wrong_shape(tg):
     x = tg.tensor([1.0, 2.0], requires_grad=True)
-    with pytest.raises(ValueError, match=re.escape("(3,)")) as info:
+    with raises(ValueError, "gradient has shape (3,) but the tensor has shape (2,)"):
         (x * 2).backward(gradient=tg.ones(3))
-    assert "(2,)" in str(info.value)
 
 
 def test_second_backward_through_a_freed_graph(tg):
     x = tg.tensor([1.0, 2.0], requires_grad=True)
     y = (x.sigmoid() * x).sum()
     y.backward()
-    with pytest.raises(RuntimeError, match="retain_graph"):
+    freed = ("backward through a graph that was already freed (at a 'sum' node): pass retain_graph=True to the "
+             "first backward() to backward through it again")
+    with raises(RuntimeError, freed):
         y.backward()
-    with pytest.raises(RuntimeError, match="retain_graph"):
+    with raises(RuntimeError, freed):
         tg.grad(y, x)
 
 
 def test_requires_grad_of_a_non_leaf(tg):
     y = tg.tensor([1.0], requires_grad=True) * 2
-    with pytest.raises(RuntimeError, match="leaf"):
+    with raises(RuntimeError, "requires_grad can only be changed on a leaf tensor; this one was computed by op '*' "
+                              "(use detach() to get a leaf)"):
         y.requires_grad = False

@@ -13,12 +13,22 @@
 // Every docstring starts with a text signature, "name(args)\n--\n\n", which
 // CPython turns into __text_signature__: inspect.signature and help() then
 // show the same signature as the reference's (tests/test_signatures.py).
-// pybind11's own generated signatures are switched off in module.cpp.
+// pybind11's own generated signatures are switched off in module.cpp. The
+// same text binds the arguments (Note [Signatures] in signature.h), so a
+// call that does not fit raises Python's own words, as the reference's
+// functions do, rather than pybind11's list of overloads.
+//
+// Both types are named in messages as Python classes are ("Tensor" and
+// "Value" in tp_name; __module__ stays tapegrad._core), so that Python's
+// own errors ("unsupported operand type(s) for +: 'Tensor' and 'str'") read
+// the same on both backends (tests/test_same_errors.py).
 #pragma once
 
 #include <pybind11/pybind11.h>
 
 #include <string>
+
+#include "signature.h"
 
 namespace tapegrad::bindings {
 

@@ -129,26 +129,27 @@ void bind_callbacks(py::module_& m, TensorClass& cls) {
                            std::make_shared<PyTensorFunction>(std::move(name), std::move(run)));
   }, py::arg("out"), py::arg("inputs"), py::arg("name"), py::arg("run"),
         sig("_tensor_function", "out, inputs, name, run", "A Function node on Tensors (tg.autograd.Function.apply).").c_str());
-  m.def("is_anomaly_enabled", &is_anomaly_enabled,
-        sig("is_anomaly_enabled", "", "True inside tg.autograd.detect_anomaly() (per thread).").c_str());
-  m.def("set_anomaly_enabled", &set_anomaly_enabled, py::arg("enabled"),
-        sig("set_anomaly_enabled", "enabled", "Turn the backward passes' NaN check on or off for this thread.").c_str());
+  def_function(m, "is_anomaly_enabled", "", "True inside tg.autograd.detect_anomaly() (per thread).",
+               [](const Args&) { return is_anomaly_enabled(); });
+  def_function(m, "set_anomaly_enabled", "enabled", "Turn the backward passes' NaN check on or off for this thread.",
+               [](const Args& a) { set_anomaly_enabled(flag_arg(a[0])); });
 
-  cls.def("register_hook", [](const TensorPtr& s, py::object fn) {
+  def_method(cls, "register_hook", "self, hook",
+             "Call hook(grad) each time this tensor's gradient is computed; a Tensor it returns is used instead. "
+             "Returns a handle whose remove() unregisters it.", [](const TensorPtr& s, const Args& a) {
+    py::handle fn = a[0];
     if (!s->requires_grad) throw RuntimeError("cannot register a hook on a tensor that does not require grad");
-    if (!PyCallable_Check(fn.ptr()))
-      throw TypeError("register_hook() takes a callable, not " + py::type::handle_of(fn).attr("__name__").cast<std::string>());
-    int id = add_hook(*s, std::make_shared<PyHook>(fn));
+    if (!PyCallable_Check(fn.ptr())) throw TypeError("register_hook() takes a callable, not " + type_name(fn));
+    int id = add_hook(*s, std::make_shared<PyHook>(py::reinterpret_borrow<py::object>(fn)));
     return py::module_::import("tapegrad._hooks").attr("RemovableHandle")(py::cast(s), id);
-  }, py::arg("hook"), sig("register_hook", "self, hook",
-                          "Call hook(grad) each time this tensor's gradient is computed; a Tensor it returns is used "
-                          "instead. Returns a handle whose remove() unregisters it.").c_str());
+  });
   cls.def("_remove_hook", [](TensorNode& t, int id) { return remove_hook(t, id); }, py::arg("id"),
           sig("_remove_hook", "self, id", "Unregister the hook with this id (False if it was not registered).").c_str());
-  cls.def("retain_grad", [](TensorNode& t) {
-    if (!t.requires_grad) throw RuntimeError("cannot retain_grad() on a tensor that does not require grad");
-    if (!t.is_leaf()) t.retains_grad = true;
-  }, sig("retain_grad", "self", "Keep this non-leaf tensor's .grad after backward (leaves always do).").c_str());
+  def_method(cls, "retain_grad", "self", "Keep this non-leaf tensor's .grad after backward (leaves always do).",
+             [](const TensorPtr& t, const Args&) {
+    if (!t->requires_grad) throw RuntimeError("cannot retain_grad() on a tensor that does not require grad");
+    if (!t->is_leaf()) t->retains_grad = true;
+  });
   cls.def_property_readonly("retains_grad", [](const TensorNode& t) { return t.retains_grad; },
                             "True after retain_grad() on a non-leaf tensor.");
   cls.def_property_readonly("_from_backward", [](const TensorNode& t) { return t.from_backward; },

@@ -102,7 +102,7 @@ TensorPtr wrap_array(py::object arr) {
 TensorPtr from_dlpack(py::handle obj) {
   if (is_tensor(obj.ptr())) return make_leaf(holder_of(obj.ptr())->data);
   if (!py::hasattr(obj, "__dlpack__"))
-    throw TypeError("from_dlpack() needs an object with __dlpack__, got " + py::type::handle_of(obj).attr("__name__").cast<std::string>());
+    throw TypeError("from_dlpack() needs an object with __dlpack__, got " + type_name(obj));
   py::object cap = obj.attr("__dlpack__")();
   if (!PyCapsule_IsValid(cap.ptr(), "dltensor"))  // e.g. a versioned capsule: let NumPy read it
     return wrap_array(py::module_::import("numpy").attr("from_dlpack")(obj));
@@ -130,15 +130,15 @@ TensorPtr from_dlpack(py::handle obj) {
 }  // namespace
 
 void bind_dlpack(py::module_& m, TensorClass& cls) {
-  cls.def("__dlpack__", [](const TensorPtr& s, py::kwargs kw) {
-    bool want_copy = kw.contains("copy") && !kw["copy"].is_none() && kw["copy"].cast<bool>();
+  def_method(cls, "__dlpack__", "self, *, stream=None, max_version=None, dl_device=None, copy=None",
+             "A DLPack capsule sharing this tensor's memory (a copy with copy=True).", [](const TensorPtr& s, const Args& a) {
+    const bool want_copy = !a[3].is_none() && flag_arg(a[3]);
     return to_dlpack(want_copy ? make_leaf(copy(s->data)) : s);
-  }, sig("__dlpack__", "self, **kwargs",
-         "A DLPack capsule sharing this tensor's memory (stream, max_version, dl_device and copy are accepted).").c_str());
-  cls.def("__dlpack_device__", [](const TensorNode&) { return py::make_tuple(kDLCPU, 0); },
-          sig("__dlpack_device__", "self", "(kDLCPU, 0): tapegrad tensors live in CPU memory.").c_str());
-  m.def("_from_dlpack", &from_dlpack, py::arg("obj"),
-        sig("_from_dlpack", "obj", "A tensor sharing obj's memory (tapegrad.from_dlpack).").c_str());
+  });
+  def_method(cls, "__dlpack_device__", "self", "(kDLCPU, 0): tapegrad tensors live in CPU memory.",
+             [](const TensorPtr&, const Args&) { return py::make_tuple(kDLCPU, 0); });
+  def_function(m, "_from_dlpack", "obj", "A tensor sharing obj's memory (tapegrad.from_dlpack).",
+               [](const Args& a) { return from_dlpack(a[0]); });
 }
 
 }  // namespace tapegrad::bindings

@@ -18,19 +18,26 @@ PYBIND11_MODULE(_core, m) {
   tapegrad::bindings::bind_value(m);
   tapegrad::bindings::bind_tensor(m);
   // Thread count of matmul's BLAS; tapegrad.set_num_threads checks the argument.
-  m.def("_blas_threads", &tapegrad::blas_threads, "_blas_threads()\n--\n\nThreads matmul may use.");
-  m.def("_set_blas_threads", &tapegrad::set_blas_threads, py::arg("n"),
-        "_set_blas_threads(n)\n--\n\nLet matmul use up to n threads (n >= 1).");
+  tapegrad::bindings::def_function(m, "_blas_threads", "", "Threads matmul may use.",
+                                   [](const tapegrad::bindings::Args&) { return tapegrad::blas_threads(); });
+  tapegrad::bindings::def_function(m, "_set_blas_threads", "n", "Let matmul use up to n threads (n >= 1).",
+                                   [](const tapegrad::bindings::Args& a) { tapegrad::set_blas_threads(a[0].cast<int>()); });
   // The buffer cache (Note [Buffer cache]); tapegrad.set_cache_limit checks the argument.
-  m.def("_cache_info", [] {
+  tapegrad::bindings::def_function(m, "_cache_info", "",
+                                   "Bytes and buffers the cache of freed tensor memory holds, and its limit.",
+                                   [](const tapegrad::bindings::Args&) {
     tapegrad::CacheInfo c = tapegrad::cache_info();
     py::dict d;
     d["held_bytes"] = c.held;
     d["limit_bytes"] = c.limit;
     d["buffers"] = c.blocks;
     return d;
-  }, "_cache_info()\n--\n\nBytes and buffers the cache of freed tensor memory holds, and its limit.");
-  m.def("_set_cache_limit", &tapegrad::set_cache_limit, py::arg("nbytes"),
-        "_set_cache_limit(nbytes)\n--\n\nThe most bytes the cache keeps (0: none); frees what is over it.");
-  m.def("_empty_cache", &tapegrad::empty_cache, "_empty_cache()\n--\n\nFree every buffer the cache holds; the bytes freed.");
+  });
+  tapegrad::bindings::def_function(m, "_set_cache_limit", "nbytes",
+                                   "The most bytes the cache keeps (0: none); frees what is over it.",
+                                   [](const tapegrad::bindings::Args& a) {
+    tapegrad::set_cache_limit(a[0].cast<std::size_t>());
+  });
+  tapegrad::bindings::def_function(m, "_empty_cache", "", "Free every buffer the cache holds; the bytes freed.",
+                                   [](const tapegrad::bindings::Args&) { return tapegrad::empty_cache(); });
 }

@@ -9,9 +9,12 @@ namespace py = pybind11;
 namespace tapegrad::bindings {
 
 void bind_registry(py::module_& m) {
-  m.def(
-      "op_table",
-      [] {
+  def_function(m, "op_table", "",
+      "Every op of the engine, in table order: a list of dicts with its name (the .op string; "
+      "'**k' for a ** number), code, arity (-1: any), kind, saves (what its backward reads), "
+      "value/tensor (which types have it), python (the method or operator that makes it) and "
+      "doc (its local gradient).",
+      [](const Args&) {
         py::list rows;
         for (const OpInfo& info : kOps) {
           py::dict row;
@@ -27,12 +30,7 @@ void bind_registry(py::module_& m) {
           rows.append(row);
         }
         return rows;
-      },
-      sig("op_table", "", "Every op of the engine, in table order: a list of dicts with its name (the .op string; "
-                          "'**k' for a ** number), code, arity (-1: any), kind, saves (what its backward reads), "
-                          "value/tensor (which types have it), python (the method or operator that makes it) and "
-                          "doc (its local gradient)."
-      ).c_str());
+      });
 }
 
 }  // namespace tapegrad::bindings

@@ -26,9 +26,14 @@ std::string repr(const TensorPtr& s) {
   return "Tensor(" + body + extras + ")";
 }
 
-double one_item(const T& t) {
-  if (t.data.numel() != 1) throw ValueError("item() needs a tensor with one element, got shape " + shape_str(t.data.shape));
-  return item(t.data);
+// .grad = g: None, a Tensor, or data converted to this tensor's dtype; never
+// another backend's Tensor or a Value. The core checks the shape.
+TensorPtr grad_arg(const T& t, py::handle g) {
+  if (g.is_none()) return nullptr;
+  if (is_tensor(g.ptr())) return holder_of(g.ptr());
+  std::string foreign = foreign_backend(g);
+  if (!foreign.empty()) throw TypeError("cannot assign " + foreign + " to the .grad of a tapegrad (native) Tensor");
+  return make_leaf(array_from_py(g, py::str(dtype_name(t.data.dtype))));
 }
 
 void bind_properties(TensorClass& cls) {
@@ -42,57 +47,56 @@ void bind_properties(TensorClass& cls) {
   cls.def_property_readonly("ndim", [](const T& t) { return t.data.ndim(); }, "The number of dimensions.");
   cls.def_property_readonly("size", [](const T& t) { return t.data.numel(); }, "The number of elements (NumPy's size).");
   cls.def_property_readonly("dtype", [](const T& t) { return dtype_obj(t.data.dtype); }, "numpy.float32 or numpy.float64.");
-  cls.def_property("requires_grad", [](const T& t) { return t.requires_grad; }, [](T& t, bool flag) {
-    if (!t.is_leaf())
-      throw RuntimeError("requires_grad can only be changed on a leaf tensor; this one was computed by op '" + op_string(t) +
-                         "' (use detach() to get a leaf)");
-    t.requires_grad = flag;
-  }, "Whether backward() computes a gradient for this tensor (settable on leaves).");
+  cls.def_property("requires_grad", [](const T& t) { return t.requires_grad; },
+                   [](T& t, py::handle flag) { set_requires_grad(t, requires_grad_arg(flag)); },
+                   "Whether backward() computes a gradient for this tensor (a bool, settable on leaves).");
   cls.def_property_readonly("is_leaf", [](const T& t) { return t.is_leaf(); },
                             "True for tensors not computed by a recorded op (created, detached, constants).");
-  cls.def_property("grad", [](const T& t) { return t.grad; }, [](T& t, py::handle g) {
-    if (g.is_none()) t.grad = nullptr;
-    else if (is_tensor(g.ptr())) t.grad = holder_of(g.ptr());
-    else t.grad = make_leaf(array_from_py(g, py::str(dtype_name(t.data.dtype))));
-  }, "The accumulated gradient (a Tensor), or None.");
+  cls.def_property("grad", [](const T& t) { return t.grad; }, [](T& t, py::handle g) { set_grad(t, grad_arg(t, g)); },
+                   "The accumulated gradient (a Tensor of this tensor's shape and dtype), or None; assignable.");
   cls.def_property_readonly("op", [](const T& t) { return op_string(t); }, "The op that made this tensor: '' for leaves.");
   cls.def_property_readonly("parents", [](const T& t) {
     py::tuple p(t.parents.size());
     for (std::size_t i = 0; i < t.parents.size(); ++i) p[i] = py::cast(t.parents[i]);
     return p;
   }, "The tensors this one was computed from (a tuple).");
-  cls.def_property("label", [](const T& t) { return t.label; }, [](T& t, std::string l) { t.label = std::move(l); },
-                   "A name shown in graph drawings (str, assignable).");
+  cls.def_property("label", [](const T& t) { return t.label; }, [](T& t, py::handle l) {
+    if (!PyUnicode_Check(l.ptr())) throw TypeError("Tensor.label must be a str, not " + type_name(l));
+    t.label = l.cast<std::string>();
+  }, "A name shown in graph drawings (str, assignable).");
 }
 
 void bind_conversions(TensorClass& cls) {
-  cls.def("numpy", &numpy_of, sig("numpy", "self", "The values as an ndarray, without a copy.").c_str());
-  cls.def("__array__", [](const TensorPtr& s, py::object dtype, py::object copy) -> py::object {
+  def_method(cls, "numpy", "self", "The values as an ndarray, without a copy.",
+             [](const TensorPtr& s, const Args&) { return numpy_of(s); });
+  def_method(cls, "__array__", "self, dtype=None, copy=None", "The values for NumPy (np.asarray(x)).",
+             [](const TensorPtr& s, const Args& a) -> py::object {
+    py::handle dtype = a[0], copy = a[1];
     py::object arr = numpy_of(s);
     py::object want = dtype.is_none() ? py::object(arr.attr("dtype")) : py::module_::import("numpy").attr("dtype")(dtype);
     if (!py::object(arr.attr("dtype")).equal(want)) {
-      if (!copy.is_none() && !copy.cast<bool>())
+      if (!copy.is_none() && !flag_arg(copy))
         throw ValueError("converting a " + std::string(dtype_name(s->data.dtype)) + " tensor to " +
                          py::str(want).cast<std::string>() + " needs a copy");
       return arr.attr("astype")(dtype);
     }
-    return (!copy.is_none() && copy.cast<bool>()) ? arr.attr("copy")() : arr;
-  }, py::arg("dtype") = py::none(), py::arg("copy") = py::none(), sig("__array__", "self, dtype=None, copy=None", "").c_str());
-  cls.def("item", &one_item, sig("item", "self", "The only element, as a Python float.").c_str());
-  cls.def("tolist", [](const TensorPtr& s) { return numpy_of(s).attr("tolist")(); },
-          sig("tolist", "self", "The values as nested lists of floats.").c_str());
-  cls.def("__float__", [](const T& t) { return one_item(t); }, sig("__float__", "self", "").c_str());
-  cls.def("__bool__", [](const T& t) {
-    if (t.data.numel() != 1)
-      throw ValueError("the truth value of a tensor of shape " + shape_str(t.data.shape) +
-                       " is ambiguous (only single-element tensors have one)");
-    return item(t.data) != 0;
-  }, sig("__bool__", "self", "").c_str());
-  cls.def("__len__", [](const T& t) {
-    if (t.data.ndim() == 0) throw TypeError("len() of a 0-d tensor");
-    return t.data.shape[0];
-  }, sig("__len__", "self", "").c_str());
-  cls.def("__iter__", [](const TensorPtr& s) {
+    return (!copy.is_none() && flag_arg(copy)) ? arr.attr("copy")() : arr;
+  });
+  def_method(cls, "item", "self", "The only element, as a Python float.",
+             [](const TensorPtr& s, const Args&) { return item(s->data); });
+  def_method(cls, "tolist", "self", "The values as nested lists of floats.",
+             [](const TensorPtr& s, const Args&) { return numpy_of(s).attr("tolist")(); });
+  def_method(cls, "__float__", "self", "float(x): the only element (item()).",
+             [](const TensorPtr& s, const Args&) { return item(s->data); });
+  def_method(cls, "__int__", "self", "int(x): the only element, truncated toward zero, as NumPy and PyTorch do.",
+             [](const TensorPtr& s, const Args&) { return py::int_(py::float_(item(s->data))); });
+  def_method(cls, "__bool__", "self", "bool(x): whether the only element is nonzero.",
+             [](const TensorPtr& s, const Args&) { return truth_value(s->data); });
+  def_method(cls, "__len__", "self", "len(x): the size of the first dimension.", [](const TensorPtr& s, const Args&) {
+    if (s->data.ndim() == 0) throw TypeError("len() of a 0-d tensor");
+    return s->data.shape[0];
+  });
+  def_method(cls, "__iter__", "self", "Iteration over the first dimension.", [](const TensorPtr& s, const Args&) {
     if (s->data.ndim() == 0) throw TypeError("iteration over a 0-d tensor");
     py::list items;
     for (std::int64_t i = 0; i < s->data.shape[0]; ++i) {
@@ -101,10 +105,10 @@ void bind_conversions(TensorClass& cls) {
       items.append(getitem(s, {it}));
     }
     return py::iter(items);
-  }, sig("__iter__", "self", "").c_str());
-  cls.def("__repr__", &repr, sig("__repr__", "self", "").c_str());
+  });
+  def_method(cls, "__repr__", "self", "", [](const TensorPtr& s, const Args&) { return repr(s); });
   cls.def("__hash__", [](py::handle self) { return py::hash(py::cast<py::object>(PyLong_FromVoidPtr(self.ptr()))); },
-          sig("__hash__", "self", "Identity, as the reference's: tensors key dicts and sets.").c_str());
+          sig("__hash__", "self, /", "Identity, as the reference's: tensors key dicts and sets.").c_str());
 }
 
 void bind_copying(TensorClass& cls) {
@@ -115,12 +119,27 @@ void bind_copying(TensorClass& cls) {
         t->label = st[2].cast<std::string>();
         return t;
       }));
-  cls.def("__deepcopy__", [](const TensorPtr& s, py::handle) {
+  def_method(cls, "__deepcopy__", "self, memo", "A leaf with copies of the data and grad.", [](const TensorPtr& s, const Args&) {
     TensorPtr t = make_leaf(copy(s->data), s->requires_grad);
     t->label = s->label;
     if (s->grad) t->grad = make_leaf(copy(s->grad->data));
     return t;
-  }, sig("__deepcopy__", "self, memo", "A leaf with copies of the data and grad.").c_str());
+  });
+}
+
+// Note [Binding technologies]: named as a Python class is ("Tensor" in
+// messages, module tapegrad._core), so that Python's own errors read as the
+// reference's ("unsupported operand type(s) for +: 'Tensor' and 'str'"); and
+// the properties pybind11 added after the class was made get the names
+// Python gives properties in a class body ("property 'op' of 'Tensor' object
+// has no setter").
+void named_as_python_class(TensorClass& cls) {
+  tensor_type->tp_name = "Tensor";
+  for (auto item : py::reinterpret_borrow<py::dict>(cls.attr("__dict__").attr("copy")())) {
+    py::handle value = item.second;
+    if (py::isinstance(value, py::module_::import("builtins").attr("property")) && py::hasattr(value, "__set_name__"))
+      value.attr("__set_name__")(cls, item.first);
+  }
 }
 
 }  // namespace
@@ -130,11 +149,13 @@ void bind_tensor(py::module_& m) {
                   sig("Tensor", "data, requires_grad=False, dtype=None",
                       "An n-d array of float32/float64 that records the operations applied to it.").c_str());
   tensor_type = reinterpret_cast<PyTypeObject*>(cls.ptr());
-  cls.def(py::init([](py::handle data, bool requires_grad, py::handle dtype) {
-            return make_leaf(array_from_py(data, dtype), requires_grad);
+  const Signature& init = signature("Tensor.__init__", "self, data, requires_grad=False, dtype=None");
+  cls.def(py::init([&init](py::args args, py::kwargs kwargs) {
+            Args a = init.bind(py::none(), args, kwargs);
+            const bool requires_grad = requires_grad_arg(a[1]);
+            return make_leaf(array_from_py(a[0], a[2]), requires_grad);
           }),
-          py::arg("data"), py::arg("requires_grad") = false, py::arg("dtype") = py::none(),
-          sig("__init__", "self, data, requires_grad=False, dtype=None", "A new leaf holding a copy of data.").c_str());
+          init.doc("A new leaf holding a copy of data.").c_str());
   cls.def_buffer([](T& t) {
     const auto isz = static_cast<py::ssize_t>(itemsize(t.data.dtype));
     std::vector<py::ssize_t> shape(t.data.shape.begin(), t.data.shape.end()), strides;
@@ -150,6 +171,7 @@ void bind_tensor(py::module_& m) {
   bind_dlpack(m, cls);
   bind_callbacks(m, cls);
   install_fast_paths(cls);  // last: setting dunders after this would reset the slots
+  named_as_python_class(cls);
 }
 
 }  // namespace tapegrad::bindings

@@ -1,5 +1,6 @@
 // Python -> core conversions: data, dtypes, shapes, subscripts.
 #include <cstring>
+#include <limits>
 #include <new>
 
 #include "tensor_convert.h"
@@ -65,7 +66,8 @@ Array array_from_py(py::handle data, py::handle dtype) {
   try {
     arr = np.attr("asarray")(data);
   } catch (py::error_already_set& e) {
-    if (e.matches(PyExc_ValueError)) throw ValueError(std::string("tensor data has an irregular (ragged) shape: ") + e.what());
+    if (e.matches(PyExc_ValueError))
+      throw ValueError("tensor data has an irregular (ragged) shape: " + py::str(e.value()).cast<std::string>());
     throw;
   }
   py::dtype adt = arr.attr("dtype").cast<py::dtype>();
@@ -92,26 +94,96 @@ py::array array_view(const Array& a, py::handle owner) {
   return py::array(py::dtype::of<double>(), shape, strides, a.ptr(), owner);
 }
 
-Shape shape_args(const py::args& args, bool allocating) {
-  py::object seq = args;
-  if (args.size() == 1 && (py::isinstance<py::tuple>(args[0]) || py::isinstance<py::list>(args[0]))) seq = args[0];
+Shape int_args(py::handle args, const char* what,
+               const std::function<void(const std::string&, const std::string&, int)>& too_big) {
+  py::tuple seq = py::reinterpret_borrow<py::tuple>(args);
+  if (seq.size() == 1 && (py::isinstance<py::tuple>(seq[0]) || py::isinstance<py::list>(seq[0]))) seq = py::tuple(seq[0]);
   Shape s;
   for (auto v : seq) {
-    if (py::isinstance<py::bool_>(v) || !py::isinstance(v, py::module_::import("numbers").attr("Integral")))
-      throw TypeError("shape " + py::repr(seq).cast<std::string>() + " must hold ints, got " + py::type::handle_of(v).attr("__name__").cast<std::string>());
-    // beyond int64: too large to allocate (MemoryError), or a negative size (ValueError)
+    if (!is_int(v)) throw TypeError(std::string(what) + " " + py::repr(seq).cast<std::string>() + " must hold ints, got " + type_name(v));
     int overflow = 0;
     long long x = PyLong_AsLongLongAndOverflow(py::int_(py::reinterpret_borrow<py::object>(v)).ptr(), &overflow);
-    if (overflow > 0 && allocating) throw std::bad_alloc();
-    if (overflow > 0) throw ValueError("size or dim " + py::repr(v).cast<std::string>() + " is out of range in " + py::repr(seq).cast<std::string>());
-    if (overflow < 0) throw ValueError("negative dimensions are not allowed: shape " + py::repr(seq).cast<std::string>());
+    if (overflow != 0) too_big(py::repr(v).cast<std::string>(), py::repr(seq).cast<std::string>(), overflow);
     if (x == -1 && PyErr_Occurred()) throw py::error_already_set();
     s.push_back(static_cast<std::int64_t>(x));
   }
   return s;
 }
 
+Shape shape_args(py::handle args) {
+  return int_args(args, "shape", [](const std::string&, const std::string& seq, int sign) {
+    if (sign > 0) throw std::bad_alloc();  // too large to allocate: MemoryError
+    throw ValueError("negative dimensions are not allowed: shape " + seq);
+  });
+}
+
+std::string type_name(py::handle v) { return py::type::handle_of(v).attr("__name__").cast<std::string>(); }
+
+bool is_int(py::handle v) {
+  if (PyLong_CheckExact(v.ptr())) return true;  // the common case, without the ABC's isinstance
+  static py::object integral = py::module_::import("numbers").attr("Integral");
+  return !py::isinstance<py::bool_>(v) && py::isinstance(v, integral);
+}
+
+bool flag_arg(py::handle v) {
+  const int truth = PyObject_IsTrue(v.ptr());
+  if (truth < 0) throw py::error_already_set();
+  return truth != 0;
+}
+
+bool requires_grad_arg(py::handle v) {
+  static py::object npbool = py::module_::import("numpy").attr("bool_");
+  if (!py::isinstance<py::bool_>(v) && !py::isinstance(v, npbool))
+    throw TypeError("requires_grad must be a bool, not " + type_name(v));
+  return flag_arg(v);
+}
+
 namespace {
+
+// An int dim, checked to be in range (the core's words), as given.
+std::int64_t checked_dim(py::handle v, std::int64_t ndim) {
+  int overflow = 0;
+  long long x = PyLong_AsLongLongAndOverflow(py::int_(py::reinterpret_borrow<py::object>(v)).ptr(), &overflow);
+  if (overflow != 0) throw ValueError(dim_out_of_range(py::repr(py::int_(py::reinterpret_borrow<py::object>(v))).cast<std::string>(), ndim));
+  if (x == -1 && PyErr_Occurred()) throw py::error_already_set();
+  normalize_dim(static_cast<std::int64_t>(x), ndim);
+  return static_cast<std::int64_t>(x);
+}
+
+}  // namespace
+
+std::int64_t dim_arg(py::handle v, std::int64_t ndim) {
+  if (!is_int(v)) throw TypeError("dim must be an int, got " + type_name(v));
+  return normalize_dim(checked_dim(v, ndim), ndim);
+}
+
+std::vector<std::int64_t> dims_arg(py::handle v, std::int64_t ndim) {
+  const bool seq = py::isinstance<py::tuple>(v) || py::isinstance<py::list>(v);
+  std::vector<std::int64_t> dims;
+  for (auto d : seq ? py::tuple(py::reinterpret_borrow<py::object>(v)) : py::make_tuple(v)) {
+    if (!is_int(d)) throw TypeError("dim must be an int or a tuple of ints, got " + type_name(d));
+    dims.push_back(checked_dim(d, ndim));  // each in range, in order, as the reference checks them
+  }
+  return dims;
+}
+
+const TensorPtr& tensor_self(py::handle self, const Signature& s) {
+  if (!is_tensor(self.ptr()))
+    throw TypeError("descriptor '" + s.qualname().substr(s.qualname().rfind('.') + 1) +
+                    "' for 'Tensor' objects doesn't apply to a '" + type_name(self) + "' object");
+  return holder_of(self.ptr());
+}
+
+namespace {
+
+// An index beyond int64 is out of range anyway: clamped, as the reference clamps it.
+std::int64_t clamped_int(py::handle v) {
+  int overflow = 0;
+  long long x = PyLong_AsLongLongAndOverflow(py::int_(py::reinterpret_borrow<py::object>(v)).ptr(), &overflow);
+  if (overflow != 0) return overflow > 0 ? std::numeric_limits<std::int64_t>::max() : std::numeric_limits<std::int64_t>::min();
+  if (x == -1 && PyErr_Occurred()) throw py::error_already_set();
+  return static_cast<std::int64_t>(x);
+}
 
 IndexItem int_array(py::handle k) {
   py::module_ np = py::module_::import("numpy");
@@ -149,20 +221,24 @@ std::vector<IndexItem> parse_index(py::handle key) {
       py::object start = k.attr("start"), stop = k.attr("stop"), step = k.attr("step");
       auto as_int = [](py::handle v) {
         if (!py::isinstance(v, py::module_::import("numbers").attr("Integral")))
-          throw IndexError("slice indices must be integers or None, got " + py::type::handle_of(v).attr("__name__").cast<std::string>());
-        return py::int_(py::reinterpret_borrow<py::object>(v)).cast<std::int64_t>();
+          throw TypeError("slice indices must be integers or None, got " + type_name(v));
+        return std::max(clamped_int(v), -std::numeric_limits<std::int64_t>::max());  // a step's negation must fit
       };
       if (!start.is_none()) { it.has_start = true; it.start = as_int(start); }
       if (!stop.is_none()) { it.has_stop = true; it.stop = as_int(stop); }
       if (!step.is_none()) it.step = as_int(step);
     } else if (!py::isinstance<py::bool_>(k) && py::isinstance(k, py::module_::import("numbers").attr("Integral"))) {
       it.kind = IndexItem::Int;
-      it.i = py::int_(py::reinterpret_borrow<py::object>(k)).cast<std::int64_t>();
+      it.i = clamped_int(k);
     } else if (is_tensor(k.ptr()) || py::isinstance<py::list>(k) || py::isinstance<py::array>(k) || py::isinstance<py::bool_>(k)) {
       py::object arr = is_tensor(k.ptr()) ? py::reinterpret_borrow<py::object>(k) : np.attr("asarray")(k);
       if (!is_tensor(k.ptr()) && arr.attr("dtype").attr("kind").cast<std::string>() == "b") {
         // a boolean mask selects where it is true: one integer array per mask dim
-        for (auto idx : np.attr("nonzero")(arr)) items.push_back(int_array(idx));
+        std::size_t j = 0;
+        for (auto idx : np.attr("nonzero")(arr)) {
+          items.push_back(int_array(idx));
+          items.back().mask_size = arr.attr("shape")[py::int_(j++)].cast<std::int64_t>();
+        }
         continue;
       }
       it = int_array(arr);
@@ -170,7 +246,7 @@ std::vector<IndexItem> parse_index(py::handle key) {
       std::string foreign = foreign_backend(k);
       if (!foreign.empty()) throw TypeError("cannot index a tapegrad (native) Tensor with " + foreign);
       throw IndexError("only integers, slices (`:`), ellipsis (`...`), None and integer arrays are valid indices, got " +
-                       py::type::handle_of(k).attr("__name__").cast<std::string>());
+                       type_name(k));
     }
     items.push_back(std::move(it));
   }

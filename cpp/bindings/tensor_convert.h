@@ -5,8 +5,11 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <functional>
+#include <string>
 #include <vector>
 
+#include "signature.h"
 #include "tensor_node.h"
 
 namespace tapegrad::bindings {
@@ -24,9 +27,14 @@ py::array array_view(const Array& a, py::handle owner);
 std::string foreign_backend(py::handle obj);
 // Parse a subscript (ints, slices, None, Ellipsis, int/bool arrays, lists, Tensors).
 std::vector<IndexItem> parse_index(py::handle key);
-// A shape given as f(2, 3) or f((2, 3)).
-// Ints beyond int64: MemoryError when they size an allocation (`allocating`), else ValueError.
-Shape shape_args(const py::args& args, bool allocating = true);
+// Ints given as f(2, 3) or f((2, 3)) (`args` the tuple of f's *args): a
+// TypeError "<what> (2.5,) must hold ints, got float" for anything else. An
+// int beyond int64 is handed to too_big(its repr, the whole repr, its sign),
+// which throws.
+Shape int_args(py::handle args, const char* what,
+               const std::function<void(const std::string&, const std::string&, int)>& too_big);
+// A shape to allocate: beyond int64 it is too big (MemoryError) or negative.
+Shape shape_args(py::handle args);
 // Above this many elements the kernels run without the GIL.
 constexpr std::int64_t kGilFreeElements = 1 << 15;
 
@@ -52,6 +60,46 @@ const TensorPtr& holder_of(PyObject* o);
 bool is_number(py::handle o);
 // A Tensor argument of a function: itself, a number in `dtype`, or array data.
 TensorPtr as_tensor(py::handle x, DType dtype, const char* what);
+
+// ---- arguments, converted in tapegrad's words (the reference's, tapegrad/reference/_shapes.py)
+
+std::string type_name(py::handle v);  // type(v).__name__
+bool is_int(py::handle v);             // an int (numbers.Integral), not a bool
+bool flag_arg(py::handle v);           // truthiness, as the reference's bool(v)
+// requires_grad: a bool (or NumPy bool), else TypeError "requires_grad must be a bool, not str".
+bool requires_grad_arg(py::handle v);
+// One dim: an int, else TypeError "dim must be an int, got float"; in range
+// for `ndim` dimensions (the core's ValueError, with the number as given),
+// and returned normalized (>= 0).
+std::int64_t dim_arg(py::handle v, std::int64_t ndim);
+// A reduction's dim: an int or a tuple/list of ints, each in range, as given
+// (the core checks for repeats and normalizes).
+std::vector<std::int64_t> dims_arg(py::handle v, std::int64_t ndim);
+
+// The Tensor a method was called on (Note [Signatures]: self arrives as a handle).
+const TensorPtr& tensor_self(py::handle self, const Signature& s);
+
+// cls.def(name, ...) of f(self, arguments), bound by `params` ("self, dim=None, ...").
+// A method of no parameters but self is pybind11's plain method, with a second
+// overload that only raises the argument errors: pybind11's dispatch is then
+// the fast path, and its overload list never shows.
+template <class F>
+void def_method(TensorClass& cls, const char* name, const char* params, const char* doc, F f) {
+  const Signature& s = signature(std::string("Tensor.") + name, params);
+  if (s.takes_nothing()) {
+    cls.def(name, [f](const TensorPtr& t) { return f(t, Args{}); }, s.doc(doc).c_str());
+    cls.def(name, [&s](py::handle self, py::args args, py::kwargs kwargs) {  // arguments, or self not a Tensor
+      tensor_self(self, s);
+      s.bind(self, args, kwargs);
+      throw py::type_error(s.qualname() + "() takes no arguments");
+    });
+    return;
+  }
+  cls.def(name, [&s, f](py::handle self, py::args args, py::kwargs kwargs) {
+    const TensorPtr& t = tensor_self(self, s);
+    return f(t, s.bind(self, args, kwargs));
+  }, s.doc(doc).c_str());
+}
 
 void bind_tensor_class(py::module_& m, TensorClass& cls);
 void bind_tensor_methods(TensorClass& cls);

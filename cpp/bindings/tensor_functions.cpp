@@ -22,19 +22,21 @@ TensorPtr gradient_arg(py::handle gradient, DType dtype) {
 
 // retain_graph=None means create_graph, as in PyTorch.
 bool retain_arg(py::handle retain_graph, bool create_graph) {
-  return retain_graph.is_none() ? create_graph : retain_graph.cast<bool>();
+  return retain_graph.is_none() ? create_graph : flag_arg(retain_graph);
 }
 
 std::vector<TensorPtr> tensor_list(py::handle seq, const char* what) {
   if (is_tensor(seq.ptr()) || !py::hasattr(seq, "__iter__"))
-    throw TypeError(std::string(what) + "() takes a sequence of tensors, got " + py::type::handle_of(seq).attr("__name__").cast<std::string>());
+    throw TypeError(std::string(what) + "() takes a sequence of tensors, got " + type_name(seq));
   std::vector<TensorPtr> out;
   for (auto x : seq) out.push_back(as_tensor(x, DType::F32, what));
   if (out.empty()) throw ValueError(std::string(what) + "() needs at least one tensor");
   return out;
 }
 
-std::vector<std::int64_t> labels_arg(py::handle labels, const TensorPtr& logits) {
+// cross_entropy's labels as class ids and their shape; the core checks the
+// shape and the range (Note [Errors]).
+std::pair<std::vector<std::int64_t>, Shape> labels_arg(py::handle labels) {
   py::module_ np = py::module_::import("numpy");
   py::object arr;
   if (is_tensor(labels.ptr())) {
@@ -51,23 +53,25 @@ std::vector<std::int64_t> labels_arg(py::handle labels, const TensorPtr& logits)
   } else if (kind != "i" && kind != "u") {
     throw TypeError("cross_entropy: labels must be integer class ids, got dtype " + py::str(arr.attr("dtype")).cast<std::string>());
   }
-  const std::int64_t rows = logits->data.ndim() == 2 ? logits->data.shape[0] : -1;  // else the core's ValueError
-  if (rows >= 0 && (arr.attr("ndim").cast<int>() != 1 || arr.attr("shape")[py::int_(0)].cast<std::int64_t>() != rows))
-    throw ValueError("cross_entropy: labels of shape " + py::str(arr.attr("shape")).cast<std::string>() +
-                     " for logits of batch size " + std::to_string(rows));
   py::array_t<std::int64_t, py::array::c_style | py::array::forcecast> ints(arr);
-  return std::vector<std::int64_t>(ints.data(), ints.data() + ints.size());
+  return {std::vector<std::int64_t>(ints.data(), ints.data() + ints.size()), Shape(ints.shape(), ints.shape() + ints.ndim())};
 }
 
 }  // namespace
 
 void bind_tensor_autograd(TensorClass& cls) {
-  cls.def("detach", [](const TensorPtr& s) { return make_leaf(s->data); },
-          sig("detach", "self", "A leaf sharing this tensor's data, outside the graph.").c_str());
-  cls.def("zero_grad", [](T& t) { t.grad = nullptr; }, sig("zero_grad", "self", "Set .grad to None.").c_str());
-  cls.def("backward", [](const TensorPtr& s, py::handle gradient, py::handle retain_graph, bool create_graph) {
+  def_method(cls, "detach", "self", "A leaf sharing this tensor's data, outside the graph.",
+             [](const TensorPtr& s, const Args&) { return make_leaf(s->data); });
+  def_method(cls, "zero_grad", "self", "Set .grad to None.", [](const TensorPtr& s, const Args&) { s->grad = nullptr; });
+  def_method(cls, "backward", "self, gradient=None, retain_graph=None, create_graph=False",
+             "Add d(self)/d(leaf) into .grad of every leaf that requires grad. With create_graph the backward pass "
+             "records its own ops, so the gradients can be differentiated again; retain_graph defaults to "
+             "create_graph.",
+             [](const TensorPtr& s, const Args& a) {
+    const py::handle gradient = a[0];
+    const bool create_graph = flag_arg(a[2]);
+    const bool retain = retain_arg(a[1], create_graph);
     TensorPtr g = gradient_arg(gradient, s->data.dtype);
-    const bool retain = retain_arg(retain_graph, create_graph);
     BackwardPass pass;
     if (create_graph || live_callbacks() > 0) {  // records nodes, or calls Python: with the GIL
       pass = tapegrad::backward(s, g, retain, create_graph);
@@ -76,20 +80,19 @@ void bind_tensor_autograd(TensorClass& cls) {
       pass = tapegrad::backward(s, g, retain, false);
     }
     commit(std::move(pass));  // .grad and .parents change with the GIL held
-  }, py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(), py::arg("create_graph") = false,
-     sig("backward", "self, gradient=None, retain_graph=None, create_graph=False",
-         "Add d(self)/d(leaf) into .grad of every leaf that requires grad. With create_graph the backward pass "
-         "records its own ops, so the gradients can be differentiated again; retain_graph defaults to "
-         "create_graph.").c_str());
-  cls.def("_gradients", [](const TensorPtr& s, py::iterable inputs, py::handle gradient, py::handle retain_graph, bool create_graph) {
+  });
+  def_method(cls, "_gradients", "self, inputs, gradient=None, retain_graph=None, create_graph=False",
+             "This pass's d(self)/d(input) for each input (zeros if unreachable); no .grad changes.",
+             [](const TensorPtr& s, const Args& a) {
     std::vector<TensorPtr> ins;
-    for (auto x : inputs) {
-      if (!is_tensor(x.ptr()))
-        throw TypeError("grad() inputs must be tapegrad (native) Tensors, got " + py::type::handle_of(x).attr("__name__").cast<std::string>());
+    for (auto x : a[0]) {
+      if (!is_tensor(x.ptr())) throw TypeError("grad() inputs must be tapegrad (native) Tensors, got " + type_name(x));
       ins.push_back(holder_of(x.ptr()));
     }
+    const py::handle gradient = a[1];
+    const bool create_graph = flag_arg(a[3]);
+    const bool retain = retain_arg(a[2], create_graph);
     TensorPtr g = gradient_arg(gradient, s->data.dtype);
-    const bool retain = retain_arg(retain_graph, create_graph);
     std::vector<TensorPtr> gs;
     BackwardPass pass;
     if (create_graph || live_callbacks() > 0) {  // Note [Callbacks]
@@ -102,52 +105,55 @@ void bind_tensor_autograd(TensorClass& cls) {
     py::list out;
     for (auto& t : gs) out.append(py::cast(t));
     return out;
-  }, py::arg("inputs"), py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(), py::arg("create_graph") = false,
-     sig("_gradients", "self, inputs, gradient=None, retain_graph=None, create_graph=False",
-         "This pass's d(self)/d(input) for each input (zeros if unreachable); no .grad changes.").c_str());
+  });
 }
 
 void bind_tensor_functions(py::module_& m) {
-  m.def("tensor", [](py::handle data, bool requires_grad, py::handle dtype) { return make_leaf(array_from_py(data, dtype), requires_grad); },
-        py::arg("data"), py::arg("requires_grad") = false, py::arg("dtype") = py::none(),
-        sig("tensor", "data, requires_grad=False, dtype=None", "A new leaf holding a copy of data.").c_str());
-  m.def("zeros", [](py::args shape, py::handle dtype, bool requires_grad) {
-    return make_leaf(zeros(shape_args(shape), dtype_arg(dtype, DType::F32)), requires_grad);
-  }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false,
-        sig("zeros", "*shape, dtype=None, requires_grad=False", "Zeros (tapegrad.zeros checks the shape first).").c_str());
-  m.def("ones", [](py::args shape, py::handle dtype, bool requires_grad) {
-    return make_leaf(full(shape_args(shape), dtype_arg(dtype, DType::F32), 1.0), requires_grad);
-  }, py::kw_only(), py::arg("dtype") = py::none(), py::arg("requires_grad") = false,
-        sig("ones", "*shape, dtype=None, requires_grad=False", "Ones (tapegrad.ones checks the shape first).").c_str());
-  m.def("concatenate", [](py::handle ts, std::int64_t dim, py::object axis) {
-    return concatenate(tensor_list(ts, "concatenate"), axis.is_none() ? dim : axis.cast<std::int64_t>());
-  }, py::arg("tensors"), py::arg("dim") = 0, py::kw_only(), py::arg("axis") = py::none(),
-        sig("concatenate", "tensors, dim=0, *, axis=None", op_info(Op::Concatenate).doc).c_str());
-  m.def("stack", [](py::handle ts, std::int64_t dim, py::object axis) {
-    return stack(tensor_list(ts, "stack"), axis.is_none() ? dim : axis.cast<std::int64_t>());
-  }, py::arg("tensors"), py::arg("dim") = 0, py::kw_only(), py::arg("axis") = py::none(),
-        sig("stack", "tensors, dim=0, *, axis=None", op_info(Op::Stack).doc).c_str());
-  m.def("where", [](py::handle cond, py::handle a, py::handle b) {
+  def_function(m, "tensor", "data, requires_grad=False, dtype=None", "A new leaf holding a copy of data.", [](const Args& a) {
+    const bool requires_grad = requires_grad_arg(a[1]);
+    return make_leaf(array_from_py(a[0], a[2]), requires_grad);
+  });
+  def_function(m, "zeros", "*shape, dtype=None, requires_grad=False", "Zeros (tapegrad.zeros checks the shape first).",
+               [](const Args& a) {
+    const bool requires_grad = requires_grad_arg(a[2]);
+    return make_leaf(zeros(shape_args(a[0]), dtype_arg(a[1], DType::F32)), requires_grad);
+  });
+  def_function(m, "ones", "*shape, dtype=None, requires_grad=False", "Ones (tapegrad.ones checks the shape first).",
+               [](const Args& a) {
+    const bool requires_grad = requires_grad_arg(a[2]);
+    return make_leaf(full(shape_args(a[0]), dtype_arg(a[1], DType::F32), 1.0), requires_grad);
+  });
+  def_function(m, "concatenate", "tensors, dim=0, *, axis=None", op_info(Op::Concatenate).doc, [](const Args& a) {
+    std::vector<TensorPtr> ts = tensor_list(a[0], "concatenate");
+    return concatenate(ts, dim_arg(a[2].is_none() ? a[1] : a[2], ts[0]->data.ndim()));
+  });
+  def_function(m, "stack", "tensors, dim=0, *, axis=None", op_info(Op::Stack).doc, [](const Args& a) {
+    std::vector<TensorPtr> ts = tensor_list(a[0], "stack");
+    return stack(ts, dim_arg(a[2].is_none() ? a[1] : a[2], ts[0]->data.ndim() + 1));
+  });
+  def_function(m, "where", "cond, a, b", op_info(Op::Where).doc, [](const Args& args) {
     DType dt = DType::F32;
     bool any = false;
-    for (auto x : {a, b})
+    for (py::handle x : {args[1], args[2]})
       if (is_tensor(x.ptr())) {
         DType d = holder_of(x.ptr())->data.dtype;
         dt = any ? promote(dt, d) : d;
         any = true;
       }
-    TensorPtr c = as_tensor(cond, DType::F32, "where"), x = as_tensor(a, dt, "where"), y = as_tensor(b, dt, "where");
+    TensorPtr c = as_tensor(args[0], DType::F32, "where"), x = as_tensor(args[1], dt, "where"), y = as_tensor(args[2], dt, "where");
     return where(c, x, y);
-  }, py::arg("cond"), py::arg("a"), py::arg("b"), sig("where", "cond, a, b", op_info(Op::Where).doc).c_str());
-  m.def("cross_entropy", [](py::handle logits, py::handle labels) {
-    TensorPtr z = as_tensor(logits, DType::F32, "cross_entropy");
-    return cross_entropy(z, labels_arg(labels, z));
-  }, py::arg("logits"), py::arg("labels"),
-        sig("cross_entropy", "logits, labels", "Mean over the batch of -log softmax(logits)[label], fused and stable.").c_str());
-  m.def("mse_loss", [](py::handle pred, py::handle target) {
-    TensorPtr p = as_tensor(pred, DType::F32, "mse_loss");
-    return mse_loss(p, as_tensor(target, p->data.dtype, "mse_loss"));
-  }, py::arg("pred"), py::arg("target"), sig("mse_loss", "pred, target", "Mean of (pred - target)^2 over all elements (shapes broadcast).").c_str());
+  });
+  def_function(m, "cross_entropy", "logits, labels", "Mean over the batch of -log softmax(logits)[label], fused and stable.",
+               [](const Args& a) {
+    TensorPtr z = as_tensor(a[0], DType::F32, "cross_entropy");
+    auto [ids, shape] = labels_arg(a[1]);
+    return cross_entropy(z, ids, shape);
+  });
+  def_function(m, "mse_loss", "pred, target", "Mean of (pred - target)^2 over all elements (shapes broadcast).",
+               [](const Args& a) {
+    TensorPtr p = as_tensor(a[0], DType::F32, "mse_loss");
+    return mse_loss(p, as_tensor(a[1], p->data.dtype, "mse_loss"));
+  });
 }
 
 }  // namespace tapegrad::bindings

@@ -33,12 +33,17 @@ py::object binary_call(Op op, const TensorPtr& self, py::handle other, bool refl
   if (!o) {
     // bytes/bytearray would answer NotImplemented with a concatenation of our
     // raw buffer (sq_concat), and bytearray/memoryview with a comparison of
-    // it: refuse raw memory as an operand outright. As for any foreign type
-    // (and on the reference), == is False and != True.
+    // it. As for any foreign type (and on the reference), == is False and !=
+    // True; `bytes + x` is refused with the words bytes says to a Tensor
+    // without a buffer, as the reference's.
     const bool raw = PyBytes_Check(other.ptr()) || PyByteArray_Check(other.ptr()) || PyMemoryView_Check(other.ptr());
     if (raw && (op == Op::Eq || op == Op::Ne)) return py::bool_(op == Op::Ne);
-    if (raw)
-      throw TypeError(std::string("unsupported operand type for a tapegrad (native) Tensor: ") + Py_TYPE(other.ptr())->tp_name);
+    if (reflected && op == Op::Add && (PyBytes_Check(other.ptr()) || PyByteArray_Check(other.ptr())))
+      throw TypeError("can't concat Tensor to " + type_name(other));
+    // an ordering would go on to bytearray's and memoryview's, on our raw buffer: Python's words instead
+    if (raw && op_info(op).kind == OpKind::Compare)
+      throw TypeError(std::string("'") + op_name(op) + "' not supported between instances of 'Tensor' and '" +
+                      type_name(other) + "'");
     return not_implemented();
   }
   const TensorPtr& a = reflected ? o : self;
@@ -66,81 +71,91 @@ void bind_operators(TensorClass& cls) {
     if (info.kind == OpKind::Binary || info.kind == OpKind::MatMul) {
       if (op == Op::Pow) continue;  // __pow__ also takes a number exponent: below
       cls.def(info.python, [op](const TensorPtr& s, py::handle o) { return binary_call(op, s, o, false); }, py::is_operator(),
-              sig(info.python, "self, other", info.doc).c_str());
+              sig(info.python, "self, other, /", info.doc).c_str());
       std::string r = reflected_name(info.python);
       cls.def(r.c_str(), [op](const TensorPtr& s, py::handle o) { return binary_call(op, s, o, true); }, py::is_operator(),
-              sig(r.c_str(), "self, other", info.doc).c_str());
+              sig(r.c_str(), "self, other, /", info.doc).c_str());
     } else if (info.kind == OpKind::Compare) {
       cls.def(info.python, [op](const TensorPtr& s, py::handle o) { return binary_call(op, s, o, false); }, py::is_operator(),
-              sig(info.python, "self, other", info.doc).c_str());
+              sig(info.python, "self, other, /", info.doc).c_str());
     }
   }
-  cls.def("__pow__", [](const TensorPtr& s, py::handle e) -> py::object {
+  cls.def("__pow__", [](const TensorPtr& s, py::handle e, py::handle modulo) -> py::object {
+    if (!modulo.is_none()) return not_implemented();  // pow(x, k, m): Python's TypeError, as for float
     if (is_number(e)) {
       double k = py::float_(py::reinterpret_borrow<py::object>(e)).cast<double>();
       return py::cast(maybe_nogil(s->data.numel(), [&] { return pow_const(s, k); }));
     }
     return binary_call(Op::Pow, s, e, false);
-  }, py::is_operator(), sig("__pow__", "self, exponent", "x ** k for a number k (op '**k'), else x ** b (op '**').").c_str());
+  }, py::is_operator(), py::arg("other"), py::arg("modulo") = py::none(), py::pos_only(),
+     sig("__pow__", "self, other, modulo=None, /", "x ** k for a number k (op '**k'), else x ** b (op '**').").c_str());
   cls.def("__rpow__", [](const TensorPtr& s, py::handle b) { return binary_call(Op::Pow, s, b, true); }, py::is_operator(),
-          sig("__rpow__", "self, base", op_info(Op::Pow).doc).c_str());
-  cls.def("__neg__", [](const TensorPtr& s) { return unary_call(Op::Neg, s); }, sig("__neg__", "self", op_info(Op::Neg).doc).c_str());
-  cls.def("__abs__", [](const TensorPtr& s) { return unary_call(Op::Abs, s); }, sig("__abs__", "self", op_info(Op::Abs).doc).c_str());
+          sig("__rpow__", "self, other, /", op_info(Op::Pow).doc).c_str());
+  cls.def("__neg__", [](const TensorPtr& s) { return unary_call(Op::Neg, s); }, sig("__neg__", "self, /", op_info(Op::Neg).doc).c_str());
+  cls.def("__abs__", [](const TensorPtr& s) { return unary_call(Op::Abs, s); }, sig("__abs__", "self, /", op_info(Op::Abs).doc).c_str());
   cls.attr("__array_ufunc__") = py::none();  // ndarray + Tensor defers to Tensor.__radd__
 }
 
 // ---- reductions, movement, indexing, softmax ------------------------------------------
 
 // dim/keepdim with NumPy's axis/keepdims aliases; None means every dim.
-TensorPtr reduce_call(Op op, const TensorPtr& s, py::object dim, bool keepdim, py::object axis, py::object keepdims) {
+TensorPtr reduce_call(Op op, const TensorPtr& s, const Args& a) {
+  py::handle dim = a[0], axis = a[2];
   if (!axis.is_none()) {
     if (!dim.is_none()) throw TypeError(std::string(op_name(op)) + "() got both dim and axis");
     dim = axis;
   }
-  if (!keepdims.is_none()) keepdim = keepdims.cast<bool>();
-  std::vector<std::int64_t> dims;
-  bool all = dim.is_none();
-  if (!all) {
-    py::object integral = py::module_::import("numbers").attr("Integral");
-    bool seq = py::isinstance<py::tuple>(dim) || py::isinstance<py::list>(dim);
-    for (auto d : seq ? py::iterable(dim) : py::iterable(py::make_tuple(dim))) {
-      if (py::isinstance<py::bool_>(d) || !py::isinstance(d, integral))
-        throw TypeError("dim must be an int or a tuple of ints, got " + py::type::handle_of(d).attr("__name__").cast<std::string>());
-      dims.push_back(d.cast<std::int64_t>());
-    }
-  }
+  const bool keepdim = flag_arg(a[3].is_none() ? a[1] : a[3]);
+  const bool all = dim.is_none();
+  std::vector<std::int64_t> dims = all ? std::vector<std::int64_t>{} : dims_arg(dim, s->data.ndim());
   return maybe_nogil(s->data.numel(), [&] { return reduce_op(op, s, dims, all, keepdim); });
 }
 
 void bind_reductions(TensorClass& cls) {
   for (Op op : {Op::Sum, Op::Mean, Op::Max, Op::Min}) {
     const OpInfo& info = op_info(op);
-    cls.def(info.python, [op](const TensorPtr& s, py::object dim, bool keepdim, py::object axis, py::object keepdims) {
-      return reduce_call(op, s, dim, keepdim, axis, keepdims);
-    }, py::arg("dim") = py::none(), py::arg("keepdim") = false, py::kw_only(), py::arg("axis") = py::none(),
-            py::arg("keepdims") = py::none(),
-            sig(info.python, "self, dim=None, keepdim=False, *, axis=None, keepdims=None", info.doc).c_str());
+    def_method(cls, info.python, "self, dim=None, keepdim=False, *, axis=None, keepdims=None", info.doc,
+               [op](const TensorPtr& s, const Args& a) { return reduce_call(op, s, a); });
   }
 }
 
+// reshape's sizes; one beyond int64 can never match (the core's words, with the number as given)
+Shape reshape_args(const TensorPtr& s, py::handle shape) {
+  return int_args(shape, "reshape: shape", [&s](const std::string&, const std::string& seq, int sign) {
+    throw ValueError(sign > 0 ? reshape_mismatch(s->data.shape, seq) : bad_reshape(seq));
+  });
+}
+
+std::vector<std::int64_t> permute_args(const TensorPtr& s, py::handle dims) {
+  return int_args(dims, "permute: dims", [&s](const std::string& dim, const std::string&, int) {
+    throw ValueError(dim_out_of_range(dim, s->data.ndim()));
+  });
+}
+
+TensorPtr softmax_call(Op op, const TensorPtr& s, py::handle dim) {
+  const std::int64_t d = dim_arg(dim, s->data.ndim());
+  return maybe_nogil(s->data.numel(), [&] { return op == Op::Softmax ? softmax(s, d) : log_softmax(s, d); });
+}
+
 void bind_movement(TensorClass& cls) {
-  cls.def("reshape", [](const TensorPtr& s, py::args shape) { return reshape(s, shape_args(shape, false)); },
-          sig("reshape", "self, *shape", op_info(Op::Reshape).doc).c_str());
-  cls.def("flatten", [](const TensorPtr& s) { return reshape(s, {-1}); },
-          sig("flatten", "self", "A 1-D tensor of all the values (a 'reshape' node).").c_str());
-  cls.def("transpose", [](const TensorPtr& s, std::int64_t d0, std::int64_t d1) { return transpose(s, d0, d1); },
-          py::arg("dim0"), py::arg("dim1"), sig("transpose", "self, dim0, dim1", op_info(Op::Transpose).doc).c_str());
+  def_method(cls, "reshape", "self, *shape", op_info(Op::Reshape).doc,
+             [](const TensorPtr& s, const Args& a) { return reshape(s, reshape_args(s, a[0])); });
+  def_method(cls, "flatten", "self", "A 1-D tensor of all the values (a 'reshape' node).",
+             [](const TensorPtr& s, const Args&) { return reshape(s, {-1}); });
+  def_method(cls, "transpose", "self, dim0, dim1", op_info(Op::Transpose).doc, [](const TensorPtr& s, const Args& a) {
+    return transpose(s, dim_arg(a[0], s->data.ndim()), dim_arg(a[1], s->data.ndim()));
+  });
   cls.def_property_readonly("T", &reverse_dims, "All dims reversed (NumPy's .T); a 'transpose' node.");
-  cls.def("permute", [](const TensorPtr& s, py::args dims) { return permute(s, shape_args(dims, false)); },
-          sig("permute", "self, *dims", op_info(Op::Permute).doc).c_str());
+  def_method(cls, "permute", "self, *dims", op_info(Op::Permute).doc,
+             [](const TensorPtr& s, const Args& a) { return permute(s, permute_args(s, a[0])); });
   cls.def("__getitem__", [](const TensorPtr& s, py::handle key) {
     std::vector<IndexItem> items = parse_index(key);
     return maybe_nogil(s->data.numel(), [&] { return getitem(s, items); });
-  }, sig("__getitem__", "self, key", op_info(Op::GetItem).doc).c_str());
-  cls.def("softmax", [](const TensorPtr& s, std::int64_t dim) { return maybe_nogil(s->data.numel(), [&] { return softmax(s, dim); }); },
-          py::arg("dim") = -1, sig("softmax", "self, dim=-1", op_info(Op::Softmax).doc).c_str());
-  cls.def("log_softmax", [](const TensorPtr& s, std::int64_t dim) { return maybe_nogil(s->data.numel(), [&] { return log_softmax(s, dim); }); },
-          py::arg("dim") = -1, sig("log_softmax", "self, dim=-1", op_info(Op::LogSoftmax).doc).c_str());
+  }, sig("__getitem__", "self, key, /", op_info(Op::GetItem).doc).c_str());
+  def_method(cls, "softmax", "self, dim=-1", op_info(Op::Softmax).doc,
+             [](const TensorPtr& s, const Args& a) { return softmax_call(Op::Softmax, s, a[0]); });
+  def_method(cls, "log_softmax", "self, dim=-1", op_info(Op::LogSoftmax).doc,
+             [](const TensorPtr& s, const Args& a) { return softmax_call(Op::LogSoftmax, s, a[0]); });
 }
 
 // ---- fast paths -----------------------------------------------------------------------
@@ -153,6 +168,13 @@ void bind_movement(TensorClass& cls) {
 // at the C functions below. They keep the pybind11 methods' semantics (same
 // conversions, NotImplemented, errors); the pybind11 dunders stay in the class
 // dict for explicit calls.
+
+// "Tensor.relu", for argument errors.
+template <Op O>
+const std::string& qualname() {
+  static const std::string name = std::string("Tensor.") + op_info(O).python;
+  return name;
+}
 
 template <Op O>
 PyObject* fast_binary(PyObject* l, PyObject* r) {
@@ -167,7 +189,8 @@ PyObject* fast_binary(PyObject* l, PyObject* r) {
 }
 
 template <Op O>
-PyObject* fast_unary(PyObject* self, PyObject* /*unused*/) {
+PyObject* fast_unary(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  if (!no_arguments(qualname<O>().c_str(), self, args, nargs, kwnames)) return nullptr;
   try {
     return py::cast(unary_call(O, holder_of(self))).release().ptr();
   } catch (...) {
@@ -177,7 +200,8 @@ PyObject* fast_unary(PyObject* self, PyObject* /*unused*/) {
 }
 
 // fast_unary<Op::Name> for every row (only the Unary rows' are used)
-PyCFunction fast_unary_of[kOpCount] = {
+using FastMethod = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t, PyObject*);
+FastMethod fast_unary_of[kOpCount] = {
 #define TG_X(Name, str, arity, kind, saves, surf, py, doc) &fast_unary<Op::Name>,
     TG_OPS(TG_X)
 #undef TG_X
@@ -198,8 +222,8 @@ void install_fast_paths(TensorClass& cls) {
   nb->nb_multiply = &fast_binary<Op::Mul>;
   nb->nb_true_divide = &fast_binary<Op::Div>;
   PyType_Modified(tensor_type);
-  // The table's elementwise methods (abs, relu, tanh, ...), each a
-  // METH_NOARGS function with its text signature; the PyMethodDefs live as
+  // The table's elementwise methods (abs, relu, tanh, ...), each a C function
+  // with its text signature that takes no arguments; the PyMethodDefs live as
   // long as the module.
   static std::vector<std::string> docs;
   static std::vector<PyMethodDef> defs;
@@ -208,7 +232,8 @@ void install_fast_paths(TensorClass& cls) {
   for (const OpInfo& info : kOps) {
     if (!info.tensor || info.kind != OpKind::Unary || info.python[0] == '_') continue;
     docs.push_back(std::string(info.python) + "($self, /)\n--\n\n" + info.doc + ".");
-    defs.push_back({info.python, fast_unary_of[static_cast<int>(info.op)], METH_NOARGS, docs.back().c_str()});
+    defs.push_back({info.python, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fast_unary_of[static_cast<int>(info.op)])),
+                    METH_FASTCALL | METH_KEYWORDS, docs.back().c_str()});
     py::object descr = py::reinterpret_steal<py::object>(PyDescr_NewMethod(tensor_type, &defs.back()));
     if (!descr) throw py::error_already_set();
     cls.attr(info.python) = descr;

@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 
 #include "bindings.h"
+#include "tensor_convert.h"
 #include "grad_mode.h"
 #include "value.h"
 #include "value_object.h"
@@ -18,13 +19,12 @@ void bind_value(py::module_& m) {
   if (type == nullptr) throw py::error_already_set();
   m.add_object("Value", py::reinterpret_steal<py::object>(type));
 
-  m.def("is_grad_enabled", &tapegrad::is_grad_enabled,
-        sig("is_grad_enabled", "", "False inside no_grad(): operations then record no graph (per thread).").c_str());
-  m.def("set_grad_enabled", &tapegrad::set_grad_enabled, py::arg("enabled"),
-        sig("set_grad_enabled", "enabled", "Turn graph recording on or off for the calling thread.").c_str());
-  m.def(
-      "_value_stats",
-      [] {
+  def_function(m, "is_grad_enabled", "", "False inside no_grad(): operations then record no graph (per thread).",
+               [](const Args&) { return tapegrad::is_grad_enabled(); });
+  def_function(m, "set_grad_enabled", "enabled", "Turn graph recording on or off for the calling thread.",
+               [](const Args& a) { tapegrad::set_grad_enabled(flag_arg(a[0])); });
+  def_function(m, "_value_stats", "", "Allocation counters of the Value engine (for tests and benchmarks).",
+      [](const Args&) {
         py::dict d;
         d["live_nodes"] = tapegrad::live_value_nodes();
         d["pooled_nodes"] = tapegrad::pooled_value_nodes();
@@ -32,8 +32,7 @@ void bind_value(py::module_& m) {
         d["node_bytes"] = sizeof(tapegrad::ValueNode);
         d["object_bytes"] = sizeof(PyValue);
         return d;
-      },
-      sig("_value_stats", "", "Allocation counters of the Value engine (for tests and benchmarks).").c_str());
+      });
 }
 
 }  // namespace tapegrad::bindings

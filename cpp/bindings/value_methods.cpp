@@ -96,7 +96,8 @@ PyObject* recorded(ValueNode* root, const std::vector<ValueNode*>& nodes, double
   return out;
 }
 
-PyObject* m_backward(PyObject* self, PyObject*) {
+PyObject* m_backward(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  if (!no_arguments("Value.backward", self, args, nargs, kwnames)) return nullptr;
   ValueNode* root = node_of(self);
   if (!without_gil([root] { backward(root); })) return nullptr;
   Py_RETURN_NONE;
@@ -162,8 +163,86 @@ PyObject* m_setstate(PyObject* self, PyObject* state) {
 // a method of its own: relu, tanh, ...), the rest are listed here. Each
 // docstring starts with its text signature, so inspect.signature and help()
 // show it.
+using FastMethod = PyObject* (*)(PyObject*, PyObject* const*, Py_ssize_t, PyObject*);
+
+template <class F>
+PyCFunction as_method(F* f) { return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(f)); }
+PyCFunction fast(FastMethod f) { return as_method(f); }
+
+// ---- the operators and __init__ as methods ----------------------------------
+
+// Value.__add__ and the others are methods that show the reference's
+// signature, (self, other, /), where CPython's slot wrappers would show
+// (self, value, /); the slots stay the functions above (METH_COEXIST).
+std::string method_name(PyCFunction f);  // "Value.__add__" for the method whose function f is
+
+template <binaryfunc slot, bool reflected>
+PyObject* operator_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  if (nargs == 1 && (kwnames == nullptr || PyTuple_GET_SIZE(kwnames) == 0))
+    return reflected ? slot(args[0], self) : slot(self, args[0]);
+  // a temporary signature: it has no defaults to keep (Note [Signatures])
+  const std::string name = method_name(as_method(&operator_method<slot, reflected>));
+  return Signature(name.c_str(), "self, other, /").fail(self, args, nargs, kwnames);
+}
+
+PyObject* rpow(PyObject* l, PyObject* r) { return nb_pow(l, r, Py_None); }
+
+PyObject* m_pow(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  if (nargs >= 1 && nargs <= 2 && (kwnames == nullptr || PyTuple_GET_SIZE(kwnames) == 0))
+    return nb_pow(self, args[0], nargs == 2 ? args[1] : Py_None);
+  static const Signature& s = signature("Value.__pow__", "self, other, modulo=None, /");
+  return s.fail(self, args, nargs, kwnames);
+}
+
+// Value.__init__ as a method, with its signature (super().__init__(data) in a subclass).
+PyObject* m_init(PyObject* self, PyObject* args, PyObject* kwargs) {
+  if (value_init(self, args, kwargs) < 0) return nullptr;
+  Py_RETURN_NONE;
+}
+
+#define TG_OPERATOR(py, slot, reflected) \
+  {py, as_method(&operator_method<slot, reflected>), METH_FASTCALL | METH_KEYWORDS | METH_COEXIST, py "($self, other, /)\n--\n\n"}
+
+PyMethodDef coexisting[] = {
+    {"__init__", as_method(&m_init), METH_VARARGS | METH_KEYWORDS | METH_COEXIST,
+     "__init__($self, /, data, label='')\n--\n\nA leaf holding float(data) (a real number); label a str."},
+    TG_OPERATOR("__add__", nb_add, false),
+    TG_OPERATOR("__radd__", nb_add, true),
+    TG_OPERATOR("__sub__", nb_sub, false),
+    TG_OPERATOR("__rsub__", nb_sub, true),
+    TG_OPERATOR("__mul__", nb_mul, false),
+    TG_OPERATOR("__rmul__", nb_mul, true),
+    TG_OPERATOR("__truediv__", nb_div, false),
+    TG_OPERATOR("__rtruediv__", nb_div, true),
+    {"__pow__", as_method(&m_pow), METH_FASTCALL | METH_KEYWORDS | METH_COEXIST,
+     "__pow__($self, other, modulo=None, /)\n--\n\na ** k for a number k (op '**k'), else a ** b (op '**')."},
+    TG_OPERATOR("__rpow__", rpow, true),
+};
+#undef TG_OPERATOR
+
+std::string method_name(PyCFunction f) {
+  for (const PyMethodDef& m : coexisting)
+    if (m.ml_meth == f) return std::string("Value.") + m.ml_name;
+  return "Value.<operator>";
+}
+
+
+// "Value.relu", for argument errors.
+template <Op op>
+const char* qualname() {
+  static const std::string name = std::string("Value.") + op_info(op).python;
+  return name.c_str();
+}
+
+// The method form of a unary op (a.relu()): it takes no arguments.
+template <Op op>
+PyObject* unary_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+  if (!no_arguments(qualname<op>(), self, args, nargs, kwnames)) return nullptr;
+  return unary<op>(self);
+}
+
 PyMethodDef fixed_methods[] = {
-    {"backward", m_backward, METH_NOARGS,
+    {"backward", fast(m_backward), METH_FASTCALL | METH_KEYWORDS,
      "backward($self, /)\n--\n\n"
      "Add d(self)/d(node) to .grad of every Value reachable from self (self included).\n\n"
      "Each call adds this pass's gradients once more; earlier .grad totals are never "
@@ -180,9 +259,9 @@ PyMethodDef fixed_methods[] = {
     {"__setstate__", m_setstate, METH_O, "__setstate__($self, state, /)\n--\n\nRestore the grad of a pickled Value."},
 };
 
-// unary<Op::Name> for every row (only the Unary rows' are used)
-PyCFunction unary_method[kOpCount] = {
-#define TG_X(Name, str, arity, kind, saves, surf, py, doc) &unary<Op::Name>,
+// unary_method<Op::Name> for every row (only the Unary rows' are used)
+FastMethod unary_method_of[kOpCount] = {
+#define TG_X(Name, str, arity, kind, saves, surf, py, doc) &unary_method<Op::Name>,
     TG_OPS(TG_X)
 #undef TG_X
 };
@@ -200,9 +279,11 @@ PyMethodDef* method_table() {
   std::size_t d = 0;
   for (const OpInfo& info : kOps) {
     if (!info.value || info.kind != OpKind::Unary || info.python[0] == '_') continue;
-    defs.push_back({info.python, unary_method[static_cast<int>(info.op)], METH_NOARGS, docs[d++].c_str()});
+    defs.push_back({info.python, fast(unary_method_of[static_cast<int>(info.op)]), METH_FASTCALL | METH_KEYWORDS,
+                    docs[d++].c_str()});
   }
   for (const PyMethodDef& m : fixed_methods) defs.push_back(m);
+  for (const PyMethodDef& m : coexisting) defs.push_back(m);
   defs.push_back({nullptr, nullptr, 0, nullptr});
   return defs.data();
 }

@@ -83,5 +83,14 @@ PyObject* unary(PyObject* self, PyObject* /*unused*/ = nullptr) {
 
 // Every method of Value, terminated as CPython wants (value_methods.cpp).
 PyMethodDef* method_table();
+// Value.__init__ (tp_init) and the number slots of the binary operators
+// (value_type.cpp), which value_methods.cpp also binds as methods, for their
+// signatures (METH_COEXIST).
+int value_init(PyObject* self, PyObject* args, PyObject* kwargs);
+PyObject* nb_add(PyObject* l, PyObject* r);
+PyObject* nb_sub(PyObject* l, PyObject* r);
+PyObject* nb_mul(PyObject* l, PyObject* r);
+PyObject* nb_div(PyObject* l, PyObject* r);
+PyObject* nb_pow(PyObject* l, PyObject* r, PyObject* mod);
 
 }  // namespace tapegrad::bindings

@@ -182,6 +182,9 @@ PyObject* binary(Op op, PyObject* l, PyObject* r) {
   TG_CATCH(nullptr)
 }
 
+}  // namespace
+
+// The number slots of the binary operators; value_methods.cpp binds them as methods too.
 PyObject* nb_add(PyObject* l, PyObject* r) { return binary(Op::Add, l, r); }
 PyObject* nb_sub(PyObject* l, PyObject* r) { return binary(Op::Sub, l, r); }
 PyObject* nb_mul(PyObject* l, PyObject* r) { return binary(Op::Mul, l, r); }
@@ -203,6 +206,8 @@ PyObject* nb_pow(PyObject* l, PyObject* r, PyObject* mod) {
   TG_CATCH(nullptr)
 }
 
+
+namespace {
 
 PyObject* nb_neg(PyObject* self) { return unary<Op::Neg>(self); }
 PyObject* nb_abs(PyObject* self) { return unary<Op::Abs>(self); }
@@ -231,21 +236,31 @@ bool set_label_from(PyObject* self, PyObject* value) {
   return true;
 }
 
-int tp_init(PyObject* self, PyObject* args, PyObject* kwargs) {
-  static const char* kwlist[] = {"data", "label", nullptr};
-  PyObject* data = nullptr;
-  PyObject* label_obj = nullptr;
-  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:Value", const_cast<char**>(kwlist), &data,
-                                   &label_obj))
-    return -1;
-  TG_TRY
+int init_from(PyObject* self, PyObject* data, PyObject* label_obj) {
   double x = 0.0;
   if (!as_double(data, "Value() data", &x)) return -1;
   node_of(self)->data_ = x;
   if (label_obj != nullptr && !set_label_from(self, label_obj)) return -1;
   return 0;
+}
+
+}  // namespace
+
+// Value(data, label=''): the common calls directly, the others bound by the
+// signature (Note [Signatures]), whose argument errors are Python's own.
+int value_init(PyObject* self, PyObject* args, PyObject* kwargs) {
+  const Py_ssize_t nargs = PyTuple_GET_SIZE(args);
+  if (kwargs == nullptr && (nargs == 1 || nargs == 2))
+    return init_from(self, PyTuple_GET_ITEM(args, 0), nargs == 2 ? PyTuple_GET_ITEM(args, 1) : nullptr);
+  TG_TRY
+  static const Signature& s = signature("Value.__init__", "self, data, label=''");
+  Args a = s.bind(self, py::reinterpret_borrow<py::args>(args),
+                  kwargs ? py::reinterpret_borrow<py::kwargs>(kwargs) : py::kwargs());
+  return init_from(self, a[0].ptr(), a[1].ptr());
   TG_CATCH(-1)
 }
+
+namespace {
 
 // Value(data, label="") called on the exact type (Note [Value constructor]):
 // the common call, one number and no label, without building an argument
@@ -313,14 +328,23 @@ PyObject* tp_repr(PyObject* self) {
   return out;
 }
 
-int no_delete(const char* name) {
-  PyErr_Format(PyExc_AttributeError, "cannot delete Value.%s", name);
+// The words Python 3.11+ uses for a property without a setter or deleter,
+// which the reference's Value says on every version (tapegrad/_shared.py).
+int no_delete(PyObject* self, const char* name) {
+  PyErr_Format(PyExc_AttributeError, "property '%s' of '%s' object has no deleter", name, Py_TYPE(self)->tp_name);
+  return -1;
+}
+
+int read_only(PyObject* self, PyObject* value, void* name) {
+  if (value == nullptr) return no_delete(self, static_cast<const char*>(name));
+  PyErr_Format(PyExc_AttributeError, "property '%s' of '%s' object has no setter", static_cast<const char*>(name),
+               Py_TYPE(self)->tp_name);
   return -1;
 }
 
 PyObject* get_data(PyObject* self, void*) { return PyFloat_FromDouble(node_of(self)->data_); }
 int set_data(PyObject* self, PyObject* value, void*) {
-  if (value == nullptr) return no_delete("data");
+  if (value == nullptr) return no_delete(self, "data");
   return as_double(value, "Value.data", &node_of(self)->data_) ? 0 : -1;
 }
 
@@ -328,7 +352,7 @@ PyObject* get_grad(PyObject* self, void*) { return PyFloat_FromDouble(node_of(se
 }  // namespace
 
 int set_grad(PyObject* self, PyObject* value, void*) {
-  if (value == nullptr) return no_delete("grad");
+  if (value == nullptr) return no_delete(self, "grad");
   return as_double(value, "Value.grad", &node_of(self)->grad_) ? 0 : -1;
 }
 
@@ -384,7 +408,7 @@ PyObject* get_label(PyObject* self, void*) {
 namespace {
 
 int set_label_attr(PyObject* self, PyObject* value, void*) {
-  if (value == nullptr) return no_delete("label");
+  if (value == nullptr) return no_delete(self, "label");
   TG_TRY
   return set_label_from(self, value) ? 0 : -1;
   TG_CATCH(-1)
@@ -395,14 +419,15 @@ PyObject* get_from_backward(PyObject* self, void*) { return PyBool_FromLong(from
 PyGetSetDef getset[] = {
     {"data", get_data, set_data, "The forward value (float, assignable).", nullptr},
     {"grad", get_grad, set_grad, "The accumulated gradient (float, assignable).", nullptr},
-    {"op", get_op, nullptr, "The op that made this Value: '' for leaves, '+', '**2', 'tanh', ...",
-     nullptr},
-    {"parents", get_parents, nullptr, "The Values this one was computed from (tuple).", nullptr},
+    {"op", get_op, read_only, "The op that made this Value: '' for leaves, '+', '**2', 'tanh', ...",
+     const_cast<char*>("op")},
+    {"parents", get_parents, read_only, "The Values this one was computed from (tuple).", const_cast<char*>("parents")},
     {"label", get_label, set_label_attr, "A name shown in graph drawings (str, assignable).",
      nullptr},
-    {"_from_backward", get_from_backward, nullptr, "Made by a recorded backward pass (create_graph).", nullptr},
-    {"_prev", get_prev, nullptr, "micrograd's name: the distinct parents (frozenset).", nullptr},
-    {"_op", get_op, nullptr, "micrograd's name for op (the same string).", nullptr},
+    {"_from_backward", get_from_backward, read_only, "Made by a recorded backward pass (create_graph).",
+     const_cast<char*>("_from_backward")},
+    {"_prev", get_prev, read_only, "micrograd's name: the distinct parents (frozenset).", const_cast<char*>("_prev")},
+    {"_op", get_op, read_only, "micrograd's name for op (the same string).", const_cast<char*>("_op")},
     {nullptr, nullptr, nullptr, nullptr, nullptr},
 };
 
@@ -418,7 +443,7 @@ const char* doc =
 
 PyType_Slot slots[] = {
     {Py_tp_new, reinterpret_cast<void*>(tp_new)},
-    {Py_tp_init, reinterpret_cast<void*>(tp_init)},
+    {Py_tp_init, reinterpret_cast<void*>(value_init)},
     {Py_tp_dealloc, reinterpret_cast<void*>(tp_dealloc)},
     {Py_tp_repr, reinterpret_cast<void*>(tp_repr)},
     {Py_tp_getset, getset},
@@ -457,6 +482,10 @@ PyObject* make_value_type() {
     return nullptr;
   }
   value_type = reinterpret_cast<PyTypeObject*>(type);
+  // Named in messages as a Python class is (__module__ stays tapegrad._core),
+  // so that Python's own errors read as the reference's: "unsupported operand
+  // type(s) for +: 'Value' and 'str'" (Note [Binding technologies]).
+  value_type->tp_name = "Value";
   // Note [Value constructor]: calls of the type itself (never inherited by
   // subclasses, whose __init__ then runs as usual) take vectorcall_new.
   value_type->tp_vectorcall = reinterpret_cast<vectorcallfunc>(vectorcall_new);

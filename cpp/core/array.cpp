@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <numeric>
 
 namespace tapegrad {
@@ -104,15 +105,24 @@ Array contiguous(const Array& a) { return a.is_contiguous() ? a : copy_as(a, a.d
 Array astype(const Array& a, DType dtype) { return a.dtype == dtype ? a : copy_as(a, dtype); }
 
 double item(const Array& a) {
-  if (a.numel() != 1)
-    throw ValueError("only a tensor with one element can be converted to a Python scalar, got shape " + shape_str(a.shape));
+  if (a.numel() != 1) throw ValueError("item() needs a tensor with one element, got shape " + shape_str(a.shape));
   return a.dtype == DType::F32 ? static_cast<double>(*a.data<float>()) : *a.data<double>();
+}
+
+bool truth_value(const Array& a) {
+  if (a.numel() != 1)
+    throw ValueError("the truth value of a tensor of shape " + shape_str(a.shape) +
+                     " is ambiguous (only single-element tensors have one)");
+  return item(a) != 0;
+}
+
+std::string dim_out_of_range(const std::string& dim, std::int64_t ndim) {
+  return "dim " + dim + " is out of range for a tensor with " + std::to_string(ndim) + " dimensions";
 }
 
 std::int64_t normalize_dim(std::int64_t dim, std::int64_t ndim) {
   std::int64_t n = std::max<std::int64_t>(ndim, 1);
-  if (dim < -n || dim >= n)
-    throw ValueError("dim " + std::to_string(dim) + " is out of range for a tensor with " + std::to_string(ndim) + " dimensions");
+  if (dim < -n || dim >= n) throw ValueError(dim_out_of_range(std::to_string(dim), ndim));
   return dim < 0 ? dim + n : dim;
 }
 
@@ -120,34 +130,48 @@ std::vector<std::int64_t> normalize_dims(const std::vector<std::int64_t>& dims, 
   std::vector<std::int64_t> out;
   for (auto d : dims) out.push_back(normalize_dim(d, ndim));
   std::sort(out.begin(), out.end());
-  if (std::adjacent_find(out.begin(), out.end()) != out.end()) throw ValueError("dim repeats a dimension");
+  if (std::adjacent_find(out.begin(), out.end()) != out.end())
+    throw ValueError("dim " + shape_str(dims) + " repeats a dimension");
   if (ndim == 0) out.clear();
   return out;
+}
+
+std::string bad_reshape(const std::string& to) {
+  return "reshape: bad shape " + to + " (sizes >= 0, at most one -1)";
+}
+
+std::string reshape_mismatch(const Shape& from, const std::string& to) {
+  std::int64_t total = 1;
+  for (auto v : from) total *= v;
+  return "cannot reshape a tensor of shape " + shape_str(from) + " (" + std::to_string(total) + " elements) into shape " + to;
 }
 
 Shape infer_reshape(const Shape& from, const Shape& to) {
   std::int64_t total = 1;
   for (auto v : from) total *= v;
   Shape out = to;
-  std::int64_t known = 1, infer = -1;
+  std::int64_t infer = -1;
   for (std::size_t i = 0; i < to.size(); ++i) {
-    if (to[i] == -1) {
-      if (infer >= 0) throw ValueError("can only specify one unknown dimension in reshape to " + shape_str(to));
-      infer = static_cast<std::int64_t>(i);
-    } else if (to[i] < 0) {
-      throw ValueError("negative dimensions are not allowed: cannot reshape to " + shape_str(to));
-    }
+    if (to[i] < -1 || (to[i] == -1 && infer >= 0)) throw ValueError(bad_reshape(shape_str(to)));
+    if (to[i] == -1) infer = static_cast<std::int64_t>(i);
   }
-  Shape fixed = to;  // the target's product, -1 aside, must not overflow (itemsize 1 here; reshape checks bytes)
-  if (infer >= 0) fixed[infer] = 1;
-  check_shape(fixed, DType::F32);
-  for (auto v : fixed) known *= v;
+  // The target's product, -1 aside; one beyond int64 cannot match `total`.
+  std::uint64_t known = 1;
+  bool overflows = false;
+  for (std::size_t i = 0; i < to.size(); ++i) {
+    if (static_cast<std::int64_t>(i) == infer) continue;
+    const auto v = static_cast<std::uint64_t>(to[i]);
+    if (v != 0 && known > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) / v) overflows = true;
+    else known *= v;
+  }
+  const bool zero = std::find(to.begin(), to.end(), 0) != to.end();
+  if (overflows && !zero) throw ValueError(reshape_mismatch(from, shape_str(to)));
+  if (zero) known = 0;
   if (infer >= 0) {
-    if (known == 0 || total % known != 0)
-      throw ValueError("cannot reshape a tensor of shape " + shape_str(from) + " into shape " + shape_str(to));
-    out[infer] = total / known;
-  } else if (known != total) {
-    throw ValueError("cannot reshape a tensor of shape " + shape_str(from) + " into shape " + shape_str(to));
+    if (known == 0 || total % static_cast<std::int64_t>(known) != 0) throw ValueError(reshape_mismatch(from, shape_str(to)));
+    out[infer] = total / static_cast<std::int64_t>(known);
+  } else if (static_cast<std::int64_t>(known) != total) {
+    throw ValueError(reshape_mismatch(from, shape_str(to)));
   }
   return out;
 }
@@ -164,15 +188,14 @@ Array reshape(const Array& a, const Shape& shape) {
 
 Array permute(const Array& a, const std::vector<std::int64_t>& dims) {
   if (static_cast<std::int64_t>(dims.size()) != a.ndim())
-    throw ValueError("permute needs " + std::to_string(a.ndim()) + " dims for a tensor of shape " + shape_str(a.shape) + ", got " + std::to_string(dims.size()));
+    throw ValueError("permute: dims " + shape_str(dims) + " given for a tensor with " + std::to_string(a.ndim()) + " dimensions");
   std::vector<std::int64_t> nd;
+  for (auto d : dims) nd.push_back(normalize_dim(d, a.ndim()));  // every dim in range first
   std::vector<bool> seen(a.shape.size(), false);
-  for (auto d : dims) {
-    auto k = normalize_dim(d, a.ndim());
-    if (a.ndim() == 0) continue;
-    if (seen[k]) throw ValueError("permute dims repeat a dimension");
+  for (auto k : nd) {
+    if (seen[k])
+      throw ValueError("permute: dims " + shape_str(dims) + " are not a permutation of the " + std::to_string(a.ndim()) + " dimensions");
     seen[k] = true;
-    nd.push_back(k);
   }
   Array out = a;
   for (std::size_t i = 0; i < nd.size(); ++i) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "storage.h"
@@ -38,6 +39,13 @@ Array contiguous(const Array& a);          // `a` itself when already contiguous
 Array copy(const Array& a);                // always a fresh contiguous copy
 Array astype(const Array& a, DType dtype); // `a` itself when already of that dtype
 double item(const Array& a);               // the only element; ValueError otherwise
+bool truth_value(const Array& a);          // bool(x): the only element != 0; ValueError otherwise
+
+// The core's words for a bad dim or reshape, also for the bindings' arguments
+// that do not fit an int64 (given as Python spells them).
+std::string dim_out_of_range(const std::string& dim, std::int64_t ndim);
+std::string bad_reshape(const std::string& to);
+std::string reshape_mismatch(const Shape& from, const std::string& to);
 
 // Views ---------------------------------------------------------------------
 std::int64_t normalize_dim(std::int64_t dim, std::int64_t ndim);  // ValueError out of range

@@ -91,6 +91,9 @@ Layout basic_layout(const Shape& shape, const Shape& strides, std::int64_t offse
         break;
       }
       case IndexItem::IntArray:
+        if (it.mask_size >= 0 && it.mask_size != shape[d])
+          throw IndexError("boolean index did not match indexed array along axis " + std::to_string(d) + "; size of axis is " +
+                           std::to_string(shape[d]) + " but size of corresponding boolean axis is " + std::to_string(it.mask_size));
         adv.push_back({L.shape.size(), &it, shape[d], strides[d], d, 0, false});
         ++d;
         break;

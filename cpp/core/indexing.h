@@ -16,6 +16,7 @@ struct IndexItem {
   bool has_start = false, has_stop = false;
   std::vector<std::int64_t> values;                     // IntArray, row-major
   Shape shape;                                          // IntArray's shape
+  std::int64_t mask_size = -1;                          // IntArray made from a bool mask: its size along this dim
 };
 // The result of a subscript, described on a contiguous array of the input's
 // shape, so that forward (gather) and backward (scatter-add) share it.

@@ -68,9 +68,9 @@ void by_dtype(DType dt, Body&& body) {
 // broadcast to one shape; operands that need neither are passed as they are
 // (no copy of the Array, not even of its shared_ptr: this is every small op).
 template <class F>
-decltype(auto) with_common(const Array& a, const Array& b, F&& f) {
+decltype(auto) with_common(const Array& a, const Array& b, const char* op, F&& f) {
   if (a.dtype == b.dtype && a.shape == b.shape) return f(a, b);  // the common case
-  Shape s = broadcast_shape(a.shape, b.shape);
+  Shape s = broadcast_shape(a.shape, b.shape, op);
   DType dt = promote(a.dtype, b.dtype);
   return f(expand(astype(a, dt), s), expand(astype(b, dt), s));
 }
@@ -99,7 +99,7 @@ Array unary(Op op, const Array& a, double k) {
 }
 
 Array binary(Op op, const Array& a, const Array& b) {
-  return with_common(a, b, [&](const Array& x, const Array& y) {
+  return with_common(a, b, op_name(op), [&](const Array& x, const Array& y) {
     Array out = empty(x.shape, x.dtype);
     auto run = [&](auto r) {
       using R = decltype(r);
@@ -125,7 +125,7 @@ Array unary_grad(Op op, const Array& g, const Array& s, double k) {
     if constexpr (rules::UnaryPass<R>::value == -1) {
       return unary(Op::Neg, g);
     } else {
-      return with_common(g, s, [&](const Array& x, const Array& y) {
+      return with_common(g, s, op_name(op), [&](const Array& x, const Array& y) {
         Array out = empty(x.shape, x.dtype);
         by_dtype(x.dtype, [&](auto t) {
           using T = decltype(t);
@@ -222,7 +222,7 @@ void scatter_add(const Array& dst, const std::vector<std::int64_t>& flat, const 
 }
 
 Array where(const Array& cond, const Array& a, const Array& b) {
-  Shape s = broadcast_shape(broadcast_shape(cond.shape, a.shape), b.shape);
+  Shape s = broadcast_shapes({cond.shape, a.shape, b.shape}, "where");
   DType dt = promote(a.dtype, b.dtype);
   Array c = contiguous(expand(astype(cond, DType::F64), s));
   Array x = contiguous(expand(astype(a, dt), s)), y = contiguous(expand(astype(b, dt), s));
@@ -239,9 +239,9 @@ Array where(const Array& cond, const Array& a, const Array& b) {
 }
 
 Array concatenate(const std::vector<Array>& parts, std::int64_t dim) {
-  if (parts.empty()) throw ValueError("need at least one tensor to concatenate");
+  if (parts.empty()) throw ValueError("concatenate() needs at least one tensor");
   const Array& first = parts[0];
-  if (first.ndim() == 0) throw ValueError("zero-dimensional tensors cannot be concatenated");
+  if (first.ndim() == 0) throw ValueError("concatenate: zero-dimensional tensors cannot be concatenated");
   dim = normalize_dim(dim, first.ndim());
   Shape s = first.shape;
   DType dt = first.dtype;

@@ -112,17 +112,17 @@ void batched(const Array& a, const Array& b, const Shape& batch, std::int64_t M,
 }  // namespace
 
 Shape matmul_shape(const Shape& a, const Shape& b) {
-  if (a.empty() || b.empty())
-    throw ValueError("matmul: shapes " + shape_str(a) + " and " + shape_str(b) + ": operands need at least one dimension");
+  const std::string shapes = "shapes " + shape_str(a) + " and " + shape_str(b);
+  if (a.empty() || b.empty()) throw ValueError("@: matmul needs tensors of at least one dimension, got " + shapes);
   Shape a2 = a.size() == 1 ? Shape{1, a[0]} : a;
   Shape b2 = b.size() == 1 ? Shape{b[0], 1} : b;
   if (a2.back() != b2[b2.size() - 2])
-    throw ValueError("matmul: shapes " + shape_str(a) + " and " + shape_str(b) + " do not match (" +
-                     std::to_string(a2.back()) + " != " + std::to_string(b2[b2.size() - 2]) + ")");
+    throw ValueError("@: " + shapes + " do not match for matmul (" + std::to_string(a2.back()) + " != " +
+                     std::to_string(b2[b2.size() - 2]) + ")");
   Shape ba(a2.begin(), a2.end() - 2), bb(b2.begin(), b2.end() - 2);
   Shape out;
-  try { out = broadcast_shape(ba, bb); } catch (const ValueError&) {
-    throw ValueError("matmul: shapes " + shape_str(a) + " and " + shape_str(b) + " do not broadcast in their batch dimensions");
+  try { out = broadcast_shape(ba, bb, "@"); } catch (const ValueError&) {
+    throw ValueError("@: the batch dimensions of " + shapes + " do not broadcast");
   }
   if (a.size() > 1) out.push_back(a2[a2.size() - 2]);
   if (b.size() > 1) out.push_back(b2.back());
@@ -136,7 +136,7 @@ Array matmul(const Array& a0, const Array& b0) {
   if (a.ndim() == 1) a = unsqueeze(a, 0);
   if (b.ndim() == 1) { b = unsqueeze(b, 1); b.strides[1] = 1; }
   const std::int64_t M = a.shape[a.ndim() - 2], K = a.shape.back(), N = b.shape.back();
-  Shape batch = broadcast_shape(Shape(a.shape.begin(), a.shape.end() - 2), Shape(b.shape.begin(), b.shape.end() - 2));
+  Shape batch = broadcast_shape(Shape(a.shape.begin(), a.shape.end() - 2), Shape(b.shape.begin(), b.shape.end() - 2), "@");
   Shape ea = batch, eb = batch;
   ea.push_back(M); ea.push_back(K);
   eb.push_back(K); eb.push_back(N);

@@ -114,7 +114,7 @@ TensorPtr binary_op(Op op, const TensorPtr& a, const TensorPtr& b) {
     std::vector<Array> saved = saved_values(op, {a->data, b->data}, out);
     return record(std::move(out), op, {a, b}, std::move(saved));
   }
-  Shape s = broadcast_shape(a->data.shape, b->data.shape);
+  Shape s = broadcast_shape(a->data.shape, b->data.shape, op_name(op));
   TensorPtr x = expanded(a, s), y = expanded(b, s);
   Array xd = broadcast_view(x->data, s), yd = broadcast_view(y->data, s);
   Array out = binary(op, xd, yd);

@@ -60,7 +60,7 @@ TG_INSTANTIATE_BACKWARD(backward_Stack)
 // Saves (Custom): the condition, broadcast to the output's shape.
 TensorPtr where(const TensorPtr& cond, const TensorPtr& a, const TensorPtr& b) {
   if (!recording({&a, &b})) return make_leaf(where(cond->data, a->data, b->data));
-  Shape s = broadcast_shape(broadcast_shape(cond->data.shape, a->data.shape), b->data.shape);
+  Shape s = broadcast_shapes({cond->data.shape, a->data.shape, b->data.shape}, "where");
   TensorPtr c = expanded(cond, s), x = expanded(a, s), y = expanded(b, s);
   Array out = where(c->data, x->data, y->data);
   return record(std::move(out), Op::Where, {c, x, y}, {broadcast_view(c->data, s)});

@@ -41,12 +41,12 @@ TG_INSTANTIATE_BACKWARD(backward_LogSoftmax)
 // ---- cross_entropy -------------------------------------------------------------------
 
 // Saves (Custom): softmax(logits), which the fused sweep's rule reads.
-TensorPtr cross_entropy(const TensorPtr& logits, const std::vector<std::int64_t>& labels) {
+TensorPtr cross_entropy(const TensorPtr& logits, const std::vector<std::int64_t>& labels, const Shape& label_shape) {
   const Array& z = logits->data;
   if (z.ndim() != 2) throw ValueError("cross_entropy: logits must have shape (N, C), got " + shape_str(z.shape));
   const std::int64_t rows = z.shape[0], classes = z.shape[1];
-  if (static_cast<std::int64_t>(labels.size()) != rows)
-    throw ValueError("cross_entropy: labels of shape (" + std::to_string(labels.size()) + ",) for logits of batch size " +
+  if (label_shape != Shape{rows} || static_cast<std::int64_t>(labels.size()) != rows)
+    throw ValueError("cross_entropy: labels of shape " + shape_str(label_shape) + " for logits of batch size " +
                      std::to_string(rows));
   for (auto l : labels)
     if (l < 0 || l >= classes)
@@ -80,7 +80,7 @@ TG_INSTANTIATE_BACKWARD(backward_CrossEntropy)
 
 // Saves (Custom): pred - target, broadcast.
 TensorPtr mse_loss(const TensorPtr& pred, const TensorPtr& target) {
-  Shape s = broadcast_shape(pred->data.shape, target->data.shape);
+  Shape s = broadcast_shape(pred->data.shape, target->data.shape, "mse_loss");
   const bool rec = recording({&pred, &target});
   TensorPtr p = rec ? expanded(pred, s) : pred, t = rec ? expanded(target, s) : target;
   Array diff = sub(p->data, t->data);

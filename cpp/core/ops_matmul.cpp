@@ -22,7 +22,7 @@ std::vector<X> backward_MatMul(const TensorNode&, const X& g, const In& in) {
   const X b2 = sb.size() == 1 ? reshape(b, Shape{sb[0], 1}) : b;
   const Shape& sa2 = shape_of(a2);
   const Shape& sb2 = shape_of(b2);
-  Shape gs = broadcast_shape(Shape(sa2.begin(), sa2.end() - 2), Shape(sb2.begin(), sb2.end() - 2));
+  Shape gs = broadcast_shape(Shape(sa2.begin(), sa2.end() - 2), Shape(sb2.begin(), sb2.end() - 2), "@");
   gs.push_back(sa2[sa2.size() - 2]);
   gs.push_back(sb2.back());
   const X g2 = reshape(g, gs);

@@ -155,6 +155,25 @@ Array seed(const TensorPtr& root, const Array* gradient) {
   return astype(*gradient, root->data.dtype);
 }
 
+}  // namespace
+
+void set_requires_grad(TensorNode& t, bool flag) {
+  if (!t.is_leaf())
+    throw RuntimeError("requires_grad can only be changed on a leaf tensor; this one was computed by op '" + op_string(t) +
+                       "' (use detach() to get a leaf)");
+  t.requires_grad = flag;
+}
+
+void set_grad(TensorNode& t, TensorPtr grad) {
+  if (grad && grad->data.shape != t.data.shape)
+    throw ValueError("assigned grad has shape " + shape_str(grad->data.shape) + " but the tensor has shape " +
+                     shape_str(t.data.shape));
+  if (grad && grad->data.dtype != t.data.dtype) grad = make_leaf(astype(grad->data, t.data.dtype));
+  t.grad = std::move(grad);
+}
+
+namespace {
+
 bool has_nan(const Array& a) {
   Array c = contiguous(a);
   const std::int64_t n = c.numel();
@@ -287,9 +306,29 @@ struct RecordingBackward {
   ~RecordingBackward() { recording_backward_flag() = previous; }
 };
 
-// A leaf's share of this pass, shaped like the leaf.
-Array leaf_shaped(Array g, const TensorNode* n) { return g.shape == n->data.shape ? std::move(g) : expand(g, n->data.shape); }
-TensorPtr leaf_shaped(TensorPtr g, const TensorNode* n) { return g->data.shape == n->data.shape ? std::move(g) : expand(g, n->data.shape); }
+// A leaf's share of this pass, shaped like the leaf: broadcast to it if the
+// leaf's data was given another shape after the graph used it (Note [Mutating
+// data]), else a ValueError naming both shapes.
+void check_expands(const Shape& g, const Shape& leaf) {
+  bool ok = g.size() <= leaf.size();
+  for (std::size_t i = 0; ok && i < g.size(); ++i) {
+    const std::int64_t to = leaf[leaf.size() - g.size() + i];
+    ok = g[i] == to || g[i] == 1;
+  }
+  if (!ok)
+    throw ValueError("backward(): a leaf's gradient has shape " + shape_str(g) + " but the leaf now has shape " +
+                     shape_str(leaf) + " (its data was reassigned after the graph used it)");
+}
+Array leaf_shaped(Array g, const TensorNode* n) {
+  if (g.shape == n->data.shape) return g;
+  check_expands(g.shape, n->data.shape);
+  return expand(g, n->data.shape);
+}
+TensorPtr leaf_shaped(TensorPtr g, const TensorNode* n) {
+  if (g->data.shape == n->data.shape) return g;
+  check_expands(g->data.shape, n->data.shape);
+  return expand(g, n->data.shape);
+}
 
 // A recorded pass starts from the caller's gradient itself when it is a node
 // (so that the result is differentiable in it too), cast to the root's dtype.

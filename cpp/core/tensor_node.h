@@ -100,8 +100,9 @@ TensorPtr where(const TensorPtr& cond, const TensorPtr& a, const TensorPtr& b);
 // softmax family and losses (ops_loss.cpp)
 TensorPtr softmax(const TensorPtr& a, std::int64_t dim);
 TensorPtr log_softmax(const TensorPtr& a, std::int64_t dim);
-// logits (N, C), labels N class ids in [0, C) (validated here)
-TensorPtr cross_entropy(const TensorPtr& logits, const std::vector<std::int64_t>& labels);
+// logits (N, C), labels N class ids in [0, C) (validated here):
+// `labels` holds the class ids of an array of shape `label_shape`, which must be (N,).
+TensorPtr cross_entropy(const TensorPtr& logits, const std::vector<std::int64_t>& labels, const Shape& label_shape);
 TensorPtr mse_loss(const TensorPtr& pred, const TensorPtr& target);
 
 // tg.autograd.Function: a node holding `data`, computed outside the core from
@@ -142,5 +143,13 @@ std::vector<TensorPtr> gradients(const TensorPtr& root, const std::vector<Tensor
 // Then, with the caller's lock held: ADDS each leaf's gradient into its .grad
 // and clears .parents of the released nodes.
 void commit(BackwardPass&& pass);
+
+// ---- attributes a user may assign (tensor_backward.cpp) --------------------------
+
+// .requires_grad of a leaf (RuntimeError on a computed tensor).
+void set_requires_grad(TensorNode& t, bool flag);
+// .grad: null, or a gradient of t's shape, kept in t's dtype (ValueError
+// naming both shapes otherwise).
+void set_grad(TensorNode& t, TensorPtr grad);
 
 }  // namespace tapegrad

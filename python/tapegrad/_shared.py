@@ -12,7 +12,8 @@ import os
 import warnings
 
 __all__ = ["grad", "RandomState", "arange_args", "num_threads_arg", "warn_inexact_integers", "check_shape",
-           "shape_args", "cache_limit_arg"]
+           "shape_args", "cache_limit_arg", "float_dtype", "requires_grad_arg", "no_setter", "no_deleter", "named",
+           "argument_error"]
 
 
 def grad(output, inputs, gradient=None, retain_graph=None, create_graph=False):
@@ -24,6 +25,8 @@ def grad(output, inputs, gradient=None, retain_graph=None, create_graph=False):
     gradients (Values or Tensors) can be differentiated again, to any order;
     ``retain_graph`` defaults to ``create_graph``, as in PyTorch.
     """
+    if not hasattr(output, "_gradients"):  # a Value or Tensor of either backend has it
+        raise TypeError(f"grad() needs a tapegrad Value or Tensor as output, got {type(output).__name__}")
     single = not isinstance(inputs, (list, tuple))
     nodes = [inputs] if single else list(inputs)
     grads = output._gradients(nodes, gradient=gradient, retain_graph=retain_graph, create_graph=create_graph)
@@ -64,12 +67,55 @@ def arange_args(start, stop=None, step=1):
 
 
 def num_threads_arg(n) -> int:
-    """``n`` for ``set_num_threads(n)``: an int of at least 1."""
+    """``n`` for ``set_num_threads(n)``: an int of at least 1, capped at 2**31 - 1.
+
+    Both backends' BLAS libraries cap the count at the threads they were
+    built for; the C int they take in between must not overflow first.
+    """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
         raise TypeError(f"set_num_threads() takes an int, not {type(n).__name__}")
     if n < 1:
         raise ValueError(f"set_num_threads() needs at least 1 thread, got {n}")
-    return int(n)
+    return min(int(n), 2**31 - 1)
+
+
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def float_dtype(dtype) -> np.dtype:
+    """``dtype`` as one of the two dtypes a Tensor holds (float16 widens to float32); Note [Dtypes]."""
+    dt = np.dtype(dtype)
+    if dt == np.float16:
+        return _FLOAT32
+    if dt not in (_FLOAT32, _FLOAT64):
+        raise TypeError(f"tapegrad tensors hold float32 or float64, not {dt}")
+    return dt
+
+
+def requires_grad_arg(flag) -> bool:
+    """``requires_grad`` as given to a Tensor: a bool (or NumPy bool), else a TypeError."""
+    if not isinstance(flag, (bool, np.bool_)):
+        raise TypeError(f"requires_grad must be a bool, not {type(flag).__name__}")
+    return bool(flag)
+
+
+def no_setter(name: str):
+    """The setter of a read-only attribute: the words of Python 3.11+'s property, on every version
+    (the native Value's attributes say the same, cpp/bindings/value_type.cpp)."""
+
+    def fset(self, value):
+        raise AttributeError(f"property {name!r} of {type(self).__name__!r} object has no setter")
+
+    return fset
+
+
+def no_deleter(name: str):
+    """The deleter of an attribute that cannot be deleted (see ``no_setter``)."""
+
+    def fdel(self):
+        raise AttributeError(f"property {name!r} of {type(self).__name__!r} object has no deleter")
+
+    return fdel
 
 
 def cache_limit_arg(nbytes) -> int:
@@ -126,7 +172,11 @@ def check_shape(shape, dtype=np.float32) -> tuple:
         if n < 0:
             raise ValueError(f"negative dimensions are not allowed: shape {shape}")
     shape = tuple(int(n) for n in shape)
-    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    itemsize = np.dtype(dtype).itemsize
+    if 0 in shape and math.prod(n for n in shape if n) * itemsize >= 2**63:
+        # no elements, but the byte strides (products of the other sizes) must fit 64 bits
+        raise ValueError(f"tensor is too big: shape {shape} of {np.dtype(dtype)} overflows 64-bit sizes")
+    nbytes = math.prod(shape) * itemsize
     if nbytes > _MEMORY_LIMIT:
         raise MemoryError(
             f"a {np.dtype(dtype)} tensor of shape {shape} needs {nbytes} bytes, "
@@ -140,3 +190,43 @@ def shape_args(shape: tuple) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         return tuple(shape[0])
     return shape
+
+
+# ----------------------------------------------------------------------------
+# Argument errors (Note [Signatures] in cpp/bindings/signature.h)
+
+
+def named(fn, qualname: str):
+    """``fn`` renamed ``qualname`` ("Tensor.relu") wherever Python reads its name.
+
+    That includes its code object, whose name older Pythons quote in argument
+    errors ("relu() takes 1 positional argument but 2 were given").
+    """
+    name = qualname.rpartition(".")[2]
+    fn.__name__, fn.__qualname__ = name, qualname
+    code = fn.__code__.replace(co_name=name)
+    if hasattr(code, "co_qualname"):  # Python 3.11+
+        code = code.replace(co_qualname=qualname)
+    fn.__code__ = code
+    return fn
+
+
+_SIGNATURES: dict = {}
+
+
+def argument_error(qualname: str, params: str, args: tuple, kwargs: dict):
+    """Raise the TypeError Python raises for calling a def ``qualname(params)`` with these arguments.
+
+    The native backend calls this when a call does not bind to a native
+    callable's signature, so that both backends say, word for word, what
+    Python says for the reference's functions ("Tensor.backward() got an
+    unexpected keyword argument 'foo'"), on every Python version.
+    """
+    fn = _SIGNATURES.get((qualname, params))
+    if fn is None:
+        name = qualname.rpartition(".")[2]
+        scope: dict = {}
+        exec(f"def {name}({params.replace('$', '')}):\n    pass", scope)  # noqa: S102 - our own signature text
+        fn = _SIGNATURES[qualname, params] = named(scope[name], qualname)
+    fn(*args, **kwargs)
+    raise TypeError(f"{qualname}() cannot take the arguments {args!r}, {kwargs!r}")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._shared import RandomState, arange_args, cache_limit_arg, check_shape, num_threads_arg, shape_args
+from ._shared import (RandomState, arange_args, cache_limit_arg, check_shape, float_dtype, num_threads_arg,
+                      requires_grad_arg, shape_args)
 
 __all__ = ["zeros", "ones", "randn", "arange", "manual_seed", "generator", "from_dlpack", "set_num_threads",
            "get_num_threads", "empty_cache", "set_cache_limit", "cache_info"]
@@ -22,7 +23,7 @@ manual_seed = _random.manual_seed
 
 
 def _dtype(dtype) -> np.dtype:
-    return np.dtype(np.float32 if dtype is None else dtype)
+    return np.dtype(np.float32) if dtype is None else float_dtype(dtype)
 
 
 def zeros(*shape, dtype=None, requires_grad: bool = False) -> _core.Tensor:
@@ -39,17 +40,18 @@ def ones(*shape, dtype=None, requires_grad: bool = False) -> _core.Tensor:
 
 def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> _core.Tensor:
     """Standard normal samples: float64 draws of ``default_rng``, cast to ``dtype``."""
+    dt = _dtype(dtype)
     shape = check_shape(shape_args(shape), np.float64)  # drawn in float64: checked as such
+    requires_grad = requires_grad_arg(requires_grad)  # every argument checked before the stream moves
     rng = _random.rng(seed)
-    dt = np.float32 if dtype is None else dtype
     return _core.tensor(rng.standard_normal(shape), requires_grad=requires_grad, dtype=dt)
 
 
 def arange(start, stop=None, step=1, *, dtype=None, requires_grad: bool = False) -> _core.Tensor:
     """``arange(n)`` is 0, 1, ..., n-1; ``arange(start, stop, step)`` as in NumPy."""
     start, stop, step, n = arange_args(start, stop, step)
-    check_shape((n,), np.float64)
-    dt = np.float32 if dtype is None else dtype
+    dt = _dtype(dtype)
+    check_shape((n,), np.float64)  # made in float64, then cast
     return _core.tensor(np.arange(start, stop, step, dtype=np.float64), requires_grad=requires_grad, dtype=dt)
 
 
@@ -68,9 +70,7 @@ def set_num_threads(n: int) -> None:
     The native backend runs its BLAS (OpenBLAS) on at most ``n`` threads; every
     other kernel runs on the calling thread. The default is one per core.
     """
-    # OpenBLAS caps n at the threads it was built for (64 for scipy-openblas32);
-    # the C int in between must not overflow first.
-    _core._set_blas_threads(min(num_threads_arg(n), 2**31 - 1))
+    _core._set_blas_threads(num_threads_arg(n))  # capped: OpenBLAS caps it again, at its build's maximum
 
 
 def get_num_threads() -> int:

@@ -21,6 +21,9 @@ class GradcheckError(AssertionError):
     assertion. The message names the worst mismatch.
     """
 
+    def __init__(self, *args):  # spelled out: inspect.signature reads no builtin exception's
+        super().__init__(*args)
+
 
 def _is_value(x) -> bool:
     return type(x).__name__ == "Value" and hasattr(x, "data") and hasattr(x, "grad")

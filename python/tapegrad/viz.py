@@ -42,9 +42,15 @@ class GraphvizNotFoundError(RuntimeError):
     GraphvizNotFoundWarning (make that warning an error to stop instead).
     """
 
+    def __init__(self, *args):  # spelled out: inspect.signature reads no builtin exception's
+        super().__init__(*args)
+
 
 class GraphvizNotFoundWarning(UserWarning):
     """``draw`` wrote the DOT text (``.dot``) because Graphviz's ``dot`` is not installed."""
+
+    def __init__(self, *args):  # spelled out: inspect.signature reads no builtin exception's
+        super().__init__(*args)
 
 
 _ESCAPES = str.maketrans({ch: "\\" + ch for ch in '\\"{}|<>'})
@@ -86,6 +92,8 @@ def to_dot(root, show_grad: bool = True, rankdir: str = "LR") -> str:
     are drawn dashed and blue, their names marked ``(backward)``, so that a
     second-order graph shows which part is the first derivative's.
     """
+    if not (_params.is_value(root) or _params.is_tensor(root)):
+        raise TypeError(f"tg.viz needs a tapegrad Value or Tensor, got {type(root).__name__}")
     if rankdir not in ("LR", "RL", "TB", "BT"):
         raise ValueError(f"rankdir must be one of LR, RL, TB, BT, got {rankdir!r}")
     g = _graphwalk.walk(root)

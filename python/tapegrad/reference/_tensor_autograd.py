@@ -15,6 +15,7 @@ import itertools
 import numpy as np
 
 from .._hooks import RemovableHandle
+from .._shared import named
 from . import _autograd
 from . import elementwise as E
 from . import tensor_ops as ops
@@ -70,7 +71,9 @@ def _seed(root: Tensor, gradient) -> np.ndarray:
 
 
 def _sweep(root: Tensor, gradient, retain_graph: bool, recorded: bool, wanted):
-    """[(node, this pass's gradient)] for the leaves requiring grad, or for ``wanted`` ids."""
+    """[(node, this pass's gradient)] for the leaves requiring grad (shaped like
+    them), or for ``wanted`` ids. The graph is freed only once the sweep has
+    succeeded, as the native engine does."""
     seed = _seed(root, gradient)
     F = TENSOR_F if recorded else ops.ARRAY_F
     if recorded and isinstance(gradient, Tensor) and gradient.requires_grad:
@@ -78,7 +81,7 @@ def _sweep(root: Tensor, gradient, retain_graph: bool, recorded: bool, wanted):
     elif recorded:
         seed = Tensor._wrap(seed)
     grads = {id(root): seed}
-    found = []
+    found, used = [], []
     with np.errstate(all="ignore"):
         for node in reversed(_autograd.topo_order(root)):
             g = grads.pop(id(node), None)
@@ -86,7 +89,9 @@ def _sweep(root: Tensor, gradient, retain_graph: bool, recorded: bool, wanted):
                 continue
             if node._hooks:
                 g = _apply_hooks(node, g, recorded)
-            if (node.is_leaf or node._retains_grad) if wanted is None else (id(node) in wanted):
+            if wanted is None and (node.is_leaf or node._retains_grad):
+                found.append((node, _leaf_shaped(g, node, recorded)))
+            elif wanted is not None and id(node) in wanted:
                 found.append((node, g))
             if node.is_leaf:
                 continue
@@ -106,10 +111,25 @@ def _sweep(root: Tensor, gradient, retain_graph: bool, recorded: bool, wanted):
                     pg = F.sum_to(pg, p.shape)  # a constant broadcast implicitly, given requires_grad since
                 prev = grads.get(id(p))
                 grads[id(p)] = pg if prev is None else prev + pg
-            if not retain_graph:
-                node._saved = _FREED
-                node._parents = ()
+            used.append(node)
+    if not retain_graph:
+        for node in used:
+            node._saved = _FREED
+            node._parents = ()
     return found
+
+
+def _leaf_shaped(g, leaf: Tensor, recorded: bool):
+    """A leaf's share of this pass, shaped like the leaf: broadcast to it if the
+    leaf's data was given another shape after the graph used it (Note [Mutating
+    data]), else a ValueError naming both shapes (as the native core says)."""
+    if g.shape == leaf.shape:
+        return g
+    lead = len(leaf.shape) - len(g.shape)
+    if lead < 0 or any(n not in (1, leaf.shape[lead + i]) for i, n in enumerate(g.shape)):
+        raise ValueError(f"backward(): a leaf's gradient has shape {g.shape} but the leaf now has shape {leaf.shape} "
+                         "(its data was reassigned after the graph used it)")
+    return apply(ops.Expand, (g,), shape=leaf.shape) if recorded else np.broadcast_to(g, leaf.shape)
 
 
 def backward(root: Tensor, gradient, retain_graph, create_graph) -> None:
@@ -117,14 +137,15 @@ def backward(root: Tensor, gradient, retain_graph, create_graph) -> None:
     with _autograd.recording_backward() if create_graph else _no_mark():
         found = _sweep(root, gradient, retain, bool(create_graph), wanted=None)
     for leaf, g in found:
+        # ._grad directly: these gradients have the node's shape and dtype by construction
         if create_graph:
-            leaf.grad = g if leaf.grad is None else leaf.grad + g
+            leaf._grad = g if leaf._grad is None else leaf._grad + g
             continue
         g = np.asarray(g, dtype=leaf.dtype)
-        if isinstance(leaf.grad, Tensor):
-            leaf.grad = Tensor._wrap(leaf.grad._data + g)
+        if leaf._grad is not None:
+            leaf._grad = Tensor._wrap(leaf._grad._data + g)
         else:
-            leaf.grad = Tensor._wrap(g.copy())
+            leaf._grad = Tensor._wrap(g.copy())
 
 
 def gradients(root: Tensor, inputs, gradient, retain_graph, create_graph) -> list:
@@ -327,9 +348,9 @@ def _retains_grad(self) -> bool:
     return self._retains_grad
 
 
-Tensor.register_hook = register_hook
+Tensor.register_hook = named(register_hook, "Tensor.register_hook")  # argument errors name it as the native's
 Tensor._remove_hook = _remove_hook
-Tensor.retain_grad = retain_grad
+Tensor.retain_grad = named(retain_grad, "Tensor.retain_grad")
 Tensor.retains_grad = property(_retains_grad)
 
 

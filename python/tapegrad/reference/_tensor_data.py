@@ -8,27 +8,17 @@ import numbers
 
 import numpy as np
 
-from .._shared import check_shape, shape_args, warn_inexact_integers
+from .._shared import check_shape, float_dtype, shape_args, warn_inexact_integers
 from ._shapes import broadcast_shape
 
-__all__ = ["float_dtype", "to_array", "check_shape", "shape_args", "backend_name", "describe", "is_number",
-           "check_matmul", "index_key"]
+__all__ = ["float_dtype", "to_array", "grad_data", "check_shape", "shape_args", "backend_name", "describe",
+           "is_number", "check_matmul"]
 
 _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
 
 # ----------------------------------------------------------------------------
 # Data conversion (Note [Dtypes]) and size checks
-
-
-def float_dtype(dtype) -> np.dtype:
-    """``dtype`` as one of the two dtypes a Tensor holds (float16 widens to float32)."""
-    dt = np.dtype(dtype)
-    if dt == np.float16:
-        return _FLOAT32
-    if dt not in (_FLOAT32, _FLOAT64):
-        raise TypeError(f"tapegrad tensors hold float32 or float64, not {dt}")
-    return dt
 
 
 def to_array(data, dtype=None, copy: bool = True) -> np.ndarray:
@@ -56,6 +46,14 @@ def to_array(data, dtype=None, copy: bool = True) -> np.ndarray:
         dt = _FLOAT32
     warn_inexact_integers(arr, dt)
     return np.array(arr, dtype=dt, copy=True) if copy else np.asarray(arr, dtype=dt)
+
+
+def grad_data(value, dtype) -> np.ndarray:
+    """What ``x.grad = value`` holds when ``value`` is not a Tensor: array data in ``dtype``
+    (another backend's Tensor, or a Value, is a TypeError; the Tensor checks the shape)."""
+    if backend_name(value) is not None:
+        raise TypeError(f"cannot assign {describe(value)} to the .grad of a tapegrad.reference Tensor")
+    return to_array(value, dtype)
 
 
 # ----------------------------------------------------------------------------
@@ -86,7 +84,7 @@ def is_number(x) -> bool:
     return isinstance(x, (numbers.Real, np.bool_))
 
 # ----------------------------------------------------------------------------
-# Matmul shapes and indices
+# Matmul shapes (indices: _index.py)
 
 
 def check_matmul(a: tuple, b: tuple, dtype) -> None:
@@ -103,29 +101,3 @@ def check_matmul(a: tuple, b: tuple, dtype) -> None:
     rows = a[-2:-1] if len(a) > 1 else ()
     cols = b[-1:] if len(b) > 1 else ()
     check_shape(batch + rows + cols, dtype)  # MemoryError before allocating
-
-
-def _int_index(arr: np.ndarray) -> np.ndarray:
-    """Float index arrays (every Tensor is float) as integers, if they hold integers."""
-    if arr.dtype.kind == "f":
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise IndexError("tensor indices must hold integers")
-        return arr.astype(np.intp)
-    return arr
-
-
-def index_key(key, tensor_type) -> tuple:
-    """Normalise an index: Tensors and lists become integer (or bool) arrays."""
-    parts = key if isinstance(key, tuple) else (key,)
-    out = []
-    for k in parts:
-        if isinstance(k, tensor_type):
-            k = _int_index(k._data)
-        elif isinstance(k, list):
-            k = _int_index(np.asarray(k))
-        elif isinstance(k, np.ndarray):
-            k = _int_index(k)
-        elif backend_name(k) is not None:
-            raise TypeError(f"cannot index a tapegrad.reference Tensor with {describe(k)}")
-        out.append(k)
-    return tuple(out)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._shared import RandomState, arange_args
+from .._shared import RandomState, arange_args, requires_grad_arg
 from ._tensor_data import check_shape, float_dtype, shape_args
 from .tensor import Tensor
 
@@ -25,13 +25,17 @@ def _dtype(dtype) -> np.dtype:
 
 
 def zeros(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of zeros; ``zeros(2, 3)`` and ``zeros((2, 3))`` alike (float32 unless ``dtype``)."""
     dt = _dtype(dtype)
-    return Tensor._wrap(np.zeros(check_shape(shape_args(shape), dt), dtype=dt), requires_grad)
+    shape = check_shape(shape_args(shape), dt)
+    return Tensor._wrap(np.zeros(shape, dtype=dt), requires_grad_arg(requires_grad))
 
 
 def ones(*shape, dtype=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ones; ``ones(2, 3)`` and ``ones((2, 3))`` alike (float32 unless ``dtype``)."""
     dt = _dtype(dtype)
-    return Tensor._wrap(np.ones(check_shape(shape_args(shape), dt), dtype=dt), requires_grad)
+    shape = check_shape(shape_args(shape), dt)
+    return Tensor._wrap(np.ones(shape, dtype=dt), requires_grad_arg(requires_grad))
 
 
 def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> Tensor:
@@ -43,6 +47,7 @@ def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> Tensor:
     """
     dt = _dtype(dtype)
     shape = check_shape(shape_args(shape), np.float64)
+    requires_grad = requires_grad_arg(requires_grad)  # every argument checked before the stream moves
     rng = _random.rng(seed)
     return Tensor._wrap(rng.standard_normal(shape).astype(dt), requires_grad)
 
@@ -51,8 +56,8 @@ def arange(start, stop=None, step=1, *, dtype=None, requires_grad: bool = False)
     """``arange(n)`` is 0, 1, ..., n-1; ``arange(start, stop, step)`` as in NumPy."""
     start, stop, step, n = arange_args(start, stop, step)
     dt = _dtype(dtype)
-    check_shape((n,), dt)
-    return Tensor._wrap(np.arange(start, stop, step, dtype=np.float64).astype(dt), requires_grad)
+    check_shape((n,), np.float64)  # made in float64, then cast
+    return Tensor._wrap(np.arange(start, stop, step, dtype=np.float64).astype(dt), requires_grad_arg(requires_grad))
 
 
 def from_dlpack(obj) -> Tensor:
@@ -65,6 +70,8 @@ def from_dlpack(obj) -> Tensor:
     """
     if isinstance(obj, Tensor):
         return Tensor._wrap(obj._data)
+    if not hasattr(obj, "__dlpack__"):
+        raise TypeError(f"from_dlpack() needs an object with __dlpack__, got {type(obj).__name__}")
     if isinstance(obj, np.ndarray) and obj.dtype in (np.float32, np.float64):  # native byte order only
         arr = np.asarray(obj)
     else:

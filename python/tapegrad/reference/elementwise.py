@@ -23,6 +23,7 @@ import math as _math
 
 import numpy as _np
 
+from .._shared import named as _named
 from . import _scalar as _ieee
 
 __all__ = ["UNARY", "BINARY", "COMPARE", "ELEMENTWISE", "SCALARS", "ARRAYS", "op_for", "bind_methods"]
@@ -397,17 +398,20 @@ def bind_methods(cls, call) -> None:
     """Give ``cls`` one method per unary op that a method makes (``relu``, ``tanh``, ...).
 
     ``x.relu()`` is then ``call(Relu, x)``: Value and Tensor each bind theirs.
+    Each method takes no argument but self, as the native one (Note [Signatures]).
     """
     for op in UNARY:
-        if not op.python or op.python.startswith("_"):
-            continue
+        if op.python and not op.python.startswith("_"):
+            setattr(cls, op.python, _method(cls, op, call))
 
-        def method(self, _op=op):
-            return call(_op, self)
 
-        method.__name__ = method.__qualname__ = op.python
-        method.__doc__ = f"The elementwise op {op.name!r} (tapegrad/reference/elementwise.py)."
-        setattr(cls, op.python, method)
+def _method(cls, op, call):
+    def method(self):
+        return call(op, self)
+
+    method.__doc__ = f"The elementwise op {op.name!r} (tapegrad/reference/elementwise.py)."
+    # named Tensor.relu everywhere Python reads a name, as the native method: its argument errors say so
+    return _named(method, f"{cls.__name__}.{op.python}")
 
 
 del _math

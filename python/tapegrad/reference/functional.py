@@ -6,7 +6,7 @@ import numpy as np
 from ._tensor_data import backend_name, check_shape, describe, is_number
 from .tensor import Tensor, apply, broadcast, expand
 from . import tensor_ops as ops
-from ._shapes import broadcast_shape, normalize_dims
+from ._shapes import broadcast_shape, one_dim
 
 __all__ = ["concatenate", "stack", "where", "cross_entropy", "mse_loss"]
 
@@ -18,7 +18,8 @@ def _as_tensor(x, dtype=None, what: str = "argument") -> Tensor:
     if backend_name(x) is not None:
         raise TypeError(f"{what}: cannot combine {describe(x)} with tapegrad.reference Tensors")
     if is_number(x):
-        return Tensor._wrap(np.asarray(x, dtype=dtype or np.float32))
+        with np.errstate(over="ignore"):  # 1e300 in float32 is inf (IEEE), as the native backend
+            return Tensor._wrap(np.asarray(x, dtype=dtype or np.float32))
     return Tensor(x)
 
 
@@ -34,11 +35,10 @@ def _tensors(tensors, what: str) -> tuple:
 def concatenate(tensors, dim: int = 0, *, axis=None) -> Tensor:
     """Join tensors along an existing dimension; each gets its slice of the gradient back."""
     ts = _tensors(tensors, "concatenate")
-    dim = dim if axis is None else axis
     first = ts[0]
+    d = one_dim(dim if axis is None else axis, first.ndim)
     if first.ndim == 0:
         raise ValueError("concatenate: zero-dimensional tensors cannot be concatenated")
-    d = normalize_dims(dim, first.ndim)[0]
     for t in ts[1:]:
         if t.ndim != first.ndim or any(
             i != d and m != n for i, (m, n) in enumerate(zip(t.shape, first.shape))
@@ -52,11 +52,10 @@ def concatenate(tensors, dim: int = 0, *, axis=None) -> Tensor:
 def stack(tensors, dim: int = 0, *, axis=None) -> Tensor:
     """Join equally shaped tensors along a new dimension."""
     ts = _tensors(tensors, "stack")
-    dim = dim if axis is None else axis
+    d = one_dim(dim if axis is None else axis, ts[0].ndim + 1)
     for t in ts[1:]:
         if t.shape != ts[0].shape:
             raise ValueError(f"stack: shapes {ts[0].shape} and {t.shape} differ")
-    d = normalize_dims(dim, ts[0].ndim + 1)[0]
     return apply(ops.Stack, ts, axis=d)
 
 
@@ -72,7 +71,8 @@ def where(cond, a, b) -> Tensor:
     return apply(ops.Where, (cond, expand(a, shape), expand(b, shape)))
 
 
-def _labels(labels, n: int, classes: int) -> np.ndarray:
+def _class_ids(labels) -> np.ndarray:
+    """The labels as integer class ids (their shape and range are checked with the logits)."""
     if isinstance(labels, Tensor):
         labels = labels._data
     elif backend_name(labels) is not None:
@@ -81,27 +81,29 @@ def _labels(labels, n: int, classes: int) -> np.ndarray:
     if arr.dtype.kind == "f":
         if not np.all(arr == np.round(arr)):
             raise TypeError("cross_entropy: labels must be integer class ids")
-        arr = arr.astype(np.intp)
     elif arr.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: labels must be integer class ids, got dtype {arr.dtype}")
-    if arr.shape != (n,):
-        raise ValueError(f"cross_entropy: labels of shape {arr.shape} for logits of batch size {n}")
-    bad = (arr < 0) | (arr >= classes)
-    if bad.any():
-        raise IndexError(f"cross_entropy: label {arr[bad][0]} is out of range for {classes} classes")
-    return arr.astype(np.intp)
+    return arr.astype(np.int64)
 
 
 def cross_entropy(logits, labels) -> Tensor:
     """Mean over the batch of -log softmax(logits)[label], fused and stable.
 
-    ``logits`` has shape (N, C); ``labels`` holds N integer class ids.
+    ``logits`` has shape (N, C); ``labels`` holds N integer class ids. The
+    checks come in the native core's order: the arguments' types, then the
+    logits' shape, the labels' shape and each label's range.
     """
     logits = _as_tensor(logits, what="cross_entropy")
+    ids = _class_ids(labels)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must have shape (N, C), got {logits.shape}")
     n, classes = logits.shape
-    return apply(ops.CrossEntropy, (logits,), labels=_labels(labels, n, classes))
+    if ids.shape != (n,):
+        raise ValueError(f"cross_entropy: labels of shape {ids.shape} for logits of batch size {n}")
+    bad = (ids < 0) | (ids >= classes)
+    if bad.any():
+        raise IndexError(f"cross_entropy: label {ids[bad][0]} is out of range for {classes} classes")
+    return apply(ops.CrossEntropy, (logits,), labels=ids.astype(np.intp))
 
 
 def mse_loss(pred, target) -> Tensor:

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._shared import requires_grad_arg
 from . import _autograd
 from . import elementwise as E
 from . import tensor_ops as ops
-from ._shapes import broadcast_shape, normalize_dims
-from ._tensor_data import backend_name, check_matmul, check_shape, describe, index_key, is_number, shape_args, to_array
+from ._index import index_key
+from ._shapes import broadcast_shape, normalize_dims, one_dim, permute_axes, reshape_target, softmax_axis
+from ._tensor_data import (backend_name, check_matmul, check_shape, describe, grad_data, is_number, shape_args,
+                           to_array)
 
 __all__ = ["Tensor"]
 
@@ -114,41 +117,35 @@ def export_dlpack(arr: np.ndarray, kwargs: dict):
 class Tensor:
     """An n-d array of float32/float64 that records the operations applied to it."""
 
-    __slots__ = ("_data", "grad", "_requires_grad", "_row", "_parents", "_saved", "_params", "label", "_hooks",
+    __slots__ = ("_data", "_grad", "_requires_grad", "_row", "_parents", "_saved", "_params", "_label", "_hooks",
                  "_retains_grad", "_from_backward", "__weakref__")
 
     # ``ndarray + Tensor`` defers to Tensor.__radd__ instead of looping in NumPy
     __array_ufunc__ = None
 
     def __init__(self, data, requires_grad: bool = False, dtype=None):
-        self._data = to_array(data, dtype)
-        self.grad = None
-        self._requires_grad = bool(requires_grad)
-        self._row = None  # the op's row in tensor_ops.OPS, None for a leaf
-        self._parents = ()
-        self._saved = ()
-        self._params = {}
-        self.label = ""
-        self._hooks = []  # register_hook's (id, hook) pairs
-        self._retains_grad = False
-        self._from_backward = False  # made by a recorded backward pass (tg.viz marks it)
+        flag = requires_grad_arg(requires_grad)
+        self._leaf(to_array(data, dtype), flag)
 
     @classmethod
     def _wrap(cls, array: np.ndarray, requires_grad: bool = False) -> "Tensor":
         """A leaf around an existing float32/float64 array, without copying."""
         t = cls.__new__(cls)
-        t._data = array
-        t.grad = None
-        t._requires_grad = requires_grad
-        t._row = None
-        t._parents = ()
-        t._saved = ()
-        t._params = {}
-        t.label = ""
-        t._hooks = []
-        t._retains_grad = False
-        t._from_backward = False
+        t._leaf(array, requires_grad)
         return t
+
+    def _leaf(self, array: np.ndarray, requires_grad: bool) -> None:
+        self._data = array
+        self._grad = None
+        self._requires_grad = requires_grad
+        self._row = None  # the op's row in tensor_ops.OPS, None for a leaf
+        self._parents = ()
+        self._saved = ()
+        self._params = {}
+        self._label = ""
+        self._hooks = []  # register_hook's (id, hook) pairs
+        self._retains_grad = False
+        self._from_backward = False  # made by a recorded backward pass (tg.viz marks it)
 
     # -- properties --------------------------------------------------------
 
@@ -183,12 +180,34 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, flag: bool) -> None:
+        flag = requires_grad_arg(flag)
         if not self.is_leaf:
-            raise RuntimeError(
-                f"requires_grad can only be changed on a leaf tensor; this one was computed by "
-                f"op {self.op!r} (use detach() to get a leaf)"
-            )
-        self._requires_grad = bool(flag)
+            raise RuntimeError(f"requires_grad can only be changed on a leaf tensor; this one was computed by "
+                               f"op {self.op!r} (use detach() to get a leaf)")
+        self._requires_grad = flag
+
+    @property
+    def grad(self):
+        """The accumulated gradient (a Tensor of this tensor's shape and dtype), or None; assignable."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        g = value if value is None or isinstance(value, Tensor) else Tensor._wrap(grad_data(value, self.dtype))
+        if g is not None and g.shape != self.shape:
+            raise ValueError(f"assigned grad has shape {g.shape} but the tensor has shape {self.shape}")
+        self._grad = g if g is None or g.dtype == self.dtype else Tensor._wrap(g._data.astype(self.dtype))
+
+    @property
+    def label(self) -> str:
+        """A name shown in graph drawings (str, assignable)."""
+        return self._label
+
+    @label.setter
+    def label(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"Tensor.label must be a str, not {type(value).__name__}")
+        self._label = value
 
     @property
     def is_leaf(self) -> bool:
@@ -221,9 +240,10 @@ class Tensor:
             return self._data.astype(dtype)
         return self._data.copy() if copy else self._data
 
-    def __dlpack__(self, **kwargs):
-        """A DLPack capsule sharing this tensor's memory (read-only memory: see export_dlpack)."""
-        return export_dlpack(self._data, kwargs)
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """A DLPack capsule sharing this tensor's memory (a copy with copy=True; read-only memory: see export_dlpack)."""
+        given = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
+        return export_dlpack(self._data, {k: v for k, v in given.items() if v is not None})
 
     def __dlpack_device__(self):
         return self._data.__dlpack_device__()
@@ -239,12 +259,14 @@ class Tensor:
     def __float__(self) -> float:
         return float(self.item())
 
+    def __int__(self) -> int:
+        """int(x): the only element, truncated toward zero, as NumPy and PyTorch do."""
+        return int(self.item())
+
     def __bool__(self) -> bool:
         if self.size != 1:
-            raise ValueError(
-                f"the truth value of a tensor of shape {self.shape} is ambiguous "
-                "(only single-element tensors have one)"
-            )
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous "
+                             "(only single-element tensors have one)")
         return bool(self._data.item())
 
     def __len__(self) -> int:
@@ -280,7 +302,8 @@ class Tensor:
         if isinstance(other, Tensor):
             return other
         if is_number(other):
-            return Tensor._wrap(np.asarray(other, dtype=self.dtype))
+            with np.errstate(over="ignore"):  # float32 + 1e300 is float32 + inf (IEEE), as the native backend
+                return Tensor._wrap(np.asarray(other, dtype=self.dtype))
         if isinstance(other, (np.ndarray, np.generic, list, tuple)):
             return Tensor(other)
         if backend_name(other) is not None:
@@ -294,52 +317,51 @@ class Tensor:
         a, b = (other, self) if reflected else (self, other)
         return apply(row, broadcast(row.name, a, b))
 
-    def __add__(self, other):
+    def __add__(self, other, /):
         return self._binary(other, ops.Add)
 
-    def __radd__(self, other):
+    def __radd__(self, other, /):
         return self._binary(other, ops.Add, reflected=True)
 
-    def __sub__(self, other):
+    def __sub__(self, other, /):
         return self._binary(other, ops.Sub)
 
-    def __rsub__(self, other):
+    def __rsub__(self, other, /):
         return self._binary(other, ops.Sub, reflected=True)
 
-    def __mul__(self, other):
+    def __mul__(self, other, /):
         return self._binary(other, ops.Mul)
 
-    def __rmul__(self, other):
+    def __rmul__(self, other, /):
         return self._binary(other, ops.Mul, reflected=True)
 
-    def __truediv__(self, other):
+    def __truediv__(self, other, /):
         return self._binary(other, ops.Div)
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self, other, /):
         return self._binary(other, ops.Div, reflected=True)
 
     def __neg__(self):
         return apply(ops.Neg, (self,))
 
-    def __pow__(self, exponent):
-        if is_number(exponent):
-            return apply(ops.PowConst, (self,), k=float(exponent))
-        return self._binary(exponent, ops.Pow)
+    def __pow__(self, other, modulo=None, /):
+        """x ** k for a number k (op '**k'), else x ** b (op '**')."""
+        if modulo is not None:
+            return NotImplemented  # pow(x, k, m): Python's TypeError, as for float
+        if is_number(other):
+            return apply(ops.PowConst, (self,), k=float(other))
+        return self._binary(other, ops.Pow)
 
-    def __rpow__(self, base):
-        return self._binary(base, ops.Pow, reflected=True)
+    def __rpow__(self, other, /):
+        return self._binary(other, ops.Pow, reflected=True)
 
-    def __matmul__(self, other):
+    def __matmul__(self, other, /):
         other = self._operand(other)
-        if other is None:
-            return NotImplemented
-        return _matmul(self, other)
+        return NotImplemented if other is None else _matmul(self, other)
 
-    def __rmatmul__(self, other):
+    def __rmatmul__(self, other, /):
         other = self._operand(other)
-        if other is None:
-            return NotImplemented
-        return _matmul(other, self)
+        return NotImplemented if other is None else _matmul(other, self)
 
     def __abs__(self):
         return self.abs()
@@ -350,27 +372,27 @@ class Tensor:
         other = self._operand(other)
         if other is None:
             return NotImplemented
-        broadcast_shape(self.shape, other.shape, op="comparison")
+        broadcast_shape(self.shape, other.shape, op=row.name)
         with np.errstate(all="ignore"):
             hits = row.forward(self._data, other._data)
         return Tensor._wrap(hits.astype(np.result_type(self.dtype, other.dtype)))
 
-    def __lt__(self, other):
+    def __lt__(self, other, /):
         return self._compare(other, ops.Lt)
 
-    def __le__(self, other):
+    def __le__(self, other, /):
         return self._compare(other, ops.Le)
 
-    def __gt__(self, other):
+    def __gt__(self, other, /):
         return self._compare(other, ops.Gt)
 
-    def __ge__(self, other):
+    def __ge__(self, other, /):
         return self._compare(other, ops.Ge)
 
-    def __eq__(self, other):
+    def __eq__(self, other, /):
         return self._compare(other, ops.Eq)
 
-    def __ne__(self, other):
+    def __ne__(self, other, /):
         return self._compare(other, ops.Ne)
 
     # -- elementwise functions: abs, relu, tanh, sigmoid, exp, log, sqrt, sin,
@@ -383,8 +405,7 @@ class Tensor:
             if dim is not None:
                 raise TypeError(f"{op}() got both dim and axis")
             dim = axis
-        if keepdims is not None:
-            keepdim = keepdims
+        keepdim = keepdim if keepdims is None else keepdims
         axes = normalize_dims(dim, self.ndim)
         if op in ("max", "min") and any(self.shape[d] == 0 for d in axes):
             raise ValueError(f"{op}() over an empty dimension of a tensor of shape {self.shape}")
@@ -410,35 +431,18 @@ class Tensor:
 
     def reshape(self, *shape):
         """The same values in a new shape (one size may be -1); the gradient is reshaped back."""
-        shape = shape_args(shape)
-        for n in shape:
-            if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
-                raise TypeError(f"reshape: shape {shape} must hold ints, got {type(n).__name__}")
-        if sum(n == -1 for n in shape) > 1 or any(n < -1 for n in shape):
-            raise ValueError(f"reshape: bad shape {shape} (sizes >= 0, at most one -1)")
-        try:
-            target = np.empty(self.shape, dtype=np.bool_).reshape(shape).shape
-        except ValueError:
-            raise ValueError(
-                f"cannot reshape a tensor of shape {self.shape} ({self.size} elements) into shape {shape}"
-            ) from None
-        return apply(ops.Reshape, (self,), shape=target)
+        return apply(ops.Reshape, (self,), shape=reshape_target(shape_args(shape), self.shape))
 
     def flatten(self):
         """A 1-D tensor of all the values (a ``reshape`` node)."""
         return self.reshape(-1)
 
-    def _dim(self, d, ndim=None):
-        return normalize_dims(d, self.ndim if ndim is None else ndim)[0]
-
     def transpose(self, dim0, dim1):
         """Swap two dimensions; the gradient is swapped back."""
         axes = list(range(self.ndim))
+        i, j = one_dim(dim0, self.ndim), one_dim(dim1, self.ndim)  # a 0-d tensor takes 0 and -1 (as PyTorch)
         if self.ndim:
-            i, j = self._dim(dim0), self._dim(dim1)
             axes[i], axes[j] = axes[j], axes[i]
-        else:  # still validated: a 0-d tensor accepts dims 0 and -1 only (as PyTorch)
-            normalize_dims(dim0, 0), normalize_dims(dim1, 0)
         return apply(ops.Transpose, (self,), axes=tuple(axes))
 
     @property
@@ -448,32 +452,22 @@ class Tensor:
 
     def permute(self, *dims):
         """Reorder the dimensions; the gradient takes the inverse order."""
-        dims = shape_args(dims)
-        if len(dims) != self.ndim:
-            raise ValueError(
-                f"permute: {len(dims)} dims {dims} given for a tensor with {self.ndim} dimensions"
-            )
-        axes = tuple(normalize_dims(d, self.ndim)[0] if self.ndim else 0 for d in dims)
-        if sorted(axes) != list(range(self.ndim)):
-            raise ValueError(
-                f"permute: dims {dims} are not a permutation of the {self.ndim} dimensions"
-            )
-        return apply(ops.Permute, (self,), axes=axes)
+        return apply(ops.Permute, (self,), axes=permute_axes(shape_args(dims), self.ndim))
 
-    def __getitem__(self, key):
+    def __getitem__(self, key, /):
         """NumPy indexing. Tensor and list indices are integer ids (not masks); the
         gradient is scattered back with ``np.add.at``, so repeated ids add up."""
-        return apply(ops.GetItem, (self,), key=index_key(key, Tensor))
+        return apply(ops.GetItem, (self,), key=index_key(key, self.shape, Tensor))
 
     # -- softmax family --------------------------------------------------------
 
     def softmax(self, dim=-1):
         """e^x / sum(e^x) along ``dim``, shifted by the max so no exp overflows."""
-        return apply(ops.Softmax, (self,), axis=normalize_dims(dim, self.ndim) or None)
+        return apply(ops.Softmax, (self,), axis=softmax_axis(dim, self.ndim))
 
     def log_softmax(self, dim=-1):
         """x - logsumexp(x) along ``dim``, computed stably."""
-        return apply(ops.LogSoftmax, (self,), axis=normalize_dims(dim, self.ndim) or None)
+        return apply(ops.LogSoftmax, (self,), axis=softmax_axis(dim, self.ndim))
 
     # -- autograd ------------------------------------------------------------
 
@@ -482,7 +476,8 @@ class Tensor:
         return Tensor._wrap(self._data)
 
     def zero_grad(self) -> None:
-        self.grad = None
+        """Set .grad to None."""
+        self._grad = None
 
     # register_hook, retain_grad, retains_grad: _tensor_autograd.py binds them.
 
@@ -508,6 +503,8 @@ class Tensor:
 
 
 E.bind_methods(Tensor, lambda op, t: apply(ops.row_named(op.name), (t,)))
+
+
 def _rebuild(data, requires_grad, label):
     t = Tensor._wrap(np.array(data), requires_grad)
     t.label = label

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import weakref
 
+from .._shared import no_deleter, no_setter
 from . import _scalar as ieee
 from . import elementwise as E
 from ._autograd import _mode, is_anomaly_enabled, topo_order
@@ -39,61 +40,64 @@ class Value:
     __array_ufunc__ = None  # NumPy scalars defer to our reflected operators
 
     def __init__(self, data, label: str = "") -> None:
-        if isinstance(data, Value) or _is_foreign(data):
-            raise TypeError(f"Value() data must be a real number, not {_describe(data)}")
-        self._data = ieee.as_float(data)
+        self._data = _real(data, "Value() data")
         self._grad = 0.0
         self._kind = None  # the op's class in elementwise.py, None for a leaf
         self._parents: tuple[Value, ...] = ()
         self._k = 0.0  # the exponent of a "**k" node, unused elsewhere
         self.label = label
 
-    # ----- attributes -------------------------------------------------------
-    @property
-    def data(self) -> float:
+    # ----- attributes (read-only ones and deletions say what the native Value says)
+    def _get_data(self) -> float:
         return self._data
 
-    @data.setter
-    def data(self, value) -> None:
-        self._data = ieee.as_float(value, "Value.data")
+    def _set_data(self, value) -> None:
+        self._data = _real(value, "Value.data")
 
-    @property
-    def grad(self) -> float:
+    data = property(_get_data, _set_data, no_deleter("data"), "The forward value (float, assignable).")
+
+    def _get_grad(self) -> float:
         return self._grad
 
-    @grad.setter
-    def grad(self, value) -> None:
-        self._grad = ieee.as_float(value, "Value.grad")
+    def _set_grad(self, value) -> None:
+        self._grad = _real(value, "Value.grad")
 
-    @property
-    def op(self) -> str:
+    grad = property(_get_grad, _set_grad, no_deleter("grad"), "The accumulated gradient (float, assignable).")
+
+    def _get_op(self) -> str:
         if self._kind is None:
             return ""
         return f"**{format(self._k, 'g')}" if self._kind is E.PowConst else self._kind.name
 
-    @property
-    def parents(self) -> tuple[Value, ...]:
+    op = property(_get_op, no_setter("op"), no_deleter("op"),
+                  "The op that made this Value: '' for leaves, '+', '**2', 'tanh', ...")
+
+    def _get_parents(self) -> tuple:
         return self._parents
+
+    parents = property(_get_parents, no_setter("parents"), no_deleter("parents"),
+                       "The Values this one was computed from (tuple).")
 
     # micrograd's names, read-only, so that code written for micrograd.engine.Value
     # (its draw_dot reads v._prev and v._op) runs unchanged; docs/DESIGN.md Note [Op strings].
-    @property
-    def _op(self) -> str:
-        return self.op
+    _op = property(_get_op, no_setter("_op"), no_deleter("_op"), "micrograd's name for op (the same string).")
 
-    @property
-    def _prev(self) -> frozenset:
+    def _get_prev(self) -> frozenset:
         return frozenset(self._parents)
 
-    @property
-    def label(self) -> str:
+    _prev = property(_get_prev, no_setter("_prev"), no_deleter("_prev"),
+                     "micrograd's name: the distinct parents (frozenset).")
+
+    def _get_label(self) -> str:
         return self._label
 
-    @label.setter
-    def label(self, value: str) -> None:
+    def _set_label(self, value: str) -> None:
         if not isinstance(value, str):
             raise TypeError(f"Value.label must be a str, not {type(value).__name__}")
         self._label = value
+
+    label = property(_get_label, _set_label, no_deleter("label"), "A name shown in graph drawings (str, assignable).")
+    del _get_data, _set_data, _get_grad, _set_grad, _get_op, _get_parents, _get_prev, _get_label, _set_label
 
     def __repr__(self) -> str:
         return f"Value(data={self._data!r}, grad={self._grad!r})"
@@ -105,19 +109,19 @@ class Value:
         return (_leaf, (self._data, self._grad, self._label))
 
     # ----- ops: a Value or a plain number on either side ----------------------
-    def __add__(self, other):
+    def __add__(self, other, /):
         return _binary(E.Add, self, other)
 
-    def __sub__(self, other):
+    def __sub__(self, other, /):
         return _binary(E.Sub, self, other)
 
-    def __mul__(self, other):
+    def __mul__(self, other, /):
         return _binary(E.Mul, self, other)
 
-    def __truediv__(self, other):
+    def __truediv__(self, other, /):
         return _binary(E.Div, self, other)
 
-    def __pow__(self, other, modulo=None):
+    def __pow__(self, other, modulo=None, /):
         """a ** k, k a number: op "**k", one parent; a ** b, b a Value: op "**"."""
         if modulo is not None:
             return NotImplemented
@@ -129,19 +133,19 @@ class Value:
         return _unary(E.PowConst, self, b._data)
 
     # reflected: a number on the left becomes a constant leaf, operand order kept
-    def __radd__(self, other):
+    def __radd__(self, other, /):
         return _binary(E.Add, self, other, reflected=True)
 
-    def __rsub__(self, other):
+    def __rsub__(self, other, /):
         return _binary(E.Sub, self, other, reflected=True)
 
-    def __rmul__(self, other):
+    def __rmul__(self, other, /):
         return _binary(E.Mul, self, other, reflected=True)
 
-    def __rtruediv__(self, other):
+    def __rtruediv__(self, other, /):
         return _binary(E.Div, self, other, reflected=True)
 
-    def __rpow__(self, other):
+    def __rpow__(self, other, /):
         return _binary(E.Pow, self, other, reflected=True)
 
     def __neg__(self):
@@ -211,7 +215,7 @@ class Value:
         if isinstance(gradient, Value):
             seed = gradient if create_graph else gradient._data
         else:
-            seed = 1.0 if gradient is None else ieee.as_float(gradient, "grad() gradient")
+            seed = 1.0 if gradient is None else _real(gradient, "grad() gradient")
         grads = self._sweep(seed, recorded=bool(create_graph))
         if not create_graph:
             return [grads.get(x, 0.0) for x in inputs]
@@ -388,6 +392,13 @@ def _describe(obj) -> str:
     reference = type(obj).__module__.startswith("tapegrad.reference")
     backend = "tapegrad.reference" if reference else "tapegrad (native)"
     return f"a {backend} {type(obj).__name__}"
+
+
+def _real(x, what: str) -> float:
+    """``float(x)`` of a real number; a TypeError naming ``what`` and a Value or Tensor as such."""
+    if isinstance(x, Value) or _is_foreign(x):
+        raise TypeError(f"{what} must be a real number, not {_describe(x)}")
+    return ieee.as_float(x, what)
 
 
 def _operand(self: Value, other, reflected: bool = False):
