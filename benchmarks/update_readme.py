@@ -24,7 +24,7 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 
 def render(report, command) -> str:
-    from tapegrad.cli.bench import markdown
+    from tapegrad.cli.bench_report import markdown
 
     m = report["machine"]
     when = report["date"].replace("T", " ")

@@ -323,7 +323,7 @@ def test_unreliable_reasons():
 def test_bench_marks_rows_measured_on_a_busy_machine(monkeypatch, busy):
     import io
 
-    from tapegrad.cli import bench
+    from tapegrad.cli import bench, bench_report
 
     if busy == "load":
         monkeypatch.setattr(bench, "_load_average", lambda: 99.0)
@@ -334,11 +334,11 @@ def test_bench_marks_rows_measured_on_a_busy_machine(monkeypatch, busy):
     reason = "load average 99" if busy == "load" else "CPU time / wall time 0.00"
     assert all(any(reason in why for why in r["unreliable_reasons"]) for r in report["results"])
     out = io.StringIO()
-    bench.print_report(report, file=out)
+    bench_report.print_report(report, file=out)
     text = out.getvalue()
     assert " !" in text and "! unreliable: the machine was busy" in text
     assert "Unreliable (!):" in text and reason in text
-    md = bench.markdown(report)
+    md = bench_report.markdown(report)
     assert "s ! |" in md
     assert "- ! unreliable: the machine was busy" in md
     json.dumps(report, default=bench._json_default)
@@ -351,7 +351,7 @@ def test_bench_unknown_workload():
 
 def test_bench_plot(tmp_path):
     pytest.importorskip("matplotlib")
-    from tapegrad.cli.bench import plot
+    from tapegrad.cli.bench_report import plot
 
     rows = [{"workload": "W2", "phase": ph, "backend": b, "unit": "s", "nodes": n,
              "speedup_vs_reference": sp}

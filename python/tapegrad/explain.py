@@ -29,6 +29,7 @@ import operator
 
 import numpy as np
 
+from . import _text_layout
 from ._graphwalk import fmt_number, node_names, walk
 from ._params import backend_of, is_tensor
 
@@ -249,7 +250,7 @@ def _array(t):
 
 # A no-break space: the text layout wraps lines between the rows of a matrix,
 # never inside one (or inside a shape); it prints as a plain space.
-_GLUE = "\u00a0"
+_GLUE = _text_layout.GLUE
 
 
 def _nested(a, top: bool = True) -> str:
@@ -411,25 +412,25 @@ class Explanation:
         used = set()
         lines = self._lines(used)
         for level in (1, 2) if self.kind == "value" else ():
-            if _table_width(header, lines) <= width:
+            if _text_layout.table_width(header, lines) <= width:
                 break
             lines = self._lines(used, level)
         if self.kind == "tensor":
             right, names = {0}, {1, 2, 6}
         else:
             right, names = {0, 3, 4, 6}, {1, 2, 5}
-        text = _wrap(self._title(), width)
-        text += _table(header, lines, right, names, width)
+        text = _text_layout.wrap(self._title(), width)
+        text += _text_layout.table(header, lines, right, names, width)
         footer = self._footer(used)
         if footer:
             text += ["", "where several paths meet (multivariable chain rule):"]
             for f in footer:
-                text += _wrap(f, width, "  ", "      ")
+                text += _text_layout.wrap(f, width, "  ", "      ")
         if used:
             text += [""]
             for key in _LEGEND_ORDER:
                 if key in used:
-                    text += _wrap(_LEGEND[key], width, "", "  ")
+                    text += _text_layout.wrap(_LEGEND[key], width, "", "  ")
         return "\n".join(text)
 
     def __str__(self) -> str:
@@ -438,7 +439,7 @@ class Explanation:
     def to_markdown(self) -> str:
         """The same table as GitHub-flavoured Markdown."""
         def row(cells):
-            return "| " + " | ".join(_plain(c).replace("|", "\\|") for c in cells) + " |"
+            return "| " + " | ".join(_text_layout.plain(c).replace("|", "\\|") for c in cells) + " |"
 
         used = set()
         header = self._header()
@@ -446,7 +447,7 @@ class Explanation:
         out += [row(line) for line in self._lines(used)]
         footer = self._footer(used)
         if footer:
-            out += [""] + [f"- `{_plain(f)}`" for f in footer]
+            out += [""] + [f"- `{_text_layout.plain(f)}`" for f in footer]
         if used:
             out += [""] + [f"- {_LEGEND[k]}" for k in _LEGEND_ORDER if k in used]
         return "\n".join(out)
@@ -456,111 +457,3 @@ class Explanation:
 
     def _repr_markdown_(self) -> str:  # Jupyter
         return self.to_markdown()
-
-
-# -- plain-text layout ------------------------------------------------------------
-
-def _plain(text: str) -> str:
-    return text.replace(_GLUE, " ")
-
-
-def _wrap(text: str, width: int, first: str = "", rest: str = "") -> list:
-    """``text`` in lines of at most ``width`` columns, the first indented by
-    ``first``, the others by ``rest`` (see ``_fill``)."""
-    lines = _fill(text, width - len(rest), width - len(first))
-    return [_plain((first if k == 0 else rest) + line) for k, line in enumerate(lines)]
-
-
-def _fill(text: str, width: int, first_width=None) -> list:
-    """Greedy line filling that breaks where a reader expects it: at spaces
-    between glued groups (a matrix row stays whole), inside a group only at its
-    own spaces when the group alone is too wide, and inside a word only when
-    the word alone is. Lines keep their glue (``_plain`` prints it)."""
-    lines, cur = [], ""
-    for group in text.split(" "):
-        limit = first_width if (first_width is not None and not lines) else width
-        for piece in _pieces(group, min(width, limit)):
-            limit = first_width if (first_width is not None and not lines) else width
-            joined = f"{cur} {piece}" if cur else piece
-            if len(joined) <= limit:
-                cur = joined
-            else:
-                if cur:
-                    lines.append(cur)
-                cur = piece
-    return lines + [cur] if cur or not lines else lines
-
-
-def _pieces(group: str, width: int) -> list:
-    """A glued group cut into pieces of at most ``width`` at its glue (and
-    words longer than ``width`` cut anywhere)."""
-    if len(group) <= width:
-        return [group]
-    pieces, cur = [], ""
-    for word in group.split(_GLUE):
-        while len(word) > width:
-            if cur:
-                pieces.append(cur)
-                cur = ""
-            pieces.append(word[:width])
-            word = word[width:]
-        joined = f"{cur}{_GLUE}{word}" if cur else word
-        if len(joined) <= width:
-            cur = joined
-        else:
-            pieces.append(cur)
-            cur = word
-    return pieces + [cur] if cur else pieces
-
-
-def _table_width(header, lines) -> int:
-    """The width of the table with its header wrapped at spaces and no other cell."""
-    return sum(max([_longest_word([header[j]])] + [len(r[j]) for r in lines])
-               for j in range(len(header))) + 2 * (len(header) - 1)
-
-
-def _longest_word(cells) -> int:
-    return max((len(w) for c in cells for w in c.split(" ")), default=0)
-
-
-def _table(header, lines, right, names, width: int) -> list:
-    """Columns two spaces apart (those in ``right`` right-aligned), with a rule
-    under the header. Where the table would be wider than ``width``, the widest
-    columns are narrowed: first the header wraps at spaces, then cells wrap at
-    spaces onto extra lines. Words are cut only when nothing else is left to
-    narrow: first long names (the ``names`` columns, down to 8 characters) and
-    header words, never a number."""
-    n = len(header)
-    rows = [tuple(header)] + [tuple(line) for line in lines]
-    widths = [max(len(r[j]) for r in rows) for j in range(n)]
-    whole = [min(16, _longest_word(r[j] for r in rows)) for j in range(n)]
-    body = [_longest_word(r[j] for r in rows[1:]) for j in range(n)]
-    cells = [max([_longest_word([header[j]])] + [len(r[j]) for r in rows[1:]]) for j in range(n)]
-    cut_names = [min(8, body[j]) if j in names else whole[j] for j in range(n)]
-    cut = [min(8, body[j]) if j in names else body[j] for j in range(n)]
-    budget = width - 2 * (n - 1)
-    for floor in (cells, whole, cut_names, cut, [4] * n):
-        while sum(widths) > budget:
-            narrowable = [j for j in range(n) if widths[j] > max(floor[j], 4)]
-            if not narrowable:
-                break
-            widths[max(narrowable, key=lambda j: widths[j])] -= 1
-
-    def render(cells):
-        parts = [_cell_lines(c, w) for c, w in zip(cells, widths)]
-        out = []
-        for k in range(max(len(p) for p in parts)):
-            line = [(p[k] if k < len(p) else "") for p in parts]
-            out.append(_plain("  ".join(c.rjust(w) if j in right else c.ljust(w)
-                                        for j, (c, w) in enumerate(zip(line, widths)))).rstrip())
-        return out
-
-    text = render(rows[0])
-    text.append("  ".join("-" * w for w in widths))
-    for cells in rows[1:]:
-        text += render(cells)
-    return text
-
-
-def _cell_lines(text: str, width: int) -> list:
-    return [text] if len(text) <= width else _fill(text, width)

@@ -19,6 +19,7 @@ from .._shared import named
 from . import _autograd
 from . import elementwise as E
 from . import tensor_ops as ops
+from ._array_f import ARRAY_F
 from ._shapes import broadcasts_to
 from ._tensor_data import to_array
 from .functional import where as _where
@@ -75,7 +76,7 @@ def _sweep(root: Tensor, gradient, retain_graph: bool, recorded: bool, wanted):
     them), or for ``wanted`` ids. The graph is freed only once the sweep has
     succeeded, as the native engine does."""
     seed = _seed(root, gradient)
-    F = TENSOR_F if recorded else ops.ARRAY_F
+    F = TENSOR_F if recorded else ARRAY_F
     if recorded and isinstance(gradient, Tensor) and gradient.requires_grad:
         seed = F.astype(gradient, root.dtype)  # a node: the results depend on it too
     elif recorded:

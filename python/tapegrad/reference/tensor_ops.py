@@ -12,8 +12,8 @@ Each row is a class with two static methods:
   condition). ``s.input(i)`` and ``s.output()`` are the values the row's
   ``saves`` names, ``s.params`` the forward's parameters; ``F`` is the
   namespace the rule computes in. In the fused sweep they are NumPy arrays
-  and ``ARRAY_F``; in the recorded one (``create_graph=True``) they are the
-  node's parents, the node itself and the Tensor ops of ``tensor_f.py``, so
+  and ``_array_f.ARRAY_F``; in the recorded one (``create_graph=True``) they are the
+  node's parents, the node itself and the Tensor ops of ``_tensor_autograd.TENSOR_F``, so
   the gradients become graph nodes that can be differentiated again.
 
 The ``Tensor`` class (tensor.py) does the wiring: it calls ``forward``,
@@ -31,9 +31,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import elementwise as E
-from ._shapes import broadcast_shape, normalize_dims, sum_to
+from ._shapes import broadcast_shape, normalize_dims
 
-__all__ = ["OPS", "ROWS", "row_named", "ARRAY_F"]
+__all__ = ["OPS", "ROWS", "row_named"]
 
 
 class Row:
@@ -445,75 +445,6 @@ ROWS = {row.name: row for row in OPS}
 def row_named(name: str):
     """The row of the op called ``name``."""
     return ROWS[name]
-
-
-# ----------------------------------------------------------------------------
-# The fused sweep's namespace: NumPy on the saved arrays
-
-
-class ARRAY_F:
-    recorded = False
-    math = E.ARRAYS
-
-    @staticmethod
-    def to_tensor(x):
-        from .tensor import Tensor
-
-        return Tensor._wrap(np.asarray(x))
-
-    @staticmethod
-    def from_tensor(t):
-        return t._data
-    reshape = staticmethod(np.reshape)
-    broadcast_to = staticmethod(np.broadcast_to)
-    transpose = staticmethod(np.transpose)
-    swapaxes = staticmethod(np.swapaxes)
-    matmul = staticmethod(np.matmul)
-    exp = staticmethod(np.exp)
-    sum_to = staticmethod(sum_to)
-
-    @staticmethod
-    def data(x):
-        return x
-
-    @staticmethod
-    def constant(a):
-        return a
-
-    @staticmethod
-    def astype(x, dtype):
-        return x.astype(dtype)
-
-    @staticmethod
-    def sum_keepdims(x, axis):
-        return x.sum(axis=axis, keepdims=True)
-
-    @staticmethod
-    def where(mask, x, y):
-        dtype = x.dtype if hasattr(x, "dtype") else y.dtype  # one is the constant 0.0
-        return np.where(mask, x, y).astype(dtype, copy=False)
-
-    @staticmethod
-    def scatter(g, shape, key):
-        return GetItemBackward.forward(g, shape, key)
-
-    @staticmethod
-    def gather(g, key):
-        return g[key]
-
-    @staticmethod
-    def slice(g, axis, start, stop):
-        index = [slice(None)] * g.ndim
-        index[axis] = slice(start, stop)
-        return g[tuple(index)]
-
-    @staticmethod
-    def select(g, axis, i):
-        return np.take(g, i, axis=axis)
-
-    @staticmethod
-    def softmax(x, axis):
-        return Softmax.forward(x, axis)
 
 
 del normalize_dims
