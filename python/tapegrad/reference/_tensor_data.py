@@ -12,7 +12,7 @@ from .._shared import check_shape, float_dtype, shape_args, warn_inexact_integer
 from ._shapes import broadcast_shape
 
 __all__ = ["float_dtype", "to_array", "grad_data", "check_shape", "shape_args", "backend_name", "describe",
-           "is_number", "check_matmul"]
+           "is_number", "check_matmul", "export_dlpack"]
 
 _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
@@ -101,3 +101,25 @@ def check_matmul(a: tuple, b: tuple, dtype) -> None:
     rows = a[-2:-1] if len(a) > 1 else ()
     cols = b[-1:] if len(b) > 1 else ()
     check_shape(batch + rows + cols, dtype)  # MemoryError before allocating
+
+
+def export_dlpack(arr: np.ndarray, kwargs: dict):
+    """``arr.__dlpack__(**kwargs)``; read-only memory goes to an old consumer as a copy.
+
+    DLPack before 1.0 has no read-only flag, so NumPy refuses to export a
+    read-only array to a consumer that asks for that version: NumPy < 2.1 (what
+    pip installs for Python 3.9), and the native backend's from_dlpack. Such a
+    consumer gets a writeable copy of the values instead, so that its writes
+    cannot reach memory that its owner made read-only; a DLPack 1.0 consumer
+    gets the memory itself, flagged read-only. ``copy=False`` still refuses.
+    """
+    try:
+        return arr.__dlpack__(**kwargs)
+    except BufferError:
+        if arr.flags.writeable or kwargs.get("copy") is False:
+            raise
+    return arr.copy().__dlpack__(**kwargs)
+
+
+# ----------------------------------------------------------------------------
+# The Tensor

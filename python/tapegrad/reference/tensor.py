@@ -25,8 +25,8 @@ from . import elementwise as E
 from . import tensor_ops as ops
 from ._index import index_key
 from ._shapes import broadcast_shape, normalize_dims, one_dim, permute_axes, reshape_target, softmax_axis
-from ._tensor_data import (backend_name, check_matmul, check_shape, describe, grad_data, is_number, shape_args,
-                           to_array)
+from ._tensor_data import (backend_name, check_matmul, check_shape, describe, export_dlpack, grad_data, is_number,
+                           shape_args, to_array)
 
 __all__ = ["Tensor"]
 
@@ -90,28 +90,6 @@ def broadcast(op: str, *tensors: "Tensor") -> tuple:
     shape = broadcast_shape(*(t.shape for t in tensors), op=op)
     check_shape(shape, np.result_type(*(t.dtype for t in tensors)))
     return tuple(expand(t, shape) for t in tensors)
-
-
-def export_dlpack(arr: np.ndarray, kwargs: dict):
-    """``arr.__dlpack__(**kwargs)``; read-only memory goes to an old consumer as a copy.
-
-    DLPack before 1.0 has no read-only flag, so NumPy refuses to export a
-    read-only array to a consumer that asks for that version: NumPy < 2.1 (what
-    pip installs for Python 3.9), and the native backend's from_dlpack. Such a
-    consumer gets a writeable copy of the values instead, so that its writes
-    cannot reach memory that its owner made read-only; a DLPack 1.0 consumer
-    gets the memory itself, flagged read-only. ``copy=False`` still refuses.
-    """
-    try:
-        return arr.__dlpack__(**kwargs)
-    except BufferError:
-        if arr.flags.writeable or kwargs.get("copy") is False:
-            raise
-    return arr.copy().__dlpack__(**kwargs)
-
-
-# ----------------------------------------------------------------------------
-# The Tensor
 
 
 class Tensor:
