@@ -221,6 +221,8 @@ ROWS = [
     R("sqrt", "VT", lambda a: a.sqrt(), POS(2, 3), np=np.sqrt, exact=True),
     R("sin", "VT", lambda a: a.sin(), REAL(2, 3), np=np.sin),
     R("cos", "VT", lambda a: a.cos(), REAL(2, 3), np=np.cos),
+    R("log1p", "VT", lambda a: a.log1p(), FIXED(-0.75, -1e-10, 0.0, 1e-300, 0.5, 3.0), np=np.log1p),
+    R("expm1", "VT", lambda a: a.expm1(), FIXED(-3.0, -1e-10, 0.0, 1e-300, 0.5, 2.0), np=np.expm1),
     R("function", "VT", lambda a, b: SinTimes.apply(a, b), REAL(2, 3), REAL(2, 3), torch=lambda a, b: a.sin() * b,
       np=lambda a, b: np.sin(a) * b, spelt="SinTimes"),
     R("<", "T", lambda a, b: a < b, INT(2, 3), INT(2, 3), np=np.less, **COMPARE),

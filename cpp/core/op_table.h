@@ -60,6 +60,10 @@
     "sin(a); d/da = cos(a)") \
   X(Cos,             "cos",              1,  Unary,    Input,        VT, "cos", \
     "cos(a); d/da = -sin(a)") \
+  X(Log1p,           "log1p",            1,  Unary,    Input,        VT, "log1p", \
+    "ln(1 + a), exact for tiny a (log1p(-1) = -inf); d/da = 1 / (1 + a)") \
+  X(Expm1,           "expm1",            1,  Unary,    Output,       VT, "expm1", \
+    "e^a - 1, exact for tiny a; d/da = e^a = out + 1 (uses the output)") \
   X(Function,        "function",        -1, Function, Custom,       VT, "", \
     "a tg.autograd.Function: its own forward and backward; .op is the class name") \
   X(Lt,              "<",                2,  Compare,  None,         T,  "__lt__", \

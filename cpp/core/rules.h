@@ -179,6 +179,16 @@ struct Cos {
   template <class S> static S d(const S& a) { return -sin(a); }  // d cos(a)/da = -sin(a)
 };
 
+struct Log1p {
+  template <class T> static T f(T a) { return std::log1p(a); }
+  template <class S> static S d(const S& a) { return S(1) / (S(1) + a); }  // d ln(1 + a)/da = 1 / (1 + a)
+};
+
+struct Expm1 {
+  template <class T> static T f(T a) { return std::expm1(a); }
+  template <class S> static S d(const S& out) { return out + S(1); }  // d (e^a - 1)/da = e^a
+};
+
 // ---- comparisons: 1 or 0 in the operands' dtype, no gradient -------------------
 
 struct Lt { template <class T> static T f(T a, T b) { return static_cast<T>(a < b); } };

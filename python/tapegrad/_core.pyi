@@ -49,6 +49,8 @@ class Value:
     def sqrt(self) -> Value: ...  # sqrt
     def sin(self) -> Value: ...  # sin
     def cos(self) -> Value: ...  # cos
+    def log1p(self) -> Value: ...  # log1p
+    def expm1(self) -> Value: ...  # expm1
     # op-table:Value:end
     def backward(self) -> None: ...
     def _local_grads(self) -> tuple[float, ...]: ...
@@ -147,6 +149,8 @@ class Tensor:
     def sqrt(self) -> Tensor: ...  # sqrt
     def sin(self) -> Tensor: ...  # sin
     def cos(self) -> Tensor: ...  # cos
+    def log1p(self) -> Tensor: ...  # log1p
+    def expm1(self) -> Tensor: ...  # expm1
     # op-table:Tensor:end
     def sum(self, dim: _Dim = None, keepdim: bool = False, *, axis: _Dim = None, keepdims: bool | None = None) -> Tensor: ...
     def mean(self, dim: _Dim = None, keepdim: bool = False, *, axis: _Dim = None, keepdims: bool | None = None) -> Tensor: ...

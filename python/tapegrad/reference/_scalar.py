@@ -15,7 +15,8 @@ import operator
 
 import numpy as np
 
-__all__ = ["as_float", "div", "pow", "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid"]
+__all__ = ["as_float", "div", "pow", "exp", "log", "sqrt", "sin", "cos", "log1p", "expm1", "tanh",
+           "sigmoid"]
 
 
 def as_float(x, what: str = "Value() data") -> float:
@@ -61,6 +62,14 @@ def sin(a: float) -> float:
 
 def cos(a: float) -> float:
     return _ieee(math.cos, np.cos, a)
+
+
+def log1p(a: float) -> float:
+    return _ieee(math.log1p, np.log1p, a)
+
+
+def expm1(a: float) -> float:
+    return _ieee(math.expm1, np.expm1, a)
 
 
 tanh = math.tanh  # never raises: tanh(+-inf) = +-1, tanh(nan) = nan

@@ -43,6 +43,8 @@ class SCALARS:
     sqrt = staticmethod(_ieee.sqrt)
     sin = staticmethod(_ieee.sin)
     cos = staticmethod(_ieee.cos)
+    log1p = staticmethod(_ieee.log1p)
+    expm1 = staticmethod(_ieee.expm1)
     tanh = staticmethod(_ieee.tanh)
     sigmoid = staticmethod(_ieee.sigmoid)
     fabs = staticmethod(abs)
@@ -93,6 +95,8 @@ class ARRAYS:
     sqrt = staticmethod(_np.sqrt)
     sin = staticmethod(_np.sin)
     cos = staticmethod(_np.cos)
+    log1p = staticmethod(_np.log1p)
+    expm1 = staticmethod(_np.expm1)
     tanh = staticmethod(_np.tanh)
     fabs = staticmethod(_np.abs)
 
@@ -341,6 +345,34 @@ class Cos(Op):
         return -m.sin(s)  # d cos(a)/da = -sin(a)
 
 
+class Log1p(Op):
+    """``log(1 + a)``, exact where ``1 + a`` would round ``a`` away."""
+
+    name, saves, python = "log1p", "input", "log1p"
+
+    @staticmethod
+    def f(a, m):
+        return m.log1p(a)
+
+    @staticmethod
+    def d(s, m):
+        return m.div(1.0, 1.0 + s)  # d ln(1 + a)/da = 1 / (1 + a)
+
+
+class Expm1(Op):
+    """``e^a - 1``, exact where ``e^a`` would round the difference away."""
+
+    name, saves, python = "expm1", "output", "expm1"
+
+    @staticmethod
+    def f(a, m):
+        return m.expm1(a)
+
+    @staticmethod
+    def d(s, m):
+        return s + 1.0  # d (e^a - 1)/da = e^a = out + 1
+
+
 # Comparisons: 1.0 / 0.0, never recorded (Tensor only)
 
 
@@ -377,11 +409,12 @@ class Ne(Compare):
     name, python, fn = "!=", "__ne__", staticmethod(_np.not_equal)
 
 
-UNARY = (Neg, PowConst, Abs, Relu, Tanh, Sigmoid, Exp, Log, Sqrt, Sin, Cos)
+UNARY = (Neg, PowConst, Abs, Relu, Tanh, Sigmoid, Exp, Log, Sqrt, Sin, Cos, Log1p, Expm1)
 BINARY = (Add, Sub, Mul, Div, Pow)
 COMPARE = (Lt, Le, Gt, Ge, Eq, Ne)
 # Value's ops, in op-table order: the first rows of the table
-ELEMENTWISE = (Add, Sub, Mul, Div, Neg, PowConst, Pow, Abs, Relu, Tanh, Sigmoid, Exp, Log, Sqrt, Sin, Cos)
+ELEMENTWISE = (Add, Sub, Mul, Div, Neg, PowConst, Pow, Abs, Relu, Tanh, Sigmoid, Exp, Log, Sqrt, Sin, Cos, Log1p,
+               Expm1)
 
 _BY_NAME = {op.name: op for op in ELEMENTWISE + COMPARE}
 
