@@ -45,9 +45,11 @@ def render(report, command) -> str:
         f"Median of up to {report['repeat']} samples per cell, min–max beside it; a sample "
         "times as many steps as fill about 20 ms (at least one) and reports the time per step, "
         "and each measurement starts after a 0.25 s pause so that thread pools left spinning by "
-        "the previous backend (OpenBLAS's, PyTorch's) are idle. "
+        "the previous backend (OpenBLAS's, PyTorch's) are idle. Python's cyclic garbage "
+        "collector is on, as in programs; the \"(gc off)\" rows time the same step with it off, "
+        "as timeit does. "
         "\"vs reference\" is the reference's median over the backend's, at the same thread "
-        "count where one is given (for memory: bytes per node, lower is better). Every backend's loss and gradients were checked against the reference "
+        "count where one is given and the same collector setting (for memory: bytes per node, lower is better). Every backend's loss and gradients were checked against the reference "
         "(or an exact answer) before any time was taken." + busy,
         "",
         markdown(report),

@@ -67,6 +67,9 @@ class Workload:
     size_label: Callable[[Any], str] = str
     nodes: Callable[[Any], Optional[int]] = lambda size: None
     notes: str = ""  # extra detail, carried into the JSON results
+    # Every backend is timed with Python's cyclic garbage collector on, as users
+    # run it; these are timed once more with it off, as extra "(gc off)" rows.
+    gc_off_too: tuple = ()
 
 
 # ---------------------------------------------------------------------------
@@ -674,6 +677,10 @@ WORKLOADS = [
         setup=_w1_setup, step=_w1_step, check=_w1_check,
         size_label=lambda n: f"{n} pts", rtol=1e-9, atol=1e-12,
         notes="MLP(2,[16,16,1]), SVM max-margin loss + 1e-4 L2, forward+zero_grad+backward+SGD",
+        # Python's collector walks the live graph of Python objects again and
+        # again as a step allocates: most of micrograd's step (each node's
+        # _backward closure holds the node, a cycle), half of the reference's
+        gc_off_too=("native", "reference", "micrograd", "torch"),
     ),
     Workload(
         name="W2", title="deep chain y = tanh(y*0.999 + 0.001)",

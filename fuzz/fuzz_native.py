@@ -30,6 +30,7 @@ with clang and -fsanitize=fuzzer-no-link would add that.
 from __future__ import annotations
 
 import math
+import operator
 import os
 import struct
 import sys
@@ -42,7 +43,6 @@ import tapegrad as native
 from tapegrad import reference as ref
 
 DOCUMENTED = (TypeError, ValueError, IndexError, MemoryError, RuntimeError, OverflowError)
-HAS_TENSOR = hasattr(native, "tensor")
 VERBOSE = os.environ.get("FUZZ_VERBOSE", "") not in ("", "0")  # print each step (to replay a finding)
 
 
@@ -187,21 +187,35 @@ def scalar_arg(fdp):
 
 # ----- Value programs ---------------------------------------------------------------------
 
-V_UNARY = ["neg", "abs", "relu", "tanh", "sigmoid", "exp", "log", "sqrt", "sin", "cos"]
-V_BINARY = ["+", "-", "*", "/", "**"]
+# The ops come from the op table (_core.op_table()): a new op is fuzzed as soon
+# as it has a row. Each is called by its registry name, through the operator
+# module for the dunder ones (so a junk operand is a TypeError, not NotImplemented).
+REGISTRY = native._core.op_table()
+
+
+def names(surface, *kinds):
+    return [e["name"] for e in REGISTRY if e[surface] and e["kind"] in kinds and e["python"] and e["name"] != "**k"]
+
+
+PYTHON = {e["name"]: e["python"] for e in REGISTRY}
+V_UNARY = names("value", "unary")
+V_BINARY = names("value", "binary")
+
+
+def call(name, x, *args):
+    """The op ``name`` on x (and args), as the registry's method or operator."""
+    py = PYTHON[name]
+    if py.startswith("__"):
+        return getattr(operator, py.strip("_"))(x, *args)
+    return getattr(x, py)(*args)
 
 
 def v_unary(name, a):
-    if name == "neg":
-        return -a
-    if name == "abs":
-        return abs(a)
-    return getattr(a, name)()
+    return call(name, a)
 
 
 def v_binary(name, a, b):
-    return {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b, "/": lambda: a / b,
-            "**": lambda: a ** b}[name]()
+    return call(name, a, b)
 
 
 def fuzz_values(fdp):
@@ -251,11 +265,11 @@ def fuzz_values(fdp):
 
 # ----- Tensor programs ------------------------------------------------------------------
 
-T_UNARY = ["neg", "abs", "relu", "tanh", "sigmoid", "exp", "log", "sqrt", "sin", "cos"]
-T_BINARY = ["+", "-", "*", "/", "**", "@", "<", "=="]
-T_REDUCE = ["sum", "mean", "max", "min", "softmax", "log_softmax"]
-T_SHAPE = ["reshape", "transpose", "permute", "T", "flatten", "getitem", "detach"]
-T_JOIN = ["concatenate", "stack", "where", "mse_loss", "cross_entropy"]
+T_UNARY = names("tensor", "unary")
+T_BINARY = names("tensor", "binary", "compare", "matmul")
+T_REDUCE = names("tensor", "reduce", "softmax")
+T_SHAPE = names("tensor", "movement", "index") + ["T", "flatten", "detach"]  # spellings of other ops
+T_JOIN = names("tensor", "join", "loss")
 
 
 def shape(fdp, max_dims=3):
@@ -289,14 +303,7 @@ def tensor_data(fdp):
     return arr, dtype
 
 
-def t_unary(name, x):
-    return -x if name == "neg" else abs(x) if name == "abs" else getattr(x, name)()
-
-
-def t_binary(name, x, y):
-    ops = {"+": lambda: x + y, "-": lambda: x - y, "*": lambda: x * y, "/": lambda: x / y, "**": lambda: x ** y,
-           "@": lambda: x @ y, "<": lambda: x < y, "==": lambda: x == y}
-    return ops[name]()
+t_unary, t_binary = v_unary, v_binary
 
 
 def fuzz_tensors(fdp):
@@ -455,7 +462,7 @@ def TestOneInput(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
     try:
         with np.errstate(all="ignore"):
-            if HAS_TENSOR and fdp.ConsumeBool():
+            if fdp.ConsumeBool():
                 fuzz_tensors(fdp)
             else:
                 fuzz_values(fdp)

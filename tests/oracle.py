@@ -53,8 +53,10 @@ def torch_reference(fn, xs) -> tuple[float, list[float]] | None:
     return out.item(), [0.0 if g is None else g.item() for g in grads]
 
 
-def check_value_op(tg, fn, *xs: float, fd: bool = True):
-    """Forward and gradients of ``fn`` on ``tg.Value``s against FD and torch; returns the output."""
+def check_value_op(tg, fn, *xs: float, fd: bool = True, torch_fn=None):
+    """Forward and gradients of ``fn`` on ``tg.Value``s against FD and torch; returns the output.
+
+    ``torch_fn`` replaces ``fn`` for PyTorch where the spellings differ."""
     values = [tg.Value(x) for x in xs]
     out = fn(*values)
     out.backward()
@@ -62,7 +64,7 @@ def check_value_op(tg, fn, *xs: float, fd: bool = True):
     if fd:
         for i, (g, n) in enumerate(zip(grads, fd_gradients(tg, fn, xs))):
             assert close(g, n, FD_RTOL, FD_ATOL), f"input {i}: backward {g!r} vs finite difference {n!r}"
-    ref = torch_reference(fn, xs)
+    ref = torch_reference(torch_fn or fn, xs)
     if ref is not None:
         data, torch_grads = ref
         assert close(out.data, data, TORCH_RTOL, TORCH_ATOL), f"forward {out.data!r} vs torch {data!r}"
@@ -110,7 +112,10 @@ def check_tensor_op(tg, fn, *inputs, torch_fn=None, numpy_fn=None, positive=Fals
     if torch is not None and use_torch:
         ts = [torch.tensor(a, requires_grad=True) for a in arrays]
         t_out = (torch_fn or fn)(*ts)
-        np.testing.assert_allclose(got, t_out.detach().numpy(), atol=atol, rtol=rtol)
+        theirs = t_out.detach().numpy()
+        if theirs.dtype == bool:  # comparisons: PyTorch's bools are our 1.0 / 0.0
+            theirs = theirs.astype(got.dtype)
+        np.testing.assert_allclose(got, theirs, atol=atol, rtol=rtol)
         if grad:
             upstream = rng.standard_normal(got.shape)
             fn(*xs).backward(gradient=tg.tensor(upstream))

@@ -8,13 +8,12 @@ finite differences wherever the program is smooth at the drawn point.
 
 A program is a list of steps; each applies one op to earlier nodes drawn at
 random, so subexpressions are shared and nodes fan out. Steps cover every
-Value op of docs/DESIGN.md Note [Op strings], with plain numbers on either
+Value op of the op table (tests/op_cases.py), with plain numbers on either
 side. Leaves include huge, tiny, subnormal, signed-zero, infinite and NaN
 data for the backend comparison (IEEE results must agree there too).
 
 The Tensor half does the same with broadcastable shapes, both float dtypes,
-0-d and zero-size tensors and non-contiguous or byte-swapped NumPy inputs;
-it is skipped while the native backend has no Tensor.
+0-d and zero-size tensors and non-contiguous or byte-swapped NumPy inputs.
 
 Runs are random by default; set TAPEGRAD_DERANDOMIZE=1 (CI may) to make every
 run draw the same examples.
@@ -26,11 +25,11 @@ import os
 import struct
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
 import tapegrad
+from op_cases import AWAY, POS, REAL, ROW_NAMED, elementwise_steps, reduce_steps
 from tapegrad import reference as ref
 from tapegrad.reference import _autograd as ref_autograd
 
@@ -56,39 +55,9 @@ def same_bits(a: float, b: float) -> bool:
 
 # ----- Value programs ---------------------------------------------------------
 
-# Every Value op, each a callable on (a, b, c): a and b are nodes, c a number.
-UNARY = {
-    "neg": lambda a, b, c: -a,
-    "abs": lambda a, b, c: abs(a),
-    "relu": lambda a, b, c: a.relu(),
-    "tanh": lambda a, b, c: a.tanh(),
-    "sigmoid": lambda a, b, c: a.sigmoid(),
-    "exp": lambda a, b, c: a.exp(),
-    "log": lambda a, b, c: a.log(),
-    "sqrt": lambda a, b, c: a.sqrt(),
-    "sin": lambda a, b, c: a.sin(),
-    "cos": lambda a, b, c: a.cos(),
-}
-BINARY = {
-    "+": lambda a, b, c: a + b,
-    "-": lambda a, b, c: a - b,
-    "*": lambda a, b, c: a * b,
-    "/": lambda a, b, c: a / b,
-    "**": lambda a, b, c: a ** b,
-}
-CONSTANT = {  # a plain number on the right or on the left
-    "+c": lambda a, b, c: a + c,
-    "c+": lambda a, b, c: c + a,
-    "-c": lambda a, b, c: a - c,
-    "c-": lambda a, b, c: c - a,
-    "*c": lambda a, b, c: a * c,
-    "c*": lambda a, b, c: c * a,
-    "/c": lambda a, b, c: a / c,
-    "c/": lambda a, b, c: c / a,
-    "**k": lambda a, b, c: a ** c,
-    "c**": lambda a, b, c: abs(c) ** a,
-}
-VALUE_OPS = {**UNARY, **BINARY, **CONSTANT}
+# Every Value op of the op table (tests/op_cases.py), each a callable on (a, b,
+# c): a and b are nodes, c a number; binary ops also with c on either side.
+VALUE_OPS = elementwise_steps("V")
 OP_NAMES = sorted(VALUE_OPS)
 
 EXTREME = [0.0, -0.0, 5e-324, -5e-324, 1e-300, -1e-300, 1e-12, 1e300, -1e300, 1.7976931348623157e308,
@@ -221,17 +190,7 @@ def test_programs_with_dropped_intermediates_agree(leaves, program, keep):
 # Integer leaves and ops whose local gradients are small integers: every
 # value and gradient is an exact integer below 2^53, so any summation order
 # gives the same bits, and every node can be compared.
-EXACT_OPS = {
-    "+": lambda a, b, c: a + b,
-    "-": lambda a, b, c: a - b,
-    "neg": lambda a, b, c: -a,
-    "relu": lambda a, b, c: a.relu(),
-    "abs": lambda a, b, c: abs(a),
-    "*c": lambda a, b, c: a * c,
-    "c*": lambda a, b, c: c * a,
-    "+c": lambda a, b, c: a + c,
-    "c-": lambda a, b, c: c - a,
-}
+EXACT_OPS = {name: VALUE_OPS[name] for name in ("+", "-", "neg", "relu", "abs", "*c", "c*", "+c", "c-")}
 exact_step = st.tuples(st.sampled_from(sorted(EXACT_OPS)), st.integers(0, 10**6), st.integers(0, 10**6),
                        st.sampled_from([-1.0, 2.0, 3.0]))
 
@@ -298,25 +257,19 @@ MARGIN = 1e-2  # distance kept from kinks and domain edges
 
 
 def smooth_at(nodes) -> bool:
-    """True when every node is finite, moderate, and away from every non-smooth point."""
+    """True when every node is finite, moderate, and away from every non-smooth
+    point: its parents keep MARGIN inside their op's domains (tests/op_cases.py;
+    a ** k with k a whole number >= 0 is smooth everywhere)."""
     for n in nodes:
         if not math.isfinite(n.data) or abs(n.data) > 1e4:
             return False
-        op, ps = n.op, n.parents
-        if not ps:
+        if not n.parents:
             continue
-        a = ps[0].data
-        if op in ("abs", "relu") and abs(a) < MARGIN:
-            return False
-        if op in ("log", "sqrt") and a < MARGIN:
-            return False
-        if op == "/" and abs(ps[1].data) < MARGIN:
-            return False
-        if op == "**" and a < MARGIN:
-            return False
-        if op.startswith("**") and op != "**":
-            k = float(op[2:])
-            if (k != int(k) or k < 0) and a < MARGIN:
+        op = "**k" if n.op.startswith("**") and n.op != "**" else n.op
+        if op == "**k" and float(n.op[2:]) >= 0 and float(n.op[2:]).is_integer():
+            continue
+        for spec, p in zip(ROW_NAMED[op].inputs, n.parents):
+            if (spec.domain is POS and p.data < MARGIN) or (spec.domain is AWAY and abs(p.data) < MARGIN):
                 return False
     return True
 
@@ -354,46 +307,12 @@ def test_value_programs_match_finite_differences(leaves, program):
 
 # ----- Tensor programs -----------------------------------------------------------
 
-HAS_NATIVE_TENSOR = hasattr(native, "Tensor") and hasattr(native, "tensor")
-needs_native_tensor = pytest.mark.skipif(
-    not HAS_NATIVE_TENSOR, reason="the native backend has no Tensor yet (tapegrad.Tensor missing)")
-
-# Elementwise and shape ops, each f(x, y, c) on tensors x, y of broadcastable
-# shapes and a number c; "reduce" and "shape" ops only use x.
-T_UNARY = {
-    "neg": lambda x, y, c: -x,
-    "abs": lambda x, y, c: abs(x),
-    "abs()": lambda x, y, c: x.abs(),
-    "relu": lambda x, y, c: x.relu(),
-    "tanh": lambda x, y, c: x.tanh(),
-    "sigmoid": lambda x, y, c: x.sigmoid(),
-    "exp": lambda x, y, c: x.exp(),
-    "log": lambda x, y, c: x.log(),
-    "sqrt": lambda x, y, c: x.sqrt(),
-    "sin": lambda x, y, c: x.sin(),
-    "cos": lambda x, y, c: x.cos(),
-    "**k": lambda x, y, c: x ** c,
-    "c**": lambda x, y, c: abs(c) ** x,
-    "+c": lambda x, y, c: x + c,
-    "c-": lambda x, y, c: c - x,
-    "*c": lambda x, y, c: x * c,
-    "c/": lambda x, y, c: c / x,
-}
-T_BINARY = {
-    "+": lambda x, y, c: x + y,
-    "-": lambda x, y, c: x - y,
-    "*": lambda x, y, c: x * y,
-    "/": lambda x, y, c: x / y,
-    "**": lambda x, y, c: x ** y,
-}
-T_REDUCE = {
-    "sum": lambda x, d, k: x.sum(d, keepdim=k),
-    "mean": lambda x, d, k: x.mean(d, keepdim=k),
-    "max": lambda x, d, k: x.max(d, keepdim=k),
-    "min": lambda x, d, k: x.min(d, keepdim=k),
-    "softmax": lambda x, d, k: x.softmax(d),
-    "log_softmax": lambda x, d, k: x.log_softmax(d),
-}
+# Every elementwise Tensor op of the op table, each f(x, y, c) on tensors x, y of
+# broadcastable shapes and a number c (``T_OPS[name].b`` is None where f uses
+# only x), and the reductions and softmaxes, f(x, dim, keepdim).
+T_OPS = elementwise_steps("T")
+T_NAMES = sorted(T_OPS)
+T_REDUCE = reduce_steps()
 
 small = st.integers(0, 3)
 shapes = st.lists(small, min_size=0, max_size=3).map(tuple)
@@ -459,21 +378,18 @@ def assert_tensor_agree(arrays, fn, dtype):
 dtypes = st.sampled_from([np.float32, np.float64])
 
 
-@needs_native_tensor
 @profile(150)
-@given(st.data(), broadcast_pair(), dtypes, st.sampled_from(sorted(T_UNARY) + sorted(T_BINARY)),
-       st.sampled_from(EXPONENTS))
+@given(st.data(), broadcast_pair(), dtypes, st.sampled_from(T_NAMES), st.sampled_from(EXPONENTS))
 def test_tensor_elementwise_agree(data, pair, dtype, name, c):
-    fn = {**T_UNARY, **T_BINARY}[name]
+    fn = T_OPS[name]
     x = data.draw(array_input(pair[0], dtype))
     y = data.draw(array_input(pair[1], dtype))
-    if name in T_UNARY:
+    if fn.b is None:
         assert_tensor_agree([x], lambda a: fn(a, None, c), dtype)
     else:
         assert_tensor_agree([x, y], lambda a, b: fn(a, b, c), dtype)
 
 
-@needs_native_tensor
 @profile(100)
 @given(st.data(), st.lists(st.integers(1, 3), min_size=1, max_size=3).map(tuple), dtypes,
        st.sampled_from(sorted(T_REDUCE)), st.booleans())
@@ -485,7 +401,6 @@ def test_tensor_reductions_agree(data, shape, dtype, name, keepdim):
     assert_tensor_agree([x], lambda a: T_REDUCE[name](a, dim, keepdim), dtype)
 
 
-@needs_native_tensor
 @profile(100)
 @given(st.data(), st.lists(small, min_size=0, max_size=3).map(tuple), dtypes)
 def test_tensor_shape_ops_agree(data, shape, dtype):
@@ -520,7 +435,6 @@ def test_tensor_shape_ops_agree(data, shape, dtype):
     assert_tensor_agree([x], fn, dtype)
 
 
-@needs_native_tensor
 @profile(80)
 @given(st.data(), st.integers(1, 3), st.integers(1, 3), st.integers(1, 3), st.integers(0, 2), dtypes)
 def test_tensor_matmul_agree(data, n, k, m, batch, dtype):
@@ -537,10 +451,8 @@ def native_or_ref(t):
     return ref if type(t).__module__.startswith("tapegrad.reference") else native
 
 
-@needs_native_tensor
 @profile(60)
-@given(st.data(), broadcast_pair(), st.lists(st.sampled_from(sorted(T_UNARY) + sorted(T_BINARY)),
-                                              min_size=1, max_size=6))
+@given(st.data(), broadcast_pair(), st.lists(st.sampled_from(T_NAMES), min_size=1, max_size=6))
 def test_tensor_programs_agree_and_match_fd(data, pair, names):
     # A chain of elementwise ops with fan-out, in float64, against the reference
     # and against central differences of the summed output.
@@ -550,11 +462,12 @@ def test_tensor_programs_agree_and_match_fd(data, pair, names):
     def fn(a, b):
         nodes = [a, b]
         for k, name in enumerate(names):
-            f = {**T_UNARY, **T_BINARY}[name]
+            f = T_OPS[name]
             u, v = nodes[-1], nodes[k % len(nodes)]
-            if name in ("log", "sqrt", "**", "c/", "/", "**k"):
-                u = u.exp() if name != "/" else u
-                v = v.exp()
+            # every node is positive here; exp keeps the operands of log, sqrt, / and ** well inside
+            # their domains
+            u = u if f.a is REAL else u.exp()
+            v = v if f.b in (None, REAL) else v.exp()
             out = f(u, v, 1.5)
             nodes.append(out.tanh() + 1.5)
         return nodes[-1]
@@ -565,14 +478,12 @@ def test_tensor_programs_agree_and_match_fd(data, pair, names):
     assert ok
 
 
-@needs_native_tensor
 @profile(100)
-@given(st.data(), broadcast_pair(), dtypes, st.sampled_from(sorted(T_UNARY) + sorted(T_BINARY)),
-       st.sampled_from(EXPONENTS))
+@given(st.data(), broadcast_pair(), dtypes, st.sampled_from(T_NAMES), st.sampled_from(EXPONENTS))
 def test_tensor_extreme_values_agree(data, pair, dtype, name, c):
     # Huge, tiny, subnormal, signed-zero, infinite and NaN elements: IEEE results
     # (and their gradients) must agree too.
-    fn = {**T_UNARY, **T_BINARY}[name]
+    fn = T_OPS[name]
 
     def extreme(shape):
         size = int(np.prod(shape)) if shape else 1
@@ -583,13 +494,12 @@ def test_tensor_extreme_values_agree(data, pair, dtype, name, c):
 
     x, y = extreme(pair[0]), extreme(pair[1])
     with np.errstate(all="ignore"):
-        if name in T_UNARY:
+        if fn.b is None:
             assert_tensor_agree([x], lambda a: fn(a, None, c), dtype)
         else:
             assert_tensor_agree([x, y], lambda a, b: fn(a, b, c), dtype)
 
 
-@needs_native_tensor
 @profile(100)
 @given(st.integers(0, 2**32 - 1), st.integers(1, 25), st.sets(st.integers(0, 25), max_size=4))
 def test_tensor_programs_with_dropped_intermediates_agree(seed, steps, keep):

@@ -634,12 +634,12 @@ def test_errors(what, call, exc, words):
 # ----- the engine -----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: tg.grad(..., gradient=u, create_graph=True) treats the "
-                   "`gradient` seed as a constant (reference _tensor_autograd._seed wraps its data; native the "
-                   "same), so d(result)/du is 0; PyTorch differentiates through grad_outputs. tg.func works "
-                   "around it by differentiating (out * u).sum()")
 def test_grad_is_differentiable_in_its_gradient_argument(tg):
+    # a recorded pass starts from the gradient= node itself, as PyTorch's grad_outputs
     x = tg.tensor(np.array([1.0, 2.0]), requires_grad=True)
     u = tg.tensor(np.array([0.0, 0.0]), requires_grad=True)
     g = tg.grad(x * x, x, gradient=u, create_graph=True)  # 2 x u
     np.testing.assert_array_equal(tg.grad(g.sum(), u).numpy(), [2.0, 4.0])
+    a, w = tg.Value(3.0), tg.Value(0.5)
+    ga = tg.grad(a * a, a, gradient=w, create_graph=True)  # 2 a w
+    assert ga.data == 3.0 and tg.grad(ga, w) == 6.0 and tg.grad(a * a, a, gradient=w) == 3.0

@@ -880,6 +880,10 @@ def test_bytes_plus_tensor_is_a_type_error(tg, blob):
         blob + x
     with raises(TypeError, python_says(lambda t: t + blob, "Tensor")):
         x + blob
+    # Found by the fuzzer: a comparison is not arithmetic; == is False, as for any foreign type
+    assert (x == blob) is False and (blob == x) is False and (x != blob) is True
+    with raises(TypeError, python_says(lambda t: t < blob, "Tensor")):
+        x < blob
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import copy
+import operator
 import pickle
 
 import numpy as np
 import pytest
+from op_cases import CASES, ROW_NAMED, ROWS, kind, params
 from oracle import check_tensor_op, torch
+
+import tapegrad
+from tapegrad import reference
 
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
 
@@ -56,25 +61,6 @@ def test_numbers_take_the_tensor_dtype(tg):
         assert out.dtype == np.float64
     assert (x32 + x64).dtype == np.float64
     assert (x32 + np.float64(1.0)).dtype == np.float32
-
-
-FLOAT32_OPS = [
-    lambda a: a + 1, lambda a: 2 * a, lambda a: a / 3, lambda a: a**2, lambda a: 2**a, lambda a: -a,
-    lambda a: a.exp(), lambda a: a.abs().log(), lambda a: a.tanh(), lambda a: a.relu(), lambda a: a.sigmoid(),
-    lambda a: a.abs().sqrt(), lambda a: a.sin(), lambda a: a.cos(), lambda a: a @ a.T, lambda a: a.sum(0),
-    lambda a: a.mean(), lambda a: a.max(1), lambda a: a.min(), lambda a: a.reshape(-1), lambda a: a.T,
-    lambda a: a.permute(1, 0), lambda a: a[0], lambda a: a.softmax(1), lambda a: a.log_softmax(0),
-    lambda a: a + np.float64(1.0), lambda a: a.sum(dim=1, keepdim=True) * a,
-]
-
-
-@pytest.mark.parametrize("fn", FLOAT32_OPS, ids=range(len(FLOAT32_OPS)))
-def test_float32_stays_float32(tg, fn):
-    x = tg.tensor([[0.5, -1.0, 2.0], [1.5, 0.25, -0.75]], requires_grad=True)
-    out = fn(x)
-    assert out.dtype == np.float32
-    (out * 1).sum().backward()
-    assert x.grad.dtype == np.float32
 
 
 def test_constructor_copies_its_input(tg):
@@ -132,79 +118,20 @@ def test_hash_is_identity_and_comparisons_are_tensors(tg):
 
 
 # ----------------------------------------------------------------------------
-# Elementwise ops: forward vs NumPy, gradients vs finite differences and PyTorch
-
-UNARY = [
-    ("neg", lambda a: -a, lambda a: -a),
-    ("exp", lambda a: a.exp(), np.exp),
-    ("tanh", lambda a: a.tanh(), np.tanh),
-    ("sigmoid", lambda a: a.sigmoid(), lambda a: 1 / (1 + np.exp(-a))),
-    ("relu", lambda a: a.relu(), lambda a: np.maximum(a, 0)),
-    ("abs", lambda a: a.abs(), np.abs),
-    ("abs()", lambda a: abs(a), np.abs),
-    ("sin", lambda a: a.sin(), np.sin),
-    ("cos", lambda a: a.cos(), np.cos),
-    ("square", lambda a: a**2, lambda a: a**2),
-    ("cube", lambda a: a**3, lambda a: a**3),
-    ("rpow", lambda a: 2**a, lambda a: 2**a),
-]
-
-
-@pytest.mark.parametrize("name, fn, np_fn", UNARY, ids=[u[0] for u in UNARY])
-def test_unary(tg, name, fn, np_fn):
-    check_tensor_op(tg, fn, (3, 4), numpy_fn=np_fn)
-
-
-@pytest.mark.parametrize(
-    "name, fn, np_fn",
-    [
-        ("log", lambda a: a.log(), np.log),
-        ("sqrt", lambda a: a.sqrt(), np.sqrt),
-        ("pow_half", lambda a: a**0.5, np.sqrt),
-        ("pow_neg", lambda a: a**-1.5, lambda a: a**-1.5),
-    ],
-)
-def test_unary_positive_domain(tg, name, fn, np_fn):
-    check_tensor_op(tg, fn, (2, 3), numpy_fn=np_fn, positive=True)
-
-
-def test_unary_op_strings(tg):
-    x = tg.tensor([1.0, 2.0], requires_grad=True)
-    names = {"neg": -x, "exp": x.exp(), "log": x.log(), "tanh": x.tanh(), "relu": x.relu(),
-             "sigmoid": x.sigmoid(), "sqrt": x.sqrt(), "abs": x.abs(), "sin": x.sin(),
-             "cos": x.cos(), "**2": x**2, "**0.5": x**0.5, "**-1": x**-1}
-    for op, out in names.items():
-        assert out.op == op and out.parents == (x,) and not out.is_leaf
-
-
-BINARY = [
-    ("+", lambda a, b: a + b, np.add),
-    ("-", lambda a, b: a - b, np.subtract),
-    ("*", lambda a, b: a * b, np.multiply),
-    ("/", lambda a, b: a / b, np.divide),
-]
+# Elementwise ops: each op's forward, gradients, op string and numbers on either
+# side are rows of tests/op_cases.py (tests/test_ops.py); here broadcasting.
 
 SHAPE_PAIRS = [((3,), (3,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((4, 1, 3), (2, 1)),
                ((), (2, 3)), ((2, 3), ()), ((1,), (2, 2))]
 
 
 @pytest.mark.parametrize("shapes", SHAPE_PAIRS, ids=str)
-@pytest.mark.parametrize("name, fn, np_fn", BINARY, ids=[b[0] for b in BINARY])
-def test_binary_broadcasting(tg, name, fn, np_fn, shapes):
-    out = check_tensor_op(tg, fn, *shapes, numpy_fn=np_fn)
-    assert out.op == name
-
-
-def test_pow_tensor_exponent(tg):
-    out = check_tensor_op(tg, lambda a, b: a**b, (2, 3), (3,), positive=True,
-                          numpy_fn=np.power)
-    assert out.op == "**"
-
-
-@pytest.mark.parametrize("fn", [lambda a: 2 + a, lambda a: 2 - a, lambda a: 3 * a,
-                                lambda a: 1 / a, lambda a: a - 1.5, lambda a: a / 4])
-def test_numbers_on_either_side(tg, fn):
-    check_tensor_op(tg, fn, (2, 3), positive=True)
+@pytest.mark.parametrize("case", params([c for c in CASES if kind(c.row.op) == "binary"]))
+def test_binary_broadcasting(tg, case, shapes):
+    rng = np.random.default_rng(0)
+    arrays = [spec.domain.array(rng, shape) for spec, shape in zip(case.row.inputs, shapes)]
+    out = check_tensor_op(tg, case, *arrays, torch_fn=case.torch, numpy_fn=case.numpy)
+    assert out.op == case.op_string
 
 
 def test_numpy_array_operands(tg):
@@ -226,6 +153,36 @@ def test_broadcast_is_an_expand_node(tg):
     out.sum().backward()
     assert a.grad.tolist() == [[2.0, 2.0, 2.0]]
     assert b.grad.tolist() == [[3.0], [3.0]]
+
+
+def test_constants_broadcast_implicitly(tg):
+    # DESIGN Note [Tensor details]: constants broadcast implicitly, so
+    # (a + 2).parents is (a, Tensor(2.)), and a constant tensor is its own parent.
+    a = tg.tensor(np.ones((2, 3)), requires_grad=True)
+    w = tg.tensor(np.array([1.0, 2.0, 3.0]))
+    assert (a * w).parents[1] is w
+    two = (a + 2).parents[1]
+    assert two.shape == () and two.item() == 2.0 and not two.requires_grad
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_a_constant_given_requires_grad_after_the_op_gets_its_own_shape(tg, create_graph):
+    # the constant broadcast implicitly (no expand node); its gradient is summed back to it
+    a = tg.tensor(np.ones((2, 3)), requires_grad=True)
+    c = tg.tensor(np.arange(3.0))
+    y = a * c + c
+    c.requires_grad = True
+    y.sum().backward(create_graph=create_graph)
+    assert c.grad.shape == (3,) and c.grad.tolist() == [4.0, 4.0, 4.0]
+    assert a.grad.tolist() == [[0.0, 1.0, 2.0]] * 2
+
+
+@pytest.mark.parametrize("other", [None, "text", b"1", bytearray(b"1"), memoryview(b"1"), object(), 1 + 2j],
+                         ids=lambda o: type(o).__name__)
+def test_equality_with_a_non_number_is_false(tg, other):
+    # docs/API.md: x == None and x == "text" are False, as Python's default for unlike types
+    x = tg.tensor([1.0, 2.0])
+    assert (x == other) is False and (x != other) is True
 
 
 def test_comparisons(tg):
@@ -308,17 +265,18 @@ REDUCE_ARGS = [dict(), dict(dim=0), dict(dim=1), dict(dim=-1, keepdim=True), dic
 
 
 @pytest.mark.parametrize("kwargs", REDUCE_ARGS, ids=str)
-@pytest.mark.parametrize("op", ["sum", "mean", "max", "min"])
+@pytest.mark.parametrize("op", [row.op for row in ROWS if kind(row.op) == "reduce"])
 def test_reductions(tg, op, kwargs):
+    # each reduction's row of tests/op_cases.py gives its NumPy and PyTorch spellings
+    row = ROW_NAMED[op]
     axis = kwargs.get("dim", kwargs.get("axis"))
     keep = kwargs.get("keepdim", kwargs.get("keepdims", False))
-    np_fn = {"sum": np.sum, "mean": np.mean, "max": np.max, "min": np.min}[op]
-    torch_kwargs = {} if axis is None and not keep else {"dim": tuple(range(3)) if axis is None else axis, "keepdim": keep}
-    torch_name = {"max": "amax", "min": "amin"}.get(op, op)
+    torch_kwargs = {} if axis is None and not keep else \
+        {"dim": tuple(range(3)) if axis is None else axis, "keepdim": keep}
     out = check_tensor_op(
         tg, lambda a: getattr(a, op)(**kwargs), (2, 3, 4),
-        torch_fn=lambda a: getattr(a, torch_name)(**torch_kwargs),
-        numpy_fn=lambda a: np_fn(a, axis=axis, keepdims=keep))
+        torch_fn=lambda a: (row.torch or row.fn)(a, torch_kwargs),
+        numpy_fn=lambda a: row.np(a, {"dim": axis, "keepdim": keep}))
     assert out.op == op
 
 
@@ -661,6 +619,45 @@ def test_dlpack_roundtrip_with_numpy(tg):
     assert np.shares_memory(back, a)
     x2 = tg.from_dlpack(np.arange(3, dtype=np.float32))
     assert x2.dtype == np.float32
+
+
+def test_dlpack_from_numpy_keeps_the_memory_writeable(tg):
+    # NumPy < 2.1 (what pip installs for Python 3.9) imports every DLPack
+    # capsule as a read-only view, even of writeable memory
+    a = np.arange(3.0)
+    x = tg.from_dlpack(a)
+    assert np.shares_memory(x.numpy(), a) and x.numpy().flags.writeable
+
+
+class _OldConsumerView:
+    """Offers only DLPack before 1.0, as NumPy < 2.1 and the native from_dlpack ask for it."""
+
+    def __init__(self, x):
+        self.x = x
+
+    def __dlpack__(self, stream=None):
+        return self.x.__dlpack__()
+
+    def __dlpack_device__(self):
+        return self.x.__dlpack_device__()
+
+
+def test_reference_dlpack_exports_read_only_memory():
+    import tapegrad as native_tg
+    import tapegrad.reference as ref
+
+    a = np.arange(6.0).reshape(2, 3)
+    a.flags.writeable = False
+    x = ref.from_dlpack(a)
+    assert np.shares_memory(x.numpy(), a) and not x.numpy().flags.writeable
+    # DLPack before 1.0 cannot say read-only: that consumer gets a copy
+    old = np.from_dlpack(_OldConsumerView(x))
+    assert old.tolist() == a.tolist() and not np.shares_memory(old, a)
+    native = native_tg.from_dlpack(x)
+    assert native.tolist() == a.tolist() and not np.shares_memory(native.numpy(), a)
+    # whatever NumPy asks for, it never gets write access to the memory
+    back = np.from_dlpack(x)
+    assert back.tolist() == a.tolist() and not (back.flags.writeable and np.shares_memory(back, a))
 
 
 @needs_torch

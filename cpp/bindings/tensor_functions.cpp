@@ -13,7 +13,12 @@ namespace {
 
 using T = TensorNode;
 
-Array gradient_arg(py::handle gradient, DType dtype) { return array_from_py(gradient, py::str(dtype_name(dtype))); }
+// gradient=: a Tensor as it is (a recorded pass differentiates through it), else data in `dtype`.
+TensorPtr gradient_arg(py::handle gradient, DType dtype) {
+  if (gradient.is_none()) return nullptr;
+  if (is_tensor(gradient.ptr())) return holder_of(gradient.ptr());
+  return make_leaf(array_from_py(gradient, py::str(dtype_name(dtype))));
+}
 
 // retain_graph=None means create_graph, as in PyTorch.
 bool retain_arg(py::handle retain_graph, bool create_graph) {
@@ -63,17 +68,15 @@ void bind_tensor_autograd(TensorClass& cls) {
              "records its own ops, so the gradients can be differentiated again; retain_graph defaults to "
              "create_graph.",
              [](const TensorPtr& s, const Args& a) {
-    const py::handle gradient = a[0];
     const bool create_graph = flag_arg(a[2]);
+    TensorPtr g = gradient_arg(a[0], s->data.dtype);
     const bool retain = retain_arg(a[1], create_graph);
-    Array g;
-    if (!gradient.is_none()) g = gradient_arg(gradient, s->data.dtype);
     BackwardPass pass;
     if (create_graph || live_callbacks() > 0) {  // records nodes, or calls Python: with the GIL
-      pass = tapegrad::backward(s, gradient.is_none() ? nullptr : &g, retain, create_graph);
+      pass = tapegrad::backward(s, g, retain, create_graph);
     } else {
       py::gil_scoped_release release;
-      pass = tapegrad::backward(s, gradient.is_none() ? nullptr : &g, retain, false);
+      pass = tapegrad::backward(s, g, retain, false);
     }
     commit(std::move(pass));  // .grad and .parents change with the GIL held
   });
@@ -85,18 +88,16 @@ void bind_tensor_autograd(TensorClass& cls) {
       if (!is_tensor(x.ptr())) throw TypeError("grad() inputs must be tapegrad (native) Tensors, got " + type_name(x));
       ins.push_back(holder_of(x.ptr()));
     }
-    const py::handle gradient = a[1];
     const bool create_graph = flag_arg(a[3]);
+    TensorPtr g = gradient_arg(a[1], s->data.dtype);
     const bool retain = retain_arg(a[2], create_graph);
-    Array g;
-    if (!gradient.is_none()) g = gradient_arg(gradient, s->data.dtype);
     std::vector<TensorPtr> gs;
     BackwardPass pass;
     if (create_graph || live_callbacks() > 0) {  // Note [Callbacks]
-      gs = gradients(s, ins, gradient.is_none() ? nullptr : &g, retain, create_graph, pass);
+      gs = gradients(s, ins, g, retain, create_graph, pass);
     } else {
       py::gil_scoped_release release;
-      gs = gradients(s, ins, gradient.is_none() ? nullptr : &g, retain, false, pass);
+      gs = gradients(s, ins, g, retain, false, pass);
     }
     commit(std::move(pass));
     py::list out;

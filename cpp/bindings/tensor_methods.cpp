@@ -31,9 +31,17 @@ TensorPtr operand(const T& self, py::handle other) {
 py::object binary_call(Op op, const TensorPtr& self, py::handle other, bool reflected) {
   TensorPtr o = operand(*self, other);
   if (!o) {
-    // `bytes + x` would answer NotImplemented with bytes' concatenation of our
-    // raw buffer (the Tensor has the buffer protocol): refuse it with the
-    // words bytes says to a Tensor without one, as the reference's.
+    // Raw memory as an operand: the Tensor has the buffer protocol, which
+    // bytes, bytearray and memoryview would read if we answered NotImplemented
+    // (concatenating it, comparing it). So == is False and != True, as for any
+    // foreign type (and on the reference), and the other comparisons and
+    // `bytes + x` are refused in the words Python says to a Tensor without a
+    // buffer; anything else is Python's usual TypeError.
+    const bool raw = PyBytes_Check(other.ptr()) || PyByteArray_Check(other.ptr()) || PyMemoryView_Check(other.ptr());
+    if (raw && (op == Op::Eq || op == Op::Ne)) return py::bool_(op == Op::Ne);
+    if (raw && op_info(op).kind == OpKind::Compare)
+      throw TypeError("'" + std::string(op_name(op)) + "' not supported between instances of 'Tensor' and '" +
+                      type_name(other) + "'");
     if (reflected && op == Op::Add && (PyBytes_Check(other.ptr()) || PyByteArray_Check(other.ptr())))
       throw TypeError("can't concat Tensor to " + type_name(other));
     return not_implemented();

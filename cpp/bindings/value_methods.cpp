@@ -80,8 +80,8 @@ PyObject* numbers(ValueNode* root, const std::vector<ValueNode*>& nodes, double 
 
 // This pass's gradients as recorded Values (create_graph): the sweep builds
 // nodes, so it runs with the GIL held.
-PyObject* recorded(ValueNode* root, const std::vector<ValueNode*>& nodes, double seed) {
-  std::vector<ValueNode*> grads = tapegrad::recorded_gradients(root, nodes, seed);
+PyObject* recorded(ValueNode* root, const std::vector<ValueNode*>& nodes, double seed, ValueNode* seed_node) {
+  std::vector<ValueNode*> grads = tapegrad::recorded_gradients(root, nodes, seed, seed_node);
   PyObject* out = PyList_New(static_cast<Py_ssize_t>(grads.size()));
   for (std::size_t i = 0; i < grads.size(); ++i) {
     PyObject* g = out == nullptr ? nullptr : wrap(grads[i]);
@@ -127,13 +127,17 @@ PyObject* m_gradients(PyObject* self, PyObject* args, PyObject* kwargs) {
     }
     nodes.push_back(node_of(x));
   }
+  // gradient=: a number, or a Value (a recorded pass differentiates through it)
   double seed = 1.0;
-  if (gradient != Py_None && !as_double(gradient, "grad() gradient", &seed)) {
+  ValueNode* seed_node = gradient != Py_None && is_value(gradient) ? node_of(gradient) : nullptr;
+  if (seed_node != nullptr) {
+    seed = seed_node->data_;
+  } else if (gradient != Py_None && !as_double(gradient, "grad() gradient", &seed)) {
     Py_DECREF(seq);
     return nullptr;
   }
   ValueNode* root = node_of(self);
-  PyObject* out = create_graph ? recorded(root, nodes, seed) : numbers(root, nodes, seed);
+  PyObject* out = create_graph ? recorded(root, nodes, seed, seed_node) : numbers(root, nodes, seed);
   Py_DECREF(seq);  // held until here: it keeps the inputs alive during the sweep
   return out;
   TG_CATCH(nullptr)

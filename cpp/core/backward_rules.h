@@ -114,5 +114,6 @@ bool any_requires_grad(const std::vector<TensorPtr>& ts);
 TensorPtr record(Array data, Op op, std::vector<TensorPtr> parents, std::vector<Array> saved = {});
 // `t` broadcast to `s` as an explicit expand node (Note [Broadcast reduction]).
 TensorPtr expanded(const TensorPtr& t, const Shape& s);
+Array broadcast_view(const Array& a, const Shape& s);  // stride 0 along broadcast dimensions
 
 }  // namespace tapegrad

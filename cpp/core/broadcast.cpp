@@ -39,6 +39,14 @@ Shape broadcast_shapes(std::initializer_list<Shape> shapes, const char* op) {
   return out;
 }
 
+bool broadcasts_to(const Shape& shape, const Shape& to) {
+  if (shape.size() > to.size()) return false;
+  const std::size_t lead = to.size() - shape.size();
+  for (std::size_t i = 0; i < shape.size(); ++i)
+    if (shape[i] != 1 && shape[i] != to[lead + i]) return false;
+  return true;
+}
+
 Array sum_to(const Array& g, const Shape& shape) {
   if (g.shape == shape) return g;
   const std::size_t lead = g.shape.size() - shape.size();

@@ -48,6 +48,15 @@
 //   void visit(Node*, G&)                the node's complete gradient, once; may
 //                                        move from it only if the node has no parents
 //   void propagate(Node*, const G&, To)  calls to(i, share) once per parent edge i
+//   void prefetch(const Node*)           a hint: the node will be taken soon
+//
+// Note [Prefetch]
+// In a graph that fans out (W3: every leaf feeds two products in a shuffled
+// order) the nodes a sweep touches next are scattered over memory, and each
+// first touch is a cache miss (~100 ns). The sweep knows a few steps ahead
+// which nodes it takes next, the tops of its two stacks, so it hints them
+// kPrefetch steps early; the Value policy then prefetches their parents,
+// whose counts and slots the step reads.
 #pragma once
 
 #include <cstddef>
@@ -89,6 +98,8 @@ class Backprop {
   }
 
  private:
+  static constexpr std::size_t kPrefetch = 8;  // Note [Prefetch]
+
   struct Edge {
     Node* node;
     G upstream;  // the node's complete gradient
@@ -161,6 +172,7 @@ void Backprop<Node, G>::run(Node* root, G seed, P& policy) {
       n = next;
       upstream = std::move(next_upstream);
     } else if (!exclusive_.empty()) {
+      if (exclusive_.size() > kPrefetch) policy.prefetch(exclusive_[exclusive_.size() - 1 - kPrefetch].node);
       n = exclusive_.back().node;
       upstream = std::move(exclusive_.back().upstream);
       exclusive_.pop_back();
@@ -174,6 +186,7 @@ void Backprop<Node, G>::run(Node* root, G seed, P& policy) {
   // Phase 2, discovery: slots and consumer counts below the frontier.
   for (std::size_t i = 1; i < frontier; ++i) stack_.push_back(seen_[i]);
   while (!stack_.empty()) {
+    if (stack_.size() > kPrefetch) policy.prefetch(stack_[stack_.size() - 1 - kPrefetch]);
     Node* m = stack_.back();
     stack_.pop_back();
     const std::size_t arity = policy.arity(m);
@@ -194,6 +207,7 @@ void Backprop<Node, G>::run(Node* root, G seed, P& policy) {
   for (std::size_t i = 1; i < frontier; ++i)
     if (pending_[i] == 0) stack_.push_back(seen_[i]);
   while (!stack_.empty()) {
+    if (stack_.size() > kPrefetch) policy.prefetch(stack_[stack_.size() - 1 - kPrefetch]);
     Node* m = stack_.back();
     stack_.pop_back();
     const std::uint32_t s = policy.slot(m);

@@ -52,10 +52,18 @@
 #define TG_COMPARE_Softmax TG_NO_CASE
 #define TG_COMPARE_Loss TG_NO_CASE
 
+// The dispatch sits on hot paths (a Value sweep takes it once per node):
+// always inlined, so that the switch and the rule fold into the caller.
+#if defined(__GNUC__) || defined(__clang__)
+#define TG_ALWAYS_INLINE __attribute__((always_inline)) inline
+#else
+#define TG_ALWAYS_INLINE inline
+#endif
+
 namespace tapegrad {
 
 template <class F>
-decltype(auto) with_unary_rule(Op op, F&& f) {
+TG_ALWAYS_INLINE decltype(auto) with_unary_rule(Op op, F&& f) {
   switch (op) {
 #define TG_X(Name, str, arity, kind, saves, surf, py, doc) TG_UNARY_##kind(Name)
     TG_OPS(TG_X)
@@ -66,7 +74,7 @@ decltype(auto) with_unary_rule(Op op, F&& f) {
 }
 
 template <class F>
-decltype(auto) with_binary_rule(Op op, F&& f) {
+TG_ALWAYS_INLINE decltype(auto) with_binary_rule(Op op, F&& f) {
   switch (op) {
 #define TG_X(Name, str, arity, kind, saves, surf, py, doc) TG_BINARY_##kind(Name)
     TG_OPS(TG_X)
@@ -77,7 +85,7 @@ decltype(auto) with_binary_rule(Op op, F&& f) {
 }
 
 template <class F>
-decltype(auto) with_compare_rule(Op op, F&& f) {
+TG_ALWAYS_INLINE decltype(auto) with_compare_rule(Op op, F&& f) {
   switch (op) {
 #define TG_X(Name, str, arity, kind, saves, surf, py, doc) TG_COMPARE_##kind(Name)
     TG_OPS(TG_X)

@@ -52,8 +52,13 @@ TensorPtr record(Array data, Op op, std::vector<TensorPtr> parents, std::vector<
 }
 
 // Note [Broadcast reduction]: an operand broadcast by a binary op becomes an
-// explicit `expand` node, whose backward is the one sum_to.
-TensorPtr expanded(const TensorPtr& t, const Shape& s) { return t->data.shape == s ? t : expand(t, s); }
+// explicit `expand` node, whose backward is the one sum_to. Only an operand
+// that takes a gradient gets the node: a constant broadcasts implicitly and
+// stays the node's parent, as itself (DESIGN.md, Note [Tensor details]).
+TensorPtr expanded(const TensorPtr& t, const Shape& s) {
+  return t->data.shape == s || !t->requires_grad ? t : expand(t, s);
+}
+Array broadcast_view(const Array& a, const Shape& s) { return a.shape == s ? a : expand(a, s); }
 
 std::string op_string(const TensorNode& n) {
   if (n.op == Op::Function) return n.function->name();
@@ -111,8 +116,9 @@ TensorPtr binary_op(Op op, const TensorPtr& a, const TensorPtr& b) {
   }
   Shape s = broadcast_shape(a->data.shape, b->data.shape, op_name(op));
   TensorPtr x = expanded(a, s), y = expanded(b, s);
-  Array out = binary(op, x->data, y->data);
-  std::vector<Array> saved = saved_values(op, {x->data, y->data}, out);
+  Array xd = broadcast_view(x->data, s), yd = broadcast_view(y->data, s);
+  Array out = binary(op, xd, yd);
+  std::vector<Array> saved = saved_values(op, {xd, yd}, out);
   return record(std::move(out), op, {x, y}, std::move(saved));
 }
 

@@ -63,7 +63,7 @@ TensorPtr where(const TensorPtr& cond, const TensorPtr& a, const TensorPtr& b) {
   Shape s = broadcast_shapes({cond->data.shape, a->data.shape, b->data.shape}, "where");
   TensorPtr c = expanded(cond, s), x = expanded(a, s), y = expanded(b, s);
   Array out = where(c->data, x->data, y->data);
-  return record(std::move(out), Op::Where, {c, x, y}, {c->data});
+  return record(std::move(out), Op::Where, {c, x, y}, {broadcast_view(c->data, s)});
 }
 
 // d/da = [cond], d/db = [not cond]; the condition takes no gradient

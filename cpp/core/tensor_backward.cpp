@@ -136,6 +136,8 @@ Backprop<TensorNode, Array>& shared_sweep() {
   return *sweep;
 }
 
+// The gradient a pass starts from: ones for a one-element root, else the
+// caller's, of the root's shape, in its dtype.
 Array seed(const TensorPtr& root, const Array* gradient) {
   if (!root->requires_grad)
     throw RuntimeError("backward() of a tensor that does not require grad: none of its inputs has requires_grad=True, "
@@ -235,6 +237,7 @@ struct TensorPolicy {
     else sum = tapegrad::add(sum, share);  // fan-out: the sum over paths
   }
   bool has(const G& g) const { return present(g); }
+  void prefetch(const TensorNode*) const {}  // a tensor op's work dwarfs a miss
   void visit(TensorNode* n, G& g) {
     check_not_freed(n);
     for (auto& [id, hook] : n->hooks) {  // fn(grad) -> the gradient to use
@@ -255,7 +258,12 @@ struct TensorPolicy {
     for (std::size_t i = 0; i < n->parents.size(); ++i) {
       const TensorNode* p = n->parents[i].get();
       G gi;
-      if (i < pg.size() && present(pg[i]) && p->requires_grad) gi = in_dtype(std::move(pg[i]), p->data.dtype);
+      if (i < pg.size() && present(pg[i]) && p->requires_grad) {
+        gi = in_dtype(std::move(pg[i]), p->data.dtype);
+        // a constant broadcast implicitly (Note [Broadcast reduction]), given requires_grad since
+        if (shape_of(gi) != p->data.shape && broadcasts_to(p->data.shape, shape_of(gi)))
+          gi = sum_to(gi, p->data.shape);
+      }
       to(i, std::move(gi));
     }
     if (!retain_graph) pass.freed.push_back(n->shared_from_this());
@@ -322,15 +330,24 @@ TensorPtr leaf_shaped(TensorPtr g, const TensorNode* n) {
   return expand(g, n->data.shape);
 }
 
+// A recorded pass starts from the caller's gradient itself when it is a node
+// (so that the result is differentiable in it too), cast to the root's dtype.
+TensorPtr recorded_seed(const TensorPtr& gradient, Array g0) {
+  if (gradient && gradient->requires_grad) return cast(gradient, g0.dtype);
+  return make_leaf(std::move(g0));
+}
+
+const Array* data_or_null(const TensorPtr& t) { return t ? &t->data : nullptr; }
+
 }  // namespace
 
-BackwardPass backward(const TensorPtr& root, const Array* gradient, bool retain_graph, bool create_graph) {
-  Array g0 = seed(root, gradient);
+BackwardPass backward(const TensorPtr& root, const TensorPtr& gradient, bool retain_graph, bool create_graph) {
+  Array g0 = seed(root, data_or_null(gradient));
   BackwardPass pass;
   std::lock_guard<std::mutex> lock(sweep_mutex());
   if (create_graph) {
     RecordingBackward recording;
-    sweep(root, make_leaf(std::move(g0)), retain_graph, pass, [&pass](TensorNode* n, TensorPtr& g) {
+    sweep(root, recorded_seed(gradient, std::move(g0)), retain_graph, pass, [&pass](TensorNode* n, TensorPtr& g) {
       if (n->is_leaf() || n->retains_grad) pass.recorded_leaf_grads.emplace_back(n->shared_from_this(), leaf_shaped(g, n));
     });
     return pass;
@@ -363,9 +380,9 @@ void commit(BackwardPass&& pass) {
   pass = BackwardPass{};
 }
 
-std::vector<TensorPtr> gradients(const TensorPtr& root, const std::vector<TensorPtr>& inputs, const Array* gradient,
+std::vector<TensorPtr> gradients(const TensorPtr& root, const std::vector<TensorPtr>& inputs, const TensorPtr& gradient,
                                  bool retain_graph, bool create_graph, BackwardPass& pass) {
-  Array g0 = seed(root, gradient);
+  Array g0 = seed(root, data_or_null(gradient));
   std::unordered_map<TensorNode*, std::size_t> where;
   for (std::size_t i = 0; i < inputs.size(); ++i) where.emplace(inputs[i].get(), i);
   std::vector<TensorPtr> out(inputs.size());
@@ -373,7 +390,7 @@ std::vector<TensorPtr> gradients(const TensorPtr& root, const std::vector<Tensor
     std::lock_guard<std::mutex> lock(sweep_mutex());
     if (create_graph) {
       RecordingBackward recording;
-      sweep(root, make_leaf(std::move(g0)), retain_graph, pass, [&](TensorNode* n, TensorPtr& g) {
+      sweep(root, recorded_seed(gradient, std::move(g0)), retain_graph, pass, [&](TensorNode* n, TensorPtr& g) {
         auto w = where.find(n);
         if (w != where.end()) out[w->second] = g;
       });

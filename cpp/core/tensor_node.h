@@ -132,11 +132,13 @@ struct BackwardPass {
 
 // backward(): the sweep. Needs no caller's lock unless it records
 // (create_graph): it writes nothing the caller's threads read.
-BackwardPass backward(const TensorPtr& root, const Array* gradient, bool retain_graph, bool create_graph = false);
+// `gradient` (null: ones for a one-element root) must have the root's shape;
+// a recorded pass starts from it as a node, so the results depend on it too.
+BackwardPass backward(const TensorPtr& root, const TensorPtr& gradient, bool retain_graph, bool create_graph = false);
 // tg.grad: d root / d input for each input, without touching any .grad; the
 // nodes to release go to `pass.freed`. With create_graph the results are
 // recorded graph nodes.
-std::vector<TensorPtr> gradients(const TensorPtr& root, const std::vector<TensorPtr>& inputs, const Array* gradient,
+std::vector<TensorPtr> gradients(const TensorPtr& root, const std::vector<TensorPtr>& inputs, const TensorPtr& gradient,
                                  bool retain_graph, bool create_graph, BackwardPass& pass);
 // Then, with the caller's lock held: ADDS each leaf's gradient into its .grad
 // and clears .parents of the released nodes.

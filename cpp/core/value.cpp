@@ -191,21 +191,22 @@ void mark_from_backward(ValueNode* n) {
 
 namespace {
 
-// The local gradients d(n)/d(parent) of node n, with S = double (the sweep)
-// or S = a recorded Value (recorded_gradients): the rule of rules.h reads the
-// saved value the op table names, the input or the node's own output.
-template <class S, class Wrap>
-rules::Pair<S> local_gradients(const ValueNode* n, Wrap&& wrap) {
-  const Op op = n->op();
-  if (n->arity() == 2)
-    return with_binary_rule(op, [&](auto r) { return decltype(r)::d(wrap(n->parent0_), wrap(n->parent1_), wrap(n)); });
-  const ValueNode* s = op_info(op).saves == Saves::Output ? n : n->parent0_;
+// The local gradients of node n's op at the forward values (rules.h): a
+// unary rule reads the input or the output, as the op table says, and "**k"
+// its exponent. Inlined into the sweep, one switch per node.
+TG_ALWAYS_INLINE double unary_local(const ValueNode* n, Op op) {
+  const double s = (kValueOps[static_cast<std::size_t>(op)].reads_output ? n : n->parent0_)->data_;
   const double k = op == Op::PowConst ? n->k_ : 0.0;
-  return {with_unary_rule(op, [&](auto r) { return rules::local1<decltype(r)>(S(wrap(s)), k); }), S(0.0)};
+  return with_unary_rule(op, [&](auto r) { return rules::local1<decltype(r)>(s, k); });
+}
+
+TG_ALWAYS_INLINE rules::Pair<double> binary_local(const ValueNode* n, Op op) {
+  return with_binary_rule(op, [&](auto r) { return decltype(r)::d(n->parent0_->data_, n->parent1_->data_, n->data_); });
 }
 
 rules::Pair<double> local_values(const ValueNode* n) {
-  return local_gradients<double>(n, [](const ValueNode* m) { return m->data_; });
+  if (n->arity() == 2) return binary_local(n, n->op());
+  return {unary_local(n, n->op()), 0.0};
 }
 
 }  // namespace
@@ -224,6 +225,18 @@ std::vector<double> local_grads(const ValueNode* n) {
 
 namespace {
 
+// Note [Prefetch] in graph.h: the node soon taken, and its parents, whose
+// counts and slots the step reads (written to: the step updates them).
+inline void prefetch_node(const ValueNode* n) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(n, 1);
+  if (n->parent0_ != nullptr) __builtin_prefetch(n->parent0_, 1);
+  if (n->op() != Op::Function && op_arity(n->op()) == 2) __builtin_prefetch(n->parent1_, 1);
+#else
+  (void)n;
+#endif
+}
+
 // The Value engine's policy for the shared sweep (graph.h, Note [Backward
 // pass]): a gradient is a double, a node's slot is mark_, and "exclusive" is
 // a reference count of 1. With kAccumulate each node's complete gradient is
@@ -239,24 +252,33 @@ struct ValuePolicy {
   double zero() const { return 0.0; }
   void add(double& sum, double share) const { sum += share; }
   bool has(double) const { return true; }  // 0 * inf must still give nan: zeros are not skipped
+  void prefetch(const ValueNode* n) const { prefetch_node(n); }
   void visit(ValueNode* n, double g) const {
     if (kAccumulate) n->grad_ += g;
   }
   template <class To>
-  void propagate(const ValueNode* n, double upstream, To&& to) const {
-    const int arity = n->arity();
-    if (arity == 0) return;
-    if (n->op() == Op::Function) {  // the Function's own vector-Jacobian product
-      std::vector<double> shares = n->function_->fn->backward(upstream);
-      for (int i = 0; i < arity; ++i) hand_on(n, upstream, i, shares[static_cast<std::size_t>(i)], to);
-      return;
+  TG_ALWAYS_INLINE void propagate(const ValueNode* n, double upstream, To&& to) const {
+    const Op op = n->op();
+    switch (kValueOps[static_cast<std::size_t>(op)].arity) {
+      case 0:
+        return;
+      case 1:
+        hand_on(n, upstream, 0, rules::chain_mul(upstream, unary_local(n, op)), to);
+        return;
+      case 2: {
+        const rules::Pair<double> local = binary_local(n, op);
+        hand_on(n, upstream, 0, rules::chain_mul(upstream, local.da), to);
+        hand_on(n, upstream, 1, rules::chain_mul(upstream, local.db), to);
+        return;
+      }
+      default: {  // a Function: its own vector-Jacobian product
+        std::vector<double> shares = n->function_->fn->backward(upstream);
+        for (std::size_t i = 0; i < shares.size(); ++i) hand_on(n, upstream, static_cast<int>(i), shares[i], to);
+      }
     }
-    rules::Pair<double> local = local_values(n);
-    hand_on(n, upstream, 0, rules::chain_mul(upstream, local.da), to);
-    if (arity == 2) hand_on(n, upstream, 1, rules::chain_mul(upstream, local.db), to);
   }
   template <class To>
-  void hand_on(const ValueNode* n, double upstream, int i, double share, To& to) const {
+  TG_ALWAYS_INLINE void hand_on(const ValueNode* n, double upstream, int i, double share, To& to) const {
     if (kAnomaly && share != share && upstream == upstream)
       throw RuntimeError("detect_anomaly: the backward of op '" + op_string(n) + "'" +
                          (n->has_label() ? " (" + label(n) + ")" : "") + " produced nan values in the gradient of its input " +

@@ -20,6 +20,7 @@
 // never dereferences it.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -33,6 +34,20 @@
 namespace tapegrad {
 
 struct ValueNode;
+
+// What the sweep reads of a Value op for every node, one small table of the
+// op table's projection on Value (codes < 32): the arity (-1 for a Function)
+// and whether its local gradient reads the node's output.
+struct ValueOpFacts {
+  std::int8_t arity;
+  bool reads_output;
+};
+inline constexpr auto kValueOps = [] {
+  std::array<ValueOpFacts, 32> t{};
+  for (int i = 0; i < value_op_limit(); ++i)
+    t[static_cast<std::size_t>(i)] = {static_cast<std::int8_t>(kOps[i].arity), kOps[i].saves == Saves::Output};
+  return t;
+}();
 
 // A tg.autograd.Function node's inputs and backward (op Function): its
 // arity is the number of inputs, and parent0_ is the first of them.
@@ -76,7 +91,7 @@ struct ValueNode {
   std::uint32_t refs() const { return meta() & kRefMax; }
   bool has_label() const { return (meta() & kLabelBit) != 0; }
   int arity() const {
-    const int a = op_arity(op());
+    const int a = kValueOps[static_cast<std::size_t>(op())].arity;
     return a >= 0 ? a : static_cast<int>(function_->inputs.size());  // only Function's is not fixed
   }
   ValueNode* parent(int i) const {
@@ -142,8 +157,10 @@ std::vector<double> gradients(ValueNode* root, const std::vector<ValueNode*>& in
 // results can be differentiated again. Each result has one reference, which
 // the caller takes over (a constant 0 leaf where an input is unreachable).
 // Creates nodes, so the caller's lock is held throughout, as for any op.
+// A `seed_node` (else the number `seed`) starts the pass: the results then
+// depend on it too.
 std::vector<ValueNode*> recorded_gradients(ValueNode* root, const std::vector<ValueNode*>& inputs,
-                                           double seed);
+                                           double seed, ValueNode* seed_node = nullptr);
 
 // ---- introspection (tests, benchmarks) ---------------------------------------
 std::size_t live_value_nodes();   // nodes currently allocated

@@ -120,6 +120,7 @@ struct RecordPolicy {
     sum = sum.empty() ? std::move(share) : sum + share;
   }
   bool has(const VRec& g) const { return !g.empty(); }
+  void prefetch(const ValueNode*) const {}
   void visit(ValueNode*, VRec&) const {}
   template <class To>
   void propagate(const ValueNode* n, const VRec& upstream, To&& to) const {
@@ -156,11 +157,12 @@ struct RecordPolicy {
 
 std::mutex& value_pass_mutex();  // value.cpp: one backward pass at a time
 
-std::vector<ValueNode*> recorded_gradients(ValueNode* root, const std::vector<ValueNode*>& inputs, double seed) {
+std::vector<ValueNode*> recorded_gradients(ValueNode* root, const std::vector<ValueNode*>& inputs, double seed,
+                                           ValueNode* seed_node) {
   std::lock_guard<std::mutex> lock(value_pass_mutex());
   Backprop<ValueNode, VRec> pass;
   RecordPolicy policy;
-  pass.run(root, VRec(seed), policy);
+  pass.run(root, seed_node != nullptr ? VRec::node(seed_node) : VRec(seed), policy);
   std::vector<VRec> grads;
   grads.reserve(inputs.size());
   for (const ValueNode* x : inputs) {

@@ -23,7 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Runs the benchmark workloads (benchmarks/workloads.py) on tapegrad and "
                     "tapegrad.reference, and on micrograd and PyTorch when importable. Every "
                     "backend's loss and gradients are first checked against the reference (or "
-                    "an exact answer); a backend that disagrees gets no time and no speedup.")
+                    "an exact answer); a backend that disagrees gets no time and no speedup. "
+                    "Steps run with Python's garbage collector on, as programs do (W1 also "
+                    "with it off); rows timed while the machine was busy are marked !.")
     b.add_argument("--quick", action="store_true",
                    help="smaller sizes and 3 repeats (under a minute on 2 cores)")
     b.add_argument("--workloads", action="append", metavar="W1,W2,...",

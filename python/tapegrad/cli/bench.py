@@ -32,6 +32,11 @@ SAMPLE_SECONDS = 0.02
 # on a 2-core machine a pool left spinning by the previous backend (NumPy's,
 # PyTorch's) steals a core from the next one's own threads.
 SETTLE_SECONDS = 0.25
+# A row is marked unreliable when the machine was busy while it was measured:
+# the 1-minute load average above the core count, or the process getting less
+# than this much CPU time per second of wall time (other processes had the cores).
+MIN_CPU_PER_WALL = 0.8
+UNRELIABLE_MARK = "!"
 
 BACKEND_ORDER = ("native", "reference", "micrograd", "torch", "native-1t", "reference-1t", "torch-1t",
                  "native-2t", "reference-2t", "torch-2t", "numpy")
@@ -137,30 +142,40 @@ def _sizes(w, mode, sizes_override):
     return {"full": w.sizes, "quick": w.quick_sizes, "tiny": w.tiny_sizes}[mode]
 
 
-def _measure_times(w, backend, size, repeat, budget=None):
-    """Take ``repeat`` timed samples; returns {phase: [seconds per step, ...]}.
+def _measure_times(w, backend, size, repeat, budget=None, gc_enabled=True):
+    """Take ``repeat`` timed samples; returns ({phase: [seconds per step, ...]}, CPU/wall).
 
     A sample runs as many steps as fill about SAMPLE_SECONDS (at least one),
-    sized from the first step, as timeit's autorange does: the collection
-    before each sample then leaves the caches cold for one step in many, not
-    for every step of a millisecond workload. With a ``budget`` (seconds,
-    --quick), stop early once the samples taken so far add up to more than
-    it: a slow backend then gets fewer repeats, never none.
+    sized from the first step, as timeit's autorange does. With a ``budget``
+    (seconds, --quick), stop early once the samples taken so far add up to
+    more than it: a slow backend then gets fewer repeats, never none.
+
+    Python's cyclic garbage collector stays on, as in the programs that use
+    these libraries: what it costs a backend whose objects form cycles is
+    part of that backend's time. With ``gc_enabled=False`` it
+    is off and each sample starts after a collection, as timeit does (the
+    "(gc off)" rows). CPU/wall is the process's CPU time over the wall time
+    of the samples kept: below MIN_CPU_PER_WALL, other processes had the cores.
     """
     state = w.setup(backend, size)
     time.sleep(SETTLE_SECONDS)
     times = {ph: [] for ph in w.phases}
     inner = None  # steps per sample, once the first step has been timed
-    spent = 0.0
-    while len(times[w.phases[0]]) < repeat:
-        if budget is not None and spent > budget:
-            break
-        n = inner or 1
-        total = dict.fromkeys(w.phases, 0.0)
-        gc.collect()
-        gc_was = gc.isenabled()
-        gc.disable()  # as timeit does: a collection in the middle is noise, not the engine
-        try:
+    spent = cpu = 0.0
+    gc_was = gc.isenabled()
+    if gc_enabled:
+        gc.enable()
+    else:
+        gc.disable()
+    try:
+        while len(times[w.phases[0]]) < repeat:
+            if budget is not None and spent > budget:
+                break
+            n = inner or 1
+            total = dict.fromkeys(w.phases, 0.0)
+            if not gc_enabled:
+                gc.collect()
+            c0 = time.process_time()
             t0 = time.perf_counter()
             for _ in range(n):
                 t = time.perf_counter()
@@ -170,19 +185,46 @@ def _measure_times(w, backend, size, repeat, budget=None):
                 for ph in w.phases:
                     total[ph] += phases[ph]
             elapsed = time.perf_counter() - t0
-        finally:
-            if gc_was:
-                gc.enable()
-        if inner is None:
-            inner = max(1, min(1000, int(SAMPLE_SECONDS / max(elapsed, 1e-9))))
-            if elapsed < 0.25:
-                continue  # a cheap first step is a warm-up; a slow one is kept as a sample
-        spent += elapsed
-        for ph in w.phases:
-            times[ph].append(total[ph] / n)
+            used = time.process_time() - c0
+            if inner is None:
+                inner = max(1, min(1000, int(SAMPLE_SECONDS / max(elapsed, 1e-9))))
+                if elapsed < 0.25:
+                    continue  # a cheap first step is a warm-up; a slow one is kept as a sample
+            spent += elapsed
+            cpu += used
+            for ph in w.phases:
+                times[ph].append(total[ph] / n)
+    finally:
+        if gc_was:
+            gc.enable()
+        else:
+            gc.disable()
     del state
     gc.collect()
-    return times
+    return times, (cpu / spent if spent > 0 else None)
+
+
+def _load_average():
+    """The 1-minute load average, or None where the platform has none."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def unreliable_reasons(load, cores, cpu_per_wall):
+    """Why a measurement taken under these conditions may be inflated or scattered ([] if none)."""
+    reasons = []
+    if load is not None and cores and load > cores:
+        reasons.append(f"1-minute load average {load:g} above the {cores} cores")
+    if cpu_per_wall is not None and cpu_per_wall < MIN_CPU_PER_WALL:
+        reasons.append(f"CPU time / wall time {cpu_per_wall:.2f} below {MIN_CPU_PER_WALL:g}")
+    return reasons
+
+
+def _gc_variants(w, backend):
+    """(True,) for a backend timed as users run it; (True, False) if also timed with the GC off."""
+    return (True, False) if backend in w.gc_off_too else (True,)
 
 
 def run(workload_names=None, mode="quick", repeat=None, backends=None, sizes=None,
@@ -199,7 +241,8 @@ def run(workload_names=None, mode="quick", repeat=None, backends=None, sizes=Non
         bks = [b for b in w.backends
                if backends is None or b in backends or _split(b)[0] in backends]
         plan.append((w, bks, _sizes(w, mode, sizes)))
-    total = sum(len(bks) * (len(sz) + ((len(sz) if w.check_each_size else 1) if w.check else 0))
+    total = sum(sum(len(_gc_variants(w, b)) for b in bks) * len(sz)
+                + len(bks) * ((len(sz) if w.check_each_size else 1) if w.check else 0)
                 for w, bks, sz in plan)
 
     report = {
@@ -210,6 +253,8 @@ def run(workload_names=None, mode="quick", repeat=None, backends=None, sizes=Non
         "command": "python -m tapegrad " + " ".join(sys.argv[1:]) if sys.argv[1:] else "",
         "mode": mode,
         "repeat": repeat,
+        "unreliable_when": {"load_average_1min_above": os.cpu_count(),
+                            "cpu_per_wall_below": MIN_CPU_PER_WALL},
         "checks": [],
         "results": [],
         "skipped": [],
@@ -286,19 +331,25 @@ def _run_workload(W, w, bks, size_list, repeat, mode, inject_wrong, bar, report)
 
     ref_medians = {}
     rows = []
+    cores = os.cpu_count()
     for size in size_list:
-        for b in bks:
-            bar.advance(f"{w.name} {w.size_label(size)} {W.BACKEND_LABELS.get(b, b)}")
+        for b, gc_enabled in [(b, on) for on in (True, False) for b in bks
+                              if on in _gc_variants(w, b)]:
+            bar.advance(f"{w.name} {w.size_label(size)} {W.BACKEND_LABELS.get(b, b)}"
+                        + ("" if gc_enabled else " (gc off)"))
             if usable.get(b) is not None:
                 continue
+            load = _load_average()
             try:
-                if w.measure is not None:
+                if w.measure is not None:  # in a child process: its CPU time is not ours
                     w.setup(b, size)
                     n = 1 if mode != "full" else min(repeat, 3)
                     samples = {w.phases[0]: [w.measure(b, size) for _ in range(n)]}
+                    cpu_per_wall = None
                 else:
-                    samples = _measure_times(w, b, size, repeat,
-                                             budget=QUICK_BUDGET if mode == "quick" else None)
+                    samples, cpu_per_wall = _measure_times(
+                        w, b, size, repeat, budget=QUICK_BUDGET if mode == "quick" else None,
+                        gc_enabled=gc_enabled)
             except W.Skip as exc:
                 report["skipped"].append({"workload": w.name, "backend": b,
                                           "size": w.size_label(size), "reason": f"skipped: {exc}"})
@@ -308,6 +359,9 @@ def _run_workload(W, w, bks, size_list, repeat, mode, inject_wrong, bar, report)
                                           "size": w.size_label(size),
                                           "reason": f"failed: {_reason(exc)}"})
                 continue
+            loads = [x for x in (load, _load_average()) if x is not None]
+            load = max(loads) if loads else None
+            reasons = unreliable_reasons(load, cores, cpu_per_wall)
             for ph, xs in samples.items():
                 med = statistics.median(xs)
                 nodes = w.nodes(size)
@@ -319,17 +373,21 @@ def _run_workload(W, w, bks, size_list, repeat, mode, inject_wrong, bar, report)
                        "size": w.size_label(size),
                        "nodes": nodes, "phase": ph, "backend": b, "unit": w.unit,
                        "median": med, "min": min(xs), "max": max(xs), "samples": xs,
-                       "speedup_vs_reference": None}
+                       "speedup_vs_reference": None, "gc_enabled": gc_enabled,
+                       "cpu_per_wall": cpu_per_wall, "load_average_1min": load,
+                       "unreliable": bool(reasons), "unreliable_reasons": reasons}
                 rows.append(row)
-                if _is_reference(b):  # "vs reference" pairs thread counts: native-1t with reference-1t
-                    ref_medians[(row["size"], ph, _split(b)[1])] = med
+                # "vs reference" pairs thread counts (native-1t with reference-1t) and GC settings
+                if _is_reference(b):
+                    ref_medians[(row["size"], ph, _split(b)[1], gc_enabled)] = med
     size_idx = {w.size_label(s): i for i, s in enumerate(size_list)}
     order = {b: i for i, b in enumerate(BACKEND_ORDER)}
     rows.sort(key=lambda r: (size_idx[r["size"]], w.phases.index(r["phase"]),
-                             order.get(r["backend"], 99)))
+                             not r["gc_enabled"], order.get(r["backend"], 99)))
     for row in rows:
-        ref = ref_medians.get((row["size"], row["phase"], _split(row["backend"])[1]),
-                              ref_medians.get((row["size"], row["phase"], None)))
+        threads, gc_enabled = _split(row["backend"])[1], row["gc_enabled"]
+        ref = ref_medians.get((row["size"], row["phase"], threads, gc_enabled),
+                              ref_medians.get((row["size"], row["phase"], None, gc_enabled)))
         if ref is not None and row["median"] > 0:
             row["speedup_vs_reference"] = ref / row["median"]
     report["results"].extend(rows)
@@ -354,12 +412,9 @@ def machine_info():
                     break
     except OSError:
         pass
-    try:  # a busy machine inflates and scatters every number: record how busy it was
-        load = round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):
-        load = None
+    # a busy machine inflates and scatters every number: record how busy it was
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(terse=True), "load_average_1min": load}
+            "platform": platform.platform(terse=True), "load_average_1min": _load_average()}
 
 
 # ---------------------------------------------------------------------------
@@ -384,7 +439,7 @@ def table_rows(report):
 
     key = lambda r: (r["workload"], r["size"], r["phase"])  # noqa: E731
     for (wname, size, phase), grp in groupby(report["results"], key=key):
-        grp = sorted(grp, key=lambda r: order.get(r["backend"], 99))
+        grp = sorted(grp, key=lambda r: (not r.get("gc_enabled", True), order.get(r["backend"], 99)))
         label = wname if phase == "step" else f"{wname} {phase}"
         for r in grp:
             sp = r["speedup_vs_reference"]
@@ -396,9 +451,36 @@ def table_rows(report):
                 vs = f"{sp:.3g}x"
             else:  # memory: smaller is better, say which way
                 vs = f"{sp:.3g}x less" if sp >= 1 else f"{1 / sp:.3g}x more"
-            out.append((label, size, backend_label(r["backend"]), fmt_value(r["median"], r["unit"]),
+            median = fmt_value(r["median"], r["unit"])
+            if r.get("unreliable"):
+                median = f"{median} {UNRELIABLE_MARK}"
+            backend = backend_label(r["backend"])
+            if r.get("gc_enabled") is False:
+                backend += " (gc off)"
+            out.append((label, size, backend, median,
                         f"{fmt_value(r['min'], r['unit'])} – {fmt_value(r['max'], r['unit'])}", vs))
     return out
+
+
+def legend_lines(report):
+    """What the table's marks mean, for the marks it shows."""
+    lines = []
+    if any(r.get("gc_enabled") is False for r in report["results"]):
+        lines.append("(gc off): Python's cyclic garbage collector off during the step, as timeit "
+                     "runs it; the other rows have it on, as programs do")
+    if any(r.get("unreliable") for r in report["results"]):
+        lines.append(f"{UNRELIABLE_MARK} unreliable: the machine was busy during this measurement "
+                     f"(1-minute load average above its {report['machine']['cores']} cores, or "
+                     f"less than {MIN_CPU_PER_WALL:g} s of CPU time per second of wall time); "
+                     "its times are inflated and scattered: rerun on an idle machine")
+    return lines
+
+
+def unreliable_lines(report):
+    return [f"{r['workload']}{'' if r['phase'] == 'step' else ' ' + r['phase']} ({r['size']}) "
+            f"{backend_label(r['backend'])}{' (gc off)' if r.get('gc_enabled') is False else ''}: "
+            + "; ".join(r["unreliable_reasons"])
+            for r in report["results"] if r.get("unreliable")]
 
 
 HEADERS = ("Workload", "Size", "Backend", "Median", "Min – max", "vs reference")
@@ -471,6 +553,8 @@ def print_report(report, file=None):
         for r in rows:
             print("  ".join(c.ljust(w_) if i < 3 else c.rjust(w_)
                             for i, (c, w_) in enumerate(zip(r, widths))), file=file)
+    for line in legend_lines(report):
+        print(line, file=file)
     print(file=file)
     print("Agreement (checked before timing):", file=file)
     for line in check_lines(report) or ["(no workload with a check was run)"]:
@@ -478,6 +562,10 @@ def print_report(report, file=None):
     if report["skipped"]:
         print("Skipped:", file=file)
         for line in skipped_lines(report):
+            print("  " + line, file=file)
+    if any(r.get("unreliable") for r in report["results"]):
+        print(f"Unreliable ({UNRELIABLE_MARK}):", file=file)
+        for line in unreliable_lines(report):
             print("  " + line, file=file)
     m = report["machine"]
     load = m.get("load_average_1min")
@@ -493,6 +581,7 @@ def markdown(report) -> str:
     for r in rows:
         out.append("| " + " | ".join(r) + " |")
     out.append("")
+    out += ["- " + line for line in legend_lines(report)]
     out += ["- " + line for line in check_lines(report)]
     if report["skipped"]:
         out += ["- " + line for line in skipped_lines(report)]
@@ -516,7 +605,7 @@ def plot(report, path):
         if not r["nodes"]:
             continue
         label = f"{r['workload']}{'' if r['phase'] == 'step' else ' ' + r['phase']}, " \
-                f"{backend_label(r['backend'])}"
+                f"{backend_label(r['backend'])}{' (gc off)' if r.get('gc_enabled') is False else ''}"
         series.setdefault(label, []).append((r["nodes"], r["speedup_vs_reference"]))
     fig, ax = plt.subplots(figsize=(7, 5))
     for label, pts in sorted(series.items()):

@@ -5,7 +5,8 @@ import math
 
 import numpy as np
 
-__all__ = ["broadcast_shape", "sum_to", "normalize_dims", "one_dim", "softmax_axis", "reshape_target", "permute_axes"]
+__all__ = ["broadcast_shape", "broadcasts_to", "sum_to", "normalize_dims", "one_dim", "softmax_axis", "reshape_target",
+           "permute_axes"]
 
 
 def broadcast_shape(*shapes: tuple, op: str = "") -> tuple:
@@ -16,6 +17,12 @@ def broadcast_shape(*shapes: tuple, op: str = "") -> tuple:
         listed = " and ".join(str(tuple(s)) for s in shapes)
         where = f"{op}: " if op else ""
         raise ValueError(f"{where}shapes {listed} do not broadcast") from None
+
+
+def broadcasts_to(shape: tuple, to: tuple) -> bool:
+    """Whether ``shape`` broadcasts to exactly ``to`` (so ``sum_to(g, shape)`` is defined for a ``g`` of ``to``)."""
+    lead = len(to) - len(shape)
+    return lead >= 0 and all(d in (1, t) for d, t in zip(shape, to[lead:]))
 
 
 def sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:

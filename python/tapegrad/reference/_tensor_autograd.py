@@ -19,6 +19,7 @@ from .._shared import named
 from . import _autograd
 from . import elementwise as E
 from . import tensor_ops as ops
+from ._shapes import broadcasts_to
 from ._tensor_data import to_array
 from .functional import where as _where
 from .tensor import _FREED, Tensor, apply
@@ -75,7 +76,11 @@ def _sweep(root: Tensor, gradient, retain_graph: bool, recorded: bool, wanted):
     succeeded, as the native engine does."""
     seed = _seed(root, gradient)
     F = TENSOR_F if recorded else ops.ARRAY_F
-    grads = {id(root): Tensor._wrap(seed) if recorded else seed}
+    if recorded and isinstance(gradient, Tensor) and gradient.requires_grad:
+        seed = F.astype(gradient, root.dtype)  # a node: the results depend on it too
+    elif recorded:
+        seed = Tensor._wrap(seed)
+    grads = {id(root): seed}
     found, used = [], []
     with np.errstate(all="ignore"):
         for node in reversed(_autograd.topo_order(root)):
@@ -102,6 +107,8 @@ def _sweep(root: Tensor, gradient, retain_graph: bool, recorded: bool, wanted):
                 if pg is None or not p._requires_grad:
                     continue
                 pg = F.astype(pg, p.dtype) if recorded else np.asarray(pg, dtype=p.dtype)
+                if pg.shape != p.shape and broadcasts_to(p.shape, pg.shape):
+                    pg = F.sum_to(pg, p.shape)  # a constant broadcast implicitly, given requires_grad since
                 prev = grads.get(id(p))
                 grads[id(p)] = pg if prev is None else prev + pg
             used.append(node)

@@ -64,13 +64,18 @@ def from_dlpack(obj) -> Tensor:
     """A tensor sharing memory with ``obj`` (a NumPy array, a PyTorch tensor, ...).
 
     float32/float64 data is shared without a copy; other dtypes are converted
-    (Note [Dtypes]), which copies.
+    (Note [Dtypes]), which copies. A float32/float64 ndarray is wrapped as it
+    is, writeable or not: NumPy >= 2.1 imports it through DLPack as that same
+    array, but NumPy < 2.1 as a read-only view, even of writeable memory.
     """
     if isinstance(obj, Tensor):
         return Tensor._wrap(obj._data)
     if not hasattr(obj, "__dlpack__"):
         raise TypeError(f"from_dlpack() needs an object with __dlpack__, got {type(obj).__name__}")
-    arr = np.from_dlpack(obj)
+    if isinstance(obj, np.ndarray) and obj.dtype in (np.float32, np.float64):  # native byte order only
+        arr = np.asarray(obj)
+    else:
+        arr = np.from_dlpack(obj)
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(float_dtype(np.float32) if arr.dtype.kind in "biu" else float_dtype(arr.dtype))
     return Tensor._wrap(arr)

@@ -81,9 +81,10 @@ class ARRAYS:
 
     @staticmethod
     def pow(a, b):
-        # C's pow in float64, rounded to the array's dtype (the exponent too):
+        # C's pow in float64, rounded to the result's dtype (the exponent too):
         # NumPy's float32 power takes shortcuts that disagree at the extremes.
-        dt = _np.result_type(a)
+        # A number exponent takes a's dtype; a float64 array makes it float64.
+        dt = _np.result_type(a, b) if isinstance(b, _np.ndarray) else _np.result_type(a)
         b = _np.asarray(b, dtype=dt)
         return _np.power(_np.asarray(a, dtype=_np.float64), b.astype(_np.float64)).astype(dt)
 

@@ -92,6 +92,24 @@ def broadcast(op: str, *tensors: "Tensor") -> tuple:
     return tuple(expand(t, shape) for t in tensors)
 
 
+def export_dlpack(arr: np.ndarray, kwargs: dict):
+    """``arr.__dlpack__(**kwargs)``; read-only memory goes to an old consumer as a copy.
+
+    DLPack before 1.0 has no read-only flag, so NumPy refuses to export a
+    read-only array to a consumer that asks for that version: NumPy < 2.1 (what
+    pip installs for Python 3.9), and the native backend's from_dlpack. Such a
+    consumer gets a writeable copy of the values instead, so that its writes
+    cannot reach memory that its owner made read-only; a DLPack 1.0 consumer
+    gets the memory itself, flagged read-only. ``copy=False`` still refuses.
+    """
+    try:
+        return arr.__dlpack__(**kwargs)
+    except BufferError:
+        if arr.flags.writeable or kwargs.get("copy") is False:
+            raise
+    return arr.copy().__dlpack__(**kwargs)
+
+
 # ----------------------------------------------------------------------------
 # The Tensor
 
@@ -223,9 +241,9 @@ class Tensor:
         return self._data.copy() if copy else self._data
 
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
-        """A DLPack capsule sharing this tensor's memory (a copy with copy=True)."""
+        """A DLPack capsule sharing this tensor's memory (read-only memory: see export_dlpack)."""
         given = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
-        return self._data.__dlpack__(**{k: v for k, v in given.items() if v is not None})
+        return export_dlpack(self._data, {k: v for k, v in given.items() if v is not None})
 
     def __dlpack_device__(self):
         return self._data.__dlpack_device__()

@@ -80,6 +80,8 @@ def _binary_row(op):
         def backward(g, s, F):
             has_inputs = op.saves in ("inputs", "inputs+output") or F.recorded
             a, b = (s.input(0), s.input(1)) if has_inputs else (None, None)
+            if has_inputs and a.dtype != b.dtype:  # the local gradients in the result's dtype
+                a, b = F.astype(a, g.dtype), F.astype(b, g.dtype)  # float32 -> float64 is exact
             out = s.output() if op.saves == "inputs+output" or F.recorded else None
             local = op.d(a, b, out, F.math)
             grads = []

@@ -211,7 +211,11 @@ class Value:
         for x in inputs:
             if not isinstance(x, Value):
                 raise TypeError(f"grad() inputs must be Values, not {_describe(x)}")
-        seed = 1.0 if gradient is None else _real(gradient, "grad() gradient")
+        # gradient=: a number, or a Value (a recorded pass differentiates through it)
+        if isinstance(gradient, Value):
+            seed = gradient if create_graph else gradient._data
+        else:
+            seed = 1.0 if gradient is None else _real(gradient, "grad() gradient")
         grads = self._sweep(seed, recorded=bool(create_graph))
         if not create_graph:
             return [grads.get(x, 0.0) for x in inputs]
