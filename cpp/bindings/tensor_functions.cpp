@@ -68,9 +68,10 @@ void bind_tensor_autograd(TensorClass& cls) {
              "records its own ops, so the gradients can be differentiated again; retain_graph defaults to "
              "create_graph.",
              [](const TensorPtr& s, const Args& a) {
+    const py::handle gradient = a[0];
     const bool create_graph = flag_arg(a[2]);
-    TensorPtr g = gradient_arg(a[0], s->data.dtype);
     const bool retain = retain_arg(a[1], create_graph);
+    TensorPtr g = gradient_arg(gradient, s->data.dtype);
     BackwardPass pass;
     if (create_graph || live_callbacks() > 0) {  // records nodes, or calls Python: with the GIL
       pass = tapegrad::backward(s, g, retain, create_graph);
@@ -88,9 +89,10 @@ void bind_tensor_autograd(TensorClass& cls) {
       if (!is_tensor(x.ptr())) throw TypeError("grad() inputs must be tapegrad (native) Tensors, got " + type_name(x));
       ins.push_back(holder_of(x.ptr()));
     }
+    const py::handle gradient = a[1];
     const bool create_graph = flag_arg(a[3]);
-    TensorPtr g = gradient_arg(a[1], s->data.dtype);
     const bool retain = retain_arg(a[2], create_graph);
+    TensorPtr g = gradient_arg(gradient, s->data.dtype);
     std::vector<TensorPtr> gs;
     BackwardPass pass;
     if (create_graph || live_callbacks() > 0) {  // Note [Callbacks]

@@ -31,19 +31,19 @@ TensorPtr operand(const T& self, py::handle other) {
 py::object binary_call(Op op, const TensorPtr& self, py::handle other, bool reflected) {
   TensorPtr o = operand(*self, other);
   if (!o) {
-    // Raw memory as an operand: the Tensor has the buffer protocol, which
-    // bytes, bytearray and memoryview would read if we answered NotImplemented
-    // (concatenating it, comparing it). So == is False and != True, as for any
-    // foreign type (and on the reference), and the other comparisons and
-    // `bytes + x` are refused in the words Python says to a Tensor without a
-    // buffer; anything else is Python's usual TypeError.
+    // bytes/bytearray would answer NotImplemented with a concatenation of our
+    // raw buffer (sq_concat), and bytearray/memoryview with a comparison of
+    // it. As for any foreign type (and on the reference), == is False and !=
+    // True; `bytes + x` is refused with the words bytes says to a Tensor
+    // without a buffer, as the reference's.
     const bool raw = PyBytes_Check(other.ptr()) || PyByteArray_Check(other.ptr()) || PyMemoryView_Check(other.ptr());
     if (raw && (op == Op::Eq || op == Op::Ne)) return py::bool_(op == Op::Ne);
-    if (raw && op_info(op).kind == OpKind::Compare)
-      throw TypeError("'" + std::string(op_name(op)) + "' not supported between instances of 'Tensor' and '" +
-                      type_name(other) + "'");
     if (reflected && op == Op::Add && (PyBytes_Check(other.ptr()) || PyByteArray_Check(other.ptr())))
       throw TypeError("can't concat Tensor to " + type_name(other));
+    // an ordering would go on to bytearray's and memoryview's, on our raw buffer: Python's words instead
+    if (raw && op_info(op).kind == OpKind::Compare)
+      throw TypeError(std::string("'") + op_name(op) + "' not supported between instances of 'Tensor' and '" +
+                      type_name(other) + "'");
     return not_implemented();
   }
   const TensorPtr& a = reflected ? o : self;

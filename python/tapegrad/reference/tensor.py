@@ -241,7 +241,7 @@ class Tensor:
         return self._data.copy() if copy else self._data
 
     def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
-        """A DLPack capsule sharing this tensor's memory (read-only memory: see export_dlpack)."""
+        """A DLPack capsule sharing this tensor's memory (a copy with copy=True; read-only memory: see export_dlpack)."""
         given = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
         return export_dlpack(self._data, {k: v for k, v in given.items() if v is not None})
 
