@@ -179,6 +179,8 @@ CASES = {
     "operand bytes": lambda tg: x23(tg) + b"1",
     "operand bytes reflected": lambda tg: b"1" + x23(tg),
     "operand memoryview": lambda tg: x23(tg) * memoryview(b"abc"),
+    **{f"compare {op} {type(blob).__name__}": (lambda op, blob: lambda tg: eval(f"x {op} b", {"x": x23(tg), "b": blob}))(op, blob)
+       for op in ("<", ">=") for blob in (b"1", bytearray(b"12"), memoryview(b"abc"))},
     "floor division": lambda tg: x23(tg) // 2,
     "modulo": lambda tg: x23(tg) % 2,
     "pow with modulo": lambda tg: pow(x23(tg), 2, 5),
