@@ -26,8 +26,6 @@ TG_INSTANTIATE_BACKWARD(backward_Reshape)
 
 // ---- transpose, permute, .T ------------------------------------------------------
 
-namespace {
-
 TensorPtr permuted(const TensorPtr& a, Op op, std::vector<std::int64_t> perm) {
   Array out = permute(a->data, perm);
   if (!recording({&a})) return make_leaf(std::move(out));
@@ -35,8 +33,6 @@ TensorPtr permuted(const TensorPtr& a, Op op, std::vector<std::int64_t> perm) {
   n->dims = std::move(perm);
   return n;
 }
-
-}  // namespace
 
 TensorPtr transpose(const TensorPtr& a, std::int64_t d0, std::int64_t d1) {
   const std::int64_t nd = a->data.ndim();
@@ -152,6 +148,11 @@ TensorPtr scatter_by(const TensorPtr& g, const PlanPtr& p) { return with_plan(sc
 TensorPtr getitem(const TensorPtr& a, const std::vector<IndexItem>& items) {
   auto plan = std::make_shared<const IndexPlan>(plan_index(a->data.shape, items));
   return with_plan(apply_index(a->data, items, *plan), Op::GetItem, a, plan);
+}
+
+TensorPtr getitem(const TensorPtr& a, const std::shared_ptr<const IndexPlan>& plan) {
+  if (a->data.shape != plan->in_shape) throw ValueError("getitem: a replayed index plan for another shape");
+  return with_plan(gather(a->data, *plan), Op::GetItem, a, plan);
 }
 
 // scatter g back where the values came from

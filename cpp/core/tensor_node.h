@@ -91,6 +91,10 @@ TensorPtr reverse_dims(const TensorPtr& a);  // .T: every dim reversed, op "tran
 TensorPtr expand(const TensorPtr& a, const Shape& shape);
 TensorPtr cast(const TensorPtr& a, DType dtype);  // a itself when already of that dtype
 TensorPtr getitem(const TensorPtr& a, const std::vector<IndexItem>& items);
+// For a replay (Note [Compile]): `perm` of op Transpose or Permute, already
+// normalized; an index plan made for a's shape.
+TensorPtr permuted(const TensorPtr& a, Op op, std::vector<std::int64_t> perm);
+TensorPtr getitem(const TensorPtr& a, const std::shared_ptr<const IndexPlan>& plan);
 
 // joining and selecting (ops_join.cpp)
 TensorPtr concatenate(const std::vector<TensorPtr>& ts, std::int64_t dim);
