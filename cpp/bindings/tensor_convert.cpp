@@ -3,6 +3,7 @@
 #include <limits>
 #include <new>
 
+#include "compile_hooks.h"
 #include "tensor_convert.h"
 
 namespace tapegrad::bindings {
@@ -32,6 +33,7 @@ TensorPtr as_tensor(py::handle x, DType dtype, const char* what) {
   if (is_tensor(x.ptr())) return holder_of(x.ptr());
   std::string foreign = foreign_backend(x);
   if (!foreign.empty()) throw TypeError(std::string(what) + ": cannot combine " + foreign + " with tapegrad (native) Tensors");
+  if (is_traced_number(x.ptr())) return traced_scalar(x.ptr(), dtype);
   if (is_number(x)) return make_leaf(scalar_array(py::float_(py::reinterpret_borrow<py::object>(x)).cast<double>(), dtype));
   return make_leaf(array_from_py(x, py::none()));
 }
@@ -55,6 +57,7 @@ std::string foreign_backend(py::handle obj) {
 
 Array array_from_py(py::handle data, py::handle dtype) {
   if (is_tensor(data.ptr())) {
+    tensor_read(holder_of(data.ptr()));
     const Array& src = holder_of(data.ptr())->data;
     return copy(astype(src, dtype_arg(dtype, src.dtype)));
   }
@@ -208,7 +211,9 @@ IndexItem int_array(py::handle k) {
 
 }  // namespace
 
-std::vector<IndexItem> parse_index(py::handle key) {
+std::vector<IndexItem> parse_index(py::handle key) { return parse_index(key, nullptr); }
+
+std::vector<IndexItem> parse_index(py::handle key, std::vector<std::pair<std::uint32_t, TensorPtr>>* sources) {
   py::tuple parts = py::isinstance<py::tuple>(key) ? py::reinterpret_borrow<py::tuple>(key) : py::make_tuple(key);
   std::vector<IndexItem> items;
   py::module_ np = py::module_::import("numpy");
@@ -231,6 +236,8 @@ std::vector<IndexItem> parse_index(py::handle key) {
       it.kind = IndexItem::Int;
       it.i = clamped_int(k);
     } else if (is_tensor(k.ptr()) || py::isinstance<py::list>(k) || py::isinstance<py::array>(k) || py::isinstance<py::bool_>(k)) {
+      if (is_tensor(k.ptr()) && sources != nullptr) sources->emplace_back(static_cast<std::uint32_t>(items.size()), holder_of(k.ptr()));
+      else if (is_tensor(k.ptr())) tensor_read(holder_of(k.ptr()));  // the ids are read: guarded while tracing
       py::object arr = is_tensor(k.ptr()) ? py::reinterpret_borrow<py::object>(k) : np.attr("asarray")(k);
       if (!is_tensor(k.ptr()) && arr.attr("dtype").attr("kind").cast<std::string>() == "b") {
         // a boolean mask selects where it is true: one integer array per mask dim

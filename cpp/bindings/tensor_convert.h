@@ -27,6 +27,8 @@ py::array array_view(const Array& a, py::handle owner);
 std::string foreign_backend(py::handle obj);
 // Parse a subscript (ints, slices, None, Ellipsis, int/bool arrays, lists, Tensors).
 std::vector<IndexItem> parse_index(py::handle key);
+// The same, with the position of each item read from a Tensor (tg.compile replays them from it).
+std::vector<IndexItem> parse_index(py::handle key, std::vector<std::pair<std::uint32_t, TensorPtr>>* sources);
 // Ints given as f(2, 3) or f((2, 3)) (`args` the tuple of f's *args): a
 // TypeError "<what> (2.5,) must hold ints, got float" for anything else. An
 // int beyond int64 is handed to too_big(its repr, the whole repr, its sign),

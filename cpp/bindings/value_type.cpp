@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "compile_hooks.h"
 #include "value_object.h"
 
 namespace tapegrad::bindings {
@@ -122,13 +123,22 @@ bool as_double(PyObject* o, const char* what, double* out) {
 
 namespace {
 
-enum class Operand { Node, Number, Unsupported, Error };
+enum class Operand { Node, Number, Traced, Unsupported, Error };
+
+// A tracked number of tg.compile (Note [Compile numbers]) as a leaf whose data
+// the tape reads from the number at each replay.
+ValueNode* traced_leaf(double value, long ref) {
+  ValueNode* leaf = make_leaf(value);
+  if (Tracer* t = ref >= 0 ? active_tracer() : nullptr) t->value_from_number(leaf, static_cast<Tracer::Ref>(ref));
+  return leaf;
+}
 
 // `other` in `self <op> other`: a native Value, a number (to become a constant
-// leaf), unsupported (the operator returns NotImplemented, so Python raises its
-// usual "unsupported operand type(s)" TypeError), or an error already set (a
-// Tensor or another backend's Value: a TypeError naming both sides).
-Operand classify(PyObject* other, PyObject* self, bool reflected, double* number) {
+// leaf), a tracked number (`ref` its reference), unsupported (the operator
+// returns NotImplemented, so Python raises its usual "unsupported operand
+// type(s)" TypeError), or an error already set (a Tensor or another backend's
+// Value: a TypeError naming both sides).
+Operand classify(PyObject* other, PyObject* self, bool reflected, double* number, long* ref) {
   // Exact types first: the common cases cost one pointer compare each.
   if (Py_TYPE(other) == value_type) return Operand::Node;
   if (PyFloat_CheckExact(other)) {
@@ -144,6 +154,7 @@ Operand classify(PyObject* other, PyObject* self, bool reflected, double* number
     *number = PyFloat_AS_DOUBLE(other);
     return Operand::Number;
   }
+  if (is_traced_number(other)) return traced_number(other, number, ref) ? Operand::Traced : Operand::Error;
   if (is_foreign(other)) {
     PyObject* left = reflected ? other : self;
     PyObject* right = reflected ? self : other;
@@ -163,18 +174,21 @@ Operand classify(PyObject* other, PyObject* self, bool reflected, double* number
 PyObject* binary(Op op, PyObject* l, PyObject* r) {
   TG_TRY
   double number = 0.0;
+  long ref = -1;
   if (is_value_fast(l)) {
-    switch (classify(r, l, false, &number)) {
+    switch (classify(r, l, false, &number, &ref)) {
       case Operand::Node: return wrap(make_binary(op, node_of(l), node_of(r)));
       case Operand::Number: return wrap(make_binary(op, node_of(l), number));
+      case Operand::Traced: return wrap(make_binary(op, node_of(l), traced_leaf(number, ref)));
       case Operand::Unsupported: Py_RETURN_NOTIMPLEMENTED;
       case Operand::Error: return nullptr;
     }
   }
   // Reflected: `2 - a` keeps operand order, parents (Value(2.0), a).
-  switch (classify(l, r, true, &number)) {
+  switch (classify(l, r, true, &number, &ref)) {
     case Operand::Node: return wrap(make_binary(op, node_of(l), node_of(r)));
     case Operand::Number: return wrap(make_binary(op, number, node_of(r)));
+    case Operand::Traced: return wrap(make_binary(op, traced_leaf(number, ref), node_of(r)));
     case Operand::Unsupported: Py_RETURN_NOTIMPLEMENTED;
     case Operand::Error: return nullptr;
   }
@@ -196,8 +210,14 @@ PyObject* nb_pow(PyObject* l, PyObject* r, PyObject* mod) {
   TG_TRY
   if (is_value_fast(l) && !is_value_fast(r)) {
     double k = 0.0;
-    switch (classify(r, l, false, &k)) {
+    long ref = -1;
+    switch (classify(r, l, false, &k, &ref)) {
       case Operand::Number: return wrap(make_pow_const(node_of(l), k));
+      case Operand::Traced: {  // a ** x: the exponent is read from the tracked number
+        ValueNode* n = make_pow_const(node_of(l), k);
+        if (Tracer* t = ref >= 0 ? active_tracer() : nullptr) t->value_from_number(n, static_cast<Tracer::Ref>(ref));
+        return wrap(n);
+      }
       case Operand::Unsupported: Py_RETURN_NOTIMPLEMENTED;
       default: return nullptr;
     }
@@ -211,7 +231,14 @@ namespace {
 
 PyObject* nb_neg(PyObject* self) { return unary<Op::Neg>(self); }
 PyObject* nb_abs(PyObject* self) { return unary<Op::Abs>(self); }
-PyObject* nb_float(PyObject* self) { return PyFloat_FromDouble(node_of(self)->data_); }
+// float(v) reads the exact value: while tracing, a guard (Note [Compile numbers]).
+PyObject* nb_float(PyObject* self) {
+  PyObject* x = PyFloat_FromDouble(node_of(self)->data_);
+  if (x == nullptr || !tracing() || active_tracer() == nullptr) return x;
+  PyObject* out = call_hook("value_float", self, x);
+  Py_DECREF(x);
+  return out;
+}
 
 // ---- object lifetime ------------------------------------------------------
 
@@ -238,8 +265,13 @@ bool set_label_from(PyObject* self, PyObject* value) {
 
 int init_from(PyObject* self, PyObject* data, PyObject* label_obj) {
   double x = 0.0;
-  if (!as_double(data, "Value() data", &x)) return -1;
+  long ref = -1;
+  if (is_traced_number(data) ? !traced_number(data, &x, &ref) : !as_double(data, "Value() data", &x)) return -1;
   node_of(self)->data_ = x;
+  if (Tracer* t = tracing() ? active_tracer() : nullptr) {  // the leaf's event gets its data, or the number
+    if (ref >= 0) t->value_from_number(node_of(self), static_cast<Tracer::Ref>(ref));
+    else t->on_value_init(node_of(self));
+  }
   if (label_obj != nullptr && !set_label_from(self, label_obj)) return -1;
   return 0;
 }
@@ -271,6 +303,12 @@ PyObject* vectorcall_new(PyObject* type, PyObject* const* args, std::size_t narg
     double x = 0.0;
     if (PyFloat_CheckExact(args[0])) {
       x = PyFloat_AS_DOUBLE(args[0]);
+    } else if (is_traced_number(args[0])) {
+      long ref = -1;
+      if (!traced_number(args[0], &x, &ref)) return nullptr;
+      TG_TRY
+      return adopt(PyObject_New(PyValue, value_type), traced_leaf(x, ref));
+      TG_CATCH(nullptr)
     } else if (!as_double(args[0], "Value() data", &x)) {
       return nullptr;
     }
@@ -342,9 +380,23 @@ int read_only(PyObject* self, PyObject* value, void* name) {
   return -1;
 }
 
-PyObject* get_data(PyObject* self, void*) { return PyFloat_FromDouble(node_of(self)->data_); }
+// While tracing, v.data is a tracked number, and assigning it is a store of the tape.
+PyObject* get_data(PyObject* self, void*) {
+  PyObject* x = PyFloat_FromDouble(node_of(self)->data_);
+  if (x == nullptr || !tracing() || active_tracer() == nullptr) return x;
+  PyObject* out = call_hook("value_data", self, x);
+  Py_DECREF(x);
+  return out;
+}
 int set_data(PyObject* self, PyObject* value, void*) {
   if (value == nullptr) return no_delete(self, "data");
+  if (tracing() && active_tracer() != nullptr) {
+    PyObject* x = call_hook("value_store", self, value);  // logs the store; the value to set
+    if (x == nullptr) return -1;
+    int rc = as_double(x, "Value.data", &node_of(self)->data_) ? 0 : -1;
+    Py_DECREF(x);
+    return rc;
+  }
   return as_double(value, "Value.data", &node_of(self)->data_) ? 0 : -1;
 }
 
