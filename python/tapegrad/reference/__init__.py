@@ -15,6 +15,9 @@ from .functional import concatenate, cross_entropy, mse_loss, stack, where
 from .tensor import Tensor
 from ._threads import cache_info, empty_cache, get_num_threads, set_cache_limit, set_num_threads
 
+# Compile: record once, replay (here with a plain Python loop: the oracle)
+from ._compile_ref import CompileWarning, compile  # noqa: E402
+
 # Around the core: the shared nn, optim, viz, explain, func, autograd, bound to this backend
 from . import _tensor_autograd  # noqa: E402,F401 - binds Tensor.register_hook, retain_grad
 from . import autograd, func, nn, optim, viz  # noqa: E402
@@ -52,6 +55,9 @@ __all__: list[str] = [
     "empty_cache",
     "set_cache_limit",
     "cache_info",
+    # Compile
+    "compile",
+    "CompileWarning",
     # Around the core
     "nn",
     "optim",

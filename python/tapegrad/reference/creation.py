@@ -5,6 +5,7 @@ import numpy as np
 
 from .._shared import RandomState, arange_args, requires_grad_arg
 from ._tensor_data import check_shape, float_dtype, shape_args
+from . import _trace
 from .tensor import Tensor
 
 __all__ = ["tensor", "zeros", "ones", "randn", "arange", "manual_seed", "from_dlpack"]
@@ -48,6 +49,14 @@ def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> Tensor:
     dt = _dtype(dtype)
     shape = check_shape(shape_args(shape), np.float64)
     requires_grad = requires_grad_arg(requires_grad)  # every argument checked before the stream moves
+    out = _randn(shape, seed, dt, requires_grad)
+    tr = _trace.current() if seed is None else None
+    if tr is not None:  # tg.compile: each replay draws afresh (Note [Compile])
+        tr.tensor_draw(out, lambda: randn(*shape, dtype=dt, requires_grad=requires_grad))
+    return out
+
+
+def _randn(shape, seed, dt, requires_grad) -> Tensor:
     rng = _random.rng(seed)
     return Tensor._wrap(rng.standard_normal(shape).astype(dt), requires_grad)
 
