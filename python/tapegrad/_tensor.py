@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
+from . import _compile_numbers, _core
 from ._shared import (RandomState, arange_args, cache_limit_arg, check_shape, float_dtype, num_threads_arg,
                       requires_grad_arg, shape_args)
 
@@ -44,7 +44,10 @@ def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> _core.T
     shape = check_shape(shape_args(shape), np.float64)  # drawn in float64: checked as such
     requires_grad = requires_grad_arg(requires_grad)  # every argument checked before the stream moves
     rng = _random.rng(seed)
-    return _core.tensor(rng.standard_normal(shape), requires_grad=requires_grad, dtype=dt)
+    out = _core.tensor(rng.standard_normal(shape), requires_grad=requires_grad, dtype=dt)
+    if seed is None and _core._tracing():  # tg.compile: each replay draws afresh (Note [Compile])
+        _compile_numbers.state.trace.tensor_draw(out, lambda: randn(*shape, dtype=dt, requires_grad=requires_grad))
+    return out
 
 
 def arange(start, stop=None, step=1, *, dtype=None, requires_grad: bool = False) -> _core.Tensor:

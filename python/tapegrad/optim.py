@@ -15,6 +15,8 @@ import math as _math
 import numpy as _np
 
 from . import _params
+from ._compile_numbers import not_while_tracing as _not_while_tracing
+from ._compile_numbers import state as _compile_state
 
 __all__ = ["Optimizer", "SGD", "Adam"]
 
@@ -45,6 +47,8 @@ class Optimizer:
 
     def step(self) -> None:
         """One update of every parameter that has a gradient."""
+        if _compile_state.trace is not None:
+            raise RuntimeError(_not_while_tracing("an optimizer's step()"))
         for p, state in zip(self.params, self.state):
             g = _params.grad_numpy(p)
             if g is None:

@@ -1,0 +1,204 @@
+"""The arguments and results of a compiled function (docs/DESIGN.md, Note [Compile]):
+the signature of a call, the leaves a tape reads, the structure of a result,
+and the Python values a tape depends on that no guard instruction can check
+(numbers in the closure and globals, ``Module.training``, ndarray arguments).
+
+Written once for both backends; the native backend walks the arguments in C++
+(``_core._compile_flatten``) with the same result.
+"""
+from __future__ import annotations
+
+import math
+import types
+
+import numpy as np
+
+__all__ = ["flatten", "flatten_result", "rebuild", "closure_reads", "PyGuards"]
+
+_NUMBER_TOKEN = {bool: "b", int: "i", float: "f"}
+
+
+def flatten(args: tuple, kwargs: dict, node_kind) -> tuple:
+    """(key, leaves) of a call: the signature as a hashable key, and the leaves in order.
+
+    ``node_kind(x)`` is "V" for the backend's Value, "T" for its Tensor, else None.
+    A Value or Tensor seen before is a reference to its first position, so
+    that a tape never mixes up two arguments that were one object.
+    """
+    tokens = []
+    leaves = []
+    first = {}
+    stack = [kwargs, args]
+    while stack:
+        x = stack.pop()
+        t = type(x)
+        token = _NUMBER_TOKEN.get(t)
+        if token is not None:
+            tokens.append(token)
+            leaves.append(x)
+            continue
+        if t is tuple or t is list:
+            tokens.append(("(" if t is tuple else "[", len(x)))
+            stack.extend(reversed(x))
+            continue
+        if t is dict:
+            keys = tuple(x)
+            tokens.append(("{", keys))
+            stack.extend(x[k] for k in reversed(keys))
+            continue
+        kind = node_kind(x)
+        if kind is not None:
+            seen = first.get(id(x))
+            if seen is not None:
+                tokens.append(("R", seen))
+                leaves.append(x)
+                continue
+            first[id(x)] = len(leaves)
+            tokens.append("V" if kind == "V" else ("T", tuple(x.shape), x.dtype.str, bool(x.requires_grad)))
+            leaves.append(x)
+            continue
+        tokens.append(_other(x))
+        leaves.append(x)
+    return tuple(tokens), leaves
+
+
+def _other(x):
+    """The token of a leaf that is neither a node nor a plain number."""
+    if isinstance(x, np.ndarray):
+        return ("A", x.shape, x.dtype.str)  # its contents are guarded (PyGuards)
+    if isinstance(x, (np.bool_, np.integer, np.floating)):
+        return ("S", type(x))  # a NumPy scalar: an input number, of its type
+    if x is None or isinstance(x, (str, bytes, complex, type, types.FunctionType)):
+        return ("O", x)
+    if isinstance(x, tuple):  # a tuple subclass (a namedtuple): by identity, as other objects
+        return ("I", id(x))
+    try:
+        hash(x)
+    except TypeError:
+        return ("I", id(x))
+    return ("I", id(x))
+
+
+def is_number_leaf(x) -> bool:
+    return type(x) in _NUMBER_TOKEN or isinstance(x, (np.bool_, np.integer, np.floating))
+
+
+# ---- results ------------------------------------------------------------------
+
+
+def flatten_result(out, is_item) -> tuple:
+    """(template, items): ``out`` with each Value, Tensor or tracked number (``is_item``)
+    replaced by its position in ``items``; everything else stays as it is."""
+    items = []
+
+    def walk(x):
+        if is_item(x):
+            items.append(x)
+            return ("item", len(items) - 1)
+        t = type(x)
+        if t is tuple or t is list:
+            return (t.__name__, [walk(v) for v in x])
+        if t is dict:
+            return ("dict", [(k, walk(v)) for k, v in x.items()])
+        if isinstance(x, tuple) and hasattr(x, "_fields"):  # a namedtuple
+            return ("namedtuple", t, [walk(v) for v in x])
+        return ("const", x)
+
+    template = walk(out)
+    del walk  # walk's cell refers to walk: the cycle would keep is_item (and the trace) until gc runs
+    return template, items
+
+
+def rebuild(template, items: list):
+    """The result of a call: the template with each item position filled."""
+    kind = template[0]
+    if kind == "item":
+        return items[template[1]]
+    if kind == "const":
+        return template[1]
+    if kind == "tuple":
+        return tuple(rebuild(t, items) for t in template[1])
+    if kind == "list":
+        return [rebuild(t, items) for t in template[1]]
+    if kind == "dict":
+        return {k: rebuild(t, items) for k, t in template[1]}
+    return template[1](*(rebuild(t, items) for t in template[2]))
+
+
+# ---- what no guard instruction checks ----------------------------------------------
+
+
+def _codes(code):
+    """A code object and those of the functions and lambdas defined inside it."""
+    out, stack = [], [code]
+    while stack:
+        c = stack.pop()
+        out.append(c)
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return out
+
+
+def _is_py_number(v) -> bool:
+    return type(v) in _NUMBER_TOKEN
+
+
+def closure_reads(fn) -> list:
+    """The Python numbers ``fn``'s code reads from its globals and closure: (where, name, value)."""
+    fn = getattr(fn, "__func__", fn)
+    code = getattr(fn, "__code__", None)
+    if code is None:  # a callable object: its __call__
+        call = getattr(type(fn), "__call__", None)
+        code = getattr(call, "__code__", None)
+        if code is None:
+            return []
+        fn = call
+    reads = []
+    names = set()
+    for c in _codes(code):
+        names.update(c.co_names)
+    g = getattr(fn, "__globals__", {})
+    for name in sorted(names):
+        if name in g and _is_py_number(g[name]):
+            reads.append((g, name, g[name]))
+    for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+        try:
+            v = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if _is_py_number(v):
+            reads.append((cell, name, v))
+    return reads
+
+
+def _same(a, b) -> bool:
+    """The same Python number, to the bit (0.0 and -0.0 differ, nan equals nan)."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is float:
+        return a.hex() == b.hex() if not (math.isnan(a) and math.isnan(b)) else True
+    return a == b
+
+
+class PyGuards:
+    """A tape's Python-level conditions: closure and global numbers, Module.training
+    flags read while tracing, and the contents of ndarray arguments."""
+
+    __slots__ = ("reads", "modules", "arrays")
+
+    def __init__(self, reads: list, modules: list, leaves: list) -> None:
+        self.reads = reads
+        self.modules = modules
+        self.arrays = [(i, np.array(x, copy=True)) for i, x in enumerate(leaves) if isinstance(x, np.ndarray)]
+
+    def hold(self, leaves: list) -> bool:
+        for where, name, value in self.reads:
+            now = where.get(name) if isinstance(where, dict) else where.cell_contents
+            if not _same(now, value):
+                return False
+        for module, flag in self.modules:
+            if module.training is not flag and module.training != flag:
+                return False
+        for i, a in self.arrays:
+            if not np.array_equal(leaves[i], a, equal_nan=a.dtype.kind in "fc"):
+                return False
+        return True
