@@ -479,3 +479,58 @@ def test_no_warning_while_replaying(tg):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert step(tg.Value(2.0)).data == 4.0
+
+
+def test_item_remembers_its_origin_and_guards_only_a_comparison(tg):
+    @tg.compile
+    def f(x):
+        s = x.sum().item()
+        return x * 2 if s > 0 else x * 3
+
+    assert f(tg.tensor([1.0, 2.0])).tolist() == [2.0, 4.0]
+    assert f(tg.tensor([5.0, -2.0])).tolist() == [10.0, -4.0] and f.traces == 1
+    assert f(tg.tensor([-5.0, 2.0])).tolist() == [-15.0, 6.0] and f.traces == 2
+
+
+def test_numpy_and_tolist_guard_the_exact_values(tg):
+    reads = []
+
+    @tg.compile
+    def via_numpy(x):
+        reads.append(x.numpy().copy())
+        return x * 2
+
+    @tg.compile
+    def via_tolist(x):
+        reads.append(x.tolist())
+        return x * 2
+
+    for f in (via_numpy, via_tolist):
+        assert f(tg.tensor([1.0, 2.0])).tolist() == [2.0, 4.0]
+        assert f(tg.tensor([1.0, 2.0])).tolist() == [2.0, 4.0] and f.traces == 1
+        assert f(tg.tensor([1.0, 3.0])).tolist() == [2.0, 6.0] and f.traces == 2
+    assert len(reads) == 4  # each trace read once; replays with the same data did not run fn
+
+
+def test_a_random_draw_the_tape_cannot_repeat_runs_eagerly(tg):
+    def f(x):
+        layer = tg.nn.Linear(2, 1)  # initialised from the stream: a constant of a tape would be wrong
+        return layer(x).sum()
+
+    step = tg.compile(f)
+    x = tg.tensor([[1.0, 2.0]])
+    tg.manual_seed(4)
+    with pytest.warns(tg.CompileWarning, match="random draw"):
+        a = step(x).item()
+    with pytest.warns(tg.CompileWarning, match="random draw"):
+        b = step(x).item()
+    tg.manual_seed(4)
+    assert [a, b] == [f(x).item(), f(x).item()] and a != b and step.traces == 0
+
+
+def test_a_tensor_replay_accumulates_into_existing_grads(tg):
+    w = tg.tensor([1.0, -2.0], requires_grad=True)
+    step = tg.compile(lambda x: (w * x).sum())
+    for _ in range(3):
+        step(tg.tensor([0.5, 1.5])).backward()
+    assert w.grad.tolist() == [1.5, 4.5] and step.traces == 1

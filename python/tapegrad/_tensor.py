@@ -43,7 +43,8 @@ def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> _core.T
     dt = _dtype(dtype)
     shape = check_shape(shape_args(shape), np.float64)  # drawn in float64: checked as such
     requires_grad = requires_grad_arg(requires_grad)  # every argument checked before the stream moves
-    rng = _random.rng(seed)
+    with _random.recorded_draw():  # recorded below as a draw of the tape
+        rng = _random.rng(seed)
     out = _core.tensor(rng.standard_normal(shape), requires_grad=requires_grad, dtype=dt)
     if seed is None and _core._tracing():  # tg.compile: each replay draws afresh (Note [Compile])
         _compile_numbers.state.trace.tensor_draw(out, lambda: randn(*shape, dtype=dt, requires_grad=requires_grad))

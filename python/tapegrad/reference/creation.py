@@ -57,7 +57,8 @@ def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> Tensor:
 
 
 def _randn(shape, seed, dt, requires_grad) -> Tensor:
-    rng = _random.rng(seed)
+    with _random.recorded_draw():  # randn records it as a draw of the tape
+        rng = _random.rng(seed)
     return Tensor._wrap(rng.standard_normal(shape).astype(dt), requires_grad)
 
 
