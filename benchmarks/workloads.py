@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -779,6 +780,23 @@ WORKLOADS = [
         size_label=lambda n: f"{n} nodes", nodes=lambda n: n,
     ),
 ]
+
+
+def _more_workloads() -> list:
+    """The rows defined in the sibling files ``workloads_*.py`` (each has ``workloads(base)``)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    base = sys.modules[__name__]
+    rows = []
+    for fname in sorted(os.listdir(here)):
+        if fname.startswith("workloads_") and fname.endswith(".py"):
+            spec = importlib.util.spec_from_file_location(f"{__name__}_{fname[:-3]}", os.path.join(here, fname))
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            rows += mod.workloads(base)
+    return rows
+
+
+WORKLOADS += _more_workloads()
 
 
 def get_workload(name: str) -> Workload:

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true",
                    help="smaller sizes and 3 repeats (under a minute on 2 cores)")
     b.add_argument("--workloads", action="append", metavar="W1,W2,...",
-                   help="only these workloads (W1 W2 W3 W4 W5 matmul memory)")
+                   help="only these workloads (W1 W2 W3 W4 W5 matmul blas-mix hvp memory)")
     b.add_argument("--backends", action="append", metavar="NAME,...",
                    help="only these backends (native reference micrograd torch numpy; "
                         "native, reference and torch also as NAME-1t, NAME-2t, ...: that many "
