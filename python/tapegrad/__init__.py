@@ -40,7 +40,7 @@ __all__: list[str] = []
 
 if _core is not None:
     # NumPy's OpenBLAS runs its threads on tapegrad's pool (Note [One BLAS pool])
-    from . import _blas
+    from . import _blas, _signatures
 
     _blas.install(_core)
 
@@ -48,6 +48,8 @@ if _core is not None:
     from ._autograd import _function_node, grad, is_grad_enabled, no_grad
     from ._core import Value
     from .gradcheck import GradcheckError, gradcheck
+
+    _signatures.give_value_its_signature(Value)
 
     __all__ += ["Value", "no_grad", "is_grad_enabled", "grad", "gradcheck", "GradcheckError"]
 
