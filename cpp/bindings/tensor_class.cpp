@@ -14,7 +14,13 @@ using T = TensorNode;
 
 py::object numpy_of(const TensorPtr& s) { return array_view(s->data, py::cast(s)); }
 
-py::object dtype_obj(DType d) { return py::module_::import("numpy").attr("dtype")(dtype_name(d)); }
+// NumPy's dtype objects, made once (x.dtype is read on hot paths: x.dtype == tg.int64)
+py::object dtype_obj(DType d) {
+  static py::object* made[3] = {nullptr, nullptr, nullptr};  // leaked on purpose: alive until exit
+  py::object*& slot = made[static_cast<int>(d)];
+  if (slot == nullptr) slot = new py::object(py::module_::import("numpy").attr("dtype")(dtype_name(d)));
+  return *slot;
+}
 
 std::string repr(const TensorPtr& s) {
   py::module_ np = py::module_::import("numpy");

@@ -251,9 +251,12 @@ IndexItem int_array(py::handle k) {
 std::vector<IndexItem> parse_index(py::handle key) {
   py::tuple parts = py::isinstance<py::tuple>(key) ? py::reinterpret_borrow<py::tuple>(key) : py::make_tuple(key);
   std::vector<IndexItem> items;
-  py::module_ np = py::module_::import("numpy");
   for (auto k : parts) {
     IndexItem it;
+    if (is_tensor(k.ptr()) && holder_of(k.ptr())->data.dtype == DType::I64) {  // the embedding lookup, first
+      items.push_back(int64_item(holder_of(k.ptr())->data));
+      continue;
+    }
     if (k.is_none()) { it.kind = IndexItem::NewAxis; }
     else if (k.ptr() == Py_Ellipsis) { it.kind = IndexItem::Ellipsis; }
     else if (PySlice_Check(k.ptr())) {
@@ -271,11 +274,11 @@ std::vector<IndexItem> parse_index(py::handle key) {
       it.kind = IndexItem::Int;
       it.i = clamped_int(k);
     } else if (is_tensor(k.ptr()) || py::isinstance<py::list>(k) || py::isinstance<py::array>(k) || py::isinstance<py::bool_>(k)) {
-      py::object arr = is_tensor(k.ptr()) ? py::reinterpret_borrow<py::object>(k) : np.attr("asarray")(k);
+      py::object arr = is_tensor(k.ptr()) ? py::reinterpret_borrow<py::object>(k) : py::module_::import("numpy").attr("asarray")(k);
       if (!is_tensor(k.ptr()) && arr.attr("dtype").attr("kind").cast<std::string>() == "b") {
         // a boolean mask selects where it is true: one integer array per mask dim
         std::size_t j = 0;
-        for (auto idx : np.attr("nonzero")(arr)) {
+        for (auto idx : py::module_::import("numpy").attr("nonzero")(arr)) {
           items.push_back(int_array(idx));
           items.back().mask_size = arr.attr("shape")[py::int_(j++)].cast<std::int64_t>();
         }

@@ -299,9 +299,9 @@ IndexPlan gather_plan(const Shape& in_shape, std::int64_t dim, const Array& inde
 }
 
 IndexPlan embedding_plan(const Shape& weight_shape, const Array& index) {
+  Array ix = index_values(index, "embedding", "idx");
   if (weight_shape.size() != 2)
     throw ValueError("embedding: weight must have shape (num_embeddings, embedding_dim), got " + shape_str(weight_shape));
-  Array ix = index_values(index, "embedding", "idx");
   const std::int64_t rows = weight_shape[0], dim = weight_shape[1], n = ix.numel();
   IndexPlan p;
   p.in_shape = weight_shape;

@@ -130,11 +130,12 @@ def multinomial_values(probs: np.ndarray, num_samples, replacement, rng) -> np.n
     if num_samples <= 0:
         raise ValueError(f"multinomial: num_samples must be positive, got {num_samples}")
     p = np.atleast_2d(probs).astype(np.float64)
-    if p.shape[1] == 0 or not np.all(np.isfinite(p)) or np.any(p < 0):
+    if not np.all(np.isfinite(p)) or np.any(p < 0):
         raise ValueError("multinomial: probs must hold finite, non-negative weights")
-    total = p.sum(axis=1, keepdims=True)
-    if np.any(total <= 0):
+    if np.any(p.sum(axis=1) <= 0):
         raise ValueError("multinomial: every row of probs needs a positive sum")
+    if p.shape[0] == 0:
+        return np.zeros((0, int(num_samples)), dtype=np.int64)
     replacement = bool(replacement)
     if not replacement and num_samples > int((p > 0).sum(axis=1).min()):
         raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "

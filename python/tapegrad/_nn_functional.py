@@ -126,17 +126,19 @@ def _int64_tensor(x, fn: str, name: str):
     return x
 
 
+_TENSOR_BACKENDS: dict = {}  # Tensor class -> its backend module (F.embedding is on the hot path)
+
+
 def embedding(idx, weight):
     """The rows of ``weight`` (num_embeddings, embedding_dim) picked by the int64 ids
     ``idx`` (any shape): shape ``idx.shape + (embedding_dim,)``, op ``embedding``.
     The gradient adds each row of g into the row it came from (repeated ids add up)."""
-    _int64_tensor(idx, "embedding", "idx")
-    if not _params.is_tensor(weight):
-        raise TypeError(f"embedding: weight must be a Tensor, got {type(weight).__name__}")
-    backend = _params.backend_of(weight)
-    if _params.backend_of(idx) is not backend:
-        raise TypeError("embedding: idx and weight must be Tensors of the same backend")
-    return backend._embedding(idx, weight)
+    backend = _TENSOR_BACKENDS.get(type(weight))
+    if backend is None:
+        if not _params.is_tensor(weight):
+            raise TypeError(f"embedding: weight must be a Tensor, got {type(weight).__name__}")
+        backend = _TENSOR_BACKENDS[type(weight)] = _params.backend_of(weight)
+    return backend._embedding(idx, weight)  # checks idx, then weight's shape and the ids' range
 
 
 def one_hot(labels, num_classes: int = -1):
