@@ -13,7 +13,7 @@ import numbers
 import numpy as np
 
 __all__ = ["INT64", "NOT_INT64", "INT_GRAD", "INT_NO_GRAD", "int64_data", "check_grad_dtype", "float_only", "integral",
-           "arange_dtype", "randint_values", "probs_array", "multinomial_values"]
+           "arange_dtype", "int_arange", "randint_values", "probs_array", "multinomial_values"]
 
 INT64 = np.dtype(np.int64)
 _LIMITS = (-(2**63), 2**63 - 1)
@@ -37,7 +37,7 @@ def int64_data(arr: np.ndarray) -> np.ndarray:
             raise ValueError(NOT_INT64)
     elif arr.dtype.kind == "u" and arr.size and arr.max() > _LIMITS[1]:
         raise ValueError(NOT_INT64)
-    return np.ascontiguousarray(arr.astype(INT64))
+    return arr.astype(INT64, order="C")
 
 
 def check_grad_dtype(dtype, requires_grad: bool) -> None:
@@ -77,6 +77,17 @@ def arange_dtype(start, stop, step, dtype, tensor_dtype):
             int64_number(v)
         return INT64
     return np.dtype(np.float32)
+
+
+def int_arange(start, stop, step, check_shape) -> np.ndarray:
+    """``arange`` in int64, as PyTorch's ``arange(..., dtype=int64)``: float arguments are
+    truncated toward zero first (``arange(0.5, 7, 2.25)`` is 0, 2, 4, 6)."""
+    if not all(isinstance(v, (int, np.integer)) for v in (start, stop, step)):
+        start, stop, step = (int(v) for v in int64_data(np.array([start, stop, step], dtype=np.float64)))
+        if step == 0:
+            raise ValueError("arange() step must not be zero")
+    check_shape((max(-(-(stop - start) // step), 0),), INT64)  # ceil, in exact integers
+    return np.arange(start, stop, step, dtype=np.int64)
 
 
 def _bound(v, what: str) -> int:

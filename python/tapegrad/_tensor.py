@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._integers import (INT64, arange_dtype, check_grad_dtype, float_only, int64_data, multinomial_values,
+from ._integers import (INT64, arange_dtype, check_grad_dtype, float_only, int_arange, multinomial_values,
                         probs_array, randint_values)
 from ._shared import (RandomState, arange_args, cache_limit_arg, check_shape, num_threads_arg, requires_grad_arg,
                       shape_args, tensor_dtype)
@@ -55,12 +55,10 @@ def arange(start, stop=None, step=1, *, dtype=None, requires_grad: bool = False)
     start, stop, step, n = arange_args(start, stop, step)
     dt = arange_dtype(start, stop, step, dtype, tensor_dtype)
     check_grad_dtype(dt, requires_grad_arg(requires_grad))
-    if dt == INT64 and all(isinstance(v, (int, np.integer)) for v in (start, stop, step)):
-        check_shape((n,), INT64)
-        return _core.tensor(np.arange(start, stop, step, dtype=np.int64), dtype=dt)
+    if dt == INT64:
+        return _core.tensor(int_arange(start, stop, step, check_shape), dtype=dt)
     check_shape((n,), np.float64)  # made in float64, then cast
-    values = np.arange(start, stop, step, dtype=np.float64)
-    return _core.tensor(int64_data(values) if dt == INT64 else values, requires_grad=requires_grad, dtype=dt)
+    return _core.tensor(np.arange(start, stop, step, dtype=np.float64), requires_grad=requires_grad, dtype=dt)
 
 
 def randint(low, high=None, size=None, *, seed=None, dtype=None) -> _core.Tensor:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._integers import (INT64, arange_dtype, check_grad_dtype, float_only, int64_data, multinomial_values,
+from .._integers import (INT64, arange_dtype, check_grad_dtype, float_only, int_arange, multinomial_values,
                          probs_array, randint_values)
 from .._shared import RandomState, arange_args, requires_grad_arg
 from ._tensor_data import check_shape, shape_args, tensor_dtype
@@ -61,12 +61,10 @@ def arange(start, stop=None, step=1, *, dtype=None, requires_grad: bool = False)
     dt = arange_dtype(start, stop, step, dtype, tensor_dtype)
     requires_grad = requires_grad_arg(requires_grad)
     check_grad_dtype(dt, requires_grad)
-    if dt == INT64 and all(isinstance(v, (int, np.integer)) for v in (start, stop, step)):
-        check_shape((n,), INT64)
-        return Tensor._wrap(np.arange(start, stop, step, dtype=np.int64))
+    if dt == INT64:
+        return Tensor._wrap(int_arange(start, stop, step, check_shape))
     check_shape((n,), np.float64)  # made in float64, then cast
-    values = np.arange(start, stop, step, dtype=np.float64)
-    return Tensor._wrap(int64_data(values) if dt == INT64 else values.astype(dt), requires_grad)
+    return Tensor._wrap(np.arange(start, stop, step, dtype=np.float64).astype(dt), requires_grad)
 
 
 def randint(low, high=None, size=None, *, seed=None, dtype=None) -> Tensor:
