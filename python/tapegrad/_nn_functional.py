@@ -73,6 +73,9 @@ def cross_entropy(logits, labels):
     """
     if not _params.is_tensor(logits):
         raise TypeError(f"cross_entropy: logits must be a Tensor, got {type(logits).__name__}")
+    fused = getattr(_params.backend_of(logits), "cross_entropy", None)
+    if fused is not None and logits.ndim == 2 and _params.is_tensor(labels) and labels.dtype == _np.int64:
+        return fused(logits, labels)  # int64 labels as they are: the fused op checks them, in the same words
     if logits.ndim == 1:
         logits = logits.reshape(1, logits.shape[0])
         labels = _np.asarray(labels.numpy() if _params.is_tensor(labels) else labels).reshape(1)
@@ -83,7 +86,6 @@ def cross_entropy(logits, labels):
     if ((ids < 0) | (ids >= classes)).any():
         bad = ids[(ids < 0) | (ids >= classes)][0]
         raise IndexError(f"cross_entropy: label {bad} is out of range for {classes} classes")
-    fused = getattr(_params.backend_of(logits), "cross_entropy", None)
     if fused is not None:
         return fused(logits, ids)
     onehot = _np.zeros((n, classes), dtype=logits.dtype)
