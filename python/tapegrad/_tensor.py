@@ -61,7 +61,7 @@ def arange(start, stop=None, step=1, *, dtype=None, requires_grad: bool = False)
     return _core.tensor(np.arange(start, stop, step, dtype=np.float64), requires_grad=requires_grad, dtype=dt)
 
 
-def randint(low, high=None, size=None, *, seed=None, dtype=None) -> _core.Tensor:
+def randint(low, high=None, size=None, seed=None, *, dtype=None) -> _core.Tensor:
     """Uniform integers in [low, high) of shape ``size`` (int64 unless ``dtype``);
     ``randint(high, size)`` draws from [0, high). NumPy's ``default_rng(seed).integers``."""
     dt = INT64 if dtype is None else tensor_dtype(dtype)
