@@ -23,11 +23,16 @@ Columns after the inputs (all optional):
           bit. Otherwise both hold to a few ulps (transcendental functions,
           whose libraries differ, and sums, whose order differs: matmul, the
           reductions, expand's backward).
+  out     the result's dtype where it is not the inputs' (argmax: int64)
   spelt   the ``.op`` of the node where it is not the op's name (a Function's class name)
   made    where the op appears: "forward" (the lambda's result), "parent" (one
           of its parents: expand, made by broadcasting), "backward" (the
           recorded backward pass: getitem_backward, astype) or "nowhere"
-          (comparisons return leaves: they have no graph).
+          (comparisons and argmax return leaves: they have no graph).
+
+Index tensors (gather's, embedding's) are constants of the lambda, made by
+``IDX(x, values)`` in the library of ``x``, so the inputs stay the float
+tensors the checks differentiate.
 """
 from __future__ import annotations
 
@@ -139,6 +144,20 @@ def M(x):
     return reference if type(x).__module__.startswith("tapegrad.reference") else tapegrad
 
 
+def F(x):
+    """The ``nn.functional`` of ``x``'s library."""
+    if torch is not None and isinstance(x, torch.Tensor):
+        return torch_F
+    return M(x).nn.functional
+
+
+def IDX(x, values):
+    """``values`` as an int64 index tensor of ``x``'s library."""
+    if torch is not None and isinstance(x, torch.Tensor):
+        return torch.tensor(values, dtype=torch.int64)
+    return M(x).tensor(np.asarray(values), dtype=np.int64)
+
+
 def _np_reduce(fn):
     return lambda a, k: fn(a, axis=k.get("dim"), keepdims=k.get("keepdim", False))
 
@@ -166,7 +185,13 @@ class SinTimes(tapegrad.autograd.Function):
         return g * y * x.cos(), g * x.sin()
 
 
+def _np_arg(fn):
+    return lambda a, k: fn(a, axis=k.get("dim"), keepdims=k.get("keepdim", False))
+
+
 LABELS = np.array([2, 0, 1, 2])
+GATHER = {0: [[2, 0, 1, 2], [2, 2, 0, 1]], 1: [[3, 3], [0, 1], [2, 2]], -1: [[1], [1], [0]]}  # repeats add up
+EMBEDDING = [[0, 4, 4], [2, 0, 4]]
 NO_K = object()  # a row without variants
 
 
@@ -187,6 +212,7 @@ class Row:
     exact: bool = False
     spelt: str | None = None
     made: str = "forward"
+    out: Any = None
 
     @property
     def value(self) -> bool:
@@ -202,6 +228,7 @@ def R(op, on, fn, *inputs, **columns) -> Row:
 
 
 COMPARE = dict(grad=False, exact=True, made="nowhere")  # 1.0 / 0.0 in a leaf, no gradient
+ARG = dict(grad=False, exact=True, made="nowhere", out=np.dtype(np.int64))  # int64 positions in a leaf
 
 ROWS = [
     R("", "VT", lambda a: a, REAL(2, 3), np=lambda a: a, exact=True),
@@ -240,6 +267,10 @@ ROWS = [
       np=_np_reduce(np.max), exact=True),
     R("min", "T", lambda a, k: a.min(**k), REAL(2, 3, 4), k=({}, {"dim": (0, 2), "keepdim": True}),
       torch=lambda a, k: a.amin(**k), np=_np_reduce(np.min), exact=True),
+    R("argmax", "T", lambda a, k: a.argmax(**k), INT(3, 4), k=({}, {"dim": 1}, {"dim": 0, "keepdim": True}),
+      np=_np_arg(np.argmax), **ARG),
+    R("argmin", "T", lambda a, k: a.argmin(**k), INT(3, 4), k=({"keepdim": True}, {"dim": -1}), np=_np_arg(np.argmin),
+      **ARG),
     R("reshape", "T", lambda a: a.reshape(4, -1), REAL(2, 3, 4), np=lambda a: a.reshape(4, -1), exact=True),
     R("transpose", "T", lambda a: a.transpose(0, 2), REAL(2, 3, 4), np=lambda a: a.swapaxes(0, 2), exact=True),
     R("permute", "T", lambda a: a.permute(2, 0, 1), REAL(2, 3, 4), np=lambda a: a.transpose(2, 0, 1), exact=True),
@@ -253,6 +284,10 @@ ROWS = [
       np=lambda a, k: a[k], exact=True),
     R("getitem_backward", "T", lambda a: a[:, [3, 0, 3]], REAL(3, 4), np=lambda a: a[:, [3, 0, 3]], exact=True,
       made="backward"),
+    R("gather", "T", lambda a, k: a.gather(k, IDX(a, GATHER[k])), REAL(3, 4), k=(0, 1, -1),
+      np=lambda a, k: np.take_along_axis(a, np.array(GATHER[k]), axis=k), exact=True),
+    R("embedding", "T", lambda w: F(w).embedding(IDX(w, EMBEDDING), w), REAL(5, 3), np=lambda w: w[EMBEDDING],
+      exact=True),
     R("concatenate", "T", lambda a, b: M(a).concatenate([a, b], dim=1), REAL(2, 3), REAL(2, 2),
       np=lambda a, b: np.concatenate([a, b], axis=1), exact=True),
     R("stack", "T", lambda a, b: M(a).stack([a, b], dim=1), REAL(2, 3), REAL(2, 3),

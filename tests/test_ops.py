@@ -53,8 +53,8 @@ def test_rows_run_where_the_registry_says():
     wrong = [(row.op, row.on) for row in ROWS if row.op in ENTRY
              and row.on != "V" * ENTRY[row.op]["value"] + "T" * ENTRY[row.op]["tensor"]]
     assert not wrong, f"rows whose Value/Tensor column differs from the registry's: {wrong}"
-    assert all(row.grad == (kind(row.op) != "compare") for row in ROWS if row.op in ENTRY), \
-        "only comparisons have no gradient"
+    assert all(row.grad == (kind(row.op) not in ("compare", "arg")) for row in ROWS if row.op in ENTRY), \
+        "only comparisons and argmax/argmin have no gradient"
 
 
 def test_reference_ops_are_the_registry_in_order():
@@ -190,7 +190,7 @@ def test_tensor_forward_and_gradients(tg, case):
     if not case.row.grad:
         backward_fails(tg, case(*tensors(tg, arrays)), tensors(tg, arrays))
     check_tensor_op(tg, case, *arrays, torch_fn=case.torch, numpy_fn=case.numpy, grad=case.row.grad,
-                    atol=1e-12, rtol=1e-12)
+                    atol=1e-12, rtol=1e-12, out_dtype=case.row.out or np.float64)
 
 
 @pytest.mark.parametrize("case", params(VALUE_CASES))
@@ -213,7 +213,7 @@ def test_float32_stays_float32(tg, case):
     for call, inputs in calls:
         xs = tensors(tg, inputs, case.row.grad)
         out = call(*xs)
-        assert out.dtype == np.float32
+        assert out.dtype == (case.row.out or np.float32)
         if case.row.grad:
             for create in (False, True):
                 u = tg.tensor(seed_like(out.shape, np.float32))

@@ -165,12 +165,12 @@ CASES = {
     "Value label argument": lambda tg: tg.Value(1.0, label=b"x"),
     # ---- unsupported dtypes
     **{f"dtype {d!r}": (lambda d: lambda tg: tg.tensor([1.0], dtype=d))(d)
-       for d in [np.int64, np.int32, np.complex64, "U3", object, np.bool_, np.uint8, "M8[D]"]},
+       for d in [np.int32, np.complex64, "U3", object, np.bool_, np.uint8, "M8[D]"]},
     "dtype unknown name": lambda tg: tg.tensor([1.0], dtype="foo"),
-    "dtype zeros": lambda tg: tg.zeros(2, dtype=np.int64),
+    "dtype zeros": lambda tg: tg.zeros(2, dtype=np.int32),
     "dtype ones": lambda tg: tg.ones(2, dtype="complex64"),
     "dtype randn": lambda tg: tg.randn(2, dtype=np.int32),
-    "dtype arange": lambda tg: tg.arange(3, dtype=np.int64),
+    "dtype arange": lambda tg: tg.arange(3, dtype=np.int16),
     # ---- unsupported operands
     **{f"operand {op} {name}": (lambda op, o: lambda tg: eval(f"x {op} o", {"x": x23(tg), "o": o}))(op, o)
        for op in ("+", "*", "@", "**", "<") for name, o in [("str", "abc"), ("None", None), ("complex", 1j)]},
@@ -442,6 +442,100 @@ CASES = {
     "from_dlpack None": lambda tg: tg.from_dlpack(None),
     "from_dlpack int array": lambda tg: tg.from_dlpack(np.array(["a"])),
 }
+
+
+def i23(tg):
+    return tg.tensor(np.arange(6).reshape(2, 3), dtype=tg.int64)
+
+
+def ids(tg, values):
+    return tg.tensor(np.array(values), dtype=tg.int64)
+
+
+# ---- int64 tensors (Note [Dtypes]): gradients, conversions, index ops, int64 creation
+CASES.update({
+    "int64 requires_grad tensor": lambda tg: tg.tensor([1, 2], dtype=tg.int64, requires_grad=True),
+    "int64 requires_grad Tensor": lambda tg: tg.Tensor([1, 2], requires_grad=True, dtype=tg.long),
+    "int64 requires_grad zeros": lambda tg: tg.zeros(2, dtype=tg.int64, requires_grad=True),
+    "int64 requires_grad ones": lambda tg: tg.ones(2, dtype=tg.int64, requires_grad=True),
+    "int64 requires_grad arange": lambda tg: tg.arange(3, requires_grad=True),
+    "int64 requires_grad assigned": lambda tg: setattr_(i23(tg), "requires_grad", True),
+    "int64 grad assigned": lambda tg: setattr_(i23(tg), "grad", np.zeros((2, 3))),
+    "int64 grad assigned nan": lambda tg: setattr_(i23(tg), "grad", np.full((2, 3), np.nan)),
+    "int64 from nan": lambda tg: tg.tensor([1.0, np.nan], dtype=tg.int64),
+    "int64 from inf": lambda tg: tg.tensor([-np.inf], dtype=tg.int64),
+    "int64 from 1e19": lambda tg: tg.tensor(np.array([1e19]), dtype=tg.int64),
+    "int64 from 2**63 float32": lambda tg: tg.tensor(np.array([2.0**63], dtype=np.float32), dtype=tg.int64),
+    "int64 from uint64": lambda tg: tg.tensor(np.array([2**64 - 1], dtype=np.uint64), dtype=tg.int64),
+    "int64 from huge int": lambda tg: tg.tensor([2**64], dtype=tg.int64),
+    "int64 data assigned nan": lambda tg: setattr_(i23(tg), "data", np.full((2, 3), np.nan)),
+    "long of nan": lambda tg: tg.tensor([np.nan]).long(),
+    "long of inf float64": lambda tg: tg.tensor(np.array([np.inf])).long(),
+    "int64 plus huge int": lambda tg: i23(tg) + 2**63,
+    "int64 times huge negative int": lambda tg: -(2**64) * i23(tg),
+    "int64 where huge int": lambda tg: tg.where(i23(tg), i23(tg), 2**70),
+    "int64 broadcast": lambda tg: i23(tg) + ids(tg, [1, 2]),
+    "int64 compare broadcast": lambda tg: i23(tg) < ids(tg, [1, 2]),
+    "int64 operand str": lambda tg: i23(tg) * "a",
+    "int64 matmul shapes": lambda tg: i23(tg) @ i23(tg),
+    "int64 randn": lambda tg: tg.randn(2, dtype=tg.int64),
+    "argmax dim": lambda tg: x23(tg).argmax(2),
+    "argmin dim float": lambda tg: x23(tg).argmin(1.0),
+    "argmax dim tuple": lambda tg: x23(tg).argmax((0, 1)),
+    "argmax empty": lambda tg: tg.zeros((0, 3)).argmax(),
+    "argmin empty dim": lambda tg: tg.zeros((2, 0)).argmin(1),
+    "argmax keyword": lambda tg: x23(tg).argmax(axis=1),
+    "gather float index": lambda tg: x23(tg).gather(0, x23(tg)),
+    "gather list index": lambda tg: x23(tg).gather(0, [[0, 1, 1]]),
+    "gather foreign index": lambda tg: x23(tg).gather(0, ids(other(tg), [[0, 1, 1]])),
+    "gather dim": lambda tg: x23(tg).gather(2, ids(tg, [[0]])),
+    "gather ndim": lambda tg: x23(tg).gather(0, ids(tg, [0, 1])),
+    "gather index larger": lambda tg: x23(tg).gather(0, ids(tg, [[0, 0, 0, 0]])),
+    "gather index out of range": lambda tg: x23(tg).gather(1, ids(tg, [[0, 3], [1, 1]])),
+    "gather negative index": lambda tg: x23(tg).gather(0, ids(tg, [[0, -1, 0]])),
+    "embedding float idx": lambda tg: tg.nn.functional.embedding(x23(tg), tg.ones((4, 2))),
+    "embedding list idx": lambda tg: tg.nn.functional.embedding([0, 1], tg.ones((4, 2))),
+    "embedding foreign idx": lambda tg: tg.nn.functional.embedding(ids(other(tg), [0]), tg.ones((4, 2))),
+    "embedding list weight": lambda tg: tg.nn.functional.embedding(ids(tg, [0]), [[1.0]]),
+    "embedding 1-d weight": lambda tg: tg.nn.functional.embedding(ids(tg, [0]), tg.ones(4)),
+    "embedding out of range": lambda tg: tg.nn.functional.embedding(ids(tg, [[0, 4]]), tg.ones((4, 2))),
+    "embedding negative": lambda tg: tg.nn.functional.embedding(ids(tg, [-1]), tg.ones((4, 2))),
+    "one_hot float": lambda tg: tg.nn.functional.one_hot(x23(tg)),
+    "one_hot list": lambda tg: tg.nn.functional.one_hot([0, 1]),
+    "one_hot negative": lambda tg: tg.nn.functional.one_hot(ids(tg, [0, -1])),
+    "one_hot too large": lambda tg: tg.nn.functional.one_hot(ids(tg, [0, 3]), 3),
+    "one_hot num_classes float": lambda tg: tg.nn.functional.one_hot(ids(tg, [0]), 2.0),
+    "one_hot num_classes negative": lambda tg: tg.nn.functional.one_hot(ids(tg, [0]), -2),
+    "one_hot empty": lambda tg: tg.nn.functional.one_hot(ids(tg, np.zeros(0, np.int64))),
+    "one_hot huge": lambda tg: tg.nn.functional.one_hot(ids(tg, [0]), 2**60),
+    "nll_loss list": lambda tg: tg.nn.functional.nll_loss([[0.0]], [0]),
+    "nll_loss 3-d": lambda tg: tg.nn.functional.nll_loss(tg.zeros((1, 2, 3)), [0]),
+    "nll_loss labels shape": lambda tg: tg.nn.functional.nll_loss(x23(tg), ids(tg, [0, 1, 1])),
+    "nll_loss label range": lambda tg: tg.nn.functional.nll_loss(x23(tg), ids(tg, [0, 3])),
+    "nll_loss labels float": lambda tg: tg.nn.functional.nll_loss(x23(tg), [0.5, 1.0]),
+    "cross_entropy int64 label range": lambda tg: tg.cross_entropy(x23(tg), ids(tg, [0, -1])),
+    "randint low high": lambda tg: tg.randint(5, 5, (2,)),
+    "randint float bound": lambda tg: tg.randint(0, 2.5, (2,)),
+    "randint no size": lambda tg: tg.randint(0, 5),
+    "randint negative size": lambda tg: tg.randint(0, 5, (-1,)),
+    "randint float size": lambda tg: tg.randint(0, 5, (2.0,)),
+    "randint huge bound": lambda tg: tg.randint(0, 2**64, (2,)),
+    "randint huge size": lambda tg: tg.randint(0, 5, (2**40, 2**30)),
+    "randint bad dtype": lambda tg: tg.randint(0, 5, (2,), dtype=np.int32),
+    "multinomial int64": lambda tg: tg.multinomial(ids(tg, [1, 2]), 1),
+    "multinomial list": lambda tg: tg.multinomial([0.5, 0.5], 1),
+    "multinomial foreign": lambda tg: tg.multinomial(other(tg).tensor([0.5, 0.5]), 1),
+    "multinomial 3-d": lambda tg: tg.multinomial(tg.ones((1, 1, 2)), 1),
+    "multinomial negative": lambda tg: tg.multinomial(tg.tensor([0.5, -0.5]), 1),
+    "multinomial nan": lambda tg: tg.multinomial(tg.tensor([0.5, np.nan]), 1),
+    "multinomial zero row": lambda tg: tg.multinomial(tg.tensor([[0.5, 0.5], [0.0, 0.0]]), 1),
+    "multinomial empty": lambda tg: tg.multinomial(tg.zeros((2, 0)), 1),
+    "multinomial too many": lambda tg: tg.multinomial(tg.tensor([0.5, 0.0, 0.5]), 3),
+    "multinomial zero samples": lambda tg: tg.multinomial(tg.tensor([0.5, 0.5]), 0),
+    "multinomial float samples": lambda tg: tg.multinomial(tg.tensor([0.5, 0.5]), 1.0),
+    "arange huge int": lambda tg: tg.arange(2**63),
+    "arange absurd int64": lambda tg: tg.arange(0, 2**62, 2),
+})
 
 
 def _hooked(tg, hook):

@@ -75,8 +75,9 @@ def test_creation_functions(tg):
     assert tg.ones(4).tolist() == [1.0] * 4
     assert tg.zeros((2, 3)).dtype == np.float32
     assert tg.zeros((0, 3)).shape == (0, 3)
-    assert tg.arange(4).tolist() == [0.0, 1.0, 2.0, 3.0]
-    assert tg.arange(4).dtype == np.float32
+    assert tg.arange(4).tolist() == [0, 1, 2, 3]
+    assert tg.arange(4).dtype == np.int64  # int arguments: int64, as PyTorch's
+    assert tg.arange(4.0).dtype == np.float32 and tg.arange(0, 2, 0.5).tolist() == [0.0, 0.5, 1.0, 1.5]
     r = tg.randn(3, 4, seed=1)
     assert r.shape == (3, 4) and r.dtype == np.float32
     expected = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)

@@ -14,10 +14,10 @@ using T = TensorNode;
 
 py::object not_implemented() { return py::reinterpret_borrow<py::object>(Py_NotImplemented); }
 
-// `other` as a tensor (numbers take `self`'s dtype), or null if foreign.
+// `other` as a tensor (numbers take `self`'s dtype, Note [Dtypes]), or null if foreign.
 TensorPtr operand(const T& self, py::handle other) {
   if (is_tensor(other.ptr())) return holder_of(other.ptr());  // no caster lookup
-  if (is_number(other)) return make_leaf(scalar_array(py::float_(py::reinterpret_borrow<py::object>(other)).cast<double>(), self.data.dtype));
+  if (is_number(other)) return number_tensor(other, self.data.dtype);
   if (py::isinstance<py::array>(other) || py::isinstance<py::list>(other) || py::isinstance<py::tuple>(other) ||
       py::isinstance(other, py::module_::import("numpy").attr("generic")))
     return make_leaf(array_from_py(other, py::none()));

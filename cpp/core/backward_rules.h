@@ -94,6 +94,8 @@ TG_DECLARE_BACKWARD(Expand)
 TG_DECLARE_BACKWARD(Cast)
 TG_DECLARE_BACKWARD(GetItem)
 TG_DECLARE_BACKWARD(GetItemBackward)
+TG_DECLARE_BACKWARD(Gather)
+TG_DECLARE_BACKWARD(Embedding)
 TG_DECLARE_BACKWARD(Concatenate)
 TG_DECLARE_BACKWARD(Stack)
 TG_DECLARE_BACKWARD(Where)
@@ -107,6 +109,10 @@ TG_DECLARE_BACKWARD(MseLoss)
 #define TG_INSTANTIATE_BACKWARD(fn)                                                                 \
   template std::vector<Array> fn<Array, FastIn>(const TensorNode&, const Array&, const FastIn&);  \
   template std::vector<TensorPtr> fn<TensorPtr, RecIn>(const TensorNode&, const TensorPtr&, const RecIn&);
+
+// An op that computes in floating point takes int64 input as float32 (Note
+// [Dtypes]): `a` itself if float, else a float32 leaf (int64 never requires grad).
+TensorPtr floating(const TensorPtr& a);
 
 // Recording a node (ops_elementwise.cpp): whether any of ts will, and the node.
 bool recording(std::initializer_list<const TensorPtr*> ts);

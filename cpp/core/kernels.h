@@ -33,10 +33,17 @@ inline Array scale(const Array& a, double c) { return binary_scalar(Op::Mul, a, 
 // dst = src or dst += src (src broadcast to dst's shape), in place through dst's strides.
 void copy_into(const Array& dst, const Array& src);
 void add_into(const Array& dst, const Array& src);
-// dst (contiguous) [flat[i]] += src[i], repeated positions add up.
-void scatter_add(const Array& dst, const std::vector<std::int64_t>& flat, const Array& src);
 Array where(const Array& cond, const Array& a, const Array& b);  // cond nonzero: a, else b
 Array concatenate(const std::vector<Array>& parts, std::int64_t dim);
+
+// ---- int64 (kernels_int.cpp, Note [Dtypes]) -----------------------------------------
+// The Unary (Binary, Compare) op on int64 operands: int64 for + - * neg abs
+// relu and the comparisons, else the float32 op on the converted values.
+Array int_unary(Op op, const Array& a, double k = 0.0);
+Array int_binary(Op op, const Array& a, const Array& b);
+// argmax (max) or argmin along dim, or over every element (all_dims): int64
+// positions, the first one among ties (a NaN wins). ValueError when empty.
+Array arg_reduce(bool max, const Array& a, std::int64_t dim, bool all_dims, bool keepdim);
 
 // ---- reductions and the softmax family (kernels_reduce.cpp) -----------------------
 enum class ReduceKind { Sum, Max, Min };

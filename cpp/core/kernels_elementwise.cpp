@@ -87,6 +87,7 @@ const Array& in_dtype(const Array& a, DType dt, Array& keep) {
 // ---- forward ------------------------------------------------------------------
 
 Array unary(Op op, const Array& a, double k) {
+  if (a.dtype == DType::I64) return int_unary(op, a, k);  // Note [Dtypes]
   Array out = empty(a.shape, a.dtype);
   with_unary_rule(op, [&](auto r) {
     using R = decltype(r);
@@ -99,6 +100,7 @@ Array unary(Op op, const Array& a, double k) {
 }
 
 Array binary(Op op, const Array& a, const Array& b) {
+  if (a.dtype == DType::I64 && b.dtype == DType::I64) return int_binary(op, a, b);  // Note [Dtypes]
   return with_common(a, b, op_name(op), [&](const Array& x, const Array& y) {
     Array out = empty(x.shape, x.dtype);
     auto run = [&](auto r) {
@@ -203,22 +205,11 @@ void store_into(const Array& dst, const Array& src0) {
 }  // namespace
 
 void copy_into(const Array& dst, const Array& src) {
-  by_dtype(dst.dtype, [&](auto t) { store_into<decltype(t), false>(dst, src); });
+  by_any_dtype(dst.dtype, [&](auto t) { store_into<decltype(t), false>(dst, src); });
 }
 
 void add_into(const Array& dst, const Array& src) {
-  by_dtype(dst.dtype, [&](auto t) { store_into<decltype(t), true>(dst, src); });
-}
-
-void scatter_add(const Array& dst, const std::vector<std::int64_t>& flat, const Array& src0) {
-  Array src = contiguous(astype(src0, dst.dtype));
-  const std::int64_t n = static_cast<std::int64_t>(flat.size());
-  by_dtype(dst.dtype, [&](auto t) {
-    using T = decltype(t);
-    T* d = dst.data<T>();
-    const T* s = src.data<T>();
-    for (std::int64_t i = 0; i < n; ++i) d[flat[i]] += s[i];
-  });
+  by_any_dtype(dst.dtype, [&](auto t) { store_into<decltype(t), true>(dst, src); });
 }
 
 Array where(const Array& cond, const Array& a, const Array& b) {
@@ -229,7 +220,7 @@ Array where(const Array& cond, const Array& a, const Array& b) {
   Array out = empty(s, dt);
   const double* pc = c.data<double>();
   const std::int64_t n = out.numel();
-  by_dtype(dt, [&](auto t) {
+  by_any_dtype(dt, [&](auto t) {
     using T = decltype(t);
     const T *px = x.data<T>(), *py = y.data<T>();
     T* o = out.data<T>();

@@ -17,6 +17,8 @@ template <class T>
 struct Acc { using type = T; };
 template <>
 struct Acc<float> { using type = double; };  // float32 sums accumulate in double
+template <>
+struct Acc<std::int64_t> { using type = std::uint64_t; };  // int64 sums wrap around (defined on uint64)
 
 template <class T>
 void reduce_rows(ReduceKind k, const T* in, T* out, std::int64_t rows, std::int64_t len) {
@@ -85,13 +87,11 @@ Array reduce(ReduceKind k, const Array& a, const std::vector<std::int64_t>& dims
     perm.insert(perm.end(), order_red.begin(), order_red.end());
     src = contiguous(permute(a, perm));
   }
-  if (a.dtype == DType::F32) {
-    if (leading) reduce_cols<float>(k, src.data<float>(), out.data<float>(), len, rows);
-    else reduce_rows<float>(k, src.data<float>(), out.data<float>(), rows, len);
-  } else {
-    if (leading) reduce_cols<double>(k, src.data<double>(), out.data<double>(), len, rows);
-    else reduce_rows<double>(k, src.data<double>(), out.data<double>(), rows, len);
-  }
+  by_any_dtype(a.dtype, [&](auto t) {
+    using T = decltype(t);
+    if (leading) reduce_cols<T>(k, src.data<T>(), out.data<T>(), len, rows);
+    else reduce_rows<T>(k, src.data<T>(), out.data<T>(), rows, len);
+  });
   return out;
 }
 
@@ -149,8 +149,8 @@ Array softmax_impl(const Array& a, std::int64_t dim) {
 }
 }  // namespace
 
-Array softmax(const Array& a, std::int64_t dim) { return softmax_impl<false>(a, dim); }
-Array log_softmax(const Array& a, std::int64_t dim) { return softmax_impl<true>(a, dim); }
+Array softmax(const Array& a, std::int64_t dim) { return softmax_impl<false>(astype(a, float_type(a.dtype)), dim); }
+Array log_softmax(const Array& a, std::int64_t dim) { return softmax_impl<true>(astype(a, float_type(a.dtype)), dim); }
 
 Array cross_entropy(const Array& logits, const std::vector<std::int64_t>& labels, Array& probs) {
   if (logits.ndim() != 2)

@@ -12,8 +12,8 @@
 //   arity     number of parents; -1 for any number (concatenate, stack)
 //   Kind      Leaf, Unary, Binary (elementwise, rules in rules.h), Function (a
 //             tg.autograd.Function: forward and backward from outside the
-//             core), Compare (no graph), MatMul, Reduce, Movement, Index,
-//             Join, Softmax, Loss
+//             core), Compare (no graph), MatMul, Reduce, Arg (int64
+//             positions, no graph), Movement, Index, Join, Softmax, Loss
 //   Saves     what the backward reads: None, Input (the only parent), Inputs,
 //             Output, InputsOutput, Custom (documented at the op)
 //   surfaces  V: Value has it, T: Tensor has it
@@ -88,6 +88,10 @@
     "max over dims; d/da_i = [a_i = max] / #ties") \
   X(Min,             "min",              1,  Reduce,   InputsOutput, T,  "min", \
     "min over dims; d/da_i = [a_i = min] / #ties") \
+  X(Argmax,          "argmax",           1,  Arg,      None,         T,  "argmax", \
+    "the int64 position of the largest value along dim (the first of ties); no gradient") \
+  X(Argmin,          "argmin",           1,  Arg,      None,         T,  "argmin", \
+    "the int64 position of the smallest value along dim (the first of ties); no gradient") \
   X(Reshape,         "reshape",          1,  Movement, None,         T,  "reshape", \
     "the same values in a new shape; g reshaped back") \
   X(Transpose,       "transpose",        1,  Movement, None,         T,  "transpose", \
@@ -102,6 +106,10 @@
     "NumPy indexing; g scattered back (repeated indices add up)") \
   X(GetItemBackward, "getitem_backward", 1,  Index,    None,         T,  "", \
     "the scatter-add of getitem's backward; g gathered again") \
+  X(Gather,          "gather",           1,  Index,    None,         T,  "gather", \
+    "out[i][j] = a[index[i][j]][j] along dim (int64 index); g scattered back (getitem_backward)") \
+  X(Embedding,       "embedding",        1,  Index,    None,         T,  "", \
+    "the rows of a table picked by int64 ids (nn.functional.embedding); g added back into the rows (getitem_backward)") \
   X(Concatenate,     "concatenate",      -1, Join,     None,         T,  "concatenate", \
     "joined along a dim; each input gets its slice of g") \
   X(Stack,           "stack",            -1, Join,     None,         T,  "stack", \
@@ -125,7 +133,7 @@ enum class Op : std::uint8_t {
 #undef TG_ENUM
 };
 
-enum class OpKind : std::uint8_t { Leaf, Unary, Binary, Function, Compare, MatMul, Reduce, Movement, Index, Join, Softmax, Loss };
+enum class OpKind : std::uint8_t { Leaf, Unary, Binary, Function, Compare, MatMul, Reduce, Arg, Movement, Index, Join, Softmax, Loss };
 enum class Saves : std::uint8_t { None, Input, Inputs, Output, InputsOutput, Custom };
 
 struct OpInfo {

@@ -14,7 +14,11 @@ namespace tapegrad {
 
 // ---- recording ------------------------------------------------------------------
 
+const char* const kIntGrad = "int64 tensors cannot require grad (only float32 and float64 tensors can)";
+const char* const kIntNoGrad = "int64 tensors cannot have a .grad (only float32 and float64 tensors can)";
+
 TensorPtr make_leaf(Array data, bool requires_grad) {
+  if (requires_grad && !is_float(data.dtype)) throw TypeError(kIntGrad);
   auto n = std::make_shared<TensorNode>();
   n->data = std::move(data);
   n->requires_grad = requires_grad;
@@ -129,6 +133,10 @@ TensorPtr scale(const TensorPtr& a, double c) { return mul(a, make_leaf(scalar_a
 TensorPtr div_scalar(const TensorPtr& a, double c) { return div(a, make_leaf(scalar_array(c, a->data.dtype))); }
 
 TensorPtr exp(const TensorPtr& a) { return unary_op(Op::Exp, a); }
+
+TensorPtr floating(const TensorPtr& a) {
+  return is_float(a->data.dtype) ? a : make_leaf(astype(a->data, float_type(a->data.dtype)));
+}
 
 // ---- backward -------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ TG_INSTANTIATE_BACKWARD(backward_LogSoftmax)
 
 // Saves (Custom): softmax(logits), which the fused sweep's rule reads.
 TensorPtr cross_entropy(const TensorPtr& logits, const std::vector<std::int64_t>& labels, const Shape& label_shape) {
-  const Array& z = logits->data;
+  const Array z = astype(logits->data, float_type(logits->data.dtype));  // int64 logits: float32
   if (z.ndim() != 2) throw ValueError("cross_entropy: logits must have shape (N, C), got " + shape_str(z.shape));
   const std::int64_t rows = z.shape[0], classes = z.shape[1];
   if (label_shape != Shape{rows} || static_cast<std::int64_t>(labels.size()) != rows)
@@ -79,7 +79,8 @@ TG_INSTANTIATE_BACKWARD(backward_CrossEntropy)
 // ---- mse_loss --------------------------------------------------------------------------
 
 // Saves (Custom): pred - target, broadcast.
-TensorPtr mse_loss(const TensorPtr& pred, const TensorPtr& target) {
+TensorPtr mse_loss(const TensorPtr& pred0, const TensorPtr& target0) {
+  const TensorPtr pred = floating(pred0), target = floating(target0);
   Shape s = broadcast_shape(pred->data.shape, target->data.shape, "mse_loss");
   const bool rec = recording({&pred, &target});
   TensorPtr p = rec ? expanded(pred, s) : pred, t = rec ? expanded(target, s) : target;

@@ -59,7 +59,10 @@ struct TensorNode : std::enable_shared_from_this<TensorNode> {
 bool& recording_backward_flag();
 
 std::string op_string(const TensorNode& n);  // "+", "**2", "sum", ...
+// A leaf; requires_grad on int64 data is a TypeError (kIntGrad).
 TensorPtr make_leaf(Array data, bool requires_grad = false);
+extern const char* const kIntGrad;
+extern const char* const kIntNoGrad;  // .grad = g on an int64 tensor
 
 // ---- forward ops: each records a node when grad mode is on and a parent
 // requires grad, else returns a leaf holding the result.
@@ -82,6 +85,8 @@ TensorPtr matmul(const TensorPtr& a, const TensorPtr& b);
 
 // reductions (ops_reduce.cpp); dims empty with all_dims: reduce everything
 TensorPtr reduce_op(Op op, const TensorPtr& a, const std::vector<std::int64_t>& dims, bool all_dims, bool keepdim);
+// argmax/argmin (op Argmax or Argmin): an int64 leaf, never recorded
+TensorPtr arg_op(Op op, const TensorPtr& a, std::int64_t dim, bool all_dims, bool keepdim);
 
 // movement and indexing (ops_shape.cpp)
 TensorPtr reshape(const TensorPtr& a, const Shape& shape);
@@ -89,8 +94,12 @@ TensorPtr transpose(const TensorPtr& a, std::int64_t d0, std::int64_t d1);
 TensorPtr permute(const TensorPtr& a, const std::vector<std::int64_t>& dims);
 TensorPtr reverse_dims(const TensorPtr& a);  // .T: every dim reversed, op "transpose"
 TensorPtr expand(const TensorPtr& a, const Shape& shape);
-TensorPtr cast(const TensorPtr& a, DType dtype);  // a itself when already of that dtype
+// a itself when already of that dtype; to int64 a leaf (truncated toward zero, never recorded)
+TensorPtr cast(const TensorPtr& a, DType dtype);
 TensorPtr getitem(const TensorPtr& a, const std::vector<IndexItem>& items);
+// a.gather(dim, index) and embedding(index, weight); index an int64 array
+TensorPtr gather(const TensorPtr& a, std::int64_t dim, const Array& index);
+TensorPtr embedding(const Array& index, const TensorPtr& weight);
 
 // joining and selecting (ops_join.cpp)
 TensorPtr concatenate(const std::vector<TensorPtr>& ts, std::int64_t dim);

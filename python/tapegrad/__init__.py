@@ -54,12 +54,14 @@ if _core is not None:
     __all__ += ["Value", "no_grad", "is_grad_enabled", "grad", "gradcheck", "GradcheckError"]
 
     # Tensor (native)
-    from ._core import Tensor, concatenate, cross_entropy, mse_loss, stack, tensor, where
-    from ._tensor import (arange, cache_info, empty_cache, from_dlpack, get_num_threads, manual_seed, ones, randn,
-                          set_cache_limit, set_num_threads, zeros)
+    from ._core import Tensor, _embedding, concatenate, cross_entropy, mse_loss, stack, tensor, where
+    from ._shared import float32, float64, int64, long
+    from ._tensor import (arange, cache_info, empty_cache, from_dlpack, get_num_threads, manual_seed, multinomial,
+                          ones, randint, randn, set_cache_limit, set_num_threads, zeros)
 
     __all__ += [
-        "Tensor", "tensor", "zeros", "ones", "randn", "arange", "manual_seed", "from_dlpack",
+        "Tensor", "tensor", "zeros", "ones", "randn", "arange", "randint", "multinomial", "manual_seed",
+        "from_dlpack", "float32", "float64", "int64", "long",
         "concatenate", "stack", "where", "cross_entropy", "mse_loss",
         "set_num_threads", "get_num_threads", "empty_cache", "set_cache_limit", "cache_info",
     ]

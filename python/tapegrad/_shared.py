@@ -12,8 +12,8 @@ import os
 import warnings
 
 __all__ = ["grad", "RandomState", "arange_args", "num_threads_arg", "warn_inexact_integers", "check_shape",
-           "shape_args", "cache_limit_arg", "float_dtype", "requires_grad_arg", "no_setter", "no_deleter", "named",
-           "argument_error"]
+           "shape_args", "cache_limit_arg", "tensor_dtype", "float32", "float64", "int64", "long", "requires_grad_arg",
+           "no_setter", "no_deleter", "named", "argument_error"]
 
 
 def grad(output, inputs, gradient=None, retain_graph=None, create_graph=False):
@@ -79,16 +79,19 @@ def num_threads_arg(n) -> int:
     return min(int(n), 2**31 - 1)
 
 
-_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+_FLOAT32, _FLOAT64, _INT64 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64)
+
+# The dtypes, by the names PyTorch code uses (tg.float32, tg.long...): NumPy's.
+float32, float64, int64, long = np.float32, np.float64, np.int64, np.int64
 
 
-def float_dtype(dtype) -> np.dtype:
-    """``dtype`` as one of the two dtypes a Tensor holds (float16 widens to float32); Note [Dtypes]."""
+def tensor_dtype(dtype) -> np.dtype:
+    """``dtype`` as one of the three dtypes a Tensor holds (float16 widens to float32); Note [Dtypes]."""
     dt = np.dtype(dtype)
     if dt == np.float16:
         return _FLOAT32
-    if dt not in (_FLOAT32, _FLOAT64):
-        raise TypeError(f"tapegrad tensors hold float32 or float64, not {dt}")
+    if dt not in (_FLOAT32, _FLOAT64, _INT64):
+        raise TypeError(f"tapegrad tensors hold float32, float64 or int64, not {dt}")
     return dt
 
 
@@ -178,8 +181,9 @@ def check_shape(shape, dtype=np.float32) -> tuple:
         raise ValueError(f"tensor is too big: shape {shape} of {np.dtype(dtype)} overflows 64-bit sizes")
     nbytes = math.prod(shape) * itemsize
     if nbytes > _MEMORY_LIMIT:
+        article = "an" if np.dtype(dtype) == _INT64 else "a"
         raise MemoryError(
-            f"a {np.dtype(dtype)} tensor of shape {shape} needs {nbytes} bytes, "
+            f"{article} {np.dtype(dtype)} tensor of shape {shape} needs {nbytes} bytes, "
             "more than this machine's memory"
         )
     return shape

@@ -10,9 +10,11 @@ from ._autograd import _function_node, grad, is_grad_enabled, no_grad
 from .value import Value
 
 # Tensor
-from .creation import arange, from_dlpack, manual_seed, ones, randn, tensor, zeros
+from .._shared import float32, float64, int64, long
+from .creation import arange, from_dlpack, manual_seed, multinomial, ones, randint, randn, tensor, zeros
 from .functional import concatenate, cross_entropy, mse_loss, stack, where
 from .tensor import Tensor
+from ._tensor_int import embedding as _embedding  # binds argmax, gather, long... too
 from ._threads import cache_info, empty_cache, get_num_threads, set_cache_limit, set_num_threads
 
 # Around the core: the shared nn, optim, viz, explain, func, autograd, bound to this backend
@@ -40,8 +42,14 @@ __all__: list[str] = [
     "ones",
     "randn",
     "arange",
+    "randint",
+    "multinomial",
     "manual_seed",
     "from_dlpack",
+    "float32",
+    "float64",
+    "int64",
+    "long",
     "concatenate",
     "stack",
     "where",
@@ -66,4 +74,4 @@ __all__: list[str] = [
 # Importing the implementation modules bound their names here too; this namespace
 # holds only the public names (``tensor`` and ``explain`` are the functions).
 # The modules stay importable by full name (tapegrad.reference.value, ...).
-del creation, elementwise, functional, tensor_ops, value
+del creation, elementwise, functional, index_ops, tensor_ops, value

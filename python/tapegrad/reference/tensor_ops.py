@@ -32,6 +32,7 @@ import numpy as np
 
 from . import elementwise as E
 from ._shapes import broadcast_shape, normalize_dims
+from .index_ops import Argmax, Argmin, Embedding, Gather
 
 __all__ = ["OPS", "ROWS", "row_named"]
 
@@ -436,8 +437,8 @@ class MseLoss(Row):
 
 # In the order of the C++ op table (the leaf, which has no row, first there).
 OPS = ELEMENTWISE + (Function,) + COMPARE + (
-    MatMul, Sum, Mean, Max, Min, Reshape, Transpose, Permute, Expand, Cast, GetItem, GetItemBackward,
-    Concatenate, Stack, Where, Softmax, LogSoftmax, CrossEntropy, MseLoss,
+    MatMul, Sum, Mean, Max, Min, Argmax, Argmin, Reshape, Transpose, Permute, Expand, Cast, GetItem, GetItemBackward,
+    Gather, Embedding, Concatenate, Stack, Where, Softmax, LogSoftmax, CrossEntropy, MseLoss,
 )
 ROWS = {row.name: row for row in OPS}
 
