@@ -402,7 +402,7 @@ CASES = {
     "detach argument": lambda tg: x23(tg).detach(1),
     "numpy argument": lambda tg: x23(tg).numpy(1),
     "item argument": lambda tg: x23(tg).item(0),
-    "flatten argument": lambda tg: x23(tg).flatten(0),
+    "flatten arguments": lambda tg: x23(tg).flatten(0, 1, 2),
     "zero_grad argument": lambda tg: x23(tg).zero_grad(1),
     "grad foo": lambda tg: tg.grad(tg.Value(1.0), tg.Value(1.0), foo=1),
     "from_dlpack foo": lambda tg: tg.from_dlpack(np.ones(2), foo=1),

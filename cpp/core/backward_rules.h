@@ -101,6 +101,10 @@ TG_DECLARE_BACKWARD(Softmax)
 TG_DECLARE_BACKWARD(LogSoftmax)
 TG_DECLARE_BACKWARD(CrossEntropy)
 TG_DECLARE_BACKWARD(MseLoss)
+TG_DECLARE_BACKWARD(Var)
+TG_DECLARE_BACKWARD(Std)
+TG_DECLARE_BACKWARD(LogSumExp)
+TG_DECLARE_BACKWARD(Clone)
 #undef TG_DECLARE_BACKWARD
 
 // Explicit instantiations, in the file that defines a rule.

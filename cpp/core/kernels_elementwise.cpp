@@ -86,13 +86,13 @@ const Array& in_dtype(const Array& a, DType dt, Array& keep) {
 
 // ---- forward ------------------------------------------------------------------
 
-Array unary(Op op, const Array& a, double k) {
+Array unary(Op op, const Array& a, double k, double k2) {
   Array out = empty(a.shape, a.dtype);
   with_unary_rule(op, [&](auto r) {
     using R = decltype(r);
     by_dtype(a.dtype, [&](auto t) {
       using T = decltype(t);
-      map1<T>(a, out.data<T>(), [k](T x) { return rules::forward1<R>(x, k); });
+      map1<T>(a, out.data<T>(), [k, k2](T x) { return rules::forward1<R>(x, k, k2); });
     });
   });
   return out;
@@ -119,7 +119,7 @@ Array rbinary_scalar(Op op, double s, const Array& a) { return binary(op, scalar
 
 // ---- backward: g * the rule's local gradient, in one pass ------------------------
 
-Array unary_grad(Op op, const Array& g, const Array& s, double k) {
+Array unary_grad(Op op, const Array& g, const Array& s, double k, double k2) {
   return with_unary_rule(op, [&](auto r) {
     using R = decltype(r);
     if constexpr (rules::UnaryPass<R>::value == -1) {
@@ -129,7 +129,7 @@ Array unary_grad(Op op, const Array& g, const Array& s, double k) {
         Array out = empty(x.shape, x.dtype);
         by_dtype(x.dtype, [&](auto t) {
           using T = decltype(t);
-          map2<T>(x, y, out.data<T>(), [k](T gi, T si) { return gi * rules::local1<R>(si, k); });
+          map2<T>(x, y, out.data<T>(), [k, k2](T gi, T si) { return gi * rules::local1<R>(si, k, k2); });
         });
         return out;
       });

@@ -11,7 +11,7 @@ import numpy as _np
 from . import _params
 
 __all__ = ["mse_loss", "cross_entropy", "binary_cross_entropy", "softmax", "log_softmax",
-           "relu", "tanh", "sigmoid"]
+           "relu", "tanh", "sigmoid", "gelu", "silu", "leaky_relu", "softplus"]
 
 
 def _like(t, data):
@@ -125,3 +125,23 @@ def tanh(x):
 
 def sigmoid(x):
     return x.sigmoid()
+
+
+def gelu(input, approximate="none"):  # noqa: A002 - PyTorch's names
+    """x Phi(x), Phi the normal cdf; ``approximate="tanh"`` for its tanh form (fused kernels)."""
+    return input.gelu(approximate)
+
+
+def silu(input):  # noqa: A002
+    """x sigmoid(x) (a fused kernel)."""
+    return input.silu()
+
+
+def leaky_relu(input, negative_slope=0.01):  # noqa: A002
+    """x where x > 0, else negative_slope x."""
+    return input.leaky_relu(negative_slope)
+
+
+def softplus(input, beta=1.0, threshold=20.0):  # noqa: A002
+    """log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (a fused kernel)."""
+    return input.softplus(beta, threshold)
