@@ -66,9 +66,10 @@ struct Erf {
 
 struct Silu {
   template <class T> static T f(T a) { return a / (T(1) + exp(-a)); }  // x sigmoid(x)
-  // s (1 + x (1 - s)), s = sigmoid(x)
+  // s (1 + x (1 - s)), s = sigmoid(x) in its stable form: on nodes the sigmoid
+  // op, whose derivative s (1 - s) stays finite where e^-x overflows
   template <class S> static S d(const S& a) {
-    S s = S(1) / (S(1) + exp(-a));
+    S s = sigmoid_of(a);
     return s * (S(1) + a * (S(1) - s));
   }
 };

@@ -94,7 +94,9 @@ def expand(self, *size):
         old = self.shape[i - lead]
         if n == -1:
             shape.append(old)
-        elif n == old or (old == 1 and n >= 0):
+        elif n < 0:
+            raise ValueError(f"expand: bad size {n} for dimension {i - lead} (sizes are >= 0, or -1 to keep one)")
+        elif n == old or old == 1:
             shape.append(n)
         else:
             raise ValueError(f"cannot expand a tensor of shape {tuple(self.shape)} to size {size}: "
@@ -255,5 +257,5 @@ def functions(backend) -> dict:
         return backend.randn(*shape, seed=seed, dtype=input.dtype if dtype is None else dtype,
                              requires_grad=requires_grad)
 
-    return {"tril": tril, "triu": triu, "cat": backend.concatenate, "zeros_like": zeros_like, "ones_like": ones_like,
-            "randn_like": randn_like, "inference_mode": backend.no_grad}
+    made = {f.__name__: named(f, f.__name__) for f in (tril, triu, zeros_like, ones_like, randn_like)}
+    return {**made, "cat": backend.concatenate, "inference_mode": backend.no_grad}

@@ -31,7 +31,13 @@ _erf = np.frompyfunc(math.erf, 1, 1)  # C's erf, as the native kernel calls (Num
 
 
 class ARRAYS(E.ARRAYS):
-    """elementwise.py's array namespace, with erf and a threshold mask."""
+    """elementwise.py's array namespace, with erf and a threshold mask, and tanh rounded
+    once from float64 (as the native kernels' float32 tanh, Note [float32 tanh] in rules.h:
+    gelu's tanh form subtracts it from 1 near -1)."""
+
+    @staticmethod
+    def tanh(a):
+        return np.tanh(a.astype(np.float64)).astype(a.dtype, copy=False)
 
     @staticmethod
     def erf(a):
@@ -103,8 +109,8 @@ class Silu(Unary):
         return a / (1.0 + m.exp(-a))  # x sigmoid(x)
 
     @staticmethod
-    def d(s, m):  # s (1 + x (1 - s)), s = sigmoid(x)
-        sg = 1.0 / (1.0 + m.exp(-s))
+    def d(s, m):  # s (1 + x (1 - s)), s = sigmoid(x), in its stable form (the sigmoid op on Tensors)
+        sg = m.sigmoid(s)
         return sg * (1.0 + s * (1.0 - sg))
 
 
