@@ -221,19 +221,36 @@ void scatter_add(const Array& dst, const std::vector<std::int64_t>& flat, const 
   });
 }
 
+// One pass over the broadcast operands as strided views (a mask row or a
+// number is read in place, never copied out to the full shape); the
+// condition in its own dtype, nonzero (NaN too) meaning true.
 Array where(const Array& cond, const Array& a, const Array& b) {
   Shape s = broadcast_shapes({cond.shape, a.shape, b.shape}, "where");
   DType dt = promote(a.dtype, b.dtype);
-  Array c = contiguous(expand(astype(cond, DType::F64), s));
-  Array x = contiguous(expand(astype(a, dt), s)), y = contiguous(expand(astype(b, dt), s));
+  Array keep[2];
+  const Array c = expand(cond, s), x = expand(in_dtype(a, dt, keep[0]), s), y = expand(in_dtype(b, dt, keep[1]), s);
   Array out = empty(s, dt);
-  const double* pc = c.data<double>();
-  const std::int64_t n = out.numel();
-  by_dtype(dt, [&](auto t) {
-    using T = decltype(t);
-    const T *px = x.data<T>(), *py = y.data<T>();
-    T* o = out.data<T>();
-    for (std::int64_t i = 0; i < n; ++i) o[i] = pc[i] != 0 ? px[i] : py[i];
+  by_dtype(c.dtype, [&](auto ct) {
+    using C = decltype(ct);
+    by_dtype(dt, [&](auto t) {
+      using T = decltype(t);
+      const C* pc = c.data<C>();
+      const T *px = x.data<T>(), *py = y.data<T>();
+      T* o = out.data<T>();
+      if (c.is_contiguous() && x.is_contiguous() && y.is_contiguous()) {
+        const std::int64_t n = out.numel();
+        for (std::int64_t i = 0; i < n; ++i) o[i] = pc[i] != C(0) ? px[i] : py[i];
+        return;
+      }
+      odometer<3>(s, {&c.strides, &x.strides, &y.strides}, [&](const std::array<std::int64_t, 3>& off, std::int64_t m, const std::array<std::int64_t, 3>& is) {
+        const C* q = pc + off[0];
+        const T *u = px + off[1], *v = py + off[2];
+        if (is[0] == 1 && is[1] == 1 && is[2] == 0) { const T w = v[0]; for (std::int64_t j = 0; j < m; ++j) o[j] = q[j] != C(0) ? u[j] : w; }
+        else if (is[0] == 1 && is[1] == 0 && is[2] == 1) { const T w = u[0]; for (std::int64_t j = 0; j < m; ++j) o[j] = q[j] != C(0) ? w : v[j]; }
+        else for (std::int64_t j = 0; j < m; ++j) o[j] = q[j * is[0]] != C(0) ? u[j * is[1]] : v[j * is[2]];
+        o += m;
+      });
+    });
   });
   return out;
 }

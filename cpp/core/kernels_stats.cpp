@@ -125,6 +125,9 @@ Array moments_grad(const Array& g, const Array& a, const Array& mean, const Arra
   return unrows(res, r);
 }
 
+// Per row: the max (a nan anywhere makes it nan), the exponentials into a
+// scratch row, then their sum: the max and exp loops are plain maps the
+// compiler vectorises (and a vectorised exp can replace std::exp in them).
 Array logsumexp(const Array& a, const std::vector<std::int64_t>& dims) {
   const Rows r = rows_of(a, dims);
   Array out = empty(kept_shape(a, dims), a.dtype);
@@ -132,15 +135,22 @@ Array logsumexp(const Array& a, const std::vector<std::int64_t>& dims) {
     using T = decltype(t);
     const T* x = r.data.data<T>();
     T* o = out.data<T>();
+    std::vector<T> e(static_cast<std::size_t>(r.len));
     for (std::int64_t i = 0; i < r.rows; ++i) {
       const T* p = x + i * r.len;
       T m = -std::numeric_limits<T>::infinity();
-      for (std::int64_t j = 0; j < r.len && m == m; ++j) m = p[j] != p[j] || p[j] > m ? p[j] : m;  // nan wins
+      bool nan = false;
+      for (std::int64_t j = 0; j < r.len; ++j) {
+        m = p[j] > m ? p[j] : m;
+        nan = nan || p[j] != p[j];
+      }
       // An infinite max would make inf - inf: shift by 0 instead (a +inf
       // gives +inf, a row of -inf or no values -inf), as PyTorch.
-      if (std::isinf(m)) m = T(0);
+      if (nan) m = std::numeric_limits<T>::quiet_NaN();
+      else if (std::isinf(m)) m = T(0);
+      for (std::int64_t j = 0; j < r.len; ++j) e[j] = std::exp(p[j] - m);
       typename Acc<T>::type s = 0;
-      for (std::int64_t j = 0; j < r.len; ++j) s += std::exp(p[j] - m);
+      for (std::int64_t j = 0; j < r.len; ++j) s += e[j];
       o[i] = static_cast<T>(std::log(s) + m);
     }
   });
