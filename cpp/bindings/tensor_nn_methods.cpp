@@ -1,8 +1,8 @@
 // The Tensor methods and functions that real models use, with PyTorch's names
 // and arguments: the activations that take arguments (gelu, softplus,
 // leaky_relu, clamp), var, std, logsumexp, clone, float, double, maximum and
-// minimum, and the private _expand that tapegrad/_tensor_methods.py builds
-// expand on. silu takes none: it is a fast method of the op table
+// minimum, and the private _expand and _slice that tapegrad/_tensor_methods.py
+// builds expand, split and chunk on. silu takes none: it is a fast method of the op table
 // (install_fast_paths). No math here.
 #include <cmath>
 #include <limits>
@@ -109,6 +109,11 @@ void bind_tensor_nn_methods(py::module_& m, TensorClass& cls) {
     Shape shape;
     for (auto n : a[0]) shape.push_back(n.cast<std::int64_t>());
     return expand(s, shape);
+  });
+  // split's and chunk's parts: [start, stop) along dim, checked by the caller (op 'getitem', a view)
+  def_method(cls, "_slice", "self, dim, start, stop", "The part [start, stop) along dim (op 'getitem').",
+             [](const TensorPtr& s, const Args& a) {
+    return slice(s, a[0].cast<std::int64_t>(), a[1].cast<std::int64_t>(), a[2].cast<std::int64_t>());
   });
   def_function(m, "maximum", "input, other", op_info(Op::Maximum).doc,
                [](const Args& a) { return extremum(Op::Maximum, a[0], a[1]); });

@@ -99,6 +99,8 @@ TensorPtr expand(const TensorPtr& a, const Shape& shape);
 TensorPtr cast(const TensorPtr& a, DType dtype);  // a itself when already of that dtype
 TensorPtr clone(const TensorPtr& a);              // a copy (op "clone")
 TensorPtr getitem(const TensorPtr& a, const std::vector<IndexItem>& items);
+// [start, stop) along dim, all in range (split's parts, joins' backward): a getitem view
+TensorPtr slice(const TensorPtr& a, std::int64_t dim, std::int64_t start, std::int64_t stop);
 
 // joining and selecting (ops_join.cpp)
 TensorPtr concatenate(const std::vector<TensorPtr>& ts, std::int64_t dim);

@@ -77,13 +77,15 @@ def expand(self, *size):
     """This tensor broadcast to ``size`` (a view; op ``expand``). -1 keeps a dimension's size;
     new dimensions go in front; only dimensions of size 1 grow."""
     size = shape_args(size)
-    for n in size:
-        if not is_int(n):
-            raise TypeError(f"expand: size {tuple(size)} must hold ints, got {type(n).__name__}")
-    size = tuple(int(n) for n in size)
-    lead = len(size) - self.ndim
+    if not all(type(n) is int for n in size):  # plain ints are the common case: no conversion
+        for n in size:
+            if not is_int(n):
+                raise TypeError(f"expand: size {tuple(size)} must hold ints, got {type(n).__name__}")
+        size = tuple(int(n) for n in size)
+    size, have = tuple(size), tuple(self.shape)
+    lead = len(size) - len(have)
     if lead < 0:
-        raise ValueError(f"expand: {len(size)} sizes given for a tensor with {self.ndim} dimensions")
+        raise ValueError(f"expand: {len(size)} sizes given for a tensor with {len(have)} dimensions")
     shape = []
     for i, n in enumerate(size):
         if i < lead:  # a new dimension, in front
@@ -91,7 +93,7 @@ def expand(self, *size):
                 raise ValueError(f"expand: the new dimension {i} needs a size >= 0, got {n}")
             shape.append(n)
             continue
-        old = self.shape[i - lead]
+        old = have[i - lead]
         if n == -1:
             shape.append(old)
         elif n < 0:
@@ -99,16 +101,18 @@ def expand(self, *size):
         elif n == old or old == 1:
             shape.append(n)
         else:
-            raise ValueError(f"cannot expand a tensor of shape {tuple(self.shape)} to size {size}: "
+            raise ValueError(f"cannot expand a tensor of shape {have} to size {size}: "
                              f"dimension {i - lead} has size {old}, not 1")
-    return self._expand(check_shape(tuple(shape), self.dtype))
+    if max(shape, default=0) >= 1 << 31 or math.prod(shape) >= 1 << 31:  # only a huge one can be too big
+        check_shape(tuple(shape), self.dtype)
+    return self._expand(shape)
 
 
 def _slices(self, dim: int, sizes) -> tuple:
     """Consecutive parts of ``sizes`` elements along ``dim``, each a ``getitem`` view."""
     parts, start = [], 0
     for n in sizes:
-        parts.append(self[(slice(None),) * dim + (slice(start, start + n),)])
+        parts.append(self._slice(dim, start, start + n))
         start += n
     return tuple(parts)
 

@@ -2,8 +2,8 @@
 
 The activations that take arguments (gelu, softplus, leaky_relu, clamp) and
 silu, var, std, logsumexp, clone, float, double, maximum and minimum, and the
-private ``_expand`` that the shared ``expand`` (tapegrad/_tensor_methods.py)
-builds on. Bound to Tensor below, as _tensor_autograd.py binds
+private ``_expand`` and ``_slice`` that the shared ``expand``, ``split`` and
+``chunk`` (tapegrad/_tensor_methods.py) build on. Bound to Tensor below, as _tensor_autograd.py binds
 register_hook; each checks its arguments in the native binding's order and
 words (cpp/bindings/tensor_nn_methods.cpp).
 """
@@ -116,10 +116,16 @@ def _expand(self, shape):
     return apply(ops.Expand, (self,), shape=tuple(shape))
 
 
+def _slice(self, dim, start, stop):
+    """The part [start, stop) along ``dim``, already checked (op 'getitem', a view)."""
+    return self[(slice(None),) * dim + (slice(start, stop),)]
+
+
 _METHODS = {"gelu": gelu, "silu": silu, "softplus": softplus, "leaky_relu": leaky_relu, "clamp": clamp, "var": var,
             "std": std, "logsumexp": logsumexp, "clone": clone, "float": to_float, "double": to_double,
             "maximum": maximum, "minimum": minimum}
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, named(_fn, f"Tensor.{_name}"))  # argument errors name it as the native's
 Tensor._expand = _expand
+Tensor._slice = _slice
 del _name, _fn
