@@ -39,6 +39,11 @@ else:
 __all__: list[str] = []
 
 if _core is not None:
+    # NumPy's OpenBLAS runs its threads on tapegrad's pool (Note [One BLAS pool])
+    from . import _blas
+
+    _blas.install(_core)
+
     # Value and autograd controls (native)
     from ._autograd import _function_node, grad, is_grad_enabled, no_grad
     from ._core import Value
