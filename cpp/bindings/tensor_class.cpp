@@ -184,6 +184,7 @@ void bind_tensor(py::module_& m) {
   bind_copying(cls);
   bind_tensor_methods(cls);
   bind_tensor_index(m, cls);
+  bind_tensor_nn_methods(m, cls);
   bind_tensor_autograd(cls);
   bind_tensor_functions(m);
   bind_dlpack(m, cls);

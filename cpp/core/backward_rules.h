@@ -69,8 +69,7 @@ TensorPtr exp(const TensorPtr& a);
 inline Array exp(const Array& a) { return unary(Op::Exp, a); }
 TensorPtr div_scalar(const TensorPtr& a, double c);  // a / c, c in a's dtype
 inline Array div_scalar(const Array& a, double c) { return binary_scalar(Op::Div, a, c); }
-// The slice [start, stop) of dim, and the entry `index` of dim (dropped).
-TensorPtr slice(const TensorPtr& a, std::int64_t dim, std::int64_t start, std::int64_t stop);
+// The entry `index` of dim (dropped); slice() is in tensor_node.h.
 TensorPtr select(const TensorPtr& a, std::int64_t dim, std::int64_t index);
 
 // The rules, one per family, each instantiated for both sweeps; the table
@@ -103,6 +102,10 @@ TG_DECLARE_BACKWARD(Softmax)
 TG_DECLARE_BACKWARD(LogSoftmax)
 TG_DECLARE_BACKWARD(CrossEntropy)
 TG_DECLARE_BACKWARD(MseLoss)
+TG_DECLARE_BACKWARD(Var)
+TG_DECLARE_BACKWARD(Std)
+TG_DECLARE_BACKWARD(LogSumExp)
+TG_DECLARE_BACKWARD(Clone)
 #undef TG_DECLARE_BACKWARD
 
 // Explicit instantiations, in the file that defines a rule.

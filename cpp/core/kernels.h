@@ -12,15 +12,16 @@
 namespace tapegrad {
 
 // ---- elementwise (kernels_elementwise.cpp) ------------------------------------
-// Forward of a Unary op (k: the exponent of "**k"), and of a Binary or Compare
-// op with broadcasting; the result has the promoted dtype.
-Array unary(Op op, const Array& a, double k = 0.0);
+// Forward of a Unary op (k, k2: the op's numbers, as the exponent of "**k" or
+// clamp's bounds), and of a Binary or Compare op with broadcasting; the
+// result has the promoted dtype.
+Array unary(Op op, const Array& a, double k = 0.0, double k2 = 0.0);
 Array binary(Op op, const Array& a, const Array& b);
 Array binary_scalar(Op op, const Array& a, double s);   // a (op) s, s in a's dtype
 Array rbinary_scalar(Op op, double s, const Array& a);  // s (op) a
 // Backward, fused: g * d(s) for a Unary op with saved value s; g * d/da
 // (which = 0) or g * d/db (which = 1) for a Binary op.
-Array unary_grad(Op op, const Array& g, const Array& s, double k);
+Array unary_grad(Op op, const Array& g, const Array& s, double k, double k2 = 0.0);
 Array binary_grad(Op op, int which, const Array& g, const Array& a, const Array& b, const Array& out);
 
 inline Array add(const Array& a, const Array& b) { return binary(Op::Add, a, b); }
@@ -54,6 +55,19 @@ Array softmax(const Array& a, std::int64_t dim);
 Array log_softmax(const Array& a, std::int64_t dim);
 // Mean over rows of -log softmax(logits)[label]; also returns the softmax.
 Array cross_entropy(const Array& logits, const std::vector<std::int64_t>& labels, Array& probs);
+
+// ---- var, std, logsumexp (kernels_stats.cpp) ----------------------------------------
+// Each reduces over `dims` (normalized) and returns the keepdim-shaped result.
+// moments: the variance with the given correction, divided by max(0, n -
+// correction), or its square root (std_dev); `mean` receives each row's mean
+// (float64, keepdim-shaped), which the backward reads.
+Array moments(const Array& a, const std::vector<std::int64_t>& dims, double correction, bool std_dev, Array& mean);
+// d/da of var or std for the upstream g and result out (both keepdim-shaped).
+Array moments_grad(const Array& g, const Array& a, const Array& mean, const Array& out,
+                   const std::vector<std::int64_t>& dims, double correction, bool std_dev);
+// log sum e^a, shifted by the max (not by an infinite one: PyTorch's rule)
+Array logsumexp(const Array& a, const std::vector<std::int64_t>& dims);
+Array logsumexp_grad(const Array& g, const Array& a, const Array& out, const std::vector<std::int64_t>& dims);
 
 // ---- matmul (matmul.cpp) -------------------------------------------------------------
 Shape matmul_shape(const Shape& a, const Shape& b);  // ValueError naming both shapes

@@ -1,5 +1,5 @@
-// Movement and indexing: reshape, transpose, permute, expand and NumPy
-// subscripts. Each moves values without changing them, so each backward
+// Movement and indexing: reshape, transpose, permute, expand, astype, clone
+// and NumPy subscripts. Each moves values without changing them, so each backward
 // moves the gradient back: the inverse reshape or permutation, the sum over
 // broadcast copies, the scatter-add of a gather (and the gather of that).
 #include <memory>
@@ -108,6 +108,21 @@ std::vector<X> backward_Cast(const TensorNode& n, const X& g, const In&) {
   else return {astype(g, n.parents[0]->data.dtype)};
 }
 TG_INSTANTIATE_BACKWARD(backward_Cast)
+
+// ---- clone -----------------------------------------------------------------------------
+
+TensorPtr clone(const TensorPtr& a) {
+  Array out = copy(a->data);
+  if (!recording({&a})) return make_leaf(std::move(out));
+  return record(std::move(out), Op::Clone, {a});
+}
+
+// the same values: g passes through
+template <class X, class In>
+std::vector<X> backward_Clone(const TensorNode&, const X& g, const In&) {
+  return {g};
+}
+TG_INSTANTIATE_BACKWARD(backward_Clone)
 
 // ---- indexing: getitem and its backward, a scatter-add ----------------------------
 

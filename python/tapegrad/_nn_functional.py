@@ -12,7 +12,7 @@ from . import _params
 from ._shared import check_shape as _check_shape
 
 __all__ = ["mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy", "softmax", "log_softmax",
-           "relu", "tanh", "sigmoid", "embedding", "one_hot"]
+           "relu", "tanh", "sigmoid", "gelu", "silu", "leaky_relu", "softplus", "embedding", "one_hot"]
 
 
 def _like(t, data):
@@ -198,3 +198,23 @@ def tanh(x):
 
 def sigmoid(x):
     return x.sigmoid()
+
+
+def gelu(input, approximate="none"):  # noqa: A002 - PyTorch's names
+    """x Phi(x), Phi the normal cdf; ``approximate="tanh"`` for its tanh form (fused kernels)."""
+    return input.gelu(approximate)
+
+
+def silu(input):  # noqa: A002
+    """x sigmoid(x) (a fused kernel)."""
+    return input.silu()
+
+
+def leaky_relu(input, negative_slope=0.01):  # noqa: A002
+    """x where x > 0, else negative_slope x."""
+    return input.leaky_relu(negative_slope)
+
+
+def softplus(input, beta=1.0, threshold=20.0):  # noqa: A002
+    """log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (a fused kernel)."""
+    return input.softplus(beta, threshold)

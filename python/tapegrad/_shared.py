@@ -12,8 +12,8 @@ import os
 import warnings
 
 __all__ = ["grad", "RandomState", "arange_args", "num_threads_arg", "warn_inexact_integers", "check_shape",
-           "shape_args", "cache_limit_arg", "tensor_dtype", "float32", "float64", "int64", "long", "requires_grad_arg",
-           "no_setter", "no_deleter", "named", "argument_error"]
+           "shape_args", "cache_limit_arg", "tensor_dtype", "float32", "float64", "int64", "long",
+           "requires_grad_arg", "no_setter", "no_deleter", "named", "argument_error", "is_int", "dim_in_range", "one_dim"]
 
 
 def grad(output, inputs, gradient=None, retain_graph=None, create_graph=False):
@@ -187,6 +187,27 @@ def check_shape(shape, dtype=np.float32) -> tuple:
             "more than this machine's memory"
         )
     return shape
+
+
+def is_int(d) -> bool:
+    """An int (or NumPy integer), not a bool: what a dim or a size must be."""
+    return isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+
+
+def dim_in_range(d, ndim: int) -> int:
+    """``d`` as an axis of a tensor with ``ndim`` dimensions (a 0-d tensor takes 0 and -1, as PyTorch);
+    the native core's words (normalize_dim) otherwise."""
+    n = max(ndim, 1)
+    if not -n <= d < n:
+        raise ValueError(f"dim {int(d)} is out of range for a tensor with {ndim} dimensions")
+    return int(d) % n
+
+
+def one_dim(dim, ndim: int) -> int:
+    """One ``dim`` argument (transpose, softmax, concatenate, stack, ...): an int in range."""
+    if not is_int(dim):
+        raise TypeError(f"dim must be an int, got {type(dim).__name__}")
+    return dim_in_range(dim, ndim)
 
 
 def shape_args(shape: tuple) -> tuple:

@@ -213,6 +213,26 @@ class TENSOR_MATH:
         return a.cos()
 
     @staticmethod
+    def exp(a):
+        return a.exp()
+
+    @staticmethod
+    def tanh(a):
+        return a.tanh()
+
+    @staticmethod
+    def sigmoid(a):
+        return a.sigmoid()
+
+    @staticmethod
+    def erf(a):
+        return apply(ops.row_named("erf"), (a,))
+
+    @staticmethod
+    def gt(x, t):  # a constant mask
+        return Tensor._wrap((x._data > x.dtype.type(t)).astype(x.dtype))
+
+    @staticmethod
     def sign0(s):
         return Tensor._wrap(E.ARRAYS.sign0(s._data))
 

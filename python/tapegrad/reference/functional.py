@@ -1,4 +1,4 @@
-"""Tensor functions of several inputs: joining, selecting, losses."""
+"""Tensor functions of several inputs: joining, selecting, maximum and minimum, losses."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,7 @@ from .tensor import Tensor, apply, broadcast, expand
 from . import tensor_ops as ops
 from ._shapes import broadcast_shape, one_dim
 
-__all__ = ["concatenate", "stack", "where", "cross_entropy", "mse_loss"]
+__all__ = ["concatenate", "stack", "where", "maximum", "minimum", "cross_entropy", "mse_loss"]
 
 
 def _as_tensor(x, dtype=None, what: str = "argument") -> Tensor:
@@ -68,6 +68,25 @@ def where(cond, a, b) -> Tensor:
     shape = broadcast_shape(cond.shape, a.shape, b.shape, op="where")
     check_shape(shape, dtype)
     return apply(ops.Where, (cond, expand(a, shape), expand(b, shape)))
+
+
+def _extremum(name: str, x, y) -> Tensor:
+    tensors = [t for t in (x, y) if isinstance(t, Tensor)]
+    dtype = np.result_type(*(t.dtype for t in tensors)) if tensors else np.float32
+    a, b = _as_tensor(x, dtype, what=name), _as_tensor(y, dtype, what=name)
+    return apply(ops.row_named(name), broadcast(name, a, b))
+
+
+def maximum(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
+    """The larger of ``input`` and ``other``, elementwise (broadcasting). nan wins; at a tie
+    each operand gets half the gradient (PyTorch's)."""
+    return _extremum("maximum", input, other)
+
+
+def minimum(input, other) -> Tensor:  # noqa: A002
+    """The smaller of ``input`` and ``other``, elementwise (broadcasting). nan wins; at a tie
+    each operand gets half the gradient (PyTorch's)."""
+    return _extremum("minimum", input, other)
 
 
 def _class_ids(labels) -> np.ndarray:

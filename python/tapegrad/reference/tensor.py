@@ -411,10 +411,6 @@ class Tensor:
         """The same values in a new shape (one size may be -1); the gradient is reshaped back."""
         return apply(ops.Reshape, (self,), shape=reshape_target(shape_args(shape), self.shape))
 
-    def flatten(self):
-        """A 1-D tensor of all the values (a ``reshape`` node)."""
-        return self.reshape(-1)
-
     def transpose(self, dim0, dim1):
         """Swap two dimensions; the gradient is swapped back."""
         axes = list(range(self.ndim))
