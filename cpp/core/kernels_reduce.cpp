@@ -103,79 +103,12 @@ Array tie_share(const Array& a, const Array& m, const std::vector<std::int64_t>&
 }
 
 // ---------------------------------------------------------------------------
-// Softmax family: the reduced dim is moved last, rows are processed in one
-// pass each (max, then exp-sum, then normalise), the result moved back.
+// Softmax family: the reduced dim is moved last and the rows go through
+// vmath::softmax_rows (SIMD-wide: Note [Vector math] in vmath.h), the
+// result moved back. All -inf (or empty) rows shift by 0 and come out nan; a
+// +inf makes inf - inf, so the sum and with it the whole row are nan (as NumPy).
 
 namespace {
-// The largest element of p[0, n), NaNs skipped (a NaN row is NaN through
-// its sum), -inf for n = 0. kLanes running maxima, so that the loop
-// vectorises; the order does not change the value.
-template <class T>
-T row_max(const T* p, std::int64_t n) {
-  constexpr int kLanes = 16;
-  T m[kLanes];
-  for (T& v : m) v = -std::numeric_limits<T>::infinity();
-  std::int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes)
-    for (int q = 0; q < kLanes; ++q) m[q] = p[j + q] > m[q] ? p[j + q] : m[q];
-  for (; j < n; ++j) m[0] = p[j] > m[0] ? p[j] : m[0];
-  T r = m[0];
-  for (int q = 1; q < kLanes; ++q) r = m[q] > r ? m[q] : r;
-  return r;
-}
-
-// The sum of p[0, n) in Acc<T>, in kLanes running sums (vectorises; Note
-// [Numerics] lets the softmax family sum in any order).
-template <class T>
-typename Acc<T>::type row_sum(const T* p, std::int64_t n) {
-  using A = typename Acc<T>::type;
-  constexpr int kLanes = 8;
-  A s[kLanes] = {};
-  std::int64_t j = 0;
-  for (; j + kLanes <= n; j += kLanes)
-    for (int q = 0; q < kLanes; ++q) s[q] += static_cast<A>(p[j + q]);
-  for (; j < n; ++j) s[0] += static_cast<A>(p[j]);
-  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-}
-
-// Rows in blocks of about kBlock elements: the shifted rows a - max, their
-// exponentials in one vmath call per block (Note [Vector math] in vmath.h),
-// then per row the sum and the normalisation.
-template <class T, bool Log>
-void softmax_rows(const T* in, T* out, std::int64_t rows, std::int64_t len) {
-  constexpr std::int64_t kBlock = 4096;
-  const std::int64_t per = std::max<std::int64_t>(1, kBlock / std::max<std::int64_t>(len, 1));
-  std::vector<T> shift(static_cast<std::size_t>(std::min(rows, per) * len));
-  std::vector<T> m(static_cast<std::size_t>(std::min(rows, per)));
-  for (std::int64_t r0 = 0; r0 < rows; r0 += per) {
-    const std::int64_t nr = std::min(per, rows - r0);
-    for (std::int64_t r = 0; r < nr; ++r) {
-      const T* p = in + (r0 + r) * len;
-      // All -inf (or empty): shift by 0 and let exp/log produce nan. A +inf max
-      // stays: inf - inf is nan, so the sum and with it the whole row are nan (as NumPy).
-      T mr = row_max(p, len);
-      m[r] = mr == -std::numeric_limits<T>::infinity() ? T(0) : mr;
-      T* d = shift.data() + r * len;
-      for (std::int64_t j = 0; j < len; ++j) d[j] = p[j] - m[r];
-    }
-    T* e = Log ? shift.data() : out + r0 * len;  // softmax: e^(a - max) straight into out
-    vmath::exp(shift.data(), e, static_cast<std::size_t>(nr * len));
-    for (std::int64_t r = 0; r < nr; ++r) {
-      T* o = out + (r0 + r) * len;
-      typename Acc<T>::type s = row_sum(e + r * len, len);
-      if (Log) {
-        // log of the sum in double (the C library: one number a row)
-        T lse = static_cast<T>(std::log(s));
-        const T* p = in + (r0 + r) * len;
-        for (std::int64_t j = 0; j < len; ++j) o[j] = (p[j] - m[r]) - lse;
-      } else {
-        T inv = static_cast<T>(1.0 / s);
-        for (std::int64_t j = 0; j < len; ++j) o[j] *= inv;
-      }
-    }
-  }
-}
-
 template <bool Log>
 Array softmax_impl(const Array& a, std::int64_t dim) {
   if (a.ndim() == 0) {
@@ -191,8 +124,8 @@ Array softmax_impl(const Array& a, std::int64_t dim) {
   Array src = contiguous(permute(a, perm));
   Array out = empty(src.shape, a.dtype);
   std::int64_t len = a.shape[dim], rows = len ? src.numel() / len : 0;
-  if (a.dtype == DType::F32) softmax_rows<float, Log>(src.data<float>(), out.data<float>(), rows, len);
-  else softmax_rows<double, Log>(src.data<double>(), out.data<double>(), rows, len);
+  if (a.dtype == DType::F32) vmath::softmax_rows(src.data<float>(), out.data<float>(), rows, len, Log);
+  else vmath::softmax_rows(src.data<double>(), out.data<double>(), rows, len, Log);
   return contiguous(permute(out, inv));
 }
 }  // namespace

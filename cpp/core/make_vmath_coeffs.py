@@ -4,12 +4,13 @@ Run from the repository root: `python cpp/core/make_vmath_coeffs.py` (needs
 mpmath, which PyTorch's sympy brings along; the build never runs this).
 
 Each approximant is a Chebyshev interpolant (mpmath.chebyfit, near-minimax),
-fitted at 60 digits, rounded to doubles; the header records the largest error
-of the rounded polynomial over its interval (measured on a fine grid). Two
-sets: F64, for the float64 kernels (target: 2^-56 relative error in the
-function's result), and F32, for the float32 kernels, which compute in
-double and round once (target 2^-36). Note [Vector math] in vmath.h says how
-each function uses its polynomials.
+fitted at 60 digits and rounded to the kernel's precision; the header
+records the largest error of the rounded polynomial over its interval
+(measured on a fine grid), weighted by how much of it reaches the function's
+result. Two sets: F64 (doubles, for the float64 kernels; target 2^-56
+relative error in the result) and F32 (floats, for the float32 kernels;
+target 2^-27). Note [Vector math] in vmath.h says how each function uses its
+polynomials.
 """
 from __future__ import annotations
 
@@ -27,18 +28,28 @@ def as_double(x) -> float:
     return float(mp.mpf(x))
 
 
-def hexd(x: float) -> str:
-    return float.hex(x)
+def as_float(x) -> float:
+    return struct.unpack("<f", struct.pack("<f", float(mp.mpf(x))))[0]
 
 
-def fitted(f, a, b, target, weight, shift=0.0):
+ROUND = {"F64": as_double, "F32": as_float}
+
+
+def literal(x: float, prec: str) -> str:
+    if prec == "F64":
+        return float.hex(x)
+    mant, exp = float.hex(x).split("p")
+    return mant.rstrip("0").rstrip(".") + "p" + exp + "f"
+
+
+def fitted(f, a, b, target, weight, prec, shift=0.0):
     """The fewest coefficients whose rounded polynomial p(t - shift) has
     |p - f| * weight(t) <= target on [a, b]; weight(t) turns the polynomial's
     error into the relative error of the function's result. Returns the
-    coefficients (doubles, highest degree first) and that weighted error."""
+    coefficients (rounded to prec, highest degree first) and that weighted error."""
     for n in range(2, 40):
         c = mp.chebyfit(lambda u: f(u + shift), [a - shift, b - shift], n)
-        cd = [as_double(v) for v in c]
+        cd = [ROUND[prec](v) for v in c]
         worst = mp.mpf(0)
         for i in range(1201):
             t = a + (b - a) * mp.mpf(i) / 1200
@@ -88,22 +99,22 @@ ERFC_TOP = {"F64": 6.0, "F32": 4.0}  # erf rounds to 1 beyond (erfc below half a
 
 
 def approximants(prec):
-    target = mp.mpf(2) ** (-56 if prec == "F64" else -36)
+    target = mp.mpf(2) ** (-56 if prec == "F64" else -27)
     out = []
-    c, e = fitted(exp_q, -EXP_R, EXP_R, target, lambda r: r * r / mp.exp(r))
+    c, e = fitted(exp_q, -EXP_R, EXP_R, target, lambda r: r * r / mp.exp(r), prec)
     out.append(("kExpQ", c, e, f"(e^r - 1 - r) / r^2, |r| <= {EXP_R}"))
-    c, e = fitted(log_r, 0, LOG_Z, target, lambda z: z / 2)
+    c, e = fitted(log_r, 0, LOG_Z, target, lambda z: z / 2, prec)
     out.append(("kLogR", c, e, f"(2 atanh(s) / s - 2) / s^2 in z = s^2 <= {LOG_Z}"))
-    c, e = fitted(tanh_t, 0, TANH_SMALL ** 2, target, lambda w: w)
+    c, e = fitted(tanh_t, 0, TANH_SMALL ** 2, target, lambda w: w, prec)
     out.append(("kTanhT", c, e, f"(tanh(x) - x) / x^3 in w = x^2 <= {TANH_SMALL}^2"))
-    c, e = fitted(erf_f, 0, ERF_SMALL ** 2, target, lambda w: 1)
+    c, e = fitted(erf_f, 0, ERF_SMALL ** 2, target, lambda w: 1, prec)
     out.append(("kErfF", c, e, f"erf(x) / x - 1 in w = x^2 <= {ERF_SMALL}^2"))
     top = ERFC_TOP[prec]
     lo, hi = 2 / (2 + mp.mpf(top)), 2 / (2 + mp.mpf(ERF_SMALL))
-    mid = as_double((lo + hi) / 2)
+    mid = ROUND[prec]((lo + hi) / 2)
     # relative error of erfc, weighted by erfc/erf: what reaches erf = 1 - erfc
     weight = lambda t: mp.exp(-(2 / t - 2) ** 2) / mp.erf(2 / t - 2)
-    c, e = fitted(erfc_g, lo, hi, target, weight, shift=mid)
+    c, e = fitted(erfc_g, lo, hi, target, weight, prec, shift=mid)
     out.append(("kErfcG", c, e, f"erfc(x) e^(x^2) in u = t - kErfcMid, t = 2 / (2 + x), "
                                 f"{ERF_SMALL} <= x <= {top} (error weighted by e^(-x^2) / erf)"))
     return out, mid
@@ -122,13 +133,14 @@ def main() -> None:
     ]
     for prec in ("F64", "F32"):
         approx, mid = approximants(prec)
+        t = "double" if prec == "F64" else "float"
         lines.append(f"struct {prec} {{")
-        lines.append(f"  static constexpr double kErfcTop = {ERFC_TOP[prec]};")
-        lines.append(f"  static constexpr double kErfcMid = {hexd(mid)};  // {mid!r}")
+        lines.append(f"  static constexpr {t} kErfcTop = {literal(ERFC_TOP[prec], prec)};")
+        lines.append(f"  static constexpr {t} kErfcMid = {literal(mid, prec)};  // {mid!r}")
         for name, c, err, what in approx:
-            lines.append(f"  // {what}; {len(c) - 1} degrees, err {mp.nstr(err, 3)}")
-            body = ", ".join(hexd(v) for v in c)
-            lines.append(f"  static constexpr double {name}[{len(c)}] = {{{body}}};")
+            lines.append(f"  // {what}; degree {len(c) - 1}, err {mp.nstr(err, 3)}")
+            body = ", ".join(literal(v, prec) for v in c)
+            lines.append(f"  static constexpr {t} {name}[{len(c)}] = {{{body}}};")
         lines.append("};")
         lines.append("")
     lines.append("}  // namespace tapegrad::vmath::coeffs")

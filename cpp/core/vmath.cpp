@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "vmath_lanes.h"
+#include "vmath_softmax.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #define TG_VMATH_X86 1
@@ -19,6 +20,9 @@ template <Fn F, class T>
 TG_VMATH_INLINE T one(T x) {
   if constexpr (F == Fn::Exp) return lanes::exp(x);
   else if constexpr (F == Fn::Log) return lanes::log(x);
+  // float32 tanh is the double tanh rounded once: correctly rounded, as the
+  // scalar kernel was before (Note [float32 tanh]), at half the float lanes.
+  else if constexpr (F == Fn::Tanh && sizeof(T) == sizeof(float)) return static_cast<T>(lanes::tanh(static_cast<double>(x)));
   else if constexpr (F == Fn::Tanh) return lanes::tanh(x);
   else if constexpr (F == Fn::Sigmoid) return lanes::sigmoid(x);
   else return lanes::erf(x);
@@ -52,14 +56,28 @@ TG_VMATH_INLINE void run(Fn f, const T* x, T* y, std::size_t n) {
   }
 }
 
+template <class T>
+TG_VMATH_INLINE void softmax_any(const T* in, T* out, std::int64_t rows, std::int64_t len, bool log) {
+  if (log) rows::softmax<T, true>(in, out, rows, len);
+  else rows::softmax<T, false>(in, out, rows, len);
+}
+
 using Run32 = void (*)(Fn, const float*, float*, std::size_t);
 using Run64 = void (*)(Fn, const double*, double*, std::size_t);
+using Softmax32 = void (*)(const float*, float*, std::int64_t, std::int64_t, bool);
+using Softmax64 = void (*)(const double*, double*, std::int64_t, std::int64_t, bool);
 
 // The same source, compiled for one instruction set: the inlined lanes take
 // the target of the function they are inlined into.
 #define TG_VMATH_CLONE(suffix, attr)                                                                 \
   attr void run32_##suffix(Fn f, const float* x, float* y, std::size_t n) { run(f, x, y, n); }     \
-  attr void run64_##suffix(Fn f, const double* x, double* y, std::size_t n) { run(f, x, y, n); }
+  attr void run64_##suffix(Fn f, const double* x, double* y, std::size_t n) { run(f, x, y, n); }   \
+  attr void softmax32_##suffix(const float* in, float* out, std::int64_t r, std::int64_t n, bool log) { \
+    softmax_any(in, out, r, n, log);                                                                  \
+  }                                                                                                    \
+  attr void softmax64_##suffix(const double* in, double* out, std::int64_t r, std::int64_t n, bool log) { \
+    softmax_any(in, out, r, n, log);                                                                    \
+  }
 
 TG_VMATH_CLONE(baseline, )
 #ifdef TG_VMATH_X86
@@ -72,6 +90,8 @@ struct Isa {
   const char* name;
   Run32 run32;
   Run64 run64;
+  Softmax32 softmax32;
+  Softmax64 softmax64;
   bool (*supported)();
 };
 
@@ -85,10 +105,10 @@ bool has_avx512f() { __builtin_cpu_init(); return __builtin_cpu_supports("avx512
 
 const Isa kIsas[] = {  // widest first
 #ifdef TG_VMATH_X86
-    {"avx512f", run32_avx512f, run64_avx512f, has_avx512f},
-    {"avx2", run32_avx2, run64_avx2, has_avx2},
+    {"avx512f", run32_avx512f, run64_avx512f, softmax32_avx512f, softmax64_avx512f, has_avx512f},
+    {"avx2", run32_avx2, run64_avx2, softmax32_avx2, softmax64_avx2, has_avx2},
 #endif
-    {"baseline", run32_baseline, run64_baseline, always},
+    {"baseline", run32_baseline, run64_baseline, softmax32_baseline, softmax64_baseline, always},
 };
 constexpr int kIsaCount = static_cast<int>(sizeof(kIsas) / sizeof(kIsas[0]));
 
@@ -126,6 +146,13 @@ bool fn_from_name(const char* name, Fn& f) {
 
 void apply(Fn f, const float* x, float* y, std::size_t n) { active().run32(f, x, y, n); }
 void apply(Fn f, const double* x, double* y, std::size_t n) { active().run64(f, x, y, n); }
+
+void softmax_rows(const float* in, float* out, std::int64_t rows, std::int64_t len, bool log) {
+  active().softmax32(in, out, rows, len, log);
+}
+void softmax_rows(const double* in, double* out, std::int64_t rows, std::int64_t len, bool log) {
+  active().softmax64(in, out, rows, len, log);
+}
 
 const char* isa() { return active().name; }
 

@@ -1,5 +1,6 @@
 // Vector math: e^x, ln x, tanh, sigmoid and erf over arrays of float32 and
-// float64, SIMD-wide, with the instruction set chosen when the library loads.
+// float64, and the softmax of rows, SIMD-wide, with the instruction set
+// chosen when the library loads.
 //
 // Note [Vector math]
 // The Tensor kernels of exp, log, tanh and sigmoid (forward), of the softmax
@@ -35,6 +36,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace tapegrad::vmath {
 
@@ -56,6 +58,12 @@ inline void sigmoid(const float* x, float* y, std::size_t n) { apply(Fn::Sigmoid
 inline void sigmoid(const double* x, double* y, std::size_t n) { apply(Fn::Sigmoid, x, y, n); }
 inline void erf(const float* x, float* y, std::size_t n) { apply(Fn::Erf, x, y, n); }
 inline void erf(const double* x, double* y, std::size_t n) { apply(Fn::Erf, x, y, n); }
+
+// softmax (or, with log, log_softmax) of each row of a contiguous
+// rows x len matrix; in and out must not overlap. As
+// exp(a - max) / sum, max and sum per row, with the exponentials above.
+void softmax_rows(const float* in, float* out, std::int64_t rows, std::int64_t len, bool log);
+void softmax_rows(const double* in, double* out, std::int64_t rows, std::int64_t len, bool log);
 
 // The instruction sets: "avx512f", "avx2", "baseline" (widest first). isa()
 // is the one in use; isa_available() those this CPU runs; set_isa() switches

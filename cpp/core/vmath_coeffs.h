@@ -7,33 +7,33 @@
 namespace tapegrad::vmath::coeffs {
 
 struct F64 {
-  static constexpr double kErfcTop = 6.0;
+  static constexpr double kErfcTop = 0x1.8000000000000p+2;
   static constexpr double kErfcMid = 0x1.d555555555555p-2;  // 0.4583333333333333
-  // (e^r - 1 - r) / r^2, |r| <= 0.35; 10 degrees, err 3.72e-19
+  // (e^r - 1 - r) / r^2, |r| <= 0.35; degree 10, err 3.72e-19
   static constexpr double kExpQ[11] = {0x1.1f75a3caadff5p-29, 0x1.af5282aacdb2ep-26, 0x1.27e4da1e12fb1p-22, 0x1.71ddfff6573d6p-19, 0x1.a01a01a74077ap-16, 0x1.a01a01ac9de9ep-13, 0x1.6c16c16c16214p-10, 0x1.111111110ff8bp-7, 0x1.5555555555556p-5, 0x1.5555555555557p-3, 0x1.0000000000000p-1};
-  // (2 atanh(s) / s - 2) / s^2 in z = s^2 <= 0.0295; 6 degrees, err 4.81e-18
+  // (2 atanh(s) / s - 2) / s^2 in z = s^2 <= 0.0295; degree 6, err 4.81e-18
   static constexpr double kLogR[7] = {0x1.2b6776a1bf0b9p-3, 0x1.39fd25d62ab23p-3, 0x1.7462be245eae3p-3, 0x1.c71c62c42db89p-3, 0x1.2492492e0b70cp-2, 0x1.99999999951f5p-2, 0x1.5555555555558p-1};
-  // (tanh(x) - x) / x^3 in w = x^2 <= 0.625^2; 11 degrees, err 7.11e-18
+  // (tanh(x) - x) / x^3 in w = x^2 <= 0.625^2; degree 11, err 7.11e-18
   static constexpr double kTanhT[12] = {0x1.b33642a122cddp-18, -0x1.05bbdae896297p-15, 0x1.8445870f6fe41p-14, -0x1.f243823c8c981p-13, 0x1.3526e9ed54da1p-11, -0x1.7d9f6f23e8682p-10, 0x1.d6d39ae3905e2p-9, -0x1.226e3473dce5cp-7, 0x1.664f487e0a749p-6, -0x1.ba1ba1ba0f126p-5, 0x1.11111111110a8p-3, -0x1.5555555555555p-2};
-  // erf(x) / x - 1 in w = x^2 <= 1.0^2; 13 degrees, err 1.24e-17
+  // erf(x) / x - 1 in w = x^2 <= 1.0^2; degree 13, err 1.24e-17
   static constexpr double kErfF[14] = {-0x1.29b9f1b3df556p-38, 0x1.7f072188e194dp-34, -0x1.4e607b41a6416p-30, 0x1.fc4356498c2d9p-27, -0x1.5f6d925a0bc7ap-23, 0x1.b9e6509b9867dp-20, -0x1.f4d2561aeafd4p-17, 0x1.f9a326c233146p-14, -0x1.c02db3feeb579p-11, 0x1.565bcd0e6502dp-8, -0x1.b82ce312889bap-6, 0x1.ce2f21a042bdep-4, -0x1.812746b0379e7p-2, 0x1.06eba8214db69p-3};
-  // erfc(x) e^(x^2) in u = t - kErfcMid, t = 2 / (2 + x), 1.0 <= x <= 6.0 (error weighted by e^(-x^2) / erf); 14 degrees, err 1.32e-17
+  // erfc(x) e^(x^2) in u = t - kErfcMid, t = 2 / (2 + x), 1.0 <= x <= 6.0 (error weighted by e^(-x^2) / erf); degree 14, err 1.32e-17
   static constexpr double kErfcG[15] = {0x1.06de90fce20e3p-4, -0x1.acd426407c411p-5, -0x1.42ce26dbb29f8p-5, 0x1.4ebcc5519863ap-4, -0x1.f8532dc4de95cp-9, -0x1.841b00cf4dcdbp-4, 0x1.796ef2b53c124p-5, 0x1.dc02f8028a5b3p-4, -0x1.6fbbf8b2339e4p-4, -0x1.a59ad7489b705p-3, 0x1.aca523a4c0f58p-4, 0x1.3c74c4a516c08p-1, 0x1.c6e106001bf76p-1, 0x1.8ddea0419f391p-1, 0x1.c57cd9cd3f3a9p-3};
 };
 
 struct F32 {
-  static constexpr double kErfcTop = 4.0;
-  static constexpr double kErfcMid = 0x1.0000000000000p-1;  // 0.5
-  // (e^r - 1 - r) / r^2, |r| <= 0.35; 6 degrees, err 4.66e-12
-  static constexpr double kExpQ[7] = {0x1.a11807c893ad9p-16, 0x1.a1579c303d902p-13, 0x1.6c16832a27f13p-10, 0x1.1110c338a41bep-7, 0x1.5555555cf5f4ep-5, 0x1.55555568687a2p-3, 0x1.0000000000000p-1};
-  // (2 atanh(s) / s - 2) / s^2 in z = s^2 <= 0.0295; 4 degrees, err 1.08e-13
-  static constexpr double kLogR[5] = {0x1.8c99d4b7f356bp-3, 0x1.c67a24806c68ep-3, 0x1.2493255328889p-2, 0x1.999998c93029ap-2, 0x1.555555556514ap-1};
-  // (tanh(x) - x) / x^3 in w = x^2 <= 0.625^2; 7 degrees, err 7.33e-13
-  static constexpr double kTanhT[8] = {0x1.53ffac151384dp-12, -0x1.568a51cf55c78p-10, 0x1.d0be97c57020cp-9, -0x1.2229512e193bbp-7, 0x1.664bed88e6213p-6, -0x1.ba1b8d02ba3ffp-5, 0x1.111110f88f111p-3, -0x1.555555554bc59p-2};
-  // erf(x) / x - 1 in w = x^2 <= 1.0^2; 8 degrees, err 8.36e-13
-  static constexpr double kErfF[9] = {0x1.1c41ab6eec487p-20, -0x1.d2b8522d6f7cbp-17, 0x1.f57e9cee106c1p-14, -0x1.bfe158a7be278p-11, 0x1.56588b32275a7p-8, -0x1.b82cbae7577a7p-6, 0x1.ce2f20a7415c6p-4, -0x1.812746ade3c08p-2, 0x1.06eba821465c6p-3};
-  // erfc(x) e^(x^2) in u = t - kErfcMid, t = 2 / (2 + x), 1.0 <= x <= 4.0 (error weighted by e^(-x^2) / erf); 7 degrees, err 3.2e-12
-  static constexpr double kErfcG[8] = {0x1.ef02f6013edacp-4, -0x1.b69d349da8e08p-5, -0x1.ca6a333ddd744p-3, 0x1.e92de21885c82p-5, 0x1.437efbe8aba5ep-1, 0x1.eeea800b8e63ap-1, 0x1.b57034f345443p-1, 0x1.058671b42abafp-2};
+  static constexpr float kErfcTop = 0x1p+2f;
+  static constexpr float kErfcMid = 0x1p-1f;  // 0.5
+  // (e^r - 1 - r) / r^2, |r| <= 0.35; degree 5, err 8.11e-10
+  static constexpr float kExpQ[6] = {0x1.a12a34p-13f, 0x1.6d491p-10f, 0x1.1110ep-7f, 0x1.5554e4p-5f, 0x1.555556p-3f, 0x1p-1f};
+  // (2 atanh(s) / s - 2) / s^2 in z = s^2 <= 0.0295; degree 2, err 2.59e-9
+  static constexpr float kLogR[3] = {0x1.2eebdap-2f, 0x1.997c1p-2f, 0x1.55555cp-1f};
+  // (tanh(x) - x) / x^3 in w = x^2 <= 0.625^2; degree 5, err 3.77e-9
+  static constexpr float kTanhT[6] = {0x1.2c83cp-9f, -0x1.116a16p-7f, 0x1.64a976p-6f, -0x1.ba08c4p-5f, 0x1.1110eap-3f, -0x1.555556p-2f};
+  // erf(x) / x - 1 in w = x^2 <= 1.0^2; degree 6, err 5.41e-9
+  static constexpr float kErfF[7] = {0x1.4a569p-14f, -0x1.a45088p-11f, 0x1.54127p-8f, -0x1.b7fabap-6f, 0x1.ce2d1p-4f, -0x1.81273ep-2f, 0x1.06eba8p-3f};
+  // erfc(x) e^(x^2) in u = t - kErfcMid, t = 2 / (2 + x), 1.0 <= x <= 4.0 (error weighted by e^(-x^2) / erf); degree 6, err 3.08e-9
+  static constexpr float kErfcG[7] = {-0x1.b75728p-5f, -0x1.be5ff8p-3f, 0x1.e9359ep-5f, 0x1.437446p-1f, 0x1.eeea7ep-1f, 0x1.b5703ep-1f, 0x1.058672p-2f};
 };
 
 }  // namespace tapegrad::vmath::coeffs
