@@ -11,6 +11,7 @@
 #include "kernels.h"
 #include "odometer.h"
 #include "op_dispatch.h"
+#include "vmath.h"
 
 namespace tapegrad {
 
@@ -86,8 +87,39 @@ const Array& in_dtype(const Array& a, DType dt, Array& keep) {
 
 // ---- forward ------------------------------------------------------------------
 
+namespace {
+
+// The ops whose forward is a vmath function (Note [Vector math] in vmath.h).
+bool vector_fn(Op op, vmath::Fn& f) {
+  switch (op) {
+    case Op::Exp: f = vmath::Fn::Exp; return true;
+    case Op::Log: f = vmath::Fn::Log; return true;
+    case Op::Tanh: f = vmath::Fn::Tanh; return true;
+    case Op::Sigmoid: f = vmath::Fn::Sigmoid; return true;
+    case Op::Erf: f = vmath::Fn::Erf; return true;
+    default: return false;
+  }
+}
+
+// f over a contiguous copy of `a` (in place when a copy had to be made).
+Array vector_unary(vmath::Fn f, const Array& a) {
+  const bool fresh = !a.is_contiguous();
+  Array src = contiguous(a);
+  Array out = fresh ? src : empty(a.shape, a.dtype);
+  const auto n = static_cast<std::size_t>(a.numel());
+  by_dtype(a.dtype, [&](auto t) {
+    using T = decltype(t);
+    vmath::apply(f, src.data<T>(), out.data<T>(), n);
+  });
+  return out;
+}
+
+}  // namespace
+
 Array unary(Op op, const Array& a, double k, double k2) {
   if (a.dtype == DType::I64) return int_unary(op, a, k);  // Note [Dtypes]
+  vmath::Fn vf;
+  if (vector_fn(op, vf)) return vector_unary(vf, a);
   Array out = empty(a.shape, a.dtype);
   with_unary_rule(op, [&](auto r) {
     using R = decltype(r);

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "kernels.h"
+#include "vmath.h"
 
 namespace tapegrad {
 
@@ -102,32 +103,12 @@ Array tie_share(const Array& a, const Array& m, const std::vector<std::int64_t>&
 }
 
 // ---------------------------------------------------------------------------
-// Softmax family: the reduced dim is moved last, rows are processed in one
-// pass each (max, then exp-sum, then normalise), the result moved back.
+// Softmax family: the reduced dim is moved last and the rows go through
+// vmath::softmax_rows (SIMD-wide: Note [Vector math] in vmath.h), the
+// result moved back. All -inf (or empty) rows shift by 0 and come out nan; a
+// +inf makes inf - inf, so the sum and with it the whole row are nan (as NumPy).
 
 namespace {
-template <class T, bool Log>
-void softmax_rows(const T* in, T* out, std::int64_t rows, std::int64_t len) {
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const T* p = in + r * len;
-    T* o = out + r * len;
-    T m = -std::numeric_limits<T>::infinity();
-    for (std::int64_t j = 0; j < len; ++j) m = p[j] > m ? p[j] : m;
-    // All -inf (or empty): shift by 0 and let exp/log produce nan. A +inf max
-    // stays: inf - inf is nan, so the sum and with it the whole row are nan (as NumPy).
-    if (m == -std::numeric_limits<T>::infinity()) m = T(0);
-    typename Acc<T>::type s = 0;
-    for (std::int64_t j = 0; j < len; ++j) { T e = std::exp(p[j] - m); if (!Log) o[j] = e; s += e; }
-    if (Log) {
-      T lse = static_cast<T>(std::log(s));
-      for (std::int64_t j = 0; j < len; ++j) o[j] = (p[j] - m) - lse;
-    } else {
-      T inv = static_cast<T>(1.0 / s);
-      for (std::int64_t j = 0; j < len; ++j) o[j] *= inv;
-    }
-  }
-}
-
 template <bool Log>
 Array softmax_impl(const Array& a, std::int64_t dim) {
   if (a.ndim() == 0) {
@@ -143,8 +124,8 @@ Array softmax_impl(const Array& a, std::int64_t dim) {
   Array src = contiguous(permute(a, perm));
   Array out = empty(src.shape, a.dtype);
   std::int64_t len = a.shape[dim], rows = len ? src.numel() / len : 0;
-  if (a.dtype == DType::F32) softmax_rows<float, Log>(src.data<float>(), out.data<float>(), rows, len);
-  else softmax_rows<double, Log>(src.data<double>(), out.data<double>(), rows, len);
+  if (a.dtype == DType::F32) vmath::softmax_rows(src.data<float>(), out.data<float>(), rows, len, Log);
+  else vmath::softmax_rows(src.data<double>(), out.data<double>(), rows, len, Log);
   return contiguous(permute(out, inv));
 }
 }  // namespace
