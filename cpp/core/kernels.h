@@ -23,6 +23,11 @@ Array rbinary_scalar(Op op, double s, const Array& a);  // s (op) a
 // (which = 0) or g * d/db (which = 1) for a Binary op.
 Array unary_grad(Op op, const Array& g, const Array& s, double k, double k2 = 0.0);
 Array binary_grad(Op op, int which, const Array& g, const Array& a, const Array& b, const Array& out);
+// gelu, gelu_tanh and silu over vmath (kernels_activation.cpp, Note [Vector
+// activations]): false, out untouched, for other ops and for operands that
+// are not contiguous arrays of one float dtype and shape.
+bool vector_activation(Op op, const Array& a, Array& out);
+bool vector_activation_grad(Op op, const Array& g, const Array& s, Array& out);
 
 inline Array add(const Array& a, const Array& b) { return binary(Op::Add, a, b); }
 inline Array sub(const Array& a, const Array& b) { return binary(Op::Sub, a, b); }

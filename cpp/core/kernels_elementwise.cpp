@@ -120,7 +120,9 @@ Array unary(Op op, const Array& a, double k, double k2) {
   if (a.dtype == DType::I64) return int_unary(op, a, k);  // Note [Dtypes]
   vmath::Fn vf;
   if (vector_fn(op, vf)) return vector_unary(vf, a);
-  Array out = empty(a.shape, a.dtype);
+  Array out;
+  if (vector_activation(op, a, out)) return out;
+  out = empty(a.shape, a.dtype);
   with_unary_rule(op, [&](auto r) {
     using R = decltype(r);
     by_dtype(a.dtype, [&](auto t) {
@@ -159,6 +161,8 @@ Array unary_grad(Op op, const Array& g, const Array& s, double k, double k2) {
     if constexpr (rules::UnaryPass<R>::value == -1) {
       return unary(Op::Neg, g);
     } else {
+      Array fused;
+      if (vector_activation_grad(op, g, s, fused)) return fused;
       return with_common(g, s, op_name(op), [&](const Array& x, const Array& y) {
         Array out = empty(x.shape, x.dtype);
         by_dtype(x.dtype, [&](auto t) {
