@@ -712,3 +712,13 @@ def test_check_tensor_op_catches_a_wrong_gradient(tg):
 def test_check_tensor_op_catches_a_torch_mismatch(tg):
     with pytest.raises(AssertionError):
         check_tensor_op(tg, lambda a: a.exp(), (3,), torch_fn=lambda a: a.exp() * 1.001)
+
+
+@pytest.mark.parametrize("shape, dim", [((100_003,), None), ((7, 30_011), None), ((7, 30_011), 1), ((30_011, 7), 0)])
+def test_large_float32_sums_accumulate_in_double(tg, shape, dim):
+    # one contiguous run (all dims), rows and columns: 16 partial sums in float64
+    # (kernels_reduce.cpp), so the float32 result is the float64 sum rounded once
+    x = (np.random.default_rng(11).random(shape) * 3 + 1e4).astype(np.float32)
+    got = tg.tensor(x).sum(dim).numpy() if dim is not None else tg.tensor(x).sum().numpy()
+    want = x.astype(np.float64).sum(axis=dim)
+    np.testing.assert_allclose(got, want, rtol=2 ** -23)

@@ -24,8 +24,8 @@ Array rbinary_scalar(Op op, double s, const Array& a);  // s (op) a
 Array unary_grad(Op op, const Array& g, const Array& s, double k, double k2 = 0.0);
 Array binary_grad(Op op, int which, const Array& g, const Array& a, const Array& b, const Array& out);
 // gelu, gelu_tanh and silu over vmath (kernels_activation.cpp, Note [Vector
-// activations]): false, out untouched, for other ops and for operands that
-// are not contiguous arrays of one float dtype and shape.
+// activations]): false, out untouched, for other ops, int64 operands, and
+// (backward) g and s of different dtypes or shapes.
 bool vector_activation(Op op, const Array& a, Array& out);
 bool vector_activation_grad(Op op, const Array& g, const Array& s, Array& out);
 
@@ -58,6 +58,10 @@ Array reduce(ReduceKind k, const Array& a, const std::vector<std::int64_t>& dims
 Array tie_share(const Array& a, const Array& m, const std::vector<std::int64_t>& dims);
 Array softmax(const Array& a, std::int64_t dim);
 Array log_softmax(const Array& a, std::int64_t dim);
+// The fused backward of softmax (log: log_softmax) along dim, y its output:
+// bitwise the composed rule's result; false (out untouched) unless dim is the
+// last and g has y's shape and dtype.
+bool softmax_backward(const Array& g, const Array& y, std::int64_t dim, bool log, Array& out);
 // Mean over rows of -log softmax(logits)[label]; also returns the softmax.
 Array cross_entropy(const Array& logits, const std::vector<std::int64_t>& labels, Array& probs);
 

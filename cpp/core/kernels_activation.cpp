@@ -9,8 +9,9 @@
 // compiler vectorises, one vmath pass for the transcendental part (SIMD-wide,
 // chosen per CPU), and a combining pass. The results are those of the rules
 // within vmath's ulp bound (Note [Numerics]): the scalar rules stay the
-// reference for the recorded backward and for strided or mixed-dtype operands,
-// which take the generic loops.
+// reference for the recorded backward and for the reference backend; strided
+// operands are copied to contiguous ones first (one pass, cheap beside the
+// transcendental calls it saves).
 #include <cstddef>
 
 #include "kernels.h"
@@ -85,12 +86,11 @@ void backward(Op op, const T* g, const T* x, T* out, std::size_t n) {
 
 bool vector_op(Op op) { return op == Op::Gelu || op == Op::GeluTanh || op == Op::Silu; }
 
-bool plain(const Array& a) { return a.dtype != DType::I64 && a.is_contiguous(); }
-
 }  // namespace
 
-bool vector_activation(Op op, const Array& a, Array& out) {
-  if (!vector_op(op) || !plain(a)) return false;
+bool vector_activation(Op op, const Array& a_in, Array& out) {
+  if (!vector_op(op) || a_in.dtype == DType::I64) return false;
+  const Array a = contiguous(a_in);  // a strided operand costs one copy
   out = empty(a.shape, a.dtype);
   const auto n = static_cast<std::size_t>(a.numel());
   if (a.dtype == DType::F32) forward(op, a.data<float>(), out.data<float>(), n);
@@ -98,8 +98,11 @@ bool vector_activation(Op op, const Array& a, Array& out) {
   return true;
 }
 
-bool vector_activation_grad(Op op, const Array& g, const Array& s, Array& out) {
-  if (!vector_op(op) || !plain(g) || !plain(s) || g.dtype != s.dtype || g.shape != s.shape) return false;
+bool vector_activation_grad(Op op, const Array& g_in, const Array& s_in, Array& out) {
+  if (!vector_op(op) || g_in.dtype != s_in.dtype || g_in.dtype == DType::I64 || g_in.shape != s_in.shape) return false;
+  // a strided or broadcast g (sum's backward hands on one number expanded)
+  // costs one copy, far less than the scalar loop's transcendental calls
+  const Array g = contiguous(g_in), s = contiguous(s_in);
   out = empty(s.shape, s.dtype);
   const auto n = static_cast<std::size_t>(s.numel());
   if (s.dtype == DType::F32) backward(op, g.data<float>(), s.data<float>(), out.data<float>(), n);

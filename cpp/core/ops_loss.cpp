@@ -1,6 +1,7 @@
 // The softmax family and the losses: softmax, log_softmax, cross_entropy
 // (fused with its softmax, stable) and mse_loss.
 #include <cmath>
+#include <type_traits>
 
 #include "backward_rules.h"
 
@@ -27,6 +28,10 @@ TensorPtr log_softmax(const TensorPtr& a, std::int64_t dim) { return softmax_nod
 template <class X, class In>
 std::vector<X> backward_Softmax(const TensorNode& n, const X& g, const In& in) {
   const X& s = in.output();
+  if constexpr (std::is_same_v<X, Array>) {
+    Array fused;
+    if (softmax_backward(g, s, n.dims[0], false, fused)) return {fused};
+  }
   return {mul(s, sub(g, sum_keepdim(mul(g, s), n.dims)))};
 }
 TG_INSTANTIATE_BACKWARD(backward_Softmax)
@@ -34,6 +39,10 @@ TG_INSTANTIATE_BACKWARD(backward_Softmax)
 // d log s_i/da_j = δij - s_j  =>  g - s Σ g
 template <class X, class In>
 std::vector<X> backward_LogSoftmax(const TensorNode& n, const X& g, const In& in) {
+  if constexpr (std::is_same_v<X, Array>) {
+    Array fused;
+    if (softmax_backward(g, in.output(), n.dims[0], true, fused)) return {fused};
+  }
   return {sub(g, mul(exp(in.output()), sum_keepdim(g, n.dims)))};
 }
 TG_INSTANTIATE_BACKWARD(backward_LogSoftmax)
