@@ -176,12 +176,19 @@ def _kept(shape: tuple, axes: tuple) -> tuple:
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
+def _sum(a, axes, keepdims):
+    """float32 data summed in float64 and rounded once, as the native kernels do."""
+    if a.dtype == np.float32:
+        return a.sum(axis=axes, keepdims=keepdims, dtype=np.float64).astype(np.float32)
+    return a.sum(axis=axes, keepdims=keepdims)
+
+
 class Sum(Row):
     name, python = "sum", "sum"
 
     @staticmethod
     def forward(a, axes, keepdims):
-        return a.sum(axis=axes, keepdims=keepdims)
+        return _sum(a, axes, keepdims)
 
     @staticmethod
     def backward(g, s, F):  # d sum(a)/da_i = 1: copy g to every summed element
@@ -196,7 +203,7 @@ class Mean(Row):
     def forward(a, axes, keepdims):
         n = int(np.prod([a.shape[d] for d in axes]))
         # times 1/n, as the native kernel: an empty mean is nan (0 * nan), never a warning
-        return a.sum(axis=axes, keepdims=keepdims) * (1.0 / n if n else np.nan)
+        return _sum(a, axes, keepdims) * (1.0 / n if n else np.nan)
 
     @staticmethod
     def backward(g, s, F):  # d mean(a)/da_i = 1/n
