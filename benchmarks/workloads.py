@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import importlib.util
 import os
 import subprocess
 import sys
@@ -597,6 +598,45 @@ def _mm_oracle(size):
 
 
 # ---------------------------------------------------------------------------
+# NumPy and tapegrad matmuls back to back: do their BLAS thread pools fight?
+
+BLAS_PHASES = ("numpy alone", "tapegrad alone", "numpy after tapegrad", "tapegrad after numpy")
+
+
+def _blas_mix_setup(backend, size):
+    A, B = _mm_arrays(size)
+    tensor = _require(load_backend(backend), "tensor")
+    return (A, B, tensor(A), tensor(B))
+
+
+def _blas_mix_step(state):
+    """Each library's last product of three in a row, then each one's right after the other's."""
+    A, B, a, b = state
+    numpy_mm, tapegrad_mm = (lambda: A @ B), (lambda: a @ b)
+    times = {}
+    for phase, before, timed in (("numpy alone", numpy_mm, numpy_mm), ("tapegrad alone", tapegrad_mm, tapegrad_mm),
+                                 ("numpy after tapegrad", tapegrad_mm, numpy_mm),
+                                 ("tapegrad after numpy", numpy_mm, tapegrad_mm)):
+        before()
+        before()
+        t0 = time.perf_counter()
+        timed()
+        times[phase] = time.perf_counter() - t0
+    return times
+
+
+def _blas_mix_check(backend, size):
+    A, B, a, b = _blas_mix_setup(backend, size)
+    return Check(None, [np.asarray((a @ b).numpy(), dtype=np.float64), (A @ B).astype(np.float64)])
+
+
+def _blas_mix_oracle(size):
+    A, B = _mm_arrays(size)
+    exact = A.astype(np.float64) @ B.astype(np.float64)
+    return Check(None, [exact, exact])
+
+
+# ---------------------------------------------------------------------------
 # memory: bytes per node, each backend in a fresh interpreter
 
 def _rss_bytes() -> int:
@@ -724,6 +764,15 @@ WORKLOADS = [
         rtol=1e-4, atol=1e-3,
     ),
     Workload(
+        name="blas-mix", title="NumPy and tapegrad matmuls back to back, 512x512 float32 (Note [One BLAS pool])",
+        backends=("native",),
+        sizes=((512, np.float32),), quick_sizes=((512, np.float32),), tiny_sizes=((32, np.float32),),
+        setup=_blas_mix_setup, step=_blas_mix_step, check=_blas_mix_check, oracle=_blas_mix_oracle,
+        phases=BLAS_PHASES, size_label=lambda s: f"{s[0]}x{s[0]} {np.dtype(s[1]).name}", nodes=lambda s: 1,
+        rtol=1e-4, atol=1e-3,
+        notes="each phase times one product; 'after' means right after the other library's, with no pause",
+    ),
+    Workload(
         name="memory", title="memory: bytes per node (RSS growth / nodes, fresh process)",
         backends=("native", "reference", "micrograd", "torch"),
         sizes=(10**6,), quick_sizes=(10**5,), tiny_sizes=(2000,),
@@ -731,6 +780,23 @@ WORKLOADS = [
         size_label=lambda n: f"{n} nodes", nodes=lambda n: n,
     ),
 ]
+
+
+def _more_workloads() -> list:
+    """The rows defined in the sibling files ``workloads_*.py`` (each has ``workloads(base)``)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    base = sys.modules[__name__]
+    rows = []
+    for fname in sorted(os.listdir(here)):
+        if fname.startswith("workloads_") and fname.endswith(".py"):
+            spec = importlib.util.spec_from_file_location(f"{__name__}_{fname[:-3]}", os.path.join(here, fname))
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
+            rows += mod.workloads(base)
+    return rows
+
+
+WORKLOADS += _more_workloads()
 
 
 def get_workload(name: str) -> Workload:

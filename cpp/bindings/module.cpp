@@ -1,7 +1,10 @@
 // The extension module tapegrad._core: one entry point calling each area's binder.
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
+
 #include "bindings.h"
+#include "blas_pool.h"
 #include "kernels.h"
 #include "storage.h"
 
@@ -18,11 +21,21 @@ PYBIND11_MODULE(_core, m) {
   tapegrad::bindings::bind_value(m);
   tapegrad::bindings::bind_tensor(m);
   tapegrad::bindings::bind_compile(m);
+  tapegrad::bindings::bind_vmath(m);
   // Thread count of matmul's BLAS; tapegrad.set_num_threads checks the argument.
   tapegrad::bindings::def_function(m, "_blas_threads", "", "Threads matmul may use.",
                                    [](const tapegrad::bindings::Args&) { return tapegrad::blas_threads(); });
   tapegrad::bindings::def_function(m, "_set_blas_threads", "n", "Let matmul use up to n threads (n >= 1).",
                                    [](const tapegrad::bindings::Args& a) { tapegrad::set_blas_threads(a[0].cast<int>()); });
+  // One pool for every OpenBLAS in the process (Note [One BLAS pool]); _blas.py hands NumPy's over.
+  m.attr("_blas_own_shared") = tapegrad::share_own_blas();
+  tapegrad::bindings::def_function(m, "_blas_callback", "",
+                                   "The address of the OpenBLAS threads callback that runs jobs on tapegrad's pool.",
+                                   [](const tapegrad::bindings::Args&) {
+    return reinterpret_cast<std::uintptr_t>(&tapegrad::tapegrad_blas_threads);
+  });
+  tapegrad::bindings::def_function(m, "_blas_pool_workers", "", "Worker threads the BLAS pool has started.",
+                                   [](const tapegrad::bindings::Args&) { return tapegrad::blas_pool_workers(); });
   // The buffer cache (Note [Buffer cache]); tapegrad.set_cache_limit checks the argument.
   tapegrad::bindings::def_function(m, "_cache_info", "",
                                    "Bytes and buffers the cache of freed tensor memory holds, and its limit.",

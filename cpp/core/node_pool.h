@@ -13,9 +13,16 @@
 // destruction order and scattered the next graph over the pool), a backward
 // pass walks them roughly from the last chunk to the first, and the memory
 // of a dropped graph returns to the system except for the kept chunks
-// (kKeepEmpty * kChunkBytes = 4 MiB of idle memory at most). A chunk with one live
+// (kKeepEmpty * kChunkBytes = 8 MiB of idle memory at most). A chunk with one live
 // node is kept whole: a graph that outlives the nodes around it (a model's
 // parameters) pins its chunks, as an arena does.
+//
+// A chunk is 2 MiB, the size of an x86-64 huge page, and asks the kernel for
+// one (MADV_HUGEPAGE; Linux's default "madvise" mode grants it): a graph of a
+// million nodes then needs 25 TLB entries, not 12,000, and a forward pass
+// that reads its operands in a scattered order (W3) stops missing the TLB.
+// Measured, interleaved against 1 MiB chunks of 4 KiB pages: W2 forward at
+// 10^5 nodes 0.61x, W3 forward 0.72x, W2 backward at 10^4 1.05x.
 //
 // Creating and freeing happen with the caller's lock held (Note [Value node
 // lifetime] in value.h): no atomics.
@@ -40,7 +47,7 @@
 namespace tapegrad {
 
 // T must be trivially destructible (chunks are released without destructors).
-template <class T, std::size_t kChunkBytes = std::size_t{1} << 20>
+template <class T, std::size_t kChunkBytes = std::size_t{1} << 21>
 class NodePool {
   static_assert(std::is_trivially_destructible_v<T>, "pool nodes are plain data");
   static_assert((kChunkBytes & (kChunkBytes - 1)) == 0, "chunks are a power of two, aligned to their size");
@@ -135,6 +142,9 @@ class NodePool {
     if (aligned > base) munmap(p, aligned - base);  // trim to one aligned chunk
     if (std::uintptr_t tail = base + 2 * kChunkBytes - (aligned + kChunkBytes); tail > 0)
       munmap(reinterpret_cast<void*>(aligned + kChunkBytes), tail);
+#ifdef MADV_HUGEPAGE
+    madvise(reinterpret_cast<void*>(aligned), kChunkBytes, MADV_HUGEPAGE);  // one TLB entry per chunk
+#endif
     return reinterpret_cast<char*>(aligned);
 #elif defined(_MSC_VER)
     void* p = _aligned_malloc(kChunkBytes, kChunkBytes);

@@ -5,10 +5,12 @@
 #include <cmath>
 
 #include "backward_rules.h"
+#include "trace.h"
 
 namespace tapegrad {
 
-TensorPtr reduce_op(Op op, const TensorPtr& a, const std::vector<std::int64_t>& dims0, bool all_dims, bool keepdim) {
+TensorPtr reduce_op(Op op, const TensorPtr& a0, const std::vector<std::int64_t>& dims0, bool all_dims, bool keepdim) {
+  const TensorPtr a = op == Op::Mean ? floating(a0) : a0;  // sum, max, min keep int64 (Note [Dtypes])
   std::vector<std::int64_t> dims;
   if (all_dims) for (std::int64_t i = 0; i < a->data.ndim(); ++i) dims.push_back(i);
   else dims = normalize_dims(dims0, a->data.ndim());
@@ -29,6 +31,16 @@ TensorPtr reduce_op(Op op, const TensorPtr& a, const std::vector<std::int64_t>& 
   if (op == Op::Max || op == Op::Min) saved = {a->data, out};
   TensorPtr n = record(std::move(out), op, {a}, std::move(saved));
   n->dims = std::move(dims);
+  n->keepdim = keepdim;
+  return n;
+}
+
+TensorPtr arg_op(Op op, const TensorPtr& a, std::int64_t dim, bool all_dims, bool keepdim) {
+  Array out = arg_reduce(op == Op::Argmax, a->data, dim, all_dims, keepdim);
+  if (tracer_here() == nullptr) return make_leaf(std::move(out));
+  // While tracing, a node the tape replays (Note [Compile]); a leaf again once traced.
+  TensorPtr n = record(std::move(out), op, {a});
+  if (!all_dims) n->dims = {dim};
   n->keepdim = keepdim;
   return n;
 }

@@ -166,4 +166,8 @@ class Tape : public std::enable_shared_from_this<Tape> {
 };
 using TapePtr = std::shared_ptr<Tape>;
 
+// Whether a Tensor instruction of this op can be replayed (tape_tensor.cpp);
+// the tracer marks a trace that logs any other unsupported (fn then runs eagerly).
+bool replayable(Op op);
+
 }  // namespace tapegrad

@@ -142,18 +142,14 @@ const Tape::Schedule& Tape::schedule(std::uint32_t root) {
     if (!(i.flags & Instr::kConstB)) g[i.b] += rules::chain_mul(up, d.db);                         \
     break;                                                                                         \
   }
+// The Value rows of the table (surface V) have scalar gradients; the rest none here.
+#define TG_TB_VT(kind, Name) TG_TB_##kind(Name)
+#define TG_TB_V(kind, Name) TG_TB_##kind(Name)
+#define TG_TB_T(kind, Name) TG_TB_NONE(Name)
 #define TG_TB_Leaf TG_TB_NONE
 #define TG_TB_Unary TG_TB_UNARY
 #define TG_TB_Binary TG_TB_BINARY
-#define TG_TB_Compare TG_TB_NONE
 #define TG_TB_Function TG_TB_NONE
-#define TG_TB_MatMul TG_TB_NONE
-#define TG_TB_Reduce TG_TB_NONE
-#define TG_TB_Movement TG_TB_NONE
-#define TG_TB_Index TG_TB_NONE
-#define TG_TB_Join TG_TB_NONE
-#define TG_TB_Softmax TG_TB_NONE
-#define TG_TB_Loss TG_TB_NONE
 
 std::vector<double> Tape::backward(const Replay& r, std::uint32_t root, double seed, const std::vector<std::uint32_t>& which) {
   const Schedule& sc = schedule(root);
@@ -166,7 +162,7 @@ std::vector<double> Tape::backward(const Replay& r, std::uint32_t root, double s
     const Instr& i = code[k];
     const double up = g[i.out];
     switch (i.code) {
-#define TG_X(Name, str, arity, kind, saves, surf, py, doc) TG_TB_##kind(Name)
+#define TG_X(Name, str, arity, kind, saves, surf, py, doc) TG_TB_##surf(kind, Name)
       TG_OPS(TG_X)
 #undef TG_X
       default:

@@ -28,6 +28,7 @@ TensorPtr op_template(const TensorNode& n) {
   t->sizes = n.sizes;
   t->labels = n.labels;
   t->k = n.k;
+  t->k2 = n.k2;
   t->keepdim = n.keepdim;
   t->plan = n.plan;
   t->function = n.function;
@@ -197,6 +198,7 @@ class TapeBuilder {
       case Event::TensorOp:
         ti.kind = TensorInstr::Op;
         ti.tmpl = op_template(*e.tensor);
+        if (e.tensor->op == Op::Gather) ti.tmpl->dims = {static_cast<std::int64_t>(e.k)};  // ids_from's dim
         for (Ref p : parents_[r]) ti.parents.push_back(s(p));
         for (const auto& [pos, src] : e.id_sources) ti.id_sources.emplace_back(pos, s(src));
         ti.items = e.items;

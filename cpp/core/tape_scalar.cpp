@@ -18,7 +18,7 @@ namespace {
 
 template <class R>
 TG_ALWAYS_INLINE double unary_f(const double* s, const Instr& i) {
-  if constexpr (rules::HasParam<R>::value) return R::f(s[i.a], s[i.b]);
+  if constexpr (rules::ParamCount<R>::value == 1) return R::f(s[i.a], s[i.b]);  // "**k": b holds k
   else return R::f(s[i.a]);
 }
 
@@ -40,18 +40,30 @@ std::uint64_t bits(double x) {
   case code_of(Op::Name):                                     \
     s[i.out] = rules::Name::f(s[i.a], s[i.b]);                \
     break;
+// Scalar instructions are the Value rows of the table (surface V) and the
+// comparisons (tracked numbers compare); the Tensor-only rows replay as
+// Tensor instructions.
+#define TG_TAPE_VT(kind, Name) TG_TAPE_##kind(Name)
+#define TG_TAPE_V(kind, Name) TG_TAPE_##kind(Name)
+#define TG_TAPE_T(kind, Name) TG_TAPE_T_##kind(Name)
+#define TG_TAPE_T_Compare TG_TAPE_BINARY
+#define TG_TAPE_T_Leaf TG_TAPE_NONE
+#define TG_TAPE_T_Unary TG_TAPE_NONE
+#define TG_TAPE_T_Binary TG_TAPE_NONE
+#define TG_TAPE_T_Function TG_TAPE_NONE
+#define TG_TAPE_T_MatMul TG_TAPE_NONE
+#define TG_TAPE_T_Reduce TG_TAPE_NONE
+#define TG_TAPE_T_Arg TG_TAPE_NONE
+#define TG_TAPE_T_Movement TG_TAPE_NONE
+#define TG_TAPE_T_Index TG_TAPE_NONE
+#define TG_TAPE_T_Join TG_TAPE_NONE
+#define TG_TAPE_T_Softmax TG_TAPE_NONE
+#define TG_TAPE_T_Loss TG_TAPE_NONE
+#define TG_TAPE_T_Moments TG_TAPE_NONE
 #define TG_TAPE_Leaf TG_TAPE_NONE
 #define TG_TAPE_Unary TG_TAPE_UNARY
 #define TG_TAPE_Binary TG_TAPE_BINARY
-#define TG_TAPE_Compare TG_TAPE_BINARY
 #define TG_TAPE_Function TG_TAPE_NONE
-#define TG_TAPE_MatMul TG_TAPE_NONE
-#define TG_TAPE_Reduce TG_TAPE_NONE
-#define TG_TAPE_Movement TG_TAPE_NONE
-#define TG_TAPE_Index TG_TAPE_NONE
-#define TG_TAPE_Join TG_TAPE_NONE
-#define TG_TAPE_Softmax TG_TAPE_NONE
-#define TG_TAPE_Loss TG_TAPE_NONE
 
 long Tape::forward(Replay& r, const std::vector<Leaf>& leaves) {
   r.s = take_buffer();
@@ -79,7 +91,7 @@ long Tape::forward(Replay& r, const std::vector<Leaf>& leaves) {
   for (std::size_t k = 0; k < n; ++k) {
     const Instr& i = ins[k];
     switch (i.code) {
-#define TG_X(Name, str, arity, kind, saves, surf, py, doc) TG_TAPE_##kind(Name)
+#define TG_X(Name, str, arity, kind, saves, surf, py, doc) TG_TAPE_##surf(kind, Name)
       TG_OPS(TG_X)
 #undef TG_X
       case code_of(Tc::Copy):

@@ -44,10 +44,19 @@ TensorPtr rerun(const TensorNode& t, const std::vector<TensorPtr>& p) {
     case Op::CrossEntropy:
       return cross_entropy(p[0], t.labels, Shape{static_cast<std::int64_t>(t.labels.size())});
     case Op::MseLoss: return mse_loss(p[0], p[1]);
+    case Op::Argmax:
+    case Op::Argmin: return arg_op(t.op, p[0], t.dims.empty() ? 0 : t.dims[0], t.dims.empty(), t.keepdim);
+    case Op::Var:
+    case Op::Std: return moments_op(t.op, p[0], t.dims, false, t.keepdim, t.k);
+    case Op::LogSumExp: return logsumexp(p[0], t.dims, t.keepdim);
+    case Op::Clone: return clone(p[0]);
+    case Op::Gather:
+    case Op::Embedding: return index_with_plan(t.op, p[0], t.plan);  // ids from no tensor: the traced plan
     default: break;
   }
   switch (op_info(t.op).kind) {
-    case OpKind::Unary: return unary_op(t.op, p[0]);
+    // every unary op through the path that takes the op's numbers (0 for ops without): the same bits
+    case OpKind::Unary: return unary_param(t.op, p[0], t.k, t.k2);
     case OpKind::Binary: return binary_op(t.op, p[0], p[1]);
     case OpKind::Compare: return compare(t.op, p[0], p[1]);
     default: break;
@@ -60,6 +69,7 @@ TensorPtr rerun(const TensorNode& t, const std::vector<TensorPtr>& p) {
 std::vector<std::int64_t> ids_of(const Array& a, bool labels) {
   Array c = contiguous(a);
   const std::int64_t n = c.numel();
+  if (c.dtype == DType::I64) return std::vector<std::int64_t>(c.data<std::int64_t>(), c.data<std::int64_t>() + n);
   std::vector<std::int64_t> out(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) {
     const double x = c.dtype == DType::F32 ? static_cast<double>(c.data<float>()[i]) : c.data<double>()[i];
@@ -78,6 +88,8 @@ TensorPtr rerun_with_ids(const TensorInstr& ti, const std::vector<TensorPtr>& p,
     const Array& labels = r.t[ti.id_sources[0].second]->data;
     return cross_entropy(p[0], ids_of(labels, true), labels.shape);
   }
+  if (ti.tmpl->op == Op::Gather) return gather(p[0], ti.tmpl->dims[0], r.t[ti.id_sources[0].second]->data);
+  if (ti.tmpl->op == Op::Embedding) return embedding(r.t[ti.id_sources[0].second]->data, p[0]);
   std::vector<IndexItem> items = *ti.items;
   for (const auto& [pos, slot] : ti.id_sources) {
     const Array& ids = r.t[slot]->data;
@@ -94,6 +106,16 @@ bool same_bits(const Array& a, const Array& b) {
 }
 
 }  // namespace
+
+bool replayable(Op op) {
+  switch (op) {
+    case Op::Function:         // a tg.autograd.Function: its forward is Python's
+    case Op::GetItemBackward:  // made by recorded backward passes only
+      return false;
+    default:
+      return true;  // rerun() covers every other row (a new family must add itself there)
+  }
+}
 
 void Tape::run_tensor(Replay& r, const TensorInstr& ti) const {
   switch (ti.kind) {

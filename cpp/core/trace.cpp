@@ -160,6 +160,7 @@ void Tracer::on_tensor(const TensorPtr& n) {
   e.tensor = n;
   e.flags = is_grad_enabled() ? 0 : Instr::kNoGrad;
   if (n->op == Op::Function) unsupported("a tg.autograd.Function on Tensors");
+  else if (!n->is_leaf() && !replayable(n->op)) unsupported(std::string("the Tensor op '") + op_name(n->op) + "'");
   n->slot = push(std::move(e));
 }
 
@@ -227,6 +228,14 @@ void Tracer::index_from(const TensorPtr& n, const std::vector<IndexItem>& items,
   if (e.kind != Event::TensorOp) return;
   e.items = std::make_shared<const std::vector<IndexItem>>(items);
   e.id_sources = std::move(refs);
+}
+
+void Tracer::ids_from(const TensorPtr& n, const TensorPtr& index, std::int64_t dim) {
+  const Ref src = tensor_ref(index);
+  Event& e = events_[tensor_ref(n)];
+  if (e.kind != Event::TensorOp) return;
+  e.id_sources = {{kNoSlot, src}};
+  e.k = static_cast<double>(dim);
 }
 
 void Tracer::labels_from(const TensorPtr& n, const TensorPtr& labels) {

@@ -82,6 +82,8 @@ class Tracer {
   void index_from(const TensorPtr& n, const std::vector<IndexItem>& items,
                   const std::vector<std::pair<std::uint32_t, TensorPtr>>& sources);
   void labels_from(const TensorPtr& n, const TensorPtr& labels);
+  // gather's index (along dim) and embedding's ids (dim unused), replayed from that tensor
+  void ids_from(const TensorPtr& n, const TensorPtr& index, std::int64_t dim);
   void guard_truth(Ref r, bool expected);
   void guard_exact(Ref r, double expected);
   void guard_int(Ref r);

@@ -92,9 +92,12 @@ def traced_scalar(x, dtype):
 
     from .tensor import Tensor
 
+    from ._tensor_data import number_array
+
+    if np.dtype(dtype) == np.int64:  # ids are exact: the number's value is guarded
+        return Tensor._wrap(number_array(x._exact(), np.dtype(dtype)))
     value, ref = number_operand(x)
-    with np.errstate(over="ignore"):
-        t = Tensor._wrap(np.asarray(value, dtype=dtype))
+    t = Tensor._wrap(number_array(value, np.dtype(dtype)))
     tr = _trace.current()
     if tr is not None and ref is not None:
         tr.tensor_from_number(t, ref)
@@ -156,3 +159,19 @@ def ids_from(out, kind: str, source) -> None:
     items = source if isinstance(source, tuple) else (source,)
     if any(isinstance(k, Tensor) for k in items):
         tr.ids_from(out, "index", source)
+
+
+def derived(out, how, *sources) -> None:
+    """``out``, a leaf computed from ``sources`` without a graph (argmax, a cast to
+    int64), is replayed as ``how(*sources)`` on the replay's tensors (not a constant)."""
+    tr = _trace.current()
+    if tr is not None:
+        tr.derived(out, how, sources)
+
+
+def ids_from_tensor(out, kind: str, dim, index) -> None:
+    """gather's index (kind "gather", along ``dim``) or embedding's ids ("embedding"),
+    which the tape replays from that tensor."""
+    tr = _trace.current()
+    if tr is not None:
+        tr.ids_from(out, kind, (dim, index))

@@ -257,10 +257,19 @@ class Tape:
 def _rerun(row, parents, params, ids, t, apply):
     """The op a Tensor instruction replays: the row eager applied, on the replay's tensors;
     ids read from tensors (an index key's Tensor items, labels) come from their slots."""
-    if row.name in ("<", "<=", ">", ">=", "==", "!="):
+    if row is not None and row.name in ("<", "<=", ">", ">=", "==", "!="):
         return parents[0]._compare(parents[1], row)
     if ids is not None:
         kind, key = ids
+        if kind == "call":  # a leaf eager computes without a graph (argmax, a cast to int64)
+            how, *refs = key
+            return how(*(t[r.ref] for r in refs))
+        if kind == "gather":
+            return parents[0].gather(key[0], t[key[1].ref])
+        if kind == "embedding":
+            from ._tensor_int import embedding
+
+            return embedding(t[key[1].ref], parents[0])
         if kind == "labels":
             from .functional import cross_entropy
 

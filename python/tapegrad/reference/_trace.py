@@ -177,9 +177,17 @@ class Tracer:
         if e.kind == "tensor_const":
             e.kind, e.source = "tensor_draw", draw
 
+    def derived(self, t, how, sources: tuple) -> None:
+        """A leaf that ``how`` recomputes from ``sources`` at each replay."""
+        e = self.events[self.tensor_ref(t)]
+        e.kind, e.row, e.params, e.parents = "tensor_op", None, {}, ()
+        e.ids = ("call", (how, *(Ref(self.tensor_ref(x)) for x in sources)))
+
     def ids_from(self, t, kind: str, source) -> None:
         e = self.events[self.tensor_ref(t)]
-        if kind == "labels":
+        if kind in ("gather", "embedding"):  # source: (dim, the index tensor)
+            e.ids = (kind, (source[0], Ref(self.tensor_ref(source[1]))))
+        elif kind == "labels":
             e.ids = ("labels", Ref(self.tensor_ref(source)))
         elif isinstance(source, tuple):
             e.ids = ("index", tuple(self._id_item(k) for k in source))

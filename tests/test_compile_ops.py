@@ -1,0 +1,78 @@
+"""tg.compile replays every Tensor op of the op table (tests/op_cases.py's rows):
+a compiled function applying the op gives eager's values and gradients, bit for
+bit, on new inputs, without tracing again; an op that cannot be replayed runs
+eagerly with a CompileWarning (never a wrong replay)."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from op_cases import TENSOR_CASES, params
+
+
+def flat(out) -> list:
+    return [x for o in out for x in flat(o)] if isinstance(out, (tuple, list)) else [out]
+
+
+def run(tg, fn, case, data):
+    xs = [tg.tensor(a, requires_grad=case.row.grad and a.dtype.kind == "f") for a in data]
+    outs = flat(fn(*xs))
+    got = [o.numpy().tobytes() + str(o.numpy().dtype).encode() for o in outs]
+    loss = None
+    for o in outs:
+        if o.requires_grad:
+            s = (o * o).sum()
+            loss = s if loss is None else loss + s
+    if loss is not None:
+        loss.backward()
+    got += [x.grad.numpy().tobytes() if x.grad is not None else b"-" for x in xs]
+    return got
+
+
+@pytest.mark.parametrize("case", params(TENSOR_CASES))
+def test_every_tensor_op_replays_eager_bit_for_bit(tg, case):
+    step = tg.compile(lambda *xs: case(*xs))
+    seeds = (0, 1, 0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for seed in seeds:
+            data = case.arrays(seed=seed)
+            assert run(tg, step, case, data) == run(tg, case, case, data), seed
+    if case.row.op == "function":  # a tg.autograd.Function: Python's forward, run eagerly
+        assert step.traces == 0 and any(issubclass(w.category, tg.CompileWarning) for w in caught)
+    else:
+        assert step.traces == 1 and not caught
+
+
+def test_ids_read_from_argument_tensors_are_replayed(tg):
+    """Ids that change call after call (an embedding's batch, gather's index, argmax's
+    positions, a cast to int64) are inputs of the tape, not constants of it."""
+    F = tg.nn.functional
+    table = tg.tensor(np.arange(12.0, dtype=np.float32).reshape(6, 2), requires_grad=True)
+
+    def f(ids, index, x):
+        rows = F.embedding(ids, table)
+        picked = x.gather(1, index)
+        best = x.argmax(dim=1)
+        floors = (x * 2).long()
+        return (rows.sum(dim=1) * picked.sum()).sum(), best, floors
+
+    step = tg.compile(f)
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        ids = tg.tensor(rng.integers(0, 6, 3), dtype=tg.int64)
+        index = tg.tensor(rng.integers(0, 3, (2, 2)), dtype=tg.int64)
+        x = tg.tensor(rng.standard_normal((2, 3)).astype(np.float32), requires_grad=True)
+        got = step(ids, index, x)
+        got[0].backward()
+        got = [o.numpy().tobytes() for o in got] + [table.grad.numpy().tobytes(), x.grad.numpy().tobytes()]
+        table.grad = None
+        x.grad = None
+        want = f(ids, index, x)
+        want[0].backward()
+        want = [o.numpy().tobytes() for o in want] + [table.grad.numpy().tobytes(), x.grad.numpy().tobytes()]
+        table.grad = None
+        assert got == want
+    assert step.traces == 1
