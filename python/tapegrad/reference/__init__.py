@@ -15,6 +15,7 @@ from .creation import arange, from_dlpack, manual_seed, multinomial, ones, randi
 from .functional import concatenate, cross_entropy, maximum, minimum, mse_loss, stack, where
 from .tensor import Tensor
 from ._tensor_int import embedding as _embedding  # binds argmax, gather, long... too
+from . import _tensor_convert  # noqa: E402,F401 - binds Tensor.numpy, item, tolist, __bool__, ...
 from ._threads import cache_info, empty_cache, get_num_threads, set_cache_limit, set_num_threads
 from . import _tensor_nn  # noqa: E402,F401 - binds Tensor.gelu, var, clone, ... (the Tensor-only rows)
 from .._tensor_methods import functions as _functions, install as _install  # noqa: E402

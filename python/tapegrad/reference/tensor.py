@@ -18,7 +18,7 @@ from . import elementwise as E
 from . import tensor_ops as ops
 from ._index import index_key
 from ._shapes import broadcast_shape, normalize_dims, one_dim, permute_axes, reshape_target, softmax_axis
-from ._tensor_data import (backend_name, check_matmul, check_shape, describe, export_dlpack, grad_data, int_operands,
+from ._tensor_data import (backend_name, check_matmul, check_shape, describe, grad_data, int_operands,
                            is_number, number_array, promote, same_dtype, shape_args, to_array)
 
 __all__ = ["Tensor"]
@@ -219,51 +219,8 @@ class Tensor:
     def parents(self) -> tuple:
         return self._parents
 
-    # -- conversion --------------------------------------------------------
-
-    def numpy(self) -> np.ndarray:
-        """The values as an ndarray, without a copy."""
-        return self._read()
-
-    def __array__(self, dtype=None, copy=None):
-        self._read()
-        if dtype is not None and np.dtype(dtype) != self.dtype:
-            if copy is False:
-                raise ValueError(f"converting a {self.dtype} tensor to {np.dtype(dtype)} needs a copy")
-            return self._data.astype(dtype)
-        return self._data.copy() if copy else self._data
-
-    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
-        """A DLPack capsule sharing this tensor's memory (a copy with copy=True; read-only memory: see export_dlpack)."""
-        given = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
-        self._read()
-        return export_dlpack(self._data, {k: v for k, v in given.items() if v is not None})
-
-    def __dlpack_device__(self):
-        return self._data.__dlpack_device__()
-
-    def item(self) -> float:
-        if self.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        if _trace._active[0] is not None:
-            return _hooks.tensor_item(self)  # a tracked number
-        return self._data.item()
-
-    def tolist(self):
-        return self._read().tolist()
-
-    def __float__(self) -> float:
-        return float(self.item())  # a tracked number's float(): its value guarded
-
-    def __int__(self) -> int:
-        """int(x): the only element, truncated toward zero, as NumPy and PyTorch do."""
-        return int(self.item())
-
-    def __bool__(self) -> bool:
-        if self.size != 1:
-            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous "
-                             "(only single-element tensors have one)")
-        return bool(self.item()) if _trace._active[0] is not None else bool(self._data.item())
+    # -- conversion: numpy, __array__, __dlpack__, item, tolist, float, int, bool are
+    # bound by _tensor_convert.py (reads that tg.compile guards)
 
     def __len__(self) -> int:
         if self.ndim == 0:
