@@ -76,3 +76,38 @@ def test_ids_read_from_argument_tensors_are_replayed(tg):
         table.grad = None
         assert got == want
     assert step.traces == 1
+
+
+def test_a_makemore_style_mlp_trains_50_steps_as_eager_with_one_trace(tg):
+    """Embedding ids and label Tensors change every step: one tape replays them all."""
+    F = tg.nn.functional
+    vocab, block, embed, hidden, batch = 27, 3, 10, 32, 16
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, vocab, (200, block))
+    Y = rng.integers(0, vocab, 200)
+
+    def train(compiled: bool):
+        init = np.random.default_rng(7)
+        C = tg.tensor(init.standard_normal((vocab, embed)).astype(np.float32), requires_grad=True)
+        W1 = tg.tensor((init.standard_normal((block * embed, hidden)) * 0.2).astype(np.float32), requires_grad=True)
+        b1 = tg.tensor(np.zeros(hidden, np.float32), requires_grad=True)
+        W2 = tg.tensor((init.standard_normal((hidden, vocab)) * 0.1).astype(np.float32), requires_grad=True)
+
+        def loss_fn(idx, targets):
+            x = F.embedding(idx, C).view(idx.shape[0], block * embed)
+            return F.cross_entropy((x @ W1 + b1).tanh() @ W2, targets)
+
+        step = tg.compile(loss_fn) if compiled else loss_fn
+        opt = tg.optim.SGD([C, W1, b1, W2], lr=0.1)
+        order = np.random.default_rng(0)
+        for _ in range(50):
+            rows = order.integers(0, len(X), batch)
+            loss = step(tg.tensor(X[rows], dtype=tg.int64), tg.tensor(Y[rows], dtype=tg.int64))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return [p.numpy().copy() for p in (C, W1, b1, W2)], getattr(step, "traces", None)
+
+    got, traces = train(True)
+    want, _ = train(False)
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(got, want)) and traces == 1
