@@ -152,6 +152,7 @@ class Tape : public std::enable_shared_from_this<Tape> {
  private:
   struct Schedule {
     std::vector<std::uint32_t> order;   // instruction indices, in eager's visiting order
+    std::vector<Instr> code;            // those instructions, in that order (the sweep reads them in a row)
     std::vector<std::uint32_t> inputs;  // the Value inputs (indices into `inputs`) reached
   };
   const Schedule& schedule(std::uint32_t root);  // made on first use, kept

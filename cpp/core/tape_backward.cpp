@@ -109,6 +109,8 @@ const Tape::Schedule& Tape::schedule(std::uint32_t root) {
     Backprop<Structure::Node, Unit> sweep;
     sweep.run(&st.nodes[root], Unit{}, policy);
   }
+  sc->code.reserve(sc->order.size());
+  for (std::uint32_t k : sc->order) sc->code.push_back(code[k]);
   // The Value inputs the result depends on: its node's parents.
   std::vector<char> reach(scalar_init.size(), 0);
   reach[root] = 1;
@@ -158,8 +160,7 @@ std::vector<double> Tape::backward(const Replay& r, std::uint32_t root, double s
   double* g = grad_.data();
   const double* s = r.s.data();
   g[root] = seed;
-  for (std::uint32_t k : sc.order) {
-    const Instr& i = code[k];
+  for (const Instr& i : sc.code) {
     const double up = g[i.out];
     switch (i.code) {
 #define TG_X(Name, str, arity, kind, saves, surf, py, doc) TG_TB_##surf(kind, Name)
