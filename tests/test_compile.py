@@ -534,3 +534,18 @@ def test_a_tensor_replay_accumulates_into_existing_grads(tg):
     for _ in range(3):
         step(tg.tensor([0.5, 1.5])).backward()
     assert w.grad.tolist() == [1.5, 4.5] and step.traces == 1
+
+
+def test_a_long_list_of_values_is_one_signature_and_duplicates_stay_one_input(tg):
+    xs = [tg.Value(float(i)) for i in range(5)]
+    step = tg.compile(lambda xs, ys: sum(x * y for x, y in zip(xs, ys)))
+    assert step(xs, [1.0, 2.0, 3.0, 4.0, 5.0]).data == 40.0
+    assert step(xs, [0.5, 0.5, 0.5, 0.5, 0.5]).data == 5.0 and step.traces == 1
+    for v in xs:
+        v.grad = 0.0
+    same = [xs[1]] * 5  # one object five times: another signature, one input
+    out = step(same, [1.0, 2.0, 3.0, 4.0, 5.0])
+    out.backward()
+    assert out.data == 15.0 and xs[1].grad == 15.0 and step.traces == 2
+    out = step([xs[0], xs[2], xs[3], xs[4], xs[0]], [1.0, 1.0, 1.0, 1.0, 1.0])  # xs[0] twice
+    assert out.data == 9.0 and step.traces == 3

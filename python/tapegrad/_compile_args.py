@@ -3,8 +3,7 @@ the signature of a call, the leaves a tape reads, the structure of a result,
 and the Python values a tape depends on that no guard instruction can check
 (numbers in the closure and globals, ``Module.training``, ndarray arguments).
 
-Written once for both backends; the native backend walks the arguments in C++
-(``_core._compile_flatten``) with the same result.
+Written once for both backends.
 """
 from __future__ import annotations
 
@@ -18,16 +17,19 @@ __all__ = ["flatten", "flatten_result", "rebuild", "closure_reads", "PyGuards"]
 _NUMBER_TOKEN = {bool: "b", int: "i", float: "f"}
 
 
-def flatten(args: tuple, kwargs: dict, node_kind) -> tuple:
+def flatten(args: tuple, kwargs: dict, node_kind, value_type=None) -> tuple:
     """(key, leaves) of a call: the signature as a hashable key, and the leaves in order.
 
     ``node_kind(x)`` is "V" for the backend's Value, "T" for its Tensor, else None.
     A Value or Tensor seen before is a reference to its first position, so
-    that a tape never mixes up two arguments that were one object.
+    that a tape never mixes up two arguments that were one object. A list or
+    tuple of plain floats, or of distinct ``value_type`` objects seen nowhere
+    before, is one token (``"[f"`` or ``"[V"`` and its length), taken in one
+    step: a list of 10^5 Values costs a few passes at C speed.
     """
     tokens = []
     leaves = []
-    first = {}
+    first = _Seen()
     stack = [kwargs, args]
     while stack:
         x = stack.pop()
@@ -38,7 +40,11 @@ def flatten(args: tuple, kwargs: dict, node_kind) -> tuple:
             leaves.append(x)
             continue
         if t is tuple or t is list:
-            tokens.append(("(" if t is tuple else "[", len(x)))
+            bracket = "(" if t is tuple else "["
+            if len(x) > 1 and _uniform(x, value_type, first, leaves):
+                tokens.append((bracket + ("f" if type(x[0]) is float else "V"), len(x)))
+                continue
+            tokens.append((bracket, len(x)))
             stack.extend(reversed(x))
             continue
         if t is dict:
@@ -60,6 +66,48 @@ def flatten(args: tuple, kwargs: dict, node_kind) -> tuple:
         tokens.append(_other(x))
         leaves.append(x)
     return tuple(tokens), leaves
+
+
+def _uniform(x, value_type, first: dict, leaves: list) -> bool:
+    """Takes ``x`` as leaves in one step if it holds only floats, or only distinct
+    Values of ``value_type`` not seen before (then recorded as seen); else False."""
+    types_in = set(map(type, x))
+    if len(types_in) != 1:
+        return False
+    kind = types_in.pop()
+    if kind is float:
+        leaves.extend(x)
+        return True
+    if kind is not value_type or value_type is None:
+        return False
+    ids = list(map(id, x))
+    distinct = set(ids)
+    if len(distinct) != len(ids) or not first.isdisjoint(distinct):
+        return False
+    first.chunks.append((distinct, len(leaves), ids))
+    leaves.extend(x)
+    return True
+
+
+class _Seen(dict):
+    """id -> first position of the nodes seen so far; a uniform list's nodes are kept
+    as one chunk (a set of ids, its start), looked into only when needed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks = []
+
+    def get(self, key, default=None):
+        found = dict.get(self, key)
+        if found is not None or not self.chunks:
+            return found if found is not None else default
+        for distinct, start, ids in self.chunks:
+            if key in distinct:
+                return start + ids.index(key)
+        return default
+
+    def isdisjoint(self, distinct: set) -> bool:
+        return self.keys().isdisjoint(distinct) and all(d.isdisjoint(distinct) for d, _, _ in self.chunks)
 
 
 def _other(x):

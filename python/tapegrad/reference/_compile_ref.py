@@ -29,7 +29,7 @@ class _Adapter:
 
     @staticmethod
     def flatten(args, kwargs):
-        key, leaves = _flatten(args, kwargs, _node_kind)
+        key, leaves = _flatten(args, kwargs, _node_kind, Value)
         return (is_grad_enabled(), key), leaves
 
     @staticmethod
