@@ -111,3 +111,28 @@ def test_a_makemore_style_mlp_trains_50_steps_as_eager_with_one_trace(tg):
     got, traces = train(True)
     want, _ = train(False)
     assert all(a.tobytes() == b.tobytes() for a, b in zip(got, want)) and traces == 1
+
+
+SHARED = {  # methods and functions written once in Python for both backends (_tensor_methods.py, ...)
+    "one_hot": lambda tg, ids, x: tg.nn.functional.one_hot(ids, 5).float() * x.sum(),
+    "masked_fill": lambda tg, ids, x: x.masked_fill(x > 0, 0.0),
+    "tril": lambda tg, ids, x: tg.tril(x @ x.T),
+    "randn_like": lambda tg, ids, x: tg.randn_like(x) + x,
+    "unsqueeze_split": lambda tg, ids, x: x.unsqueeze(0).split(1, dim=2)[1],
+    "zeros_like": lambda tg, ids, x: tg.zeros_like(x) + x,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHARED))
+def test_shared_python_ops_replay_or_guard_never_wrong(tg, name):
+    fn = SHARED[name]
+    step = tg.compile(lambda ids, x: fn(tg, ids, x))
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        ids = tg.tensor(rng.integers(0, 5, 4), dtype=tg.int64)
+        x = tg.tensor(rng.standard_normal((4, 3)).astype(np.float32))
+        tg.manual_seed(5)
+        got = step(ids, x).numpy().tobytes()
+        tg.manual_seed(5)
+        assert got == fn(tg, ids, x).numpy().tobytes()
+    assert step.traces == (3 if name == "one_hot" else 1)  # one_hot reads its ids: guarded, traced per batch
