@@ -223,6 +223,87 @@ def _w5_check(base, backend, size):
     return base.Check(float(s.item()), [np.asarray(st.x.grad.numpy(), dtype=np.float64)])
 
 
+# ---- W2 and W3: scalar graphs of 10^4 and 10^5 nodes, forward and backward timed apart -------
+
+def _chain(x, n):
+    y = x
+    for _ in range(n):
+        y = (y * 0.999 + 0.001).tanh()
+    return y
+
+
+def _fanout(xs, perm):
+    return sum(xs[i] * xs[j] for i, j in enumerate(perm))
+
+
+def _scalar_setup(base, backend, size, which):
+    st = _State()
+    st.which, st.n = which, size
+    data, perm = base._w3_inputs(size)
+    st.perm = perm.tolist()
+    if backend == "casadi":
+        casadi = _need("casadi")
+        if which == "W2":
+            x = casadi.SX.sym("x")
+            y = _chain(x, size)
+            st.point = np.array([0.5])
+        else:
+            x = casadi.SX.sym("x", size)
+            y = _fanout([x[i] for i in range(size)], st.perm)
+            st.point = data
+        st.f = casadi.Function("f", [x], [y, casadi.gradient(y, x)])
+        return st
+    tg = base.load_backend(backend.replace("-compiled", ""))
+    st.inputs = [tg.Value(0.5)] if which == "W2" else [tg.Value(float(v)) for v in data]
+    fn = (lambda xs: _chain(xs[0], size)) if which == "W2" else (lambda xs: _fanout(xs, st.perm))
+    st.f = tg.compile(fn) if backend.endswith("-compiled") else fn
+    return st
+
+
+def _scalar_step(st):
+    if not hasattr(st, "inputs"):
+        t0 = time.perf_counter()
+        st.f(st.point)
+        return {"forward": 0.0, "backward": time.perf_counter() - t0}  # one call: value and gradient
+    t0 = time.perf_counter()
+    out = st.f(st.inputs)
+    t1 = time.perf_counter()
+    out.backward()
+    t2 = time.perf_counter()
+    for x in st.inputs:
+        x.grad = 0.0
+    return {"forward": t1 - t0, "backward": t2 - t1}
+
+
+def _scalar_check(base, backend, size, which):
+    st = _scalar_setup(base, backend, size, which)
+    if not hasattr(st, "inputs"):
+        y, g = st.f(st.point)
+        return base.Check(float(y), [np.asarray(g).reshape(-1)])
+    for _ in range(2):
+        for x in st.inputs:
+            x.grad = 0.0
+        out = st.f(st.inputs)
+        out.backward()
+    return base.Check(float(out.data), [np.array([x.grad for x in st.inputs])])
+
+
+def _scalar_rows(base):
+    rows = []
+    for which, title, nodes in (("W2", "deep chain y = tanh(y*0.999 + 0.001)", lambda n: 5 * n + 1),
+                                ("W3", "fan-out s = sum(x[i]*x[(i*7919)%n]), x passed in", lambda n: 3 * n + 1)):
+        rows.append(base.Workload(
+            name=f"{which}c", title=f"{which} compiled: {title}",
+            backends=("native", "native-compiled", "casadi"),
+            sizes=(10**4, 10**5), quick_sizes=(10**4,), tiny_sizes=(200,),
+            setup=lambda b, n, w=which: _scalar_setup(base, b, n, w), step=_scalar_step,
+            check=lambda b, n, w=which: _scalar_check(base, b, n, w), phases=("forward", "backward"),
+            size_label=base._pow10, nodes=nodes, rtol=1e-9, atol=1e-9,
+            notes="CasADi: one Function call for value and gradient (reported as backward)",
+        ))
+    return rows
+
+
 def workloads(base):
     """The Workload rows of this file, built on workloads.py's helpers (``base``)."""
     global _skip
@@ -259,7 +340,7 @@ def workloads(base):
             setup=lambda b, n: _w5_setup(base, b, n), step=_w5_first_step,
             check=lambda b, n: _w5_check(base, b, n), **common_w5,
         ),
-    ]
+    ] + _scalar_rows(base)
 
 
 def _w1_tg_step_or_casadi(st):
