@@ -549,3 +549,20 @@ def test_a_long_list_of_values_is_one_signature_and_duplicates_stay_one_input(tg
     assert out.data == 15.0 and xs[1].grad == 15.0 and step.traces == 2
     out = step([xs[0], xs[2], xs[3], xs[4], xs[0]], [1.0, 1.0, 1.0, 1.0, 1.0])  # xs[0] twice
     assert out.data == 9.0 and step.traces == 3
+
+
+def test_an_exception_while_tracing_leaves_nothing_behind(tg):
+    w = tg.Value(2.0)
+
+    @tg.compile
+    def bad(x):
+        w * x
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        bad(1.0)
+    ok = tg.compile(lambda x: w * x)
+    assert ok(3.0).data == 6.0 and ok(4.0).data == 8.0 and ok.traces == 1 and bad.traces == 0
+    t = tg.tensor([1.0, 2.0], requires_grad=True)
+    (t * 2).sum().backward()  # eager ops are not logged any more
+    assert t.grad.tolist() == [2.0, 2.0]
