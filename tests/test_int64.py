@@ -371,3 +371,30 @@ def test_huge_int64_shapes_are_memory_errors(tg):
                  lambda: tg.arange(2**62), lambda: tg.nn.functional.one_hot(ints(tg, [0]), 2**62)):
         with pytest.raises(MemoryError):
             make()
+
+
+@pytest.mark.parametrize("call", [
+    lambda t: t.softplus(), lambda t: t.softplus(beta=2.0, threshold=3.0), lambda t: t.clamp(-1, 1),
+    lambda t: t.clamp(min=0), lambda t: t.leaky_relu(0.2), lambda t: t.gelu(), lambda t: t.exp(),
+], ids=["softplus", "softplus(beta, threshold)", "clamp(lo, hi)", "clamp(min)", "leaky_relu", "gelu", "exp"])
+def test_float_ops_on_int64_take_their_parameters(tg, call):
+    # an int64 operand goes to float32 first, with every number the op takes
+    # (a merge once dropped softplus's threshold there: the fuzzer found it)
+    ints = tg.tensor([-3, 0, 1, 2, 25], dtype=tg.int64)
+    floats = tg.tensor([-3.0, 0.0, 1.0, 2.0, 25.0])
+    np.testing.assert_array_equal(call(ints).numpy(), call(floats).numpy())
+
+
+@pytest.mark.parametrize("call, dtype", [
+    (lambda t: t.var(), "float32"), (lambda t: t.std(dim=1), "float32"), (lambda t: t.logsumexp(-1), "float32"),
+    (lambda t: t.clone(), "int64"),
+], ids=["var", "std", "logsumexp", "clone"])
+def test_int64_results_of_the_stats_rows(tg, call, dtype):
+    # var, std and logsumexp compute in float32; clone keeps int64 (the fuzzer's findings)
+    ints = tg.tensor([[1, 2, 3], [4, 5, 7]], dtype=tg.int64)
+    out = call(ints)
+    assert out.dtype == np.dtype(dtype)
+    if dtype == "float32":
+        np.testing.assert_array_equal(out.numpy(), call(ints.float()).numpy())
+    else:
+        np.testing.assert_array_equal(out.numpy(), ints.numpy())

@@ -45,7 +45,7 @@ Array concatenate(const std::vector<Array>& parts, std::int64_t dim);
 // ---- int64 (kernels_int.cpp, Note [Dtypes]) -----------------------------------------
 // The Unary (Binary, Compare) op on int64 operands: int64 for + - * neg abs
 // relu and the comparisons, else the float32 op on the converted values.
-Array int_unary(Op op, const Array& a, double k = 0.0);
+Array int_unary(Op op, const Array& a, double k = 0.0, double k2 = 0.0);
 Array int_binary(Op op, const Array& a, const Array& b);
 // argmax (max) or argmin along dim, or over every element (all_dims): int64
 // positions, the first one among ties (a NaN wins). ValueError when empty.

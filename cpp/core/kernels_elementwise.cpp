@@ -117,7 +117,7 @@ Array vector_unary(vmath::Fn f, const Array& a) {
 }  // namespace
 
 Array unary(Op op, const Array& a, double k, double k2) {
-  if (a.dtype == DType::I64) return int_unary(op, a, k);  // Note [Dtypes]
+  if (a.dtype == DType::I64) return int_unary(op, a, k, k2);  // Note [Dtypes]
   vmath::Fn vf;
   if (vector_fn(op, vf)) return vector_unary(vf, a);
   Array out;

@@ -44,12 +44,12 @@ Array map_int2(const Array& a, const Array& b, const char* op, F f) {
 
 }  // namespace
 
-Array int_unary(Op op, const Array& a, double k) {
+Array int_unary(Op op, const Array& a, double k, double k2) {
   switch (op) {
     case Op::Neg: return map_int1(a, [](I x) { return wrap(U(0) - U(x)); });
     case Op::Abs: return map_int1(a, [](I x) { return x < 0 ? wrap(U(0) - U(x)) : x; });
     case Op::Relu: return map_int1(a, [](I x) { return x <= 0 ? I(0) : x; });
-    default: return unary(op, astype(a, DType::F32), k);
+    default: return unary(op, astype(a, DType::F32), k, k2);
   }
 }
 
