@@ -48,102 +48,104 @@ class _Tracing:
         return getattr(self.tracer, name)
 
 
+class Compiled:
+    """A function compiled by ``tg.compile``: call it as the function itself."""
+
+    def __init__(self, fn, max_traces: int, adapter):
+        functools.update_wrapper(self, fn, updated=())
+        self._adapter = adapter
+        self._fn = fn
+        self._max = max_traces
+        self._entries = {}  # signature -> [_Entry]
+        self.traces = 0
+
+    def __repr__(self) -> str:
+        return f"<compiled {getattr(self._fn, '__qualname__', self._fn)!r}, {self.traces} traces>"
+
+    def __get__(self, obj, objtype=None):  # a compiled method binds as a function does
+        return self if obj is None else functools.partial(self, obj)
+
+    def __call__(self, *args, **kwargs):
+        if state.trace is not None:  # called while another function traces: its ops join that trace
+            return self._fn(*args, **kwargs)
+        key, leaves = self._adapter.flatten(args, kwargs)
+        entries = self._entries.get(key)
+        if entries:
+            for entry in entries:
+                if entry.eager is not None:
+                    return self._eagerly(entry.eager, args, kwargs)
+                out = self._replay(entry, leaves)
+                if out is not _FAILED:
+                    return out
+        if self.traces >= self._max:
+            return self._eagerly(f"it has recorded max_traces={self._max} tapes already", args, kwargs)
+        return self._trace(key, leaves, args, kwargs)
+
+    def _eagerly(self, why: str, args, kwargs):
+        name = getattr(self._fn, "__qualname__", repr(self._fn))
+        warnings.warn(f"tg.compile: {name} runs eagerly: {why}", CompileWarning, stacklevel=3)
+        return self._fn(*args, **kwargs)
+
+    def _replay(self, entry, leaves):
+        if not entry.guards.hold(leaves):
+            return _FAILED
+        saved = self._adapter.rng_state() if entry.tape.draws else None
+        out = entry.tape.replay(leaves)
+        if isinstance(out, int):  # a guard failed: nothing happened, the stream goes back
+            if saved is not None:
+                self._adapter.set_rng_state(saved)
+            return _FAILED
+        return rebuild(entry.template, out)
+
+    def _trace(self, key, leaves, args, kwargs):
+        tracing = _Tracing(self._adapter)
+        tracer = tracing.tracer
+        traced = []
+        for i, x in enumerate(leaves):  # numbers become tracked numbers, nodes inputs
+            kind = self._adapter.node_kind(x)
+            if kind == "V":
+                tracer.arg_value(i, x)
+            elif kind == "T":
+                tracer.arg_tensor(i, x)
+            elif is_number_leaf(x):
+                value = x.item() if hasattr(x, "item") else x
+                ref = tracer.arg_number(i, float(value))
+                x = TracedNumber(value, ref, tracing)
+                if type(value) is int:
+                    tracer.guard_int(ref)
+            traced.append(x)
+        t_args, t_kwargs = _refill(args, kwargs, traced)
+        reads = closure_reads(self._fn)
+        state.trace = tracing
+        tracer.start()
+        try:
+            out = self._fn(*t_args, **t_kwargs)
+        finally:
+            tracer.stop()
+            state.trace = None
+        template, items = flatten_result(out, lambda x: self._adapter.node_kind(x) is not None or
+                                         (isinstance(x, TracedNumber) and x._trace is tracing))
+        outputs = []
+        for x in items:
+            kind = self._adapter.node_kind(x)
+            outputs.append((kind, x, 0) if kind is not None else ("N", x._ref, result_kind(x._value)))
+        result = rebuild(template, [x._value if isinstance(x, TracedNumber) else x for x in items])
+        why = tracer.unsupported_reason
+        if why:
+            tracer.drop_log()  # the log shares fn's nodes: eager's sweep of `result` must not see it
+            self._entries.setdefault(key, []).append(_Entry(None, None, None, eager=why))
+            warnings.warn(f"tg.compile: {getattr(self._fn, '__qualname__', self._fn)} runs eagerly: "
+                          f"cannot replay {why} yet", CompileWarning, stacklevel=3)
+            return result
+        tape = tracer.finish(outputs, "compiled")
+        self.traces += 1
+        entry = _Entry(tape, PyGuards(reads, tracing.modules, leaves), template)
+        self._entries.setdefault(key, []).append(entry)
+        return result
+
+
 def build(adapter):
     """``compile`` for one backend."""
-
-    class Compiled:
-        """A function compiled by ``tg.compile``: call it as the function itself."""
-
-        def __init__(self, fn, max_traces: int):
-            functools.update_wrapper(self, fn, updated=())
-            self._fn = fn
-            self._max = max_traces
-            self._entries = {}  # signature -> [_Entry]
-            self.traces = 0
-
-        def __repr__(self) -> str:
-            return f"<compiled {getattr(self._fn, '__qualname__', self._fn)!r}, {self.traces} traces>"
-
-        def __get__(self, obj, objtype=None):  # a compiled method binds as a function does
-            return self if obj is None else functools.partial(self, obj)
-
-        def __call__(self, *args, **kwargs):
-            if state.trace is not None:  # called while another function traces: its ops join that trace
-                return self._fn(*args, **kwargs)
-            key, leaves = adapter.flatten(args, kwargs)
-            entries = self._entries.get(key)
-            if entries:
-                for entry in entries:
-                    if entry.eager is not None:
-                        return self._eagerly(entry.eager, args, kwargs)
-                    out = self._replay(entry, leaves)
-                    if out is not _FAILED:
-                        return out
-            if self.traces >= self._max:
-                return self._eagerly(f"it has recorded max_traces={self._max} tapes already", args, kwargs)
-            return self._trace(key, leaves, args, kwargs)
-
-        def _eagerly(self, why: str, args, kwargs):
-            name = getattr(self._fn, "__qualname__", repr(self._fn))
-            warnings.warn(f"tg.compile: {name} runs eagerly: {why}", CompileWarning, stacklevel=3)
-            return self._fn(*args, **kwargs)
-
-        def _replay(self, entry, leaves):
-            if not entry.guards.hold(leaves):
-                return _FAILED
-            saved = adapter.rng_state() if entry.tape.draws else None
-            out = entry.tape.replay(leaves)
-            if isinstance(out, int):  # a guard failed: nothing happened, the stream goes back
-                if saved is not None:
-                    adapter.set_rng_state(saved)
-                return _FAILED
-            return rebuild(entry.template, out)
-
-        def _trace(self, key, leaves, args, kwargs):
-            tracing = _Tracing(adapter)
-            tracer = tracing.tracer
-            traced = []
-            for i, x in enumerate(leaves):  # numbers become tracked numbers, nodes inputs
-                kind = adapter.node_kind(x)
-                if kind == "V":
-                    tracer.arg_value(i, x)
-                elif kind == "T":
-                    tracer.arg_tensor(i, x)
-                elif is_number_leaf(x):
-                    value = x.item() if hasattr(x, "item") else x
-                    ref = tracer.arg_number(i, float(value))
-                    x = TracedNumber(value, ref, tracing)
-                    if type(value) is int:
-                        tracer.guard_int(ref)
-                traced.append(x)
-            t_args, t_kwargs = _refill(args, kwargs, traced)
-            reads = closure_reads(self._fn)
-            state.trace = tracing
-            tracer.start()
-            try:
-                out = self._fn(*t_args, **t_kwargs)
-            finally:
-                tracer.stop()
-                state.trace = None
-            template, items = flatten_result(out, lambda x: adapter.node_kind(x) is not None or
-                                             (isinstance(x, TracedNumber) and x._trace is tracing))
-            outputs = []
-            for x in items:
-                kind = adapter.node_kind(x)
-                outputs.append((kind, x, 0) if kind is not None else ("N", x._ref, result_kind(x._value)))
-            result = rebuild(template, [x._value if isinstance(x, TracedNumber) else x for x in items])
-            why = tracer.unsupported_reason
-            if why:
-                tracer.drop_log()  # the log shares fn's nodes: eager's sweep of `result` must not see it
-                self._entries.setdefault(key, []).append(_Entry(None, None, None, eager=why))
-                warnings.warn(f"tg.compile: {getattr(self._fn, '__qualname__', self._fn)} runs eagerly: "
-                              f"cannot replay {why} yet", CompileWarning, stacklevel=3)
-                return result
-            tape = tracer.finish(outputs, "compiled")
-            self.traces += 1
-            entry = _Entry(tape, PyGuards(reads, tracing.modules, leaves), template)
-            self._entries.setdefault(key, []).append(entry)
-            return result
 
     def compile(fn=None, *, max_traces: int = 8):
         """Record ``fn`` once per input signature and replay the tape for later calls.
@@ -159,7 +161,7 @@ def build(adapter):
             return lambda f: compile(f, max_traces=max_traces)
         if not callable(fn):
             raise TypeError(f"tg.compile expects a function, not {type(fn).__name__}")
-        return Compiled(fn, max_traces)
+        return Compiled(fn, max_traces, adapter)
 
     return compile
 
