@@ -37,6 +37,7 @@
 #define TG_UNARY_Join TG_NO_CASE
 #define TG_UNARY_Softmax TG_NO_CASE
 #define TG_UNARY_Loss TG_NO_CASE
+#define TG_UNARY_NN TG_NO_CASE
 #define TG_BINARY_MatMul TG_NO_CASE
 #define TG_BINARY_Reduce TG_NO_CASE
 #define TG_BINARY_Movement TG_NO_CASE
@@ -44,6 +45,7 @@
 #define TG_BINARY_Join TG_NO_CASE
 #define TG_BINARY_Softmax TG_NO_CASE
 #define TG_BINARY_Loss TG_NO_CASE
+#define TG_BINARY_NN TG_NO_CASE
 #define TG_COMPARE_MatMul TG_NO_CASE
 #define TG_COMPARE_Reduce TG_NO_CASE
 #define TG_COMPARE_Movement TG_NO_CASE
@@ -51,6 +53,7 @@
 #define TG_COMPARE_Join TG_NO_CASE
 #define TG_COMPARE_Softmax TG_NO_CASE
 #define TG_COMPARE_Loss TG_NO_CASE
+#define TG_COMPARE_NN TG_NO_CASE
 
 // The dispatch sits on hot paths (a Value sweep takes it once per node):
 // always inlined, so that the switch and the rule fold into the caller.

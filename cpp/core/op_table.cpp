@@ -17,6 +17,7 @@ const char* kind_name(OpKind k) {
     case OpKind::Join: return "join";
     case OpKind::Softmax: return "softmax";
     case OpKind::Loss: return "loss";
+    case OpKind::NN: return "nn";
   }
   return "?";
 }

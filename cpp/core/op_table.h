@@ -13,7 +13,7 @@
 //   Kind      Leaf, Unary, Binary (elementwise, rules in rules.h), Function (a
 //             tg.autograd.Function: forward and backward from outside the
 //             core), Compare (no graph), MatMul, Reduce, Movement, Index,
-//             Join, Softmax, Loss
+//             Join, Softmax, Loss, NN (the layers of tg.nn.functional)
 //   Saves     what the backward reads: None, Input (the only parent), Inputs,
 //             Output, InputsOutput, Custom (documented at the op)
 //   surfaces  V: Value has it, T: Tensor has it
@@ -115,7 +115,22 @@
   X(CrossEntropy,    "cross_entropy",    1,  Loss,     Custom,       T,  "cross_entropy", \
     "mean of -log softmax(a)[label]; (softmax(a) - onehot) / N") \
   X(MseLoss,         "mse_loss",         2,  Loss,     Custom,       T,  "mse_loss", \
-    "mean of (a - b)^2; d/da = 2 (a - b) / n, d/db = -that")
+    "mean of (a - b)^2; d/da = 2 (a - b) / n, d/db = -that") \
+  X(LayerNorm,       "layer_norm",       -1, NN,       Custom,       T,  "layer_norm", \
+    "xhat w + b, xhat = (a - mean) s, s = 1/sqrt(var + eps) over the trailing dims; " \
+    "d/da = s (gw - mean(gw) - xhat mean(gw xhat)), d/dw = sum g xhat, d/db = sum g") \
+  X(BatchNorm,       "batch_norm",       -1, NN,       Custom,       T,  "batch_norm", \
+    "layer_norm's formula per channel (dim 1) over the other dims (training), or with the running " \
+    "statistics (evaluation: d/da = s g w)") \
+  X(Dropout,         "dropout",          1,  NN,       Custom,       T,  "dropout", \
+    "a * noise, noise 0 (dropped, probability p) or 1/(1-p); d/da = noise") \
+  X(Conv2d,          "conv2d",           -1, NN,       Custom,       T,  "conv2d", \
+    "w (O,C,KH,KW) correlated with a (N,C,H,W), plus b: one GEMM w col(a); d/da = col2im(w^T g), " \
+    "d/dw = g col(a)^T, d/db = sum g") \
+  X(MaxPool2d,       "max_pool2d",       1,  NN,       Custom,       T,  "max_pool2d", \
+    "the largest value of each window; g goes to its position (getitem_backward)") \
+  X(AvgPool2d,       "avg_pool2d",       1,  NN,       None,         T,  "avg_pool2d", \
+    "the mean of each window; each input gets g / (KH KW) from every window it is in")
 
 namespace tapegrad {
 
@@ -125,7 +140,7 @@ enum class Op : std::uint8_t {
 #undef TG_ENUM
 };
 
-enum class OpKind : std::uint8_t { Leaf, Unary, Binary, Function, Compare, MatMul, Reduce, Movement, Index, Join, Softmax, Loss };
+enum class OpKind : std::uint8_t { Leaf, Unary, Binary, Function, Compare, MatMul, Reduce, Movement, Index, Join, Softmax, Loss, NN };
 enum class Saves : std::uint8_t { None, Input, Inputs, Output, InputsOutput, Custom };
 
 struct OpInfo {
