@@ -53,6 +53,8 @@ if _core is not None:
 
     # Tensor (native)
     from ._core import Tensor, concatenate, cross_entropy, mse_loss, stack, tensor, where
+    # the layers' kernels, which tg.nn.functional calls (_nn_functional_layers.py)
+    from ._core import _avg_pool2d, _batch_norm, _conv2d, _dropout, _layer_norm, _max_pool2d
     from ._tensor import (arange, cache_info, empty_cache, from_dlpack, get_num_threads, manual_seed, ones, randn,
                           set_cache_limit, set_num_threads, zeros)
 

@@ -9,9 +9,11 @@ Values (or lists of them), micrograd-style.
 import numpy as _np
 
 from . import _params
+from ._nn_functional_layers import avg_pool2d, batch_norm, conv2d, dropout, layer_norm, max_pool2d
 
 __all__ = ["mse_loss", "cross_entropy", "binary_cross_entropy", "softmax", "log_softmax",
-           "relu", "tanh", "sigmoid"]
+           "relu", "tanh", "sigmoid",
+           "layer_norm", "batch_norm", "dropout", "conv2d", "max_pool2d", "avg_pool2d"]
 
 
 def _like(t, data):

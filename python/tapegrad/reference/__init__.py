@@ -13,6 +13,9 @@ from .value import Value
 from .creation import arange, from_dlpack, manual_seed, ones, randn, tensor, zeros
 from .functional import concatenate, cross_entropy, mse_loss, stack, where
 from .tensor import Tensor
+# the layers' kernels, which tg.nn.functional calls (tapegrad/_nn_functional_layers.py)
+from .nn_ops import avg_pool2d as _avg_pool2d, batch_norm as _batch_norm, conv2d as _conv2d  # noqa: E402
+from .nn_ops import dropout as _dropout, layer_norm as _layer_norm, max_pool2d as _max_pool2d  # noqa: E402
 from ._threads import cache_info, empty_cache, get_num_threads, set_cache_limit, set_num_threads
 
 # Around the core: the shared nn, optim, viz, explain, func, autograd, bound to this backend
@@ -66,4 +69,4 @@ __all__: list[str] = [
 # Importing the implementation modules bound their names here too; this namespace
 # holds only the public names (``tensor`` and ``explain`` are the functions).
 # The modules stay importable by full name (tapegrad.reference.value, ...).
-del creation, elementwise, functional, tensor_ops, value
+del creation, elementwise, functional, nn_ops, tensor_ops, tensor_ops_nn, value

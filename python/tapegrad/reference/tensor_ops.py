@@ -434,11 +434,14 @@ class MseLoss(Row):
         return d, -d
 
 
+# The layers (kind "nn") live in tensor_ops_nn.py, which imports Row from here.
+from .tensor_ops_nn import NN_OPS  # noqa: E402
+
 # In the order of the C++ op table (the leaf, which has no row, first there).
 OPS = ELEMENTWISE + (Function,) + COMPARE + (
     MatMul, Sum, Mean, Max, Min, Reshape, Transpose, Permute, Expand, Cast, GetItem, GetItemBackward,
     Concatenate, Stack, Where, Softmax, LogSoftmax, CrossEntropy, MseLoss,
-)
+) + NN_OPS
 ROWS = {row.name: row for row in OPS}
 
 
