@@ -28,7 +28,9 @@ class Module:
 
     Attributes holding a Value, a Tensor with ``requires_grad``, a Module, or a
     list/tuple of these are walked in assignment order, which gives parameter
-    names like ``layers.0.neurons.1.w.0`` or ``0.weight``.
+    names like ``layers.0.neurons.1.w.0`` or ``0.weight``. Tensors named by
+    ``register_buffer`` are state that is not trained (BatchNorm's running
+    statistics): in ``state_dict()``, never among the parameters.
     """
 
     training = True
@@ -50,8 +52,15 @@ class Module:
                     if isinstance(m, Module):
                         yield f"{name}.{i}", m
 
+    def children(self) -> list:
+        """The direct submodules."""
+        return [m for _, m in self.named_children()]
+
     def _named_own_parameters(self):
+        buffers = vars(self).get("_buffers", {})
         for name, v in vars(self).items():
+            if name in buffers:
+                continue
             if _is_parameter(v):
                 yield name, v
             elif isinstance(v, (list, tuple)):
@@ -87,6 +96,34 @@ class Module:
     def parameters(self) -> list:
         return [p for _, p in self.named_parameters()]
 
+    # -- buffers ---------------------------------------------------------------------
+    def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
+        """Keep ``tensor`` (or None) as the attribute ``name``: module state that is not a
+        parameter (BatchNorm's running statistics); in ``state_dict()`` if ``persistent``."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"register_buffer: a buffer name must be a non-empty str without '.', got {name!r}")
+        if tensor is not None and not _params.is_tensor(tensor):
+            raise TypeError(f"register_buffer: {name} must be a Tensor or None, got {type(tensor).__name__}")
+        if "_buffers" not in vars(self):
+            self._buffers = {}
+        self._buffers[name] = bool(persistent)
+        setattr(self, name, tensor)
+
+    def _named_own_buffers(self, persistent_only: bool = False):
+        for name, persistent in vars(self).get("_buffers", {}).items():
+            t = getattr(self, name, None)
+            if t is not None and (persistent or not persistent_only):
+                yield name, t
+
+    def named_buffers(self):
+        """(dotted name, buffer) pairs of this module and every submodule."""
+        for prefix, m in self.named_modules():
+            for name, t in m._named_own_buffers():
+                yield (f"{prefix}.{name}" if prefix else name), t
+
+    def buffers(self) -> list:
+        return [t for _, t in self.named_buffers()]
+
     # -- training helpers ----------------------------------------------------------
     def zero_grad(self) -> None:
         """Value parameters get ``grad = 0``; Tensor parameters ``grad = None`` (zero_grad())."""
@@ -105,17 +142,28 @@ class Module:
         return self.train(False)
 
     # -- saving and loading ---------------------------------------------------------
+    def _state(self) -> dict:
+        """{name: parameter or persistent buffer}, each module's parameters before its buffers."""
+        out, seen = {}, set()
+        for prefix, m in self.named_modules():
+            for name, t in [*m._named_own_parameters(), *m._named_own_buffers(persistent_only=True)]:
+                if id(t) not in seen:
+                    seen.add(id(t))
+                    out[f"{prefix}.{name}" if prefix else name] = t
+        return out
+
     def state_dict(self) -> dict:
-        """{name: NumPy array copy}; a Value parameter is a 0-d float64 array."""
-        return {name: _params.to_numpy(p) for name, p in self.named_parameters()}
+        """{name: NumPy array copy} of the parameters and persistent buffers; a Value
+        parameter is a 0-d float64 array."""
+        return {name: _params.to_numpy(t) for name, t in self._state().items()}
 
     def load_state_dict(self, state, strict: bool = True) -> None:
-        """Copy the arrays of ``state`` into the parameters, in place.
+        """Copy the arrays of ``state`` into the parameters and buffers, in place.
 
         With ``strict`` the names must match exactly (a KeyError lists the
         missing and unexpected ones); a shape mismatch is a ValueError.
         """
-        params = dict(self.named_parameters())
+        params = self._state()
         missing = [k for k in params if k not in state]
         unexpected = [k for k in state if k not in params]
         if strict and (missing or unexpected):
@@ -142,8 +190,23 @@ class Module:
         self.load_state_dict(_serialization.load(path))
         return self
 
+    # -- printing ---------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The module's own settings, shown inside its repr's parentheses."""
+        return ""
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        # PyTorch's layout: Name(extra) for a leaf module, else each submodule on a
+        # line of its own, "(name): repr", its own lines indented two more spaces
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        for name, m in self.named_children():
+            lines.append(f"({name}): " + repr(m).replace("\n", "\n  "))
+        if not lines:
+            return f"{type(self).__name__}()"
+        if len(lines) == 1 and extra:
+            return f"{type(self).__name__}({extra})"
+        return type(self).__name__ + "(\n  " + "\n  ".join(lines) + "\n)"
 
 
 def _is_parameter(x) -> bool:
@@ -254,9 +317,8 @@ class Linear(Module):
         out = x @ self.weight.T
         return out if self.bias is None else out + self.bias
 
-    def __repr__(self) -> str:
-        return (f"Linear(in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None})")
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
 class ReLU(Module):
@@ -303,9 +365,11 @@ class Sequential(Module):
     def __iter__(self):
         return iter(self._modules_list)
 
-    def __repr__(self) -> str:
-        inner = "".join(f"\n  ({i}): {m!r}" for i, m in enumerate(self._modules_list))
-        return f"Sequential({inner}\n)" if inner else "Sequential()"
+    def append(self, module) -> "Sequential":
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential takes Modules, got {type(module).__name__}")
+        self._modules_list.append(module)
+        return self
 
 
 _BACKEND_BOUND = ("Neuron", "Layer", "MLP", "Linear")
