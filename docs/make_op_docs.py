@@ -14,11 +14,18 @@ import pathlib
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-MADE_BY = {  # how an op comes about where it has no method of its own
+MADE_BY = {  # how an op comes about where it has no method of its own, or more than its method
     "": "a leaf or constant", "**k": "`a ** k`, k a number", "**": "`a ** b`, `2 ** a`", "neg": "`-a`",
-    "expand": "broadcasting in a binary op", "astype": "a recorded backward across dtypes",
-    "getitem_backward": "getitem's recorded backward", "getitem": "`x[key]`",
+    "expand": "`x.expand(...)`, broadcasting in a binary op",
+    "astype": "`x.float()`, `x.double()`, a recorded backward across dtypes",
+    "getitem_backward": "getitem's recorded backward", "getitem": "`x[key]`, `x.split(...)`, `x.chunk(...)`",
     "function": "`MyFunction.apply(...)` (tg.autograd.Function)",
+    "gelu_tanh": "`x.gelu(approximate='tanh')`", "erf": "gelu's recorded backward",
+    "softplus": "`x.softplus(beta, threshold)`", "leaky_relu": "`x.leaky_relu(negative_slope)`",
+    "clamp": "`x.clamp(min, max)`", "maximum": "`tg.maximum(a, b)`, `x.maximum(b)`",
+    "minimum": "`tg.minimum(a, b)`, `x.minimum(b)`", "reshape": "`x.reshape(...)`, `x.view(...)`, `x.flatten()`, "
+    "`x.unsqueeze(d)`, `x.squeeze()`", "where": "`tg.where(...)`, `x.masked_fill(...)`, `tg.tril(...)`, `tg.triu(...)`",
+    "max": "`x.max(...)`, `x.amax(...)`", "min": "`x.min(...)`, `x.amin(...)`", "clone": "`x.clone()`",
 }
 
 
@@ -46,10 +53,21 @@ def op_strings_table(rows: list) -> str:
     return "\n".join(lines)
 
 
-def unary_stubs(rows: list, owner: str) -> str:
+def unary_stubs(rows: list, owner: str, cls) -> str:
+    """The methods of the unary rows, with their parameters as the class declares them (gelu's
+    approximate, clamp's bounds), one per name (gelu makes two ops)."""
+    import inspect
+
     flag = "value" if owner == "Value" else "tensor"
-    return "\n".join(f"    def {r['python']}(self) -> {owner}: ...  # {r['name']}"
-                     for r in rows if r[flag] and r["kind"] == "unary" and not r["python"].startswith("_"))
+    ops: dict = {}
+    for r in rows:
+        if r[flag] and r["kind"] == "unary" and r["python"] and not r["python"].startswith("_"):
+            ops.setdefault(r["python"], []).append(r["name"])
+    lines = []
+    for py, names in ops.items():
+        params = str(inspect.signature(getattr(cls, py))).replace("(self, /)", "(self)")
+        lines.append(f"    def {py}{params} -> {owner}: ...  # {', '.join(names)}")
+    return "\n".join(lines)
 
 
 def replace_between(text: str, start: str, end: str, body: str, where: str) -> str:
@@ -59,7 +77,7 @@ def replace_between(text: str, start: str, end: str, body: str, where: str) -> s
     return text[: i + len(start)] + "\n" + body + "\n" + text[j:]
 
 
-def generated(rows: list) -> dict:
+def generated(rows: list, core) -> dict:
     out = {}
     design = ROOT / "docs" / "DESIGN.md"
     out[design] = replace_between(design.read_text(), "<!-- op-table:start -->", "<!-- op-table:end -->",
@@ -68,7 +86,7 @@ def generated(rows: list) -> dict:
     text = stubs.read_text()
     for owner in ("Value", "Tensor"):
         text = replace_between(text, f"    # op-table:{owner}:start", f"    # op-table:{owner}:end",
-                               unary_stubs(rows, owner), str(stubs))
+                               unary_stubs(rows, owner, getattr(core, owner)), str(stubs))
     out[stubs] = text
     return out
 
@@ -80,7 +98,7 @@ def main(argv=None) -> int:
     from tapegrad import _core
 
     stale = []
-    for path, text in generated(_core.op_table()).items():
+    for path, text in generated(_core.op_table(), _core).items():
         if path.read_text() != text:
             stale.append(path)
             if not args.check:

@@ -149,6 +149,10 @@ def close_arrays(what, a, b, low=False):
         raise Divergence(f"{what}: native {a.dtype}{a.shape} vs reference {b.dtype}{b.shape}")
     if a.size == 0:
         return
+    if a.dtype.kind == "i":  # int64: exact
+        if not np.array_equal(a, b):
+            raise Divergence(f"{what}: native {a} vs reference {b}")
+        return
     if not np.array_equal(np.isnan(a), np.isnan(b)):
         raise Divergence(f"{what}: NaN positions differ\nnative {a}\nreference {b}")
     fin = np.isfinite(a) & np.isfinite(b)
@@ -267,9 +271,9 @@ def fuzz_values(fdp):
 
 T_UNARY = names("tensor", "unary")
 T_BINARY = names("tensor", "binary", "compare", "matmul")
-T_REDUCE = names("tensor", "reduce", "softmax")
-T_SHAPE = names("tensor", "movement", "index") + ["T", "flatten", "detach"]  # spellings of other ops
-T_JOIN = names("tensor", "join", "loss")
+T_REDUCE = names("tensor", "reduce", "softmax", "arg")
+T_SHAPE = names("tensor", "movement", "index") + ["T", "flatten", "detach", "long", "float", "double"]  # spellings
+T_JOIN = names("tensor", "join", "loss") + ["embedding", "one_hot", "nll_loss"]
 
 
 def shape(fdp, max_dims=3):
@@ -279,7 +283,8 @@ def shape(fdp, max_dims=3):
 def tensor_data(fdp):
     """An array (any layout), a nested list, a scalar, or junk, plus a dtype argument."""
     kind = fdp.ConsumeIntInRange(0, 20)
-    dtype = fdp.PickValueInList([None, None, np.float32, np.float64, "float16", np.int32, "complex64", "nope"])
+    dtype = fdp.PickValueInList([None, None, np.float32, np.float64, "float16", np.int32, "complex64", "nope",
+                                 np.int64, "int64"])
     if kind == 0:
         return fdp.PickValueInList(HOSTILE + [[[1.0], [2.0, 3.0]], [["a"]], np.array([object()])]), dtype
     if kind == 1:
@@ -371,7 +376,12 @@ def fuzz_tensors(fdp):
                 out = both(f"permute{dims}", lambda: nx.permute(*dims), lambda: rx.permute(*dims))
             elif name == "getitem":
                 key = index_key(fdp)
-                out = both(f"getitem[{key!r}]", lambda: nx[key], lambda: rx[key])
+                nk, rk = (int64_tensors(key, native), int64_tensors(key, ref)) if fdp.ConsumeBool() else (key, key)
+                out = both(f"getitem[{key!r}]", lambda: nx[nk], lambda: rx[rk])
+            elif name == "gather":
+                dim, ix = fdp.ConsumeIntInRange(-3, 3), int_array(fdp)
+                out = both(f"gather({dim}, {ix.tolist()})", lambda: nx.gather(dim, native.tensor(ix, dtype=native.int64)),
+                           lambda: rx.gather(dim, ref.tensor(ix, dtype=ref.int64)))
             elif name == "T":
                 out = both("T", lambda: nx.T, lambda: rx.T)
             else:
@@ -386,6 +396,20 @@ def fuzz_tensors(fdp):
                 out = both("where", lambda: native.where(nx > 0.0, nx, ny), lambda: ref.where(rx > 0.0, rx, ry))
             elif name == "mse_loss":
                 out = both("mse_loss", lambda: native.mse_loss(nx, ny), lambda: ref.mse_loss(rx, ry))
+            elif name in ("embedding", "one_hot", "nll_loss"):
+                ix = int_array(fdp)
+                first, second = (nx, ny) if fdp.ConsumeBool() else (ny, nx)  # the ids: an int64 tensor or data
+                rfirst, rsecond = (rx, ry) if first is nx else (ry, rx)
+                ids_n = native.tensor(ix, dtype=native.int64) if fdp.ConsumeBool() else first
+                ids_r = ref.tensor(ix, dtype=ref.int64) if ids_n is not first else rfirst
+                fn_n, fn_r = getattr(native.nn.functional, name), getattr(ref.nn.functional, name)
+                if name == "embedding":
+                    out = both(f"embedding({ix.tolist()})", lambda: fn_n(ids_n, second), lambda: fn_r(ids_r, rsecond))
+                elif name == "one_hot":
+                    c = fdp.ConsumeIntInRange(-2, 5)
+                    out = both(f"one_hot({ix.tolist()}, {c})", lambda: fn_n(ids_n, c), lambda: fn_r(ids_r, c))
+                else:
+                    out = both(f"nll_loss({ix.tolist()})", lambda: fn_n(second, ids_n), lambda: fn_r(rsecond, ids_r))
             else:
                 labels = np.array([fdp.ConsumeIntInRange(-1, 3) for _ in range(fdp.ConsumeIntInRange(0, 3))])
                 out = both(f"cross_entropy({labels})", lambda: native.cross_entropy(nx, labels),
@@ -434,6 +458,20 @@ def pickle_round(t):
 
     u = pickle.loads(pickle.dumps(t))
     return (u.shape, u.dtype, u.requires_grad)
+
+
+def int_array(fdp):
+    """Small int64 ids (some out of range, some negative) of a small shape."""
+    shp = shape(fdp)
+    return np.array([fdp.ConsumeIntInRange(-2, 4) for _ in range(int(np.prod(shp)) if shp else 1)],
+                    dtype=np.int64).reshape(shp)
+
+
+def int64_tensors(key, tg):
+    """A subscript with its integer arrays as int64 Tensors of backend ``tg``."""
+    def one(k):
+        return tg.tensor(k, dtype=tg.int64) if isinstance(k, np.ndarray) and k.dtype.kind == "i" else k
+    return tuple(one(k) for k in key) if isinstance(key, tuple) else one(key)
 
 
 def index_key(fdp):

@@ -23,14 +23,20 @@ Columns after the inputs (all optional):
           bit. Otherwise both hold to a few ulps (transcendental functions,
           whose libraries differ, and sums, whose order differs: matmul, the
           reductions, expand's backward).
+  out     the result's dtype where it is not the inputs' (argmax: int64)
   spelt   the ``.op`` of the node where it is not the op's name (a Function's class name)
   made    where the op appears: "forward" (the lambda's result), "parent" (one
           of its parents: expand, made by broadcasting), "backward" (the
           recorded backward pass: getitem_backward, astype) or "nowhere"
-          (comparisons return leaves: they have no graph).
+          (comparisons and argmax return leaves: they have no graph).
+
+Index tensors (gather's, embedding's) are constants of the lambda, made by
+``IDX(x, values)`` in the library of ``x``, so the inputs stay the float
+tensors the checks differentiate.
 """
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -132,12 +138,35 @@ class TORCH:
     def mse_loss(a, b):
         return torch_F.mse_loss(a, b)
 
+    @staticmethod
+    def maximum(a, b):  # a number on either side, as tapegrad's take
+        return torch.maximum(*(x if torch.is_tensor(x) else torch.tensor(x, dtype=torch.float64) for x in (a, b)))
 
-def M(x):
-    """The module whose free functions (concatenate, where...) combine ``x``."""
+    @staticmethod
+    def minimum(a, b):
+        return torch.minimum(*(x if torch.is_tensor(x) else torch.tensor(x, dtype=torch.float64) for x in (a, b)))
+
+
+def M(*xs):
+    """The module whose free functions (concatenate, where...) combine ``xs`` (its first tensor's)."""
+    x = next((x for x in xs if not isinstance(x, (int, float))), xs[0])
     if torch is not None and isinstance(x, torch.Tensor):
         return TORCH
     return reference if type(x).__module__.startswith("tapegrad.reference") else tapegrad
+
+
+def F(x):
+    """The ``nn.functional`` of ``x``'s library."""
+    if torch is not None and isinstance(x, torch.Tensor):
+        return torch_F
+    return M(x).nn.functional
+
+
+def IDX(x, values):
+    """``values`` as an int64 index tensor of ``x``'s library."""
+    if torch is not None and isinstance(x, torch.Tensor):
+        return torch.tensor(values, dtype=torch.int64)
+    return M(x).tensor(np.asarray(values), dtype=np.int64)
 
 
 def _np_reduce(fn):
@@ -147,6 +176,24 @@ def _np_reduce(fn):
 def _np_softmax(a, dim):
     e = np.exp(a - a.max(axis=dim, keepdims=True))
     return e / e.sum(axis=dim, keepdims=True)
+
+
+_np_erf = np.vectorize(math.erf)
+
+
+def _np_gelu(a, k=None):
+    if k:  # approximate="tanh"
+        return 0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a ** 3)))
+    return a * 0.5 * (1 + _np_erf(a / np.sqrt(2)))
+
+
+def _np_softplus(a, k):
+    beta, threshold = k.get("beta", 1.0), k.get("threshold", 20.0)
+    return np.where(a * beta > threshold, a, np.log1p(np.exp(a * beta)) / beta)
+
+
+def _np_moments(fn):
+    return lambda a, k: fn(a, axis=k.get("dim"), keepdims=k.get("keepdim", False), ddof=k.get("correction", 1))
 
 
 def _np_cross_entropy(a):
@@ -167,7 +214,13 @@ class SinTimes(tapegrad.autograd.Function):
         return g * y * x.cos(), g * x.sin()
 
 
+def _np_arg(fn):
+    return lambda a, k: fn(a, axis=k.get("dim"), keepdims=k.get("keepdim", False))
+
+
 LABELS = np.array([2, 0, 1, 2])
+GATHER = {0: [[2, 0, 1, 2], [2, 2, 0, 1]], 1: [[3, 3], [0, 1], [2, 2]], -1: [[1], [1], [0]]}  # repeats add up
+EMBEDDING = [[0, 4, 4], [2, 0, 4]]
 NO_K = object()  # a row without variants
 
 
@@ -188,6 +241,7 @@ class Row:
     exact: bool = False
     spelt: str | None = None
     made: str = "forward"
+    out: Any = None
 
     @property
     def value(self) -> bool:
@@ -203,6 +257,7 @@ def R(op, on, fn, *inputs, **columns) -> Row:
 
 
 COMPARE = dict(grad=False, exact=True, made="nowhere")  # 1.0 / 0.0 in a leaf, no gradient
+ARG = dict(grad=False, exact=True, made="nowhere", out=np.dtype(np.int64))  # int64 positions in a leaf
 
 ROWS = [
     R("", "VT", lambda a: a, REAL(2, 3), np=lambda a: a, exact=True),
@@ -241,6 +296,10 @@ ROWS = [
       np=_np_reduce(np.max), exact=True),
     R("min", "T", lambda a, k: a.min(**k), REAL(2, 3, 4), k=({}, {"dim": (0, 2), "keepdim": True}),
       torch=lambda a, k: a.amin(**k), np=_np_reduce(np.min), exact=True),
+    R("argmax", "T", lambda a, k: a.argmax(**k), INT(3, 4), k=({}, {"dim": 1}, {"dim": 0, "keepdim": True}),
+      np=_np_arg(np.argmax), **ARG),
+    R("argmin", "T", lambda a, k: a.argmin(**k), INT(3, 4), k=({"keepdim": True}, {"dim": -1}), np=_np_arg(np.argmin),
+      **ARG),
     R("reshape", "T", lambda a: a.reshape(4, -1), REAL(2, 3, 4), np=lambda a: a.reshape(4, -1), exact=True),
     R("transpose", "T", lambda a: a.transpose(0, 2), REAL(2, 3, 4), np=lambda a: a.swapaxes(0, 2), exact=True),
     R("permute", "T", lambda a: a.permute(2, 0, 1), REAL(2, 3, 4), np=lambda a: a.transpose(2, 0, 1), exact=True),
@@ -254,6 +313,10 @@ ROWS = [
       np=lambda a, k: a[k], exact=True),
     R("getitem_backward", "T", lambda a: a[:, [3, 0, 3]], REAL(3, 4), np=lambda a: a[:, [3, 0, 3]], exact=True,
       made="backward"),
+    R("gather", "T", lambda a, k: a.gather(k, IDX(a, GATHER[k])), REAL(3, 4), k=(0, 1, -1),
+      np=lambda a, k: np.take_along_axis(a, np.array(GATHER[k]), axis=k), exact=True),
+    R("embedding", "T", lambda w: F(w).embedding(IDX(w, EMBEDDING), w), REAL(5, 3), np=lambda w: w[EMBEDDING],
+      exact=True),
     R("concatenate", "T", lambda a, b: M(a).concatenate([a, b], dim=1), REAL(2, 3), REAL(2, 2),
       np=lambda a, b: np.concatenate([a, b], axis=1), exact=True),
     R("stack", "T", lambda a, b: M(a).stack([a, b], dim=1), REAL(2, 3), REAL(2, 3),
@@ -264,6 +327,31 @@ ROWS = [
       np=lambda a, k: np.log(_np_softmax(a, k))),
     R("cross_entropy", "T", lambda a: M(a).cross_entropy(a, LABELS), REAL(4, 3), np=_np_cross_entropy),
     R("mse_loss", "T", lambda a, b: M(a).mse_loss(a, b), REAL(3, 2), REAL(3, 2), np=lambda a, b: ((a - b) ** 2).mean()),
+    # Tensor-only rows of issue 16. The conventions at kinks and ties (clamp at its bounds,
+    # leaky_relu at 0, maximum's ties), where finite differences do not apply, are
+    # tests/test_tensor_nn.py's; the domains here cover both sides of each.
+    R("gelu", "T", lambda a: a.gelu(), REAL(2, 3), torch=lambda a: torch_F.gelu(a), np=_np_gelu),
+    R("gelu_tanh", "T", lambda a, k: a.gelu(**k), REAL(2, 3), k=({"approximate": "tanh"},),
+      torch=lambda a, k: torch_F.gelu(a, **k), np=_np_gelu),
+    R("erf", "T", lambda a: a.gelu(), REAL(2, 3), torch=lambda a: torch_F.gelu(a), np=_np_gelu, made="backward"),
+    R("silu", "T", lambda a: a.silu(), REAL(2, 3), torch=lambda a: torch_F.silu(a), np=lambda a: a / (1 + np.exp(-a))),
+    R("softplus", "T", lambda a, k: a.softplus(**k), FIXED(-30.0, -2.0, -0.3, 0.4, 1.5, 25.0),
+      k=({}, {"beta": 2.0, "threshold": 1.0}), torch=lambda a, k: torch_F.softplus(a, **k), np=_np_softplus),
+    R("leaky_relu", "T", lambda a, k: a.leaky_relu(k), AWAY(2, 3), k=(0.01, 0.2),
+      torch=lambda a, k: torch_F.leaky_relu(a, k), np=lambda a, k: np.where(a > 0, a, k * a), exact=True),
+    R("clamp", "T", lambda a, k: a.clamp(**k), FIXED(-2.0, -0.7, -0.3, 0.1, 0.6, 1.5),
+      k=({"min": -0.5, "max": 0.8}, {"min": -0.5}, {"max": 0.8}, {"min": 0.8, "max": -0.5}),
+      np=lambda a, k: np.minimum(np.maximum(a, k.get("min", -np.inf)), k.get("max", np.inf)), exact=True),
+    R("maximum", "T", lambda a, b: M(a, b).maximum(a, b), REAL(2, 3), REAL(2, 3), np=np.maximum, exact=True),
+    R("minimum", "T", lambda a, b: M(a, b).minimum(a, b), REAL(2, 3), REAL(2, 3), np=np.minimum, exact=True),
+    R("var", "T", lambda a, k: a.var(**k), REAL(2, 3, 4),
+      k=({}, {"dim": 1}, {"dim": (0, 2), "keepdim": True, "correction": 0}, {"dim": -1, "correction": 2.5}),
+      np=_np_moments(np.var)),
+    R("std", "T", lambda a, k: a.std(**k), REAL(2, 3, 4), k=({}, {"dim": (0, 1), "keepdim": True}, {"dim": 2, "correction": 0}),
+      np=_np_moments(np.std)),
+    R("logsumexp", "T", lambda a, k: a.logsumexp(**k), REAL(2, 3, 4), k=({"dim": -1}, {"dim": (0, 2), "keepdim": True}),
+      np=lambda a, k: np.log(np.exp(a).sum(axis=k["dim"], keepdims=k.get("keepdim", False)))),
+    R("clone", "T", lambda a: a.clone(), REAL(2, 3), np=lambda a: a.copy(), exact=True),
     # the layers of tg.nn.functional (op_cases_nn.py spells them for each library)
     R("layer_norm", "T", lambda a, w, b: NN.F(a).layer_norm(a, (2, 4), w, b), REAL(3, 2, 4), REAL(2, 4), REAL(2, 4),
       np=lambda a, w, b: NN.np_layer_norm(a, w, b, (2, 4))),
@@ -375,6 +463,9 @@ def elementwise_steps(surface: str) -> dict:
         f, name, domains = row.fn, row.op, [spec.domain for spec in row.inputs]
         if row.op == "**k":
             steps[name] = Step(lambda a, b, c, f=f: f(a, c), domains[0])
+        elif row.k:  # an op with arguments (clamp's bounds, a slope): one step per variant
+            for i, k in enumerate(row.k):
+                steps[f"{name}[{i}]"] = Step(lambda a, b, c, f=f, k=k: f(a, k), domains[0])
         elif len(domains) == 1:
             steps[name] = Step(lambda a, b, c, f=f: f(a), domains[0])
         else:
@@ -386,14 +477,14 @@ def elementwise_steps(surface: str) -> dict:
 
 
 def reduce_steps() -> dict:
-    """The reductions and the softmax family as ``name -> f(x, dim, keepdim)``
+    """The reductions (var and std too) and the softmax family as ``name -> f(x, dim, keepdim)``
     (softmax takes no keepdim), called by their registry names."""
     steps = {}
     for e in _REGISTRY.values():
-        if e["kind"] == "reduce":
+        if e["kind"] in ("reduce", "moments"):
             steps[e["name"]] = lambda x, d, k, py=e["python"]: getattr(x, py)(d, keepdim=k)
-        elif e["kind"] == "softmax":
-            steps[e["name"]] = lambda x, d, k, py=e["python"]: getattr(x, py)(d)
+        elif e["kind"] == "softmax":  # a dim is required: the last one for None
+            steps[e["name"]] = lambda x, d, k, py=e["python"]: getattr(x, py)(-1 if d is None else d)
     return steps
 
 

@@ -92,19 +92,20 @@ def make_input(spec, rng, positive=False) -> np.ndarray:
 
 
 def check_tensor_op(tg, fn, *inputs, torch_fn=None, numpy_fn=None, positive=False,
-                    grad=True, use_torch=True, seed=0, atol=1e-9, rtol=1e-7):
+                    grad=True, use_torch=True, seed=0, atol=1e-9, rtol=1e-7, out_dtype=np.float64):
     """Check ``fn(*tensors)`` forward and backward; returns the backend's output.
 
     ``inputs`` are shapes (random normal data, ``positive`` shifts it above 0.5)
     or arrays. ``torch_fn`` replaces ``fn`` for PyTorch when the names differ;
-    ``use_torch=False`` skips PyTorch where it has no counterpart.
+    ``use_torch=False`` skips PyTorch where it has no counterpart; ``out_dtype`` is
+    the result's dtype (float64, or int64 for argmax).
     """
     rng = np.random.default_rng(seed)
     arrays = [make_input(spec, rng, positive) for spec in inputs]
     xs = [tg.tensor(a, requires_grad=True) for a in arrays]
     out = fn(*xs)
     got = np.asarray(out.numpy())
-    assert out.dtype == np.float64, out.dtype
+    assert out.dtype == out_dtype, out.dtype
     if numpy_fn is not None:
         np.testing.assert_allclose(got, numpy_fn(*arrays), atol=atol, rtol=rtol)
     if grad:

@@ -393,7 +393,7 @@ def test_tensor_rejects_non_numbers(tg, bad):
                          ids=["int32", "complex64", "unicode", "object", "bool", "unknown"])
 def test_tensor_rejects_bad_dtype(tg, dtype):
     try:
-        message = f"tapegrad tensors hold float32 or float64, not {np.dtype(dtype)}"
+        message = f"tapegrad tensors hold float32, float64 or int64, not {np.dtype(dtype)}"
     except TypeError as exc:  # not a dtype at all: NumPy's own words
         message = str(exc)
     with raises(TypeError, message):

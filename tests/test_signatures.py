@@ -89,6 +89,26 @@ def test_types(cls):
     assert parameters(signature(native)) == parameters(signature(ref))
 
 
+@pytest.mark.parametrize("backend", [tapegrad, reference], ids=["native", "reference"])
+def test_value_subclass_signatures(backend):
+    """A subclass keeps Value's signature until it defines its own constructor (3.9 and 3.13 included)."""
+
+    class Same(backend.Value):
+        pass
+
+    class Own(backend.Value):
+        def __init__(self, x, scale=2.0):
+            super().__init__(x * scale)
+
+    class OwnInherited(Own):
+        pass
+
+    assert [p.name for p in signature(Same).parameters.values()] == ["data", "label"]
+    assert parameters(signature(Own)) == parameters(signature(OwnInherited))
+    assert [p.name for p in signature(Own).parameters.values()] == ["x", "scale"]
+    assert Own(1.5).data == 3.0 and not hasattr(backend.Value(1.0), "__signature__")
+
+
 @pytest.mark.parametrize("cls, name", [(c, n) for c in ("Value", "Tensor") for n in method_names(c)])
 def test_methods(cls, name):
     native, ref = getattr(instance(tapegrad, cls), name), getattr(instance(reference, cls), name)

@@ -75,8 +75,9 @@ def test_creation_functions(tg):
     assert tg.ones(4).tolist() == [1.0] * 4
     assert tg.zeros((2, 3)).dtype == np.float32
     assert tg.zeros((0, 3)).shape == (0, 3)
-    assert tg.arange(4).tolist() == [0.0, 1.0, 2.0, 3.0]
-    assert tg.arange(4).dtype == np.float32
+    assert tg.arange(4).tolist() == [0, 1, 2, 3]
+    assert tg.arange(4).dtype == np.int64  # int arguments: int64, as PyTorch's
+    assert tg.arange(4.0).dtype == np.float32 and tg.arange(0, 2, 0.5).tolist() == [0.0, 0.5, 1.0, 1.5]
     r = tg.randn(3, 4, seed=1)
     assert r.shape == (3, 4) and r.dtype == np.float32
     expected = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
@@ -711,3 +712,13 @@ def test_check_tensor_op_catches_a_wrong_gradient(tg):
 def test_check_tensor_op_catches_a_torch_mismatch(tg):
     with pytest.raises(AssertionError):
         check_tensor_op(tg, lambda a: a.exp(), (3,), torch_fn=lambda a: a.exp() * 1.001)
+
+
+@pytest.mark.parametrize("shape, dim", [((100_003,), None), ((7, 30_011), None), ((7, 30_011), 1), ((30_011, 7), 0)])
+def test_large_float32_sums_accumulate_in_double(tg, shape, dim):
+    # one contiguous run (all dims), rows and columns: 16 partial sums in float64
+    # (kernels_reduce.cpp), so the float32 result is the float64 sum rounded once
+    x = (np.random.default_rng(11).random(shape) * 3 + 1e4).astype(np.float32)
+    got = tg.tensor(x).sum(dim).numpy() if dim is not None else tg.tensor(x).sum().numpy()
+    want = x.astype(np.float64).sum(axis=dim)
+    np.testing.assert_allclose(got, want, rtol=2 ** -23)

@@ -31,6 +31,7 @@ struct DLManagedTensor {
   void (*deleter)(DLManagedTensor* self);
 };
 constexpr std::int32_t kDLCPU = 1;
+constexpr std::uint8_t kDLInt = 0;
 constexpr std::uint8_t kDLFloat = 2;
 
 // What an exported capsule keeps alive: the array (hence its storage) and
@@ -59,7 +60,7 @@ py::object to_dlpack(const TensorPtr& t) {
   d.data = ctx->array.ptr();
   d.device = {kDLCPU, 0};
   d.ndim = static_cast<std::int32_t>(ctx->shape.size());
-  d.dtype = {kDLFloat, static_cast<std::uint8_t>(itemsize(t->data.dtype) * 8), 1};
+  d.dtype = {is_float(t->data.dtype) ? kDLFloat : kDLInt, static_cast<std::uint8_t>(itemsize(t->data.dtype) * 8), 1};
   d.shape = ctx->shape.data();
   d.strides = ctx->strides.data();
   d.byte_offset = 0;
@@ -83,20 +84,32 @@ std::shared_ptr<void> python_owner(py::object obj) {
   });
 }
 
+// The dtype an array's memory is shared as: float32, float64 or int64 (Note [Dtypes]), else none.
+bool shared_dtype(const py::dtype& dt, DType& out) {
+  if (dt.kind() == 'f' && dt.itemsize() == 4) out = DType::F32;
+  else if (dt.kind() == 'f' && dt.itemsize() == 8) out = DType::F64;
+  else if (dt.kind() == 'i' && dt.itemsize() == 8) out = DType::I64;
+  else return false;
+  return true;
+}
+
 TensorPtr wrap_array(py::object arr) {
   py::dtype dt = arr.attr("dtype").cast<py::dtype>();
   bool native_order = arr.attr("dtype").attr("isnative").cast<bool>();
-  if (dt.kind() != 'f' || (dt.itemsize() != 4 && dt.itemsize() != 8) || !native_order)
+  DType kept = DType::F32;
+  if (!shared_dtype(dt, kept) || !native_order) {
+    if (kept == DType::I64 && dt.kind() == 'i') return make_leaf(array_from_py(arr, py::str("int64")));  // swapped bytes
     return make_leaf(array_from_py(arr, dt.kind() == 'f' && dt.itemsize() == 8 ? py::str("float64") : py::str("float32")));
+  }
   py::array a = arr;
   const py::ssize_t isz = dt.itemsize();
   Shape shape(a.shape(), a.shape() + a.ndim()), strides;
   for (py::ssize_t i = 0; i < a.ndim(); ++i) {
-    if (a.strides(i) % isz != 0) return make_leaf(array_from_py(arr, py::str(isz == 4 ? "float32" : "float64")));
+    if (a.strides(i) % isz != 0) return make_leaf(array_from_py(arr, py::str(dtype_name(kept))));
     strides.push_back(a.strides(i) / isz);
   }
   void* ptr = const_cast<void*>(a.data());
-  return make_leaf(from_external(ptr, python_owner(arr), isz == 4 ? DType::F32 : DType::F64, shape, strides));
+  return make_leaf(from_external(ptr, python_owner(arr), kept, shape, strides));
 }
 
 TensorPtr from_dlpack(py::handle obj) {
@@ -110,14 +123,16 @@ TensorPtr from_dlpack(py::handle obj) {
   const DLTensor& d = m->dl_tensor;
   if (d.device.device_type != kDLCPU)
     throw TypeError("from_dlpack(): tapegrad tensors live in CPU memory, got DLPack device type " + std::to_string(d.device.device_type));
-  const bool shareable = d.dtype.code == kDLFloat && d.dtype.lanes == 1 && (d.dtype.bits == 32 || d.dtype.bits == 64);
+  const bool is_f = d.dtype.code == kDLFloat && (d.dtype.bits == 32 || d.dtype.bits == 64);
+  const bool is_i = d.dtype.code == kDLInt && d.dtype.bits == 64;
+  const bool shareable = d.dtype.lanes == 1 && (is_f || is_i);
   if (PyCapsule_SetName(cap.ptr(), "used_dltensor") != 0) throw py::error_already_set();
   std::shared_ptr<void> owner(m, [](void* p) {
     auto* mt = static_cast<DLManagedTensor*>(p);
     py::gil_scoped_acquire gil;  // NumPy's deleter drops a Python reference
     if (mt->deleter) mt->deleter(mt);
   });
-  const DType dt = d.dtype.bits == 64 ? DType::F64 : DType::F32;
+  const DType dt = is_i ? DType::I64 : d.dtype.bits == 64 ? DType::F64 : DType::F32;
   Shape shape(d.shape, d.shape + d.ndim);
   check_shape(shape, dt);  // a producer's zero-size shape may still overflow our strides
   Shape strides = d.strides ? Shape(d.strides, d.strides + d.ndim) : contiguous_strides(shape);

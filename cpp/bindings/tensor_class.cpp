@@ -14,13 +14,19 @@ using T = TensorNode;
 
 py::object numpy_of(const TensorPtr& s) { return array_view(s->data, py::cast(s)); }
 
-py::object dtype_obj(DType d) { return py::module_::import("numpy").attr("dtype")(dtype_name(d)); }
+// NumPy's dtype objects, made once (x.dtype is read on hot paths: x.dtype == tg.int64)
+py::object dtype_obj(DType d) {
+  static py::object* made[3] = {nullptr, nullptr, nullptr};  // leaked on purpose: alive until exit
+  py::object*& slot = made[static_cast<int>(d)];
+  if (slot == nullptr) slot = new py::object(py::module_::import("numpy").attr("dtype")(dtype_name(d)));
+  return *slot;
+}
 
 std::string repr(const TensorPtr& s) {
   py::module_ np = py::module_::import("numpy");
   std::string body = np.attr("array2string")(numpy_of(s), py::arg("separator") = ", ", py::arg("prefix") = "Tensor(").cast<std::string>();
   std::string extras = s->data.numel() == 0 && s->data.ndim() > 1 ? ", shape=" + shape_str(s->data.shape) : "";
-  if (s->data.dtype != DType::F32) extras += ", dtype=float64";
+  if (s->data.dtype != DType::F32) extras += std::string(", dtype=") + dtype_name(s->data.dtype);
   if (!s->is_leaf()) extras += ", op='" + op_string(*s) + "'";
   else if (s->requires_grad) extras += ", requires_grad=True";
   return "Tensor(" + body + extras + ")";
@@ -30,6 +36,7 @@ std::string repr(const TensorPtr& s) {
 // another backend's Tensor or a Value. The core checks the shape.
 TensorPtr grad_arg(const T& t, py::handle g) {
   if (g.is_none()) return nullptr;
+  if (!is_float(t.data.dtype)) throw TypeError(kIntNoGrad);
   if (is_tensor(g.ptr())) return holder_of(g.ptr());
   std::string foreign = foreign_backend(g);
   if (!foreign.empty()) throw TypeError("cannot assign " + foreign + " to the .grad of a tapegrad (native) Tensor");
@@ -46,7 +53,8 @@ void bind_properties(TensorClass& cls) {
   }, "The shape, a tuple of ints.");
   cls.def_property_readonly("ndim", [](const T& t) { return t.data.ndim(); }, "The number of dimensions.");
   cls.def_property_readonly("size", [](const T& t) { return t.data.numel(); }, "The number of elements (NumPy's size).");
-  cls.def_property_readonly("dtype", [](const T& t) { return dtype_obj(t.data.dtype); }, "numpy.float32 or numpy.float64.");
+  cls.def_property_readonly("dtype", [](const T& t) { return dtype_obj(t.data.dtype); },
+                            "np.dtype('float32'), np.dtype('float64') or np.dtype('int64').");
   cls.def_property("requires_grad", [](const T& t) { return t.requires_grad; },
                    [](T& t, py::handle flag) { set_requires_grad(t, requires_grad_arg(flag)); },
                    "Whether backward() computes a gradient for this tensor (a bool, settable on leaves).");
@@ -82,14 +90,20 @@ void bind_conversions(TensorClass& cls) {
     }
     return (!copy.is_none() && flag_arg(copy)) ? arr.attr("copy")() : arr;
   });
-  def_method(cls, "item", "self", "The only element, as a Python float.",
-             [](const TensorPtr& s, const Args&) { return item(s->data); });
+  def_method(cls, "item", "self", "The only element, as a Python float (an int for int64).",
+             [](const TensorPtr& s, const Args&) -> py::object {
+    if (s->data.dtype == DType::I64) return py::int_(item_int(s->data));
+    return py::float_(item(s->data));
+  });
   def_method(cls, "tolist", "self", "The values as nested lists of floats.",
              [](const TensorPtr& s, const Args&) { return numpy_of(s).attr("tolist")(); });
   def_method(cls, "__float__", "self", "float(x): the only element (item()).",
              [](const TensorPtr& s, const Args&) { return item(s->data); });
   def_method(cls, "__int__", "self", "int(x): the only element, truncated toward zero, as NumPy and PyTorch do.",
-             [](const TensorPtr& s, const Args&) { return py::int_(py::float_(item(s->data))); });
+             [](const TensorPtr& s, const Args&) {
+    if (s->data.dtype == DType::I64) return py::int_(item_int(s->data));
+    return py::int_(py::float_(item(s->data)));
+  });
   def_method(cls, "__bool__", "self", "bool(x): whether the only element is nonzero.",
              [](const TensorPtr& s, const Args&) { return truth_value(s->data); });
   def_method(cls, "__len__", "self", "len(x): the size of the first dimension.", [](const TensorPtr& s, const Args&) {
@@ -147,7 +161,7 @@ void named_as_python_class(TensorClass& cls) {
 void bind_tensor(py::module_& m) {
   TensorClass cls(m, "Tensor", py::buffer_protocol(),
                   sig("Tensor", "data, requires_grad=False, dtype=None",
-                      "An n-d array of float32/float64 that records the operations applied to it.").c_str());
+                      "An n-d array of float32/float64 (or int64 indices) that records the operations applied to it.").c_str());
   tensor_type = reinterpret_cast<PyTypeObject*>(cls.ptr());
   const Signature& init = signature("Tensor.__init__", "self, data, requires_grad=False, dtype=None");
   cls.def(py::init([&init](py::args args, py::kwargs kwargs) {
@@ -160,12 +174,17 @@ void bind_tensor(py::module_& m) {
     const auto isz = static_cast<py::ssize_t>(itemsize(t.data.dtype));
     std::vector<py::ssize_t> shape(t.data.shape.begin(), t.data.shape.end()), strides;
     for (auto s : t.data.strides) strides.push_back(static_cast<py::ssize_t>(s) * isz);
-    return py::buffer_info(t.data.ptr(), isz, t.data.dtype == DType::F32 ? "f" : "d", t.data.ndim(), shape, strides);
+    const std::string format = t.data.dtype == DType::F32   ? py::format_descriptor<float>::format()
+                               : t.data.dtype == DType::F64 ? py::format_descriptor<double>::format()
+                                                            : py::format_descriptor<std::int64_t>::format();
+    return py::buffer_info(t.data.ptr(), isz, format, t.data.ndim(), shape, strides);
   });
   bind_properties(cls);
   bind_conversions(cls);
   bind_copying(cls);
   bind_tensor_methods(cls);
+  bind_tensor_index(m, cls);
+  bind_tensor_nn_methods(m, cls);
   bind_tensor_autograd(cls);
   bind_tensor_functions(m);
   bind_nn_functions(m);

@@ -28,11 +28,33 @@ bool is_number(py::handle o) {
   return py::isinstance(o, real) || py::isinstance(o, npbool);
 }
 
+bool is_integral_number(py::handle o) {
+  if (PyLong_Check(o.ptr())) return true;  // bool too
+  static py::object integer = py::module_::import("numpy").attr("integer");
+  static py::object npbool = py::module_::import("numpy").attr("bool_");
+  return py::isinstance(o, integer) || py::isinstance(o, npbool);
+}
+
+TensorPtr number_tensor(py::handle x, DType dtype) {
+  if (dtype == DType::I64) {
+    if (!is_integral_number(x)) return make_leaf(scalar_array(py::float_(py::reinterpret_borrow<py::object>(x)).cast<double>(), DType::F32));
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(py::int_(py::reinterpret_borrow<py::object>(x)).ptr(), &overflow);
+    if (overflow != 0) {
+      PyErr_SetString(PyExc_OverflowError, "Python int too large to convert to int64");
+      throw py::error_already_set();
+    }
+    if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+    return make_leaf(scalar_int(static_cast<std::int64_t>(v)));
+  }
+  return make_leaf(scalar_array(py::float_(py::reinterpret_borrow<py::object>(x)).cast<double>(), dtype));
+}
+
 TensorPtr as_tensor(py::handle x, DType dtype, const char* what) {
   if (is_tensor(x.ptr())) return holder_of(x.ptr());
   std::string foreign = foreign_backend(x);
   if (!foreign.empty()) throw TypeError(std::string(what) + ": cannot combine " + foreign + " with tapegrad (native) Tensors");
-  if (is_number(x)) return make_leaf(scalar_array(py::float_(py::reinterpret_borrow<py::object>(x)).cast<double>(), dtype));
+  if (is_number(x)) return number_tensor(x, dtype);
   return make_leaf(array_from_py(x, py::none()));
 }
 
@@ -42,7 +64,8 @@ DType dtype_arg(py::handle dtype, DType fallback) {
   if (dt.kind() == 'f' && dt.itemsize() == 2) return DType::F32;  // float16 widens
   if (dt.kind() == 'f' && dt.itemsize() == 4) return DType::F32;
   if (dt.kind() == 'f' && dt.itemsize() == 8) return DType::F64;
-  throw TypeError("tapegrad tensors hold float32 or float64, not " + py::str(dt).cast<std::string>());
+  if (dt.kind() == 'i' && dt.itemsize() == 8) return DType::I64;
+  throw TypeError("tapegrad tensors hold float32, float64 or int64, not " + py::str(dt).cast<std::string>());
 }
 
 std::string foreign_backend(py::handle obj) {
@@ -77,9 +100,14 @@ Array array_from_py(py::handle data, py::handle dtype) {
                     " holding dtype " + py::str(adt).cast<std::string>());
   DType fallback = (kind == 'f' && adt.itemsize() == 8 && py::hasattr(data, "dtype")) ? DType::F64 : DType::F32;
   DType dt = dtype_arg(dtype, fallback);
-  if (kind == 'i' || kind == 'u')  // the one check both backends share (tapegrad/_shared.py)
-    py::module_::import("tapegrad._shared").attr("warn_inexact_integers")(arr, dtype_name(dt));
-  py::array c = np.attr("asarray")(arr, dt == DType::F32 ? "float32" : "float64", py::arg("order") = "C");
+  py::array c;
+  if (dt == DType::I64) {  // checked and truncated as the reference does (tapegrad/_integers.py)
+    c = py::module_::import("tapegrad._integers").attr("int64_data")(arr);
+  } else {
+    if (kind == 'i' || kind == 'u')  // the one check both backends share (tapegrad/_shared.py)
+      py::module_::import("tapegrad._shared").attr("warn_inexact_integers")(arr, dtype_name(dt));
+    c = np.attr("asarray")(arr, dtype_name(dt), py::arg("order") = "C");
+  }
   Shape shape(c.shape(), c.shape() + c.ndim());
   Array out = empty(shape, dt);
   std::memcpy(out.ptr(), c.data(), static_cast<std::size_t>(out.numel()) * itemsize(dt));
@@ -91,6 +119,7 @@ py::array array_view(const Array& a, py::handle owner) {
   std::vector<py::ssize_t> shape(a.shape.begin(), a.shape.end()), strides;
   for (auto s : a.strides) strides.push_back(static_cast<py::ssize_t>(s) * isz);
   if (a.dtype == DType::F32) return py::array(py::dtype::of<float>(), shape, strides, a.ptr(), owner);
+  if (a.dtype == DType::I64) return py::array(py::dtype::of<std::int64_t>(), shape, strides, a.ptr(), owner);
   return py::array(py::dtype::of<double>(), shape, strides, a.ptr(), owner);
 }
 
@@ -185,7 +214,18 @@ std::int64_t clamped_int(py::handle v) {
   return static_cast<std::int64_t>(x);
 }
 
+// An int64 tensor's values as they are (Note [Gather plans]: the embedding lookup `table[ids]`).
+IndexItem int64_item(const Array& a) {
+  Array c = contiguous(a);
+  IndexItem it;
+  it.kind = IndexItem::IntArray;
+  it.shape = a.shape;
+  it.values.assign(c.data<std::int64_t>(), c.data<std::int64_t>() + c.numel());
+  return it;
+}
+
 IndexItem int_array(py::handle k) {
+  if (is_tensor(k.ptr()) && holder_of(k.ptr())->data.dtype == DType::I64) return int64_item(holder_of(k.ptr())->data);
   py::module_ np = py::module_::import("numpy");
   py::object arr;
   if (is_tensor(k.ptr())) arr = array_view(holder_of(k.ptr())->data, k);
@@ -211,9 +251,12 @@ IndexItem int_array(py::handle k) {
 std::vector<IndexItem> parse_index(py::handle key) {
   py::tuple parts = py::isinstance<py::tuple>(key) ? py::reinterpret_borrow<py::tuple>(key) : py::make_tuple(key);
   std::vector<IndexItem> items;
-  py::module_ np = py::module_::import("numpy");
   for (auto k : parts) {
     IndexItem it;
+    if (is_tensor(k.ptr()) && holder_of(k.ptr())->data.dtype == DType::I64) {  // the embedding lookup, first
+      items.push_back(int64_item(holder_of(k.ptr())->data));
+      continue;
+    }
     if (k.is_none()) { it.kind = IndexItem::NewAxis; }
     else if (k.ptr() == Py_Ellipsis) { it.kind = IndexItem::Ellipsis; }
     else if (PySlice_Check(k.ptr())) {
@@ -231,11 +274,11 @@ std::vector<IndexItem> parse_index(py::handle key) {
       it.kind = IndexItem::Int;
       it.i = clamped_int(k);
     } else if (is_tensor(k.ptr()) || py::isinstance<py::list>(k) || py::isinstance<py::array>(k) || py::isinstance<py::bool_>(k)) {
-      py::object arr = is_tensor(k.ptr()) ? py::reinterpret_borrow<py::object>(k) : np.attr("asarray")(k);
+      py::object arr = is_tensor(k.ptr()) ? py::reinterpret_borrow<py::object>(k) : py::module_::import("numpy").attr("asarray")(k);
       if (!is_tensor(k.ptr()) && arr.attr("dtype").attr("kind").cast<std::string>() == "b") {
         // a boolean mask selects where it is true: one integer array per mask dim
         std::size_t j = 0;
-        for (auto idx : np.attr("nonzero")(arr)) {
+        for (auto idx : py::module_::import("numpy").attr("nonzero")(arr)) {
           items.push_back(int_array(idx));
           items.back().mask_size = arr.attr("shape")[py::int_(j++)].cast<std::int64_t>();
         }

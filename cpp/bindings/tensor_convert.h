@@ -60,6 +60,12 @@ const TensorPtr& holder_of(PyObject* o);
 bool is_number(py::handle o);
 // A Tensor argument of a function: itself, a number in `dtype`, or array data.
 TensorPtr as_tensor(py::handle x, DType dtype, const char* what);
+// int, bool and NumPy's integers and bool: the numbers an int64 tensor keeps int64 with.
+bool is_integral_number(py::handle o);
+// A number next to a tensor of dtype `dtype` (Note [Dtypes]): in that dtype,
+// except a non-integral number next to int64, which is float32; an int beyond
+// int64 is an OverflowError.
+TensorPtr number_tensor(py::handle x, DType dtype);
 
 // ---- arguments, converted in tapegrad's words (the reference's, tapegrad/reference/_shapes.py)
 
@@ -103,11 +109,13 @@ void def_method(TensorClass& cls, const char* name, const char* params, const ch
 
 void bind_tensor_class(py::module_& m, TensorClass& cls);
 void bind_tensor_methods(TensorClass& cls);
+void bind_tensor_index(py::module_& m, TensorClass& cls);
 void bind_tensor_autograd(TensorClass& cls);
 void bind_tensor_functions(py::module_& m);
 void bind_nn_functions(py::module_& m);
 void bind_dlpack(py::module_& m, TensorClass& cls);
 void bind_callbacks(py::module_& m, TensorClass& cls);
+void bind_tensor_nn_methods(py::module_& m, TensorClass& cls);
 void install_fast_paths(TensorClass& cls);
 
 }  // namespace tapegrad::bindings

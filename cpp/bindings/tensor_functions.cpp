@@ -37,6 +37,10 @@ std::vector<TensorPtr> tensor_list(py::handle seq, const char* what) {
 // cross_entropy's labels as class ids and their shape; the core checks the
 // shape and the range (Note [Errors]).
 std::pair<std::vector<std::int64_t>, Shape> labels_arg(py::handle labels) {
+  if (is_tensor(labels.ptr()) && holder_of(labels.ptr())->data.dtype == DType::I64) {  // the usual labels, as they are
+    Array ids = contiguous(holder_of(labels.ptr())->data);
+    return {std::vector<std::int64_t>(ids.data<std::int64_t>(), ids.data<std::int64_t>() + ids.numel()), ids.shape};
+  }
   py::module_ np = py::module_::import("numpy");
   py::object arr;
   if (is_tensor(labels.ptr())) {

@@ -14,10 +14,10 @@ using T = TensorNode;
 
 py::object not_implemented() { return py::reinterpret_borrow<py::object>(Py_NotImplemented); }
 
-// `other` as a tensor (numbers take `self`'s dtype), or null if foreign.
+// `other` as a tensor (numbers take `self`'s dtype, Note [Dtypes]), or null if foreign.
 TensorPtr operand(const T& self, py::handle other) {
   if (is_tensor(other.ptr())) return holder_of(other.ptr());  // no caster lookup
-  if (is_number(other)) return make_leaf(scalar_array(py::float_(py::reinterpret_borrow<py::object>(other)).cast<double>(), self.data.dtype));
+  if (is_number(other)) return number_tensor(other, self.data.dtype);
   if (py::isinstance<py::array>(other) || py::isinstance<py::list>(other) || py::isinstance<py::tuple>(other) ||
       py::isinstance(other, py::module_::import("numpy").attr("generic")))
     return make_leaf(array_from_py(other, py::none()));
@@ -140,8 +140,6 @@ TensorPtr softmax_call(Op op, const TensorPtr& s, py::handle dim) {
 void bind_movement(TensorClass& cls) {
   def_method(cls, "reshape", "self, *shape", op_info(Op::Reshape).doc,
              [](const TensorPtr& s, const Args& a) { return reshape(s, reshape_args(s, a[0])); });
-  def_method(cls, "flatten", "self", "A 1-D tensor of all the values (a 'reshape' node).",
-             [](const TensorPtr& s, const Args&) { return reshape(s, {-1}); });
   def_method(cls, "transpose", "self, dim0, dim1", op_info(Op::Transpose).doc, [](const TensorPtr& s, const Args& a) {
     return transpose(s, dim_arg(a[0], s->data.ndim()), dim_arg(a[1], s->data.ndim()));
   });
@@ -230,7 +228,11 @@ void install_fast_paths(TensorClass& cls) {
   docs.reserve(kOpCount);
   defs.reserve(kOpCount);
   for (const OpInfo& info : kOps) {
-    if (!info.tensor || info.kind != OpKind::Unary || info.python[0] == '_') continue;
+    // only the unary ops made by a method of no arguments: gelu, clamp, ... take
+    // arguments and are bound as such (tensor_nn_methods.cpp); erf has no method
+    if (!info.tensor || info.kind != OpKind::Unary || info.python[0] == '_' || info.python[0] == '\0' ||
+        py::hasattr(cls, info.python))
+      continue;
     docs.push_back(std::string(info.python) + "($self, /)\n--\n\n" + info.doc + ".");
     defs.push_back({info.python, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fast_unary_of[static_cast<int>(info.op)])),
                     METH_FASTCALL | METH_KEYWORDS, docs.back().c_str()});

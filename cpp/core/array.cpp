@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <numeric>
+#include <type_traits>
 
 namespace tapegrad {
 
@@ -45,6 +46,7 @@ Array zeros(const Shape& shape, DType dtype) {
 }
 
 Array full(const Shape& shape, DType dtype, double value) {
+  if (dtype == DType::I64) return full_int(shape, int64_of(value));
   Array a = empty(shape, dtype);
   std::int64_t n = a.numel();
   if (dtype == DType::F32) std::fill_n(a.data<float>(), n, static_cast<float>(value));
@@ -52,7 +54,22 @@ Array full(const Shape& shape, DType dtype, double value) {
   return a;
 }
 
+Array full_int(const Shape& shape, std::int64_t value) {
+  Array a = empty(shape, DType::I64);
+  std::fill_n(a.data<std::int64_t>(), a.numel(), value);
+  return a;
+}
+
 Array scalar_array(double value, DType dtype) { return full({}, dtype, value); }
+Array scalar_int(std::int64_t value) { return full_int({}, value); }
+
+const char* const kNotInt64 = "cannot convert NaN, infinity or a number beyond the int64 range to int64";
+
+std::int64_t int64_of(double v) {
+  // [-2**63, 2**63) holds every double that truncates into int64; NaN fails both tests
+  if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0)) throw ValueError(kNotInt64);
+  return static_cast<std::int64_t>(v);
+}
 
 Array from_external(void* data, std::shared_ptr<void> owner, DType dtype, Shape shape, Shape strides) {
   // aliasing constructor: shares ownership with `owner`, points at `data`
@@ -62,20 +79,28 @@ Array from_external(void* data, std::shared_ptr<void> owner, DType dtype, Shape 
 
 namespace {
 
+// One value converted: floats to int64 truncate toward zero (as NumPy and
+// PyTorch), checked, since C++ leaves NaN or an out-of-range value undefined.
+template <class D, class S>
+D convert(S v) {
+  if constexpr (std::is_same_v<D, std::int64_t> && std::is_floating_point_v<S>) return int64_of(static_cast<double>(v));
+  else return static_cast<D>(v);
+}
+
 template <class S, class D>
 void copy_strided(const Array& src, D* out) {
   const S* base = src.data<S>();
   const std::int64_t nd = src.ndim();
   const std::int64_t n = src.numel();
   if (n == 0) return;
-  if (nd == 0) { out[0] = static_cast<D>(base[0]); return; }
+  if (nd == 0) { out[0] = convert<D>(base[0]); return; }
   std::vector<std::int64_t> idx(nd, 0);
   const std::int64_t inner = src.shape[nd - 1], is = src.strides[nd - 1];
   std::int64_t off = 0;
   for (std::int64_t done = 0; done < n; done += inner) {
     const S* p = base + off;
-    if (is == 1) for (std::int64_t j = 0; j < inner; ++j) out[j] = static_cast<D>(p[j]);
-    else for (std::int64_t j = 0; j < inner; ++j) out[j] = static_cast<D>(p[j * is]);
+    if (is == 1) for (std::int64_t j = 0; j < inner; ++j) out[j] = convert<D>(p[j]);
+    else for (std::int64_t j = 0; j < inner; ++j) out[j] = convert<D>(p[j * is]);
     out += inner;
     for (std::int64_t d = nd - 2; d >= 0; --d) {  // odometer over the outer dimensions
       off += src.strides[d];
@@ -88,13 +113,9 @@ void copy_strided(const Array& src, D* out) {
 
 Array copy_as(const Array& a, DType dtype) {
   Array out = empty(a.shape, dtype);
-  if (a.dtype == DType::F32) {
-    if (dtype == DType::F32) copy_strided<float, float>(a, out.data<float>());
-    else copy_strided<float, double>(a, out.data<double>());
-  } else {
-    if (dtype == DType::F32) copy_strided<double, float>(a, out.data<float>());
-    else copy_strided<double, double>(a, out.data<double>());
-  }
+  by_any_dtype(a.dtype, [&](auto s) {
+    by_any_dtype(dtype, [&](auto d) { copy_strided<decltype(s), decltype(d)>(a, out.data<decltype(d)>()); });
+  });
   return out;
 }
 
@@ -106,7 +127,13 @@ Array astype(const Array& a, DType dtype) { return a.dtype == dtype ? a : copy_a
 
 double item(const Array& a) {
   if (a.numel() != 1) throw ValueError("item() needs a tensor with one element, got shape " + shape_str(a.shape));
+  if (a.dtype == DType::I64) return static_cast<double>(*a.data<std::int64_t>());
   return a.dtype == DType::F32 ? static_cast<double>(*a.data<float>()) : *a.data<double>();
+}
+
+std::int64_t item_int(const Array& a) {
+  if (a.numel() != 1) throw ValueError("item() needs a tensor with one element, got shape " + shape_str(a.shape));
+  return a.dtype == DType::I64 ? *a.data<std::int64_t>() : int64_of(item(a));
 }
 
 bool truth_value(const Array& a) {

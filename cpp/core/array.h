@@ -31,7 +31,12 @@ struct Array {
 Array empty(const Shape& shape, DType dtype);
 Array zeros(const Shape& shape, DType dtype);
 Array full(const Shape& shape, DType dtype, double value);
+Array full_int(const Shape& shape, std::int64_t value);  // int64
 Array scalar_array(double value, DType dtype);  // 0-d
+Array scalar_int(std::int64_t value);           // 0-d int64
+// v truncated toward zero; ValueError for NaN, infinity or beyond int64 (kNotInt64).
+std::int64_t int64_of(double v);
+extern const char* const kNotInt64;
 // Wrap external memory: `owner` keeps it alive and releases it when the last view goes.
 Array from_external(void* data, std::shared_ptr<void> owner, DType dtype, Shape shape, Shape strides);
 
@@ -39,7 +44,18 @@ Array contiguous(const Array& a);          // `a` itself when already contiguous
 Array copy(const Array& a);                // always a fresh contiguous copy
 Array astype(const Array& a, DType dtype); // `a` itself when already of that dtype
 double item(const Array& a);               // the only element; ValueError otherwise
+std::int64_t item_int(const Array& a);     // the only element of an int64 array, exactly
 bool truth_value(const Array& a);          // bool(x): the only element != 0; ValueError otherwise
+
+// Runs body(T{}) for the C++ type T of the dtype (float, double, std::int64_t).
+template <class Body>
+void by_any_dtype(DType dt, Body&& body) {
+  switch (dt) {
+    case DType::F32: body(float{}); break;
+    case DType::F64: body(double{}); break;
+    case DType::I64: body(std::int64_t{}); break;
+  }
+}
 
 // The core's words for a bad dim or reshape, also for the bindings' arguments
 // that do not fit an int64 (given as Python spells them).

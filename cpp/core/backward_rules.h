@@ -69,8 +69,7 @@ TensorPtr exp(const TensorPtr& a);
 inline Array exp(const Array& a) { return unary(Op::Exp, a); }
 TensorPtr div_scalar(const TensorPtr& a, double c);  // a / c, c in a's dtype
 inline Array div_scalar(const Array& a, double c) { return binary_scalar(Op::Div, a, c); }
-// The slice [start, stop) of dim, and the entry `index` of dim (dropped).
-TensorPtr slice(const TensorPtr& a, std::int64_t dim, std::int64_t start, std::int64_t stop);
+// The entry `index` of dim (dropped); slice() is in tensor_node.h.
 TensorPtr select(const TensorPtr& a, std::int64_t dim, std::int64_t index);
 
 // getitem (a GetItem node) and its scatter-add (a GetItemBackward node) by a
@@ -101,6 +100,8 @@ TG_DECLARE_BACKWARD(Expand)
 TG_DECLARE_BACKWARD(Cast)
 TG_DECLARE_BACKWARD(GetItem)
 TG_DECLARE_BACKWARD(GetItemBackward)
+TG_DECLARE_BACKWARD(Gather)
+TG_DECLARE_BACKWARD(Embedding)
 TG_DECLARE_BACKWARD(Concatenate)
 TG_DECLARE_BACKWARD(Stack)
 TG_DECLARE_BACKWARD(Where)
@@ -114,12 +115,20 @@ TG_DECLARE_BACKWARD(Dropout)
 TG_DECLARE_BACKWARD(Conv2d)
 TG_DECLARE_BACKWARD(MaxPool2d)
 TG_DECLARE_BACKWARD(AvgPool2d)
+TG_DECLARE_BACKWARD(Var)
+TG_DECLARE_BACKWARD(Std)
+TG_DECLARE_BACKWARD(LogSumExp)
+TG_DECLARE_BACKWARD(Clone)
 #undef TG_DECLARE_BACKWARD
 
 // Explicit instantiations, in the file that defines a rule.
 #define TG_INSTANTIATE_BACKWARD(fn)                                                                 \
   template std::vector<Array> fn<Array, FastIn>(const TensorNode&, const Array&, const FastIn&);  \
   template std::vector<TensorPtr> fn<TensorPtr, RecIn>(const TensorNode&, const TensorPtr&, const RecIn&);
+
+// An op that computes in floating point takes int64 input as float32 (Note
+// [Dtypes]): `a` itself if float, else a float32 leaf (int64 never requires grad).
+TensorPtr floating(const TensorPtr& a);
 
 // Recording a node (ops_elementwise.cpp): whether any of ts will, and the node.
 bool recording(std::initializer_list<const TensorPtr*> ts);

@@ -4,6 +4,9 @@
 #include "indexing.h"
 
 #include <algorithm>
+#include <cstring>
+
+#include "kernels.h"
 
 namespace tapegrad {
 
@@ -35,7 +38,8 @@ struct Layout {
   Shape shape, strides;
   std::int64_t offset = 0;
   bool advanced = false;
-  std::vector<std::int64_t> flat;  // advanced: element offsets, row-major over `shape`
+  std::vector<std::int64_t> flat;  // advanced: offsets of the runs of `block` elements, row-major over `shape`
+  std::int64_t block = 1;
 };
 
 // An advanced part of a subscript: an integer array (or an int among
@@ -161,11 +165,18 @@ Layout index_layout(const Shape& shape, const Shape& strides, std::int64_t offse
   R.shape = pre; R.shape.insert(R.shape.end(), B.begin(), B.end()); R.shape.insert(R.shape.end(), post.begin(), post.end());
   Shape dims = pre; dims.push_back(static_cast<std::int64_t>(table.size())); dims.insert(dims.end(), post.begin(), post.end());
   Shape st = pre_st; st.push_back(0); st.insert(st.end(), post_st.begin(), post_st.end());
+  // Note [Gather plans]: trailing dims laid out contiguously become one run
+  const std::size_t bpos = pre.size();
+  while (dims.size() > bpos + 1 && st.back() == R.block) {
+    R.block *= dims.back();
+    dims.pop_back();
+    st.pop_back();
+  }
   std::int64_t total = 1;
   for (auto v : dims) total *= v;
+  if (R.block == 0) total = 0;
   R.flat.resize(static_cast<std::size_t>(total));
   std::vector<std::int64_t> idx(dims.size(), 0);
-  const std::size_t bpos = pre.size();
   for (std::int64_t f = 0; f < total; ++f) {
     std::int64_t o = L.offset;
     for (std::size_t k = 0; k < dims.size(); ++k) o += k == bpos ? table[idx[k]] : idx[k] * st[k];
@@ -186,6 +197,7 @@ IndexPlan plan_index(const Shape& in_shape, const std::vector<IndexItem>& items)
   p.view_strides = L.strides;
   p.view_offset = L.offset;
   p.flat = std::move(L.flat);
+  p.block = L.block;
   return p;
 }
 
@@ -195,12 +207,117 @@ Array apply_index(const Array& a, const std::vector<IndexItem>& items, const Ind
     Layout L = index_layout(a.shape, a.strides, a.offset, items);
     return Array{a.storage, a.dtype, L.shape, L.strides, L.offset};
   }
-  Array src = contiguous(a);
-  Array out = empty(plan.out_shape, a.dtype);
-  const std::int64_t n = static_cast<std::int64_t>(plan.flat.size());
-  if (a.dtype == DType::F32) { const float* s = src.data<float>(); float* o = out.data<float>(); for (std::int64_t i = 0; i < n; ++i) o[i] = s[plan.flat[i]]; }
-  else { const double* s = src.data<double>(); double* o = out.data<double>(); for (std::int64_t i = 0; i < n; ++i) o[i] = s[plan.flat[i]]; }
+  return gather(a, plan);
+}
+
+// ---- gather and scatter by a plan ------------------------------------------------
+
+Array gather(const Array& a, const IndexPlan& p) {
+  Array src = contiguous(a);  // the plan describes a contiguous input
+  if (p.is_view) return Array{src.storage, src.dtype, p.out_shape, p.view_strides, src.offset + p.view_offset};
+  Array out = empty(p.out_shape, a.dtype);
+  const std::int64_t n = static_cast<std::int64_t>(p.flat.size()), b = p.block;
+  const std::int64_t* at = p.flat.data();
+  by_any_dtype(a.dtype, [&](auto t) {
+    using T = decltype(t);
+    const T* s = src.data<T>();
+    T* o = out.data<T>();
+    if (b == 1) {
+      for (std::int64_t i = 0; i < n; ++i) o[i] = s[at[i]];
+    } else {
+      for (std::int64_t i = 0; i < n; ++i) std::memcpy(o + i * b, s + at[i], static_cast<std::size_t>(b) * sizeof(T));
+    }
+  });
   return out;
+}
+
+Array scatter(const Array& g0, const IndexPlan& p) {
+  Array out = zeros(p.in_shape, g0.dtype);
+  if (p.is_view) {
+    add_into(Array{out.storage, out.dtype, p.out_shape, p.view_strides, p.view_offset}, g0);
+    return out;
+  }
+  Array g = contiguous(g0);
+  const std::int64_t n = static_cast<std::int64_t>(p.flat.size()), b = p.block;
+  const std::int64_t* at = p.flat.data();
+  by_any_dtype(out.dtype, [&](auto t) {
+    using T = decltype(t);
+    const T* s = g.data<T>();
+    T* d = out.data<T>();
+    for (std::int64_t i = 0; i < n; ++i) {
+      T* row = d + at[i];
+      const T* src = s + i * b;
+      for (std::int64_t j = 0; j < b; ++j) row[j] += src[j];
+    }
+  });
+  return out;
+}
+
+// ---- the plans of gather and embedding ------------------------------------------
+
+namespace {
+
+// The index values as one contiguous int64 run.
+Array index_values(const Array& index, const char* what, const char* name) {
+  if (index.dtype != DType::I64)
+    throw TypeError(std::string(what) + ": " + name + " must be an int64 tensor, got " + dtype_name(index.dtype));
+  return contiguous(index);
+}
+
+}  // namespace
+
+IndexPlan gather_plan(const Shape& in_shape, std::int64_t dim, const Array& index) {
+  const std::int64_t nd = static_cast<std::int64_t>(in_shape.size());
+  dim = normalize_dim(dim, nd);
+  Array ix = index_values(index, "gather", "index");
+  if (index.ndim() != nd)
+    throw ValueError("gather: index of shape " + shape_str(index.shape) + " for a tensor of shape " + shape_str(in_shape) +
+                     " (they need the same number of dimensions)");
+  for (std::int64_t d = 0; d < nd; ++d)
+    if (d != dim && index.shape[d] > in_shape[d])
+      throw ValueError("gather: index of shape " + shape_str(index.shape) + " is larger than the tensor's shape " +
+                       shape_str(in_shape) + " outside dim " + std::to_string(dim));
+  IndexPlan p;
+  p.in_shape = in_shape;
+  p.is_view = false;
+  p.out_shape = index.shape;
+  const Shape cs = contiguous_strides(in_shape);
+  const std::int64_t len = nd ? in_shape[dim] : 1, n = ix.numel();
+  const std::int64_t* v = ix.data<std::int64_t>();
+  p.flat.resize(static_cast<std::size_t>(n));
+  std::vector<std::int64_t> pos(static_cast<std::size_t>(index.ndim()), 0);
+  for (std::int64_t f = 0; f < n; ++f) {
+    if (v[f] < 0 || v[f] >= len)
+      throw IndexError("gather: index " + std::to_string(v[f]) + " is out of bounds for dim " + std::to_string(dim) +
+                       " with size " + std::to_string(len));
+    std::int64_t o = 0;
+    for (std::size_t d = 0; d < pos.size(); ++d) o += (static_cast<std::int64_t>(d) == dim ? v[f] : pos[d]) * cs[d];
+    p.flat[f] = o;
+    for (std::size_t d = pos.size(); d-- > 0;) { if (++pos[d] < index.shape[d]) break; pos[d] = 0; }
+  }
+  return p;
+}
+
+IndexPlan embedding_plan(const Shape& weight_shape, const Array& index) {
+  Array ix = index_values(index, "embedding", "idx");
+  if (weight_shape.size() != 2)
+    throw ValueError("embedding: weight must have shape (num_embeddings, embedding_dim), got " + shape_str(weight_shape));
+  const std::int64_t rows = weight_shape[0], dim = weight_shape[1], n = ix.numel();
+  IndexPlan p;
+  p.in_shape = weight_shape;
+  p.is_view = false;
+  p.out_shape = index.shape;
+  p.out_shape.push_back(dim);
+  check_shape(p.out_shape, DType::F64);
+  p.block = dim;
+  const std::int64_t* v = ix.data<std::int64_t>();
+  p.flat.resize(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (v[i] < 0 || v[i] >= rows)
+      throw IndexError("embedding: index " + std::to_string(v[i]) + " is out of range for " + std::to_string(rows) + " embeddings");
+    p.flat[i] = v[i] * dim;
+  }
+  return p;
 }
 
 }  // namespace tapegrad

@@ -20,16 +20,33 @@ struct IndexItem {
 };
 // The result of a subscript, described on a contiguous array of the input's
 // shape, so that forward (gather) and backward (scatter-add) share it.
+// Note [Gather plans]: an advanced index is a table of positions in the
+// contiguous input, one per run of `block` consecutive elements that the
+// output takes whole (the trailing dims the index leaves alone): a row of an
+// embedding table is one entry and one memcpy, not D of each.
 struct IndexPlan {
   Shape in_shape;
   bool is_view = true;   // basic indexing only: a strided view
   Shape out_shape;
   Shape view_strides;    // is_view: the view of a contiguous input
   std::int64_t view_offset = 0;
-  std::vector<std::int64_t> flat;  // !is_view: contiguous input position of each output element
+  std::vector<std::int64_t> flat;  // !is_view: contiguous input position of each run, in output order
+  std::int64_t block = 1;          // !is_view: elements per run
 };
 IndexPlan plan_index(const Shape& in_shape, const std::vector<IndexItem>& items);
 // A view for basic indexing, else a gathered copy (`plan` from plan_index on a.shape).
 Array apply_index(const Array& a, const std::vector<IndexItem>& items, const IndexPlan& plan);
+
+// The plans of x.gather(dim, index) and of embedding(index, weight): `index`
+// an int64 array, checked here (IndexError for a position out of range,
+// ValueError for shapes gather cannot take).
+IndexPlan gather_plan(const Shape& in_shape, std::int64_t dim, const Array& index);
+IndexPlan embedding_plan(const Shape& weight_shape, const Array& index);
+
+// What a plan selects from `a` (shaped like the plan's input), and its
+// adjoint: zeros of the input's shape with g (shaped like the output) added
+// where it was taken from, repeated positions adding up.
+Array gather(const Array& a, const IndexPlan& p);
+Array scatter(const Array& g, const IndexPlan& p);
 
 }  // namespace tapegrad

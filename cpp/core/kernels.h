@@ -12,16 +12,22 @@
 namespace tapegrad {
 
 // ---- elementwise (kernels_elementwise.cpp) ------------------------------------
-// Forward of a Unary op (k: the exponent of "**k"), and of a Binary or Compare
-// op with broadcasting; the result has the promoted dtype.
-Array unary(Op op, const Array& a, double k = 0.0);
+// Forward of a Unary op (k, k2: the op's numbers, as the exponent of "**k" or
+// clamp's bounds), and of a Binary or Compare op with broadcasting; the
+// result has the promoted dtype.
+Array unary(Op op, const Array& a, double k = 0.0, double k2 = 0.0);
 Array binary(Op op, const Array& a, const Array& b);
 Array binary_scalar(Op op, const Array& a, double s);   // a (op) s, s in a's dtype
 Array rbinary_scalar(Op op, double s, const Array& a);  // s (op) a
 // Backward, fused: g * d(s) for a Unary op with saved value s; g * d/da
 // (which = 0) or g * d/db (which = 1) for a Binary op.
-Array unary_grad(Op op, const Array& g, const Array& s, double k);
+Array unary_grad(Op op, const Array& g, const Array& s, double k, double k2 = 0.0);
 Array binary_grad(Op op, int which, const Array& g, const Array& a, const Array& b, const Array& out);
+// gelu, gelu_tanh and silu over vmath (kernels_activation.cpp, Note [Vector
+// activations]): false, out untouched, for other ops, int64 operands, and
+// (backward) g and s of different dtypes or shapes.
+bool vector_activation(Op op, const Array& a, Array& out);
+bool vector_activation_grad(Op op, const Array& g, const Array& s, Array& out);
 
 inline Array add(const Array& a, const Array& b) { return binary(Op::Add, a, b); }
 inline Array sub(const Array& a, const Array& b) { return binary(Op::Sub, a, b); }
@@ -33,10 +39,17 @@ inline Array scale(const Array& a, double c) { return binary_scalar(Op::Mul, a, 
 // dst = src or dst += src (src broadcast to dst's shape), in place through dst's strides.
 void copy_into(const Array& dst, const Array& src);
 void add_into(const Array& dst, const Array& src);
-// dst (contiguous) [flat[i]] += src[i], repeated positions add up.
-void scatter_add(const Array& dst, const std::vector<std::int64_t>& flat, const Array& src);
 Array where(const Array& cond, const Array& a, const Array& b);  // cond nonzero: a, else b
 Array concatenate(const std::vector<Array>& parts, std::int64_t dim);
+
+// ---- int64 (kernels_int.cpp, Note [Dtypes]) -----------------------------------------
+// The Unary (Binary, Compare) op on int64 operands: int64 for + - * neg abs
+// relu and the comparisons, else the float32 op on the converted values.
+Array int_unary(Op op, const Array& a, double k = 0.0, double k2 = 0.0);
+Array int_binary(Op op, const Array& a, const Array& b);
+// argmax (max) or argmin along dim, or over every element (all_dims): int64
+// positions, the first one among ties (a NaN wins). ValueError when empty.
+Array arg_reduce(bool max, const Array& a, std::int64_t dim, bool all_dims, bool keepdim);
 
 // ---- reductions and the softmax family (kernels_reduce.cpp) -----------------------
 enum class ReduceKind { Sum, Max, Min };
@@ -45,8 +58,25 @@ Array reduce(ReduceKind k, const Array& a, const std::vector<std::int64_t>& dims
 Array tie_share(const Array& a, const Array& m, const std::vector<std::int64_t>& dims);
 Array softmax(const Array& a, std::int64_t dim);
 Array log_softmax(const Array& a, std::int64_t dim);
+// The fused backward of softmax (log: log_softmax) along dim, y its output:
+// bitwise the composed rule's result; false (out untouched) unless dim is the
+// last and g has y's shape and dtype.
+bool softmax_backward(const Array& g, const Array& y, std::int64_t dim, bool log, Array& out);
 // Mean over rows of -log softmax(logits)[label]; also returns the softmax.
 Array cross_entropy(const Array& logits, const std::vector<std::int64_t>& labels, Array& probs);
+
+// ---- var, std, logsumexp (kernels_stats.cpp) ----------------------------------------
+// Each reduces over `dims` (normalized) and returns the keepdim-shaped result.
+// moments: the variance with the given correction, divided by max(0, n -
+// correction), or its square root (std_dev); `mean` receives each row's mean
+// (float64, keepdim-shaped), which the backward reads.
+Array moments(const Array& a, const std::vector<std::int64_t>& dims, double correction, bool std_dev, Array& mean);
+// d/da of var or std for the upstream g and result out (both keepdim-shaped).
+Array moments_grad(const Array& g, const Array& a, const Array& mean, const Array& out,
+                   const std::vector<std::int64_t>& dims, double correction, bool std_dev);
+// log sum e^a, shifted by the max (not by an infinite one: PyTorch's rule)
+Array logsumexp(const Array& a, const std::vector<std::int64_t>& dims);
+Array logsumexp_grad(const Array& g, const Array& a, const Array& out, const std::vector<std::int64_t>& dims);
 
 // ---- matmul (matmul.cpp) -------------------------------------------------------------
 Shape matmul_shape(const Shape& a, const Shape& b);  // ValueError naming both shapes

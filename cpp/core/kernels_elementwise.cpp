@@ -11,6 +11,7 @@
 #include "kernels.h"
 #include "odometer.h"
 #include "op_dispatch.h"
+#include "vmath.h"
 
 namespace tapegrad {
 
@@ -86,19 +87,54 @@ const Array& in_dtype(const Array& a, DType dt, Array& keep) {
 
 // ---- forward ------------------------------------------------------------------
 
-Array unary(Op op, const Array& a, double k) {
-  Array out = empty(a.shape, a.dtype);
+namespace {
+
+// The ops whose forward is a vmath function (Note [Vector math] in vmath.h).
+bool vector_fn(Op op, vmath::Fn& f) {
+  switch (op) {
+    case Op::Exp: f = vmath::Fn::Exp; return true;
+    case Op::Log: f = vmath::Fn::Log; return true;
+    case Op::Tanh: f = vmath::Fn::Tanh; return true;
+    case Op::Sigmoid: f = vmath::Fn::Sigmoid; return true;
+    case Op::Erf: f = vmath::Fn::Erf; return true;
+    default: return false;
+  }
+}
+
+// f over a contiguous copy of `a` (in place when a copy had to be made).
+Array vector_unary(vmath::Fn f, const Array& a) {
+  const bool fresh = !a.is_contiguous();
+  Array src = contiguous(a);
+  Array out = fresh ? src : empty(a.shape, a.dtype);
+  const auto n = static_cast<std::size_t>(a.numel());
+  by_dtype(a.dtype, [&](auto t) {
+    using T = decltype(t);
+    vmath::apply(f, src.data<T>(), out.data<T>(), n);
+  });
+  return out;
+}
+
+}  // namespace
+
+Array unary(Op op, const Array& a, double k, double k2) {
+  if (a.dtype == DType::I64) return int_unary(op, a, k, k2);  // Note [Dtypes]
+  vmath::Fn vf;
+  if (vector_fn(op, vf)) return vector_unary(vf, a);
+  Array out;
+  if (vector_activation(op, a, out)) return out;
+  out = empty(a.shape, a.dtype);
   with_unary_rule(op, [&](auto r) {
     using R = decltype(r);
     by_dtype(a.dtype, [&](auto t) {
       using T = decltype(t);
-      map1<T>(a, out.data<T>(), [k](T x) { return rules::forward1<R>(x, k); });
+      map1<T>(a, out.data<T>(), [k, k2](T x) { return rules::forward1<R>(x, k, k2); });
     });
   });
   return out;
 }
 
 Array binary(Op op, const Array& a, const Array& b) {
+  if (a.dtype == DType::I64 && b.dtype == DType::I64) return int_binary(op, a, b);  // Note [Dtypes]
   return with_common(a, b, op_name(op), [&](const Array& x, const Array& y) {
     Array out = empty(x.shape, x.dtype);
     auto run = [&](auto r) {
@@ -119,17 +155,19 @@ Array rbinary_scalar(Op op, double s, const Array& a) { return binary(op, scalar
 
 // ---- backward: g * the rule's local gradient, in one pass ------------------------
 
-Array unary_grad(Op op, const Array& g, const Array& s, double k) {
+Array unary_grad(Op op, const Array& g, const Array& s, double k, double k2) {
   return with_unary_rule(op, [&](auto r) {
     using R = decltype(r);
     if constexpr (rules::UnaryPass<R>::value == -1) {
       return unary(Op::Neg, g);
     } else {
+      Array fused;
+      if (vector_activation_grad(op, g, s, fused)) return fused;
       return with_common(g, s, op_name(op), [&](const Array& x, const Array& y) {
         Array out = empty(x.shape, x.dtype);
         by_dtype(x.dtype, [&](auto t) {
           using T = decltype(t);
-          map2<T>(x, y, out.data<T>(), [k](T gi, T si) { return gi * rules::local1<R>(si, k); });
+          map2<T>(x, y, out.data<T>(), [k, k2](T gi, T si) { return gi * rules::local1<R>(si, k, k2); });
         });
         return out;
       });
@@ -203,37 +241,43 @@ void store_into(const Array& dst, const Array& src0) {
 }  // namespace
 
 void copy_into(const Array& dst, const Array& src) {
-  by_dtype(dst.dtype, [&](auto t) { store_into<decltype(t), false>(dst, src); });
+  by_any_dtype(dst.dtype, [&](auto t) { store_into<decltype(t), false>(dst, src); });
 }
 
 void add_into(const Array& dst, const Array& src) {
-  by_dtype(dst.dtype, [&](auto t) { store_into<decltype(t), true>(dst, src); });
+  by_any_dtype(dst.dtype, [&](auto t) { store_into<decltype(t), true>(dst, src); });
 }
 
-void scatter_add(const Array& dst, const std::vector<std::int64_t>& flat, const Array& src0) {
-  Array src = contiguous(astype(src0, dst.dtype));
-  const std::int64_t n = static_cast<std::int64_t>(flat.size());
-  by_dtype(dst.dtype, [&](auto t) {
-    using T = decltype(t);
-    T* d = dst.data<T>();
-    const T* s = src.data<T>();
-    for (std::int64_t i = 0; i < n; ++i) d[flat[i]] += s[i];
-  });
-}
-
+// One pass over the broadcast operands as strided views (a mask row or a
+// number is read in place, never copied out to the full shape); the
+// condition in its own dtype, nonzero (NaN too) meaning true.
 Array where(const Array& cond, const Array& a, const Array& b) {
   Shape s = broadcast_shapes({cond.shape, a.shape, b.shape}, "where");
   DType dt = promote(a.dtype, b.dtype);
-  Array c = contiguous(expand(astype(cond, DType::F64), s));
-  Array x = contiguous(expand(astype(a, dt), s)), y = contiguous(expand(astype(b, dt), s));
+  Array keep[2];
+  const Array c = expand(cond, s), x = expand(in_dtype(a, dt, keep[0]), s), y = expand(in_dtype(b, dt, keep[1]), s);
   Array out = empty(s, dt);
-  const double* pc = c.data<double>();
-  const std::int64_t n = out.numel();
-  by_dtype(dt, [&](auto t) {
-    using T = decltype(t);
-    const T *px = x.data<T>(), *py = y.data<T>();
-    T* o = out.data<T>();
-    for (std::int64_t i = 0; i < n; ++i) o[i] = pc[i] != 0 ? px[i] : py[i];
+  by_any_dtype(c.dtype, [&](auto ct) {
+    using C = decltype(ct);
+    by_any_dtype(dt, [&](auto t) {
+      using T = decltype(t);
+      const C* pc = c.data<C>();
+      const T *px = x.data<T>(), *py = y.data<T>();
+      T* o = out.data<T>();
+      if (c.is_contiguous() && x.is_contiguous() && y.is_contiguous()) {
+        const std::int64_t n = out.numel();
+        for (std::int64_t i = 0; i < n; ++i) o[i] = pc[i] != C(0) ? px[i] : py[i];
+        return;
+      }
+      odometer<3>(s, {&c.strides, &x.strides, &y.strides}, [&](const std::array<std::int64_t, 3>& off, std::int64_t m, const std::array<std::int64_t, 3>& is) {
+        const C* q = pc + off[0];
+        const T *u = px + off[1], *v = py + off[2];
+        if (is[0] == 1 && is[1] == 1 && is[2] == 0) { const T w = v[0]; for (std::int64_t j = 0; j < m; ++j) o[j] = q[j] != C(0) ? u[j] : w; }
+        else if (is[0] == 1 && is[1] == 0 && is[2] == 1) { const T w = u[0]; for (std::int64_t j = 0; j < m; ++j) o[j] = q[j] != C(0) ? w : v[j]; }
+        else for (std::int64_t j = 0; j < m; ++j) o[j] = q[j * is[0]] != C(0) ? u[j * is[1]] : v[j * is[2]];
+        o += m;
+      });
+    });
   });
   return out;
 }

@@ -16,7 +16,7 @@
 //   dw = sum of g * xhat and db = sum of g over the other dims, in double.
 // In evaluation mode batch_norm's m and s come from the running statistics
 // and dx = s * dxhat. The reference computes the same formulas with NumPy
-// (tensor_ops_nn.py), whose sums run in another order: a few ulps apart.
+// (tensor_ops_layers.py), whose sums run in another order: a few ulps apart.
 #pragma once
 
 #include <cstdint>

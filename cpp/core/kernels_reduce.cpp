@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "kernels.h"
+#include "vmath.h"
 
 namespace tapegrad {
 
@@ -17,15 +19,32 @@ template <class T>
 struct Acc { using type = T; };
 template <>
 struct Acc<float> { using type = double; };  // float32 sums accumulate in double
+template <>
+struct Acc<std::int64_t> { using type = std::uint64_t; };  // int64 sums wrap around (defined on uint64)
+
+// The sum of one contiguous run in 16 independent partial sums, so that the
+// adds pipeline and vectorise without reassociation by the compiler (the
+// order is free: Note [Numerics], reductions).
+template <class T>
+typename Acc<T>::type sum_run(const T* p, std::int64_t len) {
+  using A = typename Acc<T>::type;
+  constexpr std::int64_t kLanes = 16;
+  A part[kLanes] = {};
+  std::int64_t j = 0;
+  for (; j + kLanes <= len; j += kLanes)
+    for (std::int64_t u = 0; u < kLanes; ++u) part[u] += static_cast<A>(p[j + u]);
+  A s = 0;
+  for (std::int64_t u = 0; u < kLanes; ++u) s += part[u];
+  for (; j < len; ++j) s += static_cast<A>(p[j]);
+  return s;
+}
 
 template <class T>
 void reduce_rows(ReduceKind k, const T* in, T* out, std::int64_t rows, std::int64_t len) {
   for (std::int64_t r = 0; r < rows; ++r) {
     const T* p = in + r * len;
     if (k == ReduceKind::Sum) {
-      typename Acc<T>::type s = 0;
-      for (std::int64_t j = 0; j < len; ++j) s += p[j];
-      out[r] = static_cast<T>(s);
+      out[r] = static_cast<T>(sum_run(p, len));
     } else {
       T m = p[0];
       for (std::int64_t j = 1; j < len && m == m; ++j) {
@@ -77,21 +96,22 @@ Array reduce(ReduceKind k, const Array& a, const std::vector<std::int64_t>& dims
   std::int64_t rows = out.numel();
   if (rows == 0) return out;
   if (len == 0) { return zeros(out_shape, a.dtype); }
-  // leading reduced dims of contiguous data: column reduction, no copy
-  bool leading = a.is_contiguous() && !order_red.empty() && order_red.back() == static_cast<std::int64_t>(order_red.size()) - 1;
+  // leading reduced dims of contiguous data: column reduction, no copy; all
+  // of them (one output): one run
+  const bool one_run = rows == 1 && a.is_contiguous();
+  bool leading = !one_run && a.is_contiguous() && !order_red.empty() &&
+                 order_red.back() == static_cast<std::int64_t>(order_red.size()) - 1;
   Array src = a;
-  if (!leading) {
+  if (!leading && !one_run) {
     std::vector<std::int64_t> perm = order_kept;
     perm.insert(perm.end(), order_red.begin(), order_red.end());
     src = contiguous(permute(a, perm));
   }
-  if (a.dtype == DType::F32) {
-    if (leading) reduce_cols<float>(k, src.data<float>(), out.data<float>(), len, rows);
-    else reduce_rows<float>(k, src.data<float>(), out.data<float>(), rows, len);
-  } else {
-    if (leading) reduce_cols<double>(k, src.data<double>(), out.data<double>(), len, rows);
-    else reduce_rows<double>(k, src.data<double>(), out.data<double>(), rows, len);
-  }
+  by_any_dtype(a.dtype, [&](auto t) {
+    using T = decltype(t);
+    if (leading) reduce_cols<T>(k, src.data<T>(), out.data<T>(), len, rows);
+    else reduce_rows<T>(k, src.data<T>(), out.data<T>(), rows, len);
+  });
   return out;
 }
 
@@ -102,32 +122,12 @@ Array tie_share(const Array& a, const Array& m, const std::vector<std::int64_t>&
 }
 
 // ---------------------------------------------------------------------------
-// Softmax family: the reduced dim is moved last, rows are processed in one
-// pass each (max, then exp-sum, then normalise), the result moved back.
+// Softmax family: the reduced dim is moved last and the rows go through
+// vmath::softmax_rows (SIMD-wide: Note [Vector math] in vmath.h), the
+// result moved back. All -inf (or empty) rows shift by 0 and come out nan; a
+// +inf makes inf - inf, so the sum and with it the whole row are nan (as NumPy).
 
 namespace {
-template <class T, bool Log>
-void softmax_rows(const T* in, T* out, std::int64_t rows, std::int64_t len) {
-  for (std::int64_t r = 0; r < rows; ++r) {
-    const T* p = in + r * len;
-    T* o = out + r * len;
-    T m = -std::numeric_limits<T>::infinity();
-    for (std::int64_t j = 0; j < len; ++j) m = p[j] > m ? p[j] : m;
-    // All -inf (or empty): shift by 0 and let exp/log produce nan. A +inf max
-    // stays: inf - inf is nan, so the sum and with it the whole row are nan (as NumPy).
-    if (m == -std::numeric_limits<T>::infinity()) m = T(0);
-    typename Acc<T>::type s = 0;
-    for (std::int64_t j = 0; j < len; ++j) { T e = std::exp(p[j] - m); if (!Log) o[j] = e; s += e; }
-    if (Log) {
-      T lse = static_cast<T>(std::log(s));
-      for (std::int64_t j = 0; j < len; ++j) o[j] = (p[j] - m) - lse;
-    } else {
-      T inv = static_cast<T>(1.0 / s);
-      for (std::int64_t j = 0; j < len; ++j) o[j] *= inv;
-    }
-  }
-}
-
 template <bool Log>
 Array softmax_impl(const Array& a, std::int64_t dim) {
   if (a.ndim() == 0) {
@@ -143,14 +143,47 @@ Array softmax_impl(const Array& a, std::int64_t dim) {
   Array src = contiguous(permute(a, perm));
   Array out = empty(src.shape, a.dtype);
   std::int64_t len = a.shape[dim], rows = len ? src.numel() / len : 0;
-  if (a.dtype == DType::F32) softmax_rows<float, Log>(src.data<float>(), out.data<float>(), rows, len);
-  else softmax_rows<double, Log>(src.data<double>(), out.data<double>(), rows, len);
+  if (a.dtype == DType::F32) vmath::softmax_rows(src.data<float>(), out.data<float>(), rows, len, Log);
+  else vmath::softmax_rows(src.data<double>(), out.data<double>(), rows, len, Log);
   return contiguous(permute(out, inv));
 }
 }  // namespace
 
-Array softmax(const Array& a, std::int64_t dim) { return softmax_impl<false>(a, dim); }
-Array log_softmax(const Array& a, std::int64_t dim) { return softmax_impl<true>(a, dim); }
+Array softmax(const Array& a, std::int64_t dim) { return softmax_impl<false>(astype(a, float_type(a.dtype)), dim); }
+Array log_softmax(const Array& a, std::int64_t dim) { return softmax_impl<true>(astype(a, float_type(a.dtype)), dim); }
+
+namespace {
+// One row of softmax's backward, y (g - Σ g y), or log_softmax's, g - e^y Σ g,
+// in the composed rule's operations and order (products rounded to T, then
+// sum_run), so that the fused result is the recorded one, bit for bit.
+template <class T>
+void softmax_backward_rows(const T* g, const T* y, T* o, std::int64_t rows, std::int64_t len, bool log) {
+  std::vector<T> tmp(static_cast<std::size_t>(len));
+  for (std::int64_t r = 0; r < rows; ++r, g += len, y += len, o += len) {
+    if (log) {
+      const T total = static_cast<T>(sum_run(g, len));
+      vmath::exp(y, tmp.data(), static_cast<std::size_t>(len));
+      for (std::int64_t j = 0; j < len; ++j) o[j] = g[j] - tmp[j] * total;
+    } else {
+      for (std::int64_t j = 0; j < len; ++j) tmp[j] = g[j] * y[j];
+      const T dot = static_cast<T>(sum_run(tmp.data(), len));
+      for (std::int64_t j = 0; j < len; ++j) o[j] = y[j] * (g[j] - dot);
+    }
+  }
+}
+}  // namespace
+
+bool softmax_backward(const Array& g_in, const Array& y_in, std::int64_t dim, bool log, Array& out) {
+  const Array& y = y_in;
+  if (y.ndim() == 0 || dim != y.ndim() - 1 || g_in.dtype != y.dtype || g_in.shape != y.shape || y.dtype == DType::I64)
+    return false;
+  const Array g = contiguous(g_in), yc = contiguous(y);
+  out = empty(y.shape, y.dtype);
+  const std::int64_t len = y.shape.back(), rows = len ? y.numel() / len : 0;
+  if (y.dtype == DType::F32) softmax_backward_rows(g.data<float>(), yc.data<float>(), out.data<float>(), rows, len, log);
+  else softmax_backward_rows(g.data<double>(), yc.data<double>(), out.data<double>(), rows, len, log);
+  return true;
+}
 
 Array cross_entropy(const Array& logits, const std::vector<std::int64_t>& labels, Array& probs) {
   if (logits.ndim() != 2)

@@ -131,7 +131,7 @@ Shape matmul_shape(const Shape& a, const Shape& b) {
 
 Array matmul(const Array& a0, const Array& b0) {
   Shape out_shape = matmul_shape(a0.shape, b0.shape);
-  DType dt = promote(a0.dtype, b0.dtype);
+  DType dt = float_type(promote(a0.dtype, b0.dtype));  // int64 operands: float32 (Note [Dtypes])
   Array a = astype(a0, dt), b = astype(b0, dt);
   if (a.ndim() == 1) a = unsqueeze(a, 0);
   if (b.ndim() == 1) { b = unsqueeze(b, 1); b.strides[1] = 1; }

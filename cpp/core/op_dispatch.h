@@ -2,12 +2,15 @@
 // time: `with_unary_rule(op, f)` calls f(rules::Name{}) for the unary
 // elementwise op Name, and likewise for binary and comparison ops. The cases
 // come from the op table, so a new row is dispatched without another list.
+// The Value engine uses with_value_unary_rule and with_value_binary_rule,
+// which leave out the Tensor-only rows.
 #pragma once
 
 #include <stdexcept>
 
 #include "op_table.h"
 #include "rules.h"
+#include "rules_tensor.h"
 
 // One case per row of the given kind, none for the others.
 #define TG_NO_CASE(Name)
@@ -38,6 +41,7 @@
 #define TG_UNARY_Softmax TG_NO_CASE
 #define TG_UNARY_Loss TG_NO_CASE
 #define TG_UNARY_NN TG_NO_CASE
+#define TG_UNARY_Arg TG_NO_CASE
 #define TG_BINARY_MatMul TG_NO_CASE
 #define TG_BINARY_Reduce TG_NO_CASE
 #define TG_BINARY_Movement TG_NO_CASE
@@ -46,6 +50,7 @@
 #define TG_BINARY_Softmax TG_NO_CASE
 #define TG_BINARY_Loss TG_NO_CASE
 #define TG_BINARY_NN TG_NO_CASE
+#define TG_BINARY_Arg TG_NO_CASE
 #define TG_COMPARE_MatMul TG_NO_CASE
 #define TG_COMPARE_Reduce TG_NO_CASE
 #define TG_COMPARE_Movement TG_NO_CASE
@@ -54,6 +59,16 @@
 #define TG_COMPARE_Softmax TG_NO_CASE
 #define TG_COMPARE_Loss TG_NO_CASE
 #define TG_COMPARE_NN TG_NO_CASE
+#define TG_COMPARE_Arg TG_NO_CASE
+#define TG_UNARY_Moments TG_NO_CASE
+#define TG_BINARY_Moments TG_NO_CASE
+#define TG_COMPARE_Moments TG_NO_CASE
+
+// Value's dispatch sees only the rows Value has (surfaces V, VT): the Value
+// engine never instantiates a Tensor-only rule, nor pays for its case.
+#define TG_ON_VALUE_V(cases) cases
+#define TG_ON_VALUE_VT(cases) cases
+#define TG_ON_VALUE_T(cases)
 
 // The dispatch sits on hot paths (a Value sweep takes it once per node):
 // always inlined, so that the switch and the rule fold into the caller.
@@ -96,6 +111,29 @@ TG_ALWAYS_INLINE decltype(auto) with_compare_rule(Op op, F&& f) {
     default: break;
   }
   throw std::logic_error("with_compare_rule: not a comparison");
+}
+
+// The same, for the ops Value has: the Value engine's dispatch.
+template <class F>
+TG_ALWAYS_INLINE decltype(auto) with_value_unary_rule(Op op, F&& f) {
+  switch (op) {
+#define TG_X(Name, str, arity, kind, saves, surf, py, doc) TG_ON_VALUE_##surf(TG_UNARY_##kind(Name))
+    TG_OPS(TG_X)
+#undef TG_X
+    default: break;
+  }
+  throw std::logic_error("with_value_unary_rule: not a unary elementwise op of Value");
+}
+
+template <class F>
+TG_ALWAYS_INLINE decltype(auto) with_value_binary_rule(Op op, F&& f) {
+  switch (op) {
+#define TG_X(Name, str, arity, kind, saves, surf, py, doc) TG_ON_VALUE_##surf(TG_BINARY_##kind(Name))
+    TG_OPS(TG_X)
+#undef TG_X
+    default: break;
+  }
+  throw std::logic_error("with_value_binary_rule: not a binary elementwise op of Value");
 }
 
 }  // namespace tapegrad

@@ -12,12 +12,14 @@ const char* kind_name(OpKind k) {
     case OpKind::Compare: return "compare";
     case OpKind::MatMul: return "matmul";
     case OpKind::Reduce: return "reduce";
+    case OpKind::Arg: return "arg";
     case OpKind::Movement: return "movement";
     case OpKind::Index: return "index";
     case OpKind::Join: return "join";
     case OpKind::Softmax: return "softmax";
     case OpKind::Loss: return "loss";
     case OpKind::NN: return "nn";
+    case OpKind::Moments: return "moments";
   }
   return "?";
 }

@@ -10,17 +10,20 @@
 //
 // Columns: X(Name, "op string", arity, Kind, Saves, surfaces, "python name", "doc")
 //   arity     number of parents; -1 for any number (concatenate, stack)
-//   Kind      Leaf, Unary, Binary (elementwise, rules in rules.h), Function (a
+//   Kind      Leaf, Unary, Binary (elementwise, rules in rules.h and, for the
+//             Tensor-only rows, rules_tensor.h), Function (a
 //             tg.autograd.Function: forward and backward from outside the
-//             core), Compare (no graph), MatMul, Reduce, Movement, Index,
-//             Join, Softmax, Loss, NN (the layers of tg.nn.functional)
+//             core), Compare (no graph), MatMul, Reduce, Arg (int64
+//             positions, no graph), Movement, Index, Join, Softmax, Loss,
+//             Moments (var, std), NN (the layers of tg.nn.functional)
 //   Saves     what the backward reads: None, Input (the only parent), Inputs,
 //             Output, InputsOutput, Custom (documented at the op)
 //   surfaces  V: Value has it, T: Tensor has it
 //   python    the method (or operator) that makes it, "" if none of its own
 //   doc       what it computes and its local gradient d/d(input), for docstrings and the registry
 //
-// Value ops come first: a Value node keeps its op in 5 bits (value.h).
+// Value ops come first: a Value node keeps its op in 5 bits (value.h); the
+// Tensor-only rows follow, the newest last.
 #pragma once
 
 #include <cstdint>
@@ -88,13 +91,17 @@
     "max over dims; d/da_i = [a_i = max] / #ties") \
   X(Min,             "min",              1,  Reduce,   InputsOutput, T,  "min", \
     "min over dims; d/da_i = [a_i = min] / #ties") \
+  X(Argmax,          "argmax",           1,  Arg,      None,         T,  "argmax", \
+    "the int64 position of the largest value along dim (the first of ties); no gradient") \
+  X(Argmin,          "argmin",           1,  Arg,      None,         T,  "argmin", \
+    "the int64 position of the smallest value along dim (the first of ties); no gradient") \
   X(Reshape,         "reshape",          1,  Movement, None,         T,  "reshape", \
     "the same values in a new shape; g reshaped back") \
   X(Transpose,       "transpose",        1,  Movement, None,         T,  "transpose", \
     "two dims swapped (or all reversed, .T); g permuted back") \
   X(Permute,         "permute",          1,  Movement, None,         T,  "permute", \
     "dims reordered; g permuted back") \
-  X(Expand,          "expand",           1,  Movement, None,         T,  "", \
+  X(Expand,          "expand",           1,  Movement, None,         T,  "expand", \
     "broadcast to a larger shape; g summed over the copies") \
   X(Cast,            "astype",           1,  Movement, None,         T,  "", \
     "the values in another dtype; g cast back") \
@@ -102,6 +109,10 @@
     "NumPy indexing; g scattered back (repeated indices add up)") \
   X(GetItemBackward, "getitem_backward", 1,  Index,    None,         T,  "", \
     "the scatter-add of getitem's backward; g gathered again") \
+  X(Gather,          "gather",           1,  Index,    None,         T,  "gather", \
+    "out[i][j] = a[index[i][j]][j] along dim (int64 index); g scattered back (getitem_backward)") \
+  X(Embedding,       "embedding",        1,  Index,    None,         T,  "", \
+    "the rows of a table picked by int64 ids (nn.functional.embedding); g added back into the rows (getitem_backward)") \
   X(Concatenate,     "concatenate",      -1, Join,     None,         T,  "concatenate", \
     "joined along a dim; each input gets its slice of g") \
   X(Stack,           "stack",            -1, Join,     None,         T,  "stack", \
@@ -116,6 +127,32 @@
     "mean of -log softmax(a)[label]; (softmax(a) - onehot) / N") \
   X(MseLoss,         "mse_loss",         2,  Loss,     Custom,       T,  "mse_loss", \
     "mean of (a - b)^2; d/da = 2 (a - b) / n, d/db = -that") \
+  X(Gelu,            "gelu",             1,  Unary,    Input,        T,  "gelu", \
+    "a Phi(a), Phi the normal cdf; d/da = Phi(a) + a phi(a)") \
+  X(GeluTanh,        "gelu_tanh",        1,  Unary,    Input,        T,  "gelu", \
+    "a/2 (1 + tanh(sqrt(2/pi) (a + 0.044715 a^3))); d/da = (1 + t)/2 + a/2 (1 - t^2) u'") \
+  X(Erf,             "erf",              1,  Unary,    Input,        T,  "", \
+    "erf(a); d/da = 2/sqrt(pi) e^(-a^2)") \
+  X(Silu,            "silu",             1,  Unary,    Input,        T,  "silu", \
+    "a sigmoid(a); d/da = s (1 + a (1 - s))") \
+  X(Softplus,        "softplus",         1,  Unary,    Input,        T,  "softplus", \
+    "log(1 + e^(beta a)) / beta, a where beta a > threshold; d/da = sigmoid(beta a), 1 there") \
+  X(LeakyRelu,       "leaky_relu",       1,  Unary,    Input,        T,  "leaky_relu", \
+    "a if a > 0 else slope a; d/da = 1 if a > 0 else slope") \
+  X(Clamp,           "clamp",            1,  Unary,    Input,        T,  "clamp", \
+    "min(max(a, lo), hi); d/da = 1 if lo <= a <= hi else 0") \
+  X(Maximum,         "maximum",          2,  Binary,   Inputs,       T,  "maximum", \
+    "the larger of a and b; d/da = [a > b] + [a = b]/2, d/db likewise") \
+  X(Minimum,         "minimum",          2,  Binary,   Inputs,       T,  "minimum", \
+    "the smaller of a and b; d/da = [a < b] + [a = b]/2, d/db likewise") \
+  X(Var,             "var",              1,  Moments,  Custom,       T,  "var", \
+    "sum of (a - mean)^2 / (n - correction) over dims; d/da_i = 2 (a_i - mean) / (n - correction)") \
+  X(Std,             "std",              1,  Moments,  Custom,       T,  "std", \
+    "sqrt(var) over dims; d/da_i = (a_i - mean) / ((n - correction) std), 0 where std = 0") \
+  X(LogSumExp,       "logsumexp",        1,  Softmax,  InputsOutput, T,  "logsumexp", \
+    "log sum e^a over dims, stable; d/da_i = e^(a_i - out) = softmax(a)_i") \
+  X(Clone,           "clone",            1,  Movement, None,         T,  "clone", \
+    "a copy of the values; g passes through") \
   X(LayerNorm,       "layer_norm",       -1, NN,       Custom,       T,  "layer_norm", \
     "xhat w + b, xhat = (a - mean) s, s = 1/sqrt(var + eps) over the trailing dims; " \
     "d/da = s (gw - mean(gw) - xhat mean(gw xhat)), d/dw = sum g xhat, d/db = sum g") \
@@ -140,7 +177,9 @@ enum class Op : std::uint8_t {
 #undef TG_ENUM
 };
 
-enum class OpKind : std::uint8_t { Leaf, Unary, Binary, Function, Compare, MatMul, Reduce, Movement, Index, Join, Softmax, Loss, NN };
+enum class OpKind : std::uint8_t {
+  Leaf, Unary, Binary, Function, Compare, MatMul, Reduce, Arg, Movement, Index, Join, Softmax, Loss, Moments, NN
+};
 enum class Saves : std::uint8_t { None, Input, Inputs, Output, InputsOutput, Custom };
 
 struct OpInfo {

@@ -14,7 +14,11 @@ namespace tapegrad {
 
 // ---- recording ------------------------------------------------------------------
 
+const char* const kIntGrad = "int64 tensors cannot require grad (only float32 and float64 tensors can)";
+const char* const kIntNoGrad = "int64 tensors cannot have a .grad (only float32 and float64 tensors can)";
+
 TensorPtr make_leaf(Array data, bool requires_grad) {
+  if (requires_grad && !is_float(data.dtype)) throw TypeError(kIntGrad);
   auto n = std::make_shared<TensorNode>();
   n->data = std::move(data);
   n->requires_grad = requires_grad;
@@ -97,13 +101,17 @@ TensorPtr unary_op(Op op, const TensorPtr& a) {
   return record(std::move(out), op, {a}, std::move(saved));
 }
 
-TensorPtr pow_const(const TensorPtr& a, double k) {
-  Array out = unary(Op::PowConst, a->data, k);
+TensorPtr unary_param(Op op, const TensorPtr& a, double k, double k2) {
+  Array out = unary(op, a->data, k, k2);
   if (!recording({&a})) return make_leaf(std::move(out));
-  TensorPtr n = record(std::move(out), Op::PowConst, {a}, {a->data});
+  std::vector<Array> saved = saved_values(op, {a->data}, out);
+  TensorPtr n = record(std::move(out), op, {a}, std::move(saved));
   n->k = k;
+  n->k2 = k2;
   return n;
 }
+
+TensorPtr pow_const(const TensorPtr& a, double k) { return unary_param(Op::PowConst, a, k); }
 
 TensorPtr binary_op(Op op, const TensorPtr& a, const TensorPtr& b) {
   if (!recording({&a, &b})) return make_leaf(binary(op, a->data, b->data));
@@ -129,6 +137,10 @@ TensorPtr scale(const TensorPtr& a, double c) { return mul(a, make_leaf(scalar_a
 TensorPtr div_scalar(const TensorPtr& a, double c) { return div(a, make_leaf(scalar_array(c, a->data.dtype))); }
 
 TensorPtr exp(const TensorPtr& a) { return unary_op(Op::Exp, a); }
+
+TensorPtr floating(const TensorPtr& a) {
+  return is_float(a->data.dtype) ? a : make_leaf(astype(a->data, float_type(a->data.dtype)));
+}
 
 // ---- backward -------------------------------------------------------------------
 
@@ -163,7 +175,7 @@ TRec apply(Op op, const TRec& a) {
   return TRec(unary_op(op, a.node()));
 }
 
-[[maybe_unused]] TRec operator+(const TRec& a, const TRec& b) { return arith(Op::Add, a, b); }
+TRec operator+(const TRec& a, const TRec& b) { return arith(Op::Add, a, b); }
 TRec operator-(const TRec& a, const TRec& b) { return arith(Op::Sub, a, b); }
 TRec operator*(const TRec& a, const TRec& b) { return arith(Op::Mul, a, b); }
 TRec operator/(const TRec& a, const TRec& b) { return arith(Op::Div, a, b); }
@@ -171,6 +183,10 @@ TRec operator-(const TRec& a) { return apply(Op::Neg, a); }
 TRec cos(const TRec& a) { return apply(Op::Cos, a); }
 TRec sin(const TRec& a) { return apply(Op::Sin, a); }
 TRec log(const TRec& a) { return apply(Op::Log, a); }
+TRec exp(const TRec& a) { return apply(Op::Exp, a); }
+TRec erf(const TRec& a) { return apply(Op::Erf, a); }
+TRec tanh_of(const TRec& a) { return apply(Op::Tanh, a); }
+TRec sigmoid_of(const TRec& a) { return apply(Op::Sigmoid, a); }
 TRec pow_of(const TRec& a, const TRec& b) {
   if (a.is_node() && !b.is_node()) return TRec(pow_const(a.node(), b.constant()));  // "**k"
   return arith(Op::Pow, a, b);
@@ -183,6 +199,7 @@ TRec is_zero(const TRec& x) { return TRec(make_leaf(binary_scalar(Op::Eq, x.node
 TRec zero_base(const TRec& a, const TRec& b) {
   return TRec(make_leaf(mul(binary_scalar(Op::Eq, a.node()->data, 0.0), binary_scalar(Op::Ge, b.node()->data, 0.0))));
 }
+TRec gt(const TRec& x, double t) { return TRec(make_leaf(binary_scalar(Op::Gt, x.node()->data, t))); }
 TRec select(const TRec& mask, const TRec& x, const TRec& y) {
   const TensorPtr& like = x.is_node() ? x.node() : y.is_node() ? y.node() : mask.node();
   return TRec(where(mask.node(), x.as_node(like), y.as_node(like)));
@@ -200,15 +217,18 @@ std::vector<X> unary_backward(const TensorNode& n, const X& g, const In& in) {
   const bool reads_output = op_info(n.op).saves == Saves::Output;
   if constexpr (!kRecorded<X>) {
     if (n.op == Op::Neg) return {neg(g)};
-    return {unary_grad(n.op, g, reads_output ? in.output() : in.input(0), n.k)};
+    return {unary_grad(n.op, g, reads_output ? in.output() : in.input(0), n.k, n.k2)};
   } else {
     return with_unary_rule(n.op, [&](auto r) -> std::vector<X> {
       using R = decltype(r);
       if constexpr (rules::UnaryPass<R>::value == -1) {
         return {neg(g)};
+      } else if constexpr (rules::Piecewise<R>::value) {  // d is a constant of the graph: the kernel's
+        const TensorPtr& s = reads_output ? in.output() : in.input(0);
+        return {mul(g, make_leaf(unary_grad(n.op, scalar_array(1.0, s->data.dtype), s->data, n.k, n.k2)))};
       } else {
         TRec s(reads_output ? in.output() : in.input(0));
-        return {times(g, rules::local1<R>(s, n.k))};
+        return {times(g, rules::local1<R>(s, n.k, n.k2))};
       }
     });
   }
@@ -230,11 +250,19 @@ std::vector<X> binary_backward(const TensorNode& n, const X& g, const In& in) {
   } else {
     with_binary_rule(n.op, [&](auto r) {
       using R = decltype(r);
-      rules::Pair<TRec> d = R::d(TRec(in.input(0)), TRec(in.input(1)), TRec(in.output()));
-      const TRec* local[2] = {&d.da, &d.db};
-      for (int i = 0; i < 2; ++i) {
-        if (!in.needs(i)) continue;
-        out[i] = R::kPass[i] == 1 ? g : R::kPass[i] == -1 ? neg(g) : times(g, *local[i]);
+      if constexpr (rules::Piecewise<R>::value) {  // d is a constant of the graph: the kernel's
+        const Array& o = in.output()->data;  // a constant operand may be broadcast implicitly
+        const Array a = broadcast_view(in.input(0)->data, o.shape), b = broadcast_view(in.input(1)->data, o.shape);
+        const Array ones = full(o.shape, o.dtype, 1.0);
+        for (int i = 0; i < 2; ++i)
+          if (in.needs(i)) out[i] = mul(g, make_leaf(binary_grad(n.op, i, ones, a, b, o)));
+      } else {
+        rules::Pair<TRec> d = R::d(TRec(in.input(0)), TRec(in.input(1)), TRec(in.output()));
+        const TRec* local[2] = {&d.da, &d.db};
+        for (int i = 0; i < 2; ++i) {
+          if (!in.needs(i)) continue;
+          out[i] = R::kPass[i] == 1 ? g : R::kPass[i] == -1 ? neg(g) : times(g, *local[i]);
+        }
       }
     });
   }

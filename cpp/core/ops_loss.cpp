@@ -1,6 +1,7 @@
 // The softmax family and the losses: softmax, log_softmax, cross_entropy
 // (fused with its softmax, stable) and mse_loss.
 #include <cmath>
+#include <type_traits>
 
 #include "backward_rules.h"
 
@@ -27,6 +28,10 @@ TensorPtr log_softmax(const TensorPtr& a, std::int64_t dim) { return softmax_nod
 template <class X, class In>
 std::vector<X> backward_Softmax(const TensorNode& n, const X& g, const In& in) {
   const X& s = in.output();
+  if constexpr (std::is_same_v<X, Array>) {
+    Array fused;
+    if (softmax_backward(g, s, n.dims[0], false, fused)) return {fused};
+  }
   return {mul(s, sub(g, sum_keepdim(mul(g, s), n.dims)))};
 }
 TG_INSTANTIATE_BACKWARD(backward_Softmax)
@@ -34,6 +39,10 @@ TG_INSTANTIATE_BACKWARD(backward_Softmax)
 // d log s_i/da_j = δij - s_j  =>  g - s Σ g
 template <class X, class In>
 std::vector<X> backward_LogSoftmax(const TensorNode& n, const X& g, const In& in) {
+  if constexpr (std::is_same_v<X, Array>) {
+    Array fused;
+    if (softmax_backward(g, in.output(), n.dims[0], true, fused)) return {fused};
+  }
   return {sub(g, mul(exp(in.output()), sum_keepdim(g, n.dims)))};
 }
 TG_INSTANTIATE_BACKWARD(backward_LogSoftmax)
@@ -42,7 +51,7 @@ TG_INSTANTIATE_BACKWARD(backward_LogSoftmax)
 
 // Saves (Custom): softmax(logits), which the fused sweep's rule reads.
 TensorPtr cross_entropy(const TensorPtr& logits, const std::vector<std::int64_t>& labels, const Shape& label_shape) {
-  const Array& z = logits->data;
+  const Array z = astype(logits->data, float_type(logits->data.dtype));  // int64 logits: float32
   if (z.ndim() != 2) throw ValueError("cross_entropy: logits must have shape (N, C), got " + shape_str(z.shape));
   const std::int64_t rows = z.shape[0], classes = z.shape[1];
   if (label_shape != Shape{rows} || static_cast<std::int64_t>(labels.size()) != rows)
@@ -79,7 +88,8 @@ TG_INSTANTIATE_BACKWARD(backward_CrossEntropy)
 // ---- mse_loss --------------------------------------------------------------------------
 
 // Saves (Custom): pred - target, broadcast.
-TensorPtr mse_loss(const TensorPtr& pred, const TensorPtr& target) {
+TensorPtr mse_loss(const TensorPtr& pred0, const TensorPtr& target0) {
+  const TensorPtr pred = floating(pred0), target = floating(target0);
   Shape s = broadcast_shape(pred->data.shape, target->data.shape, "mse_loss");
   const bool rec = recording({&pred, &target});
   TensorPtr p = rec ? expanded(pred, s) : pred, t = rec ? expanded(target, s) : target;

@@ -8,7 +8,8 @@
 
 namespace tapegrad {
 
-TensorPtr reduce_op(Op op, const TensorPtr& a, const std::vector<std::int64_t>& dims0, bool all_dims, bool keepdim) {
+TensorPtr reduce_op(Op op, const TensorPtr& a0, const std::vector<std::int64_t>& dims0, bool all_dims, bool keepdim) {
+  const TensorPtr a = op == Op::Mean ? floating(a0) : a0;  // sum, max, min keep int64 (Note [Dtypes])
   std::vector<std::int64_t> dims;
   if (all_dims) for (std::int64_t i = 0; i < a->data.ndim(); ++i) dims.push_back(i);
   else dims = normalize_dims(dims0, a->data.ndim());
@@ -31,6 +32,10 @@ TensorPtr reduce_op(Op op, const TensorPtr& a, const std::vector<std::int64_t>& 
   n->dims = std::move(dims);
   n->keepdim = keepdim;
   return n;
+}
+
+TensorPtr arg_op(Op op, const TensorPtr& a, std::int64_t dim, bool all_dims, bool keepdim) {
+  return make_leaf(arg_reduce(op == Op::Argmax, a->data, dim, all_dims, keepdim));
 }
 
 namespace {

@@ -1,5 +1,5 @@
-// Movement and indexing: reshape, transpose, permute, expand and NumPy
-// subscripts. Each moves values without changing them, so each backward
+// Movement and indexing: reshape, transpose, permute, expand, astype, clone
+// and NumPy subscripts. Each moves values without changing them, so each backward
 // moves the gradient back: the inverse reshape or permutation, the sum over
 // broadcast copies, the scatter-add of a gather (and the gather of that).
 #include <memory>
@@ -97,7 +97,7 @@ TG_INSTANTIATE_BACKWARD(backward_Expand)
 TensorPtr cast(const TensorPtr& a, DType dtype) {
   if (a->data.dtype == dtype) return a;
   Array out = astype(a->data, dtype);
-  if (!recording({&a})) return make_leaf(std::move(out));
+  if (!is_float(dtype) || !recording({&a})) return make_leaf(std::move(out));
   return record(std::move(out), Op::Cast, {a});
 }
 
@@ -109,31 +109,26 @@ std::vector<X> backward_Cast(const TensorNode& n, const X& g, const In&) {
 }
 TG_INSTANTIATE_BACKWARD(backward_Cast)
 
+// ---- clone -----------------------------------------------------------------------------
+
+TensorPtr clone(const TensorPtr& a) {
+  Array out = copy(a->data);
+  if (!recording({&a})) return make_leaf(std::move(out));
+  return record(std::move(out), Op::Clone, {a});
+}
+
+// the same values: g passes through
+template <class X, class In>
+std::vector<X> backward_Clone(const TensorNode&, const X& g, const In&) {
+  return {g};
+}
+TG_INSTANTIATE_BACKWARD(backward_Clone)
+
 // ---- indexing: getitem and its backward, a scatter-add ----------------------------
 
 namespace {
 
 using PlanPtr = std::shared_ptr<const IndexPlan>;
-
-// The values a plan selects from g (g shaped like the plan's input).
-Array gather(const Array& g, const IndexPlan& p) {
-  Array src = contiguous(g);  // the plan describes a contiguous input
-  if (p.is_view) return Array{src.storage, src.dtype, p.out_shape, p.view_strides, src.offset + p.view_offset};
-  Array out = empty(p.out_shape, g.dtype);
-  const std::int64_t n = static_cast<std::int64_t>(p.flat.size());
-  if (g.dtype == DType::F32) { const float* s = src.data<float>(); float* o = out.data<float>(); for (std::int64_t i = 0; i < n; ++i) o[i] = s[p.flat[i]]; }
-  else { const double* s = src.data<double>(); double* o = out.data<double>(); for (std::int64_t i = 0; i < n; ++i) o[i] = s[p.flat[i]]; }
-  return out;
-}
-
-// g (shaped like the plan's output) added back where it was taken from;
-// repeated positions add up.
-Array scatter(const Array& g, const IndexPlan& p) {
-  Array out = zeros(p.in_shape, g.dtype);
-  if (p.is_view) add_into(Array{out.storage, out.dtype, p.out_shape, p.view_strides, p.view_offset}, g);
-  else scatter_add(out, p.flat, g);
-  return out;
-}
 
 TensorPtr with_plan(Array out, Op op, const TensorPtr& a, PlanPtr plan) {
   if (!recording({&a})) return make_leaf(std::move(out));
@@ -167,6 +162,32 @@ std::vector<X> backward_GetItemBackward(const TensorNode& n, const X& g, const I
   return {gather_by(g, n.plan)};
 }
 TG_INSTANTIATE_BACKWARD(backward_GetItemBackward)
+
+// ---- gather and embedding: getitem with plans of their own (Note [Gather plans]) ------
+
+TensorPtr gather(const TensorPtr& a, std::int64_t dim, const Array& index) {
+  auto plan = std::make_shared<const IndexPlan>(gather_plan(a->data.shape, dim, index));
+  return with_plan(tapegrad::gather(a->data, *plan), Op::Gather, a, plan);
+}
+
+TensorPtr embedding(const Array& index, const TensorPtr& weight) {
+  auto plan = std::make_shared<const IndexPlan>(embedding_plan(weight->data.shape, index));
+  return with_plan(tapegrad::gather(weight->data, *plan), Op::Embedding, weight, plan);
+}
+
+// as getitem's: g scattered back where the values came from
+template <class X, class In>
+std::vector<X> backward_Gather(const TensorNode& n, const X& g, const In& in) {
+  return backward_GetItem(n, g, in);
+}
+TG_INSTANTIATE_BACKWARD(backward_Gather)
+
+// g's rows added back into the rows of the table they came from
+template <class X, class In>
+std::vector<X> backward_Embedding(const TensorNode& n, const X& g, const In& in) {
+  return backward_GetItem(n, g, in);
+}
+TG_INSTANTIATE_BACKWARD(backward_Embedding)
 
 // ---- slices of nodes, for the backward rules of joins --------------------------------
 

@@ -113,7 +113,8 @@ struct Pow {
 };
 
 // ---- unary --------------------------------------------------------------------
-// kParam: the rule takes the op's number k (the exponent of "**k").
+// kParams: how many of the op's numbers the rule takes (k, then k2): the
+// exponent of "**k" here; a slope, bounds, beta and threshold in rules_tensor.h.
 
 struct Neg {
   template <class T> static T f(T a) { return -a; }
@@ -122,7 +123,7 @@ struct Neg {
 };
 
 struct PowConst {
-  static constexpr bool kParam = true;
+  static constexpr int kParams = 1;
   // NumPy and PyTorch compute a ** 2 as a square and a ** 0.5 as a square root
   // (which differs from pow() at -inf and -0): Values and Tensors alike.
   template <class T> static T f(T a, double k) {
@@ -201,25 +202,35 @@ struct Ne { template <class T> static T f(T a, T b) { return static_cast<T>(a !=
 // ---- traits ---------------------------------------------------------------------
 
 template <class R, class = void>
-struct HasParam : std::false_type {};
+struct ParamCount : std::integral_constant<int, 0> {};
 template <class R>
-struct HasParam<R, std::void_t<decltype(R::kParam)>> : std::true_type {};
+struct ParamCount<R, std::void_t<decltype(R::kParams)>> : std::integral_constant<int, R::kParams> {};
+
+// kPiecewise: the rule's local derivative is piecewise constant (a step, a
+// mask, a slope): the recorded backward takes it as a constant of the graph,
+// evaluated by the kernel, so `d` is written for plain numbers only.
+template <class R, class = void>
+struct Piecewise : std::false_type {};
+template <class R>
+struct Piecewise<R, std::void_t<decltype(R::kPiecewise)>> : std::bool_constant<R::kPiecewise> {};
 
 template <class R, class = void>
 struct UnaryPass : std::integral_constant<int, 0> {};
 template <class R>
 struct UnaryPass<R, std::void_t<decltype(R::kPass)>> : std::integral_constant<int, R::kPass> {};
 
-// f and d of a unary rule, whether or not it takes the op's number.
+// f and d of a unary rule, whatever number of the op's numbers it takes.
 template <class R, class T>
-T forward1(T a, double k) {
-  if constexpr (HasParam<R>::value) return R::f(a, k);
-  else return (void)k, R::f(a);
+T forward1(T a, double k, double k2 = 0.0) {
+  if constexpr (ParamCount<R>::value == 2) return R::f(a, k, k2);
+  else if constexpr (ParamCount<R>::value == 1) return (void)k2, R::f(a, k);
+  else return (void)k, (void)k2, R::f(a);
 }
 template <class R, class S>
-S local1(const S& s, double k) {
-  if constexpr (HasParam<R>::value) return R::d(s, k);
-  else return (void)k, R::d(s);
+S local1(const S& s, double k, double k2 = 0.0) {
+  if constexpr (ParamCount<R>::value == 2) return R::d(s, k, k2);
+  else if constexpr (ParamCount<R>::value == 1) return (void)k2, R::d(s, k);
+  else return (void)k, (void)k2, R::d(s);
 }
 
 }  // namespace tapegrad::rules

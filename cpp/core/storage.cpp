@@ -21,7 +21,14 @@
 
 namespace tapegrad {
 
-const char* dtype_name(DType d) { return d == DType::F32 ? "float32" : "float64"; }
+const char* dtype_name(DType d) {
+  switch (d) {
+    case DType::F32: return "float32";
+    case DType::F64: return "float64";
+    case DType::I64: return "int64";
+  }
+  return "?";
+}
 
 std::string shape_str(const Shape& s) {
   std::ostringstream os;
@@ -250,7 +257,7 @@ std::string bytes_needed(const Shape& s, DType d) {
 }  // namespace
 
 MemoryError too_big(const Shape& s, DType d) {
-  return MemoryError(std::string("a ") + dtype_name(d) + " tensor of shape " + shape_str(s) + " needs " +
+  return MemoryError(std::string(d == DType::I64 ? "an " : "a ") + dtype_name(d) + " tensor of shape " + shape_str(s) + " needs " +
                      bytes_needed(s, d) + " bytes, more than this machine's memory");
 }
 

@@ -14,10 +14,21 @@
 
 namespace tapegrad {
 
-// Note [Dtypes]: float32 (the default) and float64.
-enum class DType : std::uint8_t { F32, F64 };
+// Note [Dtypes]: float32 (the default), float64, and int64 for indices and
+// labels (never requiring grad).
+enum class DType : std::uint8_t { F32, F64, I64 };
 inline std::size_t itemsize(DType d) { return d == DType::F32 ? 4 : 8; }
-inline DType promote(DType a, DType b) { return (a == DType::F64 || b == DType::F64) ? DType::F64 : DType::F32; }
+inline bool is_float(DType d) { return d != DType::I64; }
+// PyTorch's promotion: int64 with a float gives that float; float32 with float64 gives float64.
+inline DType promote(DType a, DType b) {
+  if (a == b) return a;
+  if (a == DType::I64) return b;
+  if (b == DType::I64) return a;
+  return DType::F64;
+}
+// The dtype an op that computes in floating point (/, exp, mean, matmul, ...)
+// gives for an operand of dtype d: int64 computes in float32.
+inline DType float_type(DType d) { return d == DType::I64 ? DType::F32 : d; }
 const char* dtype_name(DType d);
 
 using Shape = SmallVec;  // shapes and strides rarely exceed 6 dims: no heap allocation

@@ -43,6 +43,7 @@ TensorNode::~TensorNode() {
     return backward_##Name(n, g, in);
 #define TG_BW_Leaf TG_BW_NONE
 #define TG_BW_Compare TG_BW_NONE
+#define TG_BW_Arg TG_BW_NONE
 #define TG_BW_Unary TG_BW_UNARY
 #define TG_BW_Binary TG_BW_BINARY
 #define TG_BW_Function(Name) \
@@ -56,6 +57,7 @@ TensorNode::~TensorNode() {
 #define TG_BW_Softmax TG_BW_OWN
 #define TG_BW_Loss TG_BW_OWN
 #define TG_BW_NN TG_BW_OWN
+#define TG_BW_Moments TG_BW_OWN
 
 namespace {
 
@@ -162,10 +164,12 @@ void set_requires_grad(TensorNode& t, bool flag) {
   if (!t.is_leaf())
     throw RuntimeError("requires_grad can only be changed on a leaf tensor; this one was computed by op '" + op_string(t) +
                        "' (use detach() to get a leaf)");
+  if (flag && !is_float(t.data.dtype)) throw TypeError(kIntGrad);
   t.requires_grad = flag;
 }
 
 void set_grad(TensorNode& t, TensorPtr grad) {
+  if (grad && !is_float(t.data.dtype)) throw TypeError(kIntNoGrad);
   if (grad && grad->data.shape != t.data.shape)
     throw ValueError("assigned grad has shape " + shape_str(grad->data.shape) + " but the tensor has shape " +
                      shape_str(t.data.shape));
@@ -176,6 +180,7 @@ void set_grad(TensorNode& t, TensorPtr grad) {
 namespace {
 
 bool has_nan(const Array& a) {
+  if (!is_float(a.dtype)) return false;
   Array c = contiguous(a);
   const std::int64_t n = c.numel();
   if (c.dtype == DType::F32) {

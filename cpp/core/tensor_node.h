@@ -1,9 +1,9 @@
 // The tensor graph: a node holds its value (an Array), the op that made it
 // (a row of op_table.h), its parents, the values its backward reads and the
 // op's own arguments. The ops are grouped by family, each forward beside its
-// backward rule: ops_elementwise.cpp, ops_reduce.cpp, ops_shape.cpp (movement
-// and indexing), ops_join.cpp, ops_loss.cpp (softmax family and losses),
-// ops_matmul.cpp. The sweep is tensor_backward.cpp's.
+// backward rule: ops_elementwise.cpp, ops_reduce.cpp, ops_stats.cpp (var, std,
+// logsumexp), ops_shape.cpp (movement and indexing), ops_join.cpp, ops_loss.cpp
+// (softmax family and losses), ops_matmul.cpp. The sweep is tensor_backward.cpp's.
 #pragma once
 
 #include <cstdint>
@@ -44,7 +44,8 @@ struct TensorNode : std::enable_shared_from_this<TensorNode> {
   std::vector<std::int64_t> dims;    // reduced dims, a permutation, or the one dim of softmax/concatenate/stack
   std::vector<std::int64_t> sizes;   // concatenate: each input's extent along dims[0]
   std::vector<std::int64_t> labels;  // cross_entropy: the class ids
-  double k = 0;                      // the exponent of "**k"
+  double k = 0, k2 = 0;              // the op's numbers: the exponent of "**k", leaky_relu's slope,
+                                     // clamp's bounds, softplus's beta and threshold, var's correction
   bool keepdim = false;
   std::shared_ptr<const IndexPlan> plan;  // getitem and its backward
   std::shared_ptr<TensorFunction> function;  // op Function: its backward
@@ -69,14 +70,19 @@ struct TensorNode : std::enable_shared_from_this<TensorNode> {
 bool& recording_backward_flag();
 
 std::string op_string(const TensorNode& n);  // "+", "**2", "sum", ...
+// A leaf; requires_grad on int64 data is a TypeError (kIntGrad).
 TensorPtr make_leaf(Array data, bool requires_grad = false);
+extern const char* const kIntGrad;
+extern const char* const kIntNoGrad;  // .grad = g on an int64 tensor
 
 // ---- forward ops: each records a node when grad mode is on and a parent
 // requires grad, else returns a leaf holding the result.
 
 // elementwise (ops_elementwise.cpp)
-TensorPtr unary_op(Op op, const TensorPtr& a);  // a Unary op of the table other than "**k"
+TensorPtr unary_op(Op op, const TensorPtr& a);  // a Unary op of the table that takes no numbers
 TensorPtr pow_const(const TensorPtr& a, double k);
+// a Unary op that takes numbers: "**k", leaky_relu (slope), clamp (lo, hi), softplus (beta, threshold)
+TensorPtr unary_param(Op op, const TensorPtr& a, double k, double k2 = 0.0);
 TensorPtr binary_op(Op op, const TensorPtr& a, const TensorPtr& b);  // a Binary op: broadcasts
 TensorPtr compare(Op op, const TensorPtr& a, const TensorPtr& b);    // a Compare op: never recorded
 inline TensorPtr add(const TensorPtr& a, const TensorPtr& b) { return binary_op(Op::Add, a, b); }
@@ -92,6 +98,12 @@ TensorPtr matmul(const TensorPtr& a, const TensorPtr& b);
 
 // reductions (ops_reduce.cpp); dims empty with all_dims: reduce everything
 TensorPtr reduce_op(Op op, const TensorPtr& a, const std::vector<std::int64_t>& dims, bool all_dims, bool keepdim);
+// argmax/argmin (op Argmax or Argmin): an int64 leaf, never recorded
+TensorPtr arg_op(Op op, const TensorPtr& a, std::int64_t dim, bool all_dims, bool keepdim);
+// var and std (op Var, Std) with a correction, and logsumexp (ops_stats.cpp)
+TensorPtr moments_op(Op op, const TensorPtr& a, const std::vector<std::int64_t>& dims, bool all_dims, bool keepdim,
+                     double correction);
+TensorPtr logsumexp(const TensorPtr& a, const std::vector<std::int64_t>& dims, bool keepdim);
 
 // movement and indexing (ops_shape.cpp)
 TensorPtr reshape(const TensorPtr& a, const Shape& shape);
@@ -99,8 +111,15 @@ TensorPtr transpose(const TensorPtr& a, std::int64_t d0, std::int64_t d1);
 TensorPtr permute(const TensorPtr& a, const std::vector<std::int64_t>& dims);
 TensorPtr reverse_dims(const TensorPtr& a);  // .T: every dim reversed, op "transpose"
 TensorPtr expand(const TensorPtr& a, const Shape& shape);
-TensorPtr cast(const TensorPtr& a, DType dtype);  // a itself when already of that dtype
+// a itself when already of that dtype; to int64 a leaf (truncated toward zero, never recorded)
+TensorPtr cast(const TensorPtr& a, DType dtype);
+TensorPtr clone(const TensorPtr& a);              // a copy (op "clone")
 TensorPtr getitem(const TensorPtr& a, const std::vector<IndexItem>& items);
+// [start, stop) along dim, all in range (split's parts, joins' backward): a getitem view
+TensorPtr slice(const TensorPtr& a, std::int64_t dim, std::int64_t start, std::int64_t stop);
+// a.gather(dim, index) and embedding(index, weight); index an int64 array
+TensorPtr gather(const TensorPtr& a, std::int64_t dim, const Array& index);
+TensorPtr embedding(const Array& index, const TensorPtr& weight);
 
 // joining and selecting (ops_join.cpp)
 TensorPtr concatenate(const std::vector<TensorPtr>& ts, std::int64_t dim);

@@ -48,10 +48,10 @@ void free_label(ValueNode* n) noexcept {
 
 // The rules of rules.h for a Value op known at run time.
 double unary_forward(Op op, double a, double k) {
-  return with_unary_rule(op, [&](auto r) { return rules::forward1<decltype(r)>(a, k); });
+  return with_value_unary_rule(op, [&](auto r) { return rules::forward1<decltype(r)>(a, k); });
 }
 double binary_forward(Op op, double a, double b) {
-  return with_binary_rule(op, [&](auto r) { return decltype(r)::f(a, b); });
+  return with_value_binary_rule(op, [&](auto r) { return decltype(r)::f(a, b); });
 }
 
 ValueNode* fresh(double data, Op op) {
@@ -197,11 +197,11 @@ namespace {
 TG_ALWAYS_INLINE double unary_local(const ValueNode* n, Op op) {
   const double s = (kValueOps[static_cast<std::size_t>(op)].reads_output ? n : n->parent0_)->data_;
   const double k = op == Op::PowConst ? n->k_ : 0.0;
-  return with_unary_rule(op, [&](auto r) { return rules::local1<decltype(r)>(s, k); });
+  return with_value_unary_rule(op, [&](auto r) { return rules::local1<decltype(r)>(s, k); });
 }
 
 TG_ALWAYS_INLINE rules::Pair<double> binary_local(const ValueNode* n, Op op) {
-  return with_binary_rule(op, [&](auto r) { return decltype(r)::d(n->parent0_->data_, n->parent1_->data_, n->data_); });
+  return with_value_binary_rule(op, [&](auto r) { return decltype(r)::d(n->parent0_->data_, n->parent1_->data_, n->data_); });
 }
 
 rules::Pair<double> local_values(const ValueNode* n) {

@@ -76,13 +76,13 @@ class VRec {
 // Arithmetic on recorded numbers: constants fold, anything else is a new node.
 VRec binary(Op op, const VRec& a, const VRec& b) {
   if (!a.is_node() && !b.is_node())
-    return with_binary_rule(op, [&](auto r) { return VRec(decltype(r)::f(a.value(), b.value())); });
+    return with_value_binary_rule(op, [&](auto r) { return VRec(decltype(r)::f(a.value(), b.value())); });
   if (!a.is_node()) return VRec::node(make_binary(op, a.value(), b.get()));
   if (!b.is_node()) return VRec::node(make_binary(op, a.get(), b.value()));
   return VRec::node(make_binary(op, a.get(), b.get()));
 }
 VRec unary(Op op, const VRec& a) {
-  if (!a.is_node()) return with_unary_rule(op, [&](auto r) { return VRec(rules::forward1<decltype(r)>(a.value(), 0.0)); });
+  if (!a.is_node()) return with_value_unary_rule(op, [&](auto r) { return VRec(rules::forward1<decltype(r)>(a.value(), 0.0)); });
   return VRec::node(make_unary(op, a.get()));
 }
 
@@ -134,14 +134,14 @@ struct RecordPolicy {
       return;
     }
     if (n->arity() == 2) {
-      rules::Pair<VRec> local = with_binary_rule(op, [&](auto r) { return decltype(r)::d(wrap(n->parent0_), wrap(n->parent1_), wrap(n)); });
+      rules::Pair<VRec> local = with_value_binary_rule(op, [&](auto r) { return decltype(r)::d(wrap(n->parent0_), wrap(n->parent1_), wrap(n)); });
       hand_on(n, upstream, 0, upstream * local.da, to);
       hand_on(n, upstream, 1, upstream * local.db, to);
       return;
     }
     const ValueNode* s = op_info(op).saves == Saves::Output ? n : n->parent0_;
     const double k = op == Op::PowConst ? n->k_ : 0.0;
-    hand_on(n, upstream, 0, upstream * with_unary_rule(op, [&](auto r) { return rules::local1<decltype(r)>(wrap(s), k); }), to);
+    hand_on(n, upstream, 0, upstream * with_value_unary_rule(op, [&](auto r) { return rules::local1<decltype(r)>(wrap(s), k); }), to);
   }
   template <class To>
   void hand_on(const ValueNode* n, const VRec& upstream, std::size_t i, VRec share, To& to) const {

@@ -40,7 +40,7 @@ __all__: list[str] = []
 
 if _core is not None:
     # NumPy's OpenBLAS runs its threads on tapegrad's pool (Note [One BLAS pool])
-    from . import _blas
+    from . import _blas, _signatures
 
     _blas.install(_core)
 
@@ -49,18 +49,30 @@ if _core is not None:
     from ._core import Value
     from .gradcheck import GradcheckError, gradcheck
 
+    _signatures.give_value_its_signature(Value)
+
     __all__ += ["Value", "no_grad", "is_grad_enabled", "grad", "gradcheck", "GradcheckError"]
 
     # Tensor (native)
-    from ._core import Tensor, concatenate, cross_entropy, mse_loss, stack, tensor, where
+    from ._core import Tensor, _embedding, concatenate, cross_entropy, maximum, minimum, mse_loss, stack, tensor, where
     # the layers' kernels, which tg.nn.functional calls (_nn_functional_layers.py)
     from ._core import _avg_pool2d, _batch_norm, _conv2d, _dropout, _layer_norm, _max_pool2d
-    from ._tensor import (arange, cache_info, empty_cache, from_dlpack, get_num_threads, manual_seed, ones, randn,
-                          set_cache_limit, set_num_threads, zeros)
+    from ._shared import float32, float64, int64, long
+    from ._tensor import (arange, cache_info, empty_cache, from_dlpack, get_num_threads, manual_seed, multinomial,
+                          ones, randint, randn, set_cache_limit, set_num_threads, zeros)
+    from ._tensor_methods import functions as _functions, install as _install
+
+    _install(Tensor)  # unsqueeze, view, expand, split, masked_fill, tril, ... (shared with the reference)
+    _fns = _functions(__import__("sys").modules[__name__])
+    tril, triu, cat, zeros_like, ones_like, randn_like, inference_mode = (
+        _fns[n] for n in ("tril", "triu", "cat", "zeros_like", "ones_like", "randn_like", "inference_mode"))
+    del _fns
 
     __all__ += [
-        "Tensor", "tensor", "zeros", "ones", "randn", "arange", "manual_seed", "from_dlpack",
-        "concatenate", "stack", "where", "cross_entropy", "mse_loss",
+        "Tensor", "tensor", "zeros", "ones", "randn", "arange", "randint", "multinomial", "manual_seed",
+        "from_dlpack", "float32", "float64", "int64", "long",
+        "concatenate", "stack", "where", "maximum", "minimum", "tril", "triu", "cat", "zeros_like", "ones_like",
+        "randn_like", "inference_mode", "cross_entropy", "mse_loss",
         "set_num_threads", "get_num_threads", "empty_cache", "set_cache_limit", "cache_info",
     ]
 

@@ -12,8 +12,8 @@ import os
 import warnings
 
 __all__ = ["grad", "RandomState", "arange_args", "num_threads_arg", "warn_inexact_integers", "check_shape",
-           "shape_args", "cache_limit_arg", "float_dtype", "requires_grad_arg", "no_setter", "no_deleter", "named",
-           "argument_error"]
+           "shape_args", "cache_limit_arg", "tensor_dtype", "float32", "float64", "int64", "long",
+           "requires_grad_arg", "no_setter", "no_deleter", "named", "argument_error", "is_int", "dim_in_range", "one_dim"]
 
 
 def grad(output, inputs, gradient=None, retain_graph=None, create_graph=False):
@@ -79,16 +79,19 @@ def num_threads_arg(n) -> int:
     return min(int(n), 2**31 - 1)
 
 
-_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+_FLOAT32, _FLOAT64, _INT64 = np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64)
+
+# The dtypes, by the names PyTorch code uses (tg.float32, tg.long...): NumPy's.
+float32, float64, int64, long = np.float32, np.float64, np.int64, np.int64
 
 
-def float_dtype(dtype) -> np.dtype:
-    """``dtype`` as one of the two dtypes a Tensor holds (float16 widens to float32); Note [Dtypes]."""
+def tensor_dtype(dtype) -> np.dtype:
+    """``dtype`` as one of the three dtypes a Tensor holds (float16 widens to float32); Note [Dtypes]."""
     dt = np.dtype(dtype)
     if dt == np.float16:
         return _FLOAT32
-    if dt not in (_FLOAT32, _FLOAT64):
-        raise TypeError(f"tapegrad tensors hold float32 or float64, not {dt}")
+    if dt not in (_FLOAT32, _FLOAT64, _INT64):
+        raise TypeError(f"tapegrad tensors hold float32, float64 or int64, not {dt}")
     return dt
 
 
@@ -178,11 +181,33 @@ def check_shape(shape, dtype=np.float32) -> tuple:
         raise ValueError(f"tensor is too big: shape {shape} of {np.dtype(dtype)} overflows 64-bit sizes")
     nbytes = math.prod(shape) * itemsize
     if nbytes > _MEMORY_LIMIT:
+        article = "an" if np.dtype(dtype) == _INT64 else "a"
         raise MemoryError(
-            f"a {np.dtype(dtype)} tensor of shape {shape} needs {nbytes} bytes, "
+            f"{article} {np.dtype(dtype)} tensor of shape {shape} needs {nbytes} bytes, "
             "more than this machine's memory"
         )
     return shape
+
+
+def is_int(d) -> bool:
+    """An int (or NumPy integer), not a bool: what a dim or a size must be."""
+    return isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+
+
+def dim_in_range(d, ndim: int) -> int:
+    """``d`` as an axis of a tensor with ``ndim`` dimensions (a 0-d tensor takes 0 and -1, as PyTorch);
+    the native core's words (normalize_dim) otherwise."""
+    n = max(ndim, 1)
+    if not -n <= d < n:
+        raise ValueError(f"dim {int(d)} is out of range for a tensor with {ndim} dimensions")
+    return int(d) % n
+
+
+def one_dim(dim, ndim: int) -> int:
+    """One ``dim`` argument (transpose, softmax, concatenate, stack, ...): an int in range."""
+    if not is_int(dim):
+        raise TypeError(f"dim must be an int, got {type(dim).__name__}")
+    return dim_in_range(dim, ndim)
 
 
 def shape_args(shape: tuple) -> tuple:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._shared import (RandomState, arange_args, cache_limit_arg, check_shape, float_dtype, num_threads_arg,
-                      requires_grad_arg, shape_args)
+from ._integers import (INT64, arange_dtype, check_grad_dtype, float_only, int_arange, multinomial_values,
+                        probs_array, randint_values)
+from ._shared import (RandomState, arange_args, cache_limit_arg, check_shape, num_threads_arg, requires_grad_arg,
+                      shape_args, tensor_dtype)
 
-__all__ = ["zeros", "ones", "randn", "arange", "manual_seed", "generator", "from_dlpack", "set_num_threads",
-           "get_num_threads", "empty_cache", "set_cache_limit", "cache_info"]
+__all__ = ["zeros", "ones", "randn", "arange", "randint", "multinomial", "manual_seed", "generator", "from_dlpack",
+           "set_num_threads", "get_num_threads", "empty_cache", "set_cache_limit", "cache_info"]
 
 # The stream behind randn (and tg.nn's initialisation) when no seed is given.
 _random = RandomState()
@@ -23,7 +25,7 @@ manual_seed = _random.manual_seed
 
 
 def _dtype(dtype) -> np.dtype:
-    return np.dtype(np.float32) if dtype is None else float_dtype(dtype)
+    return np.dtype(np.float32) if dtype is None else tensor_dtype(dtype)
 
 
 def zeros(*shape, dtype=None, requires_grad: bool = False) -> _core.Tensor:
@@ -40,7 +42,7 @@ def ones(*shape, dtype=None, requires_grad: bool = False) -> _core.Tensor:
 
 def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> _core.Tensor:
     """Standard normal samples: float64 draws of ``default_rng``, cast to ``dtype``."""
-    dt = _dtype(dtype)
+    dt = float_only(_dtype(dtype), "randn")
     shape = check_shape(shape_args(shape), np.float64)  # drawn in float64: checked as such
     requires_grad = requires_grad_arg(requires_grad)  # every argument checked before the stream moves
     rng = _random.rng(seed)
@@ -48,17 +50,36 @@ def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> _core.T
 
 
 def arange(start, stop=None, step=1, *, dtype=None, requires_grad: bool = False) -> _core.Tensor:
-    """``arange(n)`` is 0, 1, ..., n-1; ``arange(start, stop, step)`` as in NumPy."""
+    """``arange(n)`` is 0, 1, ..., n-1; ``arange(start, stop, step)`` as in NumPy. int64 when
+    every argument is an int (PyTorch's rule), else float32, unless ``dtype`` says."""
     start, stop, step, n = arange_args(start, stop, step)
-    dt = _dtype(dtype)
+    dt = arange_dtype(start, stop, step, dtype, tensor_dtype)
+    check_grad_dtype(dt, requires_grad_arg(requires_grad))
+    if dt == INT64:
+        return _core.tensor(int_arange(start, stop, step, check_shape), dtype=dt)
     check_shape((n,), np.float64)  # made in float64, then cast
     return _core.tensor(np.arange(start, stop, step, dtype=np.float64), requires_grad=requires_grad, dtype=dt)
+
+
+def randint(low, high=None, size=None, seed=None, *, dtype=None) -> _core.Tensor:
+    """Uniform integers in [low, high) of shape ``size`` (int64 unless ``dtype``);
+    ``randint(high, size)`` draws from [0, high). NumPy's ``default_rng(seed).integers``."""
+    dt = INT64 if dtype is None else tensor_dtype(dtype)
+    return _core.tensor(randint_values(_random.rng, low, high, size, seed, check_shape), dtype=dt)
+
+
+def multinomial(probs, num_samples, replacement=False, *, seed=None) -> _core.Tensor:
+    """int64 ids drawn in proportion to the weights of each row of ``probs`` (1-D or 2-D),
+    ``num_samples`` per row, with or without replacement."""
+    values = multinomial_values(probs_array(probs, _core.Tensor, "tapegrad (native)"), num_samples, replacement,
+                                _random.rng(seed))
+    return _core.tensor(values, dtype=INT64)
 
 
 def from_dlpack(obj) -> _core.Tensor:
     """A tensor sharing memory with ``obj`` (a NumPy array, a PyTorch tensor, ...).
 
-    float32/float64 data is shared without a copy; other dtypes are converted
+    float32/float64/int64 data is shared without a copy; other dtypes are converted
     (Note [Dtypes]), which copies.
     """
     return _core._from_dlpack(obj)

@@ -3,13 +3,16 @@
 ``make_moons`` is the two interleaving half-circles of the micrograd demo;
 ``make_digits`` draws noisy, shifted 8x8 images of the digits 0-9 from fixed
 glyphs, a stand-in for scikit-learn's bundled 8x8 digits, which
-``load_digits`` returns when scikit-learn is installed.
+``load_digits`` returns when scikit-learn is installed. ``docstring_text``
+and ``docstring_words`` are text that ships with Python: the docstrings of a
+fixed list of standard-library modules, a character corpus for language
+models that needs no download (it differs a little between Python versions).
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["make_moons", "make_digits", "load_digits", "train_test_split"]
+__all__ = ["make_moons", "make_digits", "load_digits", "train_test_split", "docstring_text", "docstring_words"]
 
 
 def make_moons(n_samples: int = 100, noise: float = 0.1, seed=0):
@@ -109,3 +112,40 @@ def train_test_split(X, y, test_fraction: float = 0.25, seed=0):
     n_test = max(1, int(round(len(X) * test_fraction)))
     test, train = order[:n_test], order[n_test:]
     return X[train], X[test], y[train], y[test]
+
+
+# Standard-library modules whose docstrings make the text corpus, in this order.
+DOCSTRING_MODULES = (
+    "argparse", "ast", "bisect", "calendar", "collections", "contextlib", "copy", "csv", "dataclasses",
+    "datetime", "decimal", "difflib", "enum", "fractions", "functools", "heapq", "inspect", "itertools",
+    "json", "logging", "os", "pathlib", "pickle", "pprint", "random", "re", "shutil", "statistics",
+    "string", "subprocess", "tarfile", "textwrap", "threading", "typing", "unittest", "zipfile",
+)
+
+
+def docstring_text() -> str:
+    """The docstrings of ``DOCSTRING_MODULES`` and of their public classes and functions
+    (in sorted order), joined by blank lines: about 240,000 characters on Python 3.11."""
+    import importlib
+    import inspect
+
+    parts = []
+    for name in DOCSTRING_MODULES:
+        module = importlib.import_module(name)
+        members = [module] + [getattr(module, m) for m in sorted(dir(module)) if not m.startswith("_")]
+        for obj in members:
+            if obj is not module and getattr(obj, "__module__", None) != name:
+                continue  # imported from elsewhere: its own module lists it
+            doc = inspect.getdoc(obj)
+            if doc:
+                parts.append(doc)
+    return "\n\n".join(parts)
+
+
+def docstring_words(min_len: int = 3, max_len: int = 12) -> list:
+    """The distinct lowercase words (letters a-z only) of ``docstring_text``, sorted:
+    a stand-in for makemore's list of names (about 2,900 words)."""
+    import re
+
+    found = re.findall(r"[a-z]+", docstring_text().lower())
+    return sorted({w for w in found if min_len <= len(w) <= max_len})

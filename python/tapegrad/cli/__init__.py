@@ -48,9 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser(
         "demo", help="train small models on every backend, side by side",
-        description="Trains micrograd's moons MLP on Values, then a small Tensor MLP, with "
-                    "each backend, printing loss, accuracy and time per step side by side.")
-    d.add_argument("--steps", type=int, default=20, help="training steps (default 20)")
+        description="Without a model: trains micrograd's moons MLP on Values, then a small Tensor "
+                    "MLP, with each backend, printing loss, accuracy and time per step side by "
+                    "side. With one, from micrograd to GPT: makemore (a character MLP on the "
+                    "words of Python's docstrings), cnn (scikit-learn's 8x8 digits) or gpt (a tiny "
+                    "GPT on the docstrings' characters), trained on one backend.")
+    d.add_argument("model", nargs="?", choices=("makemore", "cnn", "gpt"),
+                   help="one of the three models (default: the side-by-side moons demo)")
+    d.add_argument("--steps", type=int, default=None,
+                   help="training steps (default 20 for the moons demo, the model's own otherwise)")
+    d.add_argument("--backend", choices=("native", "reference"), default="native",
+                   help="the backend a model trains on (default native)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the data order and the weights (default 0)")
     d.add_argument("--samples", type=int, default=100, help="two-moons points (default 100)")
     d.add_argument("--backends", default="native,reference",
                    help="comma-separated: native, reference (default both)")

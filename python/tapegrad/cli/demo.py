@@ -118,7 +118,9 @@ def _train(title, runner, backends, X, y, steps, every, out):
 
 def main(args, out=None) -> int:
     out = out or sys.stdout
-    steps = max(1, args.steps)
+    if getattr(args, "model", None):
+        return _model_demo(args)
+    steps = max(1, 20 if args.steps is None else args.steps)
     every = args.every or max(1, steps // 10)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     bad = [b for b in backends if b not in ("native", "reference")]
@@ -131,4 +133,14 @@ def main(args, out=None) -> int:
            "SVM loss + L2, SGD", _ValueRun, backends, X, y, steps, every, out)
     _train("2) Tensor MLP 2-16-16-2 on the same points: ReLU, cross-entropy, SGD momentum 0.9",
            _TensorRun, backends, X, y, steps, every, out)
+    return 0
+
+
+def _model_demo(args) -> int:
+    """``tapegrad demo makemore|cnn|gpt``: one of the three examples (tapegrad._examples)."""
+    module = importlib.import_module(f"tapegrad._examples.{args.model}")
+    kwargs = {"seed": args.seed}
+    if args.steps is not None:
+        kwargs["steps"] = max(1, args.steps)
+    module.main(_load(args.backend), **kwargs)
     return 0

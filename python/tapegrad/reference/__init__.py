@@ -10,13 +10,22 @@ from ._autograd import _function_node, grad, is_grad_enabled, no_grad
 from .value import Value
 
 # Tensor
-from .creation import arange, from_dlpack, manual_seed, ones, randn, tensor, zeros
-from .functional import concatenate, cross_entropy, mse_loss, stack, where
+from .._shared import float32, float64, int64, long
+from .creation import arange, from_dlpack, manual_seed, multinomial, ones, randint, randn, tensor, zeros
+from .functional import concatenate, cross_entropy, maximum, minimum, mse_loss, stack, where
 from .tensor import Tensor
 # the layers' kernels, which tg.nn.functional calls (tapegrad/_nn_functional_layers.py)
 from .nn_ops import avg_pool2d as _avg_pool2d, batch_norm as _batch_norm, conv2d as _conv2d  # noqa: E402
 from .nn_ops import dropout as _dropout, layer_norm as _layer_norm, max_pool2d as _max_pool2d  # noqa: E402
+from ._tensor_int import embedding as _embedding  # binds argmax, gather, long... too
 from ._threads import cache_info, empty_cache, get_num_threads, set_cache_limit, set_num_threads
+from . import _tensor_nn  # noqa: E402,F401 - binds Tensor.gelu, var, clone, ... (the Tensor-only rows)
+from .._tensor_methods import functions as _functions, install as _install  # noqa: E402
+
+_install(Tensor)  # unsqueeze, view, expand, split, masked_fill, tril, ... (shared with the native backend)
+_fns = _functions(__import__("sys").modules[__name__])
+tril, triu, cat, zeros_like, ones_like, randn_like, inference_mode = (
+    _fns[n] for n in ("tril", "triu", "cat", "zeros_like", "ones_like", "randn_like", "inference_mode"))
 
 # Around the core: the shared nn, optim, viz, explain, func, autograd, bound to this backend
 from . import _tensor_autograd  # noqa: E402,F401 - binds Tensor.register_hook, retain_grad
@@ -43,11 +52,26 @@ __all__: list[str] = [
     "ones",
     "randn",
     "arange",
+    "randint",
+    "multinomial",
     "manual_seed",
     "from_dlpack",
+    "float32",
+    "float64",
+    "int64",
+    "long",
     "concatenate",
     "stack",
     "where",
+    "maximum",
+    "minimum",
+    "tril",
+    "triu",
+    "cat",
+    "zeros_like",
+    "ones_like",
+    "randn_like",
+    "inference_mode",
     "cross_entropy",
     "mse_loss",
     "set_num_threads",
@@ -69,4 +93,5 @@ __all__: list[str] = [
 # Importing the implementation modules bound their names here too; this namespace
 # holds only the public names (``tensor`` and ``explain`` are the functions).
 # The modules stay importable by full name (tapegrad.reference.value, ...).
-del creation, elementwise, functional, nn_ops, tensor_ops, tensor_ops_nn, value
+del creation, elementwise, elementwise_nn, functional, index_ops, nn_ops, tensor_ops, tensor_ops_layers
+del tensor_ops_nn, value, _fns

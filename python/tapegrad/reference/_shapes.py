@@ -5,6 +5,9 @@ import math
 
 import numpy as np
 
+# one dim argument, checked in the native core's words (shared with tapegrad/_tensor_methods.py)
+from .._shared import dim_in_range as _in_range, is_int as _is_int, one_dim
+
 __all__ = ["broadcast_shape", "broadcasts_to", "sum_to", "normalize_dims", "one_dim", "softmax_axis", "reshape_target",
            "permute_axes"]
 
@@ -40,25 +43,6 @@ def sum_to(g: np.ndarray, shape: tuple) -> np.ndarray:
         lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1
     )
     return g.sum(axis=axes, keepdims=True).reshape(shape)
-
-
-def _is_int(d) -> bool:
-    return isinstance(d, (int, np.integer)) and not isinstance(d, bool)
-
-
-def _in_range(d, ndim: int) -> int:
-    """``d`` as an axis of a tensor with ``ndim`` dimensions (a 0-d tensor takes 0 and -1, as PyTorch)."""
-    n = max(ndim, 1)
-    if not -n <= d < n:
-        raise ValueError(f"dim {int(d)} is out of range for a tensor with {ndim} dimensions")
-    return int(d) % n
-
-
-def one_dim(dim, ndim: int) -> int:
-    """One ``dim`` argument (transpose, softmax, concatenate, stack): an int in range."""
-    if not _is_int(dim):
-        raise TypeError(f"dim must be an int, got {type(dim).__name__}")
-    return _in_range(dim, ndim)
 
 
 def softmax_axis(dim, ndim: int):

@@ -1,5 +1,16 @@
 """The reference Tensor's backward sweep, fused or recorded (Note [Recorded backward]).
 
+The textbook sweep:
+
+1. sort the graph so every node comes after its parents (``topo_order``,
+   iterative, so 10**5-deep chains are fine);
+2. seed d(out)/d(out) = 1 (or the ``gradient`` given);
+3. walk the nodes from the output back, asking each node's row for the
+   gradient of each parent and ADDING it into that parent's entry of a
+   per-pass dictionary, so a node used twice receives the sum over all paths;
+4. add the gradients of the leaves that require grad into their ``.grad``
+   (Note [Gradient accumulation]).
+
 The sweep asks each node's row of ``tensor_ops`` for its parents' gradients
 with a namespace ``F`` and the values the row saved. The fused sweep passes
 NumPy arrays (``ARRAY_F``, what the forward saved); the recorded one
@@ -204,6 +215,26 @@ class TENSOR_MATH:
     @staticmethod
     def cos(a):
         return a.cos()
+
+    @staticmethod
+    def exp(a):
+        return a.exp()
+
+    @staticmethod
+    def tanh(a):
+        return a.tanh()
+
+    @staticmethod
+    def sigmoid(a):
+        return a.sigmoid()
+
+    @staticmethod
+    def erf(a):
+        return apply(ops.row_named("erf"), (a,))
+
+    @staticmethod
+    def gt(x, t):  # a constant mask
+        return Tensor._wrap((x._data > x.dtype.type(t)).astype(x.dtype))
 
     @staticmethod
     def sign0(s):

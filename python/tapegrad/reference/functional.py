@@ -1,14 +1,14 @@
-"""Tensor functions of several inputs: joining, selecting, losses."""
+"""Tensor functions of several inputs: joining, selecting, maximum and minimum, losses."""
 from __future__ import annotations
 
 import numpy as np
 
-from ._tensor_data import backend_name, check_shape, describe, is_number
+from ._tensor_data import backend_name, check_shape, describe, is_number, number_array, promote
 from .tensor import Tensor, apply, broadcast, expand
 from . import tensor_ops as ops
 from ._shapes import broadcast_shape, one_dim
 
-__all__ = ["concatenate", "stack", "where", "cross_entropy", "mse_loss"]
+__all__ = ["concatenate", "stack", "where", "maximum", "minimum", "cross_entropy", "mse_loss"]
 
 
 def _as_tensor(x, dtype=None, what: str = "argument") -> Tensor:
@@ -18,8 +18,7 @@ def _as_tensor(x, dtype=None, what: str = "argument") -> Tensor:
     if backend_name(x) is not None:
         raise TypeError(f"{what}: cannot combine {describe(x)} with tapegrad.reference Tensors")
     if is_number(x):
-        with np.errstate(over="ignore"):  # 1e300 in float32 is inf (IEEE), as the native backend
-            return Tensor._wrap(np.asarray(x, dtype=dtype or np.float32))
+        return Tensor._wrap(number_array(x, np.dtype(dtype or np.float32)))
     return Tensor(x)
 
 
@@ -62,13 +61,32 @@ def stack(tensors, dim: int = 0, *, axis=None) -> Tensor:
 def where(cond, a, b) -> Tensor:
     """``a`` where ``cond`` is nonzero, else ``b`` (broadcasting all three)."""
     tensors = [x for x in (a, b) if isinstance(x, Tensor)]
-    dtype = np.result_type(*(t.dtype for t in tensors)) if tensors else np.float32
+    dtype = promote(*(t.dtype for t in tensors)) if tensors else np.float32
     cond = _as_tensor(cond, what="where")
     a = _as_tensor(a, dtype, what="where")
     b = _as_tensor(b, dtype, what="where")
     shape = broadcast_shape(cond.shape, a.shape, b.shape, op="where")
     check_shape(shape, dtype)
     return apply(ops.Where, (cond, expand(a, shape), expand(b, shape)))
+
+
+def _extremum(name: str, x, y) -> Tensor:
+    tensors = [t for t in (x, y) if isinstance(t, Tensor)]
+    dtype = np.result_type(*(t.dtype for t in tensors)) if tensors else np.float32
+    a, b = _as_tensor(x, dtype, what=name), _as_tensor(y, dtype, what=name)
+    return apply(ops.row_named(name), broadcast(name, a, b))
+
+
+def maximum(input, other) -> Tensor:  # noqa: A002 - PyTorch's names
+    """The larger of ``input`` and ``other``, elementwise (broadcasting). nan wins; at a tie
+    each operand gets half the gradient (PyTorch's)."""
+    return _extremum("maximum", input, other)
+
+
+def minimum(input, other) -> Tensor:  # noqa: A002
+    """The smaller of ``input`` and ``other``, elementwise (broadcasting). nan wins; at a tie
+    each operand gets half the gradient (PyTorch's)."""
+    return _extremum("minimum", input, other)
 
 
 def _class_ids(labels) -> np.ndarray:

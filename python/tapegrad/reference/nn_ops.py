@@ -4,13 +4,13 @@ tg.nn.functional (tapegrad/_nn_layers_functional.py, shared by both
 backends) checks the arguments and calls these as ``backend._layer_norm``
 and so on; like the native core they check the shapes again, in the core's
 words (cpp/core/ops_norm.cpp, ops_conv.cpp), and record one node of the op
-table's kind "nn" (tensor_ops_nn.py).
+table's kind "nn" (tensor_ops_layers.py).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import tensor_ops_nn as rows
+from . import tensor_ops_layers as rows
 from ._tensor_data import to_array
 from .tensor import Tensor, apply
 

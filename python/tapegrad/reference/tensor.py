@@ -1,32 +1,24 @@
 """The reference Tensor: an n-d array node backed by NumPy.
 
-A Tensor holds a float32 or float64 array (Note [Dtypes]). An operation on
-tensors that require grad records a node: its row of the op table
-(``tensor_ops.OPS``, forward beside backward), its parents, the values the
-row's backward reads and the op's parameters. ``backward()`` then runs the
-textbook sweep (``_tensor_autograd.py``):
-
-1. sort the graph so every node comes after its parents (``topo_order``,
-   iterative, so 10**5-deep chains are fine);
-2. seed d(out)/d(out) = 1 (or the ``gradient`` given);
-3. walk the nodes from the output back, asking each node's row for the
-   gradient of each parent and ADDING it into that parent's entry of a
-   per-pass dictionary, so a node used twice receives the sum over all paths;
-4. add the gradients of the leaves that require grad into their ``.grad``
-   (Note [Gradient accumulation]).
+A Tensor holds a float32, float64 or int64 array (Note [Dtypes]). An
+operation on tensors that require grad records a node: its row of the op
+table (``tensor_ops.OPS``, forward beside backward), its parents, the values
+the row's backward reads and the op's parameters. ``backward()`` then runs
+the textbook sweep of ``_tensor_autograd.py``.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .._integers import INT64, INT_GRAD, INT_NO_GRAD
 from .._shared import requires_grad_arg
 from . import _autograd
 from . import elementwise as E
 from . import tensor_ops as ops
 from ._index import index_key
 from ._shapes import broadcast_shape, normalize_dims, one_dim, permute_axes, reshape_target, softmax_axis
-from ._tensor_data import (backend_name, check_matmul, check_shape, describe, export_dlpack, grad_data, is_number,
-                           shape_args, to_array)
+from ._tensor_data import (backend_name, check_matmul, check_shape, describe, export_dlpack, grad_data, int_operands,
+                           is_number, number_array, promote, same_dtype, shape_args, to_array)
 
 __all__ = ["Tensor"]
 
@@ -53,6 +45,8 @@ def _saved_values(row, arrays: tuple, out) -> tuple:
 def apply(row, parents: tuple, **params) -> "Tensor":
     """Run ``row``'s forward on the parents' arrays; record the node if grad is needed."""
     arrays = tuple(p._data for p in parents)
+    if any(a.dtype == INT64 for a in arrays):  # Note [Dtypes]: where int64 computes in float32
+        arrays = int_operands(row, arrays)
     with np.errstate(all="ignore"):  # IEEE results (inf, nan), never warnings
         result = row.forward(*arrays, **params)
     out, custom = result if row.saves == "custom" else (result, None)
@@ -88,12 +82,12 @@ def broadcast(op: str, *tensors: "Tensor") -> tuple:
     if len({t._data.shape for t in tensors if t._data.ndim or t._requires_grad}) <= 1:
         return tensors
     shape = broadcast_shape(*(t.shape for t in tensors), op=op)
-    check_shape(shape, np.result_type(*(t.dtype for t in tensors)))
+    check_shape(shape, promote(*(t.dtype for t in tensors)))
     return tuple(expand(t, shape) for t in tensors)
 
 
 class Tensor:
-    """An n-d array of float32/float64 that records the operations applied to it."""
+    """An n-d array of float32/float64 (or int64 indices) that records the operations applied to it."""
 
     __slots__ = ("_data", "_grad", "_requires_grad", "_row", "_parents", "_saved", "_params", "_label", "_hooks",
                  "_retains_grad", "_from_backward", "__weakref__")
@@ -113,6 +107,8 @@ class Tensor:
         return t
 
     def _leaf(self, array: np.ndarray, requires_grad: bool) -> None:
+        if requires_grad and array.dtype == INT64:
+            raise TypeError(INT_GRAD)
         self._data = array
         self._grad = None
         self._requires_grad = requires_grad
@@ -162,6 +158,8 @@ class Tensor:
         if not self.is_leaf:
             raise RuntimeError(f"requires_grad can only be changed on a leaf tensor; this one was computed by "
                                f"op {self.op!r} (use detach() to get a leaf)")
+        if flag and self.dtype == INT64:
+            raise TypeError(INT_GRAD)
         self._requires_grad = flag
 
     @property
@@ -171,6 +169,8 @@ class Tensor:
 
     @grad.setter
     def grad(self, value) -> None:
+        if value is not None and self.dtype == INT64:
+            raise TypeError(INT_NO_GRAD)
         g = value if value is None or isinstance(value, Tensor) else Tensor._wrap(grad_data(value, self.dtype))
         if g is not None and g.shape != self.shape:
             raise ValueError(f"assigned grad has shape {g.shape} but the tensor has shape {self.shape}")
@@ -280,8 +280,7 @@ class Tensor:
         if isinstance(other, Tensor):
             return other
         if is_number(other):
-            with np.errstate(over="ignore"):  # float32 + 1e300 is float32 + inf (IEEE), as the native backend
-                return Tensor._wrap(np.asarray(other, dtype=self.dtype))
+            return Tensor._wrap(number_array(other, self.dtype))
         if isinstance(other, (np.ndarray, np.generic, list, tuple)):
             return Tensor(other)
         if backend_name(other) is not None:
@@ -351,9 +350,10 @@ class Tensor:
         if other is None:
             return NotImplemented
         broadcast_shape(self.shape, other.shape, op=row.name)
+        a, b = same_dtype(self._data, other._data)
         with np.errstate(all="ignore"):
-            hits = row.forward(self._data, other._data)
-        return Tensor._wrap(hits.astype(np.result_type(self.dtype, other.dtype)))
+            hits = row.forward(a, b)
+        return Tensor._wrap(hits.astype(a.dtype))
 
     def __lt__(self, other, /):
         return self._compare(other, ops.Lt)
@@ -410,10 +410,6 @@ class Tensor:
     def reshape(self, *shape):
         """The same values in a new shape (one size may be -1); the gradient is reshaped back."""
         return apply(ops.Reshape, (self,), shape=reshape_target(shape_args(shape), self.shape))
-
-    def flatten(self):
-        """A 1-D tensor of all the values (a ``reshape`` node)."""
-        return self.reshape(-1)
 
     def transpose(self, dim0, dim1):
         """Swap two dimensions; the gradient is swapped back."""

@@ -32,6 +32,7 @@ import numpy as np
 
 from . import elementwise as E
 from ._shapes import broadcast_shape, normalize_dims
+from .index_ops import Argmax, Argmin, Embedding, Gather
 
 __all__ = ["OPS", "ROWS", "row_named"]
 
@@ -46,22 +47,28 @@ class Row:
 # Elementwise rows, from elementwise.py: f forward, g * d backward
 
 
-def _unary_row(op):
+def _unary_row(op, arrays=E.ARRAYS):
+    """The row of a unary rule; ``op.params`` names its numbers (``k``, a slope, bounds), which
+    the Tensor passes to ``apply`` by those names. ``arrays``: the namespace of the forward."""
+    params = getattr(op, "params", ("k",) if op is E.PowConst else ())
+
     class Unary(Row):
         name, saves, python = op.name, op.saves, op.python
         rule = op
 
         @staticmethod
-        def forward(a, k=None):
-            return op.f(a, k, E.ARRAYS) if op is E.PowConst else op.f(a, E.ARRAYS)
+        def forward(a, **given):
+            return op.f(a, *(given[p] for p in params), arrays)
 
         @staticmethod
         def backward(g, s, F):
             if op.pass_[0] == -1:
                 return (-g,)
             saved = s.output() if op.saves == "output" else s.input(0)
-            local = op.d(saved, s.params["k"], F.math) if op is E.PowConst else op.d(saved, F.math)
-            return (g * local,)
+            numbers = tuple(s.params[p] for p in params)
+            if getattr(op, "piecewise", False) and F.recorded:  # a constant of the graph: the arrays' value
+                return (g * F.constant(op.d(F.data(saved), *numbers, arrays)),)
+            return (g * op.d(saved, *numbers, F.math),)
 
     Unary.__name__ = Unary.__qualname__ = op.__name__
     return Unary
@@ -83,7 +90,10 @@ def _binary_row(op):
             if has_inputs and a.dtype != b.dtype:  # the local gradients in the result's dtype
                 a, b = F.astype(a, g.dtype), F.astype(b, g.dtype)  # float32 -> float64 is exact
             out = s.output() if op.saves == "inputs+output" or F.recorded else None
-            local = op.d(a, b, out, F.math)
+            if getattr(op, "piecewise", False) and F.recorded:  # constants of the graph: the arrays' values
+                local = tuple(F.constant(d) for d in op.d(F.data(a), F.data(b), None, E.ARRAYS))
+            else:
+                local = op.d(a, b, out, F.math)
             grads = []
             for i in (0, 1):
                 p = op.pass_[i]
@@ -166,12 +176,19 @@ def _kept(shape: tuple, axes: tuple) -> tuple:
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
+def _sum(a, axes, keepdims):
+    """float32 data summed in float64 and rounded once, as the native kernels do."""
+    if a.dtype == np.float32:
+        return a.sum(axis=axes, keepdims=keepdims, dtype=np.float64).astype(np.float32)
+    return a.sum(axis=axes, keepdims=keepdims)
+
+
 class Sum(Row):
     name, python = "sum", "sum"
 
     @staticmethod
     def forward(a, axes, keepdims):
-        return a.sum(axis=axes, keepdims=keepdims)
+        return _sum(a, axes, keepdims)
 
     @staticmethod
     def backward(g, s, F):  # d sum(a)/da_i = 1: copy g to every summed element
@@ -186,7 +203,7 @@ class Mean(Row):
     def forward(a, axes, keepdims):
         n = int(np.prod([a.shape[d] for d in axes]))
         # times 1/n, as the native kernel: an empty mean is nan (0 * nan), never a warning
-        return a.sum(axis=axes, keepdims=keepdims) * (1.0 / n if n else np.nan)
+        return _sum(a, axes, keepdims) * (1.0 / n if n else np.nan)
 
     @staticmethod
     def backward(g, s, F):  # d mean(a)/da_i = 1/n
@@ -256,9 +273,9 @@ class Permute(Transpose):
 
 
 class Expand(Row):
-    """Broadcasting made explicit (Note [Broadcast reduction])."""
+    """Broadcasting made explicit (Note [Broadcast reduction]), and ``x.expand(*size)``."""
 
-    name = "expand"
+    name, python = "expand", "expand"
 
     @staticmethod
     def forward(a, shape):
@@ -434,14 +451,16 @@ class MseLoss(Row):
         return d, -d
 
 
-# The layers (kind "nn") live in tensor_ops_nn.py, which imports Row from here.
-from .tensor_ops_nn import NN_OPS  # noqa: E402
+# The Tensor-only rows that follow (activations, var, std, logsumexp, clone): their own file
+from . import tensor_ops_nn as _nn  # noqa: E402 - its rows are made with the factories above
+# The layers (kind "nn") live in tensor_ops_layers.py, which imports Row from here.
+from .tensor_ops_layers import NN_OPS  # noqa: E402
 
 # In the order of the C++ op table (the leaf, which has no row, first there).
 OPS = ELEMENTWISE + (Function,) + COMPARE + (
-    MatMul, Sum, Mean, Max, Min, Reshape, Transpose, Permute, Expand, Cast, GetItem, GetItemBackward,
-    Concatenate, Stack, Where, Softmax, LogSoftmax, CrossEntropy, MseLoss,
-) + NN_OPS
+    MatMul, Sum, Mean, Max, Min, Argmax, Argmin, Reshape, Transpose, Permute, Expand, Cast, GetItem, GetItemBackward,
+    Gather, Embedding, Concatenate, Stack, Where, Softmax, LogSoftmax, CrossEntropy, MseLoss,
+) + _nn.OPS + NN_OPS
 ROWS = {row.name: row for row in OPS}
 
 
