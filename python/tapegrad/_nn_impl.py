@@ -158,10 +158,13 @@ class Module:
         return {name: _params.to_numpy(t) for name, t in self._state().items()}
 
     def load_state_dict(self, state, strict: bool = True) -> None:
-        """Copy the arrays of ``state`` into the parameters and buffers, in place.
+        """Copy the arrays (or Tensors) of ``state`` into the parameters and buffers, in place.
 
         With ``strict`` the names must match exactly (a KeyError lists the
-        missing and unexpected ones); a shape mismatch is a ValueError.
+        missing and unexpected ones); a shape mismatch is a ValueError. A
+        float entry of another float dtype (float64 weights into a float32
+        model) replaces the tensor by one of the state's dtype, in every
+        module that holds it: the model takes the state's precision.
         """
         params = self._state()
         missing = [k for k in params if k not in state]
@@ -170,6 +173,7 @@ class Module:
             raise KeyError(
                 f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
             )
+        replaced = {}
         for name, p in params.items():
             if name not in state:
                 continue
@@ -179,7 +183,24 @@ class Module:
                 raise ValueError(
                     f"load_state_dict: {name} has shape {arr.shape} in the state, {shape} in the model"
                 )
-            _params.assign(p, arr)
+            if _retyped(p, arr):
+                backend = _params.backend_of(p)
+                replaced[id(p)] = backend.tensor(np.array(arr), requires_grad=bool(p.requires_grad))
+            else:
+                _params.assign(p, arr)
+        if replaced:
+            for m in self.modules():
+                m._replace_tensors(replaced)
+
+    def _replace_tensors(self, replaced: dict) -> None:
+        """Put replaced[id(t)] wherever this module's attributes (or their lists) hold t."""
+        for name, v in list(vars(self).items()):
+            if id(v) in replaced:
+                object.__setattr__(self, name, replaced[id(v)])
+            elif isinstance(v, list):
+                for i, t in enumerate(v):
+                    if id(t) in replaced:
+                        v[i] = replaced[id(t)]
 
     def save(self, path) -> None:
         """``tg.save(self.state_dict(), path)``: exactly that path, whatever its name."""
@@ -207,6 +228,14 @@ class Module:
         if len(lines) == 1 and extra:
             return f"{type(self).__name__}({extra})"
         return type(self).__name__ + "(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _retyped(p, arr) -> bool:
+    """Whether loading ``arr`` changes the float dtype of the Tensor ``p``."""
+    if not _params.is_tensor(p):
+        return False
+    mine = np.dtype(p.dtype)
+    return mine.kind == "f" and arr.dtype.kind == "f" and arr.dtype != mine
 
 
 def _is_parameter(x) -> bool:
@@ -375,16 +404,27 @@ class Sequential(Module):
 _BACKEND_BOUND = ("Neuron", "Layer", "MLP", "Linear")
 
 
+def public_names() -> list:
+    """Every class name of tg.nn, in the order of the docs."""
+    from . import _nn_containers, _nn_layers
+
+    return [*__all__, *_nn_layers.__all__, *_nn_containers.__all__]
+
+
 def build(backend, module: str) -> dict:
     """The public names of tg.nn for ``backend``, with classes bound to it.
 
-    Each parameter-making class gets a subclass whose ``_tg`` is ``backend``
-    and whose ``__module__`` is ``module`` (so pickle finds it as
-    ``tapegrad.nn.MLP`` or ``tapegrad.reference.nn.MLP``).
+    Each parameter-making class (here and in ``_nn_layers``) gets a subclass
+    whose ``_tg`` is ``backend`` and whose ``__module__`` is ``module`` (so
+    pickle finds it as ``tapegrad.nn.MLP`` or ``tapegrad.reference.nn.MLP``).
     """
+    from . import _nn_containers, _nn_layers
+
     ns = {name: cls for name, cls in globals().items() if name in __all__}
+    ns.update((name, getattr(_nn_layers, name)) for name in _nn_layers.__all__)
+    ns.update((name, getattr(_nn_containers, name)) for name in _nn_containers.__all__)
     bound = {}
-    for name in _BACKEND_BOUND:
+    for name in (*_BACKEND_BOUND, *_nn_layers._BOUND):
         base = ns[name]
         bound[name] = type(name, (base,), {
             "_tg": backend, "__module__": module, "__qualname__": name, "__doc__": base.__doc__,
