@@ -8,9 +8,9 @@ Draws are float64, cast to the tensor's dtype, so both backends fill the same
 numbers. Each function writes into the tensor's own storage (no graph is
 recorded) and returns the tensor.
 """
-import math
+import math as _math
 
-import numpy as np
+import numpy as _np
 
 from . import _params
 
@@ -24,14 +24,14 @@ def _tensor(t, fn: str):
     return t
 
 
-def _rng(t, generator) -> np.random.Generator:
-    if isinstance(generator, np.random.Generator):
+def _rng(t, generator) -> _np.random.Generator:
+    if isinstance(generator, _np.random.Generator):
         return generator
     return _params.generator(_params.backend_of(t), generator)
 
 
 def _fill(t, values):
-    _params.assign(t, np.broadcast_to(np.asarray(values, dtype=np.float64), tuple(t.shape)).astype(t.dtype))
+    _params.assign(t, _np.broadcast_to(_np.asarray(values, dtype=_np.float64), tuple(t.shape)).astype(t.dtype))
     return t
 
 
@@ -45,7 +45,7 @@ def calculate_gain(nonlinearity, param=None) -> float:
     if nonlinearity == "tanh":
         return 5.0 / 3
     if nonlinearity == "relu":
-        return math.sqrt(2.0)
+        return _math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
         if param is None:
             slope = 0.01
@@ -53,7 +53,7 @@ def calculate_gain(nonlinearity, param=None) -> float:
             slope = param
         else:
             raise ValueError(f"negative_slope {param} not a valid number")
-        return math.sqrt(2.0 / (1 + slope ** 2))
+        return _math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity == "selu":
         return 3.0 / 4
     raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
@@ -90,7 +90,7 @@ def _fans(t) -> tuple:
     shape = tuple(t.shape)
     if len(shape) < 2:
         raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 dimensions")
-    receptive = int(np.prod(shape[2:], dtype=np.int64))
+    receptive = int(_np.prod(shape[2:], dtype=_np.int64))
     return shape[1] * receptive, shape[0] * receptive
 
 
@@ -98,8 +98,8 @@ def xavier_uniform_(tensor, gain=1.0, generator=None):
     """Fill with U(-a, a), a = gain * sqrt(6 / (fan_in + fan_out)) (Glorot and Bengio, 2010)."""
     t = _tensor(tensor, "xavier_uniform_")
     fan_in, fan_out = _fans(t)
-    std = gain * math.sqrt(2.0 / float(fan_in + fan_out))
-    a = math.sqrt(3.0) * std
+    std = gain * _math.sqrt(2.0 / float(fan_in + fan_out))
+    a = _math.sqrt(3.0) * std
     return _fill(t, _rng(t, generator).uniform(-a, a, size=tuple(t.shape)))
 
 
@@ -112,6 +112,6 @@ def kaiming_uniform_(tensor, a=0, mode="fan_in", nonlinearity="leaky_relu", gene
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"Mode {mode} not supported, please use one of fan_in, fan_out")
     fan_in, fan_out = _fans(t)
-    std = calculate_gain(nonlinearity, a) / math.sqrt(fan_in if mode == "fan_in" else fan_out)
-    bound = math.sqrt(3.0) * std
+    std = calculate_gain(nonlinearity, a) / _math.sqrt(fan_in if mode == "fan_in" else fan_out)
+    bound = _math.sqrt(3.0) * std
     return _fill(t, _rng(t, generator).uniform(-bound, bound, size=tuple(t.shape)))

@@ -4,11 +4,10 @@ The norms are computed in float64 from each gradient's NumPy copy and the
 gradients are scaled in place in their own dtype, so both backends clip by
 the same factor.
 """
-from __future__ import annotations
 
-import math
+import math as _math
 
-import numpy as np
+import numpy as _np
 
 from . import _params
 
@@ -29,8 +28,8 @@ def _with_grads(parameters) -> list:
 
 def _scale(p, factor: float) -> None:
     g = p.grad
-    arr = np.asarray(g.numpy())
-    _params.assign(g, (arr * np.asarray(factor, dtype=arr.dtype)).astype(arr.dtype))
+    arr = _np.asarray(g.numpy())
+    _params.assign(g, (arr * _np.asarray(factor, dtype=arr.dtype)).astype(arr.dtype))
 
 
 def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
@@ -41,12 +40,12 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if not ps:
         return 0.0
     norm_type = float(norm_type)
-    grads = [np.asarray(p.grad.numpy(), dtype=np.float64).ravel() for p in ps]
-    if math.isinf(norm_type):
-        total = max(float(np.abs(g).max(initial=0.0)) for g in grads)
+    grads = [_np.asarray(p.grad.numpy(), dtype=_np.float64).ravel() for p in ps]
+    if _math.isinf(norm_type):
+        total = max(float(_np.abs(g).max(initial=0.0)) for g in grads)
     else:
-        total = float(sum(np.sum(np.abs(g) ** norm_type) for g in grads) ** (1.0 / norm_type))
-    if error_if_nonfinite and not math.isfinite(total):
+        total = float(sum(_np.sum(_np.abs(g) ** norm_type) for g in grads) ** (1.0 / norm_type))
+    if error_if_nonfinite and not _math.isfinite(total):
         raise RuntimeError(f"The total norm of order {norm_type} for gradients from `parameters` is non-finite, "
                            "so it cannot be clipped. To disable this error and scale the gradients by the "
                            "non-finite norm anyway, set `error_if_nonfinite=False`")
@@ -55,12 +54,12 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
         for p in ps:
             _scale(p, coef)
     backend = _params.backend_of(ps[0])
-    return backend.tensor(np.asarray(total, dtype=np.dtype(ps[0].grad.dtype)))
+    return backend.tensor(_np.asarray(total, dtype=_np.dtype(ps[0].grad.dtype)))
 
 
 def clip_grad_value_(parameters, clip_value) -> None:
     """Clamp every gradient element to [-clip_value, clip_value], in place."""
     c = float(clip_value)
     for p in _with_grads(parameters):
-        arr = np.asarray(p.grad.numpy())
-        _params.assign(p.grad, np.clip(arr, -c, c).astype(arr.dtype))
+        arr = _np.asarray(p.grad.numpy())
+        _params.assign(p.grad, _np.clip(arr, -c, c).astype(arr.dtype))

@@ -77,7 +77,7 @@ class Optimizer:
         """One update of every parameter that has a gradient, with its group's settings."""
         states = iter(self.state)
         for group in self.param_groups:
-            self._group = group  # the settings _update reads (self.lr, self.h("eps"), ...)
+            self._group = group  # the settings _update reads (self.lr, self._h("eps"), ...)
             for p in group["params"]:
                 self._step_one(p, next(states))
 
@@ -96,7 +96,7 @@ class Optimizer:
         if copied:
             _params.assign(p, x)
 
-    def h(self, name: str):
+    def _h(self, name: str):
         """The setting ``name`` of the group being stepped (the defaults outside a step)."""
         return getattr(self, "_group", self.defaults).get(name, self.defaults.get(name))
 
@@ -133,7 +133,7 @@ class SGD(Optimizer):
     def _update_inplace(self, x, g, state) -> None:
         # The formula above, operation for operation, into x and scratch arrays
         # kept in `state` (a Python float scales in the array's dtype).
-        momentum, weight_decay = self.h("momentum"), self.h("weight_decay")
+        momentum, weight_decay = self._h("momentum"), self._h("weight_decay")
         tmp = _scratch(state, "scratch", x)
         if weight_decay:
             _np.multiply(x, weight_decay, out=tmp)
@@ -145,15 +145,15 @@ class SGD(Optimizer):
             else:
                 _np.multiply(buf, momentum, out=buf)
                 scaled = _scratch(state, "scratch2", x)
-                _np.multiply(g, 1.0 - self.h("dampening"), out=scaled)
+                _np.multiply(g, 1.0 - self._h("dampening"), out=scaled)
                 _np.add(buf, scaled, out=buf)  # momentum * buf + (1 - dampening) * g
-            if self.h("nesterov"):
+            if self._h("nesterov"):
                 scaled = _scratch(state, "scratch2", x)
                 _np.multiply(buf, momentum, out=scaled)
                 g = _np.add(g, scaled, out=tmp)  # g + momentum * buf
             else:
                 g = buf
-        _np.multiply(g, self.h("lr"), out=tmp)
+        _np.multiply(g, self._h("lr"), out=tmp)
         _np.subtract(x, tmp, out=x)  # x - lr * g
 
 
@@ -198,8 +198,8 @@ class Adam(Optimizer):
         self.betas, self.eps, self.weight_decay = settings["betas"], settings["eps"], settings["weight_decay"]
 
     def _update(self, x, g, state):
-        b1, b2 = self.h("betas")
-        lr, weight_decay = self.h("lr"), self.h("weight_decay")
+        b1, b2 = self._h("betas")
+        lr, weight_decay = self._h("lr"), self._h("weight_decay")
         if self._decoupled:
             x = x * (1.0 - lr * weight_decay)  # AdamW: the decay acts on the weights, not through g
         elif weight_decay:
@@ -211,7 +211,7 @@ class Adam(Optimizer):
         v = b2 * v + (1.0 - b2) * g * g
         state.update(step=t, exp_avg=m, exp_avg_sq=v)
         step_size = lr / (1.0 - b1 ** t)
-        denom = _np.sqrt(v) / _math.sqrt(1.0 - b2 ** t) + self.h("eps")
+        denom = _np.sqrt(v) / _math.sqrt(1.0 - b2 ** t) + self._h("eps")
         return x - step_size * (m / denom)
 
 
