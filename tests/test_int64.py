@@ -383,3 +383,18 @@ def test_float_ops_on_int64_take_their_parameters(tg, call):
     ints = tg.tensor([-3, 0, 1, 2, 25], dtype=tg.int64)
     floats = tg.tensor([-3.0, 0.0, 1.0, 2.0, 25.0])
     np.testing.assert_array_equal(call(ints).numpy(), call(floats).numpy())
+
+
+@pytest.mark.parametrize("call, dtype", [
+    (lambda t: t.var(), "float32"), (lambda t: t.std(dim=1), "float32"), (lambda t: t.logsumexp(-1), "float32"),
+    (lambda t: t.clone(), "int64"),
+], ids=["var", "std", "logsumexp", "clone"])
+def test_int64_results_of_the_stats_rows(tg, call, dtype):
+    # var, std and logsumexp compute in float32; clone keeps int64 (the fuzzer's findings)
+    ints = tg.tensor([[1, 2, 3], [4, 5, 7]], dtype=tg.int64)
+    out = call(ints)
+    assert out.dtype == np.dtype(dtype)
+    if dtype == "float32":
+        np.testing.assert_array_equal(out.numpy(), call(ints.float()).numpy())
+    else:
+        np.testing.assert_array_equal(out.numpy(), ints.numpy())

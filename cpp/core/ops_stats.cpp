@@ -51,6 +51,8 @@ double dof(const TensorNode& n) {
 // its result, keepdim-shaped. n->k is the correction.
 TensorPtr moments_op(Op op, const TensorPtr& a, const std::vector<std::int64_t>& dims0, bool all_dims, bool keepdim,
                      double correction) {
+  if (a->data.dtype == DType::I64)  // Note [Dtypes]: computed in float32
+    return moments_op(op, cast(a, DType::F32), dims0, all_dims, keepdim, correction);
   std::vector<std::int64_t> dims = reduced_dims(a->data, dims0, all_dims);
   Array mean;
   Array kept = moments(a->data, dims, correction, op == Op::Std, mean);
@@ -102,6 +104,7 @@ TG_INSTANTIATE_BACKWARD(backward_Std)
 // ---- logsumexp ---------------------------------------------------------------------------
 
 TensorPtr logsumexp(const TensorPtr& a, const std::vector<std::int64_t>& dims0, bool keepdim) {
+  if (a->data.dtype == DType::I64) return logsumexp(cast(a, DType::F32), dims0, keepdim);  // Note [Dtypes]
   std::vector<std::int64_t> dims = normalize_dims(dims0, a->data.ndim());
   Array out = reshape(logsumexp(a->data, dims), result_shape(a->data.shape, dims, keepdim));
   if (!recording({&a})) return make_leaf(std::move(out));

@@ -25,7 +25,7 @@ _FLOAT64 = np.dtype(np.float64)
 
 # The rows whose forward keeps int64 when every operand is int64 (the native
 # core's int64 kernels); every other row computes in float32.
-_KEEPS_INT = {"+", "-", "*", "neg", "abs", "relu", "<", "<=", ">", ">=", "==", "!=", "sum", "max", "min",
+_KEEPS_INT = {"+", "-", "*", "neg", "abs", "relu", "clone", "<", "<=", ">", ">=", "==", "!=", "sum", "max", "min",
               "reshape", "transpose", "permute", "expand", "astype", "getitem", "getitem_backward", "gather",
               "embedding", "concatenate", "stack", "where"}
 
