@@ -200,8 +200,8 @@ def test_module_tree_names_match_torch(tg):
     net.train()
     assert all(m.training for m in net.modules())
     text = repr(net)
-    assert "(blocks): ModuleList(" in text and "(0): Linear(in_features=3, out_features=3, bias=True)" in text
-    assert "(bn): BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)" in text
+    assert "(blocks): ModuleList(\n    (0-1): 2 x Linear(in_features=3, out_features=3, bias=True)" in text
+    assert text == repr(t).replace("TNet", "Net")
 
 
 def test_containers(tg):
@@ -335,3 +335,19 @@ def test_loss_modules(tg):
     assert got == pytest.approx(tnn.NLLLoss()(lp, torch.tensor(labels)).item(), rel=1e-12)
     got = tg.nn.MSELoss()(tg.tensor(logits), tg.tensor(logits * 0.5)).item()
     assert got == pytest.approx(float(((logits * 0.5) ** 2).mean()), rel=1e-12)
+
+
+@pytest.mark.parametrize("make, tmake", [
+    (lambda nn: nn.Linear(4, 3), lambda: tnn.Linear(4, 3)),
+    (lambda nn: nn.Conv2d(2, 3, 3), lambda: tnn.Conv2d(2, 3, 3)),
+    (lambda nn: nn.Conv2d(2, 3, (3, 2), stride=2, padding=1, bias=False),
+     lambda: tnn.Conv2d(2, 3, (3, 2), stride=2, padding=1, bias=False)),
+    (lambda nn: nn.Embedding(7, 3), lambda: tnn.Embedding(7, 3)),
+    (lambda nn: nn.BatchNorm2d(4), lambda: tnn.BatchNorm2d(4)),
+    (lambda nn: nn.GELU(), lambda: tnn.GELU()),
+    (lambda nn: nn.Flatten(), lambda: tnn.Flatten()),
+    (lambda nn: nn.Sequential(nn.Linear(2, 2), nn.Tanh(), nn.ModuleList([nn.SiLU()])),
+     lambda: tnn.Sequential(tnn.Linear(2, 2), tnn.Tanh(), tnn.ModuleList([tnn.SiLU()]))),
+])
+def test_repr_is_torchs(tg, make, tmake):
+    assert repr(make(tg.nn)) == repr(tmake())

@@ -54,6 +54,21 @@ class ModuleList(Module):
     def insert(self, index: int, module) -> None:
         self._items.insert(index, _module(module, "ModuleList"))
 
+    def __repr__(self) -> str:
+        # PyTorch's: a run of equal reprs is one line, "(first-last): n x repr"
+        runs = []
+        for i, m in enumerate(self._items):
+            r = repr(m)
+            if runs and runs[-1][2] == r:
+                runs[-1][1] = i
+            else:
+                runs.append([i, i, r])
+        if not runs:
+            return "ModuleList()"
+        lines = [(f"({a}): " if a == b else f"({a}-{b}): {b - a + 1} x ") + r.replace("\n", "\n  ")
+                 for a, b, r in runs]
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
+
 
 class ModuleDict(Module):
     """Modules by str key, in insertion order (no forward of its own)."""

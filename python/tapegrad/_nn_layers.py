@@ -39,6 +39,15 @@ def _size(v, cls: str, name: str) -> int:
     return int(v)
 
 
+def _pair(v, name: str) -> tuple:
+    """An int as (v, v); a pair as a tuple (F.conv2d checks the values)."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return (int(v), int(v))
+    if isinstance(v, (tuple, list)) and len(v) == 2:
+        return tuple(v)
+    raise ValueError(f"Conv2d: {name} must be an int or a pair of ints, got {v!r}")
+
+
 class _Made(Module):
     """A module whose parameters are made on the backend ``_tg``."""
 
@@ -109,7 +118,7 @@ class _BatchNorm(_Made):
     _dims: tuple = ()
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
-                 track_running_stats: bool = True, dtype=None):
+                 track_running_stats: bool = True, dtype=None, *, bias: bool = True):
         name = type(self).__name__
         self.num_features = _size(num_features, name, "num_features")
         self.eps, self.momentum = float(eps), None if momentum is None else float(momentum)
@@ -118,7 +127,8 @@ class _BatchNorm(_Made):
         self.weight = self.bias = None
         if self.affine:
             self.weight = self._param(np.ones(self.num_features), dtype)
-            self.bias = self._param(np.zeros(self.num_features), dtype)
+            self.bias = self._param(np.zeros(self.num_features), dtype) if bias else None
+        self._has_bias = bool(bias)
         if self.track_running_stats:
             self.register_buffer("running_mean", self._param(np.zeros(self.num_features), dtype, False))
             self.register_buffer("running_var", self._param(np.ones(self.num_features), dtype, False))
@@ -144,7 +154,7 @@ class _BatchNorm(_Made):
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self._has_bias}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -168,7 +178,7 @@ class Conv2d(_Made):
         if len(k) != 2:
             raise ValueError(f"Conv2d: kernel_size must be an int or a pair of ints, got {kernel_size!r}")
         self.kernel_size = tuple(_size(n, "Conv2d", "kernel_size") for n in k)
-        self.stride, self.padding = stride, padding
+        self.stride, self.padding = _pair(stride, "stride"), _pair(padding, "padding")
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
         bound = 1.0 / math.sqrt(fan_in) if fan_in else 0.0
         rng = _params.generator(self._tg, seed)
@@ -181,8 +191,9 @@ class Conv2d(_Made):
         return F.conv2d(input, self.weight, self.bias, self.stride, self.padding)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}" + ("" if self.bias is not None else ", bias=False"))
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+                + (f", padding={self.padding}" if self.padding != (0, 0) else "")
+                + ("" if self.bias is not None else ", bias=False"))
 
 
 class Dropout(Module):
