@@ -79,12 +79,11 @@ def _whole_ids(idx, backend):
     """A float Tensor of whole numbers as int64 (anything else unchanged: embedding checks it)."""
     if not _params.is_tensor(idx) or np.dtype(idx.dtype).kind != "f":
         return idx
-    arr = np.asarray(idx.numpy())
-    ids = arr.astype(np.int64)
-    if not np.array_equal(ids, arr):
-        raise TypeError(f"embedding: idx must be an int64 tensor (or whole numbers), got {arr.dtype} "
+    ids = idx.long()  # two native ops (about 4 us) rather than a NumPy round trip (15 us)
+    if (ids != idx).sum().item() != 0:
+        raise TypeError(f"embedding: idx must be an int64 tensor (or whole numbers), got {np.dtype(idx.dtype)} "
                         "with fractions")
-    return backend.tensor(ids, dtype=backend.int64)
+    return ids
 
 
 class LayerNorm(_Made):
