@@ -14,13 +14,13 @@ from . import _params
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
 
-def _with_grads(parameters) -> list:
+def _with_grads(parameters, fn: str) -> list:
     if _params.is_tensor(parameters):
         parameters = [parameters]
     out = []
     for p in parameters:
         if not _params.is_tensor(p):
-            raise TypeError(f"clip_grad: expected Tensors, got {type(p).__name__}")
+            raise TypeError(f"{fn}: expected Tensors, got {type(p).__name__}")
         if p.grad is not None:
             out.append(p)
     return out
@@ -36,7 +36,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     """Scale the gradients in place so that their joint ``norm_type`` norm is at most
     ``max_norm``: each by ``min(1, max_norm / (total + 1e-6))``, as PyTorch does.
     Returns the total norm before clipping, a 0-d Tensor (0.0 as a float without gradients)."""
-    ps = _with_grads(parameters)
+    ps = _with_grads(parameters, "clip_grad_norm_")
     if not ps:
         return 0.0
     norm_type = float(norm_type)
@@ -60,6 +60,6 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
 def clip_grad_value_(parameters, clip_value) -> None:
     """Clamp every gradient element to [-clip_value, clip_value], in place."""
     c = float(clip_value)
-    for p in _with_grads(parameters):
+    for p in _with_grads(parameters, "clip_grad_value_"):
         arr = _np.asarray(p.grad.numpy())
         _params.assign(p.grad, _np.clip(arr, -c, c).astype(arr.dtype))
