@@ -197,22 +197,36 @@ class Adam(Optimizer):
         super().__init__(params, lr, **settings)
         self.betas, self.eps, self.weight_decay = settings["betas"], settings["eps"], settings["weight_decay"]
 
-    def _update(self, x, g, state):
+    def _update_inplace(self, x, g, state) -> None:
+        # The formula above, operation for operation as NumPy would evaluate it
+        # out of place, but into x, the moments and one scratch array.
         b1, b2 = self._h("betas")
         lr, weight_decay = self._h("lr"), self._h("weight_decay")
+        tmp = _scratch(state, "scratch", x)
         if self._decoupled:
-            x = x * (1.0 - lr * weight_decay)  # AdamW: the decay acts on the weights, not through g
+            _np.multiply(x, 1.0 - lr * weight_decay, out=x)  # AdamW: the decay acts on the weights
         elif weight_decay:
-            g = g + weight_decay * x
+            _np.multiply(x, weight_decay, out=tmp)
+            g = _np.add(g, tmp, out=tmp)  # g + weight_decay * x
         t = state.get("step", 0) + 1
-        m = state.get("exp_avg", _np.zeros_like(x))
-        v = state.get("exp_avg_sq", _np.zeros_like(x))
-        m = b1 * m + (1.0 - b1) * g
-        v = b2 * v + (1.0 - b2) * g * g
-        state.update(step=t, exp_avg=m, exp_avg_sq=v)
+        m, v = state.get("exp_avg"), state.get("exp_avg_sq")
+        if m is None:
+            m = state["exp_avg"] = _np.zeros_like(x)
+            v = state["exp_avg_sq"] = _np.zeros_like(x)
+        state["step"] = t
+        _np.multiply(m, b1, out=m)
+        m += (1.0 - b1) * g  # b1 m + (1 - b1) g
+        _np.multiply(v, b2, out=v)
+        gg = (1.0 - b2) * g
+        gg *= g
+        v += gg  # b2 v + (1 - b2) g g
         step_size = lr / (1.0 - b1 ** t)
-        denom = _np.sqrt(v) / _math.sqrt(1.0 - b2 ** t) + self._h("eps")
-        return x - step_size * (m / denom)
+        _np.sqrt(v, out=tmp)
+        tmp /= _math.sqrt(1.0 - b2 ** t)
+        tmp += self._h("eps")  # sqrt(v) / sqrt(1 - b2^t) + eps
+        _np.divide(m, tmp, out=tmp)
+        tmp *= step_size
+        x -= tmp
 
 
 class AdamW(Adam):
