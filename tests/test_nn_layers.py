@@ -351,3 +351,13 @@ def test_loss_modules(tg):
 ])
 def test_repr_is_torchs(tg, make, tmake):
     assert repr(make(tg.nn)) == repr(tmake())
+
+
+def test_zero_grad_set_to_none_false_zeroes_in_place(tg):
+    lin = tg.nn.Linear(3, 2)
+    lin(tg.ones((1, 3))).sum().backward()
+    lin.zero_grad(set_to_none=False)
+    assert all(p.grad is not None and (p.grad.numpy() == 0).all() for p in lin.parameters())
+    opt = tg.optim.SGD(lin.parameters(), lr=0.1)
+    opt.zero_grad()
+    assert all(p.grad is None for p in lin.parameters())

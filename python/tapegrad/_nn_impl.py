@@ -125,13 +125,10 @@ class Module:
         return [t for _, t in self.named_buffers()]
 
     # -- training helpers ----------------------------------------------------------
-    def zero_grad(self) -> None:
-        """Value parameters get ``grad = 0``; Tensor parameters ``grad = None`` (zero_grad())."""
-        for p in self.parameters():
-            if _params.is_tensor(p):
-                p.zero_grad()
-            else:
-                p.grad = 0.0
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Value parameters get ``grad = 0``; Tensor parameters ``grad = None``, or zeros of
+        their shape and dtype with ``set_to_none=False`` (PyTorch's argument)."""
+        _params.zero_grads(self.parameters(), set_to_none)
 
     def train(self, mode: bool = True) -> "Module":
         for m in self.modules():

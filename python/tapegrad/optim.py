@@ -65,13 +65,10 @@ class Optimizer:
         for group in self.param_groups:
             group["lr"] = float(value)
 
-    def zero_grad(self) -> None:
-        """Value parameters get ``grad = 0``; Tensor parameters ``grad = None``."""
-        for p in self.params:
-            if _params.is_tensor(p):
-                p.zero_grad()
-            else:
-                p.grad = 0.0
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Value parameters get ``grad = 0``; Tensor parameters ``grad = None``, or zeros of
+        their shape and dtype with ``set_to_none=False`` (PyTorch's argument)."""
+        _params.zero_grads(self.params, set_to_none)
 
     def step(self) -> None:
         """One update of every parameter that has a gradient, with its group's settings."""
