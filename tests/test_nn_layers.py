@@ -361,3 +361,22 @@ def test_zero_grad_set_to_none_false_zeroes_in_place(tg):
     opt = tg.optim.SGD(lin.parameters(), lr=0.1)
     opt.zero_grad()
     assert all(p.grad is None for p in lin.parameters())
+
+
+def test_apply_and_dtype_casts(tg):
+    net = _Net.make(tg)
+    seen = []
+    assert net.apply(lambda m: seen.append(type(m).__name__)) is net
+    t = []
+    torch_net = tnn.Sequential(tnn.Linear(2, 2))
+    torch_net.apply(lambda m: t.append(type(m).__name__))
+    assert seen[-1] == "Net" and seen[0] == "Linear" and t == ["Linear", "Sequential"]
+    assert net.double() is net
+    assert {np.dtype(p.dtype) for p in net.parameters()} == {np.dtype(np.float64)}
+    assert np.dtype(net.mask.dtype) == np.float64 and np.dtype(net.scratch.dtype) == np.float64
+    assert np.dtype(net.bn.num_batches_tracked.dtype) == np.int64
+    assert all(p.requires_grad for p in net.parameters()) and not net.mask.requires_grad
+    net.float()
+    assert {np.dtype(p.dtype) for p in net.parameters()} == {np.dtype(np.float32)}
+    with pytest.raises(TypeError, match="float dtype"):
+        net.to(np.int64)

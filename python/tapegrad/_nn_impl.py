@@ -138,6 +138,37 @@ class Module:
     def eval(self) -> "Module":
         return self.train(False)
 
+    def apply(self, fn) -> "Module":
+        """``fn(m)`` for every submodule (children first), then for this module; returns it."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    def to(self, dtype) -> "Module":
+        """The float parameters and buffers in ``dtype`` (float32 or float64): each is replaced
+        by a cast copy wherever the model holds it (make the optimizer after). Returns the module."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"Module.to: a float dtype is needed, got {dtype}")
+        tensors = [*self._state().values(), *(t for _, t in self.named_buffers())]
+        replaced = {}
+        for t in tensors:
+            if _params.is_tensor(t) and np.dtype(t.dtype).kind == "f" and np.dtype(t.dtype) != dtype:
+                replaced[id(t)] = _params.backend_of(t).tensor(
+                    np.asarray(t.numpy()).astype(dtype), requires_grad=bool(t.requires_grad))
+        for m in self.modules():
+            m._replace_tensors(replaced)
+        return self
+
+    def double(self) -> "Module":
+        """``to(float64)``."""
+        return self.to(np.float64)
+
+    def float(self) -> "Module":
+        """``to(float32)``."""
+        return self.to(np.float32)
+
     # -- saving and loading ---------------------------------------------------------
     def _state(self) -> dict:
         """{name: parameter or persistent buffer}, each module's parameters before its buffers."""
