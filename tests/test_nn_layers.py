@@ -47,6 +47,9 @@ def rand(*shape, seed=0):
 
 @pytest.mark.parametrize("make, tmake, shape", [
     (lambda nn: nn.Linear(4, 3), lambda: tnn.Linear(4, 3), (2, 4)),
+    (lambda nn: nn.Linear(4, 3), lambda: tnn.Linear(4, 3), (2, 5, 4)),
+    (lambda nn: nn.Linear(4, 3, bias=False), lambda: tnn.Linear(4, 3, bias=False), (2, 1, 3, 4)),
+    (lambda nn: nn.Linear(4, 3), lambda: tnn.Linear(4, 3), (2, 0, 4)),
     (lambda nn: nn.LayerNorm(5), lambda: tnn.LayerNorm(5), (3, 5)),
     (lambda nn: nn.LayerNorm((2, 3), eps=1e-3), lambda: tnn.LayerNorm((2, 3), eps=1e-3), (4, 2, 3)),
     (lambda nn: nn.LayerNorm(4, bias=False), lambda: tnn.LayerNorm(4, bias=False), (2, 4)),

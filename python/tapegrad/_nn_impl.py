@@ -371,6 +371,16 @@ class Linear(Module):
     def forward(self, x):
         if not isinstance(x, self._tg.Tensor):
             x = self._tg.tensor(np.asarray(x, dtype=self.weight.dtype))
+        shape = x.shape
+        if len(shape) > 2:
+            # (..., in) as one (rows, in) matrix: one GEMM forward and one per gradient,
+            # threaded, where a batched product runs a small GEMM per leading index
+            rows = 1
+            for d in shape[:-1]:
+                rows *= d
+            out = x.reshape(rows, shape[-1]) @ self.weight.T
+            out = out if self.bias is None else out + self.bias
+            return out.reshape(*shape[:-1], self.out_features)
         out = x @ self.weight.T
         return out if self.bias is None else out + self.bias
 
