@@ -28,7 +28,7 @@ def _initial_state(base, module, cfg):
     base._require(ref, "nn.Embedding", "nn.LayerNorm", "nn.functional.embedding")
     ref.manual_seed(0)
     model = module.model_class(ref)(cfg)
-    return {k: np.asarray(v.numpy(), dtype=np.float32) for k, v in model.state_dict().items()}
+    return {k: np.asarray(v, dtype=np.float32) for k, v in model.state_dict().items()}  # tg: NumPy arrays
 
 
 def _batch(vocab, x_shape, y_shape, seed=7):

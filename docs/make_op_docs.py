@@ -37,6 +37,8 @@ def _made_by(row: dict) -> str:
         return f"`a {row['name']} b`"
     if row["kind"] in ("join",) or py in ("cross_entropy", "mse_loss"):
         return f"`tg.{py}(...)`"
+    if row["kind"] == "nn":
+        return f"`F.{py}(...)` (tg.nn.functional)"
     return f"`x.{py}()`" if row["kind"] == "unary" else f"`x.{py}(...)`"
 
 

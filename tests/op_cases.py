@@ -43,6 +43,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+import op_cases_nn as NN
 import tapegrad
 from tapegrad import reference
 
@@ -351,6 +352,18 @@ ROWS = [
     R("logsumexp", "T", lambda a, k: a.logsumexp(**k), REAL(2, 3, 4), k=({"dim": -1}, {"dim": (0, 2), "keepdim": True}),
       np=lambda a, k: np.log(np.exp(a).sum(axis=k["dim"], keepdims=k.get("keepdim", False)))),
     R("clone", "T", lambda a: a.clone(), REAL(2, 3), np=lambda a: a.copy(), exact=True),
+    # the layers of tg.nn.functional (op_cases_nn.py spells them for each library)
+    R("layer_norm", "T", lambda a, w, b: NN.F(a).layer_norm(a, (2, 4), w, b), REAL(3, 2, 4), REAL(2, 4), REAL(2, 4),
+      np=lambda a, w, b: NN.np_layer_norm(a, w, b, (2, 4))),
+    R("batch_norm", "T", lambda a, w, b, k: NN.batch_norm(a, w, b, k), REAL(4, 3, 2), REAL(3), REAL(3),
+      k=("train", "eval"), np=NN.np_batch_norm),
+    R("dropout", "T", lambda a: NN.dropout(a), REAL(3, 4), np=NN.np_dropout, exact=True),
+    R("conv2d", "T", lambda a, w, b, k: NN.F(a).conv2d(a, w, b, **k), REAL(2, 2, 5, 4), REAL(3, 2, 3, 2), REAL(3),
+      k=({}, {"stride": 2, "padding": 1}, {"stride": (1, 2), "padding": (2, 0)}), np=NN.np_conv2d),
+    R("max_pool2d", "T", lambda a, k: NN.F(a).max_pool2d(a, **k), REAL(2, 2, 5, 4),
+      k=({"kernel_size": 2}, {"kernel_size": (3, 2), "stride": 1}), np=NN.np_pool(np.max), exact=True),
+    R("avg_pool2d", "T", lambda a, k: NN.F(a).avg_pool2d(a, **k), REAL(2, 2, 5, 4),
+      k=({"kernel_size": 2}, {"kernel_size": (3, 2), "stride": (1, 2)}), np=NN.np_pool(np.mean)),
 ]
 
 

@@ -38,7 +38,7 @@ _FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
 _SPAN = re.compile(r"`([^`]+)`")  # a span may wrap onto the next line, as in Markdown
 
 # The public namespaces of a backend, relative to it ("" is the backend itself).
-NAMESPACES = ("", "nn", "nn.functional", "optim", "viz", "autograd", "func")
+NAMESPACES = ("", "nn", "nn.functional", "nn.init", "nn.utils", "optim", "viz", "autograd", "func")
 # Classes whose public attributes are public names.
 CLASSES = ("tg.Value", "tg.Tensor", "tg.nn.Module", "tg.optim.Optimizer")
 

@@ -608,6 +608,44 @@ CASES.update({
     "arange absurd int64": lambda tg: tg.arange(0, 2**62, 2),
 })
 
+# tg.nn's layers, containers, init, utils and AdamW (issue 16): shared Python over each backend's ops
+CASES.update({
+    "Embedding fractional ids": lambda tg: tg.nn.Embedding(4, 2)(tg.tensor([0.5])),
+    "Embedding nan ids": lambda tg: tg.nn.Embedding(4, 2)(tg.tensor([np.nan])),
+    "Embedding id out of range": lambda tg: tg.nn.Embedding(4, 2)(ids(tg, [4])),
+    "Embedding float size": lambda tg: tg.nn.Embedding(4.0, 2),
+    "LayerNorm wrong trailing shape": lambda tg: tg.nn.LayerNorm(2)(x23(tg)),
+    "BatchNorm2d 2-d input": lambda tg: tg.nn.BatchNorm2d(3)(x23(tg)),
+    "BatchNorm1d channels": lambda tg: tg.nn.BatchNorm1d(4)(x23(tg)),
+    "Conv2d channels": lambda tg: tg.nn.Conv2d(2, 3, 2)(tg.ones((1, 1, 4, 4))),
+    "Conv2d bad kernel": lambda tg: tg.nn.Conv2d(1, 1, (1, 2, 3)),
+    "MaxPool2d too large": lambda tg: tg.nn.MaxPool2d(5)(tg.ones((1, 1, 4, 4))),
+    "Dropout p": lambda tg: tg.nn.Dropout(-0.1),
+    "ModuleList non-module": lambda tg: tg.nn.ModuleList([tg.nn.Tanh(), 3]),
+    "ModuleDict dotted key": lambda tg: tg.nn.ModuleDict({"a.b": tg.nn.Tanh()}),
+    "Parameter of a list": lambda tg: tg.nn.Parameter([1.0]),
+    "register_buffer dotted": lambda tg: tg.nn.Module().register_buffer("a.b", tg.ones(2)),
+    "register_buffer list": lambda tg: tg.nn.Module().register_buffer("a", [1.0]),
+    "load_state_dict shape": lambda tg: tg.nn.Linear(2, 2).load_state_dict(
+        {"weight": np.zeros((3, 2)), "bias": np.zeros(2)}),
+    "init 1-d fans": lambda tg: tg.nn.init.xavier_uniform_(tg.ones(3)),
+    "init mode": lambda tg: tg.nn.init.kaiming_uniform_(tg.ones((2, 2)), mode="fan"),
+    "init of a list": lambda tg: tg.nn.init.zeros_([1.0]),
+    "clip_grad_norm_ of a list": lambda tg: tg.nn.utils.clip_grad_norm_([1.0], 1.0),
+    "clip_grad_norm_ nonfinite": lambda tg: _nonfinite_grad_clip(tg),
+    "AdamW betas": lambda tg: tg.optim.AdamW([tg.ones(2, requires_grad=True)], betas=(0.9, 1.0)),
+    "AdamW empty": lambda tg: tg.optim.AdamW([]),
+    "optimizer group without params": lambda tg: tg.optim.SGD([{"lr": 0.1}], lr=0.1),
+    "optimizer group negative lr": lambda tg: tg.optim.SGD(
+        [{"params": [tg.ones(2, requires_grad=True)], "lr": -1.0}], lr=0.1),
+})
+
+
+def _nonfinite_grad_clip(tg):
+    p = tg.ones(2, requires_grad=True)
+    (p * tg.tensor([np.inf, 1.0])).sum().backward()
+    tg.nn.utils.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
+
 
 def _hooked(tg, hook):
     x = x23(tg, requires_grad=True)

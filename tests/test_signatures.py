@@ -34,6 +34,8 @@ def public_callables(tg) -> dict:
             obj = getattr(mod, name)
             if isinstance(obj, types.ModuleType):
                 pending.append((f"{path}.{name}", obj))
+            elif isinstance(obj, type) and issubclass(obj, np.generic):
+                continue  # tg.float32, tg.int64, ...: NumPy's own types, not tapegrad's callables
             elif callable(obj):
                 out[f"{path}.{name}"] = obj
     return out

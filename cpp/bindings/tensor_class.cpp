@@ -223,6 +223,7 @@ void bind_tensor(py::module_& m) {
   bind_tensor_nn_methods(m, cls);
   bind_tensor_autograd(cls);
   bind_tensor_functions(m);
+  bind_nn_functions(m);
   bind_dlpack(m, cls);
   bind_callbacks(m, cls);
   install_fast_paths(cls);  // last: setting dunders after this would reset the slots

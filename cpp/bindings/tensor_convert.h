@@ -117,6 +117,7 @@ void bind_tensor_methods(TensorClass& cls);
 void bind_tensor_index(py::module_& m, TensorClass& cls);
 void bind_tensor_autograd(TensorClass& cls);
 void bind_tensor_functions(py::module_& m);
+void bind_nn_functions(py::module_& m);
 void bind_dlpack(py::module_& m, TensorClass& cls);
 void bind_callbacks(py::module_& m, TensorClass& cls);
 void bind_tensor_nn_methods(py::module_& m, TensorClass& cls);

@@ -72,6 +72,13 @@ inline Array div_scalar(const Array& a, double c) { return binary_scalar(Op::Div
 // The entry `index` of dim (dropped); slice() is in tensor_node.h.
 TensorPtr select(const TensorPtr& a, std::int64_t dim, std::int64_t index);
 
+// getitem (a GetItem node) and its scatter-add (a GetItemBackward node) by a
+// plan another family made: the pools' and conv2d's (ops_conv.cpp).
+TensorPtr gather_by_plan(const TensorPtr& a, const std::shared_ptr<const IndexPlan>& plan);
+TensorPtr scatter_by_plan(const TensorPtr& g, const std::shared_ptr<const IndexPlan>& plan);
+Array gather_by_plan(const Array& a, const std::shared_ptr<const IndexPlan>& plan);
+Array scatter_by_plan(const Array& g, const std::shared_ptr<const IndexPlan>& plan);
+
 // The rules, one per family, each instantiated for both sweeps; the table
 // routes every row to its family's (tensor_backward.cpp).
 template <class X, class In>
@@ -102,6 +109,12 @@ TG_DECLARE_BACKWARD(Softmax)
 TG_DECLARE_BACKWARD(LogSoftmax)
 TG_DECLARE_BACKWARD(CrossEntropy)
 TG_DECLARE_BACKWARD(MseLoss)
+TG_DECLARE_BACKWARD(LayerNorm)
+TG_DECLARE_BACKWARD(BatchNorm)
+TG_DECLARE_BACKWARD(Dropout)
+TG_DECLARE_BACKWARD(Conv2d)
+TG_DECLARE_BACKWARD(MaxPool2d)
+TG_DECLARE_BACKWARD(AvgPool2d)
 TG_DECLARE_BACKWARD(Var)
 TG_DECLARE_BACKWARD(Std)
 TG_DECLARE_BACKWARD(LogSumExp)

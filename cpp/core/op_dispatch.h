@@ -40,6 +40,7 @@
 #define TG_UNARY_Join TG_NO_CASE
 #define TG_UNARY_Softmax TG_NO_CASE
 #define TG_UNARY_Loss TG_NO_CASE
+#define TG_UNARY_NN TG_NO_CASE
 #define TG_UNARY_Arg TG_NO_CASE
 #define TG_BINARY_MatMul TG_NO_CASE
 #define TG_BINARY_Reduce TG_NO_CASE
@@ -48,6 +49,7 @@
 #define TG_BINARY_Join TG_NO_CASE
 #define TG_BINARY_Softmax TG_NO_CASE
 #define TG_BINARY_Loss TG_NO_CASE
+#define TG_BINARY_NN TG_NO_CASE
 #define TG_BINARY_Arg TG_NO_CASE
 #define TG_COMPARE_MatMul TG_NO_CASE
 #define TG_COMPARE_Reduce TG_NO_CASE
@@ -56,6 +58,7 @@
 #define TG_COMPARE_Join TG_NO_CASE
 #define TG_COMPARE_Softmax TG_NO_CASE
 #define TG_COMPARE_Loss TG_NO_CASE
+#define TG_COMPARE_NN TG_NO_CASE
 #define TG_COMPARE_Arg TG_NO_CASE
 #define TG_UNARY_Moments TG_NO_CASE
 #define TG_BINARY_Moments TG_NO_CASE

@@ -18,6 +18,7 @@ const char* kind_name(OpKind k) {
     case OpKind::Join: return "join";
     case OpKind::Softmax: return "softmax";
     case OpKind::Loss: return "loss";
+    case OpKind::NN: return "nn";
     case OpKind::Moments: return "moments";
   }
   return "?";

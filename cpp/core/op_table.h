@@ -15,7 +15,7 @@
 //             tg.autograd.Function: forward and backward from outside the
 //             core), Compare (no graph), MatMul, Reduce, Arg (int64
 //             positions, no graph), Movement, Index, Join, Softmax, Loss,
-//             Moments (var, std)
+//             Moments (var, std), NN (the layers of tg.nn.functional)
 //   Saves     what the backward reads: None, Input (the only parent), Inputs,
 //             Output, InputsOutput, Custom (documented at the op)
 //   surfaces  V: Value has it, T: Tensor has it
@@ -152,7 +152,22 @@
   X(LogSumExp,       "logsumexp",        1,  Softmax,  InputsOutput, T,  "logsumexp", \
     "log sum e^a over dims, stable; d/da_i = e^(a_i - out) = softmax(a)_i") \
   X(Clone,           "clone",            1,  Movement, None,         T,  "clone", \
-    "a copy of the values; g passes through")
+    "a copy of the values; g passes through") \
+  X(LayerNorm,       "layer_norm",       -1, NN,       Custom,       T,  "layer_norm", \
+    "xhat w + b, xhat = (a - mean) s, s = 1/sqrt(var + eps) over the trailing dims; " \
+    "d/da = s (gw - mean(gw) - xhat mean(gw xhat)), d/dw = sum g xhat, d/db = sum g") \
+  X(BatchNorm,       "batch_norm",       -1, NN,       Custom,       T,  "batch_norm", \
+    "layer_norm's formula per channel (dim 1) over the other dims (training), or with the running " \
+    "statistics (evaluation: d/da = s g w)") \
+  X(Dropout,         "dropout",          1,  NN,       Custom,       T,  "dropout", \
+    "a * noise, noise 0 (dropped, probability p) or 1/(1-p); d/da = noise") \
+  X(Conv2d,          "conv2d",           -1, NN,       Custom,       T,  "conv2d", \
+    "w (O,C,KH,KW) correlated with a (N,C,H,W), plus b: one GEMM w col(a); d/da = col2im(w^T g), " \
+    "d/dw = g col(a)^T, d/db = sum g") \
+  X(MaxPool2d,       "max_pool2d",       1,  NN,       Custom,       T,  "max_pool2d", \
+    "the largest value of each window; g goes to its position (getitem_backward)") \
+  X(AvgPool2d,       "avg_pool2d",       1,  NN,       None,         T,  "avg_pool2d", \
+    "the mean of each window; each input gets g / (KH KW) from every window it is in")
 
 namespace tapegrad {
 
@@ -163,7 +178,7 @@ enum class Op : std::uint8_t {
 };
 
 enum class OpKind : std::uint8_t {
-  Leaf, Unary, Binary, Function, Compare, MatMul, Reduce, Arg, Movement, Index, Join, Softmax, Loss, Moments
+  Leaf, Unary, Binary, Function, Compare, MatMul, Reduce, Arg, Movement, Index, Join, Softmax, Loss, Moments, NN
 };
 enum class Saves : std::uint8_t { None, Input, Inputs, Output, InputsOutput, Custom };
 

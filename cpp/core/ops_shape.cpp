@@ -216,4 +216,11 @@ TensorPtr select(const TensorPtr& a, std::int64_t dim, std::int64_t index) {
   return getitem(a, items);
 }
 
+// ---- plans made by other families (ops_conv.cpp) ------------------------------------
+
+TensorPtr gather_by_plan(const TensorPtr& a, const std::shared_ptr<const IndexPlan>& plan) { return gather_by(a, plan); }
+TensorPtr scatter_by_plan(const TensorPtr& g, const std::shared_ptr<const IndexPlan>& plan) { return scatter_by(g, plan); }
+Array gather_by_plan(const Array& a, const std::shared_ptr<const IndexPlan>& plan) { return gather_by(a, plan); }
+Array scatter_by_plan(const Array& g, const std::shared_ptr<const IndexPlan>& plan) { return scatter_by(g, plan); }
+
 }  // namespace tapegrad

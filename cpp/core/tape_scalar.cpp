@@ -60,6 +60,7 @@ std::uint64_t bits(double x) {
 #define TG_TAPE_T_Softmax TG_TAPE_NONE
 #define TG_TAPE_T_Loss TG_TAPE_NONE
 #define TG_TAPE_T_Moments TG_TAPE_NONE
+#define TG_TAPE_T_NN TG_TAPE_NONE
 #define TG_TAPE_Leaf TG_TAPE_NONE
 #define TG_TAPE_Unary TG_TAPE_UNARY
 #define TG_TAPE_Binary TG_TAPE_BINARY

@@ -107,13 +107,21 @@ bool same_bits(const Array& a, const Array& b) {
 
 }  // namespace
 
+// Exactly the rows rerun() covers: a row of a new family is refused (fn runs
+// eagerly) until rerun() learns it. Not replayed: a tg.autograd.Function (its
+// forward is Python's), getitem_backward (recorded backward passes only).
 bool replayable(Op op) {
   switch (op) {
-    case Op::Function:         // a tg.autograd.Function: its forward is Python's
-    case Op::GetItemBackward:  // made by recorded backward passes only
-      return false;
-    default:
-      return true;  // rerun() covers every other row (a new family must add itself there)
+    case Op::PowConst: case Op::MatMul: case Op::Sum: case Op::Mean: case Op::Max: case Op::Min:
+    case Op::Reshape: case Op::Transpose: case Op::Permute: case Op::Expand: case Op::Cast: case Op::GetItem:
+    case Op::Concatenate: case Op::Stack: case Op::Where: case Op::Softmax: case Op::LogSoftmax:
+    case Op::CrossEntropy: case Op::MseLoss: case Op::Argmax: case Op::Argmin: case Op::Var: case Op::Std:
+    case Op::LogSumExp: case Op::Clone: case Op::Gather: case Op::Embedding:
+      return true;
+    default: {
+      const OpKind kind = op_info(op).kind;
+      return kind == OpKind::Unary || kind == OpKind::Binary || kind == OpKind::Compare;
+    }
   }
 }
 

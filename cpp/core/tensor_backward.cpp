@@ -56,6 +56,7 @@ TensorNode::~TensorNode() {
 #define TG_BW_Join TG_BW_OWN
 #define TG_BW_Softmax TG_BW_OWN
 #define TG_BW_Loss TG_BW_OWN
+#define TG_BW_NN TG_BW_OWN
 #define TG_BW_Moments TG_BW_OWN
 
 namespace {

@@ -21,6 +21,15 @@ namespace tapegrad {
 struct TensorNode;
 using TensorPtr = std::shared_ptr<TensorNode>;
 
+// The arguments of the neural-network ops (ops_norm.cpp, ops_conv.cpp).
+struct NnArgs {
+  bool has_weight = false, has_bias = false;  // which optional parents follow the input, in this order
+  bool training = false;                      // batch_norm: normalized by the batch's own statistics
+  double eps = 0;                             // layer_norm, batch_norm
+  std::int64_t norm_ndim = 0;                 // layer_norm: how many trailing dims are normalized
+  std::int64_t kh = 0, kw = 0, sh = 1, sw = 1, ph = 0, pw = 0;  // conv2d (kernel from the weight), pooling
+};
+
 struct TensorNode : std::enable_shared_from_this<TensorNode> {
   Array data;
   bool requires_grad = false;
@@ -40,6 +49,7 @@ struct TensorNode : std::enable_shared_from_this<TensorNode> {
   bool keepdim = false;
   std::shared_ptr<const IndexPlan> plan;  // getitem and its backward
   std::shared_ptr<TensorFunction> function;  // op Function: its backward
+  std::shared_ptr<const NnArgs> nn;          // the nn ops' arguments
   // register_hook's hooks, with the ids their handles remove them by
   std::vector<std::pair<int, std::shared_ptr<GradHook>>> hooks;
   bool retains_grad = false;   // a non-leaf that keeps its .grad (retain_grad())
@@ -128,6 +138,25 @@ TensorPtr log_softmax(const TensorPtr& a, std::int64_t dim);
 // `labels` holds the class ids of an array of shape `label_shape`, which must be (N,).
 TensorPtr cross_entropy(const TensorPtr& logits, const std::vector<std::int64_t>& labels, const Shape& label_shape);
 TensorPtr mse_loss(const TensorPtr& pred, const TensorPtr& target);
+
+// neural-network layers (ops_norm.cpp, ops_conv.cpp), NCHW; a null weight or
+// bias is absent. The arguments are validated here (ValueError).
+// layer_norm over the last norm_ndim dims; weight and bias of those dims' shape.
+TensorPtr layer_norm(const TensorPtr& x, std::int64_t norm_ndim, const TensorPtr& weight, const TensorPtr& bias,
+                     double eps);
+// batch_norm over every dim but 1 (the channels, C); weight, bias and the
+// running statistics of shape (C,). Training updates the running statistics
+// (when given) in place: momentum * batch + (1 - momentum) * running, the
+// batch variance unbiased; evaluation normalizes by them.
+TensorPtr batch_norm(const TensorPtr& x, const TensorPtr& running_mean, const TensorPtr& running_var,
+                     const TensorPtr& weight, const TensorPtr& bias, bool training, double momentum, double eps);
+// x * noise: noise (x's shape) holds 0 where an element is dropped, 1 / (1 - p) elsewhere.
+TensorPtr dropout(const TensorPtr& x, const Array& noise);
+// x (N, C, H, W), weight (O, C, KH, KW), bias (O,) or null.
+TensorPtr conv2d(const TensorPtr& x, const TensorPtr& weight, const TensorPtr& bias, std::int64_t sh, std::int64_t sw,
+                 std::int64_t ph, std::int64_t pw);
+// op MaxPool2d or AvgPool2d over x (N, C, H, W), no padding.
+TensorPtr pool2d(Op op, const TensorPtr& x, std::int64_t kh, std::int64_t kw, std::int64_t sh, std::int64_t sw);
 
 // tg.autograd.Function: a node holding `data`, computed outside the core from
 // `parents`, whose backward is `fn` (tensor_backward.cpp).

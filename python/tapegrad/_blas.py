@@ -52,7 +52,8 @@ def share_numpy_blas(core) -> str:
                 setter.argtypes = [ctypes.c_void_p]
                 setter(callback)
                 return f"shared ({os.path.basename(path)})"
-        return f"left alone ({os.path.basename(path)} is older than OpenBLAS 0.3.27)"
+        # older than 0.3.27, or a build of it without the setter (NumPy 2.0.2's)
+        return f"left alone ({os.path.basename(path)} has no threads callback setter)"
     return "not found"
 
 

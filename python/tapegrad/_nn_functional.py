@@ -9,10 +9,12 @@ Values (or lists of them), micrograd-style.
 import numpy as _np
 
 from . import _params
+from ._nn_functional_layers import avg_pool2d, batch_norm, conv2d, dropout, layer_norm, max_pool2d
 from ._shared import check_shape as _check_shape
 
 __all__ = ["mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy", "softmax", "log_softmax",
-           "relu", "tanh", "sigmoid", "gelu", "silu", "leaky_relu", "softplus", "embedding", "one_hot"]
+           "relu", "tanh", "sigmoid", "gelu", "silu", "leaky_relu", "softplus", "embedding", "one_hot",
+           "layer_norm", "batch_norm", "dropout", "conv2d", "max_pool2d", "avg_pool2d"]
 
 
 def _like(t, data):
@@ -65,6 +67,17 @@ def _class_ids(labels, n: int, fn: str = "cross_entropy", what: str = "logits") 
     return arr.astype(_np.intp)
 
 
+def _whole_floats(labels):
+    """A float Tensor of whole numbers as int64, else None (the slow path then names the problem)."""
+    if _np.dtype(labels.dtype).kind != "f":
+        return None
+    try:
+        ids = labels.long()
+    except ValueError:  # NaN, inf, beyond int64
+        return None
+    return ids if (ids != labels).sum().item() == 0 else None
+
+
 def cross_entropy(logits, labels):
     """Mean over the batch of -log softmax(logits)[label].
 
@@ -76,6 +89,10 @@ def cross_entropy(logits, labels):
     fused = getattr(_params.backend_of(logits), "cross_entropy", None)
     if fused is not None and logits.ndim == 2 and _params.is_tensor(labels) and labels.dtype == _np.int64:
         return fused(logits, labels)  # int64 labels as they are: the fused op checks them, in the same words
+    if fused is not None and logits.ndim == 2 and _params.is_tensor(labels) and labels.shape == (logits.shape[0],):
+        ids = _whole_floats(labels)  # tg.tensor of an integer array: float ids, cast by two native ops
+        if ids is not None:
+            return fused(logits, ids)
     if logits.ndim == 1:
         logits = logits.reshape(1, logits.shape[0])
         labels = _np.asarray(labels.numpy() if _params.is_tensor(labels) else labels).reshape(1)

@@ -29,7 +29,9 @@ class Module:
 
     Attributes holding a Value, a Tensor with ``requires_grad``, a Module, or a
     list/tuple of these are walked in assignment order, which gives parameter
-    names like ``layers.0.neurons.1.w.0`` or ``0.weight``.
+    names like ``layers.0.neurons.1.w.0`` or ``0.weight``. Tensors named by
+    ``register_buffer`` are state that is not trained (BatchNorm's running
+    statistics): in ``state_dict()``, never among the parameters.
     """
 
     _training = True
@@ -62,8 +64,15 @@ class Module:
                     if isinstance(m, Module):
                         yield f"{name}.{i}", m
 
+    def children(self) -> list:
+        """The direct submodules."""
+        return [m for _, m in self.named_children()]
+
     def _named_own_parameters(self):
+        buffers = vars(self).get("_buffers", {})
         for name, v in vars(self).items():
+            if name in buffers:
+                continue
             if _is_parameter(v):
                 yield name, v
             elif isinstance(v, (list, tuple)):
@@ -99,14 +108,39 @@ class Module:
     def parameters(self) -> list:
         return [p for _, p in self.named_parameters()]
 
+    # -- buffers ---------------------------------------------------------------------
+    def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
+        """Keep ``tensor`` (or None) as the attribute ``name``: module state that is not a
+        parameter (BatchNorm's running statistics); in ``state_dict()`` if ``persistent``."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"register_buffer: a buffer name must be a non-empty str without '.', got {name!r}")
+        if tensor is not None and not _params.is_tensor(tensor):
+            raise TypeError(f"register_buffer: {name} must be a Tensor or None, got {type(tensor).__name__}")
+        if "_buffers" not in vars(self):
+            self._buffers = {}
+        self._buffers[name] = bool(persistent)
+        setattr(self, name, tensor)
+
+    def _named_own_buffers(self, persistent_only: bool = False):
+        for name, persistent in vars(self).get("_buffers", {}).items():
+            t = getattr(self, name, None)
+            if t is not None and (persistent or not persistent_only):
+                yield name, t
+
+    def named_buffers(self):
+        """(dotted name, buffer) pairs of this module and every submodule."""
+        for prefix, m in self.named_modules():
+            for name, t in m._named_own_buffers():
+                yield (f"{prefix}.{name}" if prefix else name), t
+
+    def buffers(self) -> list:
+        return [t for _, t in self.named_buffers()]
+
     # -- training helpers ----------------------------------------------------------
-    def zero_grad(self) -> None:
-        """Value parameters get ``grad = 0``; Tensor parameters ``grad = None`` (zero_grad())."""
-        for p in self.parameters():
-            if _params.is_tensor(p):
-                p.zero_grad()
-            else:
-                p.grad = 0.0
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Value parameters get ``grad = 0``; Tensor parameters ``grad = None``, or zeros of
+        their shape and dtype with ``set_to_none=False`` (PyTorch's argument)."""
+        _params.zero_grads(self.parameters(), set_to_none)
 
     def train(self, mode: bool = True) -> "Module":
         for m in self.modules():
@@ -116,24 +150,70 @@ class Module:
     def eval(self) -> "Module":
         return self.train(False)
 
+    def apply(self, fn) -> "Module":
+        """``fn(m)`` for every submodule (children first), then for this module; returns it."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
+    def to(self, dtype) -> "Module":
+        """The float parameters and buffers in ``dtype`` (float32 or float64): each is replaced
+        by a cast copy wherever the model holds it (make the optimizer after). Returns the module."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"Module.to: a float dtype is needed, got {dtype}")
+        tensors = [*self._state().values(), *(t for _, t in self.named_buffers())]
+        replaced = {}
+        for t in tensors:
+            if _params.is_tensor(t) and np.dtype(t.dtype).kind == "f" and np.dtype(t.dtype) != dtype:
+                replaced[id(t)] = _params.backend_of(t).tensor(
+                    np.asarray(t.numpy()).astype(dtype), requires_grad=bool(t.requires_grad))
+        for m in self.modules():
+            m._replace_tensors(replaced)
+        return self
+
+    def double(self) -> "Module":
+        """``to(float64)``."""
+        return self.to(np.float64)
+
+    def float(self) -> "Module":
+        """``to(float32)``."""
+        return self.to(np.float32)
+
     # -- saving and loading ---------------------------------------------------------
+    def _state(self) -> dict:
+        """{name: parameter or persistent buffer}, each module's parameters before its buffers."""
+        out, seen = {}, set()
+        for prefix, m in self.named_modules():
+            for name, t in [*m._named_own_parameters(), *m._named_own_buffers(persistent_only=True)]:
+                if id(t) not in seen:
+                    seen.add(id(t))
+                    out[f"{prefix}.{name}" if prefix else name] = t
+        return out
+
     def state_dict(self) -> dict:
-        """{name: NumPy array copy}; a Value parameter is a 0-d float64 array."""
-        return {name: _params.to_numpy(p) for name, p in self.named_parameters()}
+        """{name: NumPy array copy} of the parameters and persistent buffers; a Value
+        parameter is a 0-d float64 array."""
+        return {name: _params.to_numpy(t) for name, t in self._state().items()}
 
     def load_state_dict(self, state, strict: bool = True) -> None:
-        """Copy the arrays of ``state`` into the parameters, in place.
+        """Copy the arrays (or Tensors) of ``state`` into the parameters and buffers, in place.
 
         With ``strict`` the names must match exactly (a KeyError lists the
-        missing and unexpected ones); a shape mismatch is a ValueError.
+        missing and unexpected ones); a shape mismatch is a ValueError. A
+        float entry of another float dtype (float64 weights into a float32
+        model) replaces the tensor by one of the state's dtype, in every
+        module that holds it: the model takes the state's precision.
         """
-        params = dict(self.named_parameters())
+        params = self._state()
         missing = [k for k in params if k not in state]
         unexpected = [k for k in state if k not in params]
         if strict and (missing or unexpected):
             raise KeyError(
                 f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
             )
+        replaced = {}
         for name, p in params.items():
             if name not in state:
                 continue
@@ -143,7 +223,24 @@ class Module:
                 raise ValueError(
                     f"load_state_dict: {name} has shape {arr.shape} in the state, {shape} in the model"
                 )
-            _params.assign(p, arr)
+            if _retyped(p, arr):
+                backend = _params.backend_of(p)
+                replaced[id(p)] = backend.tensor(np.array(arr), requires_grad=bool(p.requires_grad))
+            else:
+                _params.assign(p, arr)
+        if replaced:
+            for m in self.modules():
+                m._replace_tensors(replaced)
+
+    def _replace_tensors(self, replaced: dict) -> None:
+        """Put replaced[id(t)] wherever this module's attributes (or their lists) hold t."""
+        for name, v in list(vars(self).items()):
+            if id(v) in replaced:
+                object.__setattr__(self, name, replaced[id(v)])
+            elif isinstance(v, list):
+                for i, t in enumerate(v):
+                    if id(t) in replaced:
+                        v[i] = replaced[id(t)]
 
     def save(self, path) -> None:
         """``tg.save(self.state_dict(), path)``: exactly that path, whatever its name."""
@@ -154,8 +251,31 @@ class Module:
         self.load_state_dict(_serialization.load(path))
         return self
 
+    # -- printing ---------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """The module's own settings, shown inside its repr's parentheses."""
+        return ""
+
     def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
+        # PyTorch's layout: Name(extra) for a leaf module, else each submodule on a
+        # line of its own, "(name): repr", its own lines indented two more spaces
+        extra = self.extra_repr()
+        lines = extra.split("\n") if extra else []
+        for name, m in self.named_children():
+            lines.append(f"({name}): " + repr(m).replace("\n", "\n  "))
+        if not lines:
+            return f"{type(self).__name__}()"
+        if len(lines) == 1 and extra:
+            return f"{type(self).__name__}({extra})"
+        return type(self).__name__ + "(\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _retyped(p, arr) -> bool:
+    """Whether loading ``arr`` changes the float dtype of the Tensor ``p``."""
+    if not _params.is_tensor(p):
+        return False
+    mine = np.dtype(p.dtype)
+    return mine.kind == "f" and arr.dtype.kind == "f" and arr.dtype != mine
 
 
 def _is_parameter(x) -> bool:
@@ -263,12 +383,21 @@ class Linear(Module):
     def forward(self, x):
         if not isinstance(x, self._tg.Tensor):
             x = self._tg.tensor(np.asarray(x, dtype=self.weight.dtype))
+        shape = x.shape
+        if len(shape) > 2:
+            # (..., in) as one (rows, in) matrix: one GEMM forward and one per gradient,
+            # threaded, where a batched product runs a small GEMM per leading index
+            rows = 1
+            for d in shape[:-1]:
+                rows *= d
+            out = x.reshape(rows, shape[-1]) @ self.weight.T
+            out = out if self.bias is None else out + self.bias
+            return out.reshape(*shape[:-1], self.out_features)
         out = x @ self.weight.T
         return out if self.bias is None else out + self.bias
 
-    def __repr__(self) -> str:
-        return (f"Linear(in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None})")
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
 class ReLU(Module):
@@ -315,24 +444,37 @@ class Sequential(Module):
     def __iter__(self):
         return iter(self._modules_list)
 
-    def __repr__(self) -> str:
-        inner = "".join(f"\n  ({i}): {m!r}" for i, m in enumerate(self._modules_list))
-        return f"Sequential({inner}\n)" if inner else "Sequential()"
+    def append(self, module) -> "Sequential":
+        if not isinstance(module, Module):
+            raise TypeError(f"Sequential takes Modules, got {type(module).__name__}")
+        self._modules_list.append(module)
+        return self
 
 
 _BACKEND_BOUND = ("Neuron", "Layer", "MLP", "Linear")
 
 
+def public_names() -> list:
+    """Every class name of tg.nn, in the order of the docs."""
+    from . import _nn_containers, _nn_layers
+
+    return [*__all__, *_nn_layers.__all__, *_nn_containers.__all__]
+
+
 def build(backend, module: str) -> dict:
     """The public names of tg.nn for ``backend``, with classes bound to it.
 
-    Each parameter-making class gets a subclass whose ``_tg`` is ``backend``
-    and whose ``__module__`` is ``module`` (so pickle finds it as
-    ``tapegrad.nn.MLP`` or ``tapegrad.reference.nn.MLP``).
+    Each parameter-making class (here and in ``_nn_layers``) gets a subclass
+    whose ``_tg`` is ``backend`` and whose ``__module__`` is ``module`` (so
+    pickle finds it as ``tapegrad.nn.MLP`` or ``tapegrad.reference.nn.MLP``).
     """
+    from . import _nn_containers, _nn_layers
+
     ns = {name: cls for name, cls in globals().items() if name in __all__}
+    ns.update((name, getattr(_nn_layers, name)) for name in _nn_layers.__all__)
+    ns.update((name, getattr(_nn_containers, name)) for name in _nn_containers.__all__)
     bound = {}
-    for name in _BACKEND_BOUND:
+    for name in (*_BACKEND_BOUND, *_nn_layers._BOUND):
         base = ns[name]
         bound[name] = type(name, (base,), {
             "_tg": backend, "__module__": module, "__qualname__": name, "__doc__": base.__doc__,

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-__all__ = ["is_tensor", "is_value", "is_number", "backend_of", "to_numpy", "grad_numpy", "own_view", "assign", "generator"]
+__all__ = ["is_tensor", "is_value", "is_number", "backend_of", "to_numpy", "grad_numpy", "own_view", "assign", "generator", "zero_grads"]
 
 
 def is_tensor(x) -> bool:
@@ -114,3 +114,14 @@ def generator(backend, seed=None) -> np.random.Generator:
         return np.random.default_rng(seed)
     # the module that defines randn holds the stream: reference.creation, native _tensor
     return sys.modules[backend.randn.__module__].generator()
+
+
+def zero_grads(params, set_to_none: bool = True) -> None:
+    """zero_grad of Modules and optimizers: Values get 0.0; Tensors None, or zeros."""
+    for p in params:
+        if not is_tensor(p):
+            p.grad = 0.0
+        elif set_to_none or p.grad is None:
+            p.zero_grad()
+        else:
+            assign(p.grad, np.zeros(tuple(p.shape), dtype=np.dtype(p.dtype)))

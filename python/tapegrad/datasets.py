@@ -128,17 +128,20 @@ def docstring_text() -> str:
     (in sorted order), joined by blank lines: about 240,000 characters on Python 3.11."""
     import importlib
     import inspect
+    import warnings
 
     parts = []
-    for name in DOCSTRING_MODULES:
-        module = importlib.import_module(name)
-        members = [module] + [getattr(module, m) for m in sorted(dir(module)) if not m.startswith("_")]
-        for obj in members:
-            if obj is not module and getattr(obj, "__module__", None) != name:
-                continue  # imported from elsewhere: its own module lists it
-            doc = inspect.getdoc(obj)
-            if doc:
-                parts.append(doc)
+    with warnings.catch_warnings():  # typing.io and typing.re warn when read (3.11)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for name in DOCSTRING_MODULES:
+            module = importlib.import_module(name)
+            members = [module] + [getattr(module, m) for m in sorted(dir(module)) if not m.startswith("_")]
+            for obj in members:
+                if obj is not module and getattr(obj, "__module__", None) != name:
+                    continue  # imported from elsewhere: its own module lists it
+                doc = inspect.getdoc(obj)
+                if doc:
+                    parts.append(doc)
     return "\n\n".join(parts)
 
 

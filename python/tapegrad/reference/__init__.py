@@ -14,6 +14,9 @@ from .._shared import float32, float64, int64, long
 from .creation import arange, from_dlpack, manual_seed, multinomial, ones, randint, randn, tensor, zeros
 from .functional import concatenate, cross_entropy, maximum, minimum, mse_loss, stack, where
 from .tensor import Tensor
+# the layers' kernels, which tg.nn.functional calls (tapegrad/_nn_functional_layers.py)
+from .nn_ops import avg_pool2d as _avg_pool2d, batch_norm as _batch_norm, conv2d as _conv2d  # noqa: E402
+from .nn_ops import dropout as _dropout, layer_norm as _layer_norm, max_pool2d as _max_pool2d  # noqa: E402
 from ._tensor_int import embedding as _embedding  # binds argmax, gather, long... too
 from . import _tensor_convert  # noqa: E402,F401 - binds Tensor.numpy, item, tolist, __bool__, ...
 from ._threads import cache_info, empty_cache, get_num_threads, set_cache_limit, set_num_threads
@@ -97,4 +100,5 @@ __all__: list[str] = [
 # Importing the implementation modules bound their names here too; this namespace
 # holds only the public names (``tensor`` and ``explain`` are the functions).
 # The modules stay importable by full name (tapegrad.reference.value, ...).
-del creation, elementwise, elementwise_nn, functional, index_ops, tensor_ops, tensor_ops_nn, value, _fns
+del creation, elementwise, elementwise_nn, functional, index_ops, nn_ops, tensor_ops, tensor_ops_layers
+del tensor_ops_nn, value, _fns

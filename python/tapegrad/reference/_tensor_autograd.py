@@ -53,6 +53,10 @@ class _Saved:
     def output(self):
         return self.n if self.recorded else self.n._saved[-1]
 
+    def saved(self, i: int):
+        """What a custom row's forward saved (``(out, saved)``), in either sweep."""
+        return self.n._saved[i]
+
     def in_shape(self, i: int) -> tuple:
         return self.n._parents[i].shape
 

@@ -8,6 +8,7 @@ tracer of this thread); the driver (``tapegrad/_compile.py``) calls the rest.
 """
 from __future__ import annotations
 
+import functools
 import threading
 
 from . import elementwise as E
@@ -51,6 +52,16 @@ _SCALAR = {"value_const", "number_const", "value_op", "number_op", "value_copy",
 _TENSOR = {"tensor_input", "tensor_op", "tensor_const", "tensor_from_number", "tensor_detach", "tensor_draw"}
 _NUMBER_OPS = {"+": E.Add, "-": E.Sub, "*": E.Mul, "/": E.Div, "**": E.Pow, "neg": E.Neg, "abs": E.Abs,
                "<": E.Lt, "<=": E.Le, ">": E.Gt, ">=": E.Ge, "==": E.Eq, "!=": E.Ne}
+
+
+@functools.lru_cache(maxsize=None)
+def _not_replayed() -> frozenset:
+    """The rows a tape refuses, as cpp/core/tape_tensor.cpp's replayable(): recorded
+    backward passes' getitem_backward, and the nn layers (kind "nn") for now."""
+    from .tensor_ops_layers import NN_OPS
+
+    return frozenset({"getitem_backward"} | {row.name for row in NN_OPS})
+
 
 
 class Tracer:
@@ -138,6 +149,8 @@ class Tracer:
         """The op that made t (its event, logged when t was wrapped, becomes the op's)."""
         if row.name == "function":
             self.unsupported("a tg.autograd.Function on Tensors")
+        elif row.name in _not_replayed():  # as the native replayable(): a row _tape.py does not rerun
+            self.unsupported(f"the Tensor op '{row.name}'")
         refs = tuple(self.tensor_ref(p) for p in parents)
         e = self.events[self.tensor_ref(t)]
         e.kind, e.row, e.params, e.parents, e.nograd = "tensor_op", row, dict(params), refs, nograd

@@ -453,12 +453,14 @@ class MseLoss(Row):
 
 # The Tensor-only rows that follow (activations, var, std, logsumexp, clone): their own file
 from . import tensor_ops_nn as _nn  # noqa: E402 - its rows are made with the factories above
+# The layers (kind "nn") live in tensor_ops_layers.py, which imports Row from here.
+from .tensor_ops_layers import NN_OPS  # noqa: E402
 
 # In the order of the C++ op table (the leaf, which has no row, first there).
 OPS = ELEMENTWISE + (Function,) + COMPARE + (
     MatMul, Sum, Mean, Max, Min, Argmax, Argmin, Reshape, Transpose, Permute, Expand, Cast, GetItem, GetItemBackward,
     Gather, Embedding, Concatenate, Stack, Where, Softmax, LogSoftmax, CrossEntropy, MseLoss,
-) + _nn.OPS
+) + _nn.OPS + NN_OPS
 ROWS = {row.name: row for row in OPS}
 
 
