@@ -32,6 +32,7 @@ TensorPtr op_template(const TensorNode& n) {
   t->keepdim = n.keepdim;
   t->plan = n.plan;
   t->function = n.function;
+  t->nn = n.nn;  // the nn layers' arguments (immutable, shared)
   return t;
 }
 

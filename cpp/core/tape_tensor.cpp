@@ -52,6 +52,17 @@ TensorPtr rerun(const TensorNode& t, const std::vector<TensorPtr>& p) {
     case Op::Clone: return clone(p[0]);
     case Op::Gather:
     case Op::Embedding: return index_with_plan(t.op, p[0], t.plan);  // ids from no tensor: the traced plan
+    case Op::LayerNorm: {  // parents: x, then the weight and the bias if given
+      const NnArgs& a = *t.nn;
+      return layer_norm(p[0], a.norm_ndim, a.has_weight ? p[1] : nullptr, a.has_bias ? p[a.has_weight ? 2 : 1] : nullptr,
+                        a.eps);
+    }
+    case Op::Conv2d: {
+      const NnArgs& a = *t.nn;
+      return conv2d(p[0], p[1], a.has_bias ? p[2] : nullptr, a.sh, a.sw, a.ph, a.pw);
+    }
+    case Op::MaxPool2d:
+    case Op::AvgPool2d: return pool2d(t.op, p[0], t.nn->kh, t.nn->kw, t.nn->sh, t.nn->sw);
     default: break;
   }
   switch (op_info(t.op).kind) {
@@ -116,8 +127,9 @@ bool replayable(Op op) {
     case Op::Reshape: case Op::Transpose: case Op::Permute: case Op::Expand: case Op::Cast: case Op::GetItem:
     case Op::Concatenate: case Op::Stack: case Op::Where: case Op::Softmax: case Op::LogSoftmax:
     case Op::CrossEntropy: case Op::MseLoss: case Op::Argmax: case Op::Argmin: case Op::Var: case Op::Std:
-    case Op::LogSumExp: case Op::Clone: case Op::Gather: case Op::Embedding:
-      return true;
+    case Op::LogSumExp: case Op::Clone: case Op::Gather: case Op::Embedding: case Op::LayerNorm: case Op::Conv2d:
+    case Op::MaxPool2d: case Op::AvgPool2d:
+      return true;  // not yet: batch_norm (its running statistics), dropout (its noise)
     default: {
       const OpKind kind = op_info(op).kind;
       return kind == OpKind::Unary || kind == OpKind::Binary || kind == OpKind::Compare;

@@ -57,10 +57,11 @@ _NUMBER_OPS = {"+": E.Add, "-": E.Sub, "*": E.Mul, "/": E.Div, "**": E.Pow, "neg
 @functools.lru_cache(maxsize=None)
 def _not_replayed() -> frozenset:
     """The rows a tape refuses, as cpp/core/tape_tensor.cpp's replayable(): recorded
-    backward passes' getitem_backward, and the nn layers (kind "nn") for now."""
-    from .tensor_ops_layers import NN_OPS
+    backward passes' getitem_backward; batch_norm (its running statistics) and
+    dropout (its noise, drawn outside the row) for now."""
+    from .tensor_ops_layers import BatchNorm, Dropout
 
-    return frozenset({"getitem_backward"} | {row.name for row in NN_OPS})
+    return frozenset({"getitem_backward", BatchNorm.name, Dropout.name})
 
 
 
