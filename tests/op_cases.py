@@ -498,7 +498,7 @@ def smooth_steps(surface: str) -> tuple:
         if surface not in row.on or kind(row.op) not in ("unary", "binary"):
             continue
         lifts = [spec.domain.lift for spec in row.inputs]
-        if row.op == "**k":
+        if row.op == "**k" or row.k:  # the op's numbers: each one a step of its own
             unary += [lambda a, f=row.fn, g=lifts[0], k=k: f(g(a), k) for k in row.k]
         elif len(lifts) == 1:
             unary.append(lambda a, f=row.fn, g=lifts[0]: f(g(a)))

@@ -386,3 +386,13 @@ def test_no_command_prints_help():
     out = run_cli().stdout
     for cmd in ("bench", "demo", "explain"):
         assert cmd in out
+
+
+def test_bench_compiled_rows_run_and_agree_with_eager(tmp_path):
+    _, report = bench_json(tmp_path, "--workloads", "W1c,W1c-first,W5c,W2c,W3c",
+                           "--backends", "native,native-compiled,reference-compiled")
+    for c in report["checks"]:
+        assert c["status"] in ("agrees", "skipped"), c  # a replay never disagrees with eager
+    ran = {(r["workload"], r["backend"]) for r in report["results"]}
+    assert {("W1c", "native-compiled"), ("W1c-first", "native-compiled"), ("W5c", "native-compiled"),
+            ("W2c", "native-compiled"), ("W3c", "native-compiled"), ("W1c", "reference-compiled")} <= ran

@@ -36,6 +36,7 @@ void register_exceptions(pybind11::module_& m);
 void bind_value(pybind11::module_& m);
 void bind_tensor(pybind11::module_& m);
 void bind_registry(pybind11::module_& m);
+void bind_compile(pybind11::module_& m);
 void bind_vmath(pybind11::module_& m);  // private test hooks (vmath.cpp)
 
 // "name(params)\n--\n\ndoc": a docstring with its text signature.

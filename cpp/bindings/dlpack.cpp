@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "bindings.h"
+#include "compile_hooks.h"
 #include "tensor_convert.h"
 
 namespace tapegrad::bindings {
@@ -148,6 +149,7 @@ void bind_dlpack(py::module_& m, TensorClass& cls) {
   def_method(cls, "__dlpack__", "self, *, stream=None, max_version=None, dl_device=None, copy=None",
              "A DLPack capsule sharing this tensor's memory (a copy with copy=True).", [](const TensorPtr& s, const Args& a) {
     const bool want_copy = !a[3].is_none() && flag_arg(a[3]);
+    tensor_read(s);
     return to_dlpack(want_copy ? make_leaf(copy(s->data)) : s);
   });
   def_method(cls, "__dlpack_device__", "self", "(kDLCPU, 0): tapegrad tensors live in CPU memory.",

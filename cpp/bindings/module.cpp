@@ -20,6 +20,7 @@ PYBIND11_MODULE(_core, m) {
   tapegrad::bindings::bind_registry(m);
   tapegrad::bindings::bind_value(m);
   tapegrad::bindings::bind_tensor(m);
+  tapegrad::bindings::bind_compile(m);
   tapegrad::bindings::bind_vmath(m);
   // Thread count of matmul's BLAS; tapegrad.set_num_threads checks the argument.
   tapegrad::bindings::def_function(m, "_blas_threads", "", "Threads matmul may use.",

@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings.h"
+#include "compile_hooks.h"
 #include "tensor_convert.h"
 
 namespace tapegrad::bindings {
@@ -13,6 +14,35 @@ namespace {
 using T = TensorNode;
 
 py::object numpy_of(const TensorPtr& s) { return array_view(s->data, py::cast(s)); }
+// The values handed to Python: while tracing, a read that guards them (Note [Compile numbers]).
+py::object read_numpy(const TensorPtr& s) {
+  tensor_read(s);
+  return numpy_of(s);
+}
+
+// t.data = v: while tracing, a store of the tape (a tensor's values, or a constant's).
+void set_data(T& t, py::handle v) {
+  Array data = is_tensor(v.ptr()) ? copy(astype(holder_of(v.ptr())->data, t.data.dtype))
+                                  : array_from_py(v, py::str(dtype_name(t.data.dtype)));
+  if (Tracer* tr = tracing() ? active_tracer() : nullptr) {
+    TensorPtr self = t.shared_from_this();
+    if (self->requires_grad) tr->unsupported("assigning .data of a Tensor that requires grad");
+    tr->store_tensor(self, is_tensor(v.ptr()) ? holder_of(v.ptr()) : make_leaf(data));
+  }
+  t.data = std::move(data);
+}
+
+// bool(t) while tracing guards only the outcome; float(t) and int(t) the value.
+bool truth(const TensorPtr& s) {
+  const bool b = truth_value(s->data);
+  if (Tracer* tr = tracing() ? active_tracer() : nullptr) tr->guard_truth(tr->item(s), b);
+  return b;
+}
+double exact_item(const TensorPtr& s) {
+  const double x = item(s->data);
+  if (Tracer* tr = tracing() ? active_tracer() : nullptr) tr->guard_exact(tr->item(s), x);
+  return x;
+}
 
 // NumPy's dtype objects, made once (x.dtype is read on hot paths: x.dtype == tg.int64)
 py::object dtype_obj(DType d) {
@@ -44,7 +74,7 @@ TensorPtr grad_arg(const T& t, py::handle g) {
 }
 
 void bind_properties(TensorClass& cls) {
-  cls.def_property("data", &numpy_of, [](T& t, py::handle v) { t.data = array_from_py(v, py::str(dtype_name(t.data.dtype))); },
+  cls.def_property("data", &read_numpy, &set_data,
                    "The values as an ndarray sharing memory (assignable: optimizers write it; the dtype is kept).");
   cls.def_property_readonly("shape", [](const T& t) {
     py::tuple s(t.data.shape.size());
@@ -76,11 +106,11 @@ void bind_properties(TensorClass& cls) {
 
 void bind_conversions(TensorClass& cls) {
   def_method(cls, "numpy", "self", "The values as an ndarray, without a copy.",
-             [](const TensorPtr& s, const Args&) { return numpy_of(s); });
+             [](const TensorPtr& s, const Args&) { return read_numpy(s); });
   def_method(cls, "__array__", "self, dtype=None, copy=None", "The values for NumPy (np.asarray(x)).",
              [](const TensorPtr& s, const Args& a) -> py::object {
     py::handle dtype = a[0], copy = a[1];
-    py::object arr = numpy_of(s);
+    py::object arr = read_numpy(s);
     py::object want = dtype.is_none() ? py::object(arr.attr("dtype")) : py::module_::import("numpy").attr("dtype")(dtype);
     if (!py::object(arr.attr("dtype")).equal(want)) {
       if (!copy.is_none() && !flag_arg(copy))
@@ -92,20 +122,26 @@ void bind_conversions(TensorClass& cls) {
   });
   def_method(cls, "item", "self", "The only element, as a Python float (an int for int64).",
              [](const TensorPtr& s, const Args&) -> py::object {
-    if (s->data.dtype == DType::I64) return py::int_(item_int(s->data));
-    return py::float_(item(s->data));
+    if (s->data.dtype == DType::I64) {  // ids are exact: a trace guards the whole tensor, bit for bit
+      tensor_read(s);
+      return py::int_(item_int(s->data));
+    }
+    return tensor_item(s);
   });
   def_method(cls, "tolist", "self", "The values as nested lists of floats.",
-             [](const TensorPtr& s, const Args&) { return numpy_of(s).attr("tolist")(); });
+             [](const TensorPtr& s, const Args&) { return read_numpy(s).attr("tolist")(); });
   def_method(cls, "__float__", "self", "float(x): the only element (item()).",
-             [](const TensorPtr& s, const Args&) { return item(s->data); });
+             [](const TensorPtr& s, const Args&) { return exact_item(s); });
   def_method(cls, "__int__", "self", "int(x): the only element, truncated toward zero, as NumPy and PyTorch do.",
              [](const TensorPtr& s, const Args&) {
-    if (s->data.dtype == DType::I64) return py::int_(item_int(s->data));
-    return py::int_(py::float_(item(s->data)));
+    if (s->data.dtype == DType::I64) {
+      tensor_read(s);
+      return py::int_(item_int(s->data));
+    }
+    return py::int_(py::float_(exact_item(s)));
   });
   def_method(cls, "__bool__", "self", "bool(x): whether the only element is nonzero.",
-             [](const TensorPtr& s, const Args&) { return truth_value(s->data); });
+             [](const TensorPtr& s, const Args&) { return truth(s); });
   def_method(cls, "__len__", "self", "len(x): the size of the first dimension.", [](const TensorPtr& s, const Args&) {
     if (s->data.ndim() == 0) throw TypeError("len() of a 0-d tensor");
     return s->data.shape[0];

@@ -3,6 +3,7 @@
 #include <limits>
 #include <new>
 
+#include "compile_hooks.h"
 #include "tensor_convert.h"
 
 namespace tapegrad::bindings {
@@ -50,10 +51,18 @@ TensorPtr number_tensor(py::handle x, DType dtype) {
   return make_leaf(scalar_array(py::float_(py::reinterpret_borrow<py::object>(x)).cast<double>(), dtype));
 }
 
+TensorPtr traced_operand(py::handle x, DType dtype) {
+  if (dtype != DType::I64) return traced_scalar(x.ptr(), dtype);
+  py::object exact = py::reinterpret_steal<py::object>(PyObject_CallMethod(x.ptr(), "_exact", nullptr));
+  if (!exact) throw py::error_already_set();
+  return number_tensor(exact, dtype);
+}
+
 TensorPtr as_tensor(py::handle x, DType dtype, const char* what) {
   if (is_tensor(x.ptr())) return holder_of(x.ptr());
   std::string foreign = foreign_backend(x);
   if (!foreign.empty()) throw TypeError(std::string(what) + ": cannot combine " + foreign + " with tapegrad (native) Tensors");
+  if (is_traced_number(x.ptr())) return traced_operand(x, dtype);
   if (is_number(x)) return number_tensor(x, dtype);
   return make_leaf(array_from_py(x, py::none()));
 }
@@ -78,6 +87,7 @@ std::string foreign_backend(py::handle obj) {
 
 Array array_from_py(py::handle data, py::handle dtype) {
   if (is_tensor(data.ptr())) {
+    tensor_read(holder_of(data.ptr()));
     const Array& src = holder_of(data.ptr())->data;
     return copy(astype(src, dtype_arg(dtype, src.dtype)));
   }
@@ -248,12 +258,17 @@ IndexItem int_array(py::handle k) {
 
 }  // namespace
 
-std::vector<IndexItem> parse_index(py::handle key) {
+std::vector<IndexItem> parse_index(py::handle key) { return parse_index(key, nullptr); }
+
+std::vector<IndexItem> parse_index(py::handle key, std::vector<std::pair<std::uint32_t, TensorPtr>>* sources) {
   py::tuple parts = py::isinstance<py::tuple>(key) ? py::reinterpret_borrow<py::tuple>(key) : py::make_tuple(key);
   std::vector<IndexItem> items;
   for (auto k : parts) {
     IndexItem it;
     if (is_tensor(k.ptr()) && holder_of(k.ptr())->data.dtype == DType::I64) {  // the embedding lookup, first
+      // while tracing, the ids are an input of the replay (sources), or a read that guards them
+      if (sources != nullptr) sources->emplace_back(static_cast<std::uint32_t>(items.size()), holder_of(k.ptr()));
+      else tensor_read(holder_of(k.ptr()));
       items.push_back(int64_item(holder_of(k.ptr())->data));
       continue;
     }
@@ -274,6 +289,8 @@ std::vector<IndexItem> parse_index(py::handle key) {
       it.kind = IndexItem::Int;
       it.i = clamped_int(k);
     } else if (is_tensor(k.ptr()) || py::isinstance<py::list>(k) || py::isinstance<py::array>(k) || py::isinstance<py::bool_>(k)) {
+      if (is_tensor(k.ptr()) && sources != nullptr) sources->emplace_back(static_cast<std::uint32_t>(items.size()), holder_of(k.ptr()));
+      else if (is_tensor(k.ptr())) tensor_read(holder_of(k.ptr()));  // the ids are read: guarded while tracing
       py::object arr = is_tensor(k.ptr()) ? py::reinterpret_borrow<py::object>(k) : py::module_::import("numpy").attr("asarray")(k);
       if (!is_tensor(k.ptr()) && arr.attr("dtype").attr("kind").cast<std::string>() == "b") {
         // a boolean mask selects where it is true: one integer array per mask dim

@@ -27,6 +27,8 @@ py::array array_view(const Array& a, py::handle owner);
 std::string foreign_backend(py::handle obj);
 // Parse a subscript (ints, slices, None, Ellipsis, int/bool arrays, lists, Tensors).
 std::vector<IndexItem> parse_index(py::handle key);
+// The same, with the position of each item read from a Tensor (tg.compile replays them from it).
+std::vector<IndexItem> parse_index(py::handle key, std::vector<std::pair<std::uint32_t, TensorPtr>>* sources);
 // Ints given as f(2, 3) or f((2, 3)) (`args` the tuple of f's *args): a
 // TypeError "<what> (2.5,) must hold ints, got float" for anything else. An
 // int beyond int64 is handed to too_big(its repr, the whole repr, its sign),
@@ -66,6 +68,9 @@ bool is_integral_number(py::handle o);
 // except a non-integral number next to int64, which is float32; an int beyond
 // int64 is an OverflowError.
 TensorPtr number_tensor(py::handle x, DType dtype);
+// A tracked number of tg.compile as an operand (Note [Compile numbers]): a
+// leaf the tape fills from it; for int64, a leaf of its exact value (guarded).
+TensorPtr traced_operand(py::handle x, DType dtype);
 
 // ---- arguments, converted in tapegrad's words (the reference's, tapegrad/reference/_shapes.py)
 

@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings.h"
+#include "compile_hooks.h"
 #include "grad_mode.h"
 #include "tensor_convert.h"
 
@@ -43,7 +44,7 @@ std::pair<std::vector<std::int64_t>, Shape> labels_arg(py::handle labels) {
   }
   py::module_ np = py::module_::import("numpy");
   py::object arr;
-  if (is_tensor(labels.ptr())) {
+  if (is_tensor(labels.ptr())) {  // tg.compile replays the ids from it (cross_entropy below)
     arr = array_view(holder_of(labels.ptr())->data, labels);
   } else {
     std::string foreign = foreign_backend(labels);
@@ -65,13 +66,18 @@ std::pair<std::vector<std::int64_t>, Shape> labels_arg(py::handle labels) {
 
 void bind_tensor_autograd(TensorClass& cls) {
   def_method(cls, "detach", "self", "A leaf sharing this tensor's data, outside the graph.",
-             [](const TensorPtr& s, const Args&) { return make_leaf(s->data); });
+             [](const TensorPtr& s, const Args&) {
+    TensorPtr leaf = make_leaf(s->data);
+    if (Tracer* t = tracing() ? active_tracer() : nullptr) t->tensor_detached(leaf, s);  // replayed from s
+    return leaf;
+  });
   def_method(cls, "zero_grad", "self", "Set .grad to None.", [](const TensorPtr& s, const Args&) { s->grad = nullptr; });
   def_method(cls, "backward", "self, gradient=None, retain_graph=None, create_graph=False",
              "Add d(self)/d(leaf) into .grad of every leaf that requires grad. With create_graph the backward pass "
              "records its own ops, so the gradients can be differentiated again; retain_graph defaults to "
              "create_graph.",
              [](const TensorPtr& s, const Args& a) {
+    check_not_tracing("backward()");
     const py::handle gradient = a[0];
     const bool create_graph = flag_arg(a[2]);
     const bool retain = retain_arg(a[1], create_graph);
@@ -88,6 +94,7 @@ void bind_tensor_autograd(TensorClass& cls) {
   def_method(cls, "_gradients", "self, inputs, gradient=None, retain_graph=None, create_graph=False",
              "This pass's d(self)/d(input) for each input (zeros if unreachable); no .grad changes.",
              [](const TensorPtr& s, const Args& a) {
+    check_not_tracing("tg.grad()");
     std::vector<TensorPtr> ins;
     for (auto x : a[0]) {
       if (!is_tensor(x.ptr())) throw TypeError("grad() inputs must be tapegrad (native) Tensors, got " + type_name(x));
@@ -151,7 +158,9 @@ void bind_tensor_functions(py::module_& m) {
                [](const Args& a) {
     TensorPtr z = as_tensor(a[0], DType::F32, "cross_entropy");
     auto [ids, shape] = labels_arg(a[1]);
-    return cross_entropy(z, ids, shape);
+    TensorPtr out = cross_entropy(z, ids, shape);
+    if (Tracer* tr = tracing() && is_tensor(a[1].ptr()) ? active_tracer() : nullptr) tr->labels_from(out, holder_of(a[1].ptr()));
+    return out;
   });
   def_function(m, "mse_loss", "pred, target", "Mean of (pred - target)^2 over all elements (shapes broadcast).",
                [](const Args& a) {

@@ -3,6 +3,7 @@
 // tg.nn.functional.embedding. No math here.
 #include "bindings.h"
 #include "tensor_convert.h"
+#include "trace.h"
 
 namespace tapegrad::bindings {
 
@@ -36,7 +37,9 @@ void bind_tensor_index(py::module_& m, TensorClass& cls) {
   def_method(cls, "gather", "self, dim, index", op_info(Op::Gather).doc, [](const TensorPtr& s, const Args& a) {
     const std::int64_t dim = dim_arg(a[0], s->data.ndim());
     const Array& index = index_arg(a[1], "gather", "index");
-    return maybe_nogil(index.numel(), [&] { return gather(s, dim, index); });
+    TensorPtr out = maybe_nogil(index.numel(), [&] { return gather(s, dim, index); });
+    if (Tracer* tr = tracing() ? active_tracer() : nullptr) tr->ids_from(out, holder_of(a[1].ptr()), dim);  // replayed ids
+    return out;
   });
   def_method(cls, "long", "self", "The values as int64, truncated toward zero (a leaf: int64 takes no gradient).",
              [](const TensorPtr& s, const Args&) { return cast(s, DType::I64); });
@@ -48,8 +51,10 @@ void bind_tensor_index(py::module_& m, TensorClass& cls) {
     const Array& index = index_arg(a[0], "embedding", "idx");
     if (!is_tensor(a[1].ptr())) throw TypeError("embedding: weight must be a Tensor, got " + type_name(a[1]));
     const TensorPtr& weight = holder_of(a[1].ptr());
-    return maybe_nogil(index.numel() * (weight->data.ndim() == 2 ? weight->data.shape[1] : 1),
-                       [&] { return embedding(index, weight); });
+    TensorPtr out = maybe_nogil(index.numel() * (weight->data.ndim() == 2 ? weight->data.shape[1] : 1),
+                                [&] { return embedding(index, weight); });
+    if (Tracer* tr = tracing() ? active_tracer() : nullptr) tr->ids_from(out, holder_of(a[0].ptr()), 0);  // replayed ids
+    return out;
   });
 }
 

@@ -4,6 +4,7 @@
 #include <pybind11/stl.h>
 
 #include "bindings.h"
+#include "compile_hooks.h"
 #include "tensor_convert.h"
 
 namespace tapegrad::bindings {
@@ -17,6 +18,7 @@ py::object not_implemented() { return py::reinterpret_borrow<py::object>(Py_NotI
 // `other` as a tensor (numbers take `self`'s dtype, Note [Dtypes]), or null if foreign.
 TensorPtr operand(const T& self, py::handle other) {
   if (is_tensor(other.ptr())) return holder_of(other.ptr());  // no caster lookup
+  if (is_traced_number(other.ptr())) return traced_operand(other, self.data.dtype);
   if (is_number(other)) return number_tensor(other, self.data.dtype);
   if (py::isinstance<py::array>(other) || py::isinstance<py::list>(other) || py::isinstance<py::tuple>(other) ||
       py::isinstance(other, py::module_::import("numpy").attr("generic")))
@@ -147,6 +149,14 @@ void bind_movement(TensorClass& cls) {
   def_method(cls, "permute", "self, *dims", op_info(Op::Permute).doc,
              [](const TensorPtr& s, const Args& a) { return permute(s, permute_args(s, a[0])); });
   cls.def("__getitem__", [](const TensorPtr& s, py::handle key) {
+    Tracer* tr = tracing() ? active_tracer() : nullptr;
+    if (tr != nullptr) {  // index tensors: the tape reads their ids at each replay
+      std::vector<std::pair<std::uint32_t, TensorPtr>> sources;
+      std::vector<IndexItem> items = parse_index(key, &sources);
+      TensorPtr out = getitem(s, items);
+      if (!sources.empty()) tr->index_from(out, items, sources);
+      return out;
+    }
     std::vector<IndexItem> items = parse_index(key);
     return maybe_nogil(s->data.numel(), [&] { return getitem(s, items); });
   }, sig("__getitem__", "self, key, /", op_info(Op::GetItem).doc).c_str());

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "compile_hooks.h"
 #include "value_object.h"
 
 namespace tapegrad::bindings {
@@ -98,6 +99,9 @@ PyObject* recorded(ValueNode* root, const std::vector<ValueNode*>& nodes, double
 
 PyObject* m_backward(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
   if (!no_arguments("Value.backward", self, args, nargs, kwnames)) return nullptr;
+  TG_TRY
+  check_not_tracing("backward()");
+  TG_CATCH(nullptr)
   ValueNode* root = node_of(self);
   if (!without_gil([root] { backward(root); })) return nullptr;
   Py_RETURN_NONE;
@@ -113,6 +117,7 @@ PyObject* m_gradients(PyObject* self, PyObject* args, PyObject* kwargs) {
                                    &inputs, &gradient, &retain_graph, &create_graph))
     return nullptr;
   TG_TRY
+  check_not_tracing("tg.grad()");
   PyObject* seq = PySequence_Fast(inputs, "grad() inputs must be a sequence of Values");
   if (seq == nullptr) return nullptr;
   Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);

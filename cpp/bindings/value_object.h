@@ -67,6 +67,10 @@ void set_error_from_exception() noexcept;
 
 // "a tapegrad (native) Value", "a tapegrad.reference Tensor", or the type's name.
 std::string describe(PyObject* o);
+// A tapegrad object other than a native Value: a reference Value, or a Tensor.
+bool is_foreign(PyObject* o);
+// isinstance(o, numbers.Real) (-1: an error is set).
+int is_real(PyObject* o);
 // float(o) for a real number, else TypeError "<what> must be a real number, not <type>".
 bool as_double(PyObject* o, const char* what, double* out);
 // Value.grad's setter and Value.label's getter (value_type.cpp), for pickling.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "compile_hooks.h"
 #include "value_object.h"
 
 namespace tapegrad::bindings {
@@ -50,85 +51,24 @@ PyObject* wrap(ValueNode* n) {
   return adopt(PyObject_New(PyValue, value_type), n);
 }
 
-// ---- describing objects in errors (docs/DESIGN.md Note [Errors]) -----------
-
 namespace {
 
-std::string type_attr(PyObject* o, const char* attr) {
-  std::string out;
-  PyObject* v = PyObject_GetAttrString(reinterpret_cast<PyObject*>(Py_TYPE(o)), attr);
-  if (v != nullptr && PyUnicode_Check(v)) {
-    if (const char* text = PyUnicode_AsUTF8(v)) out = text;
-  }
-  Py_XDECREF(v);
-  PyErr_Clear();
-  return out;
+enum class Operand { Node, Number, Traced, Unsupported, Error };
+
+// A tracked number of tg.compile (Note [Compile numbers]) as a leaf whose data
+// the tape reads from the number at each replay.
+ValueNode* traced_leaf(double value, long ref) {
+  ValueNode* leaf = make_leaf(value);
+  if (Tracer* t = ref >= 0 ? active_tracer() : nullptr) t->value_from_number(leaf, static_cast<Tracer::Ref>(ref));
+  return leaf;
 }
-
-bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
-
-// A tapegrad object other than a native Value: a reference Value, or a Tensor.
-bool is_foreign(PyObject* o) {
-  if (is_value(o)) return false;
-  std::string name = type_attr(o, "__name__");
-  if (name != "Value" && name != "Tensor") return false;
-  return starts_with(type_attr(o, "__module__"), "tapegrad");
-}
-
-}  // namespace
-
-// "a tapegrad (native) Value", "a tapegrad.reference Tensor", or the type's name.
-std::string describe(PyObject* o) {
-  if (!is_value(o) && !is_foreign(o)) return type_attr(o, "__name__");
-  const char* backend = starts_with(type_attr(o, "__module__"), "tapegrad.reference")
-                            ? "tapegrad.reference"
-                            : "tapegrad (native)";
-  return std::string("a ") + backend + " " + type_attr(o, "__name__");
-}
-
-// ---- numbers ---------------------------------------------------------------
-
-namespace {
-
-// isinstance(o, numbers.Real): bool, int, float, NumPy scalars, Fraction.
-int is_real(PyObject* o) {
-  static PyObject* real = nullptr;
-  if (real == nullptr) {
-    PyObject* numbers = PyImport_ImportModule("numbers");
-    if (numbers == nullptr) return -1;
-    real = PyObject_GetAttrString(numbers, "Real");
-    Py_DECREF(numbers);
-    if (real == nullptr) return -1;
-  }
-  return PyObject_IsInstance(o, real);
-}
-
-}  // namespace
-
-bool as_double(PyObject* o, const char* what, double* out) {
-  if (PyFloat_CheckExact(o)) {
-    *out = PyFloat_AS_DOUBLE(o);
-    return true;
-  }
-  int real = (is_value(o) || is_foreign(o)) ? 0 : is_real(o);
-  if (real < 0) return false;
-  if (real == 0) {
-    PyErr_Format(PyExc_TypeError, "%s must be a real number, not %s", what, describe(o).c_str());
-    return false;
-  }
-  *out = PyFloat_AsDouble(o);
-  return !(*out == -1.0 && PyErr_Occurred());
-}
-
-namespace {
-
-enum class Operand { Node, Number, Unsupported, Error };
 
 // `other` in `self <op> other`: a native Value, a number (to become a constant
-// leaf), unsupported (the operator returns NotImplemented, so Python raises its
-// usual "unsupported operand type(s)" TypeError), or an error already set (a
-// Tensor or another backend's Value: a TypeError naming both sides).
-Operand classify(PyObject* other, PyObject* self, bool reflected, double* number) {
+// leaf), a tracked number (`ref` its reference), unsupported (the operator
+// returns NotImplemented, so Python raises its usual "unsupported operand
+// type(s)" TypeError), or an error already set (a Tensor or another backend's
+// Value: a TypeError naming both sides).
+Operand classify(PyObject* other, PyObject* self, bool reflected, double* number, long* ref) {
   // Exact types first: the common cases cost one pointer compare each.
   if (Py_TYPE(other) == value_type) return Operand::Node;
   if (PyFloat_CheckExact(other)) {
@@ -144,6 +84,7 @@ Operand classify(PyObject* other, PyObject* self, bool reflected, double* number
     *number = PyFloat_AS_DOUBLE(other);
     return Operand::Number;
   }
+  if (is_traced_number(other)) return traced_number(other, number, ref) ? Operand::Traced : Operand::Error;
   if (is_foreign(other)) {
     PyObject* left = reflected ? other : self;
     PyObject* right = reflected ? self : other;
@@ -163,18 +104,21 @@ Operand classify(PyObject* other, PyObject* self, bool reflected, double* number
 PyObject* binary(Op op, PyObject* l, PyObject* r) {
   TG_TRY
   double number = 0.0;
+  long ref = -1;
   if (is_value_fast(l)) {
-    switch (classify(r, l, false, &number)) {
+    switch (classify(r, l, false, &number, &ref)) {
       case Operand::Node: return wrap(make_binary(op, node_of(l), node_of(r)));
       case Operand::Number: return wrap(make_binary(op, node_of(l), number));
+      case Operand::Traced: return wrap(make_binary(op, node_of(l), traced_leaf(number, ref)));
       case Operand::Unsupported: Py_RETURN_NOTIMPLEMENTED;
       case Operand::Error: return nullptr;
     }
   }
   // Reflected: `2 - a` keeps operand order, parents (Value(2.0), a).
-  switch (classify(l, r, true, &number)) {
+  switch (classify(l, r, true, &number, &ref)) {
     case Operand::Node: return wrap(make_binary(op, node_of(l), node_of(r)));
     case Operand::Number: return wrap(make_binary(op, number, node_of(r)));
+    case Operand::Traced: return wrap(make_binary(op, traced_leaf(number, ref), node_of(r)));
     case Operand::Unsupported: Py_RETURN_NOTIMPLEMENTED;
     case Operand::Error: return nullptr;
   }
@@ -196,8 +140,14 @@ PyObject* nb_pow(PyObject* l, PyObject* r, PyObject* mod) {
   TG_TRY
   if (is_value_fast(l) && !is_value_fast(r)) {
     double k = 0.0;
-    switch (classify(r, l, false, &k)) {
+    long ref = -1;
+    switch (classify(r, l, false, &k, &ref)) {
       case Operand::Number: return wrap(make_pow_const(node_of(l), k));
+      case Operand::Traced: {  // a ** x: the exponent is read from the tracked number
+        ValueNode* n = make_pow_const(node_of(l), k);
+        if (Tracer* t = ref >= 0 ? active_tracer() : nullptr) t->value_from_number(n, static_cast<Tracer::Ref>(ref));
+        return wrap(n);
+      }
       case Operand::Unsupported: Py_RETURN_NOTIMPLEMENTED;
       default: return nullptr;
     }
@@ -211,7 +161,14 @@ namespace {
 
 PyObject* nb_neg(PyObject* self) { return unary<Op::Neg>(self); }
 PyObject* nb_abs(PyObject* self) { return unary<Op::Abs>(self); }
-PyObject* nb_float(PyObject* self) { return PyFloat_FromDouble(node_of(self)->data_); }
+// float(v) reads the exact value: while tracing, a guard (Note [Compile numbers]).
+PyObject* nb_float(PyObject* self) {
+  PyObject* x = PyFloat_FromDouble(node_of(self)->data_);
+  if (x == nullptr || !tracing() || active_tracer() == nullptr) return x;
+  PyObject* out = call_hook("value_float", self, x);
+  Py_DECREF(x);
+  return out;
+}
 
 // ---- object lifetime ------------------------------------------------------
 
@@ -238,8 +195,13 @@ bool set_label_from(PyObject* self, PyObject* value) {
 
 int init_from(PyObject* self, PyObject* data, PyObject* label_obj) {
   double x = 0.0;
-  if (!as_double(data, "Value() data", &x)) return -1;
+  long ref = -1;
+  if (is_traced_number(data) ? !traced_number(data, &x, &ref) : !as_double(data, "Value() data", &x)) return -1;
   node_of(self)->data_ = x;
+  if (Tracer* t = tracing() ? active_tracer() : nullptr) {  // the leaf's event gets its data, or the number
+    if (ref >= 0) t->value_from_number(node_of(self), static_cast<Tracer::Ref>(ref));
+    else t->on_value_init(node_of(self));
+  }
   if (label_obj != nullptr && !set_label_from(self, label_obj)) return -1;
   return 0;
 }
@@ -271,6 +233,12 @@ PyObject* vectorcall_new(PyObject* type, PyObject* const* args, std::size_t narg
     double x = 0.0;
     if (PyFloat_CheckExact(args[0])) {
       x = PyFloat_AS_DOUBLE(args[0]);
+    } else if (is_traced_number(args[0])) {
+      long ref = -1;
+      if (!traced_number(args[0], &x, &ref)) return nullptr;
+      TG_TRY
+      return adopt(PyObject_New(PyValue, value_type), traced_leaf(x, ref));
+      TG_CATCH(nullptr)
     } else if (!as_double(args[0], "Value() data", &x)) {
       return nullptr;
     }
@@ -342,9 +310,23 @@ int read_only(PyObject* self, PyObject* value, void* name) {
   return -1;
 }
 
-PyObject* get_data(PyObject* self, void*) { return PyFloat_FromDouble(node_of(self)->data_); }
+// While tracing, v.data is a tracked number, and assigning it is a store of the tape.
+PyObject* get_data(PyObject* self, void*) {
+  PyObject* x = PyFloat_FromDouble(node_of(self)->data_);
+  if (x == nullptr || !tracing() || active_tracer() == nullptr) return x;
+  PyObject* out = call_hook("value_data", self, x);
+  Py_DECREF(x);
+  return out;
+}
 int set_data(PyObject* self, PyObject* value, void*) {
   if (value == nullptr) return no_delete(self, "data");
+  if (tracing() && active_tracer() != nullptr) {
+    PyObject* x = call_hook("value_store", self, value);  // logs the store; the value to set
+    if (x == nullptr) return -1;
+    int rc = as_double(x, "Value.data", &node_of(self)->data_) ? 0 : -1;
+    Py_DECREF(x);
+    return rc;
+  }
   return as_double(value, "Value.data", &node_of(self)->data_) ? 0 : -1;
 }
 

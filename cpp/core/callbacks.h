@@ -27,10 +27,18 @@ class Callback {
   Callback() { count().fetch_add(1, std::memory_order_relaxed); }
   Callback(const Callback&) = delete;
   Callback& operator=(const Callback&) = delete;
-  virtual ~Callback() { count().fetch_sub(1, std::memory_order_relaxed); }
+  virtual ~Callback() {
+    if (counted_) count().fetch_sub(1, std::memory_order_relaxed);
+  }
   static int live() { return count().load(std::memory_order_relaxed); }
 
+ protected:
+  // A callback implemented in the core (a compiled tape's backward) needs no lock: not counted.
+  struct Native {};
+  explicit Callback(Native) : counted_(false) {}
+
  private:
+  bool counted_ = true;
   static std::atomic<int>& count() {
     static std::atomic<int> n{0};
     return n;
@@ -54,9 +62,23 @@ class TensorFunction : public Callback {
 // with one reference, which the caller takes over; null for none).
 class ValueFunction : public Callback {
  public:
+  ValueFunction() = default;
   virtual const std::string& name() const = 0;
   virtual std::vector<double> backward(double g) = 0;
   virtual std::vector<ValueNode*> backward_recorded(ValueNode* g) = 0;
+  // backward() from this node as the root may add g into its inputs' grad_
+  // itself (a compiled result: Note [Compile]), given g's order of sums.
+  virtual bool accumulates() const { return false; }
+
+ protected:
+  explicit ValueFunction(Native n) : Callback(n) {}
+};
+
+// Fresh random numbers for a compiled tape's replay (Note [Compile]): a
+// draw from the stream the traced call drew from, with the same arguments.
+class TensorSource : public Callback {
+ public:
+  virtual Array draw() = 0;
 };
 
 // A tensor hook: sees a node's complete gradient and returns the one to use

@@ -2,6 +2,7 @@
 // forward through the kernels, backward as g * the rule's local derivative
 // (rules.h), fused in the sweep and recorded with TRec (Note [Recorded
 // backward]). Also what every op uses to record a node.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <utility>
@@ -9,6 +10,7 @@
 #include "backward_rules.h"
 #include "grad_mode.h"
 #include "op_dispatch.h"
+#include "trace.h"
 
 namespace tapegrad {
 
@@ -22,10 +24,15 @@ TensorPtr make_leaf(Array data, bool requires_grad) {
   auto n = std::make_shared<TensorNode>();
   n->data = std::move(data);
   n->requires_grad = requires_grad;
+  if (Tracer* t = tracer_here()) t->on_tensor(n);
   return n;
 }
 
+// While a trace runs every op records its node (Note [Compile]): the tape
+// needs the op and its arguments even where eager makes a leaf. Such a node
+// does not require grad, and becomes a leaf again once the trace is read.
 bool recording(std::initializer_list<const TensorPtr*> ts) {
+  if (tracer_here() != nullptr) return true;
   if (!is_grad_enabled()) return false;
   for (auto t : ts)
     if ((*t)->requires_grad) return true;
@@ -33,6 +40,7 @@ bool recording(std::initializer_list<const TensorPtr*> ts) {
 }
 
 bool any_requires_grad(const std::vector<TensorPtr>& ts) {
+  if (tracer_here() != nullptr) return true;
   if (!is_grad_enabled()) return false;
   for (auto& t : ts)
     if (t->requires_grad) return true;
@@ -52,6 +60,13 @@ TensorPtr record(Array data, Op op, std::vector<TensorPtr> parents, std::vector<
   n->op = op;
   n->parents = std::move(parents);
   n->saved = std::move(saved);
+  if (Tracer* t = tracer_here()) {
+    const OpKind kind = op_info(op).kind;
+    bool rg = is_grad_enabled() && kind != OpKind::Compare && kind != OpKind::Arg && is_float(n->data.dtype);
+    if (rg) rg = std::any_of(n->parents.begin(), n->parents.end(), [](const TensorPtr& p) { return p->requires_grad; });
+    n->requires_grad = rg;
+    t->on_tensor(n);
+  }
   return n;
 }
 
@@ -130,7 +145,10 @@ TensorPtr binary_op(Op op, const TensorPtr& a, const TensorPtr& b) {
   return record(std::move(out), op, {x, y}, std::move(saved));
 }
 
-TensorPtr compare(Op op, const TensorPtr& a, const TensorPtr& b) { return make_leaf(binary(op, a->data, b->data)); }
+TensorPtr compare(Op op, const TensorPtr& a, const TensorPtr& b) {
+  if (tracer_here() != nullptr) return record(binary(op, a->data, b->data), op, {a, b});  // a leaf once traced
+  return make_leaf(binary(op, a->data, b->data));
+}
 
 TensorPtr scale(const TensorPtr& a, double c) { return mul(a, make_leaf(scalar_array(c, a->data.dtype))); }
 
@@ -139,7 +157,9 @@ TensorPtr div_scalar(const TensorPtr& a, double c) { return div(a, make_leaf(sca
 TensorPtr exp(const TensorPtr& a) { return unary_op(Op::Exp, a); }
 
 TensorPtr floating(const TensorPtr& a) {
-  return is_float(a->data.dtype) ? a : make_leaf(astype(a->data, float_type(a->data.dtype)));
+  if (is_float(a->data.dtype)) return a;
+  if (tracer_here() != nullptr) return record(astype(a->data, float_type(a->data.dtype)), Op::Cast, {a});  // replayed
+  return make_leaf(astype(a->data, float_type(a->data.dtype)));
 }
 
 // ---- backward -------------------------------------------------------------------

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "backward_rules.h"
+#include "trace.h"
 
 namespace tapegrad {
 
@@ -35,7 +36,13 @@ TensorPtr reduce_op(Op op, const TensorPtr& a0, const std::vector<std::int64_t>&
 }
 
 TensorPtr arg_op(Op op, const TensorPtr& a, std::int64_t dim, bool all_dims, bool keepdim) {
-  return make_leaf(arg_reduce(op == Op::Argmax, a->data, dim, all_dims, keepdim));
+  Array out = arg_reduce(op == Op::Argmax, a->data, dim, all_dims, keepdim);
+  if (tracer_here() == nullptr) return make_leaf(std::move(out));
+  // While tracing, a node the tape replays (Note [Compile]); a leaf again once traced.
+  TensorPtr n = record(std::move(out), op, {a});
+  if (!all_dims) n->dims = {dim};
+  n->keepdim = keepdim;
+  return n;
 }
 
 namespace {

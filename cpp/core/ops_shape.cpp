@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "backward_rules.h"
+#include "trace.h"
 
 namespace tapegrad {
 
@@ -26,8 +27,6 @@ TG_INSTANTIATE_BACKWARD(backward_Reshape)
 
 // ---- transpose, permute, .T ------------------------------------------------------
 
-namespace {
-
 TensorPtr permuted(const TensorPtr& a, Op op, std::vector<std::int64_t> perm) {
   Array out = permute(a->data, perm);
   if (!recording({&a})) return make_leaf(std::move(out));
@@ -35,8 +34,6 @@ TensorPtr permuted(const TensorPtr& a, Op op, std::vector<std::int64_t> perm) {
   n->dims = std::move(perm);
   return n;
 }
-
-}  // namespace
 
 TensorPtr transpose(const TensorPtr& a, std::int64_t d0, std::int64_t d1) {
   const std::int64_t nd = a->data.ndim();
@@ -97,7 +94,8 @@ TG_INSTANTIATE_BACKWARD(backward_Expand)
 TensorPtr cast(const TensorPtr& a, DType dtype) {
   if (a->data.dtype == dtype) return a;
   Array out = astype(a->data, dtype);
-  if (!is_float(dtype) || !recording({&a})) return make_leaf(std::move(out));
+  // to int64 never records, but a trace logs it (a leaf once traced: Note [Compile])
+  if (!recording({&a}) || (!is_float(dtype) && tracer_here() == nullptr)) return make_leaf(std::move(out));
   return record(std::move(out), Op::Cast, {a});
 }
 
@@ -147,6 +145,15 @@ TensorPtr scatter_by(const TensorPtr& g, const PlanPtr& p) { return with_plan(sc
 TensorPtr getitem(const TensorPtr& a, const std::vector<IndexItem>& items) {
   auto plan = std::make_shared<const IndexPlan>(plan_index(a->data.shape, items));
   return with_plan(apply_index(a->data, items, *plan), Op::GetItem, a, plan);
+}
+
+TensorPtr getitem(const TensorPtr& a, const std::shared_ptr<const IndexPlan>& plan) {
+  return index_with_plan(Op::GetItem, a, plan);
+}
+
+TensorPtr index_with_plan(Op op, const TensorPtr& a, const std::shared_ptr<const IndexPlan>& plan) {
+  if (a->data.shape != plan->in_shape) throw ValueError("getitem: a replayed index plan for another shape");
+  return with_plan(gather(a->data, *plan), op, a, plan);
 }
 
 // scatter g back where the values came from

@@ -115,6 +115,11 @@ TensorPtr expand(const TensorPtr& a, const Shape& shape);
 TensorPtr cast(const TensorPtr& a, DType dtype);
 TensorPtr clone(const TensorPtr& a);              // a copy (op "clone")
 TensorPtr getitem(const TensorPtr& a, const std::vector<IndexItem>& items);
+// For a replay (Note [Compile]): `perm` of op Transpose or Permute, already
+// normalized; an index plan made for a's shape.
+TensorPtr permuted(const TensorPtr& a, Op op, std::vector<std::int64_t> perm);
+TensorPtr getitem(const TensorPtr& a, const std::shared_ptr<const IndexPlan>& plan);
+TensorPtr index_with_plan(Op op, const TensorPtr& a, const std::shared_ptr<const IndexPlan>& plan);  // GetItem, Gather, Embedding
 // [start, stop) along dim, all in range (split's parts, joins' backward): a getitem view
 TensorPtr slice(const TensorPtr& a, std::int64_t dim, std::int64_t start, std::int64_t stop);
 // a.gather(dim, index) and embedding(index, weight); index an int64 array

@@ -12,6 +12,7 @@
 #include "graph.h"
 #include "node_pool.h"
 #include "op_dispatch.h"
+#include "trace.h"
 
 namespace tapegrad {
 
@@ -97,40 +98,62 @@ void destroy(ValueNode* n) noexcept {
 
 // ---- construction -----------------------------------------------------------
 
-ValueNode* make_leaf(double data) { return fresh(data, Op::Leaf); }
+// While a trace runs (trace.h) every node is logged with its op and operands,
+// whether or not it records a graph; otherwise this costs one load and a branch.
+
+ValueNode* make_leaf(double data) {
+  ValueNode* n = fresh(data, Op::Leaf);
+  if (Tracer* t = tracer_here()) t->on_value_leaf(n);
+  return n;
+}
 
 ValueNode* make_unary(Op op, ValueNode* a) {
   double out = unary_forward(op, a->data_, 0.0);
-  if (!is_grad_enabled()) return fresh(out, Op::Leaf);
-  ValueNode* n = fresh(out, op);
-  n->parent0_ = a;
-  retain(a);
+  ValueNode* n;
+  if (!is_grad_enabled()) {
+    n = fresh(out, Op::Leaf);
+  } else {
+    n = fresh(out, op);
+    n->parent0_ = a;
+    retain(a);
+  }
+  if (Tracer* t = tracer_here()) t->on_value_op(n, op, a, nullptr);
   return n;
 }
 
 ValueNode* make_pow_const(ValueNode* a, double k) {
   double out = rules::PowConst::f(a->data_, k);
-  if (!is_grad_enabled()) return fresh(out, Op::Leaf);
-  ValueNode* n = fresh(out, Op::PowConst);
-  n->parent0_ = a;
-  n->k_ = k;
-  retain(a);
+  ValueNode* n;
+  if (!is_grad_enabled()) {
+    n = fresh(out, Op::Leaf);
+  } else {
+    n = fresh(out, Op::PowConst);
+    n->parent0_ = a;
+    n->k_ = k;
+    retain(a);
+  }
+  if (Tracer* t = tracer_here()) t->on_value_pow(n, a, k);
   return n;
 }
 
 ValueNode* make_binary(Op op, ValueNode* a, ValueNode* b) {
   double out = binary_forward(op, a->data_, b->data_);
-  if (!is_grad_enabled()) return fresh(out, Op::Leaf);
-  ValueNode* n = fresh(out, op);
-  n->parent0_ = a;
-  n->parent1_ = b;
-  retain(a);
-  retain(b);
+  ValueNode* n;
+  if (!is_grad_enabled()) {
+    n = fresh(out, Op::Leaf);
+  } else {
+    n = fresh(out, op);
+    n->parent0_ = a;
+    n->parent1_ = b;
+    retain(a);
+    retain(b);
+  }
+  if (Tracer* t = tracer_here()) t->on_value_op(n, op, a, b);
   return n;
 }
 
 ValueNode* make_function(double data, const std::vector<ValueNode*>& inputs, std::shared_ptr<ValueFunction> fn) {
-  if (!is_grad_enabled() || inputs.empty()) return fresh(data, Op::Leaf);
+  if (!is_grad_enabled() || inputs.empty()) return make_leaf(data);
   auto* record = new ValueFunctionNode{inputs, std::move(fn)};
   ValueNode* n;
   try {
@@ -142,17 +165,20 @@ ValueNode* make_function(double data, const std::vector<ValueNode*>& inputs, std
   n->parent0_ = inputs[0];
   n->function_ = record;
   for (ValueNode* p : inputs) retain(p);
+  if (Tracer* t = tracer_here()) t->on_value_function(n);
   return n;
 }
 
+// A number operand becomes a constant leaf; a trace logs the leaf too, so the
+// number is an operand of the op (and an input, if it is a tracked number).
 ValueNode* make_binary(Op op, ValueNode* a, double b) {
-  if (!is_grad_enabled()) return fresh(binary_forward(op, a->data_, b), Op::Leaf);
+  if (!is_grad_enabled() && !tracing()) return fresh(binary_forward(op, a->data_, b), Op::Leaf);
   pool().reserve(2);  // the constant and the result: neither allocation can throw now
   return make_binary(op, a, make_leaf(b));
 }
 
 ValueNode* make_binary(Op op, double a, ValueNode* b) {
-  if (!is_grad_enabled()) return fresh(binary_forward(op, a, b->data_), Op::Leaf);
+  if (!is_grad_enabled() && !tracing()) return fresh(binary_forward(op, a, b->data_), Op::Leaf);
   pool().reserve(2);
   return make_binary(op, make_leaf(a), b);
 }
@@ -324,8 +350,28 @@ void run_pass(Backprop<ValueNode, double>& pass, ValueNode* root, double seed) {
 
 }  // namespace
 
+namespace {
+
+// A compiled result as the root (Note [Compile]): its tape's sweep gives each
+// input's complete gradient, which the engine would add to a 0.0 slot and
+// then to .grad; done here directly, without a walk over its parents. Only
+// when every parent is a leaf (else the engine goes on through their graphs).
+bool accumulate_directly(ValueNode* root) {
+  if (root->op() != Op::Function || !root->function_->fn->accumulates() || is_anomaly_enabled()) return false;
+  const std::vector<ValueNode*>& inputs = root->function_->inputs;
+  for (const ValueNode* p : inputs)
+    if (p->arity() != 0) return false;
+  std::vector<double> shares = root->function_->fn->backward(1.0);
+  root->grad_ += 1.0;
+  for (std::size_t i = 0; i < inputs.size(); ++i) inputs[i]->grad_ += 0.0 + shares[i];
+  return true;
+}
+
+}  // namespace
+
 void backward(ValueNode* root) {
   std::lock_guard<std::mutex> lock(value_pass_mutex());
+  if (accumulate_directly(root)) return;
   auto& pass = shared_pass();
   try {
     run_pass<true>(pass, root, 1.0);

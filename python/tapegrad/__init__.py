@@ -76,6 +76,11 @@ if _core is not None:
         "set_num_threads", "get_num_threads", "empty_cache", "set_cache_limit", "cache_info",
     ]
 
+    # Compile: record once, replay in native code (Note [Compile])
+    from ._compile_native import CompileWarning, compile
+
+    __all__ += ["compile", "CompileWarning"]
+
 # Around the core: nn, optim, viz, explain, func, autograd (written once for both backends, see _nn_impl)
 from . import autograd, func, nn, optim, viz  # noqa: E402
 from .explain import explain  # noqa: E402

@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from . import _params, _serialization
+from ._compile_numbers import state as _compile_state
 
 __all__ = ["Module", "Neuron", "Layer", "MLP", "Linear", "ReLU", "Tanh", "Sigmoid", "Sequential"]
 
@@ -33,7 +34,18 @@ class Module:
     statistics): in ``state_dict()``, never among the parameters.
     """
 
-    training = True
+    _training = True
+
+    @property
+    def training(self) -> bool:
+        """Training mode (train()/eval()); read by a compiled function, a guard of its tape."""
+        if _compile_state.trace is not None:
+            _compile_state.trace.module_read(self, self._training)
+        return self._training
+
+    @training.setter
+    def training(self, mode: bool) -> None:
+        self._training = bool(mode)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")

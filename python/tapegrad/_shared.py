@@ -5,11 +5,13 @@ code exists once.
 """
 from __future__ import annotations
 
-import numpy as np
-
 import math
 import os
 import warnings
+
+import numpy as np
+
+from ._compile_numbers import state as _compile_state
 
 __all__ = ["grad", "RandomState", "arange_args", "num_threads_arg", "warn_inexact_integers", "check_shape",
            "shape_args", "cache_limit_arg", "tensor_dtype", "float32", "float64", "int64", "long",
@@ -39,10 +41,19 @@ class RandomState:
 
     def __init__(self) -> None:
         self._generator = np.random.default_rng()
+        self._recorded = 0  # > 0: a draw that tg.compile records as a draw of its tape runs
 
     def generator(self) -> np.random.Generator:
         """The generator that unseeded random draws use (reseeded by ``manual_seed``)."""
+        if _compile_state.trace is not None and not self._recorded:
+            # A draw no tape instruction repeats would be a constant of the tape: the
+            # trace is marked, and the function runs eagerly (never silently wrong).
+            _compile_state.trace.unsupported("a random draw other than tg.randn (it would not draw afresh)")
         return self._generator
+
+    def recorded_draw(self):
+        """Context for a draw that the caller records in the running trace (tg.randn)."""
+        return _RecordedDraw(self)
 
     def manual_seed(self, seed: int) -> None:
         """Reseed the generator: later draws repeat on both backends."""
@@ -50,7 +61,18 @@ class RandomState:
 
     def rng(self, seed=None) -> np.random.Generator:
         """The generator for one draw: a fresh one for an explicit ``seed``, else the stream."""
-        return self._generator if seed is None else np.random.default_rng(seed)
+        return self.generator() if seed is None else np.random.default_rng(seed)
+
+
+class _RecordedDraw:
+    def __init__(self, state: RandomState) -> None:
+        self._state = state
+
+    def __enter__(self) -> None:
+        self._state._recorded += 1
+
+    def __exit__(self, *exc) -> None:
+        self._state._recorded -= 1
 
 
 def arange_args(start, stop=None, step=1):

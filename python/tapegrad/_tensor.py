@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
+from . import _compile_numbers, _core
 from ._integers import (INT64, arange_dtype, check_grad_dtype, float_only, int_arange, multinomial_values,
                         probs_array, randint_values)
 from ._shared import (RandomState, arange_args, cache_limit_arg, check_shape, num_threads_arg, requires_grad_arg,
@@ -45,8 +45,12 @@ def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> _core.T
     dt = float_only(_dtype(dtype), "randn")
     shape = check_shape(shape_args(shape), np.float64)  # drawn in float64: checked as such
     requires_grad = requires_grad_arg(requires_grad)  # every argument checked before the stream moves
-    rng = _random.rng(seed)
-    return _core.tensor(rng.standard_normal(shape), requires_grad=requires_grad, dtype=dt)
+    with _random.recorded_draw():  # recorded below as a draw of the tape
+        rng = _random.rng(seed)
+    out = _core.tensor(rng.standard_normal(shape), requires_grad=requires_grad, dtype=dt)
+    if seed is None and _core._tracing():  # tg.compile: each replay draws afresh (Note [Compile])
+        _compile_numbers.state.trace.tensor_draw(out, lambda: randn(*shape, dtype=dt, requires_grad=requires_grad))
+    return out
 
 
 def arange(start, stop=None, step=1, *, dtype=None, requires_grad: bool = False) -> _core.Tensor:

@@ -15,6 +15,8 @@ import math as _math
 import numpy as _np
 
 from . import _params
+from ._compile_numbers import not_while_tracing as _not_while_tracing
+from ._compile_numbers import state as _compile_state
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW"]
 
@@ -72,6 +74,8 @@ class Optimizer:
 
     def step(self) -> None:
         """One update of every parameter that has a gradient, with its group's settings."""
+        if _compile_state.trace is not None:
+            raise RuntimeError(_not_while_tracing("an optimizer's step()"))
         states = iter(self.state)
         for group in self.param_groups:
             self._group = group  # the settings _update reads (self.lr, self._h("eps"), ...)

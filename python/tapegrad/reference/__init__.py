@@ -18,6 +18,7 @@ from .tensor import Tensor
 from .nn_ops import avg_pool2d as _avg_pool2d, batch_norm as _batch_norm, conv2d as _conv2d  # noqa: E402
 from .nn_ops import dropout as _dropout, layer_norm as _layer_norm, max_pool2d as _max_pool2d  # noqa: E402
 from ._tensor_int import embedding as _embedding  # binds argmax, gather, long... too
+from . import _tensor_convert  # noqa: E402,F401 - binds Tensor.numpy, item, tolist, __bool__, ...
 from ._threads import cache_info, empty_cache, get_num_threads, set_cache_limit, set_num_threads
 from . import _tensor_nn  # noqa: E402,F401 - binds Tensor.gelu, var, clone, ... (the Tensor-only rows)
 from .._tensor_methods import functions as _functions, install as _install  # noqa: E402
@@ -26,6 +27,9 @@ _install(Tensor)  # unsqueeze, view, expand, split, masked_fill, tril, ... (shar
 _fns = _functions(__import__("sys").modules[__name__])
 tril, triu, cat, zeros_like, ones_like, randn_like, inference_mode = (
     _fns[n] for n in ("tril", "triu", "cat", "zeros_like", "ones_like", "randn_like", "inference_mode"))
+
+# Compile: record once, replay (here with a plain Python loop: the oracle)
+from ._compile_ref import CompileWarning, compile  # noqa: E402
 
 # Around the core: the shared nn, optim, viz, explain, func, autograd, bound to this backend
 from . import _tensor_autograd  # noqa: E402,F401 - binds Tensor.register_hook, retain_grad
@@ -79,6 +83,9 @@ __all__: list[str] = [
     "empty_cache",
     "set_cache_limit",
     "cache_info",
+    # Compile
+    "compile",
+    "CompileWarning",
     # Around the core
     "nn",
     "optim",

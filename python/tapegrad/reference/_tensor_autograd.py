@@ -397,6 +397,11 @@ def function_node(out: Tensor, inputs: list, name: str, run) -> Tensor:
     t._parents = tuple(inputs)
     t._params = {"name": name, "run": run}
     t._from_backward = _autograd.is_recording_backward()
+    from . import _trace
+
+    tr = _trace.current()
+    if tr is not None:  # its forward is Python's: tg.compile runs fn eagerly (the native's words)
+        tr.unsupported("a tg.autograd.Function on Tensors")
     return t
 
 

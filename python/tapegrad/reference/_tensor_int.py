@@ -10,6 +10,7 @@ import numpy as np
 
 from .._integers import INT64, int64_data
 from .._shared import named
+from . import _compile_hooks as _hooks
 from . import index_ops
 from . import tensor_ops as ops
 from ._shapes import one_dim
@@ -27,8 +28,11 @@ def _arg(row, self, dim, keepdim):
     if axis is not None and self.ndim and self.shape[axis] == 0:
         raise ValueError(f"{what}() over an empty dimension of a tensor of shape {self.shape}")
     if axis is not None and not self.ndim:
-        return Tensor._wrap(np.zeros((), dtype=INT64))
-    return Tensor._wrap(row.forward(self._data, axis, bool(keepdim)).astype(INT64))
+        out = Tensor._wrap(np.zeros((), dtype=INT64))
+    else:
+        out = Tensor._wrap(row.forward(self._data, axis, bool(keepdim)).astype(INT64))
+    _hooks.derived(out, lambda x: _arg(row, x, dim, keepdim), self)  # tg.compile replays it
+    return out
 
 
 def argmax(self, dim=None, keepdim=False):
@@ -70,10 +74,13 @@ def gather(self, dim, index):
     if bad.any():
         raise IndexError(f"gather: index {ix[bad][0]} is out of bounds for dim {axis} with size {size}")
     if not self.ndim:
-        return apply(index_ops.Gather, (self,), key=())
-    key = tuple(ix if d == axis else np.arange(n).reshape((-1,) + (1,) * (ix.ndim - d - 1))
-                for d, n in enumerate(ix.shape))
-    return apply(index_ops.Gather, (self,), key=key)
+        out = apply(index_ops.Gather, (self,), key=())
+    else:
+        key = tuple(ix if d == axis else np.arange(n).reshape((-1,) + (1,) * (ix.ndim - d - 1))
+                    for d, n in enumerate(ix.shape))
+        out = apply(index_ops.Gather, (self,), key=key)
+    _hooks.ids_from_tensor(out, "gather", dim, index)  # tg.compile replays the ids from index
+    return out
 
 
 def embedding(idx, weight) -> Tensor:
@@ -86,12 +93,18 @@ def embedding(idx, weight) -> Tensor:
     bad = (ix < 0) | (ix >= weight.shape[0])
     if bad.any():
         raise IndexError(f"embedding: index {ix[bad][0]} is out of range for {weight.shape[0]} embeddings")
-    return apply(index_ops.Embedding, (weight,), key=(ix,))
+    out = apply(index_ops.Embedding, (weight,), key=(ix,))
+    _hooks.ids_from_tensor(out, "embedding", 0, idx)  # tg.compile replays the ids from idx
+    return out
 
 
 def long(self):
     """The values as int64, truncated toward zero (a leaf: int64 takes no gradient)."""
-    return self if self.dtype == INT64 else Tensor._wrap(int64_data(self._data))
+    if self.dtype == INT64:
+        return self
+    out = Tensor._wrap(int64_data(self._data))
+    _hooks.derived(out, long, self)  # tg.compile replays it
+    return out
 
 
 def _cast(self, dtype):

@@ -7,6 +7,7 @@ from .._integers import (INT64, arange_dtype, check_grad_dtype, float_only, int_
                          probs_array, randint_values)
 from .._shared import RandomState, arange_args, requires_grad_arg
 from ._tensor_data import check_shape, shape_args, tensor_dtype
+from . import _trace
 from .tensor import Tensor
 
 __all__ = ["tensor", "zeros", "ones", "randn", "arange", "randint", "multinomial", "manual_seed", "from_dlpack"]
@@ -50,7 +51,16 @@ def randn(*shape, seed=None, dtype=None, requires_grad: bool = False) -> Tensor:
     dt = float_only(_dtype(dtype), "randn")
     shape = check_shape(shape_args(shape), np.float64)
     requires_grad = requires_grad_arg(requires_grad)  # every argument checked before the stream moves
-    rng = _random.rng(seed)
+    out = _randn(shape, seed, dt, requires_grad)
+    tr = _trace.current() if seed is None else None
+    if tr is not None:  # tg.compile: each replay draws afresh (Note [Compile])
+        tr.tensor_draw(out, lambda: randn(*shape, dtype=dt, requires_grad=requires_grad))
+    return out
+
+
+def _randn(shape, seed, dt, requires_grad) -> Tensor:
+    with _random.recorded_draw():  # randn records it as a draw of the tape
+        rng = _random.rng(seed)
     return Tensor._wrap(rng.standard_normal(shape).astype(dt), requires_grad)
 
 

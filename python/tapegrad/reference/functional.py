@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _compile_hooks as _hooks
 from ._tensor_data import backend_name, check_shape, describe, is_number, number_array, promote
 from .tensor import Tensor, apply, broadcast, expand
 from . import tensor_ops as ops
@@ -17,6 +18,8 @@ def _as_tensor(x, dtype=None, what: str = "argument") -> Tensor:
         return x
     if backend_name(x) is not None:
         raise TypeError(f"{what}: cannot combine {describe(x)} with tapegrad.reference Tensors")
+    if _hooks.is_traced(x):  # a tracked number of tg.compile: the tape fills the leaf from it
+        return _hooks.traced_scalar(x, dtype or np.float32)
     if is_number(x):
         return Tensor._wrap(number_array(x, np.dtype(dtype or np.float32)))
     return Tensor(x)
@@ -91,7 +94,7 @@ def minimum(input, other) -> Tensor:  # noqa: A002
 
 def _class_ids(labels) -> np.ndarray:
     """The labels as integer class ids (their shape and range are checked with the logits)."""
-    if isinstance(labels, Tensor):
+    if isinstance(labels, Tensor):  # tg.compile replays the ids from it (cross_entropy below)
         labels = labels._data
     elif backend_name(labels) is not None:
         raise TypeError(f"cross_entropy: labels must be a NumPy array or Tensor, got {describe(labels)}")
@@ -121,7 +124,10 @@ def cross_entropy(logits, labels) -> Tensor:
     bad = (ids < 0) | (ids >= classes)
     if bad.any():
         raise IndexError(f"cross_entropy: label {ids[bad][0]} is out of range for {classes} classes")
-    return apply(ops.CrossEntropy, (logits,), labels=ids.astype(np.intp))
+    out = apply(ops.CrossEntropy, (logits,), labels=ids.astype(np.intp))
+    if isinstance(labels, Tensor) and _hooks.tracing():
+        _hooks.ids_from(out, "labels", labels)
+    return out
 
 
 def mse_loss(pred, target) -> Tensor:

@@ -12,12 +12,13 @@ import numpy as np
 
 from .._integers import INT64, INT_GRAD, INT_NO_GRAD
 from .._shared import requires_grad_arg
-from . import _autograd
+from . import _autograd, _trace
+from . import _compile_hooks as _hooks
 from . import elementwise as E
 from . import tensor_ops as ops
 from ._index import index_key
 from ._shapes import broadcast_shape, normalize_dims, one_dim, permute_axes, reshape_target, softmax_axis
-from ._tensor_data import (backend_name, check_matmul, check_shape, describe, export_dlpack, grad_data, int_operands,
+from ._tensor_data import (backend_name, check_matmul, check_shape, describe, grad_data, int_operands,
                            is_number, number_array, promote, same_dtype, shape_args, to_array)
 
 __all__ = ["Tensor"]
@@ -53,6 +54,8 @@ def apply(row, parents: tuple, **params) -> "Tensor":
     out = np.asarray(out)
     record = _autograd.is_grad_enabled() and any(p._requires_grad for p in parents)
     t = Tensor._wrap(out, record)
+    if _trace._active[0] is not None:  # tg.compile traces: every op, recorded or not
+        _hooks.tensor_op(t, row, parents, params)
     if record:
         t._from_backward = _autograd.is_recording_backward()
         t._row = row
@@ -120,17 +123,28 @@ class Tensor:
         self._hooks = []  # register_hook's (id, hook) pairs
         self._retains_grad = False
         self._from_backward = False  # made by a recorded backward pass (tg.viz marks it)
+        if _trace._active[0] is not None:
+            _hooks.tensor_leaf(self)
 
     # -- properties --------------------------------------------------------
 
     @property
     def data(self) -> np.ndarray:
         """The values (assignable: optimizers write it; the dtype is kept)."""
+        return self._read()
+
+    def _read(self) -> np.ndarray:
+        """The values handed to Python: while tracing, a read that guards them."""
+        if _trace._active[0] is not None:
+            _hooks.tensor_read(self)
         return self._data
 
     @data.setter
     def data(self, value) -> None:
-        self._data = to_array(value, dtype=self._data.dtype, copy=False)
+        data = to_array(value._data if isinstance(value, Tensor) else value, dtype=self._data.dtype, copy=False)
+        if _trace._active[0] is not None:  # a store of the tape
+            _hooks.tensor_store(self, value, data)
+        self._data = data
 
     @property
     def shape(self) -> tuple:
@@ -205,47 +219,8 @@ class Tensor:
     def parents(self) -> tuple:
         return self._parents
 
-    # -- conversion --------------------------------------------------------
-
-    def numpy(self) -> np.ndarray:
-        """The values as an ndarray, without a copy."""
-        return self._data
-
-    def __array__(self, dtype=None, copy=None):
-        if dtype is not None and np.dtype(dtype) != self.dtype:
-            if copy is False:
-                raise ValueError(f"converting a {self.dtype} tensor to {np.dtype(dtype)} needs a copy")
-            return self._data.astype(dtype)
-        return self._data.copy() if copy else self._data
-
-    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
-        """A DLPack capsule sharing this tensor's memory (a copy with copy=True; read-only memory: see export_dlpack)."""
-        given = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
-        return export_dlpack(self._data, {k: v for k, v in given.items() if v is not None})
-
-    def __dlpack_device__(self):
-        return self._data.__dlpack_device__()
-
-    def item(self) -> float:
-        if self.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self._data.item()
-
-    def tolist(self):
-        return self._data.tolist()
-
-    def __float__(self) -> float:
-        return float(self.item())
-
-    def __int__(self) -> int:
-        """int(x): the only element, truncated toward zero, as NumPy and PyTorch do."""
-        return int(self.item())
-
-    def __bool__(self) -> bool:
-        if self.size != 1:
-            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous "
-                             "(only single-element tensors have one)")
-        return bool(self._data.item())
+    # -- conversion: numpy, __array__, __dlpack__, item, tolist, float, int, bool are
+    # bound by _tensor_convert.py (reads that tg.compile guards)
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -279,6 +254,8 @@ class Tensor:
         """``other`` as a Tensor (numbers take this tensor's dtype), or None if foreign."""
         if isinstance(other, Tensor):
             return other
+        if _hooks.is_traced(other):  # a tracked number: the tape fills the leaf from it
+            return _hooks.traced_scalar(other, self.dtype)
         if is_number(other):
             return Tensor._wrap(number_array(other, self.dtype))
         if isinstance(other, (np.ndarray, np.generic, list, tuple)):
@@ -353,7 +330,10 @@ class Tensor:
         a, b = same_dtype(self._data, other._data)
         with np.errstate(all="ignore"):
             hits = row.forward(a, b)
-        return Tensor._wrap(hits.astype(a.dtype))
+        out = Tensor._wrap(hits.astype(a.dtype))
+        if _trace._active[0] is not None:  # a leaf once traced, but the tape replays the comparison
+            _hooks.tensor_op(out, row, (self, other), {})
+        return out
 
     def __lt__(self, other, /):
         return self._compare(other, ops.Lt)
@@ -431,7 +411,10 @@ class Tensor:
     def __getitem__(self, key, /):
         """NumPy indexing. Tensor and list indices are integer ids (not masks); the
         gradient is scattered back with ``np.add.at``, so repeated ids add up."""
-        return apply(ops.GetItem, (self,), key=index_key(key, self.shape, Tensor))
+        out = apply(ops.GetItem, (self,), key=index_key(key, self.shape, Tensor))
+        if _trace._active[0] is not None:  # index tensors: the tape reads their ids at each replay
+            _hooks.ids_from(out, "index", key)
+        return out
 
     # -- softmax family --------------------------------------------------------
 
@@ -447,7 +430,10 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """A leaf sharing this tensor's data, outside the graph."""
-        return Tensor._wrap(self._data)
+        out = Tensor._wrap(self._data)
+        if _trace._active[0] is not None:
+            _hooks.tensor_detached(out, self)
+        return out
 
     def zero_grad(self) -> None:
         """Set .grad to None."""
@@ -464,6 +450,8 @@ class Tensor:
         """
         from ._tensor_autograd import backward
 
+        if _trace._active[0] is not None:
+            _hooks.check_not_tracing("backward()")
         backward(self, gradient, retain_graph, create_graph)
 
     def _gradients(self, inputs, gradient=None, retain_graph=None, create_graph=False) -> list:
@@ -473,6 +461,8 @@ class Tensor:
         """
         from ._tensor_autograd import gradients
 
+        if _trace._active[0] is not None:
+            _hooks.check_not_tracing("tg.grad()")
         return gradients(self, inputs, gradient, retain_graph, create_graph)
 
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 import weakref
 
 from .._shared import no_deleter, no_setter
+from . import _compile_hooks as _hooks
 from . import _scalar as ieee
+from . import _trace
 from . import elementwise as E
 from ._autograd import _mode, is_anomaly_enabled, topo_order
 from ._autograd import anomaly as _anomaly
@@ -40,7 +42,9 @@ class Value:
     __array_ufunc__ = None  # NumPy scalars defer to our reflected operators
 
     def __init__(self, data, label: str = "") -> None:
-        self._data = _real(data, "Value() data")
+        self._data = _hooks.number_operand(data)[0] if _hooks.is_traced(data) else _real(data, "Value() data")
+        if _trace._active[0] is not None:  # tg.compile traces: a leaf, or a tracked number's value
+            _hooks.leaf_from(self, data)
         self._grad = 0.0
         self._kind = None  # the op's class in elementwise.py, None for a leaf
         self._parents: tuple[Value, ...] = ()
@@ -49,9 +53,11 @@ class Value:
 
     # ----- attributes (read-only ones and deletions say what the native Value says)
     def _get_data(self) -> float:
-        return self._data
+        return self._data if _trace._active[0] is None else _hooks.value_data(self)
 
     def _set_data(self, value) -> None:
+        if _trace._active[0] is not None:
+            value = _hooks.value_store(self, value)
         self._data = _real(value, "Value.data")
 
     data = property(_get_data, _set_data, no_deleter("data"), "The forward value (float, assignable).")
@@ -103,7 +109,7 @@ class Value:
         return f"Value(data={self._data!r}, grad={self._grad!r})"
 
     def __float__(self) -> float:
-        return self._data
+        return self._data if _trace._active[0] is None else _hooks.value_float(self)
 
     def __reduce__(self):
         return (_leaf, (self._data, self._grad, self._label))
@@ -130,7 +136,11 @@ class Value:
         b = _operand(self, other)
         if b is None:
             return NotImplemented
-        return _unary(E.PowConst, self, b._data)
+        out = _unary(E.PowConst, self, b._data)
+        tr = _trace.current() if _hooks.is_traced(other) else None
+        if tr is not None and other._live():  # a ** x: the exponent is the tracked number
+            tr.value_from_number(out, other._ref)
+        return out
 
     # reflected: a number on the left becomes a constant leaf, operand order kept
     def __radd__(self, other, /):
@@ -198,6 +208,8 @@ class Value:
         The sweep propagates this pass's own gradients (never the ``.grad``
         totals of earlier calls), so each call adds exactly the same amounts.
         """
+        if _trace._active[0] is not None:
+            _hooks.check_not_tracing("backward()")
         for node, g in self._sweep(1.0).items():
             node._grad += g
 
@@ -208,6 +220,8 @@ class Value:
         accepted for symmetry with Tensor: a Value graph is never freed. With
         ``create_graph`` the gradients are Values recorded in the graph.
         """
+        if _trace._active[0] is not None:
+            _hooks.check_not_tracing("tg.grad()")
         for x in inputs:
             if not isinstance(x, Value):
                 raise TypeError(f"grad() inputs must be Values, not {_describe(x)}")
@@ -307,7 +321,11 @@ class _FunctionKind:
 
 def function_value(out: Value, inputs: list, name: str, run) -> Value:
     """A tg.autograd.Function's node: ``out``'s value, the inputs as parents, ``run`` its backward."""
-    return _node(out._data, _FunctionKind(name, run), tuple(inputs))
+    node = _node(out._data, _FunctionKind(name, run), tuple(inputs))
+    tr = _trace.current()
+    if tr is not None:
+        tr.on_value_function(node)
+    return node
 
 
 def _number(x) -> float:
@@ -343,6 +361,12 @@ def _unary(op, a: Value, k: float = 0.0) -> Value:
     out = _node(data, op, (a,))
     if out._kind is not None:  # under no_grad the result is a leaf and keeps no exponent
         out._k = k
+    tr = _trace.current() if _trace._active[0] is not None else None
+    if tr is not None:  # tg.compile traces: every node, recorded or not
+        if op is E.PowConst:
+            tr.on_value_pow(out, a, k, not _mode.enabled)
+        else:
+            tr.on_value_op(out, op, a, None, not _mode.enabled)
     return out
 
 
@@ -351,7 +375,11 @@ def _binary(op, self: Value, other, reflected: bool = False):
     if b is None:
         return NotImplemented
     a, b = (b, self) if reflected else (self, b)
-    return _node(op.f(a._data, b._data, E.SCALARS), op, (a, b))
+    out = _node(op.f(a._data, b._data, E.SCALARS), op, (a, b))
+    tr = _trace.current() if _trace._active[0] is not None else None
+    if tr is not None:
+        tr.on_value_op(out, op, a, b, not _mode.enabled)
+    return out
 
 
 def _node(data: float, op, parents: tuple) -> Value:
@@ -413,7 +441,14 @@ def _operand(self: Value, other, reflected: bool = False):
     if _is_foreign(other):
         left, right = (other, self) if reflected else (self, other)
         raise TypeError(f"cannot combine {_describe(left)} with {_describe(right)}")
+    if _hooks.is_traced(other):  # a tracked number of tg.compile: the leaf reads it at each replay
+        leaf = _node(_hooks.number_operand(other)[0], None, ())
+        _hooks.leaf_from(leaf, other)
+        return leaf
     try:
-        return _node(ieee.as_float(other), None, ())
+        leaf = _node(ieee.as_float(other), None, ())
     except TypeError:
         return None
+    if _trace._active[0] is not None:
+        _hooks.leaf_from(leaf, other)
+    return leaf

@@ -1,0 +1,174 @@
+// A compiled function's tape: flat arrays of instructions over slots, and
+// its replay (docs/DESIGN.md, Note [Compile]). The tracer (trace.h) builds
+// tapes; the bindings run them.
+//
+// Scalar slots (Values and tracked numbers) are doubles in one buffer;
+// Tensor slots hold nodes. An instruction is an op code of the op table, or
+// a tape code below, with its output slot and operand slots.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "callbacks.h"
+#include "op_table.h"
+#include "tensor_node.h"
+#include "value.h"
+
+namespace tapegrad {
+
+// The codes beyond the op table's (a tape's own instructions).
+enum class Tc : std::uint8_t {
+  Copy = kOpCount,  // s[out] = s[a]: a leaf holding a number's value, a number passed on
+  Store,            // s[out] = s[a], a value assigned (.data = ...) to an existing slot
+  GuardTrue,        // s[a] != 0 must hold (a truth value used by Python)
+  GuardFalse,       // s[a] == 0 must hold
+  GuardBits,        // s[a] must have the bits of s[b] (an exact value read)
+  GuardInt,         // |s[a]| <= 2^53 (an int computed in doubles stays exact)
+  Tensor,           // tensor instruction a (TensorInstr), run through the core's ops
+  Item,             // s[out] = the only element of tensor slot a
+  GuardTensor,      // tensor slot a must equal constant tensor instruction b, bit for bit
+  End
+};
+static_assert(static_cast<int>(Tc::End) <= 256, "tape codes fit in a byte");
+
+constexpr std::uint8_t code_of(Op op) { return static_cast<std::uint8_t>(op); }
+constexpr std::uint8_t code_of(Tc c) { return static_cast<std::uint8_t>(c); }
+
+constexpr std::uint32_t kNoSlot = 0xffffffffu;
+
+// One instruction: 16 bytes.
+struct Instr {
+  std::uint8_t code;   // an Op, or a Tc
+  std::uint8_t flags;  // kNoGrad: a Value made under no_grad, or a number (no gradient edge)
+  std::uint16_t pad = 0;
+  std::uint32_t out;   // the slot written (kNoSlot for guards)
+  std::uint32_t a, b;  // operand slots (PowConst: b holds the exponent)
+  static constexpr std::uint8_t kNoGrad = 1;
+  static constexpr std::uint8_t kConstA = 2;  // operand a is a constant: no gradient goes to it
+  static constexpr std::uint8_t kConstB = 4;
+};
+static_assert(sizeof(Instr) == 16, "one instruction is 16 bytes");
+
+// A Tensor instruction: replays `tmpl`'s op on the slots `parents`.
+struct TensorInstr {
+  TensorPtr tmpl;                     // the traced node: its op and arguments; a constant's data
+  std::vector<std::uint32_t> parents;  // tensor slots
+  std::uint32_t out = kNoSlot;        // tensor slot
+  std::uint32_t number = kNoSlot;     // a scalar slot: a leaf made from a number (tmpl gives the dtype)
+  bool no_grad = false;               // made under no_grad
+  bool requires_grad = false;         // the traced node's flag (leaves: constants, detach)
+  enum Kind : std::uint8_t { Op, Const, FromNumber, Detach, Draw, Store } kind = Op;
+  std::shared_ptr<TensorSource> source;  // Draw: the random stream
+  // Ids a replay reads from tensor slots: getitem's items at these positions
+  // (of `items`), or cross_entropy's labels (position kNoSlot).
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> id_sources;
+  std::shared_ptr<const std::vector<IndexItem>> items;
+};
+
+// Where an input slot's value comes from at each call.
+struct TapeInput {
+  enum Kind : std::uint8_t { ArgNumber, ArgValue, ArgTensor, ExternalValue, ExternalTensor } kind;
+  std::uint32_t leaf = 0;     // Arg*: the position in the call's flattened arguments
+  std::uint32_t slot = 0;     // the scalar or tensor slot it fills
+  ValueNode* value = nullptr;  // ExternalValue (the tape holds a reference)
+  TensorPtr tensor;            // ExternalTensor
+};
+
+// A Value slot an outside node's data is set from after a replay (in-place state).
+struct TapeStore {
+  std::uint32_t input;  // index into inputs (an external or argument Value/Tensor)
+  std::uint32_t slot;   // the scalar or tensor slot holding its new value
+  bool tensor;
+};
+
+// What the call returns, slot by slot (the driver rebuilds the structure).
+struct TapeOutput {
+  enum Kind : std::uint8_t { Value, Tensor, Number, Input } kind;
+  std::uint32_t slot = 0;         // Value, Number: scalar slot; Tensor: tensor slot; Input: input index
+  std::uint8_t number_type = 0;   // Number: 0 float, 1 int, 2 bool (the Python type)
+  bool leaf = false;              // Value: a leaf (no gradient: a constant or under no_grad)
+};
+
+class Tape;
+
+// One replay's values: a scalar buffer from the tape's pool (returned when
+// the last result reading it dies) and the tensor slots' nodes.
+struct Replay {
+  std::shared_ptr<Tape> tape;
+  std::vector<double> s;
+  std::vector<TensorPtr> t;
+  std::vector<ValueNode*> value_nodes;  // per input: its Value's node (null for others)
+  ~Replay();
+};
+using ReplayPtr = std::shared_ptr<Replay>;
+
+class Tape : public std::enable_shared_from_this<Tape> {
+ public:
+  Tape() = default;
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
+  ~Tape();  // releases the outside Values it read
+  std::vector<Instr> code;
+  std::vector<TensorInstr> tensors;
+  std::vector<TapeInput> inputs;
+  std::vector<TapeStore> stores;
+  std::vector<TapeOutput> outputs;
+  std::vector<double> scalar_init;  // each buffer starts as this: constants filled, the rest 0
+  std::uint32_t tensor_slots = 0;
+  bool uses_tensors = false;
+  bool draws = false;               // has random draws (the driver saves the stream's state)
+  std::string name = "compiled";    // the .op of its Value results
+
+  // Fills a buffer from the inputs (`leaves`: the call's flattened arguments,
+  // a Value's node or a number's value per position) and runs the forward
+  // instructions. Returns -1, or the index of the first guard that failed
+  // (then nothing outside the replay has changed).
+  struct Leaf {
+    double number = 0;
+    ValueNode* value = nullptr;
+    TensorPtr tensor;
+  };
+  long forward(Replay& r, const std::vector<Leaf>& leaves);
+  // The Value result `output` (an index into outputs) as a node whose backward is this tape's
+  // reverse sweep on r; leaves of the tape come back as plain leaves.
+  ValueNode* value_result(const ReplayPtr& r, std::uint32_t output);
+
+  // The reverse sweep from scalar slot `root`, seeded with `seed`: the
+  // gradient of each Value input `which` (indices into inputs).
+  std::vector<double> backward(const Replay& r, std::uint32_t root, double seed,
+                               const std::vector<std::uint32_t>& which);
+  bool stores_into_init_ = false;  // a Store instruction: buffers are refilled from scalar_init
+
+  struct Structure;  // what eager's sweep would see of the Value graph (tape_backward.cpp)
+
+  // A buffer for a new replay (from the pool), and its return.
+  std::vector<double> take_buffer();
+  void give_buffer(std::vector<double>&& s);
+
+ private:
+  struct Schedule {
+    std::vector<std::uint32_t> order;   // instruction indices, in eager's visiting order
+    std::vector<Instr> code;            // those instructions, in that order (the sweep reads them in a row)
+    std::vector<std::uint32_t> inputs;  // the Value inputs (indices into `inputs`) reached
+  };
+  const Schedule& schedule(std::uint32_t root);  // made on first use, kept
+  void run_tensor(Replay& r, const TensorInstr& ti) const;
+  bool check_tensor(const Replay& r, std::uint32_t slot, const TensorInstr& expected) const;
+
+  std::mutex mutex_;  // the pool and the schedules
+  std::vector<std::vector<double>> pool_;
+  std::vector<std::pair<std::uint32_t, std::unique_ptr<Schedule>>> schedules_;
+  std::shared_ptr<Structure> structure_;
+  std::vector<double> grad_;  // scratch of backward() (passes hold the Value pass lock)
+};
+using TapePtr = std::shared_ptr<Tape>;
+
+// Whether a Tensor instruction of this op can be replayed (tape_tensor.cpp);
+// the tracer marks a trace that logs any other unsupported (fn then runs eagerly).
+bool replayable(Op op);
+
+}  // namespace tapegrad

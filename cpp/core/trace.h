@@ -1,0 +1,124 @@
+// The tracer of tg.compile (docs/DESIGN.md, Note [Compile]): while on, the
+// Value and Tensor engines log every node they make, in creation order, with
+// its op and operands; tracked numbers, guards and stores are logged by the
+// driver through the bindings. `finish` compiles the log into a Tape.
+//
+// The engines pay one relaxed load and a branch per op for it (`tracing()`);
+// everything else happens only while a trace runs.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "tape.h"
+
+namespace tapegrad {
+
+class Tracer;
+
+namespace trace_detail {
+inline std::atomic<Tracer*>& active() {
+  static std::atomic<Tracer*> t{nullptr};
+  return t;
+}
+}  // namespace trace_detail
+
+// The tracer logging this thread's ops, or null (almost always).
+Tracer* active_tracer();
+inline bool tracing() { return trace_detail::active().load(std::memory_order_relaxed) != nullptr; }
+
+// What finish() needs to know of a result.
+struct TraceOutput {
+  enum Kind : std::uint8_t { Value, Tensor, Number } kind = Number;
+  ValueNode* value = nullptr;
+  TensorPtr tensor;
+  std::uint32_t ref = 0;        // Number: its reference
+  std::uint8_t number_type = 0;  // Number: 0 float, 1 int, 2 bool
+};
+
+class Tracer {
+ public:
+  using Ref = std::uint32_t;  // a scalar or tensor produced while tracing (an event)
+
+  Tracer();
+  ~Tracer();  // releases every node it kept
+  Tracer(const Tracer&) = delete;
+  Tracer& operator=(const Tracer&) = delete;
+
+  void start();  // this thread's ops are logged from now on
+  void stop();
+  bool owned_by_this_thread() const { return owner_ == std::this_thread::get_id(); }
+
+  // ---- arguments (before fn runs): position `leaf` of the flattened arguments
+  Ref arg_number(std::uint32_t leaf, double value);
+  void arg_value(std::uint32_t leaf, ValueNode* n);
+  void arg_tensor(std::uint32_t leaf, const TensorPtr& t);
+
+  // ---- the engines' hooks
+  void on_value_leaf(ValueNode* n);
+  void on_value_init(ValueNode* n);  // a leaf's data set by Value.__init__ after it was made
+  void on_value_op(ValueNode* n, Op op, ValueNode* a, ValueNode* b);  // b null: unary
+  void on_value_pow(ValueNode* n, ValueNode* a, double k);
+  void on_value_function(ValueNode* n);
+  void on_tensor(const TensorPtr& n);  // a node made by record() or make_leaf()
+
+  // ---- the driver's (through the bindings)
+  Ref value_ref(ValueNode* n);        // the slot of a Value (v.data): made here, an argument, or outside
+  Ref number_const(double v);
+  Ref number_op(Op op, Ref a, Ref b);  // b = kNoSlot for a unary op
+  // A leaf made from a tracked number: its data is the number's at each replay.
+  void value_from_number(ValueNode* leaf, Ref number);
+  void tensor_from_number(const TensorPtr& leaf, Ref number);
+  void tensor_detached(const TensorPtr& leaf, const TensorPtr& from);
+  void tensor_draw(const TensorPtr& leaf, std::shared_ptr<TensorSource> source);
+  Ref item(const TensorPtr& t);       // t.item() as a tracked number
+  // Ids read from Tensors, replayed from them: getitem's integer-array items at
+  // the given positions, cross_entropy's labels.
+  void index_from(const TensorPtr& n, const std::vector<IndexItem>& items,
+                  const std::vector<std::pair<std::uint32_t, TensorPtr>>& sources);
+  void labels_from(const TensorPtr& n, const TensorPtr& labels);
+  // gather's index (along dim) and embedding's ids (dim unused), replayed from that tensor
+  void ids_from(const TensorPtr& n, const TensorPtr& index, std::int64_t dim);
+  void guard_truth(Ref r, bool expected);
+  void guard_exact(Ref r, double expected);
+  void guard_int(Ref r);
+  void guard_tensor(const TensorPtr& t);  // its data, as it is now, must be read again at replay
+  void store_value(ValueNode* target, Ref source);   // target.data = tracked number or Value data
+  void store_tensor(const TensorPtr& target, const TensorPtr& source);
+  // Something the tape cannot replay (a tg.autograd.Function): finish() then throws, naming it.
+  void unsupported(const std::string& what);
+  const std::string& unsupported_reason() const { return unsupported_; }
+
+  // Compiles the log into a tape for these results. The driver's checks come
+  // first: a RuntimeError names what cannot be replayed.
+  TapePtr finish(const std::vector<TraceOutput>& outputs);
+  // Lets go of every node the log holds (finish() first). Until then, the
+  // nodes of fn are shared with the log, which would change eager's sweep of
+  // the traced call's own result (Note [Backward pass]'s exclusive nodes).
+  void drop_log();
+
+ private:
+  struct Event;
+  Ref push(Event&& e);
+  Ref tensor_ref(const TensorPtr& t);
+  Event& event_of_value(ValueNode* n);
+  void restore_leaves();
+
+  std::vector<Event> events_;
+  std::unordered_map<const ValueNode*, Ref> outside_values_;
+  std::unordered_map<const TensorNode*, Ref> outside_tensors_;
+  std::thread::id owner_;
+  std::string unsupported_;
+  bool started_ = false;
+  friend class TapeBuilder;
+};
+
+// The engines call these (value.cpp, ops_elementwise.cpp): cheap when no trace runs.
+inline Tracer* tracer_here() { return tracing() ? active_tracer() : nullptr; }
+
+}  // namespace tapegrad

@@ -1,0 +1,99 @@
+"""tg.compile on the native backend: the driver of ``_compile.py`` bound to the
+C++ tracer and tape (``_core._Trace``, ``_core._Tape``; cpp/core/trace.h,
+tape.h), and the hooks the C++ bindings call while a trace runs
+(cpp/bindings/compile_hooks.h).
+"""
+from __future__ import annotations
+
+from . import _core
+from . import _tensor
+from ._compile import CompileWarning, build
+from ._compile_args import flatten as _flatten
+from ._compile_numbers import TracedNumber, state
+
+__all__ = ["compile", "CompileWarning"]
+
+_Value, _Tensor = _core.Value, _core.Tensor
+
+
+def _node_kind(x):
+    t = type(x)
+    if t is _Value:
+        return "V"
+    if t is _Tensor:
+        return "T"
+    if isinstance(x, _Value):
+        return "V"
+    if isinstance(x, _Tensor):
+        return "T"
+    return None
+
+
+class _Adapter:
+    """What the driver needs of the native backend."""
+
+    Trace = _core._Trace
+    node_kind = staticmethod(_node_kind)
+
+    @staticmethod
+    def flatten(args, kwargs):
+        key, leaves = _flatten(args, kwargs, _node_kind, _Value)
+        return (_core.is_grad_enabled(), key), leaves
+
+    @staticmethod
+    def rng_state():
+        return _tensor.generator().bit_generator.state
+
+    @staticmethod
+    def set_rng_state(s) -> None:
+        _tensor.generator().bit_generator.state = s
+
+
+class _Hooks:
+    """Called by the C++ bindings while this thread traces (compile_hooks.h)."""
+
+    @staticmethod
+    def number_operand(x):
+        """(value, reference) of a tracked number used as an operand; -1: not of this trace."""
+        return float(x._value), (x._ref if x._live() else -1)
+
+    @staticmethod
+    def traced_number(x, ref):
+        """t.item(): a tracked number of the tape's slot ``ref``."""
+        tr = state.trace
+        return x if tr is None else TracedNumber(x, ref, tr)
+
+    @staticmethod
+    def value_data(v, data):
+        """v.data: a tracked number of v's slot."""
+        tr = state.trace
+        return data if tr is None else TracedNumber(data, tr.value_ref(v), tr)
+
+    @staticmethod
+    def value_float(v, data):
+        """float(v): its exact value is guarded."""
+        tr = state.trace
+        if tr is not None:
+            tr.guard_exact(tr.value_ref(v), data)
+        return data
+
+    @staticmethod
+    def value_store(v, x):
+        """v.data = x: a store of the tape (in-place state); the value to assign."""
+        tr = state.trace
+        if tr is None:
+            return x
+        if isinstance(x, TracedNumber) and x._live():
+            ref, value = x._ref, float(x._value)
+        elif isinstance(x, (bool, int, float)):
+            value = float(x)
+            ref = tr.number_const(value)
+        else:
+            return x  # the setter's own error follows
+        tr.store_value(v, ref)
+        return value
+
+
+_core._set_compile_hooks(_Hooks(), TracedNumber)
+ADAPTER = _Adapter
+compile = build(ADAPTER)
