@@ -36,7 +36,12 @@ def run(program, nodes, unary, binary, sign_of):
 
 
 def bits(x) -> bytes:
-    return np.asarray(x, dtype=np.float64).tobytes()
+    """The float64 bits of x, every NaN as one: which NaN an operation on two NaN
+    operands returns (its sign, its payload) IEEE 754 leaves open, and compilers
+    commute ``a + b`` freely (CPython's own float ``+`` returns the second
+    operand's NaN, the C++ engine the first's; Note [Numerics])."""
+    a = np.asarray(x, dtype=np.float64)
+    return np.where(np.isnan(a), np.float64(np.nan), a).tobytes()
 
 
 @SETTINGS
