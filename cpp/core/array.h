@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "errors.h"
 #include "storage.h"
 
 namespace tapegrad {
@@ -54,6 +55,17 @@ void by_any_dtype(DType dt, Body&& body) {
     case DType::F32: body(float{}); break;
     case DType::F64: body(double{}); break;
     case DType::I64: body(std::int64_t{}); break;
+  }
+}
+
+// Runs body(T{}) for a float dtype (float, double): the kernels that compute
+// in floating point only. An int64 dtype is a TypeError.
+template <class Body>
+void by_float_dtype(DType dt, Body&& body) {
+  switch (dt) {
+    case DType::F32: body(float{}); break;
+    case DType::F64: body(double{}); break;
+    default: throw TypeError(std::string("this operation needs float32 or float64 tensors, got ") + dtype_name(dt));
   }
 }
 

@@ -93,8 +93,10 @@ bool vector_activation(Op op, const Array& a_in, Array& out) {
   const Array a = contiguous(a_in);  // a strided operand costs one copy
   out = empty(a.shape, a.dtype);
   const auto n = static_cast<std::size_t>(a.numel());
-  if (a.dtype == DType::F32) forward(op, a.data<float>(), out.data<float>(), n);
-  else forward(op, a.data<double>(), out.data<double>(), n);
+  by_float_dtype(a.dtype, [&](auto t) {
+    using T = decltype(t);
+    forward(op, a.data<T>(), out.data<T>(), n);
+  });
   return true;
 }
 
@@ -105,8 +107,10 @@ bool vector_activation_grad(Op op, const Array& g_in, const Array& s_in, Array& 
   const Array g = contiguous(g_in), s = contiguous(s_in);
   out = empty(s.shape, s.dtype);
   const auto n = static_cast<std::size_t>(s.numel());
-  if (s.dtype == DType::F32) backward(op, g.data<float>(), s.data<float>(), out.data<float>(), n);
-  else backward(op, g.data<double>(), s.data<double>(), out.data<double>(), n);
+  by_float_dtype(s.dtype, [&](auto t) {
+    using T = decltype(t);
+    backward(op, g.data<T>(), s.data<T>(), out.data<T>(), n);
+  });
   return true;
 }
 

@@ -9,13 +9,6 @@ namespace tapegrad {
 
 namespace {
 
-template <class F>
-void on_float(DType dt, F&& f) {
-  if (dt == DType::F32) f(float{});
-  else if (dt == DType::F64) f(double{});
-  else throw TypeError(std::string("this operation needs float32 or float64 tensors, got ") + dtype_name(dt));
-}
-
 // The outputs o in [lo, hi) whose input o * stride + off - pad lies in [0, in).
 void valid_range(std::int64_t off, std::int64_t pad, std::int64_t stride, std::int64_t in, std::int64_t out,
                  std::int64_t& lo, std::int64_t& hi) {
@@ -61,7 +54,7 @@ bool conv_output_size(ConvGeom& g) {
 Array im2col(const Array& x0, const ConvGeom& g) {
   Array x = contiguous(x0);
   Array col = empty(Shape{g.rows(), g.cols()}, x.dtype);
-  on_float(x.dtype, [&](auto zero) {
+  by_float_dtype(x.dtype, [&](auto zero) {
     using T = decltype(zero);
     const T* xp = x.data<T>();
     T* cp = col.data<T>();
@@ -80,7 +73,7 @@ Array im2col(const Array& x0, const ConvGeom& g) {
 Array col2im(const Array& col0, const ConvGeom& g, DType dtype) {
   Array col = contiguous(astype(col0, dtype));
   Array x = zeros(Shape{g.N, g.C, g.H, g.W}, dtype);
-  on_float(dtype, [&](auto zero) {
+  by_float_dtype(dtype, [&](auto zero) {
     using T = decltype(zero);
     T* xp = x.data<T>();
     const T* cp = col.data<T>();
@@ -108,7 +101,7 @@ Array max_pool(const Array& x0, const ConvGeom& g, std::vector<std::int64_t>& wh
   Array x = contiguous(x0);
   Array out = empty(Shape{g.N, g.C, g.OH, g.OW}, x.dtype);
   where.resize(static_cast<std::size_t>(out.numel()));
-  on_float(x.dtype, [&](auto zero) {
+  by_float_dtype(x.dtype, [&](auto zero) {
     using T = decltype(zero);
     const std::int64_t plane = g.H * g.W;
     std::int64_t k = 0;
@@ -135,7 +128,7 @@ Array max_pool(const Array& x0, const ConvGeom& g, std::vector<std::int64_t>& wh
 Array avg_pool(const Array& x0, const ConvGeom& g) {
   Array x = contiguous(x0);
   Array out = empty(Shape{g.N, g.C, g.OH, g.OW}, x.dtype);
-  on_float(x.dtype, [&](auto zero) {
+  by_float_dtype(x.dtype, [&](auto zero) {
     using T = decltype(zero);
     const T inv = static_cast<T>(1.0 / static_cast<double>(g.KH * g.KW));
     const std::int64_t plane = g.H * g.W;
@@ -159,7 +152,7 @@ Array avg_pool(const Array& x0, const ConvGeom& g) {
 Array avg_pool_backward(const Array& g0, const ConvGeom& g, DType dtype) {
   Array gr = contiguous(astype(g0, dtype));
   Array dx = zeros(Shape{g.N, g.C, g.H, g.W}, dtype);
-  on_float(dtype, [&](auto zero) {
+  by_float_dtype(dtype, [&](auto zero) {
     using T = decltype(zero);
     const T inv = static_cast<T>(1.0 / static_cast<double>(g.KH * g.KW));
     const std::int64_t plane = g.H * g.W;

@@ -58,13 +58,6 @@ void map2(const Array& x, const Array& y, T* o, F&& f) {
   });
 }
 
-// Runs body.template operator()<T>() for the C++ type of a float dtype.
-template <class Body>
-void by_dtype(DType dt, Body&& body) {
-  if (dt == DType::F32) body(float{});
-  else body(double{});
-}
-
 // Calls f(x, y) with a and b converted to their promoted dtype and
 // broadcast to one shape; operands that need neither are passed as they are
 // (no copy of the Array, not even of its shared_ptr: this is every small op).
@@ -107,7 +100,7 @@ Array vector_unary(vmath::Fn f, const Array& a) {
   Array src = contiguous(a);
   Array out = fresh ? src : empty(a.shape, a.dtype);
   const auto n = static_cast<std::size_t>(a.numel());
-  by_dtype(a.dtype, [&](auto t) {
+  by_float_dtype(a.dtype, [&](auto t) {
     using T = decltype(t);
     vmath::apply(f, src.data<T>(), out.data<T>(), n);
   });
@@ -125,7 +118,7 @@ Array unary(Op op, const Array& a, double k, double k2) {
   out = empty(a.shape, a.dtype);
   with_unary_rule(op, [&](auto r) {
     using R = decltype(r);
-    by_dtype(a.dtype, [&](auto t) {
+    by_float_dtype(a.dtype, [&](auto t) {
       using T = decltype(t);
       map1<T>(a, out.data<T>(), [k, k2](T x) { return rules::forward1<R>(x, k, k2); });
     });
@@ -139,7 +132,7 @@ Array binary(Op op, const Array& a, const Array& b) {
     Array out = empty(x.shape, x.dtype);
     auto run = [&](auto r) {
       using R = decltype(r);
-      by_dtype(x.dtype, [&](auto t) {
+      by_float_dtype(x.dtype, [&](auto t) {
         using T = decltype(t);
         map2<T>(x, y, out.data<T>(), [](T u, T v) { return R::f(u, v); });
       });
@@ -165,7 +158,7 @@ Array unary_grad(Op op, const Array& g, const Array& s, double k, double k2) {
       if (vector_activation_grad(op, g, s, fused)) return fused;
       return with_common(g, s, op_name(op), [&](const Array& x, const Array& y) {
         Array out = empty(x.shape, x.dtype);
-        by_dtype(x.dtype, [&](auto t) {
+        by_float_dtype(x.dtype, [&](auto t) {
           using T = decltype(t);
           map2<T>(x, y, out.data<T>(), [k, k2](T gi, T si) { return gi * rules::local1<R>(si, k, k2); });
         });
@@ -191,7 +184,7 @@ Array binary_grad_of(const Array& g, const Array& a, const Array& b, const Array
   const Array& bb = in_dtype(b, dt, keep[2]);
   const Array& oo = in_dtype(out, dt, keep[3]);
   Array res = empty(g.shape, dt);
-  by_dtype(dt, [&](auto t) {
+  by_float_dtype(dt, [&](auto t) {
     using T = decltype(t);
     T* o = res.data<T>();
     const T *pg = ga.data<T>(), *pa = aa.data<T>(), *pb = bb.data<T>(), *po = oo.data<T>();

@@ -7,14 +7,6 @@ namespace tapegrad {
 
 namespace {
 
-// f(T{}) for the float dtype of an Array: float or double.
-template <class F>
-void on_float(DType dt, F&& f) {
-  if (dt == DType::F32) f(float{});
-  else if (dt == DType::F64) f(double{});
-  else throw TypeError(std::string("this operation needs float32 or float64 tensors, got ") + dtype_name(dt));
-}
-
 // Sums in 8 lanes, element j of a run into lane j % 8, the lanes added
 // pairwise at the end: a fixed order, which the compiler vectorises.
 struct Lanes {
@@ -70,7 +62,7 @@ Array layer_norm_forward(const Array& x0, const Array* w0, const Array* b0, std:
   Array y = empty(x.shape, x.dtype);
   mean = empty(Shape{rows}, x.dtype);
   rstd = empty(Shape{rows}, x.dtype);
-  on_float(x.dtype, [&](auto zero) {
+  by_float_dtype(x.dtype, [&](auto zero) {
     using T = decltype(zero);
     const T *wp = data_or_null<T>(w0, w), *bp = data_or_null<T>(b0, b);
     for (std::int64_t r = 0; r < rows; ++r) {
@@ -95,7 +87,7 @@ void layer_norm_backward(const Array& g0, const Array& x0, const Array* w0, cons
   Array g = contiguous(astype(g0, dt)), x = contiguous(x0), w = contiguous_or_empty(w0);
   Array m_arr = contiguous(mean), s_arr = contiguous(rstd);
   if (dx) *dx = empty(x.shape, dt);
-  on_float(dt, [&](auto zero) {
+  by_float_dtype(dt, [&](auto zero) {
     using T = decltype(zero);
     const T* wp = data_or_null<T>(w0, w);
     std::vector<double> dw_acc(dw ? static_cast<std::size_t>(cols) : 0), db_acc(db ? static_cast<std::size_t>(cols) : 0);
@@ -133,7 +125,7 @@ void channel_moments(const Array& x0, std::vector<double>& mean, std::vector<dou
   ncl(x, N, C, L);
   mean.assign(static_cast<std::size_t>(C), 0.0);
   sq_dev.assign(static_cast<std::size_t>(C), 0.0);
-  on_float(x.dtype, [&](auto zero) {
+  by_float_dtype(x.dtype, [&](auto zero) {
     using T = decltype(zero);
     for (std::int64_t c = 0; c < C; ++c) {
       Lanes s1, s2;
@@ -158,7 +150,7 @@ Array batch_norm_forward(const Array& x0, const Array* w0, const Array* b0, cons
   Array y = empty(x.shape, x.dtype);
   std::int64_t N, C, L;
   ncl(x, N, C, L);
-  on_float(x.dtype, [&](auto zero) {
+  by_float_dtype(x.dtype, [&](auto zero) {
     using T = decltype(zero);
     const T *wp = data_or_null<T>(w0, w), *bp = data_or_null<T>(b0, b);
     for (std::int64_t n = 0; n < N; ++n)
@@ -182,7 +174,7 @@ void batch_norm_backward(const Array& g0, const Array& x0, const Array* w0, cons
   if (dx) *dx = empty(x.shape, dt);
   if (dw) *dw = empty(Shape{C}, dt);
   if (db) *db = empty(Shape{C}, dt);
-  on_float(dt, [&](auto zero) {
+  by_float_dtype(dt, [&](auto zero) {
     using T = decltype(zero);
     const T* wp = data_or_null<T>(w0, w);
     for (std::int64_t c = 0; c < C; ++c) {

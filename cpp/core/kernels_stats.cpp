@@ -59,12 +59,6 @@ Shape kept_shape(const Array& a, const std::vector<std::int64_t>& dims) {
   return s;
 }
 
-template <class Body>
-void by_dtype(DType dt, Body&& body) {
-  if (dt == DType::F32) body(float{});
-  else body(double{});
-}
-
 double dof(std::int64_t len, double correction) { return std::max(0.0, static_cast<double>(len) - correction); }
 
 }  // namespace
@@ -75,7 +69,7 @@ Array moments(const Array& a, const std::vector<std::int64_t>& dims, double corr
   Array out = empty(kept, a.dtype);
   mean = empty(kept, DType::F64);
   const double den = dof(r.len, correction);
-  by_dtype(a.dtype, [&](auto t) {
+  by_float_dtype(a.dtype, [&](auto t) {
     using T = decltype(t);
     const T* x = r.data.data<T>();
     T* o = out.data<T>();
@@ -107,7 +101,7 @@ Array moments_grad(const Array& g, const Array& a, const Array& mean, const Arra
   const Array oc = std_dev ? contiguous(out) : out;
   Array res = empty(r.data.shape, a.dtype);
   const double scale = 2.0 / dof(r.len, correction);
-  by_dtype(a.dtype, [&](auto t) {
+  by_float_dtype(a.dtype, [&](auto t) {
     using T = decltype(t);
     const T *x = r.data.data<T>(), *pg = gc.data<T>();
     const T* po = std_dev ? oc.data<T>() : nullptr;
@@ -131,7 +125,7 @@ Array moments_grad(const Array& g, const Array& a, const Array& mean, const Arra
 Array logsumexp(const Array& a, const std::vector<std::int64_t>& dims) {
   const Rows r = rows_of(a, dims);
   Array out = empty(kept_shape(a, dims), a.dtype);
-  by_dtype(a.dtype, [&](auto t) {
+  by_float_dtype(a.dtype, [&](auto t) {
     using T = decltype(t);
     const T* x = r.data.data<T>();
     T* o = out.data<T>();
@@ -162,7 +156,7 @@ Array logsumexp_grad(const Array& g, const Array& a, const Array& out, const std
   const Rows r = rows_of(a, dims);
   const Array gc = contiguous(astype(g, a.dtype)), oc = contiguous(out);
   Array res = empty(r.data.shape, a.dtype);
-  by_dtype(a.dtype, [&](auto t) {
+  by_float_dtype(a.dtype, [&](auto t) {
     using T = decltype(t);
     const T *x = r.data.data<T>(), *pg = gc.data<T>(), *po = oc.data<T>();
     T* o = res.data<T>();
