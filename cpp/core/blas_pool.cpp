@@ -86,6 +86,30 @@ class Pool {
 
   int workers() const { return count_.load(); }
 
+  // work(ctx) on this thread, and on each worker that comes for it before this
+  // thread's own call returns; then waits for those. work must take its share
+  // itself (parallel.h claims ranges from a counter), so that a worker kept
+  // off the cores by a busy machine is never waited for: its share is done by
+  // whoever comes. Workers are not all started, nor all woken, for it.
+  void run_shared(void (*work)(void*), void* ctx, int helpers) {
+    std::lock_guard<std::mutex> whole(run_mutex_);
+    enough_workers(helpers);
+    shared_work_.store(work, std::memory_order_relaxed);
+    shared_ctx_.store(ctx, std::memory_order_relaxed);
+    shared_done_.store(0, std::memory_order_relaxed);
+    shared_.store(((shared_.load() >> 32) + 1) << 32);  // open, nobody joined; publishes the fields
+    if (sleeping_workers_.load() > 0) {
+      std::lock_guard<std::mutex> lock(m_);
+      work_.notify_all();
+    }
+    work(ctx);
+    const std::uint64_t joined = shared_.fetch_or(kClosed) & kJoined;
+    for (int i = 0; shared_done_.load() != joined; ++i) {
+      if (i < kSpin) TG_PAUSE();
+      else std::this_thread::yield();
+    }
+  }
+
   std::mutex run_mutex_;
 
  private:
@@ -93,7 +117,9 @@ class Pool {
     while (count_.load() < needed) {
       try {
         // it starts from the current generation: the request about to be made is new to it
-        std::thread([this, k = count_.load() + 1, g = generation_.load()] { serve(k, g); }).detach();
+        std::thread([this, k = count_.load() + 1, g = generation_.load(), gs = shared_.load() >> 32] {
+          serve(k, g, gs);
+        }).detach();
       } catch (...) {
         return false;
       }
@@ -102,30 +128,49 @@ class Pool {
     return true;
   }
 
-  [[noreturn]] void serve(int k, std::uint64_t seen) {
+  [[noreturn]] void serve(int k, std::uint64_t seen, std::uint64_t seen_shared) {
     in_pool = true;
     for (;;) {
-      seen = wait_work(seen);
-      if (k < numjobs_) job_(k, data_ + static_cast<std::size_t>(k) * elsize_, arg_);
-      if (remaining_.fetch_sub(1) == 1 && caller_sleeping_.load()) {
-        std::lock_guard<std::mutex> lock(m_);
-        done_.notify_all();
+      wait_work(seen, seen_shared);
+      const std::uint64_t g = generation_.load();
+      if (g != seen) {  // a BLAS request: every worker answers it exactly once
+        seen = g;
+        if (k < numjobs_) job_(k, data_ + static_cast<std::size_t>(k) * elsize_, arg_);
+        if (remaining_.fetch_sub(1) == 1 && caller_sleeping_.load()) {
+          std::lock_guard<std::mutex> lock(m_);
+          done_.notify_all();
+        }
+        continue;
       }
+      const std::uint64_t s = shared_.load();
+      seen_shared = s >> 32;
+      join_shared(s);
     }
   }
 
-  std::uint64_t wait_work(std::uint64_t seen) {
+  // Until a request is newer than the ones seen: spinning briefly, then asleep.
+  void wait_work(std::uint64_t seen, std::uint64_t seen_shared) {
+    auto news = [&] { return generation_.load() != seen || shared_.load() >> 32 != seen_shared; };
     for (int i = 0; i < kSpin; ++i) {
-      const std::uint64_t g = generation_.load();
-      if (g != seen) return g;
+      if (news()) return;
       TG_PAUSE();
     }
     std::unique_lock<std::mutex> lock(m_);
     sleeping_workers_.fetch_add(1);
-    std::uint64_t g;
-    while ((g = generation_.load()) == seen) work_.wait(lock);
+    while (!news()) work_.wait(lock);
     sleeping_workers_.fetch_sub(1);
-    return g;
+  }
+
+  // A shared request (run_shared) in state s: join it if it is still open.
+  void join_shared(std::uint64_t s) {
+    const std::uint64_t g = s >> 32;
+    while (!(s & kClosed) && s >> 32 == g) {
+      if (shared_.compare_exchange_weak(s, s + 1)) {  // joined: the caller now waits for us
+        shared_work_.load(std::memory_order_relaxed)(shared_ctx_.load(std::memory_order_relaxed));
+        shared_done_.fetch_add(1);
+        return;
+      }
+    }
   }
 
   void wait_done() {
@@ -150,6 +195,13 @@ class Pool {
   int arg_ = 0;
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<int> remaining_{0};
+  // The current shared request: its generation (high 32 bits), closed flag,
+  // and how many workers joined it (low bits); its function and argument.
+  static constexpr std::uint64_t kClosed = std::uint64_t{1} << 31, kJoined = kClosed - 1;
+  std::atomic<std::uint64_t> shared_{0};
+  std::atomic<void (*)(void*)> shared_work_{nullptr};
+  std::atomic<void*> shared_ctx_{nullptr};
+  std::atomic<std::uint64_t> shared_done_{0};
   std::atomic<int> sleeping_workers_{0};
   std::atomic<bool> caller_sleeping_{false};
 };
@@ -208,25 +260,13 @@ int jobs_for(std::int64_t n, std::int64_t grain) {
   return static_cast<int>(std::min<std::int64_t>({threads, n / grain, 8}));
 }
 
-namespace {
-struct Request {
-  void (*job)(int, void*);
-  void* ctx;
-};
-void run_request(int j, void* r, int) {
-  auto* req = static_cast<Request*>(r);
-  req->job(j, req->ctx);
-}
-}  // namespace
-
-void run(int jobs, void (*job)(int, void*), void* ctx) {
+void run(int jobs, void (*work)(void*), void* ctx) {
   struct InPool {
     InPool() { in_pool = true; }
     ~InPool() { in_pool = false; }
   } scope;
   runs.fetch_add(1, std::memory_order_relaxed);
-  Request req{job, ctx};
-  pool().run(run_request, jobs, 0, &req, 0);
+  pool().run_shared(work, ctx, jobs - 1);
 }
 
 }  // namespace parallel_detail

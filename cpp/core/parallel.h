@@ -4,7 +4,8 @@
 // parallel_for(n, grain, f) calls f(begin, end) on disjoint ranges that
 // cover [0, n): on the calling thread alone when n is small, when one thread
 // is set (tg.set_num_threads), or when called from a pool job; otherwise on
-// up to that many threads at once, the caller taking the first range. Every
+// up to that many threads at once: each takes ranges until none is left, so
+// a worker that a busy machine keeps waiting is never waited for. Every
 // element is computed by the same code whichever range it falls in, so the
 // results do not depend on the thread count. Only kernels whose elements are
 // independent use it: a sum's order would change with the split.
@@ -13,6 +14,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <array>
+#include <atomic>
 #include <exception>
 
 #include "array.h"
@@ -29,14 +31,16 @@ std::int64_t parallel_runs();
 namespace parallel_detail {
 // How many ranges to cut n into (1: run on the calling thread).
 int jobs_for(std::int64_t n, std::int64_t grain);
-// Runs job(j, ctx) for j < jobs, all at once, on the pool; returns when all are done.
-void run(int jobs, void (*job)(int, void*), void* ctx);
+// Runs work(ctx) on this thread and on the pool's workers that come in time
+// (at most jobs - 1); returns when all of those are done.
+void run(int jobs, void (*work)(void*), void* ctx);
 
 template <class F>
 struct Ctx {
   F* f;
   std::int64_t n;
   int jobs;
+  std::atomic<int> next{0};
   std::exception_ptr error[8];
 };
 
@@ -48,13 +52,16 @@ inline std::int64_t bound(std::int64_t n, int j, int jobs) {
   return n / jobs >= 256 ? b & ~std::int64_t{15} : b;
 }
 
+// Takes ranges until none is left: whichever threads come share the work.
 template <class F>
-void job(int j, void* p) {
+void work(void* p) {
   auto& c = *static_cast<Ctx<F>*>(p);
-  try {
-    (*c.f)(bound(c.n, j, c.jobs), bound(c.n, j + 1, c.jobs));
-  } catch (...) {
-    c.error[j] = std::current_exception();
+  for (int j; (j = c.next.fetch_add(1)) < c.jobs;) {
+    try {
+      (*c.f)(bound(c.n, j, c.jobs), bound(c.n, j + 1, c.jobs));
+    } catch (...) {
+      c.error[j] = std::current_exception();
+    }
   }
 }
 }  // namespace parallel_detail
@@ -67,8 +74,11 @@ void parallel_for(std::int64_t n, std::int64_t grain, F&& f) {
     f(std::int64_t{0}, n);
     return;
   }
-  parallel_detail::Ctx<Fn> ctx{&f, n, jobs, {}};
-  parallel_detail::run(jobs, parallel_detail::job<Fn>, &ctx);
+  parallel_detail::Ctx<Fn> ctx;
+  ctx.f = &f;
+  ctx.n = n;
+  ctx.jobs = jobs;
+  parallel_detail::run(jobs, parallel_detail::work<Fn>, &ctx);
   for (int j = 0; j < jobs; ++j)
     if (ctx.error[j]) std::rethrow_exception(ctx.error[j]);
 }
