@@ -303,6 +303,22 @@ def test_functional_batch_norm_with_statistics_made_inside_or_shared(tg):
     assert got == want and step.traces == 1
 
 
+def test_running_statistics_an_op_made_inside_fn_are_refused_in_training(tg):
+    """A view of outside state would be updated through its base in eager, not in a replay's copy."""
+    F = tg.nn.functional
+    base = tg.zeros(2, 3)
+
+    def fn(x):
+        return F.batch_norm(x, base[0], base[1] + 1.0, training=True)
+
+    step = tg.compile(fn)
+    with pytest.warns(tg.CompileWarning, match="running statistics"):
+        got = [raw(step(data(tg, (4, 3), k))) for k in range(2)] + [raw(base)]
+    base.data = tg.zeros(2, 3)
+    want = [raw(fn(data(tg, (4, 3), k))) for k in range(2)] + [raw(base)]
+    assert got == want and step.traces == 0
+
+
 # ---- the tiny GPT with dropout ---------------------------------------------------------
 
 

@@ -223,6 +223,10 @@ void Tracer::tensor_noise(const TensorPtr& n, std::shared_ptr<TensorSource> sour
 
 void Tracer::running_stats(const TensorPtr& n, const TensorPtr& mean, const TensorPtr& var) {
   const Ref m = mean ? tensor_ref(mean) : kNoSlot, v = var ? tensor_ref(var) : kNoSlot;
+  for (Ref r : {m, v}) {  // updated in place: a tensor an op made may be a view the replay would miss
+    if (r != kNoSlot && n->nn->training && events_[r].kind != Event::TensorInput && events_[r].kind != Event::TensorConst)
+      unsupported("batch_norm's running statistics computed inside the function");
+  }
   Event& e = events_[tensor_ref(n)];
   if (e.kind != Event::TensorOp) return;
   e.a = m;

@@ -162,6 +162,9 @@ class Tracer:
         if row.name == _BATCH_NORM:  # its running statistics: operands of the replay (running_stats)
             stats = tuple(None if x is None else self.tensor_ref(x)
                           for x in (params.pop("running_mean"), params.pop("running_var")))
+            if params["training"] and any(r is not None and self.events[r].kind not in ("tensor_input", "tensor_const")
+                                          for r in stats):  # updated in place: an op's result may be a view
+                self.unsupported("batch_norm's running statistics computed inside the function")
         refs = tuple(self.tensor_ref(p) for p in parents)
         e = self.events[self.tensor_ref(t)]
         e.kind, e.row, e.params, e.parents, e.nograd = "tensor_op", row, params, refs, nograd
