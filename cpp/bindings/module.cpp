@@ -5,6 +5,7 @@
 
 #include "bindings.h"
 #include "blas_pool.h"
+#include "parallel.h"
 #include "kernels.h"
 #include "storage.h"
 
@@ -36,6 +37,8 @@ PYBIND11_MODULE(_core, m) {
   });
   tapegrad::bindings::def_function(m, "_blas_pool_workers", "", "Worker threads the BLAS pool has started.",
                                    [](const tapegrad::bindings::Args&) { return tapegrad::blas_pool_workers(); });
+  tapegrad::bindings::def_function(m, "_parallel_runs", "", "Kernels split over threads so far (Note [Parallel kernels]).",
+                                   [](const tapegrad::bindings::Args&) { return tapegrad::parallel_runs(); });
   // The buffer cache (Note [Buffer cache]); tapegrad.set_cache_limit checks the argument.
   tapegrad::bindings::def_function(m, "_cache_info", "",
                                    "Bytes and buffers the cache of freed tensor memory holds, and its limit.",

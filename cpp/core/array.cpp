@@ -8,6 +8,8 @@
 #include <numeric>
 #include <type_traits>
 
+#include "parallel.h"
+
 namespace tapegrad {
 
 Shape contiguous_strides(const Shape& s) {
@@ -114,7 +116,12 @@ void copy_strided(const Array& src, D* out) {
 Array copy_as(const Array& a, DType dtype) {
   Array out = empty(a.shape, dtype);
   by_any_dtype(a.dtype, [&](auto s) {
-    by_any_dtype(dtype, [&](auto d) { copy_strided<decltype(s), decltype(d)>(a, out.data<decltype(d)>()); });
+    by_any_dtype(dtype, [&](auto d) {
+      using D = decltype(d);
+      split_elements<1>({&a}, [&](const std::array<const Array*, 1>& v, std::int64_t at) {
+        copy_strided<decltype(s), D>(*v[0], out.data<D>() + at);
+      });
+    });
   });
   return out;
 }

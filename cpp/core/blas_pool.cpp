@@ -21,6 +21,9 @@
 // fresh pool, since the parent's workers do not exist there.
 #include "blas_pool.h"
 
+#include "kernels.h"
+#include "parallel.h"
+
 #include <pthread.h>
 
 #include <atomic>
@@ -50,6 +53,11 @@ namespace tapegrad {
 namespace {
 
 constexpr int kSpin = 1 << 14;  // pause loops before sleeping: ~20-100 us
+
+// True on the pool's workers, and on a caller while its request runs: a
+// kernel called from a job stays on its thread (the pool takes one request
+// at a time, so a nested one would wait for itself).
+thread_local bool in_pool = false;
 
 class Pool {
  public:
@@ -95,6 +103,7 @@ class Pool {
   }
 
   [[noreturn]] void serve(int k, std::uint64_t seen) {
+    in_pool = true;
     for (;;) {
       seen = wait_work(seen);
       if (k < numjobs_) job_(k, data_ + static_cast<std::size_t>(k) * elsize_, arg_);
@@ -181,5 +190,45 @@ bool share_own_blas() {
 }
 
 int blas_pool_workers() { return pool().workers(); }
+
+// ---- parallel.h ----------------------------------------------------------------
+
+namespace {
+std::atomic<std::int64_t> runs{0};
+}  // namespace
+
+std::int64_t parallel_runs() { return runs.load(std::memory_order_relaxed); }
+
+namespace parallel_detail {
+
+int jobs_for(std::int64_t n, std::int64_t grain) {
+  if (n < 2 * grain || in_pool) return 1;
+  const int threads = blas_threads();
+  if (threads <= 1) return 1;
+  return static_cast<int>(std::min<std::int64_t>({threads, n / grain, 8}));
+}
+
+namespace {
+struct Request {
+  void (*job)(int, void*);
+  void* ctx;
+};
+void run_request(int j, void* r, int) {
+  auto* req = static_cast<Request*>(r);
+  req->job(j, req->ctx);
+}
+}  // namespace
+
+void run(int jobs, void (*job)(int, void*), void* ctx) {
+  struct InPool {
+    InPool() { in_pool = true; }
+    ~InPool() { in_pool = false; }
+  } scope;
+  runs.fetch_add(1, std::memory_order_relaxed);
+  Request req{job, ctx};
+  pool().run(run_request, jobs, 0, &req, 0);
+}
+
+}  // namespace parallel_detail
 
 }  // namespace tapegrad

@@ -15,6 +15,7 @@
 #include <cstddef>
 
 #include "kernels.h"
+#include "parallel.h"
 #include "rules_tensor.h"
 #include "vmath.h"
 
@@ -95,7 +96,11 @@ bool vector_activation(Op op, const Array& a_in, Array& out) {
   const auto n = static_cast<std::size_t>(a.numel());
   by_float_dtype(a.dtype, [&](auto t) {
     using T = decltype(t);
-    forward(op, a.data<T>(), out.data<T>(), n);
+    const T* x = a.data<T>();
+    T* y = out.data<T>();
+    parallel_for(static_cast<std::int64_t>(n), kParallelGrain, [&](std::int64_t i, std::int64_t j) {
+      forward(op, x + i, y + i, static_cast<std::size_t>(j - i));
+    });
   });
   return true;
 }
@@ -109,7 +114,11 @@ bool vector_activation_grad(Op op, const Array& g_in, const Array& s_in, Array& 
   const auto n = static_cast<std::size_t>(s.numel());
   by_float_dtype(s.dtype, [&](auto t) {
     using T = decltype(t);
-    backward(op, g.data<T>(), s.data<T>(), out.data<T>(), n);
+    const T *pg = g.data<T>(), *ps = s.data<T>();
+    T* po = out.data<T>();
+    parallel_for(static_cast<std::int64_t>(n), kParallelGrain, [&](std::int64_t i, std::int64_t j) {
+      backward(op, pg + i, ps + i, po + i, static_cast<std::size_t>(j - i));
+    });
   });
   return true;
 }

@@ -11,6 +11,7 @@
 #include "kernels.h"
 #include "odometer.h"
 #include "op_dispatch.h"
+#include "parallel.h"
 #include "vmath.h"
 
 namespace tapegrad {
@@ -21,7 +22,7 @@ bool all_zero(const Shape& s) { return std::all_of(s.begin(), s.end(), [](std::i
 
 // o[i] = f(x[i]) for every element of x (any layout), o contiguous.
 template <class T, class F>
-void map1(const Array& x, T* o, F&& f) {
+void map1_range(const Array& x, T* o, F&& f) {
   const T* px = x.data<T>();
   if (x.is_contiguous()) {
     const std::int64_t n = x.numel();
@@ -39,7 +40,7 @@ void map1(const Array& x, T* o, F&& f) {
 // broadcast dims), o contiguous. The layouts of a broadcast binary op
 // (contiguous with a scalar, a row, a column) get loops of their own.
 template <class T, class F>
-void map2(const Array& x, const Array& y, T* o, F&& f) {
+void map2_range(const Array& x, const Array& y, T* o, F&& f) {
   const T* px = x.data<T>();
   const T* py = y.data<T>();
   const std::int64_t n = x.numel();
@@ -55,6 +56,18 @@ void map2(const Array& x, const Array& y, T* o, F&& f) {
     else if (is[0] == 0 && is[1] == 1) for (std::int64_t j = 0; j < m; ++j) o[j] = f(a[0], b[j]);
     else for (std::int64_t j = 0; j < m; ++j) o[j] = f(a[j * is[0]], b[j * is[1]]);
     o += m;
+  });
+}
+
+template <class T, class F>
+void map1(const Array& x, T* o, F&& f) {
+  split_elements<1>({&x}, [&](const std::array<const Array*, 1>& v, std::int64_t i) { map1_range<T>(*v[0], o + i, f); });
+}
+
+template <class T, class F>
+void map2(const Array& x, const Array& y, T* o, F&& f) {
+  split_elements<2>({&x, &y}, [&](const std::array<const Array*, 2>& v, std::int64_t i) {
+    map2_range<T>(*v[0], *v[1], o + i, f);
   });
 }
 
@@ -186,23 +199,26 @@ Array binary_grad_of(const Array& g, const Array& a, const Array& b, const Array
   Array res = empty(g.shape, dt);
   by_float_dtype(dt, [&](auto t) {
     using T = decltype(t);
-    T* o = res.data<T>();
-    const T *pg = ga.data<T>(), *pa = aa.data<T>(), *pb = bb.data<T>(), *po = oo.data<T>();
     auto one = [&](T gi, T ai, T bi, T oi) {
       rules::Pair<T> d = R::d(ai, bi, oi);
       return gi * (Which == 0 ? d.da : d.db);
     };
-    if (ga.is_contiguous() && aa.is_contiguous() && bb.is_contiguous() && oo.is_contiguous()) {
-      const std::int64_t n = res.numel();
-      for (std::int64_t i = 0; i < n; ++i) o[i] = one(pg[i], pa[i], pb[i], po[i]);
-      return;
-    }
-    odometer<4>(g.shape, {&ga.strides, &aa.strides, &bb.strides, &oo.strides},
-                [&](const std::array<std::int64_t, 4>& off, std::int64_t m, const std::array<std::int64_t, 4>& is) {
-                  for (std::int64_t j = 0; j < m; ++j)
-                    o[j] = one(pg[off[0] + j * is[0]], pa[off[1] + j * is[1]], pb[off[2] + j * is[2]], po[off[3] + j * is[3]]);
-                  o += m;
-                });
+    split_elements<4>({&ga, &aa, &bb, &oo}, [&](const std::array<const Array*, 4>& v, std::int64_t i) {
+      const Array &vg = *v[0], &va = *v[1], &vb = *v[2], &vo = *v[3];
+      T* o = res.data<T>() + i;
+      const T *pg = vg.data<T>(), *pa = va.data<T>(), *pb = vb.data<T>(), *po = vo.data<T>();
+      if (vg.is_contiguous() && va.is_contiguous() && vb.is_contiguous() && vo.is_contiguous()) {
+        const std::int64_t n = vg.numel();
+        for (std::int64_t k = 0; k < n; ++k) o[k] = one(pg[k], pa[k], pb[k], po[k]);
+        return;
+      }
+      odometer<4>(vg.shape, {&vg.strides, &va.strides, &vb.strides, &vo.strides},
+                  [&](const std::array<std::int64_t, 4>& off, std::int64_t m, const std::array<std::int64_t, 4>& is) {
+                    for (std::int64_t j = 0; j < m; ++j)
+                      o[j] = one(pg[off[0] + j * is[0]], pa[off[1] + j * is[1]], pb[off[2] + j * is[2]], po[off[3] + j * is[3]]);
+                    o += m;
+                  });
+    });
   });
   return res;
 }
@@ -254,21 +270,25 @@ Array where(const Array& cond, const Array& a, const Array& b) {
     using C = decltype(ct);
     by_any_dtype(dt, [&](auto t) {
       using T = decltype(t);
-      const C* pc = c.data<C>();
-      const T *px = x.data<T>(), *py = y.data<T>();
-      T* o = out.data<T>();
-      if (c.is_contiguous() && x.is_contiguous() && y.is_contiguous()) {
-        const std::int64_t n = out.numel();
-        for (std::int64_t i = 0; i < n; ++i) o[i] = pc[i] != C(0) ? px[i] : py[i];
-        return;
-      }
-      odometer<3>(s, {&c.strides, &x.strides, &y.strides}, [&](const std::array<std::int64_t, 3>& off, std::int64_t m, const std::array<std::int64_t, 3>& is) {
-        const C* q = pc + off[0];
-        const T *u = px + off[1], *v = py + off[2];
-        if (is[0] == 1 && is[1] == 1 && is[2] == 0) { const T w = v[0]; for (std::int64_t j = 0; j < m; ++j) o[j] = q[j] != C(0) ? u[j] : w; }
-        else if (is[0] == 1 && is[1] == 0 && is[2] == 1) { const T w = u[0]; for (std::int64_t j = 0; j < m; ++j) o[j] = q[j] != C(0) ? w : v[j]; }
-        else for (std::int64_t j = 0; j < m; ++j) o[j] = q[j * is[0]] != C(0) ? u[j * is[1]] : v[j * is[2]];
-        o += m;
+      split_elements<3>({&c, &x, &y}, [&](const std::array<const Array*, 3>& part, std::int64_t at) {
+        const Array &pcs = *part[0], &pxs = *part[1], &pys = *part[2];
+        const C* pc = pcs.data<C>();
+        const T *px = pxs.data<T>(), *py = pys.data<T>();
+        T* o = out.data<T>() + at;
+        if (pcs.is_contiguous() && pxs.is_contiguous() && pys.is_contiguous()) {
+          const std::int64_t n = pcs.numel();
+          for (std::int64_t i = 0; i < n; ++i) o[i] = pc[i] != C(0) ? px[i] : py[i];
+          return;
+        }
+        odometer<3>(pcs.shape, {&pcs.strides, &pxs.strides, &pys.strides},
+                    [&](const std::array<std::int64_t, 3>& off, std::int64_t m, const std::array<std::int64_t, 3>& is) {
+          const C* q = pc + off[0];
+          const T *u = px + off[1], *v = py + off[2];
+          if (is[0] == 1 && is[1] == 1 && is[2] == 0) { const T w = v[0]; for (std::int64_t j = 0; j < m; ++j) o[j] = q[j] != C(0) ? u[j] : w; }
+          else if (is[0] == 1 && is[1] == 0 && is[2] == 1) { const T w = u[0]; for (std::int64_t j = 0; j < m; ++j) o[j] = q[j] != C(0) ? w : v[j]; }
+          else for (std::int64_t j = 0; j < m; ++j) o[j] = q[j * is[0]] != C(0) ? u[j * is[1]] : v[j * is[2]];
+          o += m;
+        });
       });
     });
   });

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "kernels_nn.h"
+#include "parallel.h"
 
 namespace tapegrad {
 
@@ -20,6 +21,9 @@ struct Lanes {
     for (int l = 0; j < n; ++j, ++l) v[l] += f(j);
   }
 };
+
+// Rows of `cols` elements per thread at least (parallel.h).
+std::int64_t row_grain(std::int64_t cols) { return std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(cols, 1)); }
 
 // y = ((x - m) * s) * w + b over one run; w and b are per element (layer_norm)
 template <class T>
@@ -65,18 +69,20 @@ Array layer_norm_forward(const Array& x0, const Array* w0, const Array* b0, std:
   by_float_dtype(x.dtype, [&](auto zero) {
     using T = decltype(zero);
     const T *wp = data_or_null<T>(w0, w), *bp = data_or_null<T>(b0, b);
-    for (std::int64_t r = 0; r < rows; ++r) {
-      const T* xr = x.data<T>() + r * cols;
-      Lanes s1, s2;
-      s1.add_run(cols, [&](std::int64_t j) { return static_cast<double>(xr[j]); });
-      const double mu = s1.total() / static_cast<double>(cols);
-      s2.add_run(cols, [&](std::int64_t j) { const double d = static_cast<double>(xr[j]) - mu; return d * d; });
-      const double var = s2.total() / static_cast<double>(cols);
-      const T m = static_cast<T>(mu), s = static_cast<T>(1.0 / std::sqrt(var + eps));
-      mean.data<T>()[r] = m;
-      rstd.data<T>()[r] = s;
-      affine_run(xr, y.data<T>() + r * cols, cols, m, s, wp, bp);
-    }
+    parallel_for(rows, row_grain(cols), [&](std::int64_t r0, std::int64_t r1) {  // rows are independent
+      for (std::int64_t r = r0; r < r1; ++r) {
+        const T* xr = x.data<T>() + r * cols;
+        Lanes s1, s2;
+        s1.add_run(cols, [&](std::int64_t j) { return static_cast<double>(xr[j]); });
+        const double mu = s1.total() / static_cast<double>(cols);
+        s2.add_run(cols, [&](std::int64_t j) { const double d = static_cast<double>(xr[j]) - mu; return d * d; });
+        const double var = s2.total() / static_cast<double>(cols);
+        const T m = static_cast<T>(mu), s = static_cast<T>(1.0 / std::sqrt(var + eps));
+        mean.data<T>()[r] = m;
+        rstd.data<T>()[r] = s;
+        affine_run(xr, y.data<T>() + r * cols, cols, m, s, wp, bp);
+      }
+    });
   });
   return y;
 }
@@ -91,12 +97,12 @@ void layer_norm_backward(const Array& g0, const Array& x0, const Array* w0, cons
     using T = decltype(zero);
     const T* wp = data_or_null<T>(w0, w);
     std::vector<double> dw_acc(dw ? static_cast<std::size_t>(cols) : 0), db_acc(db ? static_cast<std::size_t>(cols) : 0);
-    for (std::int64_t r = 0; r < rows; ++r) {
+    auto row = [&](std::int64_t r, bool want_dx, bool want_sums) {
       const T *gr = g.data<T>() + r * cols, *xr = x.data<T>() + r * cols;
       const T m = m_arr.data<T>()[r], s = s_arr.data<T>()[r];
       auto xhat = [&](std::int64_t j) { return (xr[j] - m) * s; };
       auto dxhat = [&](std::int64_t j) { return wp ? gr[j] * wp[j] : gr[j]; };
-      if (dx) {
+      if (want_dx) {
         Lanes la, lc;
         la.add_run(cols, [&](std::int64_t j) { return static_cast<double>(dxhat(j)); });
         lc.add_run(cols, [&](std::int64_t j) { return static_cast<double>(dxhat(j)) * static_cast<double>(xhat(j)); });
@@ -105,8 +111,19 @@ void layer_norm_backward(const Array& g0, const Array& x0, const Array* w0, cons
         T* o = dx->data<T>() + r * cols;
         for (std::int64_t j = 0; j < cols; ++j) o[j] = s * ((dxhat(j) - a) - xhat(j) * c);
       }
+      if (!want_sums) return;
       if (dw) for (std::int64_t j = 0; j < cols; ++j) dw_acc[j] += static_cast<double>(gr[j]) * static_cast<double>(xhat(j));
       if (db) for (std::int64_t j = 0; j < cols; ++j) db_acc[j] += static_cast<double>(gr[j]);
+    };
+    // dx row by row on any thread; dw and db sum over the rows in order, on
+    // this thread, so that their bits do not depend on the thread count.
+    if (dx && parallel_detail::jobs_for(rows, row_grain(cols)) > 1) {
+      parallel_for(rows, row_grain(cols), [&](std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t r = r0; r < r1; ++r) row(r, true, false);
+      });
+      if (dw || db) for (std::int64_t r = 0; r < rows; ++r) row(r, false, true);
+    } else {
+      for (std::int64_t r = 0; r < rows; ++r) row(r, dx != nullptr, true);
     }
     for (auto [out, acc] : {std::make_pair(dw, &dw_acc), std::make_pair(db, &db_acc)}) {
       if (!out) continue;

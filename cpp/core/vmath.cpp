@@ -2,9 +2,11 @@
 // run-time choice among them (Note [Vector math] in vmath.h).
 #include "vmath.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
+#include "parallel.h"
 #include "vmath_lanes.h"
 #include "vmath_softmax.h"
 
@@ -144,14 +146,30 @@ bool fn_from_name(const char* name, Fn& f) {
   return false;
 }
 
-void apply(Fn f, const float* x, float* y, std::size_t n) { active().run32(f, x, y, n); }
-void apply(Fn f, const double* x, double* y, std::size_t n) { active().run64(f, x, y, n); }
+// Each element (each row of a softmax) is computed alone, so the ranges of
+// parallel_for give the bits one thread gives.
+void apply(Fn f, const float* x, float* y, std::size_t n) {
+  const Isa& isa = active();
+  parallel_for(static_cast<std::int64_t>(n), kParallelGrain,
+               [&](std::int64_t i, std::int64_t j) { isa.run32(f, x + i, y + i, static_cast<std::size_t>(j - i)); });
+}
+void apply(Fn f, const double* x, double* y, std::size_t n) {
+  const Isa& isa = active();
+  parallel_for(static_cast<std::int64_t>(n), kParallelGrain,
+               [&](std::int64_t i, std::int64_t j) { isa.run64(f, x + i, y + i, static_cast<std::size_t>(j - i)); });
+}
 
 void softmax_rows(const float* in, float* out, std::int64_t rows, std::int64_t len, bool log) {
-  active().softmax32(in, out, rows, len, log);
+  const Isa& isa = active();
+  parallel_for(rows, std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(len, 1)), [&](std::int64_t i, std::int64_t j) {
+    isa.softmax32(in + i * len, out + i * len, j - i, len, log);
+  });
 }
 void softmax_rows(const double* in, double* out, std::int64_t rows, std::int64_t len, bool log) {
-  active().softmax64(in, out, rows, len, log);
+  const Isa& isa = active();
+  parallel_for(rows, std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(len, 1)), [&](std::int64_t i, std::int64_t j) {
+    isa.softmax64(in + i * len, out + i * len, j - i, len, log);
+  });
 }
 
 const char* isa() { return active().name; }
