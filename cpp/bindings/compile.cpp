@@ -65,7 +65,8 @@ Op op_named(const std::string& name) {
   throw ValueError("tg.compile: no op named '" + name + "'");
 }
 
-// Random draws at replay: the driver's function draws a Tensor from the stream.
+// Random draws at replay: the driver's function draws a Tensor (randn) or an
+// ndarray (dropout's noise) from the stream.
 class PyTensorSource final : public TensorSource {
  public:
   explicit PyTensorSource(py::object draw) : draw_(std::move(draw)) {}
@@ -76,7 +77,8 @@ class PyTensorSource final : public TensorSource {
   Array draw() override {
     py::gil_scoped_acquire gil;
     py::object t = draw_();
-    return holder_of(t.ptr())->data;
+    if (is_tensor(t.ptr())) return holder_of(t.ptr())->data;
+    return array_from_py(t, t.attr("dtype"));
   }
 
  private:
@@ -114,6 +116,9 @@ void bind_trace(py::module_& m) {
   });
   cls.def("tensor_draw", [](const TracerPtr& t, py::handle x, py::object draw) {
     t->tensor_draw(holder_of(x.ptr()), std::make_shared<PyTensorSource>(std::move(draw)));
+  });
+  cls.def("tensor_noise", [](const TracerPtr& t, py::handle x, py::object draw) {
+    t->tensor_noise(holder_of(x.ptr()), std::make_shared<PyTensorSource>(std::move(draw)));
   });
   cls.def("item", [](const TracerPtr& t, py::handle x) { return t->item(holder_of(x.ptr())); });
   cls.def("guard_truth", [](const TracerPtr& t, std::uint32_t r, bool b) { t->guard_truth(r, b); });

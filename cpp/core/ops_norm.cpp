@@ -6,6 +6,7 @@
 
 #include "backward_rules.h"
 #include "kernels_nn.h"
+#include "trace.h"
 
 namespace tapegrad {
 
@@ -184,6 +185,10 @@ TensorPtr batch_norm(const TensorPtr& x, const TensorPtr& rm, const TensorPtr& r
   Array mean = empty(cs, dt), rstd = empty(cs, dt);
   std::vector<double> mu, sq;
   if (training) channel_moments(xd, mu, sq);
+  if (Tracer* t = training ? tracer_here() : nullptr) {  // tg.compile: the values before the update below
+    if (rm) t->before_update(rm);
+    if (rv) t->before_update(rv);
+  }
   for (std::int64_t c = 0; c < C; ++c) {
     const double m = training ? mu[c] : element(rm->data, c);
     const double var = training ? sq[c] / static_cast<double>(count) : element(rv->data, c);
@@ -202,7 +207,10 @@ TensorPtr batch_norm(const TensorPtr& x, const TensorPtr& rm, const TensorPtr& r
   args->has_bias = b != nullptr;
   args->training = training;
   args->eps = eps;
+  args->momentum = momentum;
   n->nn = std::move(args);
+  // tg.compile: the running statistics are operands of a replay (not parents)
+  if (Tracer* t = tracer_here()) t->running_stats(n, rm, rv);
   return n;
 }
 

@@ -62,7 +62,10 @@ struct TensorInstr {
   bool no_grad = false;               // made under no_grad
   bool requires_grad = false;         // the traced node's flag (leaves: constants, detach)
   enum Kind : std::uint8_t { Op, Const, FromNumber, Detach, Draw, Store } kind = Op;
-  std::shared_ptr<TensorSource> source;  // Draw: the random stream
+  std::shared_ptr<TensorSource> source;  // Draw: the random stream; a dropout Op: its noise
+  // batch_norm: the tensor slots of its running statistics (kNoSlot: none),
+  // read at each replay; in training the replay updates copies of them.
+  std::uint32_t running[2] = {kNoSlot, kNoSlot};
   // Ids a replay reads from tensor slots: getitem's items at these positions
   // (of `items`), or cross_entropy's labels (position kNoSlot).
   std::vector<std::pair<std::uint32_t, std::uint32_t>> id_sources;
@@ -83,6 +86,7 @@ struct TapeStore {
   std::uint32_t input;  // index into inputs (an external or argument Value/Tensor)
   std::uint32_t slot;   // the scalar or tensor slot holding its new value
   bool tensor;
+  bool in_place = false;  // written into the tensor's memory, as eager updates it (running statistics)
 };
 
 // What the call returns, slot by slot (the driver rebuilds the structure).

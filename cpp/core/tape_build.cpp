@@ -55,6 +55,7 @@ class TapeBuilder {
     assign_slots();
     for (std::size_t i = 0; i < ev_.size(); ++i)
       if (live_[i]) emit(static_cast<Ref>(i));
+    running_stores();
     for (std::size_t i = 0; i < outputs.size(); ++i) add_output(outputs[i], out_refs[i]);
     tape_->tensor_slots = tensor_count_;
     tr_.restore_leaves();
@@ -76,13 +77,23 @@ class TapeBuilder {
     parents_.resize(ev_.size());
   }
 
-  // Results, guards and stores are needed; so is whatever they read.
+  // batch_norm in training with running statistics: its replay updates them.
+  bool updates_running(const Event& e) const {
+    return e.kind == Event::TensorOp && e.tensor->op == Op::BatchNorm && e.tensor->nn && e.tensor->nn->training &&
+           (e.a != kNoSlot || e.b != kNoSlot);
+  }
+
+  // Results, guards, stores and random draws (the stream moves as eager's
+  // does, even for a draw nothing reads) are needed; so is whatever they read.
   void liveness(const std::vector<Ref>& out_refs) {
     live_.assign(ev_.size(), 0);
     for (Ref r : out_refs) live_[r] = 1;
     for (std::size_t i = 0; i < ev_.size(); ++i) {
-      const auto k = ev_[i].kind;
-      if (k == Event::Guard || k == Event::GuardTensor || k == Event::StoreValue || k == Event::StoreTensor) live_[i] = 1;
+      const Event& e = ev_[i];
+      const auto k = e.kind;
+      if (k == Event::Guard || k == Event::GuardTensor || k == Event::StoreValue || k == Event::StoreTensor ||
+          k == Event::TensorDraw || (k == Event::TensorOp && e.source) || updates_running(e))
+        live_[i] = 1;
       if (k == Event::StoreValue) stored_.emplace(ev_[i].a, true);
     }
     for (std::size_t i = ev_.size(); i-- > 0;) {
@@ -203,10 +214,14 @@ class TapeBuilder {
         for (Ref p : parents_[r]) ti.parents.push_back(s(p));
         for (const auto& [pos, src] : e.id_sources) ti.id_sources.emplace_back(pos, s(src));
         ti.items = e.items;
+        ti.running[0] = s(e.a);
+        ti.running[1] = s(e.b);
+        ti.source = e.source;  // dropout's noise
+        if (e.source) tape_->draws = true;
         break;
       case Event::TensorConst:
         ti.kind = TensorInstr::Const;
-        ti.tmpl = e.tensor;  // the leaf itself: its data is the constant
+        ti.tmpl = e.made_as ? e.made_as : e.tensor;  // the leaf itself: its data is the constant
         ti.requires_grad = e.tensor->requires_grad;
         break;
       case Event::TensorFromNumber:
@@ -248,6 +263,23 @@ class TapeBuilder {
     tensor_instr(std::move(ti));
   }
 
+  // batch_norm in training updates running statistics from outside fn (the
+  // inputs, known once every event is emitted): written back into them, in
+  // place, after the replay's guards held.
+  void running_stores() {
+    for (std::size_t i = 0; i < ev_.size(); ++i) {
+      if (!live_[i] || !updates_running(ev_[i])) continue;
+      for (Ref stat : {ev_[i].a, ev_[i].b}) {
+        auto in = input_of_.find(stat);
+        if (stat == kNoSlot || in == input_of_.end()) continue;
+        const TapeStore st{in->second, s(stat), true, true};
+        bool seen = false;
+        for (const TapeStore& o : tape_->stores) seen = seen || (o.in_place && o.input == st.input);
+        if (!seen) tape_->stores.push_back(st);
+      }
+    }
+  }
+
   void add_output(const TraceOutput& o, Ref r) {
     TapeOutput out;
     auto in = input_of_.find(r);
@@ -283,7 +315,8 @@ class TapeBuilder {
 };
 
 TapePtr Tracer::finish(const std::vector<TraceOutput>& outputs) {
-  if (!unsupported_.empty()) throw RuntimeError("tg.compile cannot replay " + unsupported_ + " yet");
+  const std::string why = unsupported_reason();
+  if (!why.empty()) throw RuntimeError("tg.compile cannot replay " + why + " yet");
   TapeBuilder builder(*this);
   return builder.build(outputs);
 }

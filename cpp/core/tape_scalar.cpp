@@ -22,6 +22,20 @@ TG_ALWAYS_INLINE double unary_f(const double* s, const Instr& i) {
   else return R::f(s[i.a]);
 }
 
+// dst's elements := src's (running statistics: 1-d, one dtype), in dst's own
+// memory as eager's in-place update; a new layout takes src's array instead.
+void write_into(Array& dst, const Array& src) {
+  if (dst.shape != src.shape || dst.dtype != src.dtype || dst.ndim() != 1) {
+    dst = src;
+    return;
+  }
+  const Array c = contiguous(src);
+  by_any_dtype(dst.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    for (std::int64_t i = 0; i < dst.shape[0]; ++i) dst.data<T>()[i * dst.strides[0]] = c.data<T>()[i];
+  });
+}
+
 std::uint64_t bits(double x) {
   std::uint64_t u;
   std::memcpy(&u, &x, sizeof u);
@@ -128,7 +142,9 @@ long Tape::forward(Replay& r, const std::vector<Leaf>& leaves) {
     const TapeInput& in = inputs[st.input];
     if (st.tensor) {
       TensorNode* target = in.kind == TapeInput::ExternalTensor ? in.tensor.get() : leaves[in.leaf].tensor.get();
-      if (r.t[st.slot].get() != target) target->data = r.t[st.slot]->data;  // the stored copy
+      if (r.t[st.slot].get() == target) continue;
+      if (st.in_place) write_into(target->data, r.t[st.slot]->data);
+      else target->data = r.t[st.slot]->data;  // the stored copy
     } else {
       r.value_nodes[st.input]->data_ = s[st.slot];
     }

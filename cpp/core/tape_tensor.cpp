@@ -110,6 +110,26 @@ TensorPtr rerun_with_ids(const TensorInstr& ti, const std::vector<TensorPtr>& p,
   return getitem(p[0], items);
 }
 
+// batch_norm with this replay's running statistics: in training, copies of
+// them, which take the slots (later readers see the update, as in eager) and
+// are written back once every guard held (Tape::forward, its stores).
+TensorPtr rerun_batch_norm(Replay& r, const TensorInstr& ti, const std::vector<TensorPtr>& p) {
+  const NnArgs& a = *ti.tmpl->nn;
+  TensorPtr stats[2];
+  for (int k = 0; k < 2; ++k) {
+    const std::uint32_t slot = ti.running[k];
+    if (slot == kNoSlot) continue;
+    if (k == 1 && slot == ti.running[0]) {  // one tensor for both: eager updates it twice
+      stats[1] = stats[0];
+      continue;
+    }
+    stats[k] = r.t[slot];
+    if (a.training) r.t[slot] = stats[k] = make_leaf(copy(stats[k]->data), stats[k]->requires_grad);
+  }
+  return batch_norm(p[0], stats[0], stats[1], a.has_weight ? p[1] : nullptr,
+                    a.has_bias ? p[a.has_weight ? 2 : 1] : nullptr, a.training, a.momentum, a.eps);
+}
+
 bool same_bits(const Array& a, const Array& b) {
   if (a.dtype != b.dtype || a.shape != b.shape) return false;
   Array x = contiguous(a), y = contiguous(b);
@@ -128,8 +148,8 @@ bool replayable(Op op) {
     case Op::Concatenate: case Op::Stack: case Op::Where: case Op::Softmax: case Op::LogSoftmax:
     case Op::CrossEntropy: case Op::MseLoss: case Op::Argmax: case Op::Argmin: case Op::Var: case Op::Std:
     case Op::LogSumExp: case Op::Clone: case Op::Gather: case Op::Embedding: case Op::LayerNorm: case Op::Conv2d:
-    case Op::MaxPool2d: case Op::AvgPool2d:
-      return true;  // not yet: batch_norm (its running statistics), dropout (its noise)
+    case Op::MaxPool2d: case Op::AvgPool2d: case Op::BatchNorm: case Op::Dropout:
+      return true;  // batch_norm and dropout through run_tensor (their running statistics, their noise)
     default: {
       const OpKind kind = op_info(op).kind;
       return kind == OpKind::Unary || kind == OpKind::Binary || kind == OpKind::Compare;
@@ -144,7 +164,9 @@ void Tape::run_tensor(Replay& r, const TensorInstr& ti) const {
       parents.reserve(ti.parents.size());
       for (std::uint32_t p : ti.parents) parents.push_back(r.t[p]);
       NoGradScope scope(ti.no_grad);
-      r.t[ti.out] = ti.id_sources.empty() ? rerun(*ti.tmpl, parents) : rerun_with_ids(ti, parents, r);
+      if (ti.tmpl->op == Op::BatchNorm) r.t[ti.out] = rerun_batch_norm(r, ti, parents);
+      else if (ti.tmpl->op == Op::Dropout) r.t[ti.out] = dropout(parents[0], ti.source->draw());  // fresh noise
+      else r.t[ti.out] = ti.id_sources.empty() ? rerun(*ti.tmpl, parents) : rerun_with_ids(ti, parents, r);
       return;
     }
     case TensorInstr::Const:  // a fresh leaf each call, as eager makes, over the same values

@@ -26,6 +26,7 @@ struct NnArgs {
   bool has_weight = false, has_bias = false;  // which optional parents follow the input, in this order
   bool training = false;                      // batch_norm: normalized by the batch's own statistics
   double eps = 0;                             // layer_norm, batch_norm
+  double momentum = 0;                        // batch_norm: how far the running statistics move
   std::int64_t norm_ndim = 0;                 // layer_norm: how many trailing dims are normalized
   std::int64_t kh = 0, kw = 0, sh = 1, sw = 1, ph = 0, pw = 0;  // conv2d (kernel from the weight), pooling
 };

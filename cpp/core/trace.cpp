@@ -161,6 +161,7 @@ void Tracer::on_tensor(const TensorPtr& n) {
   e.flags = is_grad_enabled() ? 0 : Instr::kNoGrad;
   if (n->op == Op::Function) unsupported("a tg.autograd.Function on Tensors");
   else if (!n->is_leaf() && !replayable(n->op)) unsupported(std::string("the Tensor op '") + op_name(n->op) + "'");
+  else if (n->op == Op::Dropout) ++unsourced_noise_;  // until tensor_noise() names its source
   n->slot = push(std::move(e));
 }
 
@@ -211,6 +212,35 @@ void Tracer::tensor_draw(const TensorPtr& leaf, std::shared_ptr<TensorSource> so
   if (e.kind != Event::TensorConst) return;
   e.kind = Event::TensorDraw;
   e.source = std::move(source);
+}
+
+void Tracer::tensor_noise(const TensorPtr& n, std::shared_ptr<TensorSource> source) {
+  Event& e = events_[tensor_ref(n)];
+  if (e.kind != Event::TensorOp || n->op != Op::Dropout || e.source) return;
+  e.source = std::move(source);
+  --unsourced_noise_;
+}
+
+void Tracer::running_stats(const TensorPtr& n, const TensorPtr& mean, const TensorPtr& var) {
+  const Ref m = mean ? tensor_ref(mean) : kNoSlot, v = var ? tensor_ref(var) : kNoSlot;
+  for (Ref r : {m, v}) {  // updated in place: a tensor an op made may be a view the replay would miss
+    if (r != kNoSlot && n->nn->training && events_[r].kind != Event::TensorInput && events_[r].kind != Event::TensorConst)
+      unsupported("batch_norm's running statistics computed inside the function");
+  }
+  Event& e = events_[tensor_ref(n)];
+  if (e.kind != Event::TensorOp) return;
+  e.a = m;
+  e.b = v;
+}
+
+void Tracer::before_update(const TensorPtr& t) {
+  const std::uint32_t s = t->slot;
+  if (s >= events_.size() || events_[s].tensor.get() != t.get()) return;
+  Event& e = events_[s];
+  if (e.kind != Event::TensorConst || e.made_as) return;
+  e.made_as = std::make_shared<TensorNode>();  // not make_leaf: not an event of the log
+  e.made_as->data = copy(t->data);
+  e.made_as->requires_grad = t->requires_grad;
 }
 
 Tracer::Ref Tracer::item(const TensorPtr& t) {
@@ -290,6 +320,11 @@ void Tracer::store_tensor(const TensorPtr& target, const TensorPtr& source) {
 
 void Tracer::unsupported(const std::string& what) {
   if (unsupported_.empty()) unsupported_ = what;
+}
+
+std::string Tracer::unsupported_reason() const {
+  if (unsupported_.empty() && unsourced_noise_ > 0) return "dropout noise not drawn by tg.nn.functional.dropout";
+  return unsupported_;
 }
 
 // Tensors recorded only because a trace ran (no input required grad, or

@@ -76,6 +76,15 @@ class Tracer {
   void tensor_from_number(const TensorPtr& leaf, Ref number);
   void tensor_detached(const TensorPtr& leaf, const TensorPtr& from);
   void tensor_draw(const TensorPtr& leaf, std::shared_ptr<TensorSource> source);
+  // A dropout node's noise: `source` draws it afresh at each replay. A dropout
+  // node without one is refused (its noise would be a constant of the tape).
+  void tensor_noise(const TensorPtr& n, std::shared_ptr<TensorSource> source);
+  // batch_norm's running statistics (either may be null): read by every
+  // replay, and updated by it in training (on copies, stored once the guards held).
+  void running_stats(const TensorPtr& n, const TensorPtr& mean, const TensorPtr& var);
+  // t's values are about to change in place (batch_norm's update): a constant
+  // made in fn keeps, for the tape, the values it was made with.
+  void before_update(const TensorPtr& t);
   Ref item(const TensorPtr& t);       // t.item() as a tracked number
   // Ids read from Tensors, replayed from them: getitem's integer-array items at
   // the given positions, cross_entropy's labels.
@@ -92,7 +101,7 @@ class Tracer {
   void store_tensor(const TensorPtr& target, const TensorPtr& source);
   // Something the tape cannot replay (a tg.autograd.Function): finish() then throws, naming it.
   void unsupported(const std::string& what);
-  const std::string& unsupported_reason() const { return unsupported_; }
+  std::string unsupported_reason() const;
 
   // Compiles the log into a tape for these results. The driver's checks come
   // first: a RuntimeError names what cannot be replayed.
@@ -114,6 +123,7 @@ class Tracer {
   std::unordered_map<const TensorNode*, Ref> outside_tensors_;
   std::thread::id owner_;
   std::string unsupported_;
+  std::size_t unsourced_noise_ = 0;  // dropout nodes logged without tensor_noise()
   bool started_ = false;
   friend class TapeBuilder;
 };

@@ -18,7 +18,7 @@ struct Tracer::Event {
     ValueInput,        // an argument Value (leaf = its position) or one from outside (leaf = kNoSlot)
     NumberInput,       // an argument number (leaf)
     TensorInput,       // an argument Tensor, or one from outside
-    TensorOp,          // a Tensor node made by an op (tensor)
+    TensorOp,          // a Tensor node made by an op (tensor); batch_norm: a, b its running statistics
     TensorConst,       // a Tensor leaf made in fn (tensor: its data)
     TensorFromNumber,  // a 0-d Tensor leaf holding number a (tensor gives the dtype)
     TensorDetach,      // a leaf sharing tensor a's data
@@ -39,7 +39,8 @@ struct Tracer::Event {
   double k = 0;
   ValueNode* value = nullptr;  // the Value made or read (the tracer holds a reference)
   TensorPtr tensor;
-  std::shared_ptr<TensorSource> source;
+  TensorPtr made_as;  // TensorConst: a copy of its values when made, if fn changed them in place later
+  std::shared_ptr<TensorSource> source;  // TensorDraw: the stream; a dropout TensorOp: its noise
   // Ids read from Tensors (getitem's items at these positions, or labels: kNoSlot), and getitem's items.
   std::vector<std::pair<std::uint32_t, Ref>> id_sources;
   std::shared_ptr<const std::vector<IndexItem>> items;

@@ -38,11 +38,22 @@ class _Tracing:
 
     def __init__(self, adapter):
         self.tracer = adapter.Trace()
+        self.adapter = adapter
         self.modules = []  # (module, training flag) read while tracing
+        self.attrs = []  # (object, attribute name, number) read while tracing (Dropout.p, ...)
 
     def module_read(self, module, flag) -> None:
         if not any(m is module for m, _ in self.modules):
             self.modules.append((module, flag))
+
+    def attr_read(self, obj, name: str, value) -> None:
+        """A number a module's forward read from itself: a guard of the tape (its value at replay)."""
+        if not any(o is obj and n == name for o, n, _ in self.attrs):
+            self.attrs.append((obj, name, value))
+
+    def owns(self, x) -> bool:
+        """Whether x is a Tensor of this trace's backend."""
+        return self.adapter.node_kind(x) == "T"
 
     def __getattr__(self, name):  # guard_truth, number_op, ...: the backend's tracer
         return getattr(self.tracer, name)
@@ -139,7 +150,7 @@ class Compiled:
             return result
         tape = tracer.finish(outputs, "compiled")
         self.traces += 1
-        entry = _Entry(tape, PyGuards(reads, tracing.modules, leaves), template)
+        entry = _Entry(tape, PyGuards(reads, tracing.modules, leaves, tracing.attrs), template)
         self._entries.setdefault(key, []).append(entry)
         return result
 

@@ -229,13 +229,15 @@ def _same(a, b) -> bool:
 
 class PyGuards:
     """A tape's Python-level conditions: closure and global numbers, Module.training
-    flags read while tracing, and the contents of ndarray arguments."""
+    flags and the modules' own numbers (Dropout.p, ...) read while tracing, and the
+    contents of ndarray arguments."""
 
-    __slots__ = ("reads", "modules", "arrays")
+    __slots__ = ("reads", "modules", "arrays", "attrs")
 
-    def __init__(self, reads: list, modules: list, leaves: list) -> None:
+    def __init__(self, reads: list, modules: list, leaves: list, attrs: list = ()) -> None:
         self.reads = reads
         self.modules = modules
+        self.attrs = list(attrs)
         self.arrays = [(i, np.array(x, copy=True)) for i, x in enumerate(leaves) if isinstance(x, np.ndarray)]
 
     def hold(self, leaves: list) -> bool:
@@ -245,6 +247,9 @@ class PyGuards:
                 return False
         for module, flag in self.modules:
             if module.training is not flag and module.training != flag:
+                return False
+        for obj, name, value in self.attrs:
+            if not _same(getattr(obj, name, None), value):
                 return False
         for i, a in self.arrays:
             if not np.array_equal(leaves[i], a, equal_nan=a.dtype.kind in "fc"):

@@ -8,13 +8,14 @@ Each function checks its arguments here, in the words both backends share
 one node of the op table (kind "nn", op strings ``layer_norm``, ``conv2d``
 ...). Dropout's mask is drawn here from the backend's random stream
 (``tg.manual_seed``, Note [Random numbers]), so both backends drop the same
-elements.
+elements; while tg.compile traces, the tracer learns how to draw it again.
 """
 import numbers as _numbers
 
 import numpy as _np
 
 from . import _params
+from ._compile_numbers import state as _compile_state
 
 __all__ = ["layer_norm", "batch_norm", "dropout", "conv2d", "max_pool2d", "avg_pool2d"]
 
@@ -129,13 +130,22 @@ def dropout(x, p=0.5, training=True):
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if not training or p == 0.0:
         return x
-    one = x.dtype.type(1.0)
-    if p == 1.0:
-        noise = _np.zeros(x.shape, x.dtype)
-    else:  # PyTorch's noise: bernoulli(1 - p) / (1 - p), the division in the dtype
-        keep = _params.generator(backend).random(x.shape) < 1.0 - p
-        noise = keep.astype(x.dtype) * (one / x.dtype.type(1.0 - p))
-    return backend._dropout(x, noise)
+    shape, dtype = tuple(x.shape), x.dtype
+
+    def draw():  # PyTorch's noise: bernoulli(1 - p) / (1 - p), the division in the dtype
+        if p == 1.0:
+            return _np.zeros(shape, dtype)
+        keep = _params.generator(backend).random(shape) < 1.0 - p
+        return keep.astype(dtype) * (dtype.type(1.0) / dtype.type(1.0 - p))
+
+    trace = _compile_state.trace
+    if trace is None or not trace.owns(x):  # (another backend's trace refuses the draw)
+        return backend._dropout(x, draw())
+    with _params.recorded_draw(backend):  # tg.compile: each replay calls draw() afresh, in eager's order
+        noise = draw()
+    out = backend._dropout(x, noise)
+    trace.tensor_noise(out, draw)
+    return out
 
 
 # ----------------------------------------------------------------------------

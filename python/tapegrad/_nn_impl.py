@@ -47,6 +47,14 @@ class Module:
     def training(self, mode: bool) -> None:
         self._training = bool(mode)
 
+    def _setting(self, name: str):
+        """``self.<name>``, a number forward depends on (Dropout.p, BatchNorm's momentum): read by
+        a compiled function, a guard of its tape, as ``training`` is."""
+        value = getattr(self, name)
+        if _compile_state.trace is not None:
+            _compile_state.trace.attr_read(self, name, value)
+        return value
+
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 

@@ -141,15 +141,16 @@ class _BatchNorm(_Made):
         if ndim not in self._dims:
             want = " or ".join(f"{d}D" for d in self._dims)
             raise ValueError(f"{type(self).__name__}: expected {want} input (got {ndim}D input)")
-        momentum = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            n = int(self.num_batches_tracked.item()) + 1
-            _params.assign(self.num_batches_tracked, np.array(n, dtype=np.int64))
-            if self.momentum is None:
-                momentum = 1.0 / n
-        use_batch = self.training or not self.track_running_stats
+        momentum, track = self._setting("momentum"), self._setting("track_running_stats")
+        if self.training and track:
+            # a tensor op and a store, which a compiled function's replay repeats (Note [Compile])
+            self.num_batches_tracked.data = self.num_batches_tracked + 1
+            if momentum is None:  # the cumulative average (a compiled replay guards the count)
+                momentum = 1.0 / int(self.num_batches_tracked.item())
+        use_batch = self.training or not track
         return F.batch_norm(input, self.running_mean, self.running_var, self.weight, self.bias,
-                            training=use_batch, momentum=momentum, eps=self.eps)
+                            training=use_batch, momentum=0.0 if momentum is None else momentum,
+                            eps=self._setting("eps"))
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
@@ -204,7 +205,7 @@ class Dropout(Module):
         self.p = float(p)
 
     def forward(self, input):  # noqa: A002
-        return F.dropout(input, self.p, self.training)
+        return F.dropout(input, self._setting("p"), self.training)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

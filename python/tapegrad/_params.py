@@ -116,6 +116,12 @@ def generator(backend, seed=None) -> np.random.Generator:
     return sys.modules[backend.randn.__module__].generator()
 
 
+def recorded_draw(backend):
+    """Context for a draw from ``backend``'s stream that the caller records in the running
+    trace of tg.compile itself (dropout's noise), as tg.randn does."""
+    return sys.modules[backend.randn.__module__]._random.recorded_draw()
+
+
 def zero_grads(params, set_to_none: bool = True) -> None:
     """zero_grad of Modules and optimizers: Values get 0.0; Tensors None, or zeros."""
     for p in params:

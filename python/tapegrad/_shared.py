@@ -57,6 +57,8 @@ class RandomState:
 
     def manual_seed(self, seed: int) -> None:
         """Reseed the generator: later draws repeat on both backends."""
+        if _compile_state.trace is not None:  # a replay would not reseed: fn runs eagerly
+            _compile_state.trace.unsupported("tg.manual_seed inside the function (a replay would not reseed)")
         self._generator = np.random.default_rng(seed)
 
     def rng(self, seed=None) -> np.random.Generator:

@@ -3,7 +3,8 @@
 Token and position embeddings; blocks of causal self-attention (a lower
 triangular mask, masked_fill with -inf, softmax) and a GELU MLP, each behind
 a layer norm with a residual connection; a final layer norm and a linear head
-to the vocabulary. Trained with AdamW and gradient clipping on the docstrings
+to the vocabulary. Dropout (``Config.dropout``, off by default) on the
+embeddings, the attention weights and each residual branch, as in nanoGPT. Trained with AdamW and gradient clipping on the docstrings
 of Python's standard library (``tapegrad.datasets.docstring_text``), then
 sampled with ``multinomial``.
 
@@ -35,6 +36,7 @@ class Config:
     lr: float = 3e-3
     weight_decay: float = 0.01
     clip: float = 1.0
+    dropout: float = 0.0
 
 
 def model_class(tg):
@@ -47,6 +49,7 @@ def model_class(tg):
             self.heads = cfg.heads
             self.qkv = nn.Linear(cfg.d, 3 * cfg.d)
             self.proj = nn.Linear(cfg.d, cfg.d)
+            self.att_drop, self.out_drop = nn.Dropout(cfg.dropout), nn.Dropout(cfg.dropout)
             self.register_buffer("mask", tg.tril(tg.ones(cfg.context, cfg.context)))
 
         def forward(self, x):
@@ -58,9 +61,9 @@ def model_class(tg):
             v = v.view(B, T, self.heads, hs).transpose(1, 2)
             att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
             att = att.masked_fill(self.mask[:T, :T] == 0, float("-inf"))  # no peeking ahead
-            att = F.softmax(att, dim=-1)
+            att = self.att_drop(F.softmax(att, dim=-1))
             y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
-            return self.proj(y)
+            return self.out_drop(self.proj(y))
 
     class Block(nn.Module):
         def __init__(self, cfg: Config):
@@ -71,10 +74,11 @@ def model_class(tg):
             self.fc = nn.Linear(cfg.d, 4 * cfg.d)
             self.gelu = nn.GELU()
             self.out = nn.Linear(4 * cfg.d, cfg.d)
+            self.drop = nn.Dropout(cfg.dropout)
 
         def forward(self, x):
             x = x + self.attn(self.ln1(x))
-            return x + self.out(self.gelu(self.fc(self.ln2(x))))
+            return x + self.drop(self.out(self.gelu(self.fc(self.ln2(x)))))
 
     class GPT(nn.Module):
         def __init__(self, cfg: Config):
@@ -82,13 +86,14 @@ def model_class(tg):
             self.cfg = cfg
             self.tok = nn.Embedding(cfg.vocab, cfg.d)
             self.pos = nn.Embedding(cfg.context, cfg.d)
+            self.drop = nn.Dropout(cfg.dropout)
             self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.layers)])
             self.ln_f = nn.LayerNorm(cfg.d)
             self.head = nn.Linear(cfg.d, cfg.vocab)
 
         def forward(self, idx, targets=None):
             B, T = idx.shape
-            x = self.tok(idx) + self.pos(tg.arange(T))
+            x = self.drop(self.tok(idx) + self.pos(tg.arange(T)))
             for block in self.blocks:
                 x = block(x)
             logits = self.head(self.ln_f(x))

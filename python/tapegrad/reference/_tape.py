@@ -115,13 +115,17 @@ class Tape:
         for k, ins in enumerate(self.code):
             if not self._step(ins, s, t):
                 return k
-        for i, slot, is_tensor in self.stores:  # the guards held: outside state takes its new values
+        for i, slot, is_tensor, in_place in self.stores:  # the guards held: outside state takes its new values
             target = nodes[i] if not is_tensor else (self.inputs[i].node if self.inputs[i].leaf is None
                                                      else leaves[self.inputs[i].leaf])
-            if is_tensor:
-                target._data = t[slot]._data
-            else:
+            if not is_tensor:
                 target._data = s[slot]
+            elif t[slot] is target:
+                continue
+            elif in_place and target._data.shape == t[slot]._data.shape:  # as eager updates running statistics
+                target._data[...] = t[slot]._data
+            else:
+                target._data = t[slot]._data
         return [self._result(o, s, t, nodes, leaves) for o in self.outputs]
 
     def _step(self, ins, s, t) -> bool:
@@ -261,6 +265,12 @@ def _rerun(row, parents, params, ids, t, apply):
         return parents[0]._compare(parents[1], row)
     if ids is not None:
         kind, key = ids
+        if kind == "noise":  # dropout: noise drawn afresh from the stream
+            from .nn_ops import dropout
+
+            return dropout(parents[0], key())
+        if kind == "running":
+            return _rerun_batch_norm(row, parents, params, key, t, apply)
         if kind == "call":  # a leaf eager computes without a graph (argmax, a cast to int64)
             how, *refs = key
             return how(*(t[r.ref] for r in refs))
@@ -278,3 +288,22 @@ def _rerun(row, parents, params, ids, t, apply):
             return parents[0][tuple(t[k.ref] if isinstance(k, Ref) else k for k in key)]
         return parents[0][t[key.ref] if isinstance(key, Ref) else key]
     return apply(row, parents, **params)
+
+
+def _rerun_batch_norm(row, parents, params, slots, t, apply):
+    """batch_norm with this replay's running statistics: in training, copies of them, which
+    take the slots (later readers see the update, as in eager) and are written back once
+    every guard held (Tape.replay's stores)."""
+    from .tensor import Tensor
+
+    stats = [None, None]
+    for k, slot in enumerate(slots):
+        if slot is None:
+            continue
+        if k == 1 and slot == slots[0]:  # one tensor for both: eager updates it twice
+            stats[1] = stats[0]
+            continue
+        stats[k] = t[slot]
+        if params["training"]:
+            stats[k] = t[slot] = Tensor._wrap(stats[k]._data.copy(), stats[k]._requires_grad)
+    return apply(row, parents, running_mean=stats[0], running_var=stats[1], **params)

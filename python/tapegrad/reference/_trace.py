@@ -8,7 +8,6 @@ tracer of this thread); the driver (``tapegrad/_compile.py``) calls the rest.
 """
 from __future__ import annotations
 
-import functools
 import threading
 
 from . import elementwise as E
@@ -29,7 +28,7 @@ class Event:
     """One entry of the log: what was made, by which op, from which earlier entries."""
 
     __slots__ = ("kind", "code", "nograd", "a", "b", "leaf", "k", "node", "parents", "row", "params", "source",
-                 "ids")
+                 "ids", "made_as")
 
     def __init__(self, kind, code=None, a=None, b=None, node=None):
         self.kind, self.code, self.a, self.b, self.node = kind, code, a, b, node
@@ -38,6 +37,7 @@ class Event:
         self.k = 0.0
         self.parents = ()
         self.row = self.params = self.source = None
+        self.made_as = None  # tensor_const: its values when made, if fn changed them in place later
         self.ids = None  # ("index", key with Ref items) or ("labels", Ref): ids replayed from tensors
 
     def is_scalar(self) -> bool:
@@ -54,15 +54,11 @@ _NUMBER_OPS = {"+": E.Add, "-": E.Sub, "*": E.Mul, "/": E.Div, "**": E.Pow, "neg
                "<": E.Lt, "<=": E.Le, ">": E.Gt, ">=": E.Ge, "==": E.Eq, "!=": E.Ne}
 
 
-@functools.lru_cache(maxsize=None)
-def _not_replayed() -> frozenset:
-    """The rows a tape refuses, as cpp/core/tape_tensor.cpp's replayable(): recorded
-    backward passes' getitem_backward; batch_norm (its running statistics) and
-    dropout (its noise, drawn outside the row) for now."""
-    from .tensor_ops_layers import BatchNorm, Dropout
-
-    return frozenset({"getitem_backward", BatchNorm.name, Dropout.name})
-
+# The rows a tape refuses, as cpp/core/tape_tensor.cpp's replayable(): recorded
+# backward passes' getitem_backward. (batch_norm and dropout replay with their
+# running statistics and their noise: running_stats(), tensor_noise().)
+_NOT_REPLAYED = frozenset({"getitem_backward"})
+_BATCH_NORM, _DROPOUT = "batch_norm", "dropout"
 
 
 class Tracer:
@@ -72,7 +68,14 @@ class Tracer:
         self.events = []
         self.refs = {}  # id(node) -> its entry: made here, or an input
         self.owner = None
-        self.unsupported_reason = ""
+        self._unsupported = ""
+        self._unsourced_noise = 0  # dropout nodes logged without tensor_noise()
+
+    @property
+    def unsupported_reason(self) -> str:
+        if not self._unsupported and self._unsourced_noise:
+            return "dropout noise not drawn by tg.nn.functional.dropout"
+        return self._unsupported
 
     def start(self) -> None:
         if _active[0] is not None:
@@ -150,11 +153,22 @@ class Tracer:
         """The op that made t (its event, logged when t was wrapped, becomes the op's)."""
         if row.name == "function":
             self.unsupported("a tg.autograd.Function on Tensors")
-        elif row.name in _not_replayed():  # as the native replayable(): a row _tape.py does not rerun
+        elif row.name in _NOT_REPLAYED:  # as the native replayable(): a row _tape.py does not rerun
             self.unsupported(f"the Tensor op '{row.name}'")
+        elif row.name == _DROPOUT:
+            self._unsourced_noise += 1  # until tensor_noise() names its source
+        params = dict(params)
+        stats = (None, None)
+        if row.name == _BATCH_NORM:  # its running statistics: operands of the replay (running_stats)
+            stats = tuple(None if x is None else self.tensor_ref(x)
+                          for x in (params.pop("running_mean"), params.pop("running_var")))
+            if params["training"] and any(r is not None and self.events[r].kind not in ("tensor_input", "tensor_const")
+                                          for r in stats):  # updated in place: an op's result may be a view
+                self.unsupported("batch_norm's running statistics computed inside the function")
         refs = tuple(self.tensor_ref(p) for p in parents)
         e = self.events[self.tensor_ref(t)]
-        e.kind, e.row, e.params, e.parents, e.nograd = "tensor_op", row, dict(params), refs, nograd
+        e.kind, e.row, e.params, e.parents, e.nograd = "tensor_op", row, params, refs, nograd
+        e.a, e.b = stats
 
     # -- the driver's -------------------------------------------------------------------------
 
@@ -190,6 +204,20 @@ class Tracer:
         e = self.events[self.tensor_ref(t)]
         if e.kind == "tensor_const":
             e.kind, e.source = "tensor_draw", draw
+
+    def tensor_noise(self, t, draw) -> None:
+        """A dropout node's noise, which ``draw()`` draws afresh at each replay."""
+        e = self.events[self.tensor_ref(t)]
+        if e.kind == "tensor_op" and e.row.name == _DROPOUT and e.source is None:
+            e.source = draw
+            self._unsourced_noise -= 1
+
+    def before_update(self, t) -> None:
+        """t's values are about to change in place (batch_norm's update): a constant made in fn
+        keeps, for the tape, the values it was made with."""
+        r = self.refs.get(id(t))
+        if r is not None and self.events[r].kind == "tensor_const" and self.events[r].made_as is None:
+            self.events[r].made_as = t._data.copy()
 
     def derived(self, t, how, sources: tuple) -> None:
         """A leaf that ``how`` recomputes from ``sources`` at each replay."""
@@ -237,7 +265,7 @@ class Tracer:
         self._push(Event("store_tensor", a=self.tensor_ref(t), b=self.tensor_ref(source)))
 
     def unsupported(self, what: str) -> None:
-        self.unsupported_reason = self.unsupported_reason or what
+        self._unsupported = self._unsupported or what
 
     def drop_log(self) -> None:
         """Lets go of every node the log holds (the native Tracer::drop_log)."""
@@ -251,6 +279,12 @@ class Tracer:
         tape = _Builder(self).build(outputs, name)
         self.drop_log()
         return tape
+
+
+def _updates_running(e: Event) -> bool:
+    """batch_norm in training with running statistics: its replay updates them."""
+    return e.kind == "tensor_op" and e.row is not None and e.row.name == _BATCH_NORM and \
+        e.params["training"] and (e.a is not None or e.b is not None)
 
 
 def _id_refs(ids) -> list:
@@ -284,6 +318,7 @@ class _Builder:
         for i, e in enumerate(self.ev):
             if live[i]:
                 self.emit(i, e)
+        self.running_stores(live)
         for (kind, _, number_type), r in zip(outputs, refs):
             self.output(kind, r, number_type)
         self.tape.name = name
@@ -294,8 +329,9 @@ class _Builder:
         for r in refs:
             live[r] = True
         self.stored = set()
-        for i, e in enumerate(self.ev):
-            if e.kind in ("guard", "guard_tensor", "store_value", "store_tensor"):
+        for i, e in enumerate(self.ev):  # and random draws: the stream moves as eager's, read or not
+            if e.kind in ("guard", "guard_tensor", "store_value", "store_tensor", "tensor_draw") or \
+                    e.source is not None or _updates_running(e):
                 live[i] = True
             if e.kind == "store_value":
                 self.stored.add(e.a)
@@ -352,7 +388,7 @@ class _Builder:
             tape.code.append(Instr("store", True, s(e.a), s(e.b), None))
             tape.refill = True
             if e.a in self.input_of:
-                tape.stores.append((self.input_of[e.a], s(e.a), False))
+                tape.stores.append((self.input_of[e.a], s(e.a), False, False))
         elif kind == "guard_tensor":
             tape.tensors.append(TensorInstr("const", e.node, (), None))
             tape.code.append(Instr("guard_tensor", False, None, s(e.a), len(tape.tensors) - 1))
@@ -364,9 +400,14 @@ class _Builder:
         kind = e.kind
         if kind == "tensor_op":
             ids = None if e.ids is None else (e.ids[0], _with_slots(e.ids[1], self.slot))
+            if e.source is not None:  # dropout: fresh noise at each replay
+                ids = ("noise", e.source)
+                tape.draws = True
+            elif e.row is not None and e.row.name == _BATCH_NORM:
+                ids = ("running", (s(e.a), s(e.b)))
             ti = TensorInstr("op", (e.row, e.params, ids), tuple(s(p) for p in e.parents), s(r))
         elif kind == "tensor_const":
-            ti = TensorInstr("const", e.node._data, (), s(r))
+            ti = TensorInstr("const", e.node._data if e.made_as is None else e.made_as, (), s(r))
         elif kind == "tensor_from_number":
             ti = TensorInstr("from_number", e.node.dtype, (), s(r))
             ti.number = s(e.a)
@@ -378,7 +419,7 @@ class _Builder:
         elif kind == "store_tensor":
             ti = TensorInstr("store", None, (s(e.b),), s(e.a))
             if e.a in self.input_of:
-                tape.stores.append((self.input_of[e.a], s(e.a), True))
+                tape.stores.append((self.input_of[e.a], s(e.a), True, False))
         else:
             return
         if kind != "tensor_op" and e.node is not None and hasattr(e.node, "_requires_grad"):
@@ -386,6 +427,18 @@ class _Builder:
         ti.nograd = e.nograd
         tape.tensors.append(ti)
         tape.code.append(Instr("tensor", False, None, len(tape.tensors) - 1, None))
+
+    def running_stores(self, live: list) -> None:
+        """batch_norm in training updates running statistics from outside fn (inputs, known once
+        every event is emitted): written back into them, in place, after the replay's guards held."""
+        for i, e in enumerate(self.ev):
+            if not (live[i] and _updates_running(e)):
+                continue
+            for stat in (e.a, e.b):
+                if stat in self.input_of:
+                    store = (self.input_of[stat], self.slot[stat], True, True)
+                    if store not in self.tape.stores:
+                        self.tape.stores.append(store)
 
     def output(self, kind: str, r: int, number_type: int) -> None:
         if r in self.input_of:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _trace
 from . import tensor_ops_layers as rows
 from ._tensor_data import to_array
 from .tensor import Tensor, apply
@@ -55,6 +56,11 @@ def batch_norm(x, running_mean, running_var, weight, bias, training, momentum, e
     if training and count <= 1:
         raise ValueError(f"batch_norm: training needs more than 1 value per channel, got an input of shape "
                          f"{_shape(x.shape)}")
+    tr = _trace.current() if training else None
+    if tr is not None:  # tg.compile: the values before the update (a constant made in fn keeps them)
+        for t in (running_mean, running_var):
+            if t is not None:
+                tr.before_update(t)
     return apply(rows.BatchNorm, _affine_parents(x, weight, bias), running_mean=running_mean,
                  running_var=running_var, training=bool(training), momentum=float(momentum), eps=float(eps),
                  has_weight=weight is not None, has_bias=bias is not None)
