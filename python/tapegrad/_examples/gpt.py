@@ -4,9 +4,10 @@ Token and position embeddings; blocks of causal self-attention (a lower
 triangular mask, masked_fill with -inf, softmax) and a GELU MLP, each behind
 a layer norm with a residual connection; a final layer norm and a linear head
 to the vocabulary. Dropout (``Config.dropout``, off by default) on the
-embeddings, the attention weights and each residual branch, as in nanoGPT. Trained with AdamW and gradient clipping on the docstrings
-of Python's standard library (``tapegrad.datasets.docstring_text``), then
-sampled with ``multinomial``.
+embeddings, the attention weights and each residual branch, as in nanoGPT.
+Trained with AdamW and gradient clipping on the docstrings of Python's
+standard library (``tapegrad.datasets.docstring_text``), then sampled with
+``multinomial``.
 
 The model is written once against a backend module ``tg`` (``tapegrad``,
 ``tapegrad.reference``, or ``torch`` itself: the names are PyTorch's), so the
