@@ -142,3 +142,26 @@ def test_layer_norm_parameter_grads_at_one_and_two_threads(dtype):
     two = _run(tapegrad, fn, x, w, b, threads=2)
     for p, q in zip(one, two):
         np.testing.assert_array_equal(p.view(np.uint8), q.view(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shapes", [
+    ((16, 4, 32, 16), (16, 4, 16, 32)),   # attention's scores: 64 small products
+    ((16, 4, 32, 32), (16, 4, 32, 16)),   # and their weighted values
+    ((7, 5, 33, 17), (17, 31)),           # a broadcast right operand
+    ((3, 1, 40, 40), (1, 9, 40, 40)),     # both broadcast, 64,000 multiply-adds each
+])
+def test_batched_small_products_at_one_and_two_threads(shapes, dtype):
+    # The batch of small products is split over threads, each product whole on one.
+    rng = np.random.default_rng(11)
+    a, b = (rng.standard_normal(s).astype(dtype) for s in shapes)
+
+    def fn(tg, x, y):
+        return (x @ y) * 1.5
+
+    one = _run(tapegrad, fn, a, b, threads=1)
+    two = _run(tapegrad, fn, a, b, threads=2)
+    for p, q in zip(one, two):
+        np.testing.assert_array_equal(p.view(np.uint8), q.view(np.uint8))
+    np.testing.assert_allclose(one[0], (a.astype(np.float64) @ b) * 1.5, rtol=1e-4 if dtype == np.float32 else 1e-12,
+                               atol=1e-4 if dtype == np.float32 else 1e-12)

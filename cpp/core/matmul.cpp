@@ -6,6 +6,7 @@
 
 #include "broadcast.h"
 #include "kernels.h"
+#include "parallel.h"
 
 #ifdef TAPEGRAD_BLAS
 extern "C" {
@@ -22,6 +23,11 @@ int scipy_openblas_get_num_threads(void);
 namespace tapegrad {
 
 namespace {
+
+// Products of fewer multiply-adds never use OpenBLAS's threads (it threads
+// from 65,536 x 4 up, interface/gemm.c), so a pool job may run them; the
+// callback guards the rest (tapegrad_blas_threads).
+constexpr std::int64_t kSmallGemm = std::int64_t{1} << 16;
 
 // One 2-D operand as GEMM wants it: row-major with leading dimension `ld`,
 // possibly transposed, read without copying.
@@ -95,18 +101,33 @@ void batched(const Array& a, const Array& b, const Shape& batch, std::int64_t M,
   if (!as_operand(K, N, B.strides[nb], B.strides[nb + 1], ob)) { B = copy(b); as_operand(K, N, B.strides[nb], B.strides[nb + 1], ob); }
   std::int64_t count = 1;
   for (auto v : batch) count *= v;
-  std::vector<std::int64_t> idx(nb, 0);
-  std::int64_t offa = 0, offb = 0;
   T* c = out.data<T>();
-  for (std::int64_t t = 0; t < count; ++t) {
-    gemm<T>(M, N, K, A.data<T>() + offa, oa, B.data<T>() + offb, ob, c + t * M * N);
-    for (std::int64_t d = nb - 1; d >= 0; --d) {
-      offa += A.strides[d]; offb += B.strides[d];
-      if (++idx[d] < batch[d]) break;
-      offa -= A.strides[d] * batch[d]; offb -= B.strides[d] * batch[d];
-      idx[d] = 0;
+  auto run = [&](std::int64_t t0, std::int64_t t1) {  // products t0 .. t1 - 1, in order
+    std::vector<std::int64_t> idx(nb, 0);
+    std::int64_t offa = 0, offb = 0;
+    for (std::int64_t d = nb - 1, rest = t0; d >= 0; --d) {
+      idx[d] = rest % batch[d];
+      rest /= batch[d];
+      offa += idx[d] * A.strides[d];
+      offb += idx[d] * B.strides[d];
     }
-  }
+    for (std::int64_t t = t0; t < t1; ++t) {
+      gemm<T>(M, N, K, A.data<T>() + offa, oa, B.data<T>() + offb, ob, c + t * M * N);
+      for (std::int64_t d = nb - 1; d >= 0; --d) {
+        offa += A.strides[d]; offb += B.strides[d];
+        if (++idx[d] < batch[d]) break;
+        offa -= A.strides[d] * batch[d]; offb -= B.strides[d] * batch[d];
+        idx[d] = 0;
+      }
+    }
+  };
+  // Small products (attention's (T, hs) @ (hs, T) per batch and head) each
+  // run on one thread inside OpenBLAS: the batch is split over the threads
+  // instead (Note [Parallel kernels]). Each product is computed whole by one
+  // thread, so the bits do not depend on the split.
+  const std::int64_t macs = M * N * K;
+  if (count > 1 && macs < kSmallGemm) parallel_for(count, std::max<std::int64_t>(1, kParallelGrain * 4 / std::max<std::int64_t>(macs, 1)), run);
+  else run(0, count);
 }
 
 }  // namespace
