@@ -37,6 +37,7 @@ void bind_value(pybind11::module_& m);
 void bind_tensor(pybind11::module_& m);
 void bind_registry(pybind11::module_& m);
 void bind_compile(pybind11::module_& m);
+void bind_tape(pybind11::module_& m);  // compile_replay.cpp (bind_compile calls it)
 void bind_vmath(pybind11::module_& m);  // private test hooks (vmath.cpp)
 
 // "name(params)\n--\n\ndoc": a docstring with its text signature.

@@ -1,7 +1,7 @@
-// tg.compile's native half (docs/DESIGN.md, Note [Compile]): the tracer and
-// the tape as Python objects (_core._Trace, _core._Tape) for the driver in
-// tapegrad/_compile.py, and the hooks the Value and Tensor bindings call while
-// a trace runs.
+// tg.compile's native half (docs/DESIGN.md, Note [Compile]): the tracer as a
+// Python object (_core._Trace) for the driver in tapegrad/_compile.py, and the
+// hooks the Value and Tensor bindings call while a trace runs. The tape's
+// object and a replay are compile_replay.cpp's.
 #include <pybind11/stl.h>
 
 #include "bindings.h"
@@ -158,83 +158,11 @@ void bind_trace(py::module_& m) {
   });
 }
 
-// ---- _Tape ----------------------------------------------------------------------
-
-// The call's flattened arguments as the tape reads them.
-std::vector<Tape::Leaf> leaves_of(const py::list& leaves) {
-  std::vector<Tape::Leaf> out(leaves.size());
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    PyObject* o = PyList_GET_ITEM(leaves.ptr(), static_cast<Py_ssize_t>(i));
-    if (Py_TYPE(o) == value_type || is_value(o)) out[i].value = node_of(o);
-    else if (is_tensor(o)) out[i].tensor = holder_of(o);
-    else if (PyFloat_Check(o)) out[i].number = PyFloat_AS_DOUBLE(o);
-    else if (PyLong_Check(o) || PyBool_Check(o)) out[i].number = PyLong_AsDouble(o);
-    else {
-      out[i].number = PyFloat_AsDouble(o);  // a NumPy scalar
-      if (out[i].number == -1.0 && PyErr_Occurred()) PyErr_Clear();
-    }
-  }
-  return out;
-}
-
-py::object number_object(double x, std::uint8_t type) {
-  if (type == 2) return py::bool_(x != 0.0);
-  if (type == 1) return py::reinterpret_steal<py::object>(PyLong_FromDouble(x));
-  return py::float_(x);
-}
-
-// One replay: the results (a list, one per output), or the index of the guard that failed.
-py::object replay(const TapePtr& tape, const py::list& leaves) {
-  std::vector<Tape::Leaf> in = leaves_of(leaves);
-  auto r = std::make_shared<Replay>();
-  r->tape = tape;
-  long failed = tape->forward(*r, in);
-  if (failed >= 0) return py::int_(failed);
-  py::list out;
-  for (std::uint32_t i = 0; i < tape->outputs.size(); ++i) {
-    const TapeOutput& o = tape->outputs[i];
-    switch (o.kind) {
-      case TapeOutput::Value: {
-        PyObject* v = wrap(tape->value_result(r, i));
-        if (v == nullptr) throw py::error_already_set();
-        out.append(py::reinterpret_steal<py::object>(v));
-        break;
-      }
-      case TapeOutput::Tensor: out.append(py::cast(r->t[o.slot])); break;
-      case TapeOutput::Number: out.append(number_object(r->s[o.slot], o.number_type)); break;
-      case TapeOutput::Input: {
-        const TapeInput& ti = tape->inputs[o.slot];
-        if (ti.kind == TapeInput::ExternalValue) {
-          PyObject* v = wrap(ti.value);
-          if (v == nullptr) throw py::error_already_set();
-          out.append(py::reinterpret_steal<py::object>(v));
-        } else if (ti.kind == TapeInput::ExternalTensor) {
-          out.append(py::cast(ti.tensor));
-        } else {
-          out.append(leaves[ti.leaf]);
-        }
-        break;
-      }
-    }
-  }
-  r->t.clear();  // the intermediate tensors die now, as eager's temporaries do
-  return std::move(out);
-}
-
-void bind_tape(py::module_& m) {
-  py::class_<Tape, TapePtr> cls(m, "_Tape", "A compiled function's tape (Note [Compile]).");
-  cls.def("replay", &replay);
-  cls.def_property_readonly("instructions", [](const Tape& t) { return t.code.size(); });
-  cls.def_property_readonly("scalar_slots", [](const Tape& t) { return t.scalar_init.size(); });
-  cls.def_property_readonly("tensor_slots", [](const Tape& t) { return t.tensor_slots; });
-  cls.def_property_readonly("draws", [](const Tape& t) { return t.draws; });
-}
-
 }  // namespace
 
 void bind_compile(py::module_& m) {
   bind_trace(m);
-  bind_tape(m);
+  bind_tape(m);  // compile_replay.cpp
   def_function(m, "_set_compile_hooks", "hooks, number_type",
                "Install tg.compile's driver (tapegrad/_compile_native.py): its hooks and tracked-number class.",
                [](const Args& a) {

@@ -17,7 +17,7 @@ __all__ = ["flatten", "flatten_result", "rebuild", "closure_reads", "PyGuards"]
 _NUMBER_TOKEN = {bool: "b", int: "i", float: "f"}
 
 
-def flatten(args: tuple, kwargs: dict, node_kind, value_type=None) -> tuple:
+def flatten(args: tuple, kwargs: dict, node_kind, value_type=None, distinct=None) -> tuple:
     """(key, leaves) of a call: the signature as a hashable key, and the leaves in order.
 
     ``node_kind(x)`` is "V" for the backend's Value, "T" for its Tensor, else None.
@@ -25,7 +25,10 @@ def flatten(args: tuple, kwargs: dict, node_kind, value_type=None) -> tuple:
     that a tape never mixes up two arguments that were one object. A list or
     tuple of plain floats, or of distinct ``value_type`` objects seen nowhere
     before, is one token (``"[f"`` or ``"[V"`` and its length), taken in one
-    step: a list of 10^5 Values costs a few passes at C speed.
+    step: a list of 10^5 Values costs a few passes at C speed. ``distinct(x)``,
+    if given, tells whether ``x`` holds only ``value_type`` objects, no two the
+    same (the native backend's one pass in C++); the ids of such a list are
+    looked at only if a later leaf needs them.
     """
     tokens = []
     leaves = []
@@ -41,7 +44,7 @@ def flatten(args: tuple, kwargs: dict, node_kind, value_type=None) -> tuple:
             continue
         if t is tuple or t is list:
             bracket = "(" if t is tuple else "["
-            if len(x) > 1 and _uniform(x, value_type, first, leaves):
+            if len(x) > 1 and _uniform(x, value_type, first, leaves, distinct):
                 tokens.append((bracket + ("f" if type(x[0]) is float else "V"), len(x)))
                 continue
             tokens.append((bracket, len(x)))
@@ -68,9 +71,15 @@ def flatten(args: tuple, kwargs: dict, node_kind, value_type=None) -> tuple:
     return tuple(tokens), leaves
 
 
-def _uniform(x, value_type, first: dict, leaves: list) -> bool:
+def _uniform(x, value_type, first, leaves: list, distinct=None) -> bool:
     """Takes ``x`` as leaves in one step if it holds only floats, or only distinct
     Values of ``value_type`` not seen before (then recorded as seen); else False."""
+    if value_type is not None and distinct is not None and type(x[0]) is value_type:
+        if not distinct(x) or not first.isdisjoint(x):
+            return False
+        first.chunks.append(_Chunk(x, len(leaves)))
+        leaves.extend(x)
+        return True
     types_in = set(map(type, x))
     if len(types_in) != 1:
         return False
@@ -80,18 +89,31 @@ def _uniform(x, value_type, first: dict, leaves: list) -> bool:
         return True
     if kind is not value_type or value_type is None:
         return False
-    ids = list(map(id, x))
-    distinct = set(ids)
-    if len(distinct) != len(ids) or not first.isdisjoint(distinct):
+    if len(set(map(id, x))) != len(x) or not first.isdisjoint(x):
         return False
-    first.chunks.append((distinct, len(leaves), ids))
+    first.chunks.append(_Chunk(x, len(leaves)))
     leaves.extend(x)
     return True
 
 
+class _Chunk:
+    """The nodes of a uniform list taken in one step, from position ``start``; the map
+    from their ids to positions is made only when a later leaf is looked up."""
+
+    __slots__ = ("items", "start", "_where")
+
+    def __init__(self, items, start: int) -> None:
+        self.items, self.start, self._where = items, start, None
+
+    def where(self) -> dict:
+        if self._where is None:
+            self._where = {id(v): self.start + k for k, v in enumerate(self.items)}
+        return self._where
+
+
 class _Seen(dict):
     """id -> first position of the nodes seen so far; a uniform list's nodes are kept
-    as one chunk (a set of ids, its start), looked into only when needed."""
+    as one chunk (_Chunk), looked into only when needed."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -101,13 +123,18 @@ class _Seen(dict):
         found = dict.get(self, key)
         if found is not None or not self.chunks:
             return found if found is not None else default
-        for distinct, start, ids in self.chunks:
-            if key in distinct:
-                return start + ids.index(key)
+        for chunk in self.chunks:
+            found = chunk.where().get(key)
+            if found is not None:
+                return found
         return default
 
-    def isdisjoint(self, distinct: set) -> bool:
-        return self.keys().isdisjoint(distinct) and all(d.isdisjoint(distinct) for d, _, _ in self.chunks)
+    def isdisjoint(self, items) -> bool:
+        """Whether none of ``items`` (distinct nodes) was seen before."""
+        if not self and not self.chunks:
+            return True
+        ids = set(map(id, items))
+        return self.keys().isdisjoint(ids) and all(c.where().keys().isdisjoint(ids) for c in self.chunks)
 
 
 def _other(x):

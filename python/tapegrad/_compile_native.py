@@ -37,7 +37,7 @@ class _Adapter:
 
     @staticmethod
     def flatten(args, kwargs):
-        key, leaves = _flatten(args, kwargs, _node_kind, _Value)
+        key, leaves = _flatten(args, kwargs, _node_kind, _Value, _core._distinct_values)
         return (_core.is_grad_enabled(), key), leaves
 
     @staticmethod
