@@ -58,7 +58,7 @@ std::vector<Tape::Leaf> leaves_of(const py::list& leaves) {
   for (std::size_t i = 0; i < out.size(); ++i) {
     PyObject* o = PyList_GET_ITEM(leaves.ptr(), static_cast<Py_ssize_t>(i));
     if (Py_TYPE(o) == value_type || is_value(o)) out[i].value = node_of(o);
-    else if (is_tensor(o)) out[i].tensor = holder_of(o);
+    else if (is_tensor(o)) out[i].tensor = &holder_of(o);
     else if (PyFloat_Check(o)) out[i].number = PyFloat_AS_DOUBLE(o);
     else if (PyLong_Check(o) || PyBool_Check(o)) out[i].number = PyLong_AsDouble(o);
     else {

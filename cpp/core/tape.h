@@ -131,10 +131,12 @@ class Tape : public std::enable_shared_from_this<Tape> {
   // a Value's node or a number's value per position) and runs the forward
   // instructions. Returns -1, or the index of the first guard that failed
   // (then nothing outside the replay has changed).
+  // The caller keeps the leaves' objects alive during forward (a plain
+  // struct: a list of 10^5 Values is a flat array, freed without a loop).
   struct Leaf {
     double number = 0;
     ValueNode* value = nullptr;
-    TensorPtr tensor;
+    const TensorPtr* tensor = nullptr;
   };
   long forward(Replay& r, const std::vector<Leaf>& leaves);
   // The Value result `output` (an index into outputs) as a node whose backward is this tape's
@@ -142,9 +144,8 @@ class Tape : public std::enable_shared_from_this<Tape> {
   ValueNode* value_result(const ReplayPtr& r, std::uint32_t output);
 
   // The reverse sweep from scalar slot `root`, seeded with `seed`: the
-  // gradient of each Value input `which` (indices into inputs).
-  std::vector<double> backward(const Replay& r, std::uint32_t root, double seed,
-                               const std::vector<std::uint32_t>& which);
+  // gradient of each Value input that reaches root (value_result's parents, in order).
+  std::vector<double> backward(const Replay& r, std::uint32_t root, double seed);
   bool stores_into_init_ = false;  // a Store instruction: buffers are refilled from scalar_init
 
   struct Structure;  // what eager's sweep would see of the Value graph (tape_backward.cpp)
@@ -158,6 +159,7 @@ class Tape : public std::enable_shared_from_this<Tape> {
     std::vector<std::uint32_t> order;   // instruction indices, in eager's visiting order
     std::vector<Instr> code;            // those instructions, in that order (the sweep reads them in a row)
     std::vector<std::uint32_t> inputs;  // the Value inputs (indices into `inputs`) reached
+    std::vector<std::uint32_t> input_slots;  // their scalar slots
   };
   const Schedule& schedule(std::uint32_t root);  // made on first use, kept
   void run_tensor(Replay& r, const TensorInstr& ti) const;

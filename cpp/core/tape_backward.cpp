@@ -120,7 +120,10 @@ const Tape::Schedule& Tape::schedule(std::uint32_t root) {
   }
   for (std::uint32_t k = 0; k < inputs.size(); ++k) {
     const TapeInput& in = inputs[k];
-    if ((in.kind == TapeInput::ArgValue || in.kind == TapeInput::ExternalValue) && reach[in.slot]) sc->inputs.push_back(k);
+    if ((in.kind == TapeInput::ArgValue || in.kind == TapeInput::ExternalValue) && reach[in.slot]) {
+      sc->inputs.push_back(k);
+      sc->input_slots.push_back(in.slot);
+    }
   }
   schedules_.emplace_back(root, std::move(sc));
   return *schedules_.back().second;
@@ -153,7 +156,7 @@ const Tape::Schedule& Tape::schedule(std::uint32_t root) {
 #define TG_TB_Binary TG_TB_BINARY
 #define TG_TB_Function TG_TB_NONE
 
-std::vector<double> Tape::backward(const Replay& r, std::uint32_t root, double seed, const std::vector<std::uint32_t>& which) {
+std::vector<double> Tape::backward(const Replay& r, std::uint32_t root, double seed) {
   const Schedule& sc = schedule(root);
   // Every accumulator starts at 0.0, as eager's slots do; the root holds the seed.
   grad_.assign(scalar_init.size(), 0.0);
@@ -170,9 +173,8 @@ std::vector<double> Tape::backward(const Replay& r, std::uint32_t root, double s
         break;
     }
   }
-  std::vector<double> out;
-  out.reserve(which.size());
-  for (std::uint32_t w : which) out.push_back(g[inputs[w].slot]);
+  std::vector<double> out(sc.input_slots.size());
+  for (std::size_t k = 0; k < out.size(); ++k) out[k] = g[sc.input_slots[k]];
   if (grad_.size() > (std::size_t{1} << 20)) std::vector<double>().swap(grad_);  // a huge tape's scratch is not kept
   return out;
 }
@@ -184,10 +186,9 @@ namespace {
 // The backward of a replayed Value result: the tape's sweep on its replay's buffer.
 class TapeResult : public ValueFunction {
  public:
-  TapeResult(ReplayPtr r, std::uint32_t root, std::vector<std::uint32_t> which)
-      : ValueFunction(Native{}), replay_(std::move(r)), root_(root), which_(std::move(which)) {}
+  TapeResult(ReplayPtr r, std::uint32_t root) : ValueFunction(Native{}), replay_(std::move(r)), root_(root) {}
   const std::string& name() const override { return replay_->tape->name; }
-  std::vector<double> backward(double g) override { return replay_->tape->backward(*replay_, root_, g, which_); }
+  std::vector<double> backward(double g) override { return replay_->tape->backward(*replay_, root_, g); }
   std::vector<ValueNode*> backward_recorded(ValueNode*) override {
     throw RuntimeError("tg.grad(..., create_graph=True) of a compiled function's result: its tape has no recorded "
                        "backward; call the function itself (not compiled) to differentiate twice");
@@ -197,7 +198,6 @@ class TapeResult : public ValueFunction {
  private:
   ReplayPtr replay_;
   std::uint32_t root_;
-  std::vector<std::uint32_t> which_;
 };
 
 }  // namespace
@@ -211,7 +211,7 @@ ValueNode* Tape::value_result(const ReplayPtr& r, std::uint32_t output) {
   parents.reserve(sc.inputs.size());
   for (std::uint32_t k : sc.inputs) parents.push_back(r->value_nodes[k]);
   if (parents.empty()) return make_leaf(data);
-  return make_function(data, parents, std::make_shared<TapeResult>(r, o.slot, sc.inputs));
+  return make_function(data, parents, std::make_shared<TapeResult>(r, o.slot));
 }
 
 }  // namespace tapegrad

@@ -97,7 +97,7 @@ long Tape::forward(Replay& r, const std::vector<Leaf>& leaves) {
         r.value_nodes[k] = in.value;
         s[in.slot] = in.value->data_;
         break;
-      case TapeInput::ArgTensor: r.t[in.slot] = leaves[in.leaf].tensor; break;
+      case TapeInput::ArgTensor: r.t[in.slot] = *leaves[in.leaf].tensor; break;
       case TapeInput::ExternalTensor: r.t[in.slot] = in.tensor; break;
     }
   }
@@ -141,7 +141,7 @@ long Tape::forward(Replay& r, const std::vector<Leaf>& leaves) {
   for (const TapeStore& st : stores) {  // the guards held: outside state takes its new values
     const TapeInput& in = inputs[st.input];
     if (st.tensor) {
-      TensorNode* target = in.kind == TapeInput::ExternalTensor ? in.tensor.get() : leaves[in.leaf].tensor.get();
+      TensorNode* target = in.kind == TapeInput::ExternalTensor ? in.tensor.get() : leaves[in.leaf].tensor->get();
       if (r.t[st.slot].get() == target) continue;
       if (st.in_place) write_into(target->data, r.t[st.slot]->data);
       else target->data = r.t[st.slot]->data;  // the stored copy
