@@ -13,14 +13,30 @@ namespace tapegrad {
 
 namespace {
 
-// Grad mode off for an instruction traced under no_grad.
+// Grad mode off for an instruction traced under no_grad (else nothing to do).
 struct NoGradScope {
-  bool previous = is_grad_enabled();
-  explicit NoGradScope(bool off) {
-    if (off) set_grad_enabled(false);
+  bool off, previous = true;
+  explicit NoGradScope(bool no_grad) : off(no_grad) {
+    if (!off) return;
+    previous = is_grad_enabled();
+    set_grad_enabled(false);
   }
-  ~NoGradScope() { set_grad_enabled(previous); }
+  ~NoGradScope() {
+    if (off) set_grad_enabled(previous);
+  }
 };
+
+// The elementwise rows (a tape's most common instructions), straight from the
+// slots, the op rerun() would call; null for any other op.
+TensorPtr rerun_elementwise(const TensorNode& t, const std::vector<std::uint32_t>& p, const Replay& r) {
+  if (t.op == Op::PowConst) return pow_const(r.t[p[0]], t.k);
+  switch (op_info(t.op).kind) {
+    case OpKind::Unary: return unary_param(t.op, r.t[p[0]], t.k, t.k2);
+    case OpKind::Binary: return binary_op(t.op, r.t[p[0]], r.t[p[1]]);
+    case OpKind::Compare: return compare(t.op, r.t[p[0]], r.t[p[1]]);
+    default: return nullptr;
+  }
+}
 
 TensorPtr rerun(const TensorNode& t, const std::vector<TensorPtr>& p) {
   switch (t.op) {
@@ -160,10 +176,14 @@ bool replayable(Op op) {
 void Tape::run_tensor(Replay& r, const TensorInstr& ti) const {
   switch (ti.kind) {
     case TensorInstr::Op: {
+      NoGradScope scope(ti.no_grad);
+      if (TensorPtr out = rerun_elementwise(*ti.tmpl, ti.parents, r)) {
+        r.t[ti.out] = std::move(out);
+        return;
+      }
       std::vector<TensorPtr> parents;
       parents.reserve(ti.parents.size());
       for (std::uint32_t p : ti.parents) parents.push_back(r.t[p]);
-      NoGradScope scope(ti.no_grad);
       if (ti.tmpl->op == Op::BatchNorm) r.t[ti.out] = rerun_batch_norm(r, ti, parents);
       else if (ti.tmpl->op == Op::Dropout) r.t[ti.out] = dropout(parents[0], ti.source->draw());  // fresh noise
       else r.t[ti.out] = ti.id_sources.empty() ? rerun(*ti.tmpl, parents) : rerun_with_ids(ti, parents, r);
