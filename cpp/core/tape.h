@@ -50,6 +50,10 @@ struct Instr {
   static constexpr std::uint8_t kNoGrad = 1;
   static constexpr std::uint8_t kConstA = 2;  // operand a is a constant: no gradient goes to it
   static constexpr std::uint8_t kConstB = 4;
+  // In a schedule's copy: the sweep's first share into operand a (b), stored
+  // as 0.0 + share, the bits an accumulator starting at 0.0 gets.
+  static constexpr std::uint8_t kFirstA = 8;
+  static constexpr std::uint8_t kFirstB = 16;
 };
 static_assert(sizeof(Instr) == 16, "one instruction is 16 bytes");
 
@@ -160,7 +164,9 @@ class Tape : public std::enable_shared_from_this<Tape> {
     std::vector<Instr> code;            // those instructions, in that order (the sweep reads them in a row)
     std::vector<std::uint32_t> inputs;  // the Value inputs (indices into `inputs`) reached
     std::vector<std::uint32_t> input_slots;  // their scalar slots
+    std::vector<std::uint32_t> zero;  // accumulators read before any share reaches them: 0.0 first
   };
+  void mark_first_shares(Schedule& sc, std::uint32_t root) const;
   const Schedule& schedule(std::uint32_t root);  // made on first use, kept
   void run_tensor(Replay& r, const TensorInstr& ti) const;
   bool check_tensor(const Replay& r, std::uint32_t slot, const TensorInstr& expected) const;

@@ -125,6 +125,7 @@ const Tape::Schedule& Tape::schedule(std::uint32_t root) {
       sc->input_slots.push_back(in.slot);
     }
   }
+  mark_first_shares(*sc, root);
   schedules_.emplace_back(root, std::move(sc));
   return *schedules_.back().second;
 }
@@ -137,14 +138,14 @@ const Tape::Schedule& Tape::schedule(std::uint32_t root) {
     using R = rules::Name;                                                                         \
     const double sv = kValueOps[code_of(Op::Name)].reads_output ? s[i.out] : s[i.a];               \
     const double local = rules::local1<R>(sv, i.code == code_of(Op::PowConst) ? s[i.b] : 0.0);     \
-    if (!(i.flags & Instr::kConstA)) g[i.a] += rules::chain_mul(up, local);                        \
+    if (!(i.flags & Instr::kConstA)) share(g, i.a, i.flags & Instr::kFirstA, rules::chain_mul(up, local)); \
     break;                                                                                         \
   }
 #define TG_TB_BINARY(Name)                                                                         \
   case code_of(Op::Name): {                                                                        \
     const rules::Pair<double> d = rules::Name::d(s[i.a], s[i.b], s[i.out]);                        \
-    if (!(i.flags & Instr::kConstA)) g[i.a] += rules::chain_mul(up, d.da);                         \
-    if (!(i.flags & Instr::kConstB)) g[i.b] += rules::chain_mul(up, d.db);                         \
+    if (!(i.flags & Instr::kConstA)) share(g, i.a, i.flags & Instr::kFirstA, rules::chain_mul(up, d.da)); \
+    if (!(i.flags & Instr::kConstB)) share(g, i.b, i.flags & Instr::kFirstB, rules::chain_mul(up, d.db)); \
     break;                                                                                         \
   }
 // The Value rows of the table (surface V) have scalar gradients; the rest none here.
@@ -156,12 +157,71 @@ const Tape::Schedule& Tape::schedule(std::uint32_t root) {
 #define TG_TB_Binary TG_TB_BINARY
 #define TG_TB_Function TG_TB_NONE
 
+namespace {
+
+// One share into an accumulator: its first is 0.0 + v, as into eager's fresh slot.
+TG_ALWAYS_INLINE void share(double* g, std::uint32_t slot, int first, double v) {
+  g[slot] = (first ? 0.0 : g[slot]) + v;
+}
+
+}  // namespace
+
+// The shares the sweep below writes (the same cases, from the same table), in
+// its order: which is the first into its accumulator, and which accumulators
+// are read before any share reaches them. A sweep then needs no fill of its
+// whole scratch buffer.
+#define TG_TW_NONE(Name)
+#define TG_TW_UNARY(Name)                                                     \
+  case code_of(Op::Name):                                                     \
+    if (!(i.flags & Instr::kConstA)) write(i.a, Instr::kFirstA);              \
+    break;
+#define TG_TW_BINARY(Name)                                                    \
+  case code_of(Op::Name):                                                     \
+    if (!(i.flags & Instr::kConstA)) write(i.a, Instr::kFirstA);              \
+    if (!(i.flags & Instr::kConstB)) write(i.b, Instr::kFirstB);              \
+    break;
+#define TG_TW_VT(kind, Name) TG_TW_##kind(Name)
+#define TG_TW_V(kind, Name) TG_TW_##kind(Name)
+#define TG_TW_T(kind, Name) TG_TW_NONE(Name)
+#define TG_TW_Leaf TG_TW_NONE
+#define TG_TW_Unary TG_TW_UNARY
+#define TG_TW_Binary TG_TW_BINARY
+#define TG_TW_Function TG_TW_NONE
+
+void Tape::mark_first_shares(Schedule& sc, std::uint32_t root) const {
+  std::vector<char> written(scalar_init.size(), 0);
+  written[root] = 1;  // the seed
+  auto read = [&](std::uint32_t slot) {
+    if (written[slot]) return;
+    written[slot] = 1;
+    sc.zero.push_back(slot);
+  };
+  for (Instr& i : sc.code) {
+    read(i.out);  // the upstream gradient
+    auto write = [&](std::uint32_t slot, std::uint8_t first) {
+      if (written[slot]) return;
+      written[slot] = 1;
+      i.flags |= first;
+    };
+    switch (i.code) {
+#define TG_X(Name, str, arity, kind, saves, surf, py, doc) TG_TW_##surf(kind, Name)
+      TG_OPS(TG_X)
+#undef TG_X
+      default:
+        break;
+    }
+  }
+  for (std::uint32_t slot : sc.input_slots) read(slot);
+}
+
 std::vector<double> Tape::backward(const Replay& r, std::uint32_t root, double seed) {
   const Schedule& sc = schedule(root);
-  // Every accumulator starts at 0.0, as eager's slots do; the root holds the seed.
-  grad_.assign(scalar_init.size(), 0.0);
+  // Every accumulator starts at 0.0, as eager's slots do (mark_first_shares);
+  // the root holds the seed.
+  if (grad_.size() != scalar_init.size()) grad_.assign(scalar_init.size(), 0.0);
   double* g = grad_.data();
   const double* s = r.s.data();
+  for (std::uint32_t slot : sc.zero) g[slot] = 0.0;
   g[root] = seed;
   for (const Instr& i : sc.code) {
     const double up = g[i.out];
