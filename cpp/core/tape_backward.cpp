@@ -138,14 +138,14 @@ const Tape::Schedule& Tape::schedule(std::uint32_t root) {
     using R = rules::Name;                                                                         \
     const double sv = kValueOps[code_of(Op::Name)].reads_output ? s[i.out] : s[i.a];               \
     const double local = rules::local1<R>(sv, i.code == code_of(Op::PowConst) ? s[i.b] : 0.0);     \
-    if (!(i.flags & Instr::kConstA)) share(g, i.a, i.flags & Instr::kFirstA, rules::chain_mul(up, local)); \
+    if (!(i.flags & Instr::kConstA)) share(g, last, i.a, i.flags & Instr::kFirstA, rules::chain_mul(up, local)); \
     break;                                                                                         \
   }
 #define TG_TB_BINARY(Name)                                                                         \
   case code_of(Op::Name): {                                                                        \
     const rules::Pair<double> d = rules::Name::d(s[i.a], s[i.b], s[i.out]);                        \
-    if (!(i.flags & Instr::kConstA)) share(g, i.a, i.flags & Instr::kFirstA, rules::chain_mul(up, d.da)); \
-    if (!(i.flags & Instr::kConstB)) share(g, i.b, i.flags & Instr::kFirstB, rules::chain_mul(up, d.db)); \
+    if (!(i.flags & Instr::kConstA)) share(g, last, i.a, i.flags & Instr::kFirstA, rules::chain_mul(up, d.da)); \
+    if (!(i.flags & Instr::kConstB)) share(g, last, i.b, i.flags & Instr::kFirstB, rules::chain_mul(up, d.db)); \
     break;                                                                                         \
   }
 // The Value rows of the table (surface V) have scalar gradients; the rest none here.
@@ -160,8 +160,17 @@ const Tape::Schedule& Tape::schedule(std::uint32_t root) {
 namespace {
 
 // One share into an accumulator: its first is 0.0 + v, as into eager's fresh slot.
-TG_ALWAYS_INLINE void share(double* g, std::uint32_t slot, int first, double v) {
-  g[slot] = (first ? 0.0 : g[slot]) + v;
+// The last share is kept in registers: in a chain it is the next node's
+// upstream gradient, read without a round trip through memory.
+struct Last {
+  std::uint32_t slot = kNoSlot;
+  double value = 0.0;
+};
+TG_ALWAYS_INLINE void share(double* g, Last& last, std::uint32_t slot, int first, double v) {
+  const double x = (first ? 0.0 : g[slot]) + v;
+  g[slot] = x;
+  last.slot = slot;
+  last.value = x;
 }
 
 }  // namespace
@@ -223,8 +232,9 @@ std::vector<double> Tape::backward(const Replay& r, std::uint32_t root, double s
   const double* s = r.s.data();
   for (std::uint32_t slot : sc.zero) g[slot] = 0.0;
   g[root] = seed;
+  Last last{root, seed};
   for (const Instr& i : sc.code) {
-    const double up = g[i.out];
+    const double up = i.out == last.slot ? last.value : g[i.out];
     switch (i.code) {
 #define TG_X(Name, str, arity, kind, saves, surf, py, doc) TG_TB_##surf(kind, Name)
       TG_OPS(TG_X)
