@@ -9,12 +9,12 @@ Values (or lists of them), micrograd-style.
 import numpy as _np
 
 from . import _params
-from ._nn_functional_layers import avg_pool2d, batch_norm, conv2d, dropout, layer_norm, max_pool2d
+from ._nn_functional_layers import avg_pool2d, batch_norm, conv2d, dropout, layer_norm, linear, max_pool2d
 from ._shared import check_shape as _check_shape
 
 __all__ = ["mse_loss", "cross_entropy", "nll_loss", "binary_cross_entropy", "softmax", "log_softmax",
            "relu", "tanh", "sigmoid", "gelu", "silu", "leaky_relu", "softplus", "embedding", "one_hot",
-           "layer_norm", "batch_norm", "dropout", "conv2d", "max_pool2d", "avg_pool2d"]
+           "linear", "layer_norm", "batch_norm", "dropout", "conv2d", "max_pool2d", "avg_pool2d"]
 
 
 def _like(t, data):

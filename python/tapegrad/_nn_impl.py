@@ -20,6 +20,7 @@ import numpy as np
 
 from . import _params, _serialization
 from ._compile_numbers import state as _compile_state
+from ._nn_functional_layers import linear as _linear
 
 __all__ = ["Module", "Neuron", "Layer", "MLP", "Linear", "ReLU", "Tanh", "Sigmoid", "Sequential"]
 
@@ -391,18 +392,7 @@ class Linear(Module):
     def forward(self, x):
         if not isinstance(x, self._tg.Tensor):
             x = self._tg.tensor(np.asarray(x, dtype=self.weight.dtype))
-        shape = x.shape
-        if len(shape) > 2:
-            # (..., in) as one (rows, in) matrix: one GEMM forward and one per gradient,
-            # threaded, where a batched product runs a small GEMM per leading index
-            rows = 1
-            for d in shape[:-1]:
-                rows *= d
-            out = x.reshape(rows, shape[-1]) @ self.weight.T
-            out = out if self.bias is None else out + self.bias
-            return out.reshape(*shape[:-1], self.out_features)
-        out = x @ self.weight.T
-        return out if self.bias is None else out + self.bias
+        return _linear(x, self.weight, self.bias)  # one op, one GEMM over x's rows
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
