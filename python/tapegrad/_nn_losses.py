@@ -28,12 +28,16 @@ def _reduction(reduction, fn: str) -> str:
 
 
 def _ignore_index(ignore_index, fn: str) -> int:
+    if type(ignore_index) is int:  # the usual case, without the ABC check (these run every step)
+        return ignore_index
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, _numbers.Integral):
         raise TypeError(f"{fn}: ignore_index must be an int, got {type(ignore_index).__name__}")
     return int(ignore_index)
 
 
 def _label_smoothing(eps) -> float:
+    if type(eps) is float and 0.0 <= eps <= 1.0:
+        return eps
     if isinstance(eps, bool) or not isinstance(eps, _numbers.Real):
         raise TypeError(f"cross_entropy: label_smoothing must be a number, got {type(eps).__name__}")
     if not 0.0 <= eps <= 1.0:
@@ -136,21 +140,23 @@ def _fused_cross_entropy(fused, logits, labels, ignore_index: int):
         raise
 
 
-def _picked(scores, ids: _np.ndarray, keep: _np.ndarray):
-    """scores[i, ids[i]] for each row (0 where ``keep`` is False), a gather by getitem."""
+def _picked(scores, ids: _np.ndarray, keep):
+    """scores[i, ids[i]] for each row, a gather by getitem (an ignored row reads column 0, masked later)."""
     backend = _params.backend_of(scores)
     rows = backend.tensor(_np.arange(ids.shape[0]), dtype=_np.int64)
-    return scores[rows, backend.tensor(_np.where(keep, ids, 0), dtype=_np.int64)]
+    return scores[rows, backend.tensor(ids if keep is None else _np.where(keep, ids, 0), dtype=_np.int64)]
 
 
-def _masked_reduce(per_row, keep: _np.ndarray, reduction: str, one: bool):
+def _masked_reduce(per_row, keep, reduction: str, one: bool):
     """Ignored rows give 0 (a where, so NaN there cannot leak); "mean" divides by the kept rows."""
-    if not keep.all():
+    if keep is not None:
         per_row = per_row.masked_fill(~keep, 0.0)
     if reduction == "none":
         return per_row.reshape(()) if one else per_row
     total = per_row.sum()
-    return total / float(keep.sum()) if reduction == "mean" else total
+    if reduction == "sum":
+        return total
+    return total / float(per_row.shape[0] if keep is None else keep.sum())
 
 
 def _batch(scores, labels, fn: str):
@@ -166,12 +172,16 @@ def _batch(scores, labels, fn: str):
 
 
 def _checked_ids(labels, n: int, classes: int, ignore_index: int, fn: str, what: str):
-    ids = _class_ids(labels, n, fn, what)  # checked here, so both backends fail alike
-    keep = ids != ignore_index
-    bad = keep & ((ids < 0) | (ids >= classes))
-    if bad.any():
-        raise IndexError(f"{fn}: label {ids[bad][0]} is out of range for {classes} classes")
-    return ids, keep
+    """The ids, checked here so that both backends fail alike, and which samples count
+    (None: all of them; the common case costs one comparison)."""
+    ids = _class_ids(labels, n, fn, what)
+    keep = ids != ignore_index if 0 <= ignore_index < classes else None
+    if (ids.view(_np.uintp) >= classes).any():  # a negative id or one >= classes: ignored, or an error
+        keep = ids != ignore_index if keep is None else keep
+        bad = keep & ((ids < 0) | (ids >= classes))
+        if bad.any():
+            raise IndexError(f"{fn}: label {ids[bad][0]} is out of range for {classes} classes")
+    return ids, None if keep is None or keep.all() else keep
 
 
 def cross_entropy(logits, labels, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
@@ -195,7 +205,7 @@ def cross_entropy(logits, labels, *, ignore_index=-100, reduction="mean", label_
     logits, labels, one = _batch(logits, labels, "cross_entropy")
     n, classes = logits.shape
     ids, keep = _checked_ids(labels, n, classes, ignore_index, "cross_entropy", "logits")
-    if fused is not None and reduction == "mean" and eps == 0.0 and keep.all():
+    if fused is not None and reduction == "mean" and eps == 0.0 and keep is None:
         return fused(logits, ids)
     logp = logits.log_softmax(1)
     per_row = -_picked(logp, ids, keep)
@@ -219,7 +229,7 @@ def nll_loss(log_probs, labels, *, ignore_index=-100, reduction="mean"):
     log_probs, labels, one = _batch(log_probs, labels, "nll_loss")
     n, classes = log_probs.shape
     ids, keep = _checked_ids(labels, n, classes, ignore_index, "nll_loss", "log_probs")
-    if keep.all() and reduction == "mean":
+    if keep is None and reduction == "mean":
         return -_picked(log_probs, ids, keep).mean()
     return _masked_reduce(-_picked(log_probs, ids, keep), keep, reduction, one)
 
