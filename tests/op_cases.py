@@ -364,6 +364,8 @@ ROWS = [
       k=({"kernel_size": 2}, {"kernel_size": (3, 2), "stride": 1}), np=NN.np_pool(np.max), exact=True),
     R("avg_pool2d", "T", lambda a, k: NN.F(a).avg_pool2d(a, **k), REAL(2, 2, 5, 4),
       k=({"kernel_size": 2}, {"kernel_size": (3, 2), "stride": (1, 2)}), np=NN.np_pool(np.mean)),
+    R("linear", "T", lambda a, w, b: NN.F(a).linear(a, w, b), REAL(2, 3, 4), REAL(5, 4), REAL(5),
+      np=lambda a, w, b: np.einsum("...i,oi->...o", a, w) + b),
 ]
 
 

@@ -25,9 +25,10 @@ BACKENDS = [pytest.param(tapegrad, id="native"), pytest.param(reference, id="ref
 
 
 def copy_weights(tg, model, torch_model):
-    """The torch model's parameters and buffers, in float64, loaded into ``model``."""
+    """The torch model's parameters and buffers, in float64, loaded into ``model`` made float64
+    (load_state_dict keeps the model's dtype, as PyTorch's does)."""
     state = {k: tg.tensor(v.detach().numpy().astype(np.float64)) for k, v in torch_model.state_dict().items()}
-    model.load_state_dict(state)
+    model.double().load_state_dict(state)
     for name, p in model.named_parameters():
         assert p.dtype == np.float64, f"{name} is {p.dtype} after load_state_dict of float64 tensors"
     return model

@@ -14,8 +14,8 @@ tnn = torch.nn
 
 
 def to_tg(tg, module, torch_module):
-    """``module`` loaded with torch_module's parameters and buffers (float64)."""
-    module.load_state_dict({k: v.detach().numpy().astype(np.float64) if v.is_floating_point() else v.numpy()
+    """``module`` made float64 and loaded with torch_module's parameters and buffers (float64)."""
+    module.double().load_state_dict({k: v.detach().numpy().astype(np.float64) if v.is_floating_point() else v.numpy()
                             for k, v in torch_module.state_dict().items()})
     return module
 
@@ -222,17 +222,31 @@ def test_containers(tg):
     assert p.requires_grad and isinstance(p, nn.Parameter) and not isinstance(tg.zeros(2), nn.Parameter)
 
 
-def test_load_state_dict_float64_changes_dtype_and_keeps_sharing(tg):
+def test_load_state_dict_keeps_the_models_dtype_and_sharing(tg):
+    # PyTorch's rule: the values are cast into the existing tensors (float64 weights into a
+    # float32 model are rounded), which stay the same objects, shared where the model shares them
     nn = tg.nn
     lin = nn.Linear(2, 2)
     seq = nn.Sequential(lin, nn.Tanh(), lin)  # one module twice
-    state = {k: np.full(v.shape, 0.5) for k, v in seq.state_dict().items()}
+    weight = lin.weight
+    state = {k: np.full(v.shape, 0.1) for k, v in seq.state_dict().items()}
     seq.load_state_dict(state)
-    assert lin.weight.dtype == np.float64 and seq[2].weight is seq[0].weight
-    assert [p.dtype for p in seq.parameters()] == [np.float64, np.float64]
-    seq.load_state_dict({k: tg.tensor(v) for k, v in state.items()})  # Tensors work as arrays
+    assert lin.weight is weight and seq[2].weight is seq[0].weight
+    assert [p.dtype for p in seq.parameters()] == [np.float32, np.float32]
+    np.testing.assert_array_equal(lin.weight.numpy(), np.full((2, 2), np.float32(0.1)))
+    seq.load_state_dict({k: tg.tensor(v * 2, dtype=np.float64) for k, v in state.items()})  # Tensors work as arrays
+    assert lin.weight.dtype == np.float32 and lin.bias.numpy()[0] == np.float32(0.2)
+    doubled = nn.Linear(2, 2).double()
+    doubled.load_state_dict({"weight": state["0.weight"], "bias": state["0.bias"]})
+    assert doubled.weight.dtype == np.float64 and doubled.weight.numpy()[0, 0] == 0.1
+    bn = nn.BatchNorm1d(2)
+    bn.load_state_dict({**{k: v for k, v in bn.state_dict().items()}, "num_batches_tracked": np.array(3.0)})
+    assert bn.num_batches_tracked.dtype == np.int64 and bn.num_batches_tracked.item() == 3
     with pytest.raises(KeyError, match="missing keys"):
         seq.load_state_dict({})
+    with pytest.raises(ValueError, match="has shape"):  # checked before anything is written
+        seq.load_state_dict({"0.weight": np.zeros((2, 2)), "0.bias": np.zeros(3)})
+    assert lin.bias.numpy()[0] == np.float32(0.2)
 
 
 def test_init_functions(tg):

@@ -55,6 +55,11 @@ void bind_nn_functions(py::module_& m) {
     auto [ph, pw] = pair_arg(a[4]);
     return maybe_nogil(x->data.numel(), [&] { return conv2d(x, w, b, sh, sw, ph, pw); });
   });
+  def_function(m, "_linear", "input, weight, bias", op_info(Op::Linear).doc, [](const Args& a) {
+    TensorPtr x = as_tensor(a[0], DType::F32, "linear"), w = as_tensor(a[1], DType::F32, "linear");
+    TensorPtr b = optional_tensor(a[2], "linear");
+    return maybe_nogil(std::max(x->data.numel(), w->data.numel()), [&] { return linear(x, w, b); });
+  });
   for (Op op : {Op::MaxPool2d, Op::AvgPool2d}) {
     const char* name = op == Op::MaxPool2d ? "_max_pool2d" : "_avg_pool2d";
     def_function(m, name, "x, kernel_size, stride", op_info(op).doc, [op](const Args& a) {

@@ -119,6 +119,7 @@ TG_DECLARE_BACKWARD(Var)
 TG_DECLARE_BACKWARD(Std)
 TG_DECLARE_BACKWARD(LogSumExp)
 TG_DECLARE_BACKWARD(Clone)
+TG_DECLARE_BACKWARD(Linear)
 #undef TG_DECLARE_BACKWARD
 
 // Explicit instantiations, in the file that defines a rule.

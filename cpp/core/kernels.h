@@ -81,6 +81,9 @@ Array logsumexp_grad(const Array& g, const Array& a, const Array& out, const std
 // ---- matmul (matmul.cpp) -------------------------------------------------------------
 Shape matmul_shape(const Shape& a, const Shape& b);  // ValueError naming both shapes
 Array matmul(const Array& a, const Array& b);
+// x (rows, in) w^T + bias, w (out, in), bias (out,) or null, all of one float dtype: one GEMM
+// into the bias (Note [linear as one GEMM])
+Array linear(const Array& x, const Array& w, const Array* bias);
 int blas_threads();           // threads matmul may use (Note [BLAS threads] in matmul.cpp)
 void set_blas_threads(int n);  // n >= 1
 

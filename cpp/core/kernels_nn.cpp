@@ -22,7 +22,7 @@ struct Lanes {
   }
 };
 
-// Rows of `cols` elements per thread at least (parallel.h).
+// Rows of `cols` elements per thread at least (parallel.h); columns of `rows` likewise.
 std::int64_t row_grain(std::int64_t cols) { return std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(cols, 1)); }
 
 // y = ((x - m) * s) * w + b over one run; w and b are per element (layer_norm)
@@ -97,7 +97,8 @@ void layer_norm_backward(const Array& g0, const Array& x0, const Array* w0, cons
     using T = decltype(zero);
     const T* wp = data_or_null<T>(w0, w);
     std::vector<double> dw_acc(dw ? static_cast<std::size_t>(cols) : 0), db_acc(db ? static_cast<std::size_t>(cols) : 0);
-    auto row = [&](std::int64_t r, bool want_dx, bool want_sums) {
+    // Row r's part of the work; its dw and db terms for columns [c0, c1) when c0 < c1.
+    auto row = [&](std::int64_t r, bool want_dx, std::int64_t c0, std::int64_t c1) {
       const T *gr = g.data<T>() + r * cols, *xr = x.data<T>() + r * cols;
       const T m = m_arr.data<T>()[r], s = s_arr.data<T>()[r];
       auto xhat = [&](std::int64_t j) { return (xr[j] - m) * s; };
@@ -111,19 +112,20 @@ void layer_norm_backward(const Array& g0, const Array& x0, const Array* w0, cons
         T* o = dx->data<T>() + r * cols;
         for (std::int64_t j = 0; j < cols; ++j) o[j] = s * ((dxhat(j) - a) - xhat(j) * c);
       }
-      if (!want_sums) return;
-      if (dw) for (std::int64_t j = 0; j < cols; ++j) dw_acc[j] += static_cast<double>(gr[j]) * static_cast<double>(xhat(j));
-      if (db) for (std::int64_t j = 0; j < cols; ++j) db_acc[j] += static_cast<double>(gr[j]);
+      if (dw) for (std::int64_t j = c0; j < c1; ++j) dw_acc[j] += static_cast<double>(gr[j]) * static_cast<double>(xhat(j));
+      if (db) for (std::int64_t j = c0; j < c1; ++j) db_acc[j] += static_cast<double>(gr[j]);
     };
-    // dx row by row on any thread; dw and db sum over the rows in order, on
-    // this thread, so that their bits do not depend on the thread count.
-    if (dx && parallel_detail::jobs_for(rows, row_grain(cols)) > 1) {
-      parallel_for(rows, row_grain(cols), [&](std::int64_t r0, std::int64_t r1) {
-        for (std::int64_t r = r0; r < r1; ++r) row(r, true, false);
+    // Split: dx by rows; dw and db by columns, each column summed over the
+    // rows in order, so that their bits do not depend on the thread count.
+    if (parallel_detail::jobs_for(rows * cols, kParallelGrain) > 1) {
+      if (dx) parallel_for(rows, row_grain(cols), [&](std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t r = r0; r < r1; ++r) row(r, true, 0, 0);
       });
-      if (dw || db) for (std::int64_t r = 0; r < rows; ++r) row(r, false, true);
+      if (dw || db) parallel_for(cols, row_grain(rows), [&](std::int64_t c0, std::int64_t c1) {
+        for (std::int64_t r = 0; r < rows; ++r) row(r, false, c0, c1);
+      });
     } else {
-      for (std::int64_t r = 0; r < rows; ++r) row(r, dx != nullptr, true);
+      for (std::int64_t r = 0; r < rows; ++r) row(r, dx != nullptr, 0, cols);
     }
     for (auto [out, acc] : {std::make_pair(dw, &dw_acc), std::make_pair(db, &db_acc)}) {
       if (!out) continue;

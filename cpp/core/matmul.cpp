@@ -48,15 +48,17 @@ bool as_operand(std::int64_t rows, std::int64_t cols, std::int64_t s0, std::int6
   return false;
 }
 
+// C = A B, or C += A B when `accumulate` (GEMM's beta = 1: linear's bias is already in C).
 template <class T>
-void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, Operand oa, const T* B, Operand ob, T* C) {
+void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, Operand oa, const T* B, Operand ob, T* C,
+          bool accumulate = false) {
 #ifdef TAPEGRAD_BLAS
   if (M > 0 && N > 0 && K > 0 && M < (1LL << 31) && N < (1LL << 31) && K < (1LL << 31) && oa.ld < (1LL << 31) && ob.ld < (1LL << 31)) {
     const int rm = 101, nt = 111, tr = 112;
     if constexpr (sizeof(T) == 4)
-      scipy_cblas_sgemm(rm, oa.trans ? tr : nt, ob.trans ? tr : nt, int(M), int(N), int(K), 1.0f, A, int(oa.ld), B, int(ob.ld), 0.0f, C, int(N));
+      scipy_cblas_sgemm(rm, oa.trans ? tr : nt, ob.trans ? tr : nt, int(M), int(N), int(K), 1.0f, A, int(oa.ld), B, int(ob.ld), accumulate ? 1.0f : 0.0f, C, int(N));
     else
-      scipy_cblas_dgemm(rm, oa.trans ? tr : nt, ob.trans ? tr : nt, int(M), int(N), int(K), 1.0, A, int(oa.ld), B, int(ob.ld), 0.0, C, int(N));
+      scipy_cblas_dgemm(rm, oa.trans ? tr : nt, ob.trans ? tr : nt, int(M), int(N), int(K), 1.0, A, int(oa.ld), B, int(ob.ld), accumulate ? 1.0 : 0.0, C, int(N));
     return;
   }
 #endif
@@ -72,7 +74,7 @@ void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, Operand oa
     Bp = bt.data();
     ldb = N;
   }
-  std::fill(C, C + M * N, T(0));
+  if (!accumulate) std::fill(C, C + M * N, T(0));
   const std::int64_t KB = 128, NB = 512;
   for (std::int64_t k0 = 0; k0 < K; k0 += KB) {
     const std::int64_t k1 = std::min(K, k0 + KB);
@@ -172,6 +174,38 @@ Array matmul(const Array& a0, const Array& b0) {
   out.shape = out_shape;
   out.strides = contiguous_strides(out_shape);
   return out;
+}
+
+// Note [linear as one GEMM]
+// F.linear's y = x w^T + b over x viewed as (rows, in): each row of y starts
+// as the bias, then one GEMM adds x w^T to it (beta = 1), reading w^T from w's
+// own layout (no transposed copy). Each output is b + (the dot product), the
+// same as a matmul followed by the bias add, in one pass over y.
+template <class T>
+void linear_into(const Array& x, Operand ox, const Array& w, Operand ow, const Array* bias, Array& y) {
+  const std::int64_t M = x.shape[0], K = x.shape[1], N = w.shape[0];
+  T* c = y.data<T>();
+  if (bias) {
+    const T* b = bias->data<T>();
+    for (std::int64_t i = 0; i < M; ++i) std::copy(b, b + N, c + i * N);
+  }
+  gemm<T>(M, N, K, x.data<T>(), ox, w.data<T>(), ow, c, bias != nullptr);
+}
+
+Array linear(const Array& x0, const Array& w0, const Array* bias) {
+  // x (rows, in), w (out, in), bias (out,) or null, one float dtype (ops_linear.cpp checks and converts)
+  Array x = x0, w = w0, b = bias ? contiguous(*bias) : Array();
+  const std::int64_t M = x.shape[0], K = x.shape[1], N = w.shape[0];
+  Operand ox{}, ow{};
+  if (!as_operand(M, K, x.strides[0], x.strides[1], ox)) { x = copy(x0); as_operand(M, K, x.strides[0], x.strides[1], ox); }
+  // w^T, (in, out), is w read with its strides swapped
+  if (!as_operand(K, N, w.strides[1], w.strides[0], ow)) { w = copy(w0); as_operand(K, N, w.strides[1], w.strides[0], ow); }
+  checked_numel(Shape{M, N}, x.dtype);
+  Array y = empty(Shape{M, N}, x.dtype);
+  if (y.numel() == 0) return y;
+  if (x.dtype == DType::F32) linear_into<float>(x, ox, w, ow, bias ? &b : nullptr, y);
+  else linear_into<double>(x, ox, w, ow, bias ? &b : nullptr, y);
+  return y;
 }
 
 // Note [BLAS threads]

@@ -167,7 +167,10 @@
   X(MaxPool2d,       "max_pool2d",       1,  NN,       Custom,       T,  "max_pool2d", \
     "the largest value of each window; g goes to its position (getitem_backward)") \
   X(AvgPool2d,       "avg_pool2d",       1,  NN,       None,         T,  "avg_pool2d", \
-    "the mean of each window; each input gets g / (KH KW) from every window it is in")
+    "the mean of each window; each input gets g / (KH KW) from every window it is in") \
+  X(Linear,          "linear",           -1, NN,       Custom,       T,  "linear", \
+    "a w^T + b over the last dim of a (..., in), w (out, in): one GEMM into the bias; " \
+    "d/da = g w, d/dw = g^T a, d/db = sum g (rows flattened)")
 
 namespace tapegrad {
 

@@ -77,6 +77,7 @@ TensorPtr rerun(const TensorNode& t, const std::vector<TensorPtr>& p) {
       const NnArgs& a = *t.nn;
       return conv2d(p[0], p[1], a.has_bias ? p[2] : nullptr, a.sh, a.sw, a.ph, a.pw);
     }
+    case Op::Linear: return linear(p[0], p[1], p.size() == 3 ? p[2] : nullptr);
     case Op::MaxPool2d:
     case Op::AvgPool2d: return pool2d(t.op, p[0], t.nn->kh, t.nn->kw, t.nn->sh, t.nn->sw);
     default: break;
@@ -164,7 +165,7 @@ bool replayable(Op op) {
     case Op::Concatenate: case Op::Stack: case Op::Where: case Op::Softmax: case Op::LogSoftmax:
     case Op::CrossEntropy: case Op::MseLoss: case Op::Argmax: case Op::Argmin: case Op::Var: case Op::Std:
     case Op::LogSumExp: case Op::Clone: case Op::Gather: case Op::Embedding: case Op::LayerNorm: case Op::Conv2d:
-    case Op::MaxPool2d: case Op::AvgPool2d: case Op::BatchNorm: case Op::Dropout:
+    case Op::MaxPool2d: case Op::AvgPool2d: case Op::BatchNorm: case Op::Dropout: case Op::Linear:
       return true;  // batch_norm and dropout through run_tensor (their running statistics, their noise)
     default: {
       const OpKind kind = op_info(op).kind;

@@ -156,6 +156,8 @@ TensorPtr dropout(const TensorPtr& x, const Array& noise);
 // x (N, C, H, W), weight (O, C, KH, KW), bias (O,) or null.
 TensorPtr conv2d(const TensorPtr& x, const TensorPtr& weight, const TensorPtr& bias, std::int64_t sh, std::int64_t sw,
                  std::int64_t ph, std::int64_t pw);
+// F.linear: x (..., in) w^T + bias, weight (out, in), bias (out,) or null (ops_matmul.cpp).
+TensorPtr linear(const TensorPtr& x, const TensorPtr& weight, const TensorPtr& bias);
 // op MaxPool2d or AvgPool2d over x (N, C, H, W), no padding.
 TensorPtr pool2d(Op op, const TensorPtr& x, std::int64_t kh, std::int64_t kw, std::int64_t sh, std::int64_t sw);
 

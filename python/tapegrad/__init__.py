@@ -56,7 +56,7 @@ if _core is not None:
     # Tensor (native)
     from ._core import Tensor, _embedding, concatenate, cross_entropy, maximum, minimum, mse_loss, stack, tensor, where
     # the layers' kernels, which tg.nn.functional calls (_nn_functional_layers.py)
-    from ._core import _avg_pool2d, _batch_norm, _conv2d, _dropout, _layer_norm, _max_pool2d
+    from ._core import _avg_pool2d, _batch_norm, _conv2d, _dropout, _layer_norm, _linear, _max_pool2d
     from ._shared import float32, float64, int64, long
     from ._tensor import (arange, cache_info, empty_cache, from_dlpack, get_num_threads, manual_seed, multinomial,
                           ones, randint, randn, set_cache_limit, set_num_threads, zeros)

@@ -1,4 +1,4 @@
-"""tg.nn.functional's layers, written once for both backends: layer_norm,
+"""tg.nn.functional's layers, written once for both backends: linear, layer_norm,
 batch_norm, dropout, conv2d, max_pool2d, avg_pool2d (PyTorch's names,
 arguments and defaults; NCHW images).
 
@@ -17,7 +17,7 @@ import numpy as _np
 from . import _params
 from ._compile_numbers import state as _compile_state
 
-__all__ = ["layer_norm", "batch_norm", "dropout", "conv2d", "max_pool2d", "avg_pool2d"]
+__all__ = ["linear", "layer_norm", "batch_norm", "dropout", "conv2d", "max_pool2d", "avg_pool2d"]
 
 _BACKENDS: dict = {}  # Tensor class -> its backend module (these run once per layer per step)
 
@@ -31,15 +31,15 @@ def _describe(obj) -> str:
     return f"a {name}"
 
 
-def _backend(x, fn: str):
+def _backend(x, fn: str, name: str = "x"):
     """The backend of the input tensor ``x``: TypeError unless x is a float Tensor."""
     backend = _BACKENDS.get(type(x))
     if backend is None:
         if not _params.is_tensor(x):
-            raise TypeError(f"{fn}: x must be a Tensor, got {type(x).__name__}")
+            raise TypeError(f"{fn}: {name} must be a Tensor, got {type(x).__name__}")
         backend = _BACKENDS[type(x)] = _params.backend_of(x)
     if x.dtype.kind != "f":
-        raise TypeError(f"{fn}: x must be a float tensor, got {x.dtype}")
+        raise TypeError(f"{fn}: {name} must be a float tensor, got {x.dtype}")
     return backend
 
 
@@ -86,6 +86,21 @@ def _images(x, fn: str, what: str = "x"):
     if x.ndim != 4:
         raise ValueError(f"{fn}: expected {what} of shape (N, C, H, W) or (C, H, W), got {tuple(x.shape)}")
     return x, lambda y: y
+
+
+# ----------------------------------------------------------------------------
+# Linear
+
+
+def linear(input, weight, bias=None):  # noqa: A002 - PyTorch's names
+    """``input @ weight.T + bias`` over the last dim: input (..., in_features), weight
+    (out_features, in_features), bias (out_features,) or None. One op, ``linear``: one
+    matrix product over the input's rows, written into the bias."""
+    backend = _backend(input, "linear", "input")
+    weight = _tensor_arg(weight, backend, input, "linear", "weight", optional=False)
+    if bias is not None:
+        bias = _tensor_arg(bias, backend, input, "linear", "bias")
+    return backend._linear(input, weight, bias)
 
 
 # ----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import _params, _serialization
 from ._compile_numbers import state as _compile_state
+from ._nn_functional_layers import linear as _linear
 
 __all__ = ["Module", "Neuron", "Layer", "MLP", "Linear", "ReLU", "Tanh", "Sigmoid", "Sequential"]
 
@@ -209,10 +210,11 @@ class Module:
         """Copy the arrays (or Tensors) of ``state`` into the parameters and buffers, in place.
 
         With ``strict`` the names must match exactly (a KeyError lists the
-        missing and unexpected ones); a shape mismatch is a ValueError. A
-        float entry of another float dtype (float64 weights into a float32
-        model) replaces the tensor by one of the state's dtype, in every
-        module that holds it: the model takes the state's precision.
+        missing and unexpected ones); a shape mismatch is a ValueError. Each
+        tensor keeps its dtype, as in PyTorch: float64 weights loaded into a
+        float32 model are rounded to float32 (``model.double()`` first keeps
+        their precision). The tensors stay the same objects, so an optimizer
+        made before loading still holds them.
         """
         params = self._state()
         missing = [k for k in params if k not in state]
@@ -221,24 +223,19 @@ class Module:
             raise KeyError(
                 f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
             )
-        replaced = {}
-        for name, p in params.items():
+        checked = []
+        for name, p in params.items():  # every shape first: a mismatch changes nothing
             if name not in state:
                 continue
-            arr = np.asarray(state[name])
+            arr = np.asarray(state[name].numpy() if _params.is_tensor(state[name]) else state[name])
             shape = tuple(p.shape) if _params.is_tensor(p) else ()
             if arr.shape != shape:
                 raise ValueError(
                     f"load_state_dict: {name} has shape {arr.shape} in the state, {shape} in the model"
                 )
-            if _retyped(p, arr):
-                backend = _params.backend_of(p)
-                replaced[id(p)] = backend.tensor(np.array(arr), requires_grad=bool(p.requires_grad))
-            else:
-                _params.assign(p, arr)
-        if replaced:
-            for m in self.modules():
-                m._replace_tensors(replaced)
+            checked.append((p, arr))
+        for p, arr in checked:
+            _params.assign(p, arr.astype(p.dtype, copy=False) if _params.is_tensor(p) else arr)  # the model's dtype
 
     def _replace_tensors(self, replaced: dict) -> None:
         """Put replaced[id(t)] wherever this module's attributes (or their lists) hold t."""
@@ -276,14 +273,6 @@ class Module:
         if len(lines) == 1 and extra:
             return f"{type(self).__name__}({extra})"
         return type(self).__name__ + "(\n  " + "\n  ".join(lines) + "\n)"
-
-
-def _retyped(p, arr) -> bool:
-    """Whether loading ``arr`` changes the float dtype of the Tensor ``p``."""
-    if not _params.is_tensor(p):
-        return False
-    mine = np.dtype(p.dtype)
-    return mine.kind == "f" and arr.dtype.kind == "f" and arr.dtype != mine
 
 
 def _is_parameter(x) -> bool:
@@ -391,18 +380,7 @@ class Linear(Module):
     def forward(self, x):
         if not isinstance(x, self._tg.Tensor):
             x = self._tg.tensor(np.asarray(x, dtype=self.weight.dtype))
-        shape = x.shape
-        if len(shape) > 2:
-            # (..., in) as one (rows, in) matrix: one GEMM forward and one per gradient,
-            # threaded, where a batched product runs a small GEMM per leading index
-            rows = 1
-            for d in shape[:-1]:
-                rows *= d
-            out = x.reshape(rows, shape[-1]) @ self.weight.T
-            out = out if self.bias is None else out + self.bias
-            return out.reshape(*shape[:-1], self.out_features)
-        out = x @ self.weight.T
-        return out if self.bias is None else out + self.bias
+        return _linear(x, self.weight, self.bias)  # one op, one GEMM over x's rows
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -22,7 +22,7 @@ from ._nn_impl import Module
 
 __all__ = ["Embedding", "LayerNorm", "BatchNorm1d", "BatchNorm2d", "Dropout", "Conv2d", "MaxPool2d",
            "AvgPool2d", "Flatten", "Identity", "GELU", "SiLU", "LeakyReLU", "Softplus", "Softmax",
-           "LogSoftmax", "CrossEntropyLoss", "MSELoss", "NLLLoss"]
+           "LogSoftmax", "CrossEntropyLoss", "MSELoss", "NLLLoss", "BCELoss"]
 
 _BOUND = ("Embedding", "LayerNorm", "BatchNorm1d", "BatchNorm2d", "Conv2d")
 
@@ -59,20 +59,28 @@ class _Made(Module):
 
 class Embedding(_Made):
     """A lookup table: ``weight[idx]`` for an int64 tensor ``idx``; weight (num_embeddings,
-    embedding_dim) starts N(0, 1), as in PyTorch. A float ``idx`` of whole numbers (what
-    ``tg.tensor`` makes of an integer array without ``dtype=tg.int64``) is taken as int64."""
+    embedding_dim) starts N(0, 1), as in PyTorch, with row ``padding_idx`` (if given; negative
+    counts from the end) zero and kept out of the gradient. A float ``idx`` of whole numbers
+    (what ``tg.tensor`` makes of an integer array without ``dtype=tg.int64``) is taken as int64."""
 
-    def __init__(self, num_embeddings: int, embedding_dim: int, dtype=None, seed=None):
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None, dtype=None, seed=None):
         self.num_embeddings = _size(num_embeddings, "Embedding", "num_embeddings")
         self.embedding_dim = _size(embedding_dim, "Embedding", "embedding_dim")
+        self.padding_idx = None
+        if padding_idx is not None:
+            self.padding_idx = F._padding_index(padding_idx, self.num_embeddings, "Embedding")
         rng = _params.generator(self._tg, seed)
-        self.weight = self._param(rng.standard_normal((self.num_embeddings, self.embedding_dim)), _dtype(dtype))
+        w = rng.standard_normal((self.num_embeddings, self.embedding_dim))
+        if self.padding_idx is not None:
+            w[self.padding_idx] = 0.0
+        self.weight = self._param(w, _dtype(dtype))
 
     def forward(self, input):  # noqa: A002 - PyTorch's name
-        return F.embedding(_whole_ids(input, self._tg), self.weight)
+        return F.embedding(_whole_ids(input, self._tg), self.weight, self.padding_idx)
 
     def extra_repr(self) -> str:
-        return f"{self.num_embeddings}, {self.embedding_dim}"
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
 
 
 def _whole_ids(idx, backend):
@@ -317,22 +325,65 @@ class LogSoftmax(Softmax):
         return F.log_softmax(input, -1 if self.dim is None else self.dim)
 
 
-class CrossEntropyLoss(Module):
-    """``F.cross_entropy(input, target)``: the mean over the batch."""
+class _Loss(Module):
+    """A loss module: ``reduction`` ("mean", "sum" or "none") checked when made, as the function checks it."""
+
+    _fn = "loss"
+
+    def __init__(self, *, reduction="mean"):
+        from ._nn_losses import _reduction
+
+        self.reduction = _reduction(reduction, self._fn)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+class CrossEntropyLoss(_Loss):
+    """``F.cross_entropy(input, target, ignore_index=, reduction=, label_smoothing=)``."""
+
+    _fn = "cross_entropy"
+
+    def __init__(self, *, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        from ._nn_losses import _ignore_index, _label_smoothing
+
+        super().__init__(reduction=reduction)
+        self.ignore_index = _ignore_index(ignore_index, self._fn)
+        self.label_smoothing = _label_smoothing(label_smoothing)
 
     def forward(self, input, target):  # noqa: A002
-        return F.cross_entropy(input, target)
+        return F.cross_entropy(input, target, ignore_index=self.ignore_index, reduction=self.reduction,
+                               label_smoothing=self.label_smoothing)
 
 
-class MSELoss(Module):
-    """``F.mse_loss(input, target)``: the mean of the squared differences."""
+class MSELoss(_Loss):
+    """``F.mse_loss(input, target, reduction=)``: the squared differences, reduced."""
 
-    def forward(self, input, target):  # noqa: A002
-        return F.mse_loss(input, target)
-
-
-class NLLLoss(Module):
-    """``F.nll_loss(input, target)``: the mean of ``-input[i, target[i]]``."""
+    _fn = "mse_loss"
 
     def forward(self, input, target):  # noqa: A002
-        return F.nll_loss(input, target)
+        return F.mse_loss(input, target, reduction=self.reduction)
+
+
+class NLLLoss(_Loss):
+    """``F.nll_loss(input, target, ignore_index=, reduction=)``: ``-input[i, target[i]]``, reduced."""
+
+    _fn = "nll_loss"
+
+    def __init__(self, *, ignore_index=-100, reduction="mean"):
+        from ._nn_losses import _ignore_index
+
+        super().__init__(reduction=reduction)
+        self.ignore_index = _ignore_index(ignore_index, self._fn)
+
+    def forward(self, input, target):  # noqa: A002
+        return F.nll_loss(input, target, ignore_index=self.ignore_index, reduction=self.reduction)
+
+
+class BCELoss(_Loss):
+    """``F.binary_cross_entropy(input, target, reduction=)`` for probabilities ``input``."""
+
+    _fn = "binary_cross_entropy"
+
+    def forward(self, input, target):  # noqa: A002
+        return F.binary_cross_entropy(input, target, reduction=self.reduction)

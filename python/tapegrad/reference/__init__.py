@@ -17,6 +17,7 @@ from .tensor import Tensor
 # the layers' kernels, which tg.nn.functional calls (tapegrad/_nn_functional_layers.py)
 from .nn_ops import avg_pool2d as _avg_pool2d, batch_norm as _batch_norm, conv2d as _conv2d  # noqa: E402
 from .nn_ops import dropout as _dropout, layer_norm as _layer_norm, max_pool2d as _max_pool2d  # noqa: E402
+from .nn_ops import linear as _linear  # noqa: E402
 from ._tensor_int import embedding as _embedding  # binds argmax, gather, long... too
 from . import _tensor_convert  # noqa: E402,F401 - binds Tensor.numpy, item, tolist, __bool__, ...
 from ._threads import cache_info, empty_cache, get_num_threads, set_cache_limit, set_num_threads

@@ -15,7 +15,7 @@ from . import tensor_ops_layers as rows
 from ._tensor_data import to_array
 from .tensor import Tensor, apply
 
-__all__ = ["layer_norm", "batch_norm", "dropout", "conv2d", "max_pool2d", "avg_pool2d"]
+__all__ = ["layer_norm", "batch_norm", "dropout", "conv2d", "max_pool2d", "avg_pool2d", "linear"]
 
 
 def _shape(s) -> str:
@@ -115,3 +115,16 @@ def max_pool2d(x, kernel_size, stride):
 def avg_pool2d(x, kernel_size, stride):
     """The mean of each window (op avg_pool2d)."""
     return _pool(rows.AvgPool2d, "avg_pool2d", x, kernel_size, stride)
+
+
+def linear(x, weight, bias):
+    """x (..., in) @ weight.T + bias, weight (out, in) (op linear; cpp/core/ops_matmul.cpp's words)."""
+    if weight.ndim != 2:
+        raise ValueError(f"linear: expected a weight of shape (out_features, in_features), got {_shape(weight.shape)}")
+    if x.ndim == 0:
+        raise ValueError("linear: expected an input of at least 1 dimension, got shape ()")
+    if x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: shapes {_shape(x.shape)} (input) and {_shape(weight.shape)} (weight) do not match "
+                         f"({x.shape[-1]} != {weight.shape[1]})")
+    _check_param("linear", "bias", bias, weight.shape[:1])
+    return apply(rows.Linear, (x, weight) + ((bias,) if bias is not None else ()))

@@ -24,7 +24,7 @@ import numpy as np
 
 from .tensor_ops import Row
 
-__all__ = ["NN_OPS", "LayerNorm", "BatchNorm", "Dropout", "Conv2d", "MaxPool2d", "AvgPool2d"]
+__all__ = ["NN_OPS", "LayerNorm", "BatchNorm", "Dropout", "Conv2d", "MaxPool2d", "AvgPool2d", "Linear"]
 
 F64 = np.float64
 
@@ -319,4 +319,42 @@ class AvgPool2d(Row):
         return (F.scatter(F.broadcast_to(share, pos.shape), shape, np.unravel_index(pos, shape)),)
 
 
-NN_OPS = (LayerNorm, BatchNorm, Dropout, Conv2d, MaxPool2d, AvgPool2d)
+# ----------------------------------------------------------------------------
+# linear (F.linear; Note [linear as one GEMM] in cpp/core/matmul.cpp)
+
+
+def _rows(x_shape: tuple) -> int:
+    return int(np.prod(x_shape[:-1], dtype=np.int64))
+
+
+class Linear(Row):
+    """Saves (custom): x as a (rows, in) matrix and the weight, in the result's dtype."""
+
+    name, saves, python = "linear", "custom", "linear"
+
+    @staticmethod
+    def forward(x, w, *b):
+        dt = np.result_type(x, w, *b)
+        x2 = x.astype(dt, copy=False).reshape(_rows(x.shape), x.shape[-1])
+        w = w.astype(dt, copy=False)
+        y = x2 @ w.T
+        if b:
+            y = y + b[0].astype(dt)
+        return y.reshape(x.shape[:-1] + (w.shape[0],)), (x2, w)
+
+    @staticmethod
+    def backward(g, s, F):  # with x and g as (rows, in) and (rows, out): dx = g w, dw = g^T x, db = sum of g's rows
+        x_shape, w_shape = s.in_shape(0), s.in_shape(1)
+        rows = _rows(x_shape)
+        g2 = g.reshape(rows, w_shape[0])
+        if F.recorded:
+            x2, w = s.input(0).reshape(rows, x_shape[-1]), s.input(1)
+            db = (g2.sum(dim=0),)
+        else:
+            x2, w = s.saved(0), s.saved(1)
+            db = (g2.astype(F64).sum(axis=0).astype(g.dtype),)
+        grads = ((g2 @ w).reshape(x_shape), g2.transpose(1, 0) @ x2)
+        return grads + (db if s.count() == 3 else ())
+
+
+NN_OPS = (LayerNorm, BatchNorm, Dropout, Conv2d, MaxPool2d, AvgPool2d, Linear)
