@@ -90,15 +90,17 @@ class Pool {
   // thread's own call returns; then waits for those. work must take its share
   // itself (parallel.h claims ranges from a counter), so that a worker kept
   // off the cores by a busy machine is never waited for: its share is done by
-  // whoever comes. Workers are not all started, nor all woken, for it.
-  void run_shared(void (*work)(void*), void* ctx, int helpers) {
+  // whoever comes. Sleeping workers are woken only when `wake`: waking one
+  // costs the caller a system call and the worker tens of microseconds, more
+  // than a small kernel takes (a spinning worker joins at once).
+  void run_shared(void (*work)(void*), void* ctx, int helpers, bool wake) {
     std::lock_guard<std::mutex> whole(run_mutex_);
     enough_workers(helpers);
     shared_work_.store(work, std::memory_order_relaxed);
     shared_ctx_.store(ctx, std::memory_order_relaxed);
     shared_done_.store(0, std::memory_order_relaxed);
     shared_.store(((shared_.load() >> 32) + 1) << 32);  // open, nobody joined; publishes the fields
-    if (sleeping_workers_.load() > 0) {
+    if (wake && sleeping_workers_.load() > 0) {
       std::lock_guard<std::mutex> lock(m_);
       work_.notify_all();
     }
@@ -277,13 +279,13 @@ int jobs_for(std::int64_t n, std::int64_t grain) {
   return static_cast<int>(std::min<std::int64_t>({threads, n / grain, 8}));
 }
 
-void run(int jobs, void (*work)(void*), void* ctx) {
+void run(int jobs, void (*work)(void*), void* ctx, bool wake) {
   struct InPool {
     InPool() { in_pool = true; }
     ~InPool() { in_pool = false; }
   } scope;
   runs.fetch_add(1, std::memory_order_relaxed);
-  pool().run_shared(work, ctx, jobs - 1);
+  pool().run_shared(work, ctx, jobs - 1, wake);
 }
 
 }  // namespace parallel_detail

@@ -32,8 +32,12 @@ namespace parallel_detail {
 // How many ranges to cut n into (1: run on the calling thread).
 int jobs_for(std::int64_t n, std::int64_t grain);
 // Runs work(ctx) on this thread and on the pool's workers that come in time
-// (at most jobs - 1); returns when all of those are done.
-void run(int jobs, void (*work)(void*), void* ctx);
+// (at most jobs - 1); returns when all of those are done. Sleeping workers
+// are woken only when `wake` (enough work to pay for it).
+void run(int jobs, void (*work)(void*), void* ctx, bool wake);
+
+// Work (in grains) from which sleeping workers are woken for a kernel.
+constexpr std::int64_t kWakeGrains = 8;
 
 template <class F>
 struct Ctx {
@@ -78,7 +82,7 @@ void parallel_for(std::int64_t n, std::int64_t grain, F&& f) {
   ctx.f = &f;
   ctx.n = n;
   ctx.jobs = jobs;
-  parallel_detail::run(jobs, parallel_detail::work<Fn>, &ctx);
+  parallel_detail::run(jobs, parallel_detail::work<Fn>, &ctx, n >= parallel_detail::kWakeGrains * grain);
   for (int j = 0; j < jobs; ++j)
     if (ctx.error[j]) std::rethrow_exception(ctx.error[j]);
 }
