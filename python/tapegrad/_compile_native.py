@@ -10,10 +10,15 @@ from . import _tensor
 from ._compile import CompileWarning, build
 from ._compile_args import flatten as _flatten
 from ._compile_numbers import TracedNumber, state
+from ._compile_numbers import value_store as _value_store
 
 __all__ = ["compile", "CompileWarning"]
 
 _Value, _Tensor = _core.Value, _core.Tensor
+
+
+def _is_traced(x) -> bool:
+    return isinstance(x, TracedNumber)
 
 
 def _node_kind(x):
@@ -80,19 +85,7 @@ class _Hooks:
     @staticmethod
     def value_store(v, x):
         """v.data = x: a store of the tape (in-place state); the value to assign."""
-        tr = state.trace
-        if tr is None:
-            return x
-        if isinstance(x, TracedNumber) and x._live():
-            ref, value = x._ref, float(x._value)
-        elif isinstance(x, (bool, int, float)):
-            value = float(x)
-            ref = tr.number_const(value)
-        else:
-            return x  # the setter's own error follows
-        tr.store_value(v, ref)
-        return value
-
+        return _value_store(state.trace, v, x, _is_traced)
 
 _core._set_compile_hooks(_Hooks(), TracedNumber)
 ADAPTER = _Adapter

@@ -21,7 +21,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["TracedNumber", "state", "plain"]
+__all__ = ["TracedNumber", "state", "plain", "value_store"]
 
 _EXACT_INT = 2 ** 53
 
@@ -39,6 +39,25 @@ def not_while_tracing(what: str) -> str:
     """The RuntimeError's words for ``what`` run inside a function being traced (both backends)."""
     return (f"{what} inside a function that tg.compile is tracing: compile the loss, then call backward() and "
             "the optimizer's step() on its result, outside the compiled function")
+
+
+def value_store(tr, v, x, is_traced):
+    """``v.data = x`` while ``tr`` traces (None: no trace runs), for both backends:
+    the store is logged on the tape (in-place state) and the value to assign is
+    returned. ``is_traced(x)`` tells whether x is a tracked number; ``tr`` and
+    ``is_traced`` are each backend's own (cpp/bindings/compile_hooks.h,
+    reference/_compile_hooks.py)."""
+    if tr is None:
+        return x
+    if is_traced(x) and x._live():
+        ref, value = x._ref, float(x._value)
+    elif isinstance(x, (bool, int, float)):
+        value = float(x)
+        ref = tr.number_const(value)
+    else:
+        return x  # the setter's own error follows
+    tr.store_value(v, ref)
+    return value
 
 
 def plain(x):

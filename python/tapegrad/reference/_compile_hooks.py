@@ -9,6 +9,7 @@ Each function is called only when ``_trace.current()`` is not None.
 from __future__ import annotations
 
 from .._compile_numbers import TracedNumber, not_while_tracing, state
+from .._compile_numbers import value_store as _value_store
 from . import _trace
 
 __all__ = ["number_operand", "value_data", "value_float", "value_store", "check_not_tracing", "is_traced"]
@@ -39,18 +40,7 @@ def value_float(v) -> float:
 
 def value_store(v, x):
     """v.data = x: a store of the tape (in-place state); the value to assign."""
-    tr = _trace.current()
-    if tr is None:
-        return x
-    if is_traced(x) and x._live():
-        ref, value = x._ref, float(x._value)
-    elif isinstance(x, (bool, int, float)):
-        value = float(x)
-        ref = tr.number_const(value)
-    else:
-        return x  # the setter's own error follows
-    tr.store_value(v, ref)
-    return value
+    return _value_store(_trace.current(), v, x, is_traced)
 
 
 def leaf_from(v, x) -> None:
