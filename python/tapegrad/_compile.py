@@ -2,8 +2,8 @@
 docs/DESIGN.md, Note [Compile] and Note [Compile numbers]).
 
 The driver is written once; ``build(adapter)`` binds it to a backend, whose
-adapter (``_compile_native.ADAPTER``, ``reference._tape.ADAPTER``) provides the
-tracer, the tape and the argument walk.
+``Adapter`` (``_compile_native.ADAPTER``, ``reference._compile_ref.ADAPTER``)
+provides the tracer, the tape and the argument walk.
 """
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import functools
 import warnings
 
 from ._compile_args import PyGuards, closure_reads, flatten_result, is_number_leaf, rebuild
+from ._compile_args import flatten as _flatten
 from ._compile_numbers import TracedNumber, result_kind, state
 
-__all__ = ["CompileWarning", "build"]
+__all__ = ["Adapter", "CompileWarning", "build"]
 
 
 class CompileWarning(UserWarning):
@@ -22,6 +23,49 @@ class CompileWarning(UserWarning):
 
     def __init__(self, message: str = "") -> None:
         super().__init__(message)
+
+
+def _node_kinds(value_type, tensor_type):
+    """``node_kind(x)``: "V" for a ``value_type``, "T" for a ``tensor_type``, else None
+    (the exact types first: the common case costs no isinstance)."""
+
+    def node_kind(x):
+        t = type(x)
+        if t is value_type:
+            return "V"
+        if t is tensor_type:
+            return "T"
+        if isinstance(x, value_type):
+            return "V"
+        if isinstance(x, tensor_type):
+            return "T"
+        return None
+
+    return node_kind
+
+
+class Adapter:
+    """What the driver needs of one backend: its tracer class (``trace``), its Value
+    and Tensor types, its grad mode, its random generator and, natively, the one
+    C++ pass that tells a list of distinct Values (``_compile_args.flatten``)."""
+
+    def __init__(self, trace, value_type, tensor_type, is_grad_enabled, generator, distinct=None) -> None:
+        node_kind = _node_kinds(value_type, tensor_type)
+        self.Trace = trace
+        self.node_kind = node_kind
+
+        def flatten(args, kwargs):
+            key, leaves = _flatten(args, kwargs, node_kind, value_type, distinct)
+            return (is_grad_enabled(), key), leaves
+
+        self.flatten = flatten
+        self._generator = generator
+
+    def rng_state(self):
+        return self._generator().bit_generator.state
+
+    def set_rng_state(self, s) -> None:
+        self._generator().bit_generator.state = s
 
 
 class _Entry:

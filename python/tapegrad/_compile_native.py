@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from . import _core
 from . import _tensor
-from ._compile import CompileWarning, build
-from ._compile_args import flatten as _flatten
+from ._compile import Adapter, CompileWarning, build
 from ._compile_numbers import TracedNumber, state
 from ._compile_numbers import value_store as _value_store
 
@@ -19,39 +18,6 @@ _Value, _Tensor = _core.Value, _core.Tensor
 
 def _is_traced(x) -> bool:
     return isinstance(x, TracedNumber)
-
-
-def _node_kind(x):
-    t = type(x)
-    if t is _Value:
-        return "V"
-    if t is _Tensor:
-        return "T"
-    if isinstance(x, _Value):
-        return "V"
-    if isinstance(x, _Tensor):
-        return "T"
-    return None
-
-
-class _Adapter:
-    """What the driver needs of the native backend."""
-
-    Trace = _core._Trace
-    node_kind = staticmethod(_node_kind)
-
-    @staticmethod
-    def flatten(args, kwargs):
-        key, leaves = _flatten(args, kwargs, _node_kind, _Value, _core._distinct_values)
-        return (_core.is_grad_enabled(), key), leaves
-
-    @staticmethod
-    def rng_state():
-        return _tensor.generator().bit_generator.state
-
-    @staticmethod
-    def set_rng_state(s) -> None:
-        _tensor.generator().bit_generator.state = s
 
 
 class _Hooks:
@@ -88,5 +54,5 @@ class _Hooks:
         return _value_store(state.trace, v, x, _is_traced)
 
 _core._set_compile_hooks(_Hooks(), TracedNumber)
-ADAPTER = _Adapter
+ADAPTER = Adapter(_core._Trace, _Value, _Tensor, _core.is_grad_enabled, _tensor.generator, _core._distinct_values)
 compile = build(ADAPTER)
