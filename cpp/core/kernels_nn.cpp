@@ -22,9 +22,6 @@ struct Lanes {
   }
 };
 
-// Rows of `cols` elements per thread at least (parallel.h); columns of `rows` likewise.
-std::int64_t row_grain(std::int64_t cols) { return std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(cols, 1)); }
-
 // y = ((x - m) * s) * w + b over one run; w and b are per element (layer_norm)
 template <class T>
 void affine_run(const T* x, T* y, std::int64_t n, T m, T s, const T* w, const T* b) {

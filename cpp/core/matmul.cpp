@@ -128,7 +128,7 @@ void batched(const Array& a, const Array& b, const Shape& batch, std::int64_t M,
   // instead (Note [Parallel kernels]). Each product is computed whole by one
   // thread, so the bits do not depend on the split.
   const std::int64_t macs = M * N * K;
-  if (count > 1 && macs < kSmallGemm) parallel_for(count, std::max<std::int64_t>(1, kParallelGrain * 4 / std::max<std::int64_t>(macs, 1)), run);
+  if (count > 1 && macs < kSmallGemm) parallel_for(count, row_grain(macs, 4 * kParallelGrain), run);
   else run(0, count);
 }
 

@@ -25,6 +25,12 @@ namespace tapegrad {
 // spinning worker costs about a microsecond, a sleeping one tens.
 constexpr std::int64_t kParallelGrain = std::int64_t{1} << 14;
 
+// The grain of parallel_for over items of `size` elements each (rows of a
+// softmax, say): as many whole items as make `grain` elements, at least one.
+inline std::int64_t row_grain(std::int64_t size, std::int64_t grain = kParallelGrain) {
+  return std::max<std::int64_t>(1, grain / std::max<std::int64_t>(size, 1));
+}
+
 // Kernels split over threads so far (for tests: proof that a split happened).
 std::int64_t parallel_runs();
 
@@ -126,7 +132,7 @@ void split_elements(const std::array<const Array*, K>& xs, Kernel&& kernel) {
   if (!flat)
     for (std::size_t k = 0; k < K; ++k) v[k] = *xs[k];
   const std::int64_t rows = v[0].shape[0], inner = n / std::max<std::int64_t>(rows, 1);
-  parallel_for(rows, std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(inner, 1)),
+  parallel_for(rows, row_grain(inner),
                [&](std::int64_t i, std::int64_t j) {
                  std::array<Array, K> part;
                  std::array<const Array*, K> ptrs;

@@ -161,13 +161,13 @@ void apply(Fn f, const double* x, double* y, std::size_t n) {
 
 void softmax_rows(const float* in, float* out, std::int64_t rows, std::int64_t len, bool log) {
   const Isa& isa = active();
-  parallel_for(rows, std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(len, 1)), [&](std::int64_t i, std::int64_t j) {
+  parallel_for(rows, row_grain(len), [&](std::int64_t i, std::int64_t j) {
     isa.softmax32(in + i * len, out + i * len, j - i, len, log);
   });
 }
 void softmax_rows(const double* in, double* out, std::int64_t rows, std::int64_t len, bool log) {
   const Isa& isa = active();
-  parallel_for(rows, std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(len, 1)), [&](std::int64_t i, std::int64_t j) {
+  parallel_for(rows, row_grain(len), [&](std::int64_t i, std::int64_t j) {
     isa.softmax64(in + i * len, out + i * len, j - i, len, log);
   });
 }
