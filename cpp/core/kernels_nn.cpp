@@ -10,6 +10,8 @@ namespace {
 
 // Sums in 8 lanes, element j of a run into lane j % 8, the lanes added
 // pairwise at the end: a fixed order, which the compiler vectorises.
+// Not kernels_reduce.cpp's sum_run (16 lanes added in sequence, the tail after
+// them): that order differs, and these lanes also carry over several runs.
 struct Lanes {
   double v[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   double total() const { return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7])); }

@@ -25,6 +25,8 @@ struct Acc<std::int64_t> { using type = std::uint64_t; };  // int64 sums wrap ar
 // The sum of one contiguous run in 16 independent partial sums, so that the
 // adds pipeline and vectorise without reassociation by the compiler (the
 // order is free: Note [Numerics], reductions).
+// Not kernels_nn.cpp's Lanes (8 lanes, the tail into them, added pairwise): a
+// different order, so sharing one would change the bits of one or the other.
 template <class T>
 typename Acc<T>::type sum_run(const T* p, std::int64_t len) {
   using A = typename Acc<T>::type;
