@@ -92,7 +92,7 @@ py::object replay(const TapePtr& tape, const py::list& leaves) {
         out.append(py::reinterpret_steal<py::object>(v));
         break;
       }
-      case TapeOutput::Tensor: out.append(py::cast(r->t[o.slot])); break;
+      case TapeOutput::Tensor: out.append(py::cast(tape->tensor_result(r, i))); break;
       case TapeOutput::Number: out.append(number_object(r->s[o.slot], o.number_type)); break;
       case TapeOutput::Input: {
         const TapeInput& ti = tape->inputs[o.slot];
@@ -109,7 +109,7 @@ py::object replay(const TapePtr& tape, const py::list& leaves) {
       }
     }
   }
-  r->t.clear();  // the intermediate tensors die now, as eager's temporaries do
+  if (!r->flat) r->t.clear();  // the intermediate tensors die now, as eager's temporaries do (flat: inputs only)
   return std::move(out);
 }
 

@@ -30,6 +30,20 @@ struct Array {
 };
 
 Array empty(const Shape& shape, DType dtype);
+// While one lives, the next empty() of buf's shape and dtype on this thread
+// returns buf itself (a kernel then computes into it) instead of allocating:
+// a compiled tape's buffers, reused from call to call (Note [Flat replay]).
+// buf must be contiguous and held by nothing else.
+class ReuseBuffer {
+ public:
+  explicit ReuseBuffer(const Array& buf);
+  ~ReuseBuffer();
+  ReuseBuffer(const ReuseBuffer&) = delete;
+  ReuseBuffer& operator=(const ReuseBuffer&) = delete;
+
+ private:
+  const Array* previous_;
+};
 Array zeros(const Shape& shape, DType dtype);
 Array full(const Shape& shape, DType dtype, double value);
 Array full_int(const Shape& shape, std::int64_t value);  // int64

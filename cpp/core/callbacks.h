@@ -53,9 +53,13 @@ inline int live_callbacks() { return Callback::live(); }
 // results are graph nodes.
 class TensorFunction : public Callback {
  public:
+  TensorFunction() = default;
   virtual const std::string& name() const = 0;  // the Function class's name: the node's .op
   virtual std::vector<Array> backward(const Array& g) = 0;
   virtual std::vector<std::shared_ptr<TensorNode>> backward_recorded(const std::shared_ptr<TensorNode>& g) = 0;
+
+ protected:
+  explicit TensorFunction(Native n) : Callback(n) {}  // a compiled tape's backward (Note [Flat replay])
 };
 
 // The same on Values: gradients as numbers, or as recorded Value nodes (each

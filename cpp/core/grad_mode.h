@@ -13,6 +13,21 @@ inline bool& grad_enabled_flag() {
 inline bool is_grad_enabled() { return grad_enabled_flag(); }
 inline void set_grad_enabled(bool on) { grad_enabled_flag() = on; }
 
+// Grad mode off for a scope when `off` (else nothing changes), restored on exit.
+struct NoGradScope {
+  bool off, previous = true;
+  explicit NoGradScope(bool off_) : off(off_) {
+    if (!off) return;
+    previous = is_grad_enabled();
+    set_grad_enabled(false);
+  }
+  ~NoGradScope() {
+    if (off) set_grad_enabled(previous);
+  }
+  NoGradScope(const NoGradScope&) = delete;
+  NoGradScope& operator=(const NoGradScope&) = delete;
+};
+
 // Anomaly detection (tg.autograd.detect_anomaly): backward passes check every
 // gradient a rule hands on and raise naming the op whose backward produced
 // the first NaN. Thread-local too.

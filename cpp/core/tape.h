@@ -83,6 +83,7 @@ struct TapeInput {
   std::uint32_t slot = 0;     // the scalar or tensor slot it fills
   ValueNode* value = nullptr;  // ExternalValue (the tape holds a reference)
   TensorPtr tensor;            // ExternalTensor
+  bool requires_grad = false;  // Arg/ExternalTensor: the traced tensor's flag
 };
 
 // A Value slot an outside node's data is set from after a replay (in-place state).
@@ -108,8 +109,16 @@ class Tape;
 struct Replay {
   std::shared_ptr<Tape> tape;
   std::vector<double> s;
-  std::vector<TensorPtr> t;
+  std::vector<TensorPtr> t;  // flat: the input slots' nodes only
   std::vector<ValueNode*> value_nodes;  // per input: its Value's node (null for others)
+  // A flat replay (Note [Flat replay]): tensor slots as arrays, and the node
+  // a generic op recorded (per tensor instruction; null for elementwise ones).
+  bool flat = false;
+  std::vector<Array> a;
+  std::vector<TensorPtr> nodes;
+  // Per tensor slot, the small arrays its op and its gradient were computed
+  // into, handed from call to call through the tape's pool.
+  std::vector<Array> fwd_buf, bwd_buf;
   ~Replay();
 };
 using ReplayPtr = std::shared_ptr<Replay>;
@@ -154,6 +163,18 @@ class Tape : public std::enable_shared_from_this<Tape> {
 
   struct Structure;  // what eager's sweep would see of the Value graph (tape_backward.cpp)
 
+  // ---- flat Tensor replay (tape_flat.cpp, Note [Flat replay])
+  struct FlatPlan;
+  void plan_flat();  // at the end of the build: whether and how this tape replays flat
+  bool flat() const { return flat_ != nullptr; }
+  // The Tensor result `output` (an index into outputs) of replay r.
+  TensorPtr tensor_result(const ReplayPtr& r, std::uint32_t output);
+  // The reverse sweep of a flat replay from its result, seeded with g: one
+  // gradient per tensor input that requires grad (the result's parents), fused or recorded.
+  std::vector<Array> flat_backward(Replay& r, const Array& g) const;
+  std::vector<TensorPtr> flat_backward_recorded(const Replay& r, const TensorPtr& g) const;
+  void give_flat_buffers(Replay& r);
+
   // A buffer for a new replay (from the pool), and its return.
   std::vector<double> take_buffer();
   void give_buffer(std::vector<double>&& s);
@@ -170,6 +191,13 @@ class Tape : public std::enable_shared_from_this<Tape> {
   const Schedule& schedule(std::uint32_t root);  // made on first use, kept
   void run_tensor(Replay& r, const TensorInstr& ti) const;
   bool check_tensor(const Replay& r, std::uint32_t slot, const TensorInstr& expected) const;
+  const Array& slot_data(const Replay& r, std::uint32_t slot) const { return r.flat ? r.a[slot] : r.t[slot]->data; }
+  bool start_flat(Replay& r);  // whether this call replays flat (then its tensor inputs are set)
+  void run_flat(Replay& r, std::uint32_t k) const;  // tensor instruction k, flat
+  void end_flat(Replay& r) const;    // drops the arrays no backward reads
+  std::vector<Array> flat_shares(Replay& r, std::uint32_t k, const Array& g, const std::vector<Array>& grads) const;
+  std::shared_ptr<const FlatPlan> flat_;
+  std::vector<std::pair<std::vector<Array>, std::vector<Array>>> flat_pool_;  // under mutex_
 
   std::mutex mutex_;  // the pool and the schedules
   std::vector<std::vector<double>> pool_;
@@ -182,5 +210,9 @@ using TapePtr = std::shared_ptr<Tape>;
 // Whether a Tensor instruction of this op can be replayed (tape_tensor.cpp);
 // the tracer marks a trace that logs any other unsupported (fn then runs eagerly).
 bool replayable(Op op);
+// A Tensor instruction's op rerun on nodes (tape_tensor.cpp), and its
+// elementwise kernel on arrays (false: not an elementwise op).
+TensorPtr rerun(const TensorNode& t, const std::vector<TensorPtr>& p);
+bool rerun_elementwise(const TensorNode& t, const Array* const* p, Array& out);
 
 }  // namespace tapegrad

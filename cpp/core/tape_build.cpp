@@ -58,6 +58,7 @@ class TapeBuilder {
     running_stores();
     for (std::size_t i = 0; i < outputs.size(); ++i) add_output(outputs[i], out_refs[i]);
     tape_->tensor_slots = tensor_count_;
+    tape_->plan_flat();
     tr_.restore_leaves();
     return tape_;
   }
@@ -184,6 +185,7 @@ class TapeBuilder {
       case Event::TensorInput: {
         TapeInput in{e.leaf == kNoSlot ? TapeInput::ExternalTensor : TapeInput::ArgTensor, e.leaf, s(r), nullptr, nullptr};
         if (e.leaf == kNoSlot) in.tensor = e.tensor;
+        in.requires_grad = e.tensor->requires_grad;
         input(std::move(in), r);
         return;
       }

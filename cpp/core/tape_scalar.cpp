@@ -101,6 +101,7 @@ long Tape::forward(Replay& r, const std::vector<Leaf>& leaves) {
       case TapeInput::ExternalTensor: r.t[in.slot] = in.tensor; break;
     }
   }
+  r.flat = start_flat(r);
   const Instr* ins = code.data();
   const std::size_t n = code.size();
   for (std::size_t k = 0; k < n; ++k) {
@@ -126,10 +127,11 @@ long Tape::forward(Replay& r, const std::vector<Leaf>& leaves) {
         if (!(s[i.a] <= 9007199254740992.0 && s[i.a] >= -9007199254740992.0)) return static_cast<long>(k);
         break;
       case code_of(Tc::Tensor):
-        run_tensor(r, tensors[i.a]);
+        if (r.flat) run_flat(r, i.a);
+        else run_tensor(r, tensors[i.a]);
         break;
       case code_of(Tc::Item):
-        s[i.out] = item(r.t[i.a]->data);
+        s[i.out] = item(slot_data(r, i.a));
         break;
       case code_of(Tc::GuardTensor):
         if (!check_tensor(r, i.a, tensors[i.b])) return static_cast<long>(k);
@@ -149,6 +151,7 @@ long Tape::forward(Replay& r, const std::vector<Leaf>& leaves) {
       r.value_nodes[st.input]->data_ = s[st.slot];
     }
   }
+  if (r.flat) end_flat(r);
   return -1;
 }
 
@@ -181,6 +184,7 @@ void Tape::give_buffer(std::vector<double>&& s) {
 
 Replay::~Replay() {
   if (tape && !s.empty()) tape->give_buffer(std::move(s));
+  if (tape && flat) tape->give_flat_buffers(*this);
 }
 
 Tape::~Tape() {

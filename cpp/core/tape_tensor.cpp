@@ -7,24 +7,12 @@
 
 #include "errors.h"
 #include "grad_mode.h"
+#include "kernels.h"
 #include "tape.h"
 
 namespace tapegrad {
 
 namespace {
-
-// Grad mode off for an instruction traced under no_grad (else nothing to do).
-struct NoGradScope {
-  bool off, previous = true;
-  explicit NoGradScope(bool no_grad) : off(no_grad) {
-    if (!off) return;
-    previous = is_grad_enabled();
-    set_grad_enabled(false);
-  }
-  ~NoGradScope() {
-    if (off) set_grad_enabled(previous);
-  }
-};
 
 // The elementwise rows (a tape's most common instructions), straight from the
 // slots, the op rerun() would call; null for any other op.
@@ -35,6 +23,19 @@ TensorPtr rerun_elementwise(const TensorNode& t, const std::vector<std::uint32_t
     case OpKind::Binary: return binary_op(t.op, r.t[p[0]], r.t[p[1]]);
     case OpKind::Compare: return compare(t.op, r.t[p[0]], r.t[p[1]]);
     default: return nullptr;
+  }
+}
+
+}  // namespace
+
+// The array kernel the elementwise op calls (ops_elementwise.cpp), on arrays:
+// the same bits as the node's data.
+bool rerun_elementwise(const TensorNode& t, const Array* const* p, Array& out) {
+  switch (op_info(t.op).kind) {
+    case OpKind::Unary: out = unary(t.op, *p[0], t.k, t.k2); return true;  // "**k" too
+    case OpKind::Binary:
+    case OpKind::Compare: out = binary(t.op, *p[0], *p[1]); return true;
+    default: return false;
   }
 }
 
@@ -91,6 +92,8 @@ TensorPtr rerun(const TensorNode& t, const std::vector<TensorPtr>& p) {
   }
   throw RuntimeError(std::string("tg.compile: cannot replay op '") + op_name(t.op) + "'");
 }
+
+namespace {
 
 // Integer ids held by a tensor (getitem's index arrays, cross_entropy's
 // labels), with the errors eager's conversion raises.
@@ -213,7 +216,7 @@ void Tape::run_tensor(Replay& r, const TensorInstr& ti) const {
 }
 
 bool Tape::check_tensor(const Replay& r, std::uint32_t slot, const TensorInstr& expected) const {
-  return same_bits(r.t[slot]->data, expected.tmpl->data);
+  return same_bits(slot_data(r, slot), expected.tmpl->data);
 }
 
 }  // namespace tapegrad

@@ -209,6 +209,15 @@ void check_anomaly(const TensorNode& n, const G& g, const std::vector<G>& out) {
   }
 }
 
+}  // namespace
+
+void anomaly_check(const TensorNode& n, const Array& g, const std::vector<Array>& out) { check_anomaly(n, g, out); }
+void anomaly_check(const TensorNode& n, const TensorPtr& g, const std::vector<TensorPtr>& out) {
+  check_anomaly(n, g, out);
+}
+
+namespace {
+
 void check_not_freed(const TensorNode* n) {
   if (!n->is_leaf() && n->freed)
     throw RuntimeError("backward through a graph that was already freed (at a '" + op_string(*n) +

@@ -1,0 +1,405 @@
+// A flat Tensor replay (Note [Flat replay] in docs/DESIGN.md): a tape's
+// tensor slots as arrays, its elementwise instructions as the array kernels
+// eager's ops call, with no node per op; one node for the result, whose
+// backward is the tape's reverse sweep in the order eager's sweep visits the
+// traced graph. Other ops record their node as eager does (their rule reads
+// what that node saved), without joining any sweep.
+#include <algorithm>
+
+#include "backward_rules.h"
+#include "broadcast.h"
+#include "errors.h"
+#include "grad_mode.h"
+#include "graph.h"
+#include "tape.h"
+
+namespace tapegrad {
+
+struct Tape::FlatPlan {
+  std::uint32_t root = kNoSlot;            // the tensor slot of the one Tensor result that requires grad
+  std::vector<char> grad;                  // per tensor slot: its node requires grad (an edge of eager's graph)
+  std::vector<char> keep;                  // per tensor slot: an elementwise rule reads it, or it is returned
+  std::vector<char> elementwise;           // per tensor instruction: run by an array kernel, no node
+  std::vector<std::uint32_t> order;        // tensor instructions with an edge, in eager's visiting order from root
+  std::vector<std::uint32_t> grad_inputs;  // indices into inputs: the tensor inputs that require grad, in order
+  std::vector<char> input_slot;            // per tensor slot: an input's
+  std::vector<char> pooled;                // per tensor slot: small, computed here: its buffers are reused
+};
+
+namespace {
+
+// Buffers up to this size are reused from call to call: above it a kernel's
+// work dwarfs an allocation, and a pool would hold large arrays while idle.
+constexpr std::int64_t kPooledBytes = 64 * 1024;
+
+// buf can take the next result: it exists and nothing but the pool holds it.
+bool reusable(const Array& buf) { return buf.storage != nullptr && buf.storage.use_count() == 1; }
+
+// The pool keeps `fresh` as the slot's buffer: a whole contiguous array no one else holds.
+void adopt(Array& buf, const Array& fresh) {
+  if (buf.storage == fresh.storage || fresh.storage.use_count() != 1 || fresh.offset != 0 || !fresh.is_contiguous()) return;
+  buf = fresh;
+}
+
+bool is_elementwise(Op op) {
+  const OpKind k = op_info(op).kind;
+  return k == OpKind::Unary || k == OpKind::Binary || k == OpKind::Compare;
+}
+
+// Whether a tape's instructions all replay flat: no random draws, no stores
+// (in-place state), no ids read from tensors, nothing but ops and leaves.
+bool flat_instructions(const Tape& t) {
+  if (!t.uses_tensors || t.draws || !t.stores.empty() || t.stores_into_init_) return false;
+  for (const TensorInstr& ti : t.tensors) {
+    switch (ti.kind) {
+      case TensorInstr::Op:
+        if (ti.source || !ti.id_sources.empty() || ti.tmpl->op == Op::BatchNorm || ti.tmpl->op == Op::Dropout) return false;
+        break;
+      case TensorInstr::Const:
+      case TensorInstr::FromNumber:
+      case TensorInstr::Detach: break;
+      default: return false;
+    }
+  }
+  return true;
+}
+
+// The traced Tensor graph as eager's sweep sees it once fn has returned (as
+// Tape::Structure for Values): a node per tensor slot, edges from the ops
+// that record, exclusive = one edge and no Python object.
+struct FlatStructure {
+  struct Node {
+    std::uint32_t mark = 0;
+    std::uint32_t def = kNoSlot;  // the tensor instruction that made it with an edge
+  };
+  const Tape& tape;
+  const std::vector<char>& grad;
+  std::vector<Node> nodes;
+  std::vector<std::uint32_t> uses;
+  std::vector<char> held;
+  std::vector<std::uint32_t>& order;
+
+  std::uint32_t& slot(Node* n) const { return n->mark; }
+  std::size_t arity(const Node* n) const { return n->def == kNoSlot ? 0 : tape.tensors[n->def].parents.size(); }
+  Node* parent(const Node* n, std::size_t i) {
+    const std::uint32_t p = tape.tensors[n->def].parents[i];
+    return grad[p] ? &nodes[p] : nullptr;
+  }
+  bool exclusive(const Node* n, std::size_t i) const {
+    const std::uint32_t p = tape.tensors[n->def].parents[i];
+    return uses[p] == 1 && !held[p];
+  }
+  struct Unit {};
+  Unit zero() const { return {}; }
+  void add(Unit&, Unit&&) const {}
+  bool has(const Unit&) const { return true; }
+  void prefetch(const Node*) const {}
+  void visit(Node* n, const Unit&) const {
+    if (n->def != kNoSlot) order.push_back(n->def);
+  }
+  template <class To>
+  void propagate(const Node* n, const Unit&, To&& to) const {
+    for (std::size_t i = 0; i < arity(n); ++i) to(i, Unit{});
+  }
+};
+
+// The share of parent slot p as eager's sweep hands it on: in p's dtype,
+// summed over the dims p was broadcast along (Note [Broadcast reduction]).
+Array to_slot(Array g, const Array& p) {
+  if (g.dtype != p.dtype) g = astype(g, p.dtype);
+  if (g.shape != p.shape && broadcasts_to(p.shape, g.shape)) g = sum_to(g, p.shape);
+  return g;
+}
+TensorPtr to_slot(TensorPtr g, const TensorPtr& p) {
+  g = cast(g, p->data.dtype);
+  if (g->data.shape != p->data.shape && broadcasts_to(p->data.shape, g->data.shape)) g = sum_to(g, p->data.shape);
+  return g;
+}
+
+bool present(const Array& g) { return g.storage != nullptr; }
+bool present(const TensorPtr& g) { return g != nullptr; }
+
+// sum += share, as eager's sweep adds the paths into a node
+template <class G>
+void accumulate(G& sum, G&& share) {
+  if (!present(sum)) sum = std::move(share);
+  else sum = add(sum, share);
+}
+
+// The node's data for a flat replay's generic op: the slot's array, with the slot's flag.
+const TensorPtr& holder(Replay& r, std::uint32_t slot, bool requires_grad) {
+  if (!r.t[slot]) r.t[slot] = make_leaf(r.a[slot], requires_grad);
+  return r.t[slot];
+}
+
+// The result of a flat replay: its backward is the tape's (callbacks.h).
+class FlatBackward final : public TensorFunction {
+ public:
+  explicit FlatBackward(ReplayPtr r) : TensorFunction(Native{}), r_(std::move(r)) {}
+  const std::string& name() const override { return r_->tape->name; }
+  std::vector<Array> backward(const Array& g) override { return r_->tape->flat_backward(*r_, g); }
+  std::vector<TensorPtr> backward_recorded(const TensorPtr& g) override {
+    return r_->tape->flat_backward_recorded(*r_, g);
+  }
+
+ private:
+  ReplayPtr r_;
+};
+
+}  // namespace
+
+void Tape::plan_flat() {
+  if (!flat_instructions(*this)) return;
+  auto pl = std::make_shared<FlatPlan>();
+  pl->grad.assign(tensor_slots, 0);
+  pl->keep.assign(tensor_slots, 0);
+  pl->input_slot.assign(tensor_slots, 0);
+  pl->elementwise.assign(tensors.size(), 0);
+  std::vector<char> held(tensor_slots, 0);
+  for (std::uint32_t k = 0; k < inputs.size(); ++k) {
+    const TapeInput& in = inputs[k];
+    if (in.kind != TapeInput::ArgTensor && in.kind != TapeInput::ExternalTensor) continue;
+    if (pl->input_slot[in.slot]) return;  // one slot, two inputs: not a tape the builder makes
+    pl->input_slot[in.slot] = held[in.slot] = 1;
+    pl->grad[in.slot] = in.requires_grad;
+    if (in.requires_grad) pl->grad_inputs.push_back(k);
+  }
+  pl->pooled.assign(tensor_slots, 0);
+  for (std::uint32_t k = 0; k < tensors.size(); ++k) {
+    const TensorInstr& ti = tensors[k];
+    if (ti.out == kNoSlot) continue;  // a guard's constant
+    const Array& shape = ti.tmpl ? ti.tmpl->data : Array();
+    pl->pooled[ti.out] = ti.tmpl && shape.numel() * static_cast<std::int64_t>(itemsize(shape.dtype)) <= kPooledBytes;
+    if (ti.kind == TensorInstr::Op) {
+      pl->grad[ti.out] = ti.tmpl->requires_grad && !ti.no_grad;
+      pl->elementwise[k] = is_elementwise(ti.tmpl->op);
+    } else {
+      pl->grad[ti.out] = ti.requires_grad;
+    }
+  }
+  for (const TapeOutput& o : outputs) {
+    if (o.kind != TapeOutput::Tensor) continue;
+    held[o.slot] = pl->keep[o.slot] = 1;
+    if (!pl->grad[o.slot]) continue;
+    if (pl->root != kNoSlot) return;  // two results that require grad: their paths meet in eager's sweep
+    pl->root = o.slot;
+  }
+  if (pl->root != kNoSlot && pl->grad_inputs.empty()) return;  // its graph reaches only leaves made inside fn
+  if (pl->root != kNoSlot) {
+    FlatStructure st{*this, pl->grad, std::vector<FlatStructure::Node>(tensor_slots),
+                     std::vector<std::uint32_t>(tensor_slots, 0), held, pl->order};
+    std::vector<char> alive(tensor_slots, 0);
+    alive[pl->root] = 1;
+    for (std::uint32_t k = 0; k < tensors.size(); ++k)
+      if (tensors[k].out != kNoSlot && tensors[k].kind == TensorInstr::Op && pl->grad[tensors[k].out])
+        st.nodes[tensors[k].out].def = k;
+    for (std::size_t k = tensors.size(); k-- > 0;) {  // made before used: one reverse pass
+      const TensorInstr& ti = tensors[k];
+      if (ti.out == kNoSlot || st.nodes[ti.out].def != k || !alive[ti.out]) continue;
+      for (std::uint32_t p : ti.parents) {
+        alive[p] = 1;
+        ++st.uses[p];
+      }
+    }
+    Backprop<FlatStructure::Node, FlatStructure::Unit> sweep;
+    sweep.run(&st.nodes[pl->root], FlatStructure::Unit{}, st);
+  }
+  for (std::uint32_t k : pl->order) {  // what the elementwise rules read (the Saves column)
+    const TensorInstr& ti = tensors[k];
+    if (!pl->elementwise[k]) continue;
+    const Saves sv = op_info(ti.tmpl->op).saves;
+    if (sv == Saves::Output || sv == Saves::InputsOutput) pl->keep[ti.out] = 1;
+    if (sv == Saves::Input || sv == Saves::Inputs || sv == Saves::InputsOutput)
+      for (std::uint32_t p : ti.parents) pl->keep[p] = 1;
+  }
+  flat_ = std::move(pl);
+}
+
+bool Tape::start_flat(Replay& r) {
+  if (!flat_) return false;
+  const FlatPlan& pl = *flat_;
+  for (std::uint32_t slot = 0; slot < tensor_slots; ++slot)  // a flag changed since the trace: eager's nodes decide
+    if (pl.input_slot[slot] && r.t[slot]->requires_grad != static_cast<bool>(pl.grad[slot])) return false;
+  for (std::size_t i = 0; i < pl.grad_inputs.size(); ++i)  // one tensor passed twice: its paths meet
+    for (std::size_t j = 0; j < i; ++j)
+      if (r.t[inputs[pl.grad_inputs[i]].slot] == r.t[inputs[pl.grad_inputs[j]].slot]) return false;
+  r.a.assign(tensor_slots, Array());
+  r.nodes.assign(tensors.size(), nullptr);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!flat_pool_.empty()) {
+      r.fwd_buf = std::move(flat_pool_.back().first);
+      r.bwd_buf = std::move(flat_pool_.back().second);
+      flat_pool_.pop_back();
+    }
+  }
+  r.fwd_buf.resize(tensor_slots);
+  r.bwd_buf.resize(tensor_slots);
+  for (std::uint32_t slot = 0; slot < tensor_slots; ++slot)
+    if (pl.input_slot[slot]) r.a[slot] = r.t[slot]->data;
+  return true;
+}
+
+void Tape::run_flat(Replay& r, std::uint32_t k) const {
+  const TensorInstr& ti = tensors[k];
+  switch (ti.kind) {
+    case TensorInstr::Op: {
+      if (flat_->elementwise[k]) {
+        const Array* p[2] = {&r.a[ti.parents[0]], ti.parents.size() > 1 ? &r.a[ti.parents[1]] : nullptr};
+        Array& buf = r.fwd_buf[ti.out];
+        if (!flat_->pooled[ti.out]) {
+          rerun_elementwise(*ti.tmpl, p, r.a[ti.out]);
+        } else if (reusable(buf)) {
+          ReuseBuffer reuse(buf);
+          rerun_elementwise(*ti.tmpl, p, r.a[ti.out]);
+        } else {
+          rerun_elementwise(*ti.tmpl, p, r.a[ti.out]);
+          if (r.a[ti.out].storage.use_count() == 1) buf = r.a[ti.out];  // now held twice: by the slot and the pool
+        }
+        return;
+      }
+      NoGradScope scope(ti.no_grad);
+      std::vector<TensorPtr> parents;
+      parents.reserve(ti.parents.size());
+      for (std::uint32_t p : ti.parents) parents.push_back(holder(r, p, flat_->grad[p]));
+      TensorPtr n = rerun(*ti.tmpl, parents);
+      r.a[ti.out] = n->data;
+      r.t[ti.out] = n;
+      r.nodes[k] = std::move(n);
+      return;
+    }
+    case TensorInstr::Const: r.a[ti.out] = ti.tmpl->data; return;
+    case TensorInstr::FromNumber: r.a[ti.out] = scalar_array(r.s[ti.number], ti.tmpl->data.dtype); return;
+    case TensorInstr::Detach: r.a[ti.out] = r.a[ti.parents[0]]; return;
+    default: throw std::logic_error("tape: a flat replay of an instruction it cannot run");
+  }
+}
+
+void Tape::end_flat(Replay& r) const {
+  const FlatPlan& pl = *flat_;
+  for (std::uint32_t slot = 0; slot < tensor_slots; ++slot) {
+    if (!pl.input_slot[slot]) r.t[slot].reset();  // holders; the nodes a rule reads stay in r.nodes
+    if (!pl.keep[slot] && !pl.input_slot[slot]) r.a[slot].storage.reset();  // its shape and dtype stay
+  }
+  for (std::uint32_t k = 0; k < tensors.size(); ++k)
+    if (r.nodes[k] && (tensors[k].out == kNoSlot || !pl.grad[tensors[k].out])) r.nodes[k].reset();
+}
+
+void Tape::give_flat_buffers(Replay& r) {
+  r.a.clear();  // the slots' own references: the buffers are the pool's alone again
+  r.nodes.clear();
+  r.t.clear();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (flat_pool_.size() < 2 && r.fwd_buf.size() == tensor_slots)
+    flat_pool_.emplace_back(std::move(r.fwd_buf), std::move(r.bwd_buf));
+}
+
+TensorPtr Tape::tensor_result(const ReplayPtr& r, std::uint32_t output) {
+  const std::uint32_t slot = outputs[output].slot;
+  if (!r->flat) return r->t[slot];
+  if (slot != flat_->root || !is_grad_enabled()) return make_leaf(r->a[slot]);
+  std::vector<TensorPtr> parents;
+  parents.reserve(flat_->grad_inputs.size());
+  for (std::uint32_t k : flat_->grad_inputs) parents.push_back(r->t[inputs[k].slot]);
+  return record_function(r->a[slot], std::move(parents), std::make_shared<FlatBackward>(r));
+}
+
+namespace {
+
+// The share of parent i of an elementwise instruction, from the arrays of a
+// flat replay: what unary_backward and binary_backward (ops_elementwise.cpp)
+// compute from the values the node would have saved.
+Array elementwise_share(const TensorInstr& ti, int i, const Array& g, const Replay& r) {
+  const TensorNode& t = *ti.tmpl;
+  const Saves sv = op_info(t.op).saves;
+  if (op_info(t.op).kind == OpKind::Unary) {
+    if (t.op == Op::Neg) return neg(g);
+    return unary_grad(t.op, g, sv == Saves::Output ? r.a[ti.out] : r.a[ti.parents[0]], t.k, t.k2);
+  }
+  const Shape& s = r.a[ti.out].shape;
+  const bool has_in = sv == Saves::Inputs || sv == Saves::InputsOutput;
+  const Array a = has_in ? broadcast_view(r.a[ti.parents[0]], s) : g;
+  const Array b = has_in ? broadcast_view(r.a[ti.parents[1]], s) : g;
+  return binary_grad(t.op, i, g, a, b, sv == Saves::InputsOutput ? r.a[ti.out] : g);
+}
+
+}  // namespace
+
+// The shares of instruction k's parents (empty where none goes): an
+// elementwise one's each computed into its parent's buffer when that parent
+// has no gradient yet.
+std::vector<Array> Tape::flat_shares(Replay& r, std::uint32_t k, const Array& g, const std::vector<Array>& grads) const {
+  const TensorInstr& ti = tensors[k];
+  if (!flat_->elementwise[k]) return backward_rule(*r.nodes[k], g);
+  std::vector<Array> out(ti.parents.size());
+  for (std::size_t i = 0; i < ti.parents.size(); ++i) {
+    const std::uint32_t p = ti.parents[i];
+    if (!flat_->grad[p]) continue;
+    Array& buf = r.bwd_buf[p];
+    if (flat_->pooled[p] && !present(grads[p]) && reusable(buf)) {
+      ReuseBuffer reuse(buf);
+      out[i] = elementwise_share(ti, static_cast<int>(i), g, r);
+    } else {
+      out[i] = elementwise_share(ti, static_cast<int>(i), g, r);
+      if (flat_->pooled[p]) adopt(buf, out[i]);
+    }
+  }
+  return out;
+}
+
+std::vector<Array> Tape::flat_backward(Replay& r, const Array& g) const {
+  const FlatPlan& pl = *flat_;
+  std::vector<Array> grads(tensor_slots);
+  grads[pl.root] = g;
+  for (std::uint32_t k : pl.order) {
+    const TensorInstr& ti = tensors[k];
+    const Array gk = std::move(grads[ti.out]);
+    if (!present(gk)) continue;  // nothing reached it (an integer index's rule hands none)
+    std::vector<Array> share = flat_shares(r, k, gk, grads);
+    if (is_anomaly_enabled()) anomaly_check(pl.elementwise[k] ? *ti.tmpl : *r.nodes[k], gk, share);
+    for (std::size_t i = 0; i < ti.parents.size(); ++i) {
+      const std::uint32_t p = ti.parents[i];
+      if (i < share.size() && present(share[i]) && pl.grad[p]) accumulate(grads[p], to_slot(std::move(share[i]), r.a[p]));
+    }
+  }
+  std::vector<Array> out;
+  out.reserve(pl.grad_inputs.size());
+  for (std::uint32_t k : pl.grad_inputs) out.push_back(std::move(grads[inputs[k].slot]));
+  return out;
+}
+
+std::vector<TensorPtr> Tape::flat_backward_recorded(const Replay& r, const TensorPtr& g) const {
+  const FlatPlan& pl = *flat_;
+  Replay nodes;
+  nodes.s = r.s;
+  nodes.t.assign(tensor_slots, nullptr);
+  for (std::uint32_t slot = 0; slot < tensor_slots; ++slot)
+    if (pl.input_slot[slot]) nodes.t[slot] = r.t[slot];
+  {
+    const bool recording = recording_backward_flag();
+    recording_backward_flag() = false;  // the forward's nodes, made again
+    for (const TensorInstr& ti : tensors)
+      if (ti.out != kNoSlot) run_tensor(nodes, ti);
+    recording_backward_flag() = recording;
+  }
+  std::vector<TensorPtr> grads(tensor_slots);
+  grads[pl.root] = g;
+  for (std::uint32_t k : pl.order) {
+    const TensorInstr& ti = tensors[k];
+    TensorPtr gk = std::move(grads[ti.out]);
+    if (!gk) continue;
+    const TensorPtr& n = nodes.t[ti.out];
+    std::vector<TensorPtr> share = recorded_backward_rule(n, gk);
+    if (is_anomaly_enabled()) anomaly_check(*n, gk, share);
+    for (std::size_t i = 0; i < ti.parents.size(); ++i) {
+      const std::uint32_t p = ti.parents[i];
+      if (i < share.size() && share[i] && pl.grad[p]) accumulate(grads[p], to_slot(std::move(share[i]), nodes.t[p]));
+    }
+  }
+  std::vector<TensorPtr> out;
+  out.reserve(pl.grad_inputs.size());
+  for (std::uint32_t k : pl.grad_inputs) out.push_back(std::move(grads[inputs[k].slot]));
+  return out;
+}
+
+}  // namespace tapegrad
