@@ -28,6 +28,18 @@ Array binary_grad(Op op, int which, const Array& g, const Array& a, const Array&
 // (backward) g and s of different dtypes or shapes.
 bool vector_activation(Op op, const Array& a, Array& out);
 bool vector_activation_grad(Op op, const Array& g, const Array& s, Array& out);
+bool vector_op(Op op);  // one of those ops
+// The loops of unary, binary, unary_grad and binary_grad for operands that
+// are contiguous, of one float dtype and one shape, n elements (too few to
+// split over threads), on raw memory: the same operations on each element, so
+// the same bits, without an Array (a compiled tape's flat replay, Note [Flat
+// replay]). False, nothing written, for what they do not cover: int64, the
+// vector activations, a binary rule's pass-through (g or -g itself).
+bool unary_raw(Op op, DType dt, const void* x, void* out, std::int64_t n, double k, double k2);
+bool binary_raw(Op op, DType dt, const void* x, const void* y, void* out, std::int64_t n);
+bool unary_grad_raw(Op op, DType dt, const void* g, const void* s, void* out, std::int64_t n, double k, double k2);
+bool binary_grad_raw(Op op, int which, DType dt, const void* g, const void* a, const void* b, const void* o, void* out,
+                     std::int64_t n);
 
 inline Array add(const Array& a, const Array& b) { return binary(Op::Add, a, b); }
 inline Array sub(const Array& a, const Array& b) { return binary(Op::Sub, a, b); }

@@ -85,9 +85,9 @@ void backward(Op op, const T* g, const T* x, T* out, std::size_t n) {
   }
 }
 
-bool vector_op(Op op) { return op == Op::Gelu || op == Op::GeluTanh || op == Op::Silu; }
-
 }  // namespace
+
+bool vector_op(Op op) { return op == Op::Gelu || op == Op::GeluTanh || op == Op::Silu; }
 
 bool vector_activation(Op op, const Array& a_in, Array& out) {
   if (!vector_op(op) || a_in.dtype == DType::I64) return false;

@@ -232,6 +232,89 @@ Array binary_grad(Op op, int which, const Array& g, const Array& a, const Array&
   });
 }
 
+// ---- on raw memory: the contiguous loops above, without Arrays -------------------
+
+namespace {
+
+template <class Body>
+bool on_float(DType dt, Body&& body) {
+  if (dt == DType::F32) body(float{});
+  else if (dt == DType::F64) body(double{});
+  else return false;
+  return true;
+}
+
+}  // namespace
+
+bool unary_raw(Op op, DType dt, const void* x, void* out, std::int64_t n, double k, double k2) {
+  vmath::Fn vf;
+  if (vector_fn(op, vf))
+    return on_float(dt, [&](auto t) {
+      using T = decltype(t);
+      vmath::apply(vf, static_cast<const T*>(x), static_cast<T*>(out), static_cast<std::size_t>(n));
+    });
+  if (vector_op(op) || op_info(op).kind != OpKind::Unary) return false;
+  return with_unary_rule(op, [&](auto r) {
+    using R = decltype(r);
+    return on_float(dt, [&](auto t) {
+      using T = decltype(t);
+      const T* px = static_cast<const T*>(x);
+      T* o = static_cast<T*>(out);
+      for (std::int64_t i = 0; i < n; ++i) o[i] = rules::forward1<R>(px[i], k, k2);
+    });
+  });
+}
+
+bool binary_raw(Op op, DType dt, const void* x, const void* y, void* out, std::int64_t n) {
+  if (op_info(op).kind != OpKind::Binary) return false;
+  return with_binary_rule(op, [&](auto r) {
+    using R = decltype(r);
+    return on_float(dt, [&](auto t) {
+      using T = decltype(t);
+      const T *px = static_cast<const T*>(x), *py = static_cast<const T*>(y);
+      T* o = static_cast<T*>(out);
+      for (std::int64_t i = 0; i < n; ++i) o[i] = R::f(px[i], py[i]);
+    });
+  });
+}
+
+bool unary_grad_raw(Op op, DType dt, const void* g, const void* s, void* out, std::int64_t n, double k, double k2) {
+  if (vector_op(op) || op_info(op).kind != OpKind::Unary) return false;
+  return with_unary_rule(op, [&](auto r) {
+    using R = decltype(r);
+    if constexpr (rules::UnaryPass<R>::value == -1) {
+      return false;
+    } else {
+      return on_float(dt, [&](auto t) {
+        using T = decltype(t);
+        const T *pg = static_cast<const T*>(g), *ps = static_cast<const T*>(s);
+        T* o = static_cast<T*>(out);
+        for (std::int64_t i = 0; i < n; ++i) o[i] = pg[i] * rules::local1<R>(ps[i], k, k2);
+      });
+    }
+  });
+}
+
+bool binary_grad_raw(Op op, int which, DType dt, const void* g, const void* a, const void* b, const void* o, void* out,
+                     std::int64_t n) {
+  if (op_info(op).kind != OpKind::Binary) return false;
+  return with_binary_rule(op, [&](auto r) {
+    using R = decltype(r);
+    if (R::kPass[which] != 0) return false;
+    return on_float(dt, [&](auto t) {
+      using T = decltype(t);
+      const T *pg = static_cast<const T*>(g), *pa = static_cast<const T*>(a), *pb = static_cast<const T*>(b);
+      const T* po = static_cast<const T*>(o);
+      T* res = static_cast<T*>(out);
+      if (which == 0) {
+        for (std::int64_t i = 0; i < n; ++i) res[i] = pg[i] * R::d(pa[i], pb[i], po[i]).da;
+      } else {
+        for (std::int64_t i = 0; i < n; ++i) res[i] = pg[i] * R::d(pa[i], pb[i], po[i]).db;
+      }
+    });
+  });
+}
+
 // ---- copies, accumulation, selection ----------------------------------------------
 
 namespace {

@@ -195,7 +195,10 @@ class Tape : public std::enable_shared_from_this<Tape> {
   bool start_flat(Replay& r);  // whether this call replays flat (then its tensor inputs are set)
   void run_flat(Replay& r, std::uint32_t k) const;  // tensor instruction k, flat
   void end_flat(Replay& r) const;    // drops the arrays no backward reads
-  std::vector<Array> flat_shares(Replay& r, std::uint32_t k, const Array& g, const std::vector<Array>& grads) const;
+  bool run_raw(Replay& r, const TensorInstr& ti) const;
+  void flat_shares(Replay& r, std::uint32_t k, const Array& g, const std::vector<Array>& grads,
+                   std::vector<Array>& out) const;
+  bool raw_share(Replay& r, const TensorInstr& ti, int i, const Array& g, Array* buf, Array& out) const;
   std::shared_ptr<const FlatPlan> flat_;
   std::vector<std::pair<std::vector<Array>, std::vector<Array>>> flat_pool_;  // under mutex_
 

@@ -24,6 +24,7 @@ struct Tape::FlatPlan {
   std::vector<std::uint32_t> grad_inputs;  // indices into inputs: the tensor inputs that require grad, in order
   std::vector<char> input_slot;            // per tensor slot: an input's
   std::vector<char> pooled;                // per tensor slot: small, computed here: its buffers are reused
+  std::vector<char> fast;                  // per tensor instruction: an elementwise op the raw kernels may run
 };
 
 namespace {
@@ -39,6 +40,16 @@ bool reusable(const Array& buf) { return buf.storage != nullptr && buf.storage.u
 void adopt(Array& buf, const Array& fresh) {
   if (buf.storage == fresh.storage || fresh.storage.use_count() != 1 || fresh.offset != 0 || !fresh.is_contiguous()) return;
   buf = fresh;
+}
+
+// x can be read by a raw kernel of n elements of `like`'s dtype and shape.
+bool raw_operand(const Array& x, const Array& like) {
+  return x.storage != nullptr && x.dtype == like.dtype && x.shape == like.shape && x.is_contiguous();
+}
+
+// buf, made to hold a result of like's shape and dtype unless it can be reused.
+void ready(Array& buf, const Array& like) {
+  if (!reusable(buf) || buf.dtype != like.dtype || buf.shape != like.shape) buf = empty(like.shape, like.dtype);
 }
 
 bool is_elementwise(Op op) {
@@ -155,6 +166,7 @@ void Tape::plan_flat() {
   pl->keep.assign(tensor_slots, 0);
   pl->input_slot.assign(tensor_slots, 0);
   pl->elementwise.assign(tensors.size(), 0);
+  pl->fast.assign(tensors.size(), 0);
   std::vector<char> held(tensor_slots, 0);
   for (std::uint32_t k = 0; k < inputs.size(); ++k) {
     const TapeInput& in = inputs[k];
@@ -173,6 +185,8 @@ void Tape::plan_flat() {
     if (ti.kind == TensorInstr::Op) {
       pl->grad[ti.out] = ti.tmpl->requires_grad && !ti.no_grad;
       pl->elementwise[k] = is_elementwise(ti.tmpl->op);
+      const OpKind kind = op_info(ti.tmpl->op).kind;
+      pl->fast[k] = pl->pooled[ti.out] && is_float(shape.dtype) && (kind == OpKind::Unary || kind == OpKind::Binary);
     } else {
       pl->grad[ti.out] = ti.requires_grad;
     }
@@ -244,6 +258,7 @@ void Tape::run_flat(Replay& r, std::uint32_t k) const {
   const TensorInstr& ti = tensors[k];
   switch (ti.kind) {
     case TensorInstr::Op: {
+      if (flat_->fast[k] && run_raw(r, ti)) return;
       if (flat_->elementwise[k]) {
         const Array* p[2] = {&r.a[ti.parents[0]], ti.parents.size() > 1 ? &r.a[ti.parents[1]] : nullptr};
         Array& buf = r.fwd_buf[ti.out];
@@ -273,6 +288,25 @@ void Tape::run_flat(Replay& r, std::uint32_t k) const {
     case TensorInstr::Detach: r.a[ti.out] = r.a[ti.parents[0]]; return;
     default: throw std::logic_error("tape: a flat replay of an instruction it cannot run");
   }
+}
+
+// An elementwise instruction whose operands are dense and of its output's
+// shape and dtype, through the raw kernels into its slot's buffer (false:
+// not such operands, or an op those kernels leave to the Array functions).
+bool Tape::run_raw(Replay& r, const TensorInstr& ti) const {
+  const Array& like = ti.tmpl->data;  // the output's shape and dtype
+  const Array& x = r.a[ti.parents[0]];
+  const bool binary = ti.parents.size() == 2;
+  if (!raw_operand(x, like) || (binary && !raw_operand(r.a[ti.parents[1]], like))) return false;
+  Array& buf = r.fwd_buf[ti.out];
+  ready(buf, like);
+  const TensorNode& t = *ti.tmpl;
+  const std::int64_t n = buf.numel();
+  if (!(binary ? binary_raw(t.op, like.dtype, x.ptr(), r.a[ti.parents[1]].ptr(), buf.ptr(), n)
+               : unary_raw(t.op, like.dtype, x.ptr(), buf.ptr(), n, t.k, t.k2)))
+    return false;
+  r.a[ti.out] = buf;
+  return true;
 }
 
 void Tape::end_flat(Replay& r) const {
@@ -327,16 +361,22 @@ Array elementwise_share(const TensorInstr& ti, int i, const Array& g, const Repl
 
 // The shares of instruction k's parents (empty where none goes): an
 // elementwise one's each computed into its parent's buffer when that parent
-// has no gradient yet.
-std::vector<Array> Tape::flat_shares(Replay& r, std::uint32_t k, const Array& g, const std::vector<Array>& grads) const {
+// has no gradient yet, through the raw kernels where they apply.
+void Tape::flat_shares(Replay& r, std::uint32_t k, const Array& g, const std::vector<Array>& grads,
+                       std::vector<Array>& out) const {
   const TensorInstr& ti = tensors[k];
-  if (!flat_->elementwise[k]) return backward_rule(*r.nodes[k], g);
-  std::vector<Array> out(ti.parents.size());
+  if (!flat_->elementwise[k]) {
+    out = backward_rule(*r.nodes[k], g);
+    return;
+  }
+  out.assign(ti.parents.size(), Array());
   for (std::size_t i = 0; i < ti.parents.size(); ++i) {
     const std::uint32_t p = ti.parents[i];
     if (!flat_->grad[p]) continue;
     Array& buf = r.bwd_buf[p];
-    if (flat_->pooled[p] && !present(grads[p]) && reusable(buf)) {
+    const bool into_buf = flat_->pooled[p] && !present(grads[p]);
+    if (flat_->fast[k] && raw_share(r, ti, static_cast<int>(i), g, into_buf ? &buf : nullptr, out[i])) continue;
+    if (into_buf && reusable(buf)) {
       ReuseBuffer reuse(buf);
       out[i] = elementwise_share(ti, static_cast<int>(i), g, r);
     } else {
@@ -344,18 +384,46 @@ std::vector<Array> Tape::flat_shares(Replay& r, std::uint32_t k, const Array& g,
       if (flat_->pooled[p]) adopt(buf, out[i]);
     }
   }
-  return out;
+}
+
+// Parent i's share through the raw kernels (false: they do not apply), into
+// *buf when given (made or reused), else into a new array.
+bool Tape::raw_share(Replay& r, const TensorInstr& ti, int i, const Array& g, Array* buf, Array& out) const {
+  const TensorNode& t = *ti.tmpl;
+  const Saves sv = op_info(t.op).saves;
+  const Array& like = r.a[ti.out];
+  if (!raw_operand(g, like)) return false;
+  const bool unary = op_info(t.op).kind == OpKind::Unary;
+  const Array* s[3] = {nullptr, nullptr, nullptr};  // what the rule reads: saved values, all dense
+  if (unary) {
+    s[0] = sv == Saves::Output ? &like : &r.a[ti.parents[0]];
+  } else {
+    if (sv != Saves::Inputs && sv != Saves::InputsOutput) return false;  // a pass-through rule
+    s[0] = &r.a[ti.parents[0]];
+    s[1] = &r.a[ti.parents[1]];
+    s[2] = sv == Saves::InputsOutput ? &like : &g;
+  }
+  for (const Array* a : s)
+    if (a != nullptr && !raw_operand(*a, like)) return false;
+  Array fresh;
+  Array& dst = buf != nullptr ? *buf : fresh;
+  ready(dst, like);
+  const std::int64_t n = like.numel();
+  const bool done = unary ? unary_grad_raw(t.op, like.dtype, g.ptr(), s[0]->ptr(), dst.ptr(), n, t.k, t.k2)
+                          : binary_grad_raw(t.op, i, like.dtype, g.ptr(), s[0]->ptr(), s[1]->ptr(), s[2]->ptr(), dst.ptr(), n);
+  if (done) out = dst;
+  return done;
 }
 
 std::vector<Array> Tape::flat_backward(Replay& r, const Array& g) const {
   const FlatPlan& pl = *flat_;
-  std::vector<Array> grads(tensor_slots);
+  std::vector<Array> grads(tensor_slots), share;
   grads[pl.root] = g;
   for (std::uint32_t k : pl.order) {
     const TensorInstr& ti = tensors[k];
     const Array gk = std::move(grads[ti.out]);
     if (!present(gk)) continue;  // nothing reached it (an integer index's rule hands none)
-    std::vector<Array> share = flat_shares(r, k, gk, grads);
+    flat_shares(r, k, gk, grads, share);
     if (is_anomaly_enabled()) anomaly_check(pl.elementwise[k] ? *ti.tmpl : *r.nodes[k], gk, share);
     for (std::size_t i = 0; i < ti.parents.size(); ++i) {
       const std::uint32_t p = ti.parents[i];
