@@ -119,6 +119,7 @@ struct Replay {
   // Per tensor slot, the small arrays its op and its gradient were computed
   // into, handed from call to call through the tape's pool.
   std::vector<Array> fwd_buf, bwd_buf;
+  std::vector<Array> grads;  // the reverse sweep's, per tensor slot (all empty between sweeps)
   ~Replay();
 };
 using ReplayPtr = std::shared_ptr<Replay>;
@@ -200,7 +201,10 @@ class Tape : public std::enable_shared_from_this<Tape> {
                    std::vector<Array>& out) const;
   bool raw_share(Replay& r, const TensorInstr& ti, int i, const Array& g, Array* buf, Array& out) const;
   std::shared_ptr<const FlatPlan> flat_;
-  std::vector<std::pair<std::vector<Array>, std::vector<Array>>> flat_pool_;  // under mutex_
+  struct FlatBuffers {
+    std::vector<Array> fwd, bwd, a, grads;  // a Replay's, all but the buffers empty
+  };
+  std::vector<FlatBuffers> flat_pool_;  // under mutex_
 
   std::mutex mutex_;  // the pool and the schedules
   std::vector<std::vector<double>> pool_;

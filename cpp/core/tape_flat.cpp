@@ -43,8 +43,10 @@ void adopt(Array& buf, const Array& fresh) {
 }
 
 // x can be read by a raw kernel of n elements of `like`'s dtype and shape.
-bool raw_operand(const Array& x, const Array& like) {
-  return x.storage != nullptr && x.dtype == like.dtype && x.shape == like.shape && x.is_contiguous();
+// (Same element count and contiguous: the shapes can differ only by leading
+// 1s, as a tape's operands broadcast to its output, so elements pair up in order.)
+bool raw_operand(const Array& x, const Array& like, std::int64_t n) {
+  return x.storage != nullptr && x.dtype == like.dtype && x.numel() == n && x.is_contiguous();
 }
 
 // buf, made to hold a result of like's shape and dtype unless it can be reused.
@@ -237,18 +239,19 @@ bool Tape::start_flat(Replay& r) {
   for (std::size_t i = 0; i < pl.grad_inputs.size(); ++i)  // one tensor passed twice: its paths meet
     for (std::size_t j = 0; j < i; ++j)
       if (r.t[inputs[pl.grad_inputs[i]].slot] == r.t[inputs[pl.grad_inputs[j]].slot]) return false;
-  r.a.assign(tensor_slots, Array());
   r.nodes.assign(tensors.size(), nullptr);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (!flat_pool_.empty()) {
-      r.fwd_buf = std::move(flat_pool_.back().first);
-      r.bwd_buf = std::move(flat_pool_.back().second);
+      FlatBuffers& b = flat_pool_.back();
+      r.fwd_buf = std::move(b.fwd);
+      r.bwd_buf = std::move(b.bwd);
+      r.a = std::move(b.a);
+      r.grads = std::move(b.grads);
       flat_pool_.pop_back();
     }
   }
-  r.fwd_buf.resize(tensor_slots);
-  r.bwd_buf.resize(tensor_slots);
+  for (auto* v : {&r.fwd_buf, &r.bwd_buf, &r.a, &r.grads}) v->resize(tensor_slots);  // pooled ones have the size
   for (std::uint32_t slot = 0; slot < tensor_slots; ++slot)
     if (pl.input_slot[slot]) r.a[slot] = r.t[slot]->data;
   return true;
@@ -297,11 +300,11 @@ bool Tape::run_raw(Replay& r, const TensorInstr& ti) const {
   const Array& like = ti.tmpl->data;  // the output's shape and dtype
   const Array& x = r.a[ti.parents[0]];
   const bool binary = ti.parents.size() == 2;
-  if (!raw_operand(x, like) || (binary && !raw_operand(r.a[ti.parents[1]], like))) return false;
+  const std::int64_t n = like.numel();
+  if (!raw_operand(x, like, n) || (binary && !raw_operand(r.a[ti.parents[1]], like, n))) return false;
   Array& buf = r.fwd_buf[ti.out];
   ready(buf, like);
   const TensorNode& t = *ti.tmpl;
-  const std::int64_t n = buf.numel();
   if (!(binary ? binary_raw(t.op, like.dtype, x.ptr(), r.a[ti.parents[1]].ptr(), buf.ptr(), n)
                : unary_raw(t.op, like.dtype, x.ptr(), buf.ptr(), n, t.k, t.k2)))
     return false;
@@ -320,12 +323,13 @@ void Tape::end_flat(Replay& r) const {
 }
 
 void Tape::give_flat_buffers(Replay& r) {
-  r.a.clear();  // the slots' own references: the buffers are the pool's alone again
+  for (Array& x : r.a) x.storage.reset();  // the slots' own references: the buffers are the pool's alone again
   r.nodes.clear();
   r.t.clear();
+  if (r.fwd_buf.size() != tensor_slots || r.grads.size() != tensor_slots) return;
   std::lock_guard<std::mutex> lock(mutex_);
-  if (flat_pool_.size() < 2 && r.fwd_buf.size() == tensor_slots)
-    flat_pool_.emplace_back(std::move(r.fwd_buf), std::move(r.bwd_buf));
+  if (flat_pool_.size() < 2)
+    flat_pool_.push_back(FlatBuffers{std::move(r.fwd_buf), std::move(r.bwd_buf), std::move(r.a), std::move(r.grads)});
 }
 
 TensorPtr Tape::tensor_result(const ReplayPtr& r, std::uint32_t output) {
@@ -392,7 +396,8 @@ bool Tape::raw_share(Replay& r, const TensorInstr& ti, int i, const Array& g, Ar
   const TensorNode& t = *ti.tmpl;
   const Saves sv = op_info(t.op).saves;
   const Array& like = r.a[ti.out];
-  if (!raw_operand(g, like)) return false;
+  const std::int64_t n = like.numel();
+  if (!raw_operand(g, like, n)) return false;
   const bool unary = op_info(t.op).kind == OpKind::Unary;
   const Array* s[3] = {nullptr, nullptr, nullptr};  // what the rule reads: saved values, all dense
   if (unary) {
@@ -404,11 +409,10 @@ bool Tape::raw_share(Replay& r, const TensorInstr& ti, int i, const Array& g, Ar
     s[2] = sv == Saves::InputsOutput ? &like : &g;
   }
   for (const Array* a : s)
-    if (a != nullptr && !raw_operand(*a, like)) return false;
+    if (a != nullptr && !raw_operand(*a, like, n)) return false;
   Array fresh;
   Array& dst = buf != nullptr ? *buf : fresh;
   ready(dst, like);
-  const std::int64_t n = like.numel();
   const bool done = unary ? unary_grad_raw(t.op, like.dtype, g.ptr(), s[0]->ptr(), dst.ptr(), n, t.k, t.k2)
                           : binary_grad_raw(t.op, i, like.dtype, g.ptr(), s[0]->ptr(), s[1]->ptr(), s[2]->ptr(), dst.ptr(), n);
   if (done) out = dst;
@@ -417,7 +421,14 @@ bool Tape::raw_share(Replay& r, const TensorInstr& ti, int i, const Array& g, Ar
 
 std::vector<Array> Tape::flat_backward(Replay& r, const Array& g) const {
   const FlatPlan& pl = *flat_;
-  std::vector<Array> grads(tensor_slots), share;
+  std::vector<Array>& grads = r.grads;  // all empty: a sweep leaves none behind, even one that throws
+  struct Empty {
+    std::vector<Array>& v;
+    ~Empty() {
+      for (Array& x : v) x.storage.reset();
+    }
+  } empty_after{grads};
+  std::vector<Array> share;
   grads[pl.root] = g;
   for (std::uint32_t k : pl.order) {
     const TensorInstr& ti = tensors[k];
