@@ -261,3 +261,30 @@ def test_called_under_no_grad(tg, strict):
     assert not y.requires_grad
     assert bits(y) == bits((x * x + 1.0).sqrt().sum().detach())
     flat(cf)
+
+
+def test_training_loop_with_labels_and_an_optimizer(tg, strict):
+    """A classifier's loss with tensor labels (cross_entropy reads its ids from a
+    tensor slot at each replay), stepped by SGD outside: the same parameters as eager."""
+    rng = np.random.default_rng(130)
+    xs = [tg.tensor(rng.standard_normal((8, 5)).astype(np.float32)) for _ in range(4)]
+    ys = [tg.tensor(rng.integers(0, 3, 8), dtype=tg.int64) for _ in range(4)]
+    finals = []
+    for compiled in (False, True):
+        tg.manual_seed(0)
+        model = tg.nn.Sequential(tg.nn.Linear(5, 7), tg.nn.Tanh(), tg.nn.Linear(7, 3))
+        loss_fn = lambda x, y: tg.nn.functional.cross_entropy(model(x), y)  # noqa: E731
+        step = tg.compile(loss_fn) if compiled else loss_fn
+        opt = tg.optim.SGD(model.parameters(), lr=0.1)
+        losses = []
+        for i in range(12):
+            opt.zero_grad()
+            loss = step(xs[i % 4], ys[i % 4])
+            loss.backward()
+            opt.step()
+            losses.append(bits(loss))
+        finals.append((losses, [bits(p) for p in model.parameters()]))
+        if compiled:
+            flat(step)
+            assert step.traces == 1
+    assert finals[1] == finals[0]

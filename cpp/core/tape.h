@@ -221,5 +221,7 @@ bool replayable(Op op);
 // elementwise kernel on arrays (false: not an elementwise op).
 TensorPtr rerun(const TensorNode& t, const std::vector<TensorPtr>& p);
 bool rerun_elementwise(const TensorNode& t, const Array* const* p, Array& out);
+// An op whose ids come from tensor slots (ti.id_sources) rerun on nodes.
+TensorPtr rerun_with_ids(const TensorInstr& ti, const std::vector<TensorPtr>& p, const Replay& r);
 
 }  // namespace tapegrad

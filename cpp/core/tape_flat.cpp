@@ -66,7 +66,7 @@ bool flat_instructions(const Tape& t) {
   for (const TensorInstr& ti : t.tensors) {
     switch (ti.kind) {
       case TensorInstr::Op:
-        if (ti.source || !ti.id_sources.empty() || ti.tmpl->op == Op::BatchNorm || ti.tmpl->op == Op::Dropout) return false;
+        if (ti.source || ti.tmpl->op == Op::BatchNorm || ti.tmpl->op == Op::Dropout) return false;
         break;
       case TensorInstr::Const:
       case TensorInstr::FromNumber:
@@ -280,7 +280,8 @@ void Tape::run_flat(Replay& r, std::uint32_t k) const {
       std::vector<TensorPtr> parents;
       parents.reserve(ti.parents.size());
       for (std::uint32_t p : ti.parents) parents.push_back(holder(r, p, flat_->grad[p]));
-      TensorPtr n = rerun(*ti.tmpl, parents);
+      for (const auto& src : ti.id_sources) holder(r, src.second, flat_->grad[src.second]);  // the ids' tensors
+      TensorPtr n = ti.id_sources.empty() ? rerun(*ti.tmpl, parents) : rerun_with_ids(ti, parents, r);
       r.a[ti.out] = n->data;
       r.t[ti.out] = n;
       r.nodes[k] = std::move(n);

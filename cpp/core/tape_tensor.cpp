@@ -113,6 +113,8 @@ std::vector<std::int64_t> ids_of(const Array& a, bool labels) {
   return out;
 }
 
+}  // namespace
+
 // An op whose ids come from tensors: getitem with index tensors, cross_entropy with label tensors.
 TensorPtr rerun_with_ids(const TensorInstr& ti, const std::vector<TensorPtr>& p, const Replay& r) {
   if (ti.tmpl->op == Op::CrossEntropy) {
@@ -129,6 +131,8 @@ TensorPtr rerun_with_ids(const TensorInstr& ti, const std::vector<TensorPtr>& p,
   }
   return getitem(p[0], items);
 }
+
+namespace {
 
 // batch_norm with this replay's running statistics: in training, copies of
 // them, which take the slots (later readers see the update, as in eager) and
