@@ -40,6 +40,7 @@ bool binary_raw(Op op, DType dt, const void* x, const void* y, void* out, std::i
 bool unary_grad_raw(Op op, DType dt, const void* g, const void* s, void* out, std::int64_t n, double k, double k2);
 bool binary_grad_raw(Op op, int which, DType dt, const void* g, const void* a, const void* b, const void* o, void* out,
                      std::int64_t n);
+int binary_pass(Op op, int which);  // a Binary rule's share for operand `which`: g (1), -g (-1), or computed (0)
 
 inline Array add(const Array& a, const Array& b) { return binary(Op::Add, a, b); }
 inline Array sub(const Array& a, const Array& b) { return binary(Op::Sub, a, b); }

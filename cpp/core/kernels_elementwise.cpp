@@ -315,6 +315,10 @@ bool binary_grad_raw(Op op, int which, DType dt, const void* g, const void* a, c
   });
 }
 
+int binary_pass(Op op, int which) {
+  return with_binary_rule(op, [&](auto r) { return static_cast<int>(decltype(r)::kPass[which]); });
+}
+
 // ---- copies, accumulation, selection ----------------------------------------------
 
 namespace {

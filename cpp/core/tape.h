@@ -84,6 +84,8 @@ struct TapeInput {
   ValueNode* value = nullptr;  // ExternalValue (the tape holds a reference)
   TensorPtr tensor;            // ExternalTensor
   bool requires_grad = false;  // Arg/ExternalTensor: the traced tensor's flag
+  Shape shape;                 // Arg/ExternalTensor: the traced tensor's shape and dtype
+  DType dtype = DType::F32;
 };
 
 // A Value slot an outside node's data is set from after a replay (in-place state).
@@ -114,6 +116,7 @@ struct Replay {
   // A flat replay (Note [Flat replay]): tensor slots as arrays, and the node
   // a generic op recorded (per tensor instruction; null for elementwise ones).
   bool flat = false;
+  bool raw = false;  // its elementwise instructions run on raw memory (tape_raw.cpp)
   std::vector<Array> a;
   std::vector<TensorPtr> nodes;
   // Per tensor slot, the small arrays its op and its gradient were computed
@@ -196,10 +199,12 @@ class Tape : public std::enable_shared_from_this<Tape> {
   bool start_flat(Replay& r);  // whether this call replays flat (then its tensor inputs are set)
   void run_flat(Replay& r, std::uint32_t k) const;  // tensor instruction k, flat
   void end_flat(Replay& r) const;    // drops the arrays no backward reads
-  bool run_raw(Replay& r, const TensorInstr& ti) const;
   void flat_shares(Replay& r, std::uint32_t k, const Array& g, const std::vector<Array>& grads,
                    std::vector<Array>& out) const;
-  bool raw_share(Replay& r, const TensorInstr& ti, int i, const Array& g, Array* buf, Array& out) const;
+  // the raw program (tape_raw.cpp): an instruction's forward, and its
+  // parents' shares added into their gradients (false: g is not dense)
+  void run_raw(Replay& r, const TensorInstr& ti) const;
+  bool raw_shares(Replay& r, const TensorInstr& ti, const Array& g, std::vector<Array>& grads) const;
   std::shared_ptr<const FlatPlan> flat_;
   struct FlatBuffers {
     std::vector<Array> fwd, bwd, a, grads;  // a Replay's, all but the buffers empty

@@ -186,6 +186,8 @@ class TapeBuilder {
         TapeInput in{e.leaf == kNoSlot ? TapeInput::ExternalTensor : TapeInput::ArgTensor, e.leaf, s(r), nullptr, nullptr};
         if (e.leaf == kNoSlot) in.tensor = e.tensor;
         in.requires_grad = e.tensor->requires_grad;
+        in.shape = e.tensor->data.shape;
+        in.dtype = e.tensor->data.dtype;
         input(std::move(in), r);
         return;
       }

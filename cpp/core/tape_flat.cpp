@@ -11,48 +11,11 @@
 #include "errors.h"
 #include "grad_mode.h"
 #include "graph.h"
-#include "tape.h"
+#include "tape_flat.h"
 
 namespace tapegrad {
 
-struct Tape::FlatPlan {
-  std::uint32_t root = kNoSlot;            // the tensor slot of the one Tensor result that requires grad
-  std::vector<char> grad;                  // per tensor slot: its node requires grad (an edge of eager's graph)
-  std::vector<char> keep;                  // per tensor slot: an elementwise rule reads it, or it is returned
-  std::vector<char> elementwise;           // per tensor instruction: run by an array kernel, no node
-  std::vector<std::uint32_t> order;        // tensor instructions with an edge, in eager's visiting order from root
-  std::vector<std::uint32_t> grad_inputs;  // indices into inputs: the tensor inputs that require grad, in order
-  std::vector<char> input_slot;            // per tensor slot: an input's
-  std::vector<char> pooled;                // per tensor slot: small, computed here: its buffers are reused
-  std::vector<char> fast;                  // per tensor instruction: an elementwise op the raw kernels may run
-};
-
 namespace {
-
-// Buffers up to this size are reused from call to call: above it a kernel's
-// work dwarfs an allocation, and a pool would hold large arrays while idle.
-constexpr std::int64_t kPooledBytes = 64 * 1024;
-
-// buf can take the next result: it exists and nothing but the pool holds it.
-bool reusable(const Array& buf) { return buf.storage != nullptr && buf.storage.use_count() == 1; }
-
-// The pool keeps `fresh` as the slot's buffer: a whole contiguous array no one else holds.
-void adopt(Array& buf, const Array& fresh) {
-  if (buf.storage == fresh.storage || fresh.storage.use_count() != 1 || fresh.offset != 0 || !fresh.is_contiguous()) return;
-  buf = fresh;
-}
-
-// x can be read by a raw kernel of n elements of `like`'s dtype and shape.
-// (Same element count and contiguous: the shapes can differ only by leading
-// 1s, as a tape's operands broadcast to its output, so elements pair up in order.)
-bool raw_operand(const Array& x, const Array& like, std::int64_t n) {
-  return x.storage != nullptr && x.dtype == like.dtype && x.numel() == n && x.is_contiguous();
-}
-
-// buf, made to hold a result of like's shape and dtype unless it can be reused.
-void ready(Array& buf, const Array& like) {
-  if (!reusable(buf) || buf.dtype != like.dtype || buf.shape != like.shape) buf = empty(like.shape, like.dtype);
-}
 
 bool is_elementwise(Op op) {
   const OpKind k = op_info(op).kind;
@@ -129,7 +92,6 @@ TensorPtr to_slot(TensorPtr g, const TensorPtr& p) {
   return g;
 }
 
-bool present(const Array& g) { return g.storage != nullptr; }
 bool present(const TensorPtr& g) { return g != nullptr; }
 
 // sum += share, as eager's sweep adds the paths into a node
@@ -168,7 +130,6 @@ void Tape::plan_flat() {
   pl->keep.assign(tensor_slots, 0);
   pl->input_slot.assign(tensor_slots, 0);
   pl->elementwise.assign(tensors.size(), 0);
-  pl->fast.assign(tensors.size(), 0);
   std::vector<char> held(tensor_slots, 0);
   for (std::uint32_t k = 0; k < inputs.size(); ++k) {
     const TapeInput& in = inputs[k];
@@ -187,8 +148,6 @@ void Tape::plan_flat() {
     if (ti.kind == TensorInstr::Op) {
       pl->grad[ti.out] = ti.tmpl->requires_grad && !ti.no_grad;
       pl->elementwise[k] = is_elementwise(ti.tmpl->op);
-      const OpKind kind = op_info(ti.tmpl->op).kind;
-      pl->fast[k] = pl->pooled[ti.out] && is_float(shape.dtype) && (kind == OpKind::Unary || kind == OpKind::Binary);
     } else {
       pl->grad[ti.out] = ti.requires_grad;
     }
@@ -228,6 +187,7 @@ void Tape::plan_flat() {
     if (sv == Saves::Input || sv == Saves::Inputs || sv == Saves::InputsOutput)
       for (std::uint32_t p : ti.parents) pl->keep[p] = 1;
   }
+  pl->plan_raw(*this);
   flat_ = std::move(pl);
 }
 
@@ -254,6 +214,12 @@ bool Tape::start_flat(Replay& r) {
   for (auto* v : {&r.fwd_buf, &r.bwd_buf, &r.a, &r.grads}) v->resize(tensor_slots);  // pooled ones have the size
   for (std::uint32_t slot = 0; slot < tensor_slots; ++slot)
     if (pl.input_slot[slot]) r.a[slot] = r.t[slot]->data;
+  r.raw = true;  // the raw program runs if the inputs it reads are dense, as traced
+  for (std::uint32_t slot : pl.raw_inputs) {
+    const Array& x = r.a[slot];
+    const Array& like = pl.like[slot];
+    r.raw = r.raw && x.dtype == like.dtype && x.shape == like.shape && x.is_contiguous();
+  }
   return true;
 }
 
@@ -261,7 +227,7 @@ void Tape::run_flat(Replay& r, std::uint32_t k) const {
   const TensorInstr& ti = tensors[k];
   switch (ti.kind) {
     case TensorInstr::Op: {
-      if (flat_->fast[k] && run_raw(r, ti)) return;
+      if (r.raw && flat_->raw[k]) return run_raw(r, ti);
       if (flat_->elementwise[k]) {
         const Array* p[2] = {&r.a[ti.parents[0]], ti.parents.size() > 1 ? &r.a[ti.parents[1]] : nullptr};
         Array& buf = r.fwd_buf[ti.out];
@@ -292,25 +258,6 @@ void Tape::run_flat(Replay& r, std::uint32_t k) const {
     case TensorInstr::Detach: r.a[ti.out] = r.a[ti.parents[0]]; return;
     default: throw std::logic_error("tape: a flat replay of an instruction it cannot run");
   }
-}
-
-// An elementwise instruction whose operands are dense and of its output's
-// shape and dtype, through the raw kernels into its slot's buffer (false:
-// not such operands, or an op those kernels leave to the Array functions).
-bool Tape::run_raw(Replay& r, const TensorInstr& ti) const {
-  const Array& like = ti.tmpl->data;  // the output's shape and dtype
-  const Array& x = r.a[ti.parents[0]];
-  const bool binary = ti.parents.size() == 2;
-  const std::int64_t n = like.numel();
-  if (!raw_operand(x, like, n) || (binary && !raw_operand(r.a[ti.parents[1]], like, n))) return false;
-  Array& buf = r.fwd_buf[ti.out];
-  ready(buf, like);
-  const TensorNode& t = *ti.tmpl;
-  if (!(binary ? binary_raw(t.op, like.dtype, x.ptr(), r.a[ti.parents[1]].ptr(), buf.ptr(), n)
-               : unary_raw(t.op, like.dtype, x.ptr(), buf.ptr(), n, t.k, t.k2)))
-    return false;
-  r.a[ti.out] = buf;
-  return true;
 }
 
 void Tape::end_flat(Replay& r) const {
@@ -380,7 +327,6 @@ void Tape::flat_shares(Replay& r, std::uint32_t k, const Array& g, const std::ve
     if (!flat_->grad[p]) continue;
     Array& buf = r.bwd_buf[p];
     const bool into_buf = flat_->pooled[p] && !present(grads[p]);
-    if (flat_->fast[k] && raw_share(r, ti, static_cast<int>(i), g, into_buf ? &buf : nullptr, out[i])) continue;
     if (into_buf && reusable(buf)) {
       ReuseBuffer reuse(buf);
       out[i] = elementwise_share(ti, static_cast<int>(i), g, r);
@@ -389,35 +335,6 @@ void Tape::flat_shares(Replay& r, std::uint32_t k, const Array& g, const std::ve
       if (flat_->pooled[p]) adopt(buf, out[i]);
     }
   }
-}
-
-// Parent i's share through the raw kernels (false: they do not apply), into
-// *buf when given (made or reused), else into a new array.
-bool Tape::raw_share(Replay& r, const TensorInstr& ti, int i, const Array& g, Array* buf, Array& out) const {
-  const TensorNode& t = *ti.tmpl;
-  const Saves sv = op_info(t.op).saves;
-  const Array& like = r.a[ti.out];
-  const std::int64_t n = like.numel();
-  if (!raw_operand(g, like, n)) return false;
-  const bool unary = op_info(t.op).kind == OpKind::Unary;
-  const Array* s[3] = {nullptr, nullptr, nullptr};  // what the rule reads: saved values, all dense
-  if (unary) {
-    s[0] = sv == Saves::Output ? &like : &r.a[ti.parents[0]];
-  } else {
-    if (sv != Saves::Inputs && sv != Saves::InputsOutput) return false;  // a pass-through rule
-    s[0] = &r.a[ti.parents[0]];
-    s[1] = &r.a[ti.parents[1]];
-    s[2] = sv == Saves::InputsOutput ? &like : &g;
-  }
-  for (const Array* a : s)
-    if (a != nullptr && !raw_operand(*a, like, n)) return false;
-  Array fresh;
-  Array& dst = buf != nullptr ? *buf : fresh;
-  ready(dst, like);
-  const bool done = unary ? unary_grad_raw(t.op, like.dtype, g.ptr(), s[0]->ptr(), dst.ptr(), n, t.k, t.k2)
-                          : binary_grad_raw(t.op, i, like.dtype, g.ptr(), s[0]->ptr(), s[1]->ptr(), s[2]->ptr(), dst.ptr(), n);
-  if (done) out = dst;
-  return done;
 }
 
 std::vector<Array> Tape::flat_backward(Replay& r, const Array& g) const {
@@ -430,11 +347,13 @@ std::vector<Array> Tape::flat_backward(Replay& r, const Array& g) const {
     }
   } empty_after{grads};
   std::vector<Array> share;
+  const bool anomaly = is_anomaly_enabled();
   grads[pl.root] = g;
   for (std::uint32_t k : pl.order) {
     const TensorInstr& ti = tensors[k];
     const Array gk = std::move(grads[ti.out]);
     if (!present(gk)) continue;  // nothing reached it (an integer index's rule hands none)
+    if (r.raw && pl.raw[k] && !anomaly && raw_shares(r, ti, gk, grads)) continue;
     flat_shares(r, k, gk, grads, share);
     if (is_anomaly_enabled()) anomaly_check(pl.elementwise[k] ? *ti.tmpl : *r.nodes[k], gk, share);
     for (std::size_t i = 0; i < ti.parents.size(); ++i) {
