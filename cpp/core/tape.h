@@ -123,6 +123,11 @@ struct Replay {
   // into, handed from call to call through the tape's pool.
   std::vector<Array> fwd_buf, bwd_buf;
   std::vector<Array> grads;  // the reverse sweep's, per tensor slot (all empty between sweeps)
+  std::vector<void*> ptr;    // raw: the memory of each slot the raw program reads or writes
+  // raw, in a sweep: per slot, where its gradient is (0 nowhere yet, 1 in its
+  // buffer at bptr, 2 in grads), and its buffer's memory
+  std::vector<char> gstate;
+  std::vector<void*> bptr;
   ~Replay();
 };
 using ReplayPtr = std::shared_ptr<Replay>;
@@ -203,11 +208,17 @@ class Tape : public std::enable_shared_from_this<Tape> {
                    std::vector<Array>& out) const;
   // the raw program (tape_raw.cpp): an instruction's forward, and its
   // parents' shares added into their gradients (false: g is not dense)
-  void run_raw(Replay& r, const TensorInstr& ti) const;
-  bool raw_shares(Replay& r, const TensorInstr& ti, const Array& g, std::vector<Array>& grads) const;
+  void start_raw(Replay& r) const;  // the memory of the raw program's slots, its buffers made ready
+  void run_raw(Replay& r, std::uint32_t k) const;
+  void raw_backward(Replay& r, std::uint32_t k, std::vector<Array>& grads) const;
+  void start_raw_sweep(Replay& r) const;
+  // a non-raw instruction is about to read or add into slot p's gradient: into grads[p] if in its buffer
+  void grad_as_array(Replay& r, std::uint32_t p) const;
   std::shared_ptr<const FlatPlan> flat_;
   struct FlatBuffers {
     std::vector<Array> fwd, bwd, a, grads;  // a Replay's, all but the buffers empty
+    std::vector<void*> ptr, bptr;
+    std::vector<char> gstate;
   };
   std::vector<FlatBuffers> flat_pool_;  // under mutex_
 

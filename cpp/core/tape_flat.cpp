@@ -208,10 +208,16 @@ bool Tape::start_flat(Replay& r) {
       r.bwd_buf = std::move(b.bwd);
       r.a = std::move(b.a);
       r.grads = std::move(b.grads);
+      r.ptr = std::move(b.ptr);
+      r.bptr = std::move(b.bptr);
+      r.gstate = std::move(b.gstate);
       flat_pool_.pop_back();
     }
   }
   for (auto* v : {&r.fwd_buf, &r.bwd_buf, &r.a, &r.grads}) v->resize(tensor_slots);  // pooled ones have the size
+  r.ptr.resize(tensor_slots);
+  r.bptr.resize(tensor_slots);
+  r.gstate.resize(tensor_slots);
   for (std::uint32_t slot = 0; slot < tensor_slots; ++slot)
     if (pl.input_slot[slot]) r.a[slot] = r.t[slot]->data;
   r.raw = true;  // the raw program runs if the inputs it reads are dense, as traced
@@ -220,6 +226,7 @@ bool Tape::start_flat(Replay& r) {
     const Array& like = pl.like[slot];
     r.raw = r.raw && x.dtype == like.dtype && x.shape == like.shape && x.is_contiguous();
   }
+  if (r.raw) start_raw(r);
   return true;
 }
 
@@ -227,7 +234,7 @@ void Tape::run_flat(Replay& r, std::uint32_t k) const {
   const TensorInstr& ti = tensors[k];
   switch (ti.kind) {
     case TensorInstr::Op: {
-      if (r.raw && flat_->raw[k]) return run_raw(r, ti);
+      if (r.raw && flat_->step_of[k] != kNoSlot) return run_raw(r, k);
       if (flat_->elementwise[k]) {
         const Array* p[2] = {&r.a[ti.parents[0]], ti.parents.size() > 1 ? &r.a[ti.parents[1]] : nullptr};
         Array& buf = r.fwd_buf[ti.out];
@@ -277,7 +284,9 @@ void Tape::give_flat_buffers(Replay& r) {
   if (r.fwd_buf.size() != tensor_slots || r.grads.size() != tensor_slots) return;
   std::lock_guard<std::mutex> lock(mutex_);
   if (flat_pool_.size() < 2)
-    flat_pool_.push_back(FlatBuffers{std::move(r.fwd_buf), std::move(r.bwd_buf), std::move(r.a), std::move(r.grads)});
+    flat_pool_.push_back(
+        FlatBuffers{std::move(r.fwd_buf), std::move(r.bwd_buf), std::move(r.a), std::move(r.grads), std::move(r.ptr),
+                    std::move(r.bptr), std::move(r.gstate)});
 }
 
 TensorPtr Tape::tensor_result(const ReplayPtr& r, std::uint32_t output) {
@@ -326,13 +335,14 @@ void Tape::flat_shares(Replay& r, std::uint32_t k, const Array& g, const std::ve
     const std::uint32_t p = ti.parents[i];
     if (!flat_->grad[p]) continue;
     Array& buf = r.bwd_buf[p];
-    const bool into_buf = flat_->pooled[p] && !present(grads[p]);
+    const bool pool = flat_->pooled[p] && !(r.raw && flat_->bufferable[p]);  // the raw sweep's own buffer
+    const bool into_buf = pool && !present(grads[p]);
     if (into_buf && reusable(buf)) {
       ReuseBuffer reuse(buf);
       out[i] = elementwise_share(ti, static_cast<int>(i), g, r);
     } else {
       out[i] = elementwise_share(ti, static_cast<int>(i), g, r);
-      if (flat_->pooled[p]) adopt(buf, out[i]);
+      if (pool) adopt(buf, out[i]);
     }
   }
 }
@@ -342,23 +352,36 @@ std::vector<Array> Tape::flat_backward(Replay& r, const Array& g) const {
   std::vector<Array>& grads = r.grads;  // all empty: a sweep leaves none behind, even one that throws
   struct Empty {
     std::vector<Array>& v;
+    std::vector<char>& state;
     ~Empty() {
       for (Array& x : v) x.storage.reset();
+      std::fill(state.begin(), state.end(), 0);
     }
-  } empty_after{grads};
+  } empty_after{grads, r.gstate};
+  if (r.raw) start_raw_sweep(r);
   std::vector<Array> share;
-  const bool anomaly = is_anomaly_enabled();
   grads[pl.root] = g;
+  r.gstate[pl.root] = 2;
   for (std::uint32_t k : pl.order) {
     const TensorInstr& ti = tensors[k];
+    if (r.raw && pl.step_of[k] != kNoSlot) {
+      raw_backward(r, k, grads);
+      continue;
+    }
+    if (r.raw) {
+      grad_as_array(r, ti.out);
+      for (std::uint32_t p : ti.parents) grad_as_array(r, p);
+    }
     const Array gk = std::move(grads[ti.out]);
     if (!present(gk)) continue;  // nothing reached it (an integer index's rule hands none)
-    if (r.raw && pl.raw[k] && !anomaly && raw_shares(r, ti, gk, grads)) continue;
     flat_shares(r, k, gk, grads, share);
     if (is_anomaly_enabled()) anomaly_check(pl.elementwise[k] ? *ti.tmpl : *r.nodes[k], gk, share);
     for (std::size_t i = 0; i < ti.parents.size(); ++i) {
       const std::uint32_t p = ti.parents[i];
-      if (i < share.size() && present(share[i]) && pl.grad[p]) accumulate(grads[p], to_slot(std::move(share[i]), r.a[p]));
+      if (i < share.size() && present(share[i]) && pl.grad[p]) {
+        accumulate(grads[p], to_slot(std::move(share[i]), r.a[p]));
+        r.gstate[p] = 2;
+      }
     }
   }
   std::vector<Array> out;

@@ -22,10 +22,27 @@ struct Tape::FlatPlan {
   // The raw program (tape_raw.cpp): per tensor slot its shape and dtype as
   // traced (an Array without storage) where known; per instruction whether
   // it runs on raw memory; the input slots a call must find dense to run it.
+  struct RawStep {
+    Op op;
+    DType dt;
+    Saves saves;
+    bool binary;
+    std::int8_t pass[2];  // a Binary rule's shares: g (1), -g (-1), computed (0)
+    std::uint32_t a, b, out;
+    std::int64_t n;
+    double k, k2;
+  };
   std::vector<Array> like;
-  std::vector<char> raw;
-  std::vector<std::uint32_t> raw_inputs;
+  std::vector<RawStep> steps;                 // the raw instructions, in tape order
+  std::vector<std::uint32_t> step_of;         // per tensor instruction: its step, or kNoSlot
+  std::vector<std::uint32_t> raw_inputs;      // input slots the steps read
+  std::vector<std::uint32_t> raw_outs;        // slots the steps write
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> raw_consts;  // (slot, instruction): constants they read
+  std::vector<char> as_array;                 // per slot a step writes: read as an Array too (r.a)
+  std::vector<char> bufferable;               // per slot: its gradient may be summed in its buffer (raw)
+  std::vector<std::uint32_t> bwd_slots;       // those slots
   void plan_raw(const Tape& t);
+  void plan_arrays(const Tape& t);
 };
 
 // Buffers up to this size are reused from call to call: above it a kernel's

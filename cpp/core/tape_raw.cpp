@@ -2,9 +2,11 @@
 // elementwise instructions whose operands are dense arrays of the output's
 // shape and float dtype, decided once per tape, run the kernels' loops on raw
 // memory (kernels.h, unary_raw ... binary_grad_raw) into the slots' pooled
-// buffers, forward and backward: no Array is made or checked per instruction.
+// buffers, forward and backward. A step is a few packed numbers and a slot's
+// memory one pointer: no Array is made, copied or checked per instruction.
 #include <cstring>
 
+#include "grad_mode.h"
 #include "kernels.h"
 #include "tape_flat.h"
 
@@ -30,8 +32,10 @@ Array shape_only(const Shape& shape, DType dtype) {
 
 void Tape::FlatPlan::plan_raw(const Tape& t) {
   like.assign(t.tensor_slots, Array());
-  raw.assign(t.tensors.size(), 0);
+  step_of.assign(t.tensors.size(), kNoSlot);
+  bufferable.assign(t.tensor_slots, 0);
   std::vector<char> dense(t.tensor_slots, 0), listed(t.tensor_slots, 0);
+  std::vector<std::uint32_t> const_of(t.tensor_slots, kNoSlot);
   for (const TapeInput& in : t.inputs) {
     if (in.kind != TapeInput::ArgTensor && in.kind != TapeInput::ExternalTensor) continue;
     like[in.slot] = shape_only(in.shape, in.dtype);
@@ -44,83 +48,166 @@ void Tape::FlatPlan::plan_raw(const Tape& t) {
     like[ti.out] = shape_only(data.shape, data.dtype);
     if (ti.kind == TensorInstr::Const) {  // its data is the slot's array at every call
       dense[ti.out] = data.storage != nullptr && is_float(data.dtype) && data.is_contiguous();
+      const_of[ti.out] = k;
       continue;
     }
-    if (ti.kind != TensorInstr::Op || !elementwise[k] || !pooled[ti.out] || !is_float(data.dtype) || !raw_op(ti.tmpl->op))
-      continue;
+    const Op op = ti.tmpl->op;
+    if (ti.kind != TensorInstr::Op || !elementwise[k] || !pooled[ti.out] || !is_float(data.dtype) || !raw_op(op)) continue;
     bool ok = true;
-    for (std::uint32_t p : ti.parents)
-      ok = ok && dense[p] && like[p].dtype == data.dtype && like[p].shape == data.shape;
+    for (std::uint32_t p : ti.parents) ok = ok && dense[p] && like[p].dtype == data.dtype && like[p].shape == data.shape;
     if (!ok) continue;
-    raw[k] = dense[ti.out] = 1;
-    for (std::uint32_t p : ti.parents)
-      if (input_slot[p] && !listed[p]) {
-        listed[p] = 1;
-        raw_inputs.push_back(p);
+    RawStep s{op, data.dtype, op_info(op).saves, ti.parents.size() == 2, {0, 0}, ti.parents[0],
+              ti.parents.size() == 2 ? ti.parents[1] : kNoSlot, ti.out, data.numel(), ti.tmpl->k, ti.tmpl->k2};
+    if (s.binary)
+      for (int i = 0; i < 2; ++i) s.pass[i] = static_cast<std::int8_t>(binary_pass(op, i));
+    step_of[k] = static_cast<std::uint32_t>(steps.size());
+    steps.push_back(s);
+    dense[ti.out] = 1;
+    raw_outs.push_back(ti.out);
+    for (std::uint32_t p : ti.parents) {
+      if (grad[p] && pooled[p] && !input_slot[p] && !bufferable[p]) {
+        bufferable[p] = 1;
+        bwd_slots.push_back(p);
       }
+      if (listed[p]) continue;
+      listed[p] = 1;
+      if (input_slot[p]) raw_inputs.push_back(p);
+      else if (const_of[p] != kNoSlot) raw_consts.emplace_back(p, const_of[p]);
+    }
+  }
+  plan_arrays(t);
+}
+
+// The slots a step writes that something else reads as an Array: another
+// instruction, a scalar instruction (item(), a guard), or the caller (a result).
+void Tape::FlatPlan::plan_arrays(const Tape& t) {
+  as_array.assign(t.tensor_slots, 0);
+  for (std::uint32_t k = 0; k < t.tensors.size(); ++k) {
+    if (step_of[k] != kNoSlot) continue;
+    const TensorInstr& ti = t.tensors[k];
+    for (std::uint32_t p : ti.parents) as_array[p] = 1;
+    for (const auto& src : ti.id_sources) as_array[src.second] = 1;
+  }
+  for (const Instr& i : t.code)
+    if (i.code == code_of(Tc::Item) || i.code == code_of(Tc::GuardTensor)) as_array[i.a] = 1;
+  for (const TapeOutput& o : t.outputs)
+    if (o.kind == TapeOutput::Tensor) as_array[o.slot] = 1;
+}
+
+void Tape::start_raw(Replay& r) const {
+  const FlatPlan& pl = *flat_;
+  for (std::uint32_t slot : pl.raw_outs) {
+    Array& buf = r.fwd_buf[slot];  // only ever this slot's shape and dtype
+    if (!reusable(buf)) buf = empty(pl.like[slot].shape, pl.like[slot].dtype);
+    r.ptr[slot] = buf.ptr();
+  }
+  for (std::uint32_t slot : pl.raw_inputs) r.ptr[slot] = r.a[slot].ptr();
+  for (const auto& [slot, k] : pl.raw_consts) r.ptr[slot] = tensors[k].tmpl->data.ptr();
+}
+
+void Tape::run_raw(Replay& r, std::uint32_t k) const {
+  const FlatPlan::RawStep& s = flat_->steps[flat_->step_of[k]];
+  void* const* ptr = r.ptr.data();
+  if (s.binary) binary_raw(s.op, s.dt, ptr[s.a], ptr[s.b], ptr[s.out], s.n);
+  else unary_raw(s.op, s.dt, ptr[s.a], ptr[s.out], s.n, s.k, s.k2);
+  if (flat_->as_array[s.out]) r.a[s.out] = r.fwd_buf[s.out];
+}
+
+void Tape::start_raw_sweep(Replay& r) const {
+  const FlatPlan& pl = *flat_;
+  for (std::uint32_t slot : pl.bwd_slots) {
+    Array& buf = r.bwd_buf[slot];
+    if (!reusable(buf) || buf.dtype != pl.like[slot].dtype || buf.shape != pl.like[slot].shape)
+      buf = empty(pl.like[slot].shape, pl.like[slot].dtype);
+    r.bptr[slot] = buf.ptr();
   }
 }
 
-void Tape::run_raw(Replay& r, const TensorInstr& ti) const {
-  const Array& like = flat_->like[ti.out];
-  Array& buf = r.fwd_buf[ti.out];  // only ever this slot's shape and dtype
-  if (!reusable(buf)) buf = empty(like.shape, like.dtype);
-  const TensorNode& t = *ti.tmpl;
-  const std::int64_t n = buf.numel();
-  if (ti.parents.size() == 2)
-    binary_raw(t.op, like.dtype, r.a[ti.parents[0]].ptr(), r.a[ti.parents[1]].ptr(), buf.ptr(), n);
-  else
-    unary_raw(t.op, like.dtype, r.a[ti.parents[0]].ptr(), buf.ptr(), n, t.k, t.k2);
-  r.a[ti.out] = buf;
+void Tape::grad_as_array(Replay& r, std::uint32_t p) const {
+  if (r.gstate[p] != 1) return;
+  r.grads[p] = r.bwd_buf[p];  // now held twice: no rule computes into it, sums make new arrays
+  r.gstate[p] = 2;
 }
 
-// Each parent's share, as eager's rule computes it (unary_backward,
-// binary_backward), into the parent's buffer when it is the first to reach
-// it, else added into its gradient: sum + share, as eager's sweep adds.
-bool Tape::raw_shares(Replay& r, const TensorInstr& ti, const Array& g, std::vector<Array>& grads) const {
-  const Array& like = flat_->like[ti.out];
-  const std::int64_t n = like.numel();
-  if (g.dtype != like.dtype || g.numel() != n || !g.is_contiguous()) return false;
-  const TensorNode& t = *ti.tmpl;
-  const DType dt = like.dtype;
-  const Saves sv = op_info(t.op).saves;
-  const bool unary = ti.parents.size() == 1;
-  for (std::size_t i = 0; i < ti.parents.size(); ++i) {
-    const std::uint32_t p = ti.parents[i];
-    if (!flat_->grad[p]) continue;
-    Array& buf = r.bwd_buf[p];
-    const bool first = !present(grads[p]);
-    Array dst;
-    if (first && reusable(buf)) {
-      dst = buf;
-    } else {
-      dst = empty(like.shape, dt);
-      if (first) buf = dst;
-    }
-    if (unary) {
-      if (t.op == Op::Neg) unary_raw(Op::Neg, dt, g.ptr(), dst.ptr(), n, 0.0, 0.0);
-      else unary_grad_raw(t.op, dt, g.ptr(), (sv == Saves::Output ? r.a[ti.out] : r.a[ti.parents[0]]).ptr(), dst.ptr(), n, t.k, t.k2);
-    } else {
-      const int pass = binary_pass(t.op, static_cast<int>(i));
-      if (pass == 1) {
-        std::memcpy(dst.ptr(), g.ptr(), static_cast<std::size_t>(n) * itemsize(dt));  // eager's share is g itself
-      } else if (pass == -1) {
-        unary_raw(Op::Neg, dt, g.ptr(), dst.ptr(), n, 0.0, 0.0);
-      } else {
-        const bool has_in = sv == Saves::Inputs || sv == Saves::InputsOutput;
-        const void* a = has_in ? r.a[ti.parents[0]].ptr() : g.ptr();
-        const void* b = has_in ? r.a[ti.parents[1]].ptr() : g.ptr();
-        const void* o = sv == Saves::InputsOutput ? r.a[ti.out].ptr() : g.ptr();
-        binary_grad_raw(t.op, static_cast<int>(i), dt, g.ptr(), a, b, o, dst.ptr(), n);
-      }
-    }
-    if (first) grads[p] = std::move(dst);
-    else if (grads[p].storage == buf.storage && buf.storage.use_count() == 2)  // the pool's and this sweep's only
-      binary_raw(Op::Add, dt, grads[p].ptr(), dst.ptr(), grads[p].ptr(), n);
-    else
-      grads[p] = add(grads[p], dst);
+namespace {
+
+// The share of parent i of raw step s, from upstream gradient g, into dst: what
+// eager's rule computes (unary_backward, binary_backward).
+void raw_share(const Tape::FlatPlan::RawStep& s, int i, const void* g, void* const* ptr, void* dst) {
+  if (!s.binary) {
+    if (s.op == Op::Neg) unary_raw(Op::Neg, s.dt, g, dst, s.n, 0.0, 0.0);
+    else unary_grad_raw(s.op, s.dt, g, ptr[s.saves == Saves::Output ? s.out : s.a], dst, s.n, s.k, s.k2);
+  } else if (s.pass[i] == 1) {
+    std::memcpy(dst, g, static_cast<std::size_t>(s.n) * itemsize(s.dt));  // eager's share is g itself
+  } else if (s.pass[i] == -1) {
+    unary_raw(Op::Neg, s.dt, g, dst, s.n, 0.0, 0.0);
+  } else {
+    const bool has_in = s.saves == Saves::Inputs || s.saves == Saves::InputsOutput;
+    binary_grad_raw(s.op, i, s.dt, g, has_in ? ptr[s.a] : g, has_in ? ptr[s.b] : g,
+                    s.saves == Saves::InputsOutput ? ptr[s.out] : g, dst, s.n);
   }
-  return true;
+}
+
+}  // namespace
+
+// Step k's backward: each parent's share computed straight into the parent's
+// buffer when it is the first to reach it (mode 1), or into a new array then
+// added into the buffer in place (2) or into grads (3): sum + share, in
+// eager's order. A gradient lives in its buffer (gstate 1) until a non-raw
+// instruction reads it (grad_as_array).
+void Tape::raw_backward(Replay& r, std::uint32_t k, std::vector<Array>& grads) const {
+  const FlatPlan& pl = *flat_;
+  const FlatPlan::RawStep& s = pl.steps[pl.step_of[k]];
+  const char state = r.gstate[s.out];
+  if (state == 0) return;  // nothing reached it
+  Array g;  // the upstream gradient as an Array (in grads, or for anomaly's check)
+  const void* gp;
+  if (state == 1) {
+    gp = r.bptr[s.out];
+  } else {
+    g = std::move(grads[s.out]);
+    if (g.dtype != s.dt || g.numel() != s.n) throw std::logic_error("tape: a gradient of another shape or dtype");
+    if (!g.is_contiguous()) g = contiguous(g);  // sum's backward hands on a broadcast one
+    gp = g.ptr();
+  }
+  r.gstate[s.out] = 0;
+  const bool anomaly = is_anomaly_enabled();
+  const std::uint32_t parent[2] = {s.a, s.b};
+  const int m = s.binary ? 2 : 1;
+  Array fresh[2];
+  char mode[2] = {0, 0};
+  for (int i = 0; i < m; ++i) {
+    const std::uint32_t p = parent[i];
+    if (!pl.grad[p]) continue;
+    const bool buffered = pl.bufferable[p] && !anomaly;
+    void* dst;
+    if (buffered && r.gstate[p] == 0 && !(i == 1 && s.a == s.b)) {
+      mode[i] = 1;
+      dst = r.bptr[p];
+    } else {
+      fresh[i] = empty(pl.like[s.out].shape, s.dt);
+      mode[i] = buffered && r.gstate[p] == 1 ? 2 : 3;
+      dst = fresh[i].ptr();
+    }
+    raw_share(s, i, gp, r.ptr.data(), dst);
+  }
+  if (anomaly) {
+    if (state == 1) g = r.bwd_buf[s.out];
+    anomaly_check(*tensors[k].tmpl, g, std::vector<Array>(fresh, fresh + m));
+  }
+  for (int i = 0; i < m; ++i) {
+    const std::uint32_t p = parent[i];
+    if (mode[i] == 1) {
+      r.gstate[p] = 1;
+    } else if (mode[i] == 2) {
+      binary_raw(Op::Add, s.dt, r.bptr[p], fresh[i].ptr(), r.bptr[p], s.n);
+    } else if (mode[i] == 3) {
+      grad_as_array(r, p);
+      Array& sum = grads[p];
+      sum = present(sum) ? add(sum, fresh[i]) : std::move(fresh[i]);
+      r.gstate[p] = 2;
+    }
+  }
 }
 
 }  // namespace tapegrad
