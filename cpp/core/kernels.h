@@ -35,6 +35,16 @@ bool vector_op(Op op);  // one of those ops
 // the same bits, without an Array (a compiled tape's flat replay, Note [Flat
 // replay]). False, nothing written, for what they do not cover: int64, the
 // vector activations, a binary rule's pass-through (g or -g itself).
+// The same loops as function pointers (null where not covered), for a caller
+// that picks them once and calls them many times.
+using UnaryRawFn = void (*)(const void* x, void* out, std::int64_t n, double k, double k2);
+using BinaryRawFn = void (*)(const void* x, const void* y, void* out, std::int64_t n);
+using UnaryGradRawFn = void (*)(const void* g, const void* s, void* out, std::int64_t n, double k, double k2);
+using BinaryGradRawFn = void (*)(const void* g, const void* a, const void* b, const void* o, void* out, std::int64_t n);
+UnaryRawFn unary_raw_fn(Op op, DType dt);
+BinaryRawFn binary_raw_fn(Op op, DType dt);
+UnaryGradRawFn unary_grad_raw_fn(Op op, DType dt);
+BinaryGradRawFn binary_grad_raw_fn(Op op, int which, DType dt);
 bool unary_raw(Op op, DType dt, const void* x, void* out, std::int64_t n, double k, double k2);
 bool binary_raw(Op op, DType dt, const void* x, const void* y, void* out, std::int64_t n);
 bool unary_grad_raw(Op op, DType dt, const void* g, const void* s, void* out, std::int64_t n, double k, double k2);

@@ -236,83 +236,124 @@ Array binary_grad(Op op, int which, const Array& g, const Array& a, const Array&
 
 namespace {
 
-template <class Body>
-bool on_float(DType dt, Body&& body) {
-  if (dt == DType::F32) body(float{});
-  else if (dt == DType::F64) body(double{});
-  else return false;
-  return true;
+template <vmath::Fn F, class T>
+void vector_loop(const void* x, void* out, std::int64_t n, double, double) {
+  vmath::apply(F, static_cast<const T*>(x), static_cast<T*>(out), static_cast<std::size_t>(n));
+}
+
+template <class R, class T>
+void unary_loop(const void* x, void* out, std::int64_t n, double k, double k2) {
+  const T* px = static_cast<const T*>(x);
+  T* o = static_cast<T*>(out);
+  for (std::int64_t i = 0; i < n; ++i) o[i] = rules::forward1<R>(px[i], k, k2);
+}
+
+template <class R, class T>
+void binary_loop(const void* x, const void* y, void* out, std::int64_t n) {
+  const T *px = static_cast<const T*>(x), *py = static_cast<const T*>(y);
+  T* o = static_cast<T*>(out);
+  for (std::int64_t i = 0; i < n; ++i) o[i] = R::f(px[i], py[i]);
+}
+
+template <class R, class T>
+void unary_grad_loop(const void* g, const void* s, void* out, std::int64_t n, double k, double k2) {
+  const T *pg = static_cast<const T*>(g), *ps = static_cast<const T*>(s);
+  T* o = static_cast<T*>(out);
+  for (std::int64_t i = 0; i < n; ++i) o[i] = pg[i] * rules::local1<R>(ps[i], k, k2);
+}
+
+template <class R, int Which, class T>
+void binary_grad_loop(const void* g, const void* a, const void* b, const void* o, void* out, std::int64_t n) {
+  const T *pg = static_cast<const T*>(g), *pa = static_cast<const T*>(a), *pb = static_cast<const T*>(b);
+  const T* po = static_cast<const T*>(o);
+  T* res = static_cast<T*>(out);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const rules::Pair<T> d = R::d(pa[i], pb[i], po[i]);
+    res[i] = pg[i] * (Which == 0 ? d.da : d.db);
+  }
+}
+
+// the float or the double instance, by dtype (null for int64)
+template <class Fn>
+Fn by_dtype(DType dt, Fn f32, Fn f64) {
+  return dt == DType::F32 ? f32 : dt == DType::F64 ? f64 : nullptr;
+}
+
+template <vmath::Fn F>
+UnaryRawFn vector_fn_of(DType dt) {
+  return by_dtype<UnaryRawFn>(dt, &vector_loop<F, float>, &vector_loop<F, double>);
 }
 
 }  // namespace
 
-bool unary_raw(Op op, DType dt, const void* x, void* out, std::int64_t n, double k, double k2) {
+UnaryRawFn unary_raw_fn(Op op, DType dt) {
   vmath::Fn vf;
-  if (vector_fn(op, vf))
-    return on_float(dt, [&](auto t) {
-      using T = decltype(t);
-      vmath::apply(vf, static_cast<const T*>(x), static_cast<T*>(out), static_cast<std::size_t>(n));
-    });
-  if (vector_op(op) || op_info(op).kind != OpKind::Unary) return false;
-  return with_unary_rule(op, [&](auto r) {
+  if (vector_fn(op, vf)) {
+    switch (vf) {
+      case vmath::Fn::Exp: return vector_fn_of<vmath::Fn::Exp>(dt);
+      case vmath::Fn::Log: return vector_fn_of<vmath::Fn::Log>(dt);
+      case vmath::Fn::Tanh: return vector_fn_of<vmath::Fn::Tanh>(dt);
+      case vmath::Fn::Sigmoid: return vector_fn_of<vmath::Fn::Sigmoid>(dt);
+      case vmath::Fn::Erf: return vector_fn_of<vmath::Fn::Erf>(dt);
+    }
+  }
+  if (vector_op(op) || op_info(op).kind != OpKind::Unary) return nullptr;
+  return with_unary_rule(op, [&](auto r) -> UnaryRawFn {
     using R = decltype(r);
-    return on_float(dt, [&](auto t) {
-      using T = decltype(t);
-      const T* px = static_cast<const T*>(x);
-      T* o = static_cast<T*>(out);
-      for (std::int64_t i = 0; i < n; ++i) o[i] = rules::forward1<R>(px[i], k, k2);
-    });
+    return by_dtype<UnaryRawFn>(dt, &unary_loop<R, float>, &unary_loop<R, double>);
   });
+}
+
+BinaryRawFn binary_raw_fn(Op op, DType dt) {
+  if (op_info(op).kind != OpKind::Binary) return nullptr;
+  return with_binary_rule(op, [&](auto r) -> BinaryRawFn {
+    using R = decltype(r);
+    return by_dtype<BinaryRawFn>(dt, &binary_loop<R, float>, &binary_loop<R, double>);
+  });
+}
+
+UnaryGradRawFn unary_grad_raw_fn(Op op, DType dt) {
+  if (vector_op(op) || op_info(op).kind != OpKind::Unary) return nullptr;
+  return with_unary_rule(op, [&](auto r) -> UnaryGradRawFn {
+    using R = decltype(r);
+    if constexpr (rules::UnaryPass<R>::value == -1) return nullptr;
+    else return by_dtype<UnaryGradRawFn>(dt, &unary_grad_loop<R, float>, &unary_grad_loop<R, double>);
+  });
+}
+
+BinaryGradRawFn binary_grad_raw_fn(Op op, int which, DType dt) {
+  if (op_info(op).kind != OpKind::Binary) return nullptr;
+  return with_binary_rule(op, [&](auto r) -> BinaryGradRawFn {
+    using R = decltype(r);
+    if (R::kPass[which] != 0) return nullptr;
+    return which == 0 ? by_dtype<BinaryGradRawFn>(dt, &binary_grad_loop<R, 0, float>, &binary_grad_loop<R, 0, double>)
+                      : by_dtype<BinaryGradRawFn>(dt, &binary_grad_loop<R, 1, float>, &binary_grad_loop<R, 1, double>);
+  });
+}
+
+bool unary_raw(Op op, DType dt, const void* x, void* out, std::int64_t n, double k, double k2) {
+  const UnaryRawFn f = unary_raw_fn(op, dt);
+  if (f != nullptr) f(x, out, n, k, k2);
+  return f != nullptr;
 }
 
 bool binary_raw(Op op, DType dt, const void* x, const void* y, void* out, std::int64_t n) {
-  if (op_info(op).kind != OpKind::Binary) return false;
-  return with_binary_rule(op, [&](auto r) {
-    using R = decltype(r);
-    return on_float(dt, [&](auto t) {
-      using T = decltype(t);
-      const T *px = static_cast<const T*>(x), *py = static_cast<const T*>(y);
-      T* o = static_cast<T*>(out);
-      for (std::int64_t i = 0; i < n; ++i) o[i] = R::f(px[i], py[i]);
-    });
-  });
+  const BinaryRawFn f = binary_raw_fn(op, dt);
+  if (f != nullptr) f(x, y, out, n);
+  return f != nullptr;
 }
 
 bool unary_grad_raw(Op op, DType dt, const void* g, const void* s, void* out, std::int64_t n, double k, double k2) {
-  if (vector_op(op) || op_info(op).kind != OpKind::Unary) return false;
-  return with_unary_rule(op, [&](auto r) {
-    using R = decltype(r);
-    if constexpr (rules::UnaryPass<R>::value == -1) {
-      return false;
-    } else {
-      return on_float(dt, [&](auto t) {
-        using T = decltype(t);
-        const T *pg = static_cast<const T*>(g), *ps = static_cast<const T*>(s);
-        T* o = static_cast<T*>(out);
-        for (std::int64_t i = 0; i < n; ++i) o[i] = pg[i] * rules::local1<R>(ps[i], k, k2);
-      });
-    }
-  });
+  const UnaryGradRawFn f = unary_grad_raw_fn(op, dt);
+  if (f != nullptr) f(g, s, out, n, k, k2);
+  return f != nullptr;
 }
 
 bool binary_grad_raw(Op op, int which, DType dt, const void* g, const void* a, const void* b, const void* o, void* out,
                      std::int64_t n) {
-  if (op_info(op).kind != OpKind::Binary) return false;
-  return with_binary_rule(op, [&](auto r) {
-    using R = decltype(r);
-    if (R::kPass[which] != 0) return false;
-    return on_float(dt, [&](auto t) {
-      using T = decltype(t);
-      const T *pg = static_cast<const T*>(g), *pa = static_cast<const T*>(a), *pb = static_cast<const T*>(b);
-      const T* po = static_cast<const T*>(o);
-      T* res = static_cast<T*>(out);
-      if (which == 0) {
-        for (std::int64_t i = 0; i < n; ++i) res[i] = pg[i] * R::d(pa[i], pb[i], po[i]).da;
-      } else {
-        for (std::int64_t i = 0; i < n; ++i) res[i] = pg[i] * R::d(pa[i], pb[i], po[i]).db;
-      }
-    });
-  });
+  const BinaryGradRawFn f = binary_grad_raw_fn(op, which, dt);
+  if (f != nullptr) f(g, a, b, o, out, n);
+  return f != nullptr;
 }
 
 int binary_pass(Op op, int which) {

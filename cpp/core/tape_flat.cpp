@@ -231,10 +231,10 @@ bool Tape::start_flat(Replay& r) {
 }
 
 void Tape::run_flat(Replay& r, std::uint32_t k) const {
+  if (r.raw && flat_->step_of[k] != kNoSlot) return run_raw(r, k);
   const TensorInstr& ti = tensors[k];
   switch (ti.kind) {
     case TensorInstr::Op: {
-      if (r.raw && flat_->step_of[k] != kNoSlot) return run_raw(r, k);
       if (flat_->elementwise[k]) {
         const Array* p[2] = {&r.a[ti.parents[0]], ti.parents.size() > 1 ? &r.a[ti.parents[1]] : nullptr};
         Array& buf = r.fwd_buf[ti.out];

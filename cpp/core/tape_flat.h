@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels.h"
 #include "tape.h"
 
 namespace tapegrad {
@@ -31,6 +32,11 @@ struct Tape::FlatPlan {
     std::uint32_t a, b, out;
     std::int64_t n;
     double k, k2;
+    // the loops, picked once (kernels.h)
+    UnaryRawFn unary = nullptr, neg = nullptr;
+    BinaryRawFn binary_fn = nullptr, add = nullptr;
+    UnaryGradRawFn unary_grad = nullptr;
+    BinaryGradRawFn binary_grad[2] = {nullptr, nullptr};
   };
   std::vector<Array> like;
   std::vector<RawStep> steps;                 // the raw instructions, in tape order

@@ -58,8 +58,18 @@ void Tape::FlatPlan::plan_raw(const Tape& t) {
     if (!ok) continue;
     RawStep s{op, data.dtype, op_info(op).saves, ti.parents.size() == 2, {0, 0}, ti.parents[0],
               ti.parents.size() == 2 ? ti.parents[1] : kNoSlot, ti.out, data.numel(), ti.tmpl->k, ti.tmpl->k2};
-    if (s.binary)
-      for (int i = 0; i < 2; ++i) s.pass[i] = static_cast<std::int8_t>(binary_pass(op, i));
+    s.neg = unary_raw_fn(Op::Neg, s.dt);
+    s.add = binary_raw_fn(Op::Add, s.dt);
+    if (s.binary) {
+      s.binary_fn = binary_raw_fn(op, s.dt);
+      for (int i = 0; i < 2; ++i) {
+        s.pass[i] = static_cast<std::int8_t>(binary_pass(op, i));
+        s.binary_grad[i] = binary_grad_raw_fn(op, i, s.dt);
+      }
+    } else {
+      s.unary = unary_raw_fn(op, s.dt);
+      s.unary_grad = unary_grad_raw_fn(op, s.dt);
+    }
     step_of[k] = static_cast<std::uint32_t>(steps.size());
     steps.push_back(s);
     dense[ti.out] = 1;
@@ -108,8 +118,8 @@ void Tape::start_raw(Replay& r) const {
 void Tape::run_raw(Replay& r, std::uint32_t k) const {
   const FlatPlan::RawStep& s = flat_->steps[flat_->step_of[k]];
   void* const* ptr = r.ptr.data();
-  if (s.binary) binary_raw(s.op, s.dt, ptr[s.a], ptr[s.b], ptr[s.out], s.n);
-  else unary_raw(s.op, s.dt, ptr[s.a], ptr[s.out], s.n, s.k, s.k2);
+  if (s.binary) s.binary_fn(ptr[s.a], ptr[s.b], ptr[s.out], s.n);
+  else s.unary(ptr[s.a], ptr[s.out], s.n, s.k, s.k2);
   if (flat_->as_array[s.out]) r.a[s.out] = r.fwd_buf[s.out];
 }
 
@@ -135,16 +145,16 @@ namespace {
 // eager's rule computes (unary_backward, binary_backward).
 void raw_share(const Tape::FlatPlan::RawStep& s, int i, const void* g, void* const* ptr, void* dst) {
   if (!s.binary) {
-    if (s.op == Op::Neg) unary_raw(Op::Neg, s.dt, g, dst, s.n, 0.0, 0.0);
-    else unary_grad_raw(s.op, s.dt, g, ptr[s.saves == Saves::Output ? s.out : s.a], dst, s.n, s.k, s.k2);
+    if (s.unary_grad == nullptr) s.neg(g, dst, s.n, 0.0, 0.0);  // neg's share: -g
+    else s.unary_grad(g, ptr[s.saves == Saves::Output ? s.out : s.a], dst, s.n, s.k, s.k2);
   } else if (s.pass[i] == 1) {
     std::memcpy(dst, g, static_cast<std::size_t>(s.n) * itemsize(s.dt));  // eager's share is g itself
   } else if (s.pass[i] == -1) {
-    unary_raw(Op::Neg, s.dt, g, dst, s.n, 0.0, 0.0);
+    s.neg(g, dst, s.n, 0.0, 0.0);
   } else {
     const bool has_in = s.saves == Saves::Inputs || s.saves == Saves::InputsOutput;
-    binary_grad_raw(s.op, i, s.dt, g, has_in ? ptr[s.a] : g, has_in ? ptr[s.b] : g,
-                    s.saves == Saves::InputsOutput ? ptr[s.out] : g, dst, s.n);
+    s.binary_grad[i](g, has_in ? ptr[s.a] : g, has_in ? ptr[s.b] : g, s.saves == Saves::InputsOutput ? ptr[s.out] : g,
+                     dst, s.n);
   }
 }
 
@@ -200,7 +210,7 @@ void Tape::raw_backward(Replay& r, std::uint32_t k, std::vector<Array>& grads) c
     if (mode[i] == 1) {
       r.gstate[p] = 1;
     } else if (mode[i] == 2) {
-      binary_raw(Op::Add, s.dt, r.bptr[p], fresh[i].ptr(), r.bptr[p], s.n);
+      s.add(r.bptr[p], fresh[i].ptr(), r.bptr[p], s.n);
     } else if (mode[i] == 3) {
       grad_as_array(r, p);
       Array& sum = grads[p];
