@@ -72,6 +72,11 @@ def test_chain_equals_eager(tg, strict):
 
     eager, compiled = both(tg, f, lambda i: [data(tg, (8, 8), 10 + i, requires_grad=True)])
     assert compiled == eager
+    cf = tg.compile(f)
+    cf(data(tg, (8, 8), 19, requires_grad=True)).backward()
+    for entries in cf._entries.values():
+        for e in entries:  # every elementwise op runs on raw memory (native)
+            assert getattr(e.tape, "raw_steps", 90) == 90
 
 
 def test_paths_that_meet_add_up_in_eager_order(tg, strict):
@@ -288,3 +293,38 @@ def test_training_loop_with_labels_and_an_optimizer(tg, strict):
             flat(step)
             assert step.traces == 1
     assert finals[1] == finals[0]
+
+
+def test_a_strided_input_replays_as_eager(tg, strict):
+    """The raw program needs dense inputs as traced; a transposed one takes the
+    array kernels (same signature: the same tape), with eager's bits."""
+    c = data(tg, (4, 3), 140)
+
+    def f(x):
+        y = (x * c - 0.5).tanh() * x
+        return (y * y + c).sum()
+
+    rows = []
+    cf = tg.compile(f)
+    for g in (f, cf):
+        row = []
+        for call, t in enumerate((False, True, False, True)):
+            base = data(tg, (3, 4) if t else (4, 3), 141 + call, requires_grad=True)
+            x = base.T if t else base
+            g(x).backward()
+            row.append(bits(base.grad))
+        rows.append(row)
+    flat(cf)
+    assert rows[1] == rows[0]
+
+
+def test_anomaly_inside_the_raw_program(tg, strict):
+    z = tg.tensor(np.zeros(3, np.float32))
+    cf = tg.compile(lambda x: ((x * z).log() * z).sum())  # log's backward: 0 * 1/0
+    for _ in range(2):
+        x = data(tg, (3,), 150, requires_grad=True)
+        with tg.autograd.detect_anomaly():
+            y = cf(x)
+            with pytest.raises(RuntimeError, match="detect_anomaly: the backward of op 'log'"):
+                y.backward()
+    flat(cf)

@@ -123,6 +123,7 @@ void bind_tape(py::module_& m) {
   cls.def_property_readonly("tensor_slots", [](const Tape& t) { return t.tensor_slots; });
   cls.def_property_readonly("draws", [](const Tape& t) { return t.draws; });
   cls.def_property_readonly("flat", [](const Tape& t) { return t.flat(); });
+  cls.def_property_readonly("raw_steps", [](const Tape& t) { return t.raw_steps(); });
   def_function(m, "_distinct_values", "items",
                "Whether a list or tuple holds only Values (of exactly that type), no object twice.",
                [](const Args& a) {

@@ -176,6 +176,7 @@ class Tape : public std::enable_shared_from_this<Tape> {
   struct FlatPlan;
   void plan_flat();  // at the end of the build: whether and how this tape replays flat
   bool flat() const { return flat_ != nullptr; }
+  std::size_t raw_steps() const;  // instructions of the raw program (tape_raw.cpp)
   // The Tensor result `output` (an index into outputs) of replay r.
   TensorPtr tensor_result(const ReplayPtr& r, std::uint32_t output);
   // The reverse sweep of a flat replay from its result, seeded with g: one

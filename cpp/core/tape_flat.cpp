@@ -194,8 +194,8 @@ void Tape::plan_flat() {
 bool Tape::start_flat(Replay& r) {
   if (!flat_) return false;
   const FlatPlan& pl = *flat_;
-  for (std::uint32_t slot = 0; slot < tensor_slots; ++slot)  // a flag changed since the trace: eager's nodes decide
-    if (pl.input_slot[slot] && r.t[slot]->requires_grad != static_cast<bool>(pl.grad[slot])) return false;
+  for (std::uint32_t slot : pl.input_slots)  // a flag changed since the trace: eager's nodes decide
+    if (r.t[slot]->requires_grad != static_cast<bool>(pl.grad[slot])) return false;
   for (std::size_t i = 0; i < pl.grad_inputs.size(); ++i)  // one tensor passed twice: its paths meet
     for (std::size_t j = 0; j < i; ++j)
       if (r.t[inputs[pl.grad_inputs[i]].slot] == r.t[inputs[pl.grad_inputs[j]].slot]) return false;
@@ -218,8 +218,7 @@ bool Tape::start_flat(Replay& r) {
   r.ptr.resize(tensor_slots);
   r.bptr.resize(tensor_slots);
   r.gstate.resize(tensor_slots);
-  for (std::uint32_t slot = 0; slot < tensor_slots; ++slot)
-    if (pl.input_slot[slot]) r.a[slot] = r.t[slot]->data;
+  for (std::uint32_t slot : pl.input_slots) r.a[slot] = r.t[slot]->data;
   r.raw = true;  // the raw program runs if the inputs it reads are dense, as traced
   for (std::uint32_t slot : pl.raw_inputs) {
     const Array& x = r.a[slot];
@@ -269,16 +268,23 @@ void Tape::run_flat(Replay& r, std::uint32_t k) const {
 
 void Tape::end_flat(Replay& r) const {
   const FlatPlan& pl = *flat_;
-  for (std::uint32_t slot = 0; slot < tensor_slots; ++slot) {
-    if (!pl.input_slot[slot]) r.t[slot].reset();  // holders; the nodes a rule reads stay in r.nodes
-    if (!pl.keep[slot] && !pl.input_slot[slot]) r.a[slot].storage.reset();  // its shape and dtype stay
+  for (std::uint32_t slot : pl.holder_slots) r.t[slot].reset();  // holders; the nodes a rule reads stay in r.nodes
+  if (r.raw) {
+    for (std::uint32_t slot : pl.drop_slots) r.a[slot].storage.reset();  // its shape and dtype stay
+  } else {
+    for (std::uint32_t slot = 0; slot < tensor_slots; ++slot)
+      if (!pl.keep[slot] && !pl.input_slot[slot]) r.a[slot].storage.reset();
   }
-  for (std::uint32_t k = 0; k < tensors.size(); ++k)
+  for (std::uint32_t k : pl.generic)
     if (r.nodes[k] && (tensors[k].out == kNoSlot || !pl.grad[tensors[k].out])) r.nodes[k].reset();
 }
 
 void Tape::give_flat_buffers(Replay& r) {
-  for (Array& x : r.a) x.storage.reset();  // the slots' own references: the buffers are the pool's alone again
+  if (r.raw) {
+    for (std::uint32_t slot : flat_->array_slots) r.a[slot].storage.reset();  // the buffers are the pool's alone again
+  } else {
+    for (Array& x : r.a) x.storage.reset();
+  }
   r.nodes.clear();
   r.t.clear();
   if (r.fwd_buf.size() != tensor_slots || r.grads.size() != tensor_slots) return;
@@ -353,11 +359,12 @@ std::vector<Array> Tape::flat_backward(Replay& r, const Array& g) const {
   struct Empty {
     std::vector<Array>& v;
     std::vector<char>& state;
+    const std::vector<std::uint32_t>& slots;
     ~Empty() {
-      for (Array& x : v) x.storage.reset();
+      for (std::uint32_t slot : slots) v[slot].storage.reset();
       std::fill(state.begin(), state.end(), 0);
     }
-  } empty_after{grads, r.gstate};
+  } empty_after{grads, r.gstate, pl.grad_slots};
   if (r.raw) start_raw_sweep(r);
   std::vector<Array> share;
   grads[pl.root] = g;

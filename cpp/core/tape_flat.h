@@ -49,6 +49,14 @@ struct Tape::FlatPlan {
   std::vector<std::uint32_t> bwd_slots;       // those slots
   void plan_raw(const Tape& t);
   void plan_arrays(const Tape& t);
+  // What a call touches, so that its set-up and clean-up do not walk every slot:
+  std::vector<std::uint32_t> input_slots;    // the tensor inputs' slots
+  std::vector<std::uint32_t> drop_slots;     // arrays dropped after forward (nothing reads them later)
+  std::vector<std::uint32_t> array_slots;    // slots that may hold an array (r.a)
+  std::vector<std::uint32_t> holder_slots;   // slots that may hold a node (r.t) other than an input's
+  std::vector<std::uint32_t> generic;        // instructions that record a node (r.nodes)
+  std::vector<std::uint32_t> grad_slots;     // slots that may hold a gradient
+  void plan_lists(const Tape& t);
 };
 
 // Buffers up to this size are reused from call to call: above it a kernel's

@@ -102,7 +102,31 @@ void Tape::FlatPlan::plan_arrays(const Tape& t) {
     if (i.code == code_of(Tc::Item) || i.code == code_of(Tc::GuardTensor)) as_array[i.a] = 1;
   for (const TapeOutput& o : t.outputs)
     if (o.kind == TapeOutput::Tensor) as_array[o.slot] = 1;
+  plan_lists(t);
 }
+
+void Tape::FlatPlan::plan_lists(const Tape& t) {
+  std::vector<char> raw_written(t.tensor_slots, 0), holder(t.tensor_slots, 0);
+  for (const RawStep& s : steps) raw_written[s.out] = 1;
+  for (std::uint32_t k = 0; k < t.tensors.size(); ++k) {
+    const TensorInstr& ti = t.tensors[k];
+    if (ti.kind != TensorInstr::Op || elementwise[k]) continue;
+    generic.push_back(k);
+    for (std::uint32_t p : ti.parents) holder[p] = 1;
+    for (const auto& src : ti.id_sources) holder[src.second] = 1;
+    if (ti.out != kNoSlot) holder[ti.out] = 1;
+  }
+  for (std::uint32_t slot = 0; slot < t.tensor_slots; ++slot) {
+    if (input_slot[slot]) input_slots.push_back(slot);
+    if (grad[slot]) grad_slots.push_back(slot);
+    if (holder[slot] && !input_slot[slot]) holder_slots.push_back(slot);
+    if (raw_written[slot] && !as_array[slot]) continue;
+    array_slots.push_back(slot);
+    if (!keep[slot] && !input_slot[slot]) drop_slots.push_back(slot);
+  }
+}
+
+std::size_t Tape::raw_steps() const { return flat_ ? flat_->steps.size() : 0; }
 
 void Tape::start_raw(Replay& r) const {
   const FlatPlan& pl = *flat_;
