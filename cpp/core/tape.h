@@ -211,7 +211,7 @@ class Tape : public std::enable_shared_from_this<Tape> {
   // parents' shares added into their gradients (false: g is not dense)
   void start_raw(Replay& r) const;  // the memory of the raw program's slots, its buffers made ready
   void run_raw(Replay& r, std::uint32_t k) const;
-  void raw_backward(Replay& r, std::uint32_t k, std::vector<Array>& grads) const;
+  void raw_backward(Replay& r, std::uint32_t k, std::vector<Array>& grads, bool anomaly) const;
   void start_raw_sweep(Replay& r) const;
   // a non-raw instruction is about to read or add into slot p's gradient: into grads[p] if in its buffer
   void grad_as_array(Replay& r, std::uint32_t p) const;

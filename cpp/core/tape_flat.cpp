@@ -366,13 +366,14 @@ std::vector<Array> Tape::flat_backward(Replay& r, const Array& g) const {
     }
   } empty_after{grads, r.gstate, pl.grad_slots};
   if (r.raw) start_raw_sweep(r);
+  const bool anomaly = is_anomaly_enabled();  // read once: nothing in a flat sweep runs Python
   std::vector<Array> share;
   grads[pl.root] = g;
   r.gstate[pl.root] = 2;
   for (std::uint32_t k : pl.order) {
     const TensorInstr& ti = tensors[k];
     if (r.raw && pl.step_of[k] != kNoSlot) {
-      raw_backward(r, k, grads);
+      raw_backward(r, k, grads, anomaly);
       continue;
     }
     if (r.raw) {

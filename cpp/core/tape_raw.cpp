@@ -189,11 +189,26 @@ void raw_share(const Tape::FlatPlan::RawStep& s, int i, const void* g, void* con
 // added into the buffer in place (2) or into grads (3): sum + share, in
 // eager's order. A gradient lives in its buffer (gstate 1) until a non-raw
 // instruction reads it (grad_as_array).
-void Tape::raw_backward(Replay& r, std::uint32_t k, std::vector<Array>& grads) const {
+void Tape::raw_backward(Replay& r, std::uint32_t k, std::vector<Array>& grads, bool anomaly) const {
   const FlatPlan& pl = *flat_;
   const FlatPlan::RawStep& s = pl.steps[pl.step_of[k]];
   const char state = r.gstate[s.out];
   if (state == 0) return;  // nothing reached it
+  const std::uint32_t parent[2] = {s.a, s.b};
+  const int m = s.binary ? 2 : 1;
+  if (state == 1 && !anomaly && !(s.binary && s.a == s.b)) {  // a chain's step: every share is its parent's first
+    bool firsts = true;
+    for (int i = 0; i < m; ++i) firsts = firsts && (!pl.grad[parent[i]] || (pl.bufferable[parent[i]] && r.gstate[parent[i]] == 0));
+    if (firsts) {
+      r.gstate[s.out] = 0;
+      for (int i = 0; i < m; ++i) {
+        if (!pl.grad[parent[i]]) continue;
+        raw_share(s, i, r.bptr[s.out], r.ptr.data(), r.bptr[parent[i]]);
+        r.gstate[parent[i]] = 1;
+      }
+      return;
+    }
+  }
   Array g;  // the upstream gradient as an Array (in grads, or for anomaly's check)
   const void* gp;
   if (state == 1) {
@@ -205,9 +220,6 @@ void Tape::raw_backward(Replay& r, std::uint32_t k, std::vector<Array>& grads) c
     gp = g.ptr();
   }
   r.gstate[s.out] = 0;
-  const bool anomaly = is_anomaly_enabled();
-  const std::uint32_t parent[2] = {s.a, s.b};
-  const int m = s.binary ? 2 : 1;
   Array fresh[2];
   char mode[2] = {0, 0};
   for (int i = 0; i < m; ++i) {

@@ -41,11 +41,20 @@ def embedding(input, weight, padding_idx=None):  # noqa: A002 - PyTorch's names
     if padding_idx is None:
         return out
     pad = _padding_index(padding_idx, weight.shape[0], "embedding")
-    hit = input.numpy() == pad
-    if not out.requires_grad or not hit.any():
+    if not out.requires_grad:
         return out
+    if _params.is_tensor(input):
+        # tensor ops, so that under tg.compile a replay guards only whether padding occurs
+        hit = input == pad
+        if not hit.sum().item() > 0:
+            return out
+        mask = hit.reshape(*hit.shape, 1)
+    else:
+        mask = (_np.asarray(input) == pad)[..., None]
+        if not mask.any():
+            return out
     # the same values, but no path from the padding positions back to the weight
-    return backend.where(hit[..., None], out.detach(), out)
+    return backend.where(mask, out.detach(), out)
 
 
 def _padding_index(padding_idx, num_embeddings: int, fn: str) -> int:
