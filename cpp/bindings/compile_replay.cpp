@@ -56,6 +56,7 @@ bool distinct_values(PyObject* seq) {
 std::vector<Tape::Leaf> leaves_of(const py::list& leaves) {
   std::vector<Tape::Leaf> out(leaves.size());
   for (std::size_t i = 0; i < out.size(); ++i) {
+    if (i + 16 < out.size()) __builtin_prefetch(PyList_GET_ITEM(leaves.ptr(), static_cast<Py_ssize_t>(i + 16)));
     PyObject* o = PyList_GET_ITEM(leaves.ptr(), static_cast<Py_ssize_t>(i));
     if (Py_TYPE(o) == value_type || is_value(o)) out[i].value = node_of(o);
     else if (is_tensor(o)) out[i].tensor = &holder_of(o);

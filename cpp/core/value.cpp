@@ -16,6 +16,11 @@
 
 namespace tapegrad {
 
+// How many nodes ahead a loop over a long list of scattered nodes (a
+// compiled result's inputs) asks for the one it will touch (Note [Prefetch]).
+constexpr std::size_t kAhead = 16;
+
+
 namespace {
 
 using Pool = NodePool<ValueNode>;  // Note [Node arena]
@@ -81,6 +86,8 @@ void destroy(ValueNode* n) noexcept {
     dead = static_cast<ValueNode*>(d->handle_);
     int arity = d->arity();
     for (int i = 0; i < arity; ++i) {
+      constexpr int ahead = static_cast<int>(kAhead);
+      if (i + ahead < arity) __builtin_prefetch(d->parent(i + ahead), 1);  // a compiled result's 10^5 inputs
       ValueNode* p = d->parent(i);
       std::uint32_t refs = p->refs();
       if (refs == ValueNode::kRefMax) continue;  // sticky: never freed
@@ -164,7 +171,10 @@ ValueNode* make_function(double data, const std::vector<ValueNode*>& inputs, std
   }
   n->parent0_ = inputs[0];
   n->function_ = record;
-  for (ValueNode* p : inputs) retain(p);
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (i + kAhead < inputs.size()) __builtin_prefetch(inputs[i + kAhead], 1);  // inputs spread over memory
+    retain(inputs[i]);
+  }
   if (Tracer* t = tracer_here()) t->on_value_function(n);
   return n;
 }
@@ -359,11 +369,16 @@ namespace {
 bool accumulate_directly(ValueNode* root) {
   if (root->op() != Op::Function || !root->function_->fn->accumulates() || is_anomaly_enabled()) return false;
   const std::vector<ValueNode*>& inputs = root->function_->inputs;
-  for (const ValueNode* p : inputs)
-    if (p->arity() != 0) return false;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (i + kAhead < inputs.size()) __builtin_prefetch(inputs[i + kAhead]);
+    if (inputs[i]->arity() != 0) return false;
+  }
   std::vector<double> shares = root->function_->fn->backward(1.0);
   root->grad_ += 1.0;
-  for (std::size_t i = 0; i < inputs.size(); ++i) inputs[i]->grad_ += 0.0 + shares[i];
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (i + kAhead < inputs.size()) __builtin_prefetch(inputs[i + kAhead], 1);
+    inputs[i]->grad_ += 0.0 + shares[i];
+  }
   return true;
 }
 
