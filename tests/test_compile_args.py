@@ -72,3 +72,35 @@ def test_a_list_of_a_value_subclass_is_walked_item_by_item(tg):
     xs = [Param(1.0), Param(2.0), tg.Value(3.0)]
     step = tg.compile(lambda xs: xs[0] * xs[1] + xs[2])
     assert step(xs).data == 5.0 and step(xs).data == 5.0 and step.traces == 1
+
+
+def test_values_spread_over_the_heap_checked_again_when_the_list_changes(tg):
+    """Values far apart in memory (the check sorts them, and remembers the last list
+    found distinct): the same list again is distinct, one with a duplicate in it is not,
+    whatever list came before; and the compiled function takes each as eager would."""
+    spacers = []
+    xs = []
+    for i in range(400):
+        spacers.append([float(k) for k in range(64)])  # keeps the Values far apart
+        xs.append(tg.Value(float(i % 5) - 2.0))
+    ones = [1.0] * len(xs)
+    step = tg.compile(_dot)
+    for trial in range(4):
+        ys = list(xs)
+        if trial % 2:
+            ys[trial * 17] = ys[trial * 31]  # one object twice: another signature
+        for v in xs:
+            v.grad = 0.0
+        out = step(ys, ones)
+        out.backward()
+        got = [v.grad for v in xs]
+        for v in xs:
+            v.grad = 0.0
+        _dot(ys, ones).backward()
+        assert got == [v.grad for v in xs] and out.data == _dot(ys, ones).data
+    if hasattr(tg, "_core"):  # the native check itself
+        assert tg._core._distinct_values(xs) and tg._core._distinct_values(xs)
+        dup = list(xs)
+        dup[5] = xs[300]
+        assert not tg._core._distinct_values(dup)
+        assert tg._core._distinct_values(xs)

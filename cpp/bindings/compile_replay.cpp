@@ -22,12 +22,14 @@ namespace {
 // Value type and no object appears twice. One pass for the types and the
 // address range, then one bit per 8 bytes of that range (Python objects are
 // 8-byte aligned and do not overlap), so 10^5 Values cost two linear passes;
-// a sort when the objects are spread too far apart for a small bitmap.
+// a sort when the objects are spread too far apart for a small bitmap, done
+// once for a list passed again with the same items.
 bool distinct_values(PyObject* seq) {
   const Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
   PyObject** items = PySequence_Fast_ITEMS(seq);
   std::uintptr_t lo = std::numeric_limits<std::uintptr_t>::max(), hi = 0;
   for (Py_ssize_t i = 0; i < n; ++i) {
+    if (i + 16 < n) __builtin_prefetch(items[i + 16]);  // the objects may be spread over the heap
     if (Py_TYPE(items[i]) != value_type) return false;
     const auto p = reinterpret_cast<std::uintptr_t>(items[i]);
     lo = std::min(lo, p);
@@ -45,9 +47,16 @@ bool distinct_values(PyObject* seq) {
     }
     return true;
   }
+  // The same items as the last list found distinct this way (a training loop
+  // passes the same list each step): the same answer, without the sort.
+  thread_local std::vector<PyObject*> last_distinct;
+  if (last_distinct.size() == static_cast<std::size_t>(n) && std::equal(items, items + n, last_distinct.begin()))
+    return true;
   std::vector<PyObject*> sorted(items, items + n);
   std::sort(sorted.begin(), sorted.end());
-  return std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end();
+  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) return false;
+  last_distinct.assign(items, items + n);
+  return true;
 }
 
 // ---- _Tape ----------------------------------------------------------------------
