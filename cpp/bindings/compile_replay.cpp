@@ -29,7 +29,7 @@ bool distinct_values(PyObject* seq) {
   PyObject** items = PySequence_Fast_ITEMS(seq);
   std::uintptr_t lo = std::numeric_limits<std::uintptr_t>::max(), hi = 0;
   for (Py_ssize_t i = 0; i < n; ++i) {
-    if (i + 16 < n) __builtin_prefetch(items[i + 16]);  // the objects may be spread over the heap
+    if (i + static_cast<Py_ssize_t>(kAhead) < n) __builtin_prefetch(items[i + kAhead]);  // objects spread over the heap
     if (Py_TYPE(items[i]) != value_type) return false;
     const auto p = reinterpret_cast<std::uintptr_t>(items[i]);
     lo = std::min(lo, p);
@@ -65,7 +65,7 @@ bool distinct_values(PyObject* seq) {
 std::vector<Tape::Leaf> leaves_of(const py::list& leaves) {
   std::vector<Tape::Leaf> out(leaves.size());
   for (std::size_t i = 0; i < out.size(); ++i) {
-    if (i + 16 < out.size()) __builtin_prefetch(PyList_GET_ITEM(leaves.ptr(), static_cast<Py_ssize_t>(i + 16)));
+    if (i + kAhead < out.size()) __builtin_prefetch(PyList_GET_ITEM(leaves.ptr(), static_cast<Py_ssize_t>(i + kAhead)));
     PyObject* o = PyList_GET_ITEM(leaves.ptr(), static_cast<Py_ssize_t>(i));
     if (Py_TYPE(o) == value_type || is_value(o)) out[i].value = node_of(o);
     else if (is_tensor(o)) out[i].tensor = &holder_of(o);

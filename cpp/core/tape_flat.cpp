@@ -23,7 +23,7 @@ bool is_elementwise(Op op) {
 }
 
 // Whether a tape's instructions all replay flat: no random draws, no stores
-// (in-place state), no ids read from tensors, nothing but ops and leaves.
+// (in-place state), nothing but ops and leaves.
 bool flat_instructions(const Tape& t) {
   if (!t.uses_tensors || t.draws || !t.stores.empty() || t.stores_into_init_) return false;
   for (const TensorInstr& ti : t.tensors) {
@@ -78,19 +78,6 @@ struct FlatStructure {
     for (std::size_t i = 0; i < arity(n); ++i) to(i, Unit{});
   }
 };
-
-// The share of parent slot p as eager's sweep hands it on: in p's dtype,
-// summed over the dims p was broadcast along (Note [Broadcast reduction]).
-Array to_slot(Array g, const Array& p) {
-  if (g.dtype != p.dtype) g = astype(g, p.dtype);
-  if (g.shape != p.shape && broadcasts_to(p.shape, g.shape)) g = sum_to(g, p.shape);
-  return g;
-}
-TensorPtr to_slot(TensorPtr g, const TensorPtr& p) {
-  g = cast(g, p->data.dtype);
-  if (g->data.shape != p->data.shape && broadcasts_to(p->data.shape, g->data.shape)) g = sum_to(g, p->data.shape);
-  return g;
-}
 
 bool present(const TensorPtr& g) { return g != nullptr; }
 
@@ -244,7 +231,7 @@ void Tape::run_flat(Replay& r, std::uint32_t k) const {
           rerun_elementwise(*ti.tmpl, p, r.a[ti.out]);
         } else {
           rerun_elementwise(*ti.tmpl, p, r.a[ti.out]);
-          if (r.a[ti.out].storage.use_count() == 1) buf = r.a[ti.out];  // now held twice: by the slot and the pool
+          adopt(buf, r.a[ti.out]);  // now held twice: by the slot and the pool
         }
         return;
       }
@@ -328,7 +315,7 @@ Array elementwise_share(const TensorInstr& ti, int i, const Array& g, const Repl
 
 // The shares of instruction k's parents (empty where none goes): an
 // elementwise one's each computed into its parent's buffer when that parent
-// has no gradient yet, through the raw kernels where they apply.
+// has no gradient yet (the raw program's steps have their own: tape_raw.cpp).
 void Tape::flat_shares(Replay& r, std::uint32_t k, const Array& g, const std::vector<Array>& grads,
                        std::vector<Array>& out) const {
   const TensorInstr& ti = tensors[k];
@@ -383,11 +370,11 @@ std::vector<Array> Tape::flat_backward(Replay& r, const Array& g) const {
     const Array gk = std::move(grads[ti.out]);
     if (!present(gk)) continue;  // nothing reached it (an integer index's rule hands none)
     flat_shares(r, k, gk, grads, share);
-    if (is_anomaly_enabled()) anomaly_check(pl.elementwise[k] ? *ti.tmpl : *r.nodes[k], gk, share);
+    if (anomaly) anomaly_check(pl.elementwise[k] ? *ti.tmpl : *r.nodes[k], gk, share);
     for (std::size_t i = 0; i < ti.parents.size(); ++i) {
       const std::uint32_t p = ti.parents[i];
       if (i < share.size() && present(share[i]) && pl.grad[p]) {
-        accumulate(grads[p], to_slot(std::move(share[i]), r.a[p]));
+        accumulate(grads[p], share_for(std::move(share[i]), r.a[p]));
         r.gstate[p] = 2;
       }
     }
@@ -423,7 +410,7 @@ std::vector<TensorPtr> Tape::flat_backward_recorded(const Replay& r, const Tenso
     if (is_anomaly_enabled()) anomaly_check(*n, gk, share);
     for (std::size_t i = 0; i < ti.parents.size(); ++i) {
       const std::uint32_t p = ti.parents[i];
-      if (i < share.size() && share[i] && pl.grad[p]) accumulate(grads[p], to_slot(std::move(share[i]), nodes.t[p]));
+      if (i < share.size() && share[i] && pl.grad[p]) accumulate(grads[p], share_for(std::move(share[i]), nodes.t[p]->data));
     }
   }
   std::vector<TensorPtr> out;

@@ -87,8 +87,8 @@ long Tape::forward(Replay& r, const std::vector<Leaf>& leaves) {
   double* s = r.s.data();
   for (std::size_t k = 0; k < inputs.size(); ++k) {
     const TapeInput& in = inputs[k];
-    if (k + 16 < inputs.size() && inputs[k + 16].kind == TapeInput::ArgValue)  // 10^5 Values spread over memory
-      __builtin_prefetch(leaves[inputs[k + 16].leaf].value);
+    if (k + kAhead < inputs.size() && inputs[k + kAhead].kind == TapeInput::ArgValue)  // Values spread over memory
+      __builtin_prefetch(leaves[inputs[k + kAhead].leaf].value);
     switch (in.kind) {
       case TapeInput::ArgNumber: s[in.slot] = leaves[in.leaf].number; break;
       case TapeInput::ArgValue:

@@ -211,6 +211,18 @@ void check_anomaly(const TensorNode& n, const G& g, const std::vector<G>& out) {
 
 }  // namespace
 
+Array share_for(Array g, const Array& parent) {
+  if (g.dtype != parent.dtype) g = astype(g, parent.dtype);
+  // a constant broadcast implicitly (Note [Broadcast reduction]), given requires_grad since
+  if (g.shape != parent.shape && broadcasts_to(parent.shape, g.shape)) g = sum_to(g, parent.shape);
+  return g;
+}
+TensorPtr share_for(TensorPtr g, const Array& parent) {
+  g = cast(g, parent.dtype);
+  if (g->data.shape != parent.shape && broadcasts_to(parent.shape, g->data.shape)) g = sum_to(g, parent.shape);
+  return g;
+}
+
 void anomaly_check(const TensorNode& n, const Array& g, const std::vector<Array>& out) { check_anomaly(n, g, out); }
 void anomaly_check(const TensorNode& n, const TensorPtr& g, const std::vector<TensorPtr>& out) {
   check_anomaly(n, g, out);
@@ -274,18 +286,11 @@ struct TensorPolicy {
       const TensorNode* p = n->parents[i].get();
       G gi;
       if (i < pg.size() && present(pg[i]) && p->requires_grad) {
-        gi = in_dtype(std::move(pg[i]), p->data.dtype);
-        // a constant broadcast implicitly (Note [Broadcast reduction]), given requires_grad since
-        if (shape_of(gi) != p->data.shape && broadcasts_to(p->data.shape, shape_of(gi)))
-          gi = sum_to(gi, p->data.shape);
+        gi = share_for(std::move(pg[i]), p->data);
       }
       to(i, std::move(gi));
     }
     if (!retain_graph) pass.freed.push_back(n->shared_from_this());
-  }
-  static G in_dtype(G g, DType dt) {
-    if constexpr (kRecorded<G>) return cast(g, dt);
-    else return g.dtype == dt ? std::move(g) : astype(g, dt);
   }
 };
 

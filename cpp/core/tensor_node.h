@@ -176,6 +176,10 @@ std::vector<Array> backward_rule(const TensorNode& n, const Array& g);
 // The same rule applied with recorded ops (Note [Recorded backward]): the
 // results are graph nodes when grad mode is on; null where a parent takes none.
 std::vector<TensorPtr> recorded_backward_rule(const TensorPtr& n, const TensorPtr& g);
+// A rule's share as the sweep hands it to a parent whose data is `parent`:
+// in its dtype, summed over the dims it was broadcast along.
+Array share_for(Array g, const Array& parent);
+TensorPtr share_for(TensorPtr g, const Array& parent);
 // detect_anomaly's check of one rule's results (raises naming n's op), for a
 // sweep that applies rules itself (a compiled tape's: Note [Flat replay]).
 void anomaly_check(const TensorNode& n, const Array& g, const std::vector<Array>& out);

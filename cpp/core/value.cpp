@@ -16,11 +16,6 @@
 
 namespace tapegrad {
 
-// How many nodes ahead a loop over a long list of scattered nodes (a
-// compiled result's inputs) asks for the one it will touch (Note [Prefetch]).
-constexpr std::size_t kAhead = 16;
-
-
 namespace {
 
 using Pool = NodePool<ValueNode>;  // Note [Node arena]
