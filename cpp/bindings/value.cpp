@@ -27,10 +27,11 @@ void bind_value(py::module_& m) {
       [](const Args&) {
         py::dict d;
         d["live_nodes"] = tapegrad::live_value_nodes();
-        d["pooled_nodes"] = tapegrad::pooled_value_nodes();
+        d["pooled_bytes"] = tapegrad::pooled_value_bytes();
         d["labels"] = tapegrad::labelled_value_nodes();
         d["node_bytes"] = sizeof(tapegrad::ValueNode);
         d["object_bytes"] = sizeof(PyValue);
+        d["room_bytes"] = tapegrad::kHostRoom;
         return d;
       });
 }

@@ -33,6 +33,19 @@ struct PyValue {
   PyObject* weakrefs;   // weakref support, as the reference Value has
 };
 
+// Note [Value object in the node's room]
+// An object of the exact Value type is built in its node's host room (Note
+// [Host room] in value.h), if it has one, rather than in CPython's heap: PyObject_Init on the
+// room, and no tp_free at the end, since the room goes with the node, which
+// the object keeps alive. The room is free while its type field is null (the
+// core zeroes it; tp_dealloc nulls it again). An object is in the room iff it
+// sits there (in_room); others, a subclass's instances, or an object asked for
+// while the room's object is being deallocated (a weakref callback may wrap
+// the node then), come from the type's tp_alloc and go back through tp_free.
+static_assert(sizeof(PyValue) <= kHostRoom, "Note [Value object in the node's room]");
+inline PyValue* room_of(ValueNode* n) { return static_cast<PyValue*>(host_room(n)); }
+inline bool in_room(PyValue* o) { return o->node != nullptr && o->node->has_room() && o == room_of(o->node); }
+
 extern PyTypeObject* value_type;
 
 inline bool is_value(PyObject* o) {

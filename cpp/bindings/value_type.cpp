@@ -26,6 +26,17 @@ void set_error_from_exception() noexcept {
 
 namespace {
 
+// A new, uninitialised object of `type` for node `n`: in the node's room when
+// it can be (Note [Value object in the node's room]), else from tp_alloc.
+PyValue* allocate_for(PyTypeObject* type, ValueNode* n) {
+  if (type != value_type) return reinterpret_cast<PyValue*>(type->tp_alloc(type, 0));
+  if (n->has_room()) {
+    PyObject* room = reinterpret_cast<PyObject*>(room_of(n));
+    if (Py_TYPE(room) == nullptr) return reinterpret_cast<PyValue*>(PyObject_Init(room, type));
+  }
+  return PyObject_New(PyValue, value_type);  // what tp_alloc gives, without zeroing it first
+}
+
 // Makes the freshly allocated Python object `o` the handle of node `n`, which
 // it then co-owns; if the allocation failed, an unowned `n` is released.
 PyObject* adopt(PyValue* o, ValueNode* n) {
@@ -48,7 +59,7 @@ PyObject* wrap(ValueNode* n) {
     Py_INCREF(o);
     return o;
   }
-  return adopt(PyObject_New(PyValue, value_type), n);
+  return adopt(allocate_for(value_type, n), n);
 }
 
 namespace {
@@ -177,7 +188,7 @@ PyObject* nb_float(PyObject* self) {
 PyObject* tp_new(PyTypeObject* type, PyObject* /*args*/, PyObject* /*kwargs*/) {
   TG_TRY
   ValueNode* n = make_leaf(0.0);
-  return adopt(reinterpret_cast<PyValue*>(type->tp_alloc(type, 0)), n);
+  return adopt(allocate_for(type, n), n);
   TG_CATCH(nullptr)
 }
 
@@ -237,13 +248,15 @@ PyObject* vectorcall_new(PyObject* type, PyObject* const* args, std::size_t narg
       long ref = -1;
       if (!traced_number(args[0], &x, &ref)) return nullptr;
       TG_TRY
-      return adopt(PyObject_New(PyValue, value_type), traced_leaf(x, ref));
+      ValueNode* n = traced_leaf(x, ref);
+      return adopt(allocate_for(value_type, n), n);
       TG_CATCH(nullptr)
     } else if (!as_double(args[0], "Value() data", &x)) {
       return nullptr;
     }
     TG_TRY
-    return adopt(PyObject_New(PyValue, value_type), make_leaf(x));
+    ValueNode* n = make_leaf(x);
+    return adopt(allocate_for(value_type, n), n);
     TG_CATCH(nullptr)
   }
   PyObject* tuple = PyTuple_New(nargs);
@@ -277,8 +290,13 @@ void tp_dealloc(PyObject* self) {
   // (through some child's .parents) and must then get a fresh one.
   if (n != nullptr && n->handle_ == self) n->handle_ = nullptr;
   if (o->weakrefs != nullptr) PyObject_ClearWeakRefs(self);
-  if (n != nullptr) release(n);  // may free a whole graph, iteratively
-  type->tp_free(self);
+  if (in_room(o)) {
+    Py_SET_TYPE(self, nullptr);  // the room is free again (Note [Value object in the node's room])
+    release(n);  // may free the room with the node, and a whole graph, iteratively
+  } else {
+    if (n != nullptr) release(n);
+    type->tp_free(self);
+  }
   Py_DECREF(type);
 }
 

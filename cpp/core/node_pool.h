@@ -1,4 +1,5 @@
-// An arena for small fixed-size graph nodes (Value nodes).
+// An arena for small graph nodes (Value nodes, with or without the room for
+// their Python object: Note [Host room] in value.h).
 //
 // Note [Node arena]
 // Nodes are bump-allocated from chunks of kChunkBytes, aligned to their size,
@@ -32,7 +33,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <new>
-#include <type_traits>
 #include <vector>
 
 #ifdef _MSC_VER
@@ -46,34 +46,37 @@
 
 namespace tapegrad {
 
-// T must be trivially destructible (chunks are released without destructors).
-template <class T, std::size_t kChunkBytes = std::size_t{1} << 21>
+// Blocks are plain memory of any size that is a multiple of kAlign (what
+// lives there must be trivially destructible: chunks are released without
+// destructors). A block is freed through any address inside it.
+template <std::size_t kAlign = 16, std::size_t kChunkBytes = std::size_t{1} << 21>
 class NodePool {
-  static_assert(std::is_trivially_destructible_v<T>, "pool nodes are plain data");
   static_assert((kChunkBytes & (kChunkBytes - 1)) == 0, "chunks are a power of two, aligned to their size");
 
   struct Header {
-    std::size_t live;  // nodes of this chunk not yet freed
+    std::size_t live;  // blocks of this chunk not yet freed
   };
-  static constexpr std::size_t kFirst = (sizeof(Header) + alignof(T) - 1) / alignof(T) * alignof(T);
+  static constexpr std::size_t kFirst = (sizeof(Header) + kAlign - 1) / kAlign * kAlign;
 
  public:
-  static constexpr std::size_t kNodesPerChunk = (kChunkBytes - kFirst) / sizeof(T);
+  static constexpr std::size_t kUsable = kChunkBytes - kFirst;  // bytes a chunk gives out
   static constexpr std::size_t kKeepEmpty = 4;
 
   NodePool() = default;
   NodePool(const NodePool&) = delete;
   NodePool& operator=(const NodePool&) = delete;
 
-  T* allocate() {
-    if (next_ == end_) start_chunk();
-    T* n = next_++;
+  // `bytes`: a multiple of kAlign, at most kUsable.
+  void* allocate(std::size_t bytes) {
+    if (static_cast<std::size_t>(end_ - next_) < bytes) start_chunk();
+    char* n = next_;
+    next_ += bytes;
     ++header(n)->live;
     ++live_;
     return n;
   }
 
-  void deallocate(T* n) noexcept {
+  void deallocate(void* n) noexcept {
     --live_;
     Header* h = header(n);
     if (--h->live != 0) return;
@@ -89,20 +92,20 @@ class NodePool {
     }
   }
 
-  // Makes sure the next `count` (<= kNodesPerChunk) allocations cannot throw.
-  void reserve(std::size_t count) {
-    if (static_cast<std::size_t>(end_ - next_) < count) start_chunk();
+  // Makes sure allocations of `bytes` (<= kUsable) in all cannot throw.
+  void reserve(std::size_t bytes) {
+    if (static_cast<std::size_t>(end_ - next_) < bytes) start_chunk();
   }
 
-  std::size_t live() const { return live_; }
-  std::size_t capacity() const { return chunks_ * kNodesPerChunk; }  // nodes the pool's chunks hold
+  std::size_t live() const { return live_; }  // blocks allocated and not yet freed
+  std::size_t capacity_bytes() const { return chunks_ * kChunkBytes; }  // the chunks the pool holds
   std::size_t chunks() const { return chunks_; }
 
  private:
-  static Header* header(const T* n) {
+  static Header* header(const void* n) {
     return reinterpret_cast<Header*>(reinterpret_cast<std::uintptr_t>(n) & ~(std::uintptr_t{kChunkBytes} - 1));
   }
-  static T* first_node(char* chunk) { return reinterpret_cast<T*>(chunk + kFirst); }
+  static char* first_node(char* chunk) { return chunk + kFirst; }
 
   // Bump from an empty chunk: a kept one, or a new one (std::bad_alloc -> MemoryError).
   void start_chunk() {
@@ -128,7 +131,7 @@ class NodePool {
     reinterpret_cast<Header*>(chunk)->live = 0;
     current_ = chunk;
     next_ = first_node(chunk);
-    end_ = next_ + kNodesPerChunk;
+    end_ = chunk + kChunkBytes;
   }
 
   // kChunkBytes of memory aligned to kChunkBytes, straight from the system
@@ -168,8 +171,8 @@ class NodePool {
   }
 
   char* current_ = nullptr;  // the chunk being bumped
-  T* next_ = nullptr;        // its next free slot
-  T* end_ = nullptr;         // one past its last slot
+  char* next_ = nullptr;     // its next free byte
+  char* end_ = nullptr;      // its end
   std::vector<char*> empty_;  // empty chunks kept for reuse (at most kKeepEmpty)
   std::size_t live_ = 0;
   std::size_t chunks_ = 0;

@@ -161,6 +161,7 @@ class Tape : public std::enable_shared_from_this<Tape> {
     const TensorPtr* tensor = nullptr;
   };
   long forward(Replay& r, const std::vector<Leaf>& leaves);
+  void plan_reads();  // at the end of the build: the compact copy of inputs forward reads
   // The Value result `output` (an index into outputs) as a node whose backward is this tape's
   // reverse sweep on r; leaves of the tape come back as plain leaves.
   ValueNode* value_result(const ReplayPtr& r, std::uint32_t output);
@@ -198,6 +199,14 @@ class Tape : public std::enable_shared_from_this<Tape> {
     std::vector<std::uint32_t> zero;  // accumulators read before any share reaches them: 0.0 first
   };
   void mark_first_shares(Schedule& sc, std::uint32_t root) const;
+  // What forward reads of each input, 12 bytes (a TapeInput is 128): a call
+  // with 10^5 Value arguments (W3) streams 1.2 MB here, not 12.8 MB.
+  struct InputRead {
+    TapeInput::Kind kind;
+    std::uint32_t leaf;
+    std::uint32_t slot;
+  };
+  std::vector<InputRead> reads_;
   const Schedule& schedule(std::uint32_t root);  // made on first use, kept
   void run_tensor(Replay& r, const TensorInstr& ti) const;
   bool check_tensor(const Replay& r, std::uint32_t slot, const TensorInstr& expected) const;

@@ -58,6 +58,7 @@ class TapeBuilder {
     running_stores();
     for (std::size_t i = 0; i < outputs.size(); ++i) add_output(outputs[i], out_refs[i]);
     tape_->tensor_slots = tensor_count_;
+    tape_->plan_reads();
     tape_->plan_flat();
     tr_.restore_leaves();
     return tape_;

@@ -80,15 +80,22 @@ std::uint64_t bits(double x) {
 #define TG_TAPE_Binary TG_TAPE_BINARY
 #define TG_TAPE_Function TG_TAPE_NONE
 
+void Tape::plan_reads() {
+  reads_.clear();
+  reads_.reserve(inputs.size());
+  for (const TapeInput& in : inputs) reads_.push_back({in.kind, in.leaf, in.slot});
+}
+
 long Tape::forward(Replay& r, const std::vector<Leaf>& leaves) {
   r.s = take_buffer();
   r.t.assign(tensor_slots, nullptr);
   r.value_nodes.assign(inputs.size(), nullptr);
   double* s = r.s.data();
-  for (std::size_t k = 0; k < inputs.size(); ++k) {
-    const TapeInput& in = inputs[k];
-    if (k + kAhead < inputs.size() && inputs[k + kAhead].kind == TapeInput::ArgValue)  // Values spread over memory
-      __builtin_prefetch(leaves[inputs[k + kAhead].leaf].value);
+  const std::size_t count = reads_.size();
+  for (std::size_t k = 0; k < count; ++k) {
+    const InputRead& in = reads_[k];
+    if (k + kAhead < count && reads_[k + kAhead].kind == TapeInput::ArgValue)  // Values spread over memory
+      __builtin_prefetch(leaves[reads_[k + kAhead].leaf].value);
     switch (in.kind) {
       case TapeInput::ArgNumber: s[in.slot] = leaves[in.leaf].number; break;
       case TapeInput::ArgValue:
@@ -96,11 +103,11 @@ long Tape::forward(Replay& r, const std::vector<Leaf>& leaves) {
         s[in.slot] = r.value_nodes[k]->data_;
         break;
       case TapeInput::ExternalValue:
-        r.value_nodes[k] = in.value;
-        s[in.slot] = in.value->data_;
+        r.value_nodes[k] = inputs[k].value;
+        s[in.slot] = inputs[k].value->data_;
         break;
       case TapeInput::ArgTensor: r.t[in.slot] = *leaves[in.leaf].tensor; break;
-      case TapeInput::ExternalTensor: r.t[in.slot] = in.tensor; break;
+      case TapeInput::ExternalTensor: r.t[in.slot] = inputs[k].tensor; break;
     }
   }
   r.flat = start_flat(r);

@@ -2,6 +2,7 @@
 #include "value.h"
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <mutex>
 #include <unordered_map>
@@ -18,7 +19,7 @@ namespace tapegrad {
 
 namespace {
 
-using Pool = NodePool<ValueNode>;  // Note [Node arena]
+using Pool = NodePool<alignof(ValueSlot)>;  // Note [Node arena], Note [Host room]
 
 // Never destroyed: Python objects may outlive static destructors at exit.
 Pool& pool() {
@@ -55,17 +56,29 @@ double binary_forward(Op op, double a, double b) {
   return with_value_binary_rule(op, [&](auto r) { return decltype(r)::f(a, b); });
 }
 
-ValueNode* fresh(double data, Op op) {
-  ValueNode* n = pool().allocate();
+// A node of op `op`, with a room for its Python object if asked (Note [Host room]).
+ValueNode* fresh(double data, Op op, bool room = false) {
+  ValueNode* n;
+  std::uint32_t meta = static_cast<std::uint32_t>(op) << ValueNode::kRefBits;
+  if (room) {
+    auto* slot = static_cast<ValueSlot*>(pool().allocate(sizeof(ValueSlot)));
+    std::memset(slot->host, 0, kHostRoom);
+    n = &slot->node;
+    meta |= ValueNode::kRoomBit;
+  } else {
+    n = static_cast<ValueNode*>(pool().allocate(sizeof(ValueNode)));
+  }
   n->data_ = data;
   n->grad_ = 0.0;
   n->parent0_ = nullptr;
   n->parent1_ = nullptr;
   n->handle_ = nullptr;
   n->mark_ = 0;
-  n->set_meta(static_cast<std::uint32_t>(op) << ValueNode::kRefBits);
+  n->set_meta(meta);
   return n;
 }
+
+static_assert(sizeof(ValueNode) % alignof(ValueSlot) == 0, "both block sizes keep the arena's alignment");
 
 }  // namespace
 
@@ -104,10 +117,23 @@ void destroy(ValueNode* n) noexcept {
 // whether or not it records a graph; otherwise this costs one load and a branch.
 
 ValueNode* make_leaf(double data) {
+  ValueNode* n = fresh(data, Op::Leaf, true);
+  if (Tracer* t = tracer_here()) t->on_value_leaf(n);
+  return n;
+}
+
+namespace {
+
+// The constant leaf of a number operand: no room (Note [Host room]).
+ValueNode* make_constant(double data) {
   ValueNode* n = fresh(data, Op::Leaf);
   if (Tracer* t = tracer_here()) t->on_value_leaf(n);
   return n;
 }
+
+constexpr std::size_t kOpWithConstant = 2 * sizeof(ValueNode);
+
+}  // namespace
 
 ValueNode* make_unary(Op op, ValueNode* a) {
   double out = unary_forward(op, a->data_, 0.0);
@@ -178,14 +204,14 @@ ValueNode* make_function(double data, const std::vector<ValueNode*>& inputs, std
 // number is an operand of the op (and an input, if it is a tracked number).
 ValueNode* make_binary(Op op, ValueNode* a, double b) {
   if (!is_grad_enabled() && !tracing()) return fresh(binary_forward(op, a->data_, b), Op::Leaf);
-  pool().reserve(2);  // the constant and the result: neither allocation can throw now
-  return make_binary(op, a, make_leaf(b));
+  pool().reserve(kOpWithConstant);  // the constant and the result: neither allocation can throw now
+  return make_binary(op, a, make_constant(b));
 }
 
 ValueNode* make_binary(Op op, double a, ValueNode* b) {
   if (!is_grad_enabled() && !tracing()) return fresh(binary_forward(op, a, b->data_), Op::Leaf);
-  pool().reserve(2);
-  return make_binary(op, make_leaf(a), b);
+  pool().reserve(kOpWithConstant);
+  return make_binary(op, make_constant(a), b);
 }
 
 // ---- attributes --------------------------------------------------------------
@@ -412,7 +438,7 @@ std::vector<double> gradients(ValueNode* root, const std::vector<ValueNode*>& in
 }
 
 std::size_t live_value_nodes() { return pool().live(); }
-std::size_t pooled_value_nodes() { return pool().capacity(); }
+std::size_t pooled_value_bytes() { return pool().capacity_bytes(); }
 std::size_t labelled_value_nodes() { return labels().size(); }
 
 }  // namespace tapegrad

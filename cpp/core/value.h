@@ -71,8 +71,11 @@ struct ValueFunctionNode {
 // concurrent read is well defined. A backward pass writes only `grad_` and
 // `mark_` (passes are serialised against each other). Assigning .grad or
 // .data of a graph that another thread is backpropagating is a race in user
-// code, as in PyTorch.
+// code, as in PyTorch. What an op reads of an operand (`meta_` to retain it,
+// `data_`) comes first, next to the host room in front (Note [Host room]).
 struct ValueNode {
+  std::atomic<std::uint32_t> meta_;  // refs (kRefBits) | op << kRefBits | has-label bit
+  std::uint32_t mark_;    // position in the current backward pass's visit list
   double data_;
   double grad_;
   ValueNode* parent0_;  // first parent (null for leaves)
@@ -82,11 +85,10 @@ struct ValueNode {
     ValueFunctionNode* function_;  // op Function
   };
   void* handle_;          // Note [Value handle]; the worklist link of dead nodes
-  std::uint32_t mark_;    // position in the current backward pass's visit list
-  std::atomic<std::uint32_t> meta_;  // refs (kRefBits) | op << kRefBits | has-label bit
 
-  static constexpr int kRefBits = 26;
+  static constexpr int kRefBits = 25;  // then 5 bits of op
   static constexpr std::uint32_t kRefMax = (std::uint32_t{1} << kRefBits) - 1;
+  static constexpr std::uint32_t kRoomBit = std::uint32_t{1} << 30;  // Note [Host room]
   static constexpr std::uint32_t kLabelBit = std::uint32_t{1} << 31;
 
   std::uint32_t meta() const { return meta_.load(std::memory_order_relaxed); }
@@ -95,6 +97,7 @@ struct ValueNode {
   Op op() const { return static_cast<Op>((meta() >> kRefBits) & 0x1f); }
   std::uint32_t refs() const { return meta() & kRefMax; }
   bool has_label() const { return (meta() & kLabelBit) != 0; }
+  bool has_room() const { return (meta() & kRoomBit) != 0; }
   int arity() const {
     const int a = kValueOps[static_cast<std::size_t>(op())].arity;
     return a >= 0 ? a : static_cast<int>(function_->inputs.size());  // only Function's is not fixed
@@ -106,8 +109,34 @@ struct ValueNode {
 };
 static_assert(sizeof(void*) != 8 || sizeof(ValueNode) == 48, "Note [Value node layout]");
 
+// Note [Host room]
+// A leaf made by make_leaf (a user's `Value(x)`, a parameter) has kHostRoom
+// bytes of its own just before it, for the bindings to build the leaf's
+// Python object in (value_object.h, Note [Value object in the node's room]):
+// the object then lies next to its node, in the node arena's huge pages. Such
+// leaves are what a program reads in a scattered order, again and again (W3's
+// `xs[i] * xs[j]`, a model's weights), and each such read now misses the
+// cache once, not once for the object in CPython's heap and once more for the
+// node, and needs no page walk for the object: W3's forward pass is 0.8x. An
+// op's result gets no room: it is mostly read right after it is made, its
+// object often dies at once (`y * 0.999` in W2), and CPython's allocator hands
+// that object's memory, still in cache, to the next one; a room would add 32
+// bytes of fresh memory to every node instead (W2 backward 1.09x, measured).
+// Constants and op results are 48 bytes, leaves 80. The core zeroes the room
+// when it makes the leaf and never reads it; the room goes with the node. The
+// room bit of meta_ says which nodes have one.
+constexpr std::size_t kHostRoom = 32;
+struct alignas(16) ValueSlot {
+  unsigned char host[kHostRoom];
+  ValueNode node;
+};
+static_assert(sizeof(void*) != 8 || sizeof(ValueSlot) == 80, "Note [Host room]");
+inline void* host_room(ValueNode* n) {  // only if n->has_room()
+  return reinterpret_cast<unsigned char*>(n) - offsetof(ValueSlot, node);
+}
+
 // ---- lifetime (the caller's lock held) -------------------------------------------------
-// A count that reaches kRefMax (67 million uses of one node) sticks there:
+// A count that reaches kRefMax (33 million uses of one node) sticks there:
 // the node is then never freed, which leaks but stays correct.
 inline void retain(ValueNode* n) {
   if (n->refs() != ValueNode::kRefMax) n->set_meta(n->meta() + 1);
@@ -169,7 +198,7 @@ std::vector<ValueNode*> recorded_gradients(ValueNode* root, const std::vector<Va
 
 // ---- introspection (tests, benchmarks) ---------------------------------------
 std::size_t live_value_nodes();   // nodes currently allocated
-std::size_t pooled_value_nodes();  // nodes the pool holds (live + free)
+std::size_t pooled_value_bytes();  // the memory of the pool's chunks (live nodes and free space)
 std::size_t labelled_value_nodes();  // entries of the label side table
 
 }  // namespace tapegrad
