@@ -40,6 +40,22 @@ constexpr std::uint8_t code_of(Tc c) { return static_cast<std::uint8_t>(c); }
 
 constexpr std::uint32_t kNoSlot = 0xffffffffu;
 
+// Note [Replay loop layout]
+// The replay loops (Tape::forward, Tape::backward) dispatch each instruction
+// through a switch whose cases are a few instructions long. Their speed turned
+// out to depend on where the cases fall in memory: the same source ran W1's
+// compiled step in 437 us or 843 us as unrelated code moved them (measured on
+// AMD EPYC; the time went to the first instruction of each case, as after a
+// mispredicted jump). So both loops' functions start on a 64-byte line
+// (TG_LOOP_ALIGN) and, with GCC, their jump targets on 32 bytes (CMakeLists.txt,
+// -falign-jumps=32): the layout inside them no longer moves with other code.
+// With these, W1c ran at 419-435 us and W3c's forward at 1.9-2.2 ms (was 3.1-3.8).
+#if defined(__GNUC__) || defined(__clang__)
+#define TG_LOOP_ALIGN __attribute__((aligned(64)))
+#else
+#define TG_LOOP_ALIGN
+#endif
+
 // One instruction: 16 bytes.
 struct Instr {
   std::uint8_t code;   // an Op, or a Tc
@@ -54,6 +70,11 @@ struct Instr {
   // as 0.0 + share, the bits an accumulator starting at 0.0 gets.
   static constexpr std::uint8_t kFirstA = 8;
   static constexpr std::uint8_t kFirstB = 16;
+  // In a schedule's copy: the share into operand a (b) is the instruction's
+  // last, and only the next instruction reads it (as its upstream gradient):
+  // the sweep keeps it in registers and never stores it.
+  static constexpr std::uint8_t kPassA = 32;
+  static constexpr std::uint8_t kPassB = 64;
 };
 static_assert(sizeof(Instr) == 16, "one instruction is 16 bytes");
 

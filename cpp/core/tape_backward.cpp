@@ -138,14 +138,14 @@ const Tape::Schedule& Tape::schedule(std::uint32_t root) {
     using R = rules::Name;                                                                         \
     const double sv = kValueOps[code_of(Op::Name)].reads_output ? s[i.out] : s[i.a];               \
     const double local = rules::local1<R>(sv, i.code == code_of(Op::PowConst) ? s[i.b] : 0.0);     \
-    if (!(i.flags & Instr::kConstA)) share(g, last, i.a, i.flags & Instr::kFirstA, rules::chain_mul(up, local)); \
+    if (!(i.flags & Instr::kConstA)) share(g, last, i.a, i.flags & Instr::kFirstA, i.flags & Instr::kPassA, rules::chain_mul(up, local)); \
     break;                                                                                         \
   }
 #define TG_TB_BINARY(Name)                                                                         \
   case code_of(Op::Name): {                                                                        \
     const rules::Pair<double> d = rules::Name::d(s[i.a], s[i.b], s[i.out]);                        \
-    if (!(i.flags & Instr::kConstA)) share(g, last, i.a, i.flags & Instr::kFirstA, rules::chain_mul(up, d.da)); \
-    if (!(i.flags & Instr::kConstB)) share(g, last, i.b, i.flags & Instr::kFirstB, rules::chain_mul(up, d.db)); \
+    if (!(i.flags & Instr::kConstA)) share(g, last, i.a, i.flags & Instr::kFirstA, i.flags & Instr::kPassA, rules::chain_mul(up, d.da)); \
+    if (!(i.flags & Instr::kConstB)) share(g, last, i.b, i.flags & Instr::kFirstB, i.flags & Instr::kPassB, rules::chain_mul(up, d.db)); \
     break;                                                                                         \
   }
 // The Value rows of the table (surface V) have scalar gradients; the rest none here.
@@ -166,9 +166,10 @@ struct Last {
   std::uint32_t slot = kNoSlot;
   double value = 0.0;
 };
-TG_ALWAYS_INLINE void share(double* g, Last& last, std::uint32_t slot, int first, double v) {
+// A share marked pass (mark_first_shares) is read by the next instruction only: not stored.
+TG_ALWAYS_INLINE void share(double* g, Last& last, std::uint32_t slot, int first, int pass, double v) {
   const double x = (first ? 0.0 : g[slot]) + v;
-  g[slot] = x;
+  if (!pass) g[slot] = x;
   last.slot = slot;
   last.value = x;
 }
@@ -205,9 +206,13 @@ void Tape::mark_first_shares(Schedule& sc, std::uint32_t root) const {
     written[slot] = 1;
     sc.zero.push_back(slot);
   };
-  for (Instr& i : sc.code) {
+  // Per instruction, its final share (the one `last` holds after it): slot and pass flag.
+  std::vector<std::pair<std::uint32_t, std::uint8_t>> finals(sc.code.size(), {kNoSlot, 0});
+  for (std::size_t k = 0; k < sc.code.size(); ++k) {
+    Instr& i = sc.code[k];
     read(i.out);  // the upstream gradient
     auto write = [&](std::uint32_t slot, std::uint8_t first) {
+      finals[k] = {slot, first == Instr::kFirstA ? Instr::kPassA : Instr::kPassB};
       if (written[slot]) return;
       written[slot] = 1;
       i.flags |= first;
@@ -221,9 +226,18 @@ void Tape::mark_first_shares(Schedule& sc, std::uint32_t root) const {
     }
   }
   for (std::uint32_t slot : sc.input_slots) read(slot);
+  // A final share that only the next instruction reads, as its upstream
+  // gradient, is passed on in registers and never stored (a chain's gradient).
+  std::vector<std::uint32_t> reads(scalar_init.size(), 0);
+  for (const Instr& i : sc.code) ++reads[i.out];
+  for (std::uint32_t slot : sc.input_slots) reads[slot] += 2;  // read after the sweep
+  for (std::size_t k = 0; k + 1 < sc.code.size(); ++k) {
+    const auto [slot, pass] = finals[k];
+    if (slot != kNoSlot && slot == sc.code[k + 1].out && reads[slot] == 1) sc.code[k].flags |= pass;
+  }
 }
 
-std::vector<double> Tape::backward(const Replay& r, std::uint32_t root, double seed) {
+TG_LOOP_ALIGN std::vector<double> Tape::backward(const Replay& r, std::uint32_t root, double seed) {
   const Schedule& sc = schedule(root);
   // Every accumulator starts at 0.0, as eager's slots do (mark_first_shares);
   // the root holds the seed.

@@ -86,7 +86,7 @@ void Tape::plan_reads() {
   for (const TapeInput& in : inputs) reads_.push_back({in.kind, in.leaf, in.slot});
 }
 
-long Tape::forward(Replay& r, const std::vector<Leaf>& leaves) {
+TG_LOOP_ALIGN long Tape::forward(Replay& r, const std::vector<Leaf>& leaves) {
   r.s = take_buffer();
   r.t.assign(tensor_slots, nullptr);
   r.value_nodes.assign(inputs.size(), nullptr);
