@@ -50,6 +50,35 @@ def test_a_replay_gives_eager_values_and_gradients(tg):
     assert step.traces == 1
 
 
+def test_chains_keep_eager_bits_where_paths_meet_and_operands_repeat(tg):
+    # The sweep passes a chain's gradient on in registers (kPassA/kPassB);
+    # where a node also has other children (t below), or an op uses one node
+    # twice (u * u), the earlier shares are summed first, in eager's order.
+    w = params(tg, 2, seed=5)
+
+    def f(x):
+        t = (x * w[0]).tanh()
+        u = (t * 3.0 + w[1]).tanh()
+        v = (u * u + t).tanh()
+        return ((v * t).tanh() + x).tanh() * 0.5
+
+    step = tg.compile(f)
+    for x in (0.3, -1.7, 2.5):
+        for p in w:
+            p.grad = 0.0
+        a = tg.Value(x)
+        out = step(a)
+        out.backward()
+        got = [out.data, a.grad] + [p.grad for p in w]
+        for p in w:
+            p.grad = 0.0
+        b = tg.Value(x)
+        ref = f(b)
+        ref.backward()
+        assert [bits(v) for v in got] == [bits(v) for v in [ref.data, b.grad] + [p.grad for p in w]]
+    assert step.traces == 1
+
+
 def test_value_arguments_are_inputs_and_get_gradients(tg):
     step = tg.compile(lambda a, b: a * b + a.sin())
     for x, y in [(1.0, 2.0), (0.3, -4.0)]:
