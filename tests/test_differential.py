@@ -25,6 +25,7 @@ import os
 import struct
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
@@ -221,34 +222,61 @@ any_bits = st.integers(0, 2**64 - 1).map(lambda u: struct.unpack("<d", struct.pa
 tiny = st.one_of(st.floats(-1e-300, 1e-300), st.integers(-2**53, 2**53).map(lambda m: m * 5e-324))
 
 
-@profile(2000)
-@given(st.one_of(any_bits, tiny), st.one_of(any_bits, tiny, st.floats(-2.0, 2.0)))
-def test_chain_rule_products_are_ieee_products(upstream, local):
-    # d(x * local)/dx = local, so tg.grad's sweep computes upstream * local
-    # (added to a 0.0 start): it must be the IEEE product, subnormal results
-    # included (Note [Subnormal products] in cpp/core/value_rules.h).
-    for tg in (native, ref):
-        x = tg.Value(1.0)
-        got = tg.grad(x * local, x, gradient=upstream)
-        want = 0.0 + upstream * local
-        assert same_bits(got, want), f"{tg.__name__}: {upstream!r} * {local!r} gave {got!r}, not {want!r}"
+class subnormal_path:
+    """Within it, the native sweep multiplies subnormals by the integer path
+    (``"integer"``, taken on Intel CPUs) or by the hardware (``"hardware"``,
+    elsewhere): both must give the IEEE product (Note [Subnormal products] in
+    cpp/core/chain_mul.h)."""
+
+    def __init__(self, path: str):
+        self.soft = path == "integer"
+
+    def __enter__(self):
+        self.was = tapegrad._core._set_soft_subnormal_products(self.soft)
+
+    def __exit__(self, *exc):
+        tapegrad._core._set_soft_subnormal_products(self.was)
 
 
-def test_vanishing_gradient_through_a_deep_chain_matches_the_reference():
+@pytest.mark.parametrize("path", ["integer", "hardware"])
+def test_chain_rule_products_are_ieee_products(path):
+    @profile(1000)
+    @given(st.one_of(any_bits, tiny), st.one_of(any_bits, tiny, st.floats(-2.0, 2.0)))
+    def check(upstream, local):
+        # d(x * local)/dx = local, so tg.grad's sweep computes upstream * local
+        # (added to a 0.0 start): it must be the IEEE product, subnormal results
+        # included.
+        for tg in (native, ref):
+            x = tg.Value(1.0)
+            got = tg.grad(x * local, x, gradient=upstream)
+            want = 0.0 + upstream * local
+            assert same_bits(got, want), f"{tg.__name__}: {upstream!r} * {local!r} gave {got!r}, not {want!r}"
+
+    with subnormal_path(path):
+        check()
+
+
+@pytest.mark.parametrize("path", ["integer", "hardware"])
+def test_vanishing_gradient_through_a_deep_chain_matches_the_reference(path):
     # W2's chain: the gradient goes subnormal after ~33,000 steps and then stays
-    # at 5e-324; every step's product must still be the IEEE one.
-    def chain(tg):
-        x = tg.Value(0.5)
+    # at 5e-324; every step's product must still be the IEEE one, eager and compiled.
+    def chain(tg, x):
         y = x
         for _ in range(40_000):
             y = (y * 0.999 + 0.001).tanh()
-        return x, y
+        return y
 
-    (nx, ny), (rx, ry) = chain(native), chain(ref)
-    ny.backward()
-    ry.backward()
-    assert 0.0 < rx.grad < 2.2250738585072014e-308  # the case this test is about
-    assert same_bits(nx.grad, rx.grad)
+    with subnormal_path(path):
+        nx, rx = native.Value(0.5), ref.Value(0.5)
+        chain(native, nx).backward()
+        chain(ref, rx).backward()
+        assert 0.0 < rx.grad < 2.2250738585072014e-308  # the case this test is about
+        assert same_bits(nx.grad, rx.grad)
+        step = native.compile(lambda v: chain(native, v))
+        for _ in range(2):  # the trace, then a replay
+            cx = native.Value(0.5)
+            step(cx).backward()
+            assert same_bits(cx.grad, rx.grad)
 
 
 # ----- finite differences where the program is smooth ---------------------------

@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 
 #include "bindings.h"
+#include "chain_mul.h"
 #include "tensor_convert.h"
 #include "grad_mode.h"
 #include "value.h"
@@ -23,6 +24,14 @@ void bind_value(py::module_& m) {
                [](const Args&) { return tapegrad::is_grad_enabled(); });
   def_function(m, "set_grad_enabled", "enabled", "Turn graph recording on or off for the calling thread.",
                [](const Args& a) { tapegrad::set_grad_enabled(flag_arg(a[0])); });
+  def_function(m, "_set_soft_subnormal_products", "on",
+               "Take the integer path for subnormal chain-rule products (True) or the hardware's (False); "
+               "returns the previous setting (tests; Note [Subnormal products]).",
+               [](const Args& a) {
+                 const bool was = rules::soft_subnormal_products();
+                 rules::set_soft_subnormal_products(flag_arg(a[0]));
+                 return was;
+               });
   def_function(m, "_value_stats", "", "Allocation counters of the Value engine (for tests and benchmarks).",
       [](const Args&) {
         py::dict d;

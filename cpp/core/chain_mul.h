@@ -11,15 +11,27 @@ namespace tapegrad::rules {
 // The backward sweep multiplies upstream * local at every edge. A gradient
 // that vanishes along a deep chain (W2: 0.979 per step) goes subnormal after
 // a few thousand steps, and then stays at the smallest subnormal, 5e-324, as
-// long as the local factors are above 1/2. On x86 every multiplication with a
-// subnormal operand or result takes a microcode assist of ~100 cycles (27 ns
-// measured here, against 0.5 ns), which made 80% of a 10^6-step W2 backward.
+// long as the local factors are above 1/2. On Intel's x86 cores every
+// multiplication with a subnormal operand or result takes a microcode assist
+// of ~100 cycles (27 ns measured, against 0.5 ns), which made 80% of a
+// 10^6-step W2 backward.
 // Flushing subnormals to zero (FTZ/DAZ) would change results (docs/API.md: plain
 // IEEE 754 double, the same bits as the reference). So `chain_mul` takes the
 // hardware product wherever it is normal, and computes the other products
 // exactly in integers: the 106-bit product of the two significands, rounded
 // to nearest-even on the subnormal grid (units of 2^-1074). Additions of
 // subnormals cost no assist and stay as they are.
+// That assist is Intel's. AMD's cores (Zen) multiply subnormals in hardware at
+// about twice a normal product's cost: 4.6 ns a dependent product against
+// 10.9 ns for the integer path (measured on an EPYC): there W2's eager
+// backward at 10^5 steps took 3.5 ms with the integer path, 2.5-2.8 without. The integer path is taken where the CPU says
+// it is Intel's (soft_subnormal_products(), decided once at load); everywhere
+// else the hardware's product, which has the same bits. Tests run both paths
+// (`_core._set_soft_subnormal_products`).
+
+// Whether subnormal products take the integer path (chain_mul.cpp).
+bool soft_subnormal_products() noexcept;
+void set_soft_subnormal_products(bool on) noexcept;  // tests: either path, same bits
 
 namespace detail {
 
@@ -94,7 +106,7 @@ inline double chain_mul(double x, double y) {
   int ex = static_cast<int>((ux >> 52) & 0x7ff), ey = static_cast<int>((uy >> 52) & 0x7ff);
   // A normal (or overflowing) product, a zero, an infinity or a NaN: the
   // hardware's product costs no assist, or is too rare to matter.
-  if (ex + ey >= 1024 || x == 0.0 || y == 0.0 || ex == 0x7ff || ey == 0x7ff) return x * y;
+  if (ex + ey >= 1024 || x == 0.0 || y == 0.0 || ex == 0x7ff || ey == 0x7ff || !soft_subnormal_products()) return x * y;
   return detail::tiny_product(ux, uy, ex, ey);
 }
 
