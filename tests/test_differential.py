@@ -20,6 +20,7 @@ run draw the same examples.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import struct
@@ -222,20 +223,17 @@ any_bits = st.integers(0, 2**64 - 1).map(lambda u: struct.unpack("<d", struct.pa
 tiny = st.one_of(st.floats(-1e-300, 1e-300), st.integers(-2**53, 2**53).map(lambda m: m * 5e-324))
 
 
-class subnormal_path:
+@contextlib.contextmanager
+def subnormal_path(path: str):
     """Within it, the native sweep multiplies subnormals by the integer path
     (``"integer"``, taken on Intel CPUs) or by the hardware (``"hardware"``,
     elsewhere): both must give the IEEE product (Note [Subnormal products] in
     cpp/core/chain_mul.h)."""
-
-    def __init__(self, path: str):
-        self.soft = path == "integer"
-
-    def __enter__(self):
-        self.was = tapegrad._core._set_soft_subnormal_products(self.soft)
-
-    def __exit__(self, *exc):
-        tapegrad._core._set_soft_subnormal_products(self.was)
+    was = tapegrad._core._set_soft_subnormal_products(path == "integer")
+    try:
+        yield
+    finally:
+        tapegrad._core._set_soft_subnormal_products(was)
 
 
 @pytest.mark.parametrize("path", ["integer", "hardware"])

@@ -21,12 +21,13 @@ namespace tapegrad::rules {
 // exactly in integers: the 106-bit product of the two significands, rounded
 // to nearest-even on the subnormal grid (units of 2^-1074). Additions of
 // subnormals cost no assist and stay as they are.
-// That assist is Intel's. AMD's cores (Zen) multiply subnormals in hardware at
-// about twice a normal product's cost: 4.6 ns a dependent product against
-// 10.9 ns for the integer path (measured on an EPYC): there W2's eager
-// backward at 10^5 steps took 3.5 ms with the integer path, 2.5-2.8 without. The integer path is taken where the CPU says
-// it is Intel's (soft_subnormal_products(), decided once at load); everywhere
-// else the hardware's product, which has the same bits. Tests run both paths
+// That assist is Intel's. AMD's cores (Zen) multiply subnormals in hardware
+// at about twice a normal product's cost: 4.6 ns a dependent product against
+// 10.9 ns for the integer path (measured on an EPYC), where W2's eager
+// backward at 10^5 steps took 3.5 ms with the integer path and 2.5-2.8 ms
+// without. So the integer path is taken where the CPU says it is Intel's
+// (soft_subnormal_products(), decided once at load); everywhere else the
+// hardware's product, which has the same bits. Tests run both paths
 // (`_core._set_soft_subnormal_products`).
 
 // Whether subnormal products take the integer path (chain_mul.cpp).

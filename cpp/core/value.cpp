@@ -116,24 +116,23 @@ void destroy(ValueNode* n) noexcept {
 // While a trace runs (trace.h) every node is logged with its op and operands,
 // whether or not it records a graph; otherwise this costs one load and a branch.
 
-ValueNode* make_leaf(double data) {
-  ValueNode* n = fresh(data, Op::Leaf, true);
-  if (Tracer* t = tracer_here()) t->on_value_leaf(n);
-  return n;
-}
-
 namespace {
 
-// The constant leaf of a number operand: no room (Note [Host room]).
-ValueNode* make_constant(double data) {
-  ValueNode* n = fresh(data, Op::Leaf);
+// A leaf, logged by a running trace; with a room for its Python object or
+// without (a number operand's constant: Note [Host room]).
+ValueNode* leaf(double data, bool room) {
+  ValueNode* n = fresh(data, Op::Leaf, room);
   if (Tracer* t = tracer_here()) t->on_value_leaf(n);
   return n;
 }
+
+ValueNode* make_constant(double data) { return leaf(data, false); }
 
 constexpr std::size_t kOpWithConstant = 2 * sizeof(ValueNode);
 
 }  // namespace
+
+ValueNode* make_leaf(double data) { return leaf(data, true); }
 
 ValueNode* make_unary(Op op, ValueNode* a) {
   double out = unary_forward(op, a->data_, 0.0);
