@@ -908,6 +908,25 @@ def test_tensor_pow_gradients_at_zero(tg, dtype):
     np.testing.assert_allclose(b.grad.numpy(), [0.0, 0.0, 2.0 * np.log(2.0)], rtol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(), (3,)])
+def test_tensor_pow_with_a_tensor_exponent_is_c_pow_at_any_rank(tg, dtype, shape):
+    # Found by the fuzzer: a Tensor exponent means C's pow, so (-inf) ** 0.5 is
+    # +inf and (-0.0) ** 0.5 is +0.0 (a number 0.5 means sqrt, NaN and -0.0).
+    # The reference got NaN for 0-d operands: NumPy's 0-d power takes sqrt there.
+    half = tg.tensor(np.full(shape, 0.5, dtype=dtype))
+    bases = [(-np.inf, np.inf), (-0.0, 0.0)] + [(-1e39, np.inf)] * (dtype == np.float32)  # -inf in float32
+    for base, want in bases:
+        with np.errstate(over="ignore"):
+            got = (base ** half).numpy()
+            got_t = (tg.tensor(np.full(shape, base, dtype=dtype)) ** half).numpy()
+        for g in (got, got_t):
+            assert g.dtype == dtype and g.shape == shape
+            np.testing.assert_array_equal(g, want)
+            assert not np.signbit(g).any()
+    np.testing.assert_array_equal((tg.tensor(np.full(shape, -np.inf, dtype=dtype)) ** 0.5).numpy(), np.nan)
+
+
 @pytest.mark.parametrize("case", ["1d@1d", "1d@plain", "2d@2d", "grad"])
 def test_matmul_of_none_indexed_scalars(tg, case):
     # Found by the fuzzer: t[None] of a 0-d tensor has a zero stride; the native

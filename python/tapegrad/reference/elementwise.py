@@ -86,9 +86,14 @@ class ARRAYS:
         # C's pow in float64, rounded to the result's dtype (the exponent too):
         # NumPy's float32 power takes shortcuts that disagree at the extremes.
         # A number exponent takes a's dtype; a float64 array makes it float64.
+        # Both operands at least 1-d: NumPy's 0-d power takes sqrt's shortcut for
+        # ** 0.5, so (-inf) ** 0.5 was NaN there and -0.0 ** 0.5 was -0.0, where
+        # C's pow gives +inf and +0.0.
         dt = _np.result_type(a, b) if isinstance(b, _np.ndarray) else _np.result_type(a)
         b = _np.asarray(b, dtype=dt)
-        return _np.power(_np.asarray(a, dtype=_np.float64), b.astype(_np.float64)).astype(dt)
+        shape = _np.broadcast_shapes(_np.shape(a), b.shape)
+        a64 = _np.atleast_1d(_np.asarray(a, dtype=_np.float64))
+        return _np.power(a64, _np.atleast_1d(b.astype(_np.float64))).reshape(shape).astype(dt)
 
     exp = staticmethod(_np.exp)
     log = staticmethod(_np.log)
