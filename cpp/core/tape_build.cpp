@@ -308,7 +308,7 @@ class TapeBuilder {
   }
 
   Tracer& tr_;
-  std::vector<Event>& ev_;
+  BlockLog<Event>& ev_;
   TapePtr tape_;
   std::vector<std::vector<Ref>> parents_;
   std::vector<char> live_;

@@ -22,10 +22,9 @@ Tracer::~Tracer() { drop_log(); }
 void Tracer::drop_log() {
   stop();
   restore_leaves();
-  for (Event& e : events_)
-    if (e.value != nullptr) release(e.value);
+  for (std::size_t i = 0; i < events_.size(); ++i)
+    if (events_[i].value != nullptr) release(events_[i].value);
   events_.clear();
-  events_.shrink_to_fit();
   outside_values_.clear();
   outside_tensors_.clear();
 }
@@ -47,7 +46,13 @@ void Tracer::stop() {
 
 Tracer::Ref Tracer::push(Event&& e) {
   if (events_.size() >= kNoSlot - 1) throw RuntimeError("tg.compile: more than 2^32 - 2 operations in one trace");
-  events_.push_back(std::move(e));
+  events_.emplace_back(std::move(e));
+  return static_cast<Ref>(events_.size() - 1);
+}
+
+Tracer::Ref Tracer::add(int kind) {
+  if (events_.size() >= kNoSlot - 1) throw RuntimeError("tg.compile: more than 2^32 - 2 operations in one trace");
+  events_.emplace_back(static_cast<Event::Kind>(kind));
   return static_cast<Ref>(events_.size() - 1);
 }
 
@@ -119,10 +124,11 @@ void own(ValueNode* n, std::uint32_t ref) {
 }  // namespace
 
 void Tracer::on_value_leaf(ValueNode* n) {
-  Event e(Event::ValueConst);
+  const Ref r = add(Event::ValueConst);
+  Event& e = events_[r];
   e.value = n;
   e.k = n->data_;
-  own(n, push(std::move(e)));
+  own(n, r);
 }
 
 void Tracer::on_value_init(ValueNode* n) {
@@ -131,23 +137,28 @@ void Tracer::on_value_init(ValueNode* n) {
 }
 
 void Tracer::on_value_op(ValueNode* n, Op op, ValueNode* a, ValueNode* b) {
-  Event e(Event::ValueOp);
+  const Ref ra = value_ref(a), rb = b != nullptr ? value_ref(b) : kNoSlot;  // may log inputs first
+  const Ref r = add(Event::ValueOp);
+  Event& e = events_[r];
   e.code = code_of(op);
-  e.a = value_ref(a);
-  e.b = b != nullptr ? value_ref(b) : kNoSlot;
+  e.a = ra;
+  e.b = rb;
   e.flags = is_grad_enabled() ? 0 : Instr::kNoGrad;
   e.value = n;
-  own(n, push(std::move(e)));
+  own(n, r);
 }
 
 void Tracer::on_value_pow(ValueNode* n, ValueNode* a, double k) {
-  Event e(Event::ValueOp);
+  const Ref ra = value_ref(a);
+  const Ref rb = number_const(k);  // the exponent: a constant unless value_from_number's caller says otherwise
+  const Ref r = add(Event::ValueOp);
+  Event& e = events_[r];
   e.code = code_of(Op::PowConst);
-  e.a = value_ref(a);
-  e.b = number_const(k);  // the exponent: a constant unless value_from_number's caller says otherwise
+  e.a = ra;
+  e.b = rb;
   e.flags = is_grad_enabled() ? 0 : Instr::kNoGrad;
   e.value = n;
-  own(n, push(std::move(e)));
+  own(n, r);
 }
 
 void Tracer::on_value_function(ValueNode* n) {
@@ -168,9 +179,9 @@ void Tracer::on_tensor(const TensorPtr& n) {
 // ---- the driver's ----------------------------------------------------------------------
 
 Tracer::Ref Tracer::number_const(double v) {
-  Event e(Event::NumberConst);
-  e.k = v;
-  return push(std::move(e));
+  const Ref r = add(Event::NumberConst);
+  events_[r].k = v;
+  return r;
 }
 
 Tracer::Ref Tracer::number_op(Op op, Ref a, Ref b) {
@@ -330,7 +341,8 @@ std::string Tracer::unsupported_reason() const {
 // Tensors recorded only because a trace ran (no input required grad, or
 // no_grad): eager made them leaves, and so they become once the log is read.
 void Tracer::restore_leaves() {
-  for (Event& e : events_) {
+  for (std::size_t i = 0; i < events_.size(); ++i) {
+    Event& e = events_[i];
     if (e.kind != Event::TensorOp || !e.tensor || e.tensor->requires_grad || e.tensor->is_leaf()) continue;
     TensorNode& n = *e.tensor;
     n.op = Op::Leaf;
