@@ -96,7 +96,7 @@ def attempt(fn, *args):
         return None, exc
 
 
-LAST_REF = [None]  # the reference half of the last step both() ran (same_inputs_agree runs it again)
+LAST_REF = [None]  # the reference half of the last step both() ran (a forward divergence reruns it)
 
 
 def both(what, fn_native, fn_ref):
