@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import importlib
 import importlib.util
+import math
 import os
 import subprocess
 import sys
@@ -59,6 +60,7 @@ class Workload:
     step: Callable[[Any], Optional[dict]]
     check: Optional[Callable[[str, Any], Check]] = None
     oracle: Optional[Callable[[Any], Check]] = None  # exact answer, when one is known
+    oracle_name: str = "exact answer"  # what the oracle is, for the agreement lines
     phases: tuple = ("step",)
     unit: str = "s"  # "s": lower time is better; "B/node": memory, measured by `measure`
     measure: Optional[Callable[[str, Any], float]] = None
@@ -88,6 +90,7 @@ BACKEND_LABELS = {
     "reference-2t": "tapegrad.reference (2 threads)",
     "torch-2t": "PyTorch (2 threads)",
     "numpy": "NumPy",
+    "floats": "Python floats (no graph)",
 }
 
 _MODULES = {
@@ -96,6 +99,7 @@ _MODULES = {
     "micrograd": "micrograd.engine",
     "torch": "torch",
     "numpy": "numpy",
+    "floats": "builtins",
 }
 
 # Thread counts as each module started (restored for the plain backend names).
@@ -408,6 +412,56 @@ def _w3_oracle(n):
     g = x[perm].copy()
     np.add.at(g, perm, x)
     return Check(float(np.dot(x, x[perm])), [g])
+
+
+# ---------------------------------------------------------------------------
+# W2-floats, W3-floats: the same forward code on plain Python floats
+#
+# What a forward pass costs before any autodiff library runs: the Python of
+# the workload itself (the loop, the list reads, NumPy's scalars and
+# float(), the sum), with a float in place of each Value and no graph. No
+# Value type can build the graph for less, so these rows are the floor
+# under W2's and W3's forward times. Their node counts are those of the
+# graphs the Value rows build, so that "per node" means the same in both.
+
+def _w2_build_floats(n):
+    # float has no .tanh(): math.tanh in its place, the rest as _w2_build
+    y = 0.5
+    for _ in range(n):
+        y = math.tanh(y * 0.999 + 0.001)
+    return y
+
+
+def _w2_floats_step(n):
+    _, t = _timed(_w2_build_floats, n)
+    return {"forward": t}
+
+
+def _w2_floats_check(backend, n):
+    return Check(_w2_build_floats(n), [])
+
+
+def _w2_floats_oracle(n):
+    return Check(_w2_check("reference", n).loss, [])
+
+
+def _w3_floats_step(n):
+    (xs, s), t = _timed(_w3_build, float, n)
+    del xs, s
+    return {"forward": t}
+
+
+def _w3_floats_check(backend, n):
+    return Check(_w3_build(float, n)[1], [])
+
+
+def _w3_floats_oracle(n):
+    return Check(_w3_oracle(n).loss, [])
+
+
+def _floats_setup(backend, size):
+    load_backend(backend)
+    return size
 
 
 # ---------------------------------------------------------------------------
@@ -736,6 +790,25 @@ WORKLOADS = [
         setup=_w3_setup, step=_w3_step, check=_w3_check, oracle=_w3_oracle,
         phases=("forward", "backward"), size_label=_pow10, nodes=lambda n: 3 * n + 1,
         rtol=1e-9, atol=1e-9,
+    ),
+    Workload(
+        name="W2-floats", title="W2's forward on Python floats (math.tanh), no graph: the floor under W2",
+        backends=("floats",),
+        sizes=(10**4, 10**5, 10**6), quick_sizes=(10**4,), tiny_sizes=(200,),
+        setup=_floats_setup, step=_w2_floats_step, check=_w2_floats_check,
+        oracle=_w2_floats_oracle, oracle_name="tapegrad.reference's W2 value",
+        phases=("forward",), size_label=_pow10,
+        nodes=lambda n: 5 * n + 1, rtol=1e-9, atol=1e-12,
+        notes="nodes: those of W2's graph at the same size",
+    ),
+    Workload(
+        name="W3-floats", title="W3's forward on Python floats, no graph: the floor under W3",
+        backends=("floats",),
+        sizes=(10**5,), quick_sizes=(10**4,), tiny_sizes=(300,),
+        setup=_floats_setup, step=_w3_floats_step, check=_w3_floats_check,
+        oracle=_w3_floats_oracle, phases=("forward",), size_label=_pow10,
+        nodes=lambda n: 3 * n + 1, rtol=1e-9, atol=1e-9,
+        notes="nodes: those of W3's graph at the same size",
     ),
     Workload(
         name="W4", title="tensor MLP step, float32, batch 128, 784-256-10",

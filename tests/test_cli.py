@@ -277,6 +277,22 @@ def test_bench_refuses_a_backend_that_disagrees(tmp_path):
     assert others, "the other backends still agree with the exact answer"
 
 
+def test_bench_float_floors_time_the_forward_code_and_check_its_value(tmp_path):
+    # W2-floats and W3-floats run W2's and W3's forward code on Python floats:
+    # a forward time, no gradients, and a value checked like any backend's
+    proc, report = bench_json(tmp_path, "--workloads", "W2-floats,W3-floats")
+    assert {(r["workload"], r["phase"], r["backend"]) for r in report["results"]} == {
+        ("W2-floats", "forward", "floats"), ("W3-floats", "forward", "floats")}
+    assert all(r["nodes"] for r in report["results"])  # per node, as the Value rows
+    checks = {c["workload"]: c for c in report["checks"]}
+    assert checks["W3-floats"]["against"] == "exact answer"
+    assert checks["W2-floats"]["against"] == "tapegrad.reference's W2 value"
+    assert all(c["status"] == "agrees" and c["arrays"] == 0 for c in checks.values())
+    assert "Python floats agree with exact answer (loss within" in proc.stdout
+    proc, report = bench_json(tmp_path, "--workloads", "W3-floats", "--inject-wrong", "floats")
+    assert [c["status"] for c in report["checks"]] == ["disagrees"] and not report["results"]
+
+
 def test_bench_times_micrograd_as_users_run_it_and_with_the_gc_off(tmp_path):
     import importlib.util
 

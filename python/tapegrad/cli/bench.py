@@ -283,7 +283,7 @@ def _check_size(W, w, bks, size, inject_wrong, bar, report, usable):
         except Exception as exc:  # a backend that crashes on the workload is reported, not fatal
             failed[b] = f"failed: {_reason(exc)}"
     if w.oracle is not None:
-        oracle, against = w.oracle(size), "exact answer"
+        oracle, against = w.oracle(size), w.oracle_name
     elif any(_is_reference(b) for b in checks):
         oracle, against = checks[next(b for b in checks if _is_reference(b))], "tapegrad.reference"
     elif checks:
@@ -302,7 +302,7 @@ def _check_size(W, w, bks, size, inject_wrong, bar, report, usable):
         else:
             c = checks[b]
             err = compare(c, oracle, w.rtol, w.atol)
-            entry.update(loss=c.loss, nodes=c.nodes,
+            entry.update(loss=c.loss, nodes=c.nodes, arrays=len(c.arrays),
                          max_scaled_error=None if math.isinf(err) else err)
             if err <= 1.0:
                 entry["status"] = "agrees"

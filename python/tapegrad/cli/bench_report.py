@@ -77,7 +77,7 @@ HEADERS = ("Workload", "Size", "Backend", "Median", "Min – max", "vs reference
 
 def backend_label(b):
     labels = {"native": "tapegrad", "reference": "reference", "micrograd": "micrograd",
-              "torch": "torch", "numpy": "numpy"}
+              "torch": "torch", "numpy": "numpy", "floats": "Python floats"}
     base, n = _split(b)
     if n is None:
         return labels.get(b, b)
@@ -97,11 +97,12 @@ def check_lines(report):
     agreed = {}
     for c in report["checks"]:
         if c["status"] == "agrees":
-            agreed.setdefault((c["workload"], c["size"], c["against"], c["rtol"], c["atol"]),
+            what = "loss" if c.get("arrays") == 0 else "loss and every gradient"
+            agreed.setdefault((c["workload"], c["size"], c["against"], what, c["rtol"], c["atol"]),
                               []).append(backend_label(c["backend"]))
     lines = [f"{wname} ({size}): {', '.join(names)} agree with {against} "
-             f"(loss and every gradient within rtol={rtol:g}, atol={atol:g})"
-             for (wname, size, against, rtol, atol), names in agreed.items()] + lines
+             f"({what} within rtol={rtol:g}, atol={atol:g})"
+             for (wname, size, against, what, rtol, atol), names in agreed.items()] + lines
     return lines
 
 
