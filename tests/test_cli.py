@@ -398,6 +398,22 @@ def test_demo_tiny():
     assert "median time per step" in out
 
 
+def test_bench_help_names_every_workload_and_backend():
+    # the help text is written out (building the parser must not import the
+    # benchmarks); this keeps it from going stale as rows are added
+    from tapegrad.cli import build_parser
+    from tapegrad.cli.bench import load_workloads
+
+    W = load_workloads()
+
+    bench = build_parser()._subparsers._group_actions[0].choices["bench"]
+    helps = {a.dest: a.help for a in bench._actions}
+    listed = set(re.search(r"\(([^;)]*)", helps["workloads"]).group(1).split())
+    assert listed == {w.name for w in W.WORKLOADS}
+    listed = set(re.search(r"\(([^;)]*)", helps["backends"]).group(1).split())
+    assert listed == {W.split_backend(b)[0] for w in W.WORKLOADS for b in w.backends}
+
+
 def test_no_command_prints_help():
     out = run_cli().stdout
     for cmd in ("bench", "demo", "explain"):

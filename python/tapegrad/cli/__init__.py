@@ -29,9 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true",
                    help="smaller sizes and 3 repeats (under a minute on 2 cores)")
     b.add_argument("--workloads", action="append", metavar="W1,W2,...",
-                   help="only these workloads (W1 W2 W3 W4 W5 matmul blas-mix hvp memory)")
+                   help="only these workloads (W1 W2 W3 W2-floats W3-floats W4 W5 matmul blas-mix "
+                        "memory W1c W1c-first W5c W5c-first W2c W3c hvp W6 W7)")
     b.add_argument("--backends", action="append", metavar="NAME,...",
-                   help="only these backends (native reference micrograd torch numpy; "
+                   help="only these backends (native reference micrograd torch numpy floats "
+                        "native-compiled reference-compiled casadi jax-jit; "
                         "native, reference and torch also as NAME-1t, NAME-2t, ...: that many "
                         "threads)")
     b.add_argument("--repeat", type=int, default=None,
