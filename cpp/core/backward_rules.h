@@ -34,6 +34,18 @@ struct FastIn {
   bool needs(std::size_t i) const { return n.parents[i]->requires_grad; }
 };
 
+// An elementwise rule's view of arrays held elsewhere (a flat replay's slots,
+// tape_flat.cpp): the values the node would have saved, and the one parent
+// whose share is wanted.
+struct ArrayIn {
+  const Array* in[2];
+  const Array* out;
+  std::size_t want;
+  const Array& input(std::size_t i) const { return *in[i]; }
+  const Array& output() const { return *out; }
+  bool needs(std::size_t i) const { return i == want; }
+};
+
 // The recorded sweep's view: the parents and the node itself.
 struct RecIn {
   const TensorPtr& n;

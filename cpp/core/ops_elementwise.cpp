@@ -254,6 +254,7 @@ std::vector<X> unary_backward(const TensorNode& n, const X& g, const In& in) {
   }
 }
 TG_INSTANTIATE_BACKWARD(unary_backward)
+template std::vector<Array> unary_backward<Array, ArrayIn>(const TensorNode&, const Array&, const ArrayIn&);
 
 // d/da and d/db of the rule, for the parents that take a gradient
 template <class X, class In>
@@ -289,5 +290,6 @@ std::vector<X> binary_backward(const TensorNode& n, const X& g, const In& in) {
   return out;
 }
 TG_INSTANTIATE_BACKWARD(binary_backward)
+template std::vector<Array> binary_backward<Array, ArrayIn>(const TensorNode&, const Array&, const ArrayIn&);
 
 }  // namespace tapegrad

@@ -294,21 +294,22 @@ TensorPtr Tape::tensor_result(const ReplayPtr& r, std::uint32_t output) {
 
 namespace {
 
-// The share of parent i of an elementwise instruction, from the arrays of a
-// flat replay: what unary_backward and binary_backward (ops_elementwise.cpp)
-// compute from the values the node would have saved.
+// The share of parent i of an elementwise instruction: eager's rule
+// (unary_backward, binary_backward) on the arrays of the flat replay, the
+// inputs broadcast to the output's shape as the node would have saved them.
 Array elementwise_share(const TensorInstr& ti, int i, const Array& g, const Replay& r) {
   const TensorNode& t = *ti.tmpl;
+  const Array& out = r.a[ti.out];
+  if (op_info(t.op).kind == OpKind::Unary)
+    return std::move(unary_backward(t, g, ArrayIn{{&r.a[ti.parents[0]], nullptr}, &out, 0})[0]);
   const Saves sv = op_info(t.op).saves;
-  if (op_info(t.op).kind == OpKind::Unary) {
-    if (t.op == Op::Neg) return neg(g);
-    return unary_grad(t.op, g, sv == Saves::Output ? r.a[ti.out] : r.a[ti.parents[0]], t.k, t.k2);
+  Array a, b;  // read only by rules that save their inputs
+  if (sv == Saves::Inputs || sv == Saves::InputsOutput) {
+    a = broadcast_view(r.a[ti.parents[0]], out.shape);
+    b = broadcast_view(r.a[ti.parents[1]], out.shape);
   }
-  const Shape& s = r.a[ti.out].shape;
-  const bool has_in = sv == Saves::Inputs || sv == Saves::InputsOutput;
-  const Array a = has_in ? broadcast_view(r.a[ti.parents[0]], s) : g;
-  const Array b = has_in ? broadcast_view(r.a[ti.parents[1]], s) : g;
-  return binary_grad(t.op, i, g, a, b, sv == Saves::InputsOutput ? r.a[ti.out] : g);
+  const auto k = static_cast<std::size_t>(i);
+  return std::move(binary_backward(t, g, ArrayIn{{&a, &b}, &out, k})[k]);
 }
 
 }  // namespace
