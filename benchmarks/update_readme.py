@@ -27,6 +27,10 @@ def render(report, command) -> str:
     from tapegrad.cli.bench_report import markdown
 
     m = report["machine"]
+    if m.get("tapegrad_blas") == "none":  # its matmul rows would not be tapegrad's as users get it
+        from tapegrad.cli.bench_report import NO_BLAS_WARNING
+
+        raise SystemExit("update_readme: not writing the README. " + NO_BLAS_WARNING)
     when = report["date"].replace("T", " ")
     load = m.get("load_average_1min")
     busy = ""

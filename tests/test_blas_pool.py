@@ -40,6 +40,25 @@ def has_callback_setter(path) -> bool:
     return any(hasattr(lib, name) for name in _blas._SETTERS)
 
 
+def test_the_build_links_openblas():
+    # pyproject's build requirements include scipy-openblas32; a build without
+    # it (--no-build-isolation in an environment that lacks it) has the loop
+    # kernel only, and says so
+    assert tapegrad._core._blas_linked is True, "tapegrad was built without scipy-openblas32"
+
+
+def test_blas_info_names_a_build_without_openblas():
+    class NoBlas:
+        _blas_linked = False
+        _blas_own_shared = False
+
+        @staticmethod
+        def _blas_pool_workers():
+            return 0
+
+    assert _blas.blas_info(NoBlas)["tapegrad"] == "none"
+
+
 def test_tapegrad_openblas_runs_on_the_pool():
     # pyproject pins scipy-openblas32 >= 0.3.27, which takes the callback
     assert tapegrad._core._blas_own_shared is True

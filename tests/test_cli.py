@@ -293,6 +293,29 @@ def test_bench_float_floors_time_the_forward_code_and_check_its_value(tmp_path):
     assert [c["status"] for c in report["checks"]] == ["disagrees"] and not report["results"]
 
 
+def test_bench_records_tapegrads_blas_and_warns_without_it(tmp_path):
+    import io
+
+    from tapegrad.cli.bench_report import NO_BLAS_WARNING, print_report
+
+    proc, report = bench_json(tmp_path, "--workloads", "W2-floats")
+    assert report["machine"]["tapegrad_blas"] == "shared"
+    assert NO_BLAS_WARNING not in proc.stdout
+    report["machine"]["tapegrad_blas"] = "none"
+    out = io.StringIO()
+    print_report(report, file=out)
+    assert NO_BLAS_WARNING in out.getvalue()
+    bench_dir = Path(__file__).resolve().parents[1] / "benchmarks"
+    if (bench_dir / "update_readme.py").is_file():  # and no README block from such a build
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("tg_update_readme", bench_dir / "update_readme.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        with pytest.raises(SystemExit, match="not writing the README"):
+            mod.render(report, "python -m tapegrad bench")
+
+
 def test_bench_times_micrograd_as_users_run_it_and_with_the_gc_off(tmp_path):
     import importlib.util
 

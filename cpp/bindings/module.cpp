@@ -29,6 +29,7 @@ PYBIND11_MODULE(_core, m) {
   tapegrad::bindings::def_function(m, "_set_blas_threads", "n", "Let matmul use up to n threads (n >= 1).",
                                    [](const tapegrad::bindings::Args& a) { tapegrad::set_blas_threads(a[0].cast<int>()); });
   // One pool for every OpenBLAS in the process (Note [One BLAS pool]); _blas.py hands NumPy's over.
+  m.attr("_blas_linked") = tapegrad::blas_linked();
   m.attr("_blas_own_shared") = tapegrad::share_own_blas();
   tapegrad::bindings::def_function(m, "_blas_callback", "",
                                    "The address of the OpenBLAS threads callback that runs jobs on tapegrad's pool.",

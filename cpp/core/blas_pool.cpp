@@ -249,6 +249,14 @@ extern "C" void tapegrad_blas_threads(int, BlasJob dojob, int numjobs, std::size
   pool().run(dojob, numjobs, elsize, jobdata, data);
 }
 
+bool blas_linked() {
+#ifdef TAPEGRAD_BLAS
+  return true;
+#else
+  return false;
+#endif
+}
+
 bool share_own_blas() {
 #ifdef TAPEGRAD_BLAS
   if (scipy_openblas_set_threads_callback_function == nullptr) return false;

@@ -12,6 +12,10 @@ namespace tapegrad {
 using BlasJob = void (*)(int job, void* jobdata, int data);
 extern "C" void tapegrad_blas_threads(int sync, BlasJob dojob, int numjobs, std::size_t elsize, void* jobdata, int data);
 
+// Whether this build's matmul calls OpenBLAS (scipy-openblas32 was importable
+// when CMake ran), not the built-in loop kernel.
+bool blas_linked();
+
 // Hands tapegrad's own OpenBLAS to the pool; false if the build has no BLAS or
 // its OpenBLAS is too old to take a callback.
 bool share_own_blas();

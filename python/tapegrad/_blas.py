@@ -64,6 +64,15 @@ def install(core) -> None:
 
 
 def blas_info(core) -> dict:
-    """Which OpenBLAS libraries run on tapegrad's pool, and its worker threads."""
-    return {"tapegrad": "shared" if core._blas_own_shared else "own threads",
+    """Which OpenBLAS libraries run on tapegrad's pool, and its worker threads.
+
+    "tapegrad" is "none" for a build made without scipy-openblas32 importable
+    (a ``--no-build-isolation`` build in an environment that lacks it): its
+    matmul is the built-in loop kernel, several times slower at 512x512.
+    """
+    if not getattr(core, "_blas_linked", True):
+        mine = "none"
+    else:
+        mine = "shared" if core._blas_own_shared else "own threads"
+    return {"tapegrad": mine,
             "numpy": _state["numpy"], "pool_workers": core._blas_pool_workers()}

@@ -414,7 +414,19 @@ def machine_info():
         pass
     # a busy machine inflates and scatters every number: record how busy it was
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(terse=True), "load_average_1min": _load_average()}
+            "platform": platform.platform(terse=True), "load_average_1min": _load_average(),
+            "tapegrad_blas": _native_blas()}
+
+
+def _native_blas():
+    """tapegrad._blas.blas_info's "tapegrad" entry ("none": matmul is the loop kernel), or None."""
+    try:
+        import tapegrad
+        from tapegrad import _blas
+    except ImportError:
+        return None
+    core = getattr(tapegrad, "_core", None)
+    return None if core is None else _blas.blas_info(core)["tapegrad"]
 
 
 def main(args) -> int:

@@ -162,6 +162,14 @@ def print_report(report, file=None):
     print(f"\n{m['cpu']}, {m['cores']} cores, Python {m['python']}, tapegrad "
           f"{report['tapegrad_version']}, {report['date']}"
           + (f", load average {load} at the start" if load is not None else ""), file=file)
+    if m.get("tapegrad_blas") == "none":
+        print(NO_BLAS_WARNING, file=file)
+
+
+NO_BLAS_WARNING = ("This tapegrad was built without OpenBLAS (scipy-openblas32 was not importable "
+                   "when it was compiled): its matmul is the built-in loop kernel, several times "
+                   "slower. `pip install .` builds in an isolated environment that has it; a "
+                   "--no-build-isolation build needs `pip install scipy-openblas32` first.")
 
 
 def markdown(report) -> str:
