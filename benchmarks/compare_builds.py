@@ -29,6 +29,9 @@ ROWS = {
     "W4": [("W4", (128, 784, 256, 10), "native-1t"), ("W4", (128, 784, 256, 10), "native-2t")],
     "W5": [("W5", 2000, "native")],
     "matmul": [("matmul", (512, "float32"), "native"), ("matmul", (512, "float64"), "native")],
+    "hvp": [("hvp", (64, 256, 256, 128), "native-1t"), ("hvp", (64, 256, 256, 128), "native-2t")],
+    "W6": [("W6", 32, "native-1t"), ("W6", 32, "native-2t")],
+    "W7": [("W7", 16, "native-1t"), ("W7", 16, "native-2t")],
 }
 
 WORKER = r"""
@@ -44,6 +47,9 @@ for line in sys.stdin:
     if key not in states:
         states[key] = w.setup(backend, size)
         w.step(states[key])  # warm-up
+    # the states stay set up, but a backend's thread count ("native-1t") is the
+    # process's: set it again for each sample, after the other rows' samples
+    wl.load_backend(backend)
     times = {}
     for _ in range(reps):
         gc.collect()
