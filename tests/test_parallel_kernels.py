@@ -165,3 +165,58 @@ def test_batched_small_products_at_one_and_two_threads(shapes, dtype):
         np.testing.assert_array_equal(p.view(np.uint8), q.view(np.uint8))
     np.testing.assert_allclose(one[0], (a.astype(np.float64) @ b) * 1.5, rtol=1e-4 if dtype == np.float32 else 1e-12,
                                atol=1e-4 if dtype == np.float32 else 1e-12)
+
+
+# Products large enough to be cut into parts (Note [Matmul parts] in
+# cpp/core/matmul.cpp): rows when M >= N, columns otherwise, operands read
+# transposed, a batch, and linear's GEMM into the bias. OpenBLAS's own
+# threaded GEMM gave other bits at 2 threads than at 1 on some CPUs; the parts
+# do not depend on the thread count, so every product and gradient must not.
+MATMULS = {
+    "rows": ((512, 64), (64, 256), lambda tg, a, b: a @ b),
+    "columns": ((100, 300), (300, 700), lambda tg, a, b: a @ b),
+    "uneven": ((301, 257), (257, 333), lambda tg, a, b: a @ b),
+    "a_transposed": ((64, 512), (64, 256), lambda tg, a, b: a.T @ b),
+    "b_transposed": ((512, 64), (256, 64), lambda tg, a, b: a @ b.T),
+    "batched": ((3, 200, 64), (64, 300), lambda tg, a, b: a @ b),
+    "linear": ((16, 32, 64), (256, 64), lambda tg, x, w: tg.nn.functional.linear(x, w, w[:, 0] * 0.5)),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", sorted(MATMULS))
+def test_matmul_is_the_same_bits_at_one_and_two_threads(case, dtype):
+    shape_a, shape_b, fn = MATMULS[case]
+    rng = np.random.default_rng(11)
+    a, b = rng.standard_normal(shape_a).astype(dtype), rng.standard_normal(shape_b).astype(dtype)
+    one = _run(tapegrad, fn, a, b, threads=1)
+    two = _run(tapegrad, fn, a, b, threads=2)
+    for p, q in zip(one, two):
+        np.testing.assert_array_equal(p.view(np.uint8), q.view(np.uint8))
+    np.testing.assert_allclose(one[0], fn(np, a, b) if case != "linear" else a @ b.T + b[:, 0] * 0.5,
+                               rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-4 if dtype == np.float32 else 1e-12)
+
+
+def test_large_products_are_cut_into_parts_and_small_ones_are_not():
+    # The test above means something only if the parts run on two threads.
+    import os
+
+    core = tapegrad._core
+    if not core._blas_linked or (os.cpu_count() or 1) < 2:
+        pytest.skip("parts need OpenBLAS and two cores")
+    a = tapegrad.tensor(np.ones((512, 64), np.float32))
+    b = tapegrad.tensor(np.ones((64, 256), np.float32))
+    small = tapegrad.tensor(np.ones((16, 16), np.float32))
+    before = tapegrad.get_num_threads()
+    try:
+        tapegrad.set_num_threads(2)
+        n = core._parallel_runs()
+        _ = a @ b
+        assert core._parallel_runs() == n + 1
+        _ = small @ small
+        assert core._parallel_runs() == n + 1
+        tapegrad.set_num_threads(1)
+        _ = a @ b
+        assert core._parallel_runs() == n + 1
+    finally:
+        tapegrad.set_num_threads(before)

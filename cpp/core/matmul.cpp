@@ -2,7 +2,9 @@
 // OpenBLAS's when the build found scipy-openblas32 (TAPEGRAD_BLAS), else a
 // cache-blocked loop the compiler vectorises.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <thread>
 
 #include "broadcast.h"
 #include "kernels.h"
@@ -28,6 +30,8 @@ namespace {
 // from 65,536 x 4 up, interface/gemm.c), so a pool job may run them; the
 // callback guards the rest (tapegrad_blas_threads).
 constexpr std::int64_t kSmallGemm = std::int64_t{1} << 16;
+// The most threads tg.set_num_threads keeps (OpenBLAS's build maximum before).
+constexpr int kMaxThreads = 64;
 
 // One 2-D operand as GEMM wants it: row-major with leading dimension `ld`,
 // possibly transposed, read without copying.
@@ -48,17 +52,71 @@ bool as_operand(std::int64_t rows, std::int64_t cols, std::int64_t s0, std::int6
   return false;
 }
 
+#ifdef TAPEGRAD_BLAS
+// The thread cap's start (Note [BLAS threads]); the first call sets OpenBLAS to one thread.
+int blas_cap() {
+  static const int cap = [] {
+    const int n = scipy_openblas_get_num_threads();
+    scipy_openblas_set_num_threads(1);
+    return std::max(n, 1);
+  }();
+  return cap;
+}
+std::atomic<int> g_blas_threads{0};  // 0 until tg.set_num_threads: blas_cap()
+
+// Note [Matmul parts]
+// OpenBLAS's threaded GEMM cuts a product by its thread count, and the
+// elements at the cuts can come out in different bits: on an AMD EPYC with
+// AVX-512 (OpenBLAS 0.3.30 to 0.3.34, its Haswell and SkylakeX kernels), a
+// 512 x 64 x 256 float32 product differed from the one-thread product in
+// 7,000 of its 131,072 elements. So tapegrad's OpenBLAS runs one thread, and
+// a large product is cut into parts by a rule that reads only its shape and
+// the machine's core count (kParts), never the thread setting: rows of A and
+// C when M >= N, else columns of B and C, at multiples of 16. Each part is
+// one single-threaded GEMM, run on the pool (parallel_parts), so every
+// element has the same bits at any thread count. The cost is the operand a
+// part does not cut, packed by OpenBLAS once per part: measured at one
+// thread, two parts took 1-2% longer than one GEMM at 512 x 512 x 512 and at
+// W4's 128 x 784 x 256 (eight parts: 7-17%).
+const std::int64_t kParts = std::clamp<std::int64_t>(std::thread::hardware_concurrency(), 1, 8);
+constexpr std::int64_t kPartMacs = std::int64_t{1} << 18;  // at least this much work in each part
+constexpr std::int64_t kPartAlign = 16;
+
+template <class T>
+void blas_gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, Operand oa, const T* B, Operand ob, T* C,
+               std::int64_t ldc, bool accumulate) {
+  const int rm = 101, nt = 111, tr = 112;
+  if constexpr (sizeof(T) == 4)
+    scipy_cblas_sgemm(rm, oa.trans ? tr : nt, ob.trans ? tr : nt, int(M), int(N), int(K), 1.0f, A, int(oa.ld), B,
+                      int(ob.ld), accumulate ? 1.0f : 0.0f, C, int(ldc));
+  else
+    scipy_cblas_dgemm(rm, oa.trans ? tr : nt, ob.trans ? tr : nt, int(M), int(N), int(K), 1.0, A, int(oa.ld), B,
+                      int(ob.ld), accumulate ? 1.0 : 0.0, C, int(ldc));
+}
+#endif
+
 // C = A B, or C += A B when `accumulate` (GEMM's beta = 1: linear's bias is already in C).
 template <class T>
 void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, Operand oa, const T* B, Operand ob, T* C,
           bool accumulate = false) {
 #ifdef TAPEGRAD_BLAS
   if (M > 0 && N > 0 && K > 0 && M < (1LL << 31) && N < (1LL << 31) && K < (1LL << 31) && oa.ld < (1LL << 31) && ob.ld < (1LL << 31)) {
-    const int rm = 101, nt = 111, tr = 112;
-    if constexpr (sizeof(T) == 4)
-      scipy_cblas_sgemm(rm, oa.trans ? tr : nt, ob.trans ? tr : nt, int(M), int(N), int(K), 1.0f, A, int(oa.ld), B, int(ob.ld), accumulate ? 1.0f : 0.0f, C, int(N));
-    else
-      scipy_cblas_dgemm(rm, oa.trans ? tr : nt, ob.trans ? tr : nt, int(M), int(N), int(K), 1.0, A, int(oa.ld), B, int(ob.ld), accumulate ? 1.0 : 0.0, C, int(N));
+    (void)blas_cap();  // OpenBLAS set to one thread before its first product
+    const bool rows = M >= N;  // cut the larger of M and N: the other operand is packed once per part
+    const std::int64_t cut = rows ? M : N;
+    const std::int64_t parts = std::min({kParts, std::max<std::int64_t>(1, M * N * K / kPartMacs), cut / kPartAlign});
+    if (parts <= 1) {
+      blas_gemm(M, N, K, A, oa, B, ob, C, N, accumulate);
+      return;
+    }
+    parallel_parts(parts, [&](std::int64_t p) {
+      const std::int64_t i0 = cut * p / parts / kPartAlign * kPartAlign;
+      const std::int64_t i1 = p + 1 == parts ? cut : cut * (p + 1) / parts / kPartAlign * kPartAlign;
+      if (rows)  // rows i0..i1 of A (row i at i * ld, or at i when A is read transposed) and of C
+        blas_gemm(i1 - i0, N, K, A + (oa.trans ? i0 : i0 * oa.ld), oa, B, ob, C + i0 * N, N, accumulate);
+      else  // columns i0..i1 of B and of C
+        blas_gemm(M, i1 - i0, K, A, oa, B + (ob.trans ? i0 * ob.ld : i0), ob, C + i0, N, accumulate);
+    });
     return;
   }
 #endif
@@ -209,13 +267,15 @@ Array linear(const Array& x0, const Array& w0, const Array* bias) {
 }
 
 // Note [BLAS threads]
-// OpenBLAS starts one thread per core and by default uses them all for a
-// large enough product. That is what a quiet machine wants; a loaded one, or
-// a comparison at a fixed thread count (PyTorch's set_num_threads), needs to
-// choose. Without OpenBLAS the loop kernel runs on the calling thread only.
+// tg.set_num_threads caps the threads of the pool that runs matmul's parts
+// (Note [Matmul parts]) and the parallel kernels (Note [Parallel kernels]);
+// OpenBLAS itself runs one thread. The cap starts as OpenBLAS's own default,
+// which honours OPENBLAS_NUM_THREADS and OMP_NUM_THREADS (else one per core).
+// Without OpenBLAS the loop kernel runs on the calling thread only.
 int blas_threads() {
 #ifdef TAPEGRAD_BLAS
-  return scipy_openblas_get_num_threads();
+  const int n = g_blas_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : blas_cap();
 #else
   return 1;
 #endif
@@ -223,7 +283,8 @@ int blas_threads() {
 
 void set_blas_threads(int n) {
 #ifdef TAPEGRAD_BLAS
-  scipy_openblas_set_num_threads(n < 1 ? 1 : n);
+  (void)blas_cap();
+  g_blas_threads.store(std::clamp(n, 1, kMaxThreads), std::memory_order_relaxed);
 #else
   (void)n;
 #endif

@@ -74,23 +74,44 @@ void work(void* p) {
     }
   }
 }
+
+// f over [0, n) in `jobs` ranges, waking sleeping workers if `wake`.
+template <class F>
+void run_ranges(std::int64_t n, int jobs, bool wake, F& f) {
+  Ctx<F> ctx;
+  ctx.f = &f;
+  ctx.n = n;
+  ctx.jobs = jobs;
+  run(jobs, work<F>, &ctx, wake);
+  for (int j = 0; j < jobs; ++j)
+    if (ctx.error[j]) std::rethrow_exception(ctx.error[j]);
+}
 }  // namespace parallel_detail
 
 template <class F>
 void parallel_for(std::int64_t n, std::int64_t grain, F&& f) {
-  using Fn = std::remove_reference_t<F>;
   const int jobs = parallel_detail::jobs_for(n, grain);
   if (jobs <= 1) {
     f(std::int64_t{0}, n);
     return;
   }
-  parallel_detail::Ctx<Fn> ctx;
-  ctx.f = &f;
-  ctx.n = n;
-  ctx.jobs = jobs;
-  parallel_detail::run(jobs, parallel_detail::work<Fn>, &ctx, n >= parallel_detail::kWakeGrains * grain);
-  for (int j = 0; j < jobs; ++j)
-    if (ctx.error[j]) std::rethrow_exception(ctx.error[j]);
+  parallel_detail::run_ranges(n, jobs, n >= parallel_detail::kWakeGrains * grain, f);
+}
+
+// f(p) for each of `parts` large pieces of work (a product's parts: Note
+// [Matmul parts] in matmul.cpp), on up to that many threads, waking sleeping
+// workers: each part is worth it.
+template <class F>
+void parallel_parts(std::int64_t parts, F&& f) {
+  auto each = [&f](std::int64_t p0, std::int64_t p1) {
+    for (std::int64_t p = p0; p < p1; ++p) f(p);
+  };
+  const int jobs = parallel_detail::jobs_for(parts, 1);
+  if (jobs <= 1) {
+    each(std::int64_t{0}, parts);
+    return;
+  }
+  parallel_detail::run_ranges(parts, jobs, true, each);
 }
 
 // ---- over the elements of arrays --------------------------------------------------

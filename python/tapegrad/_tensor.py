@@ -90,12 +90,13 @@ def from_dlpack(obj) -> _core.Tensor:
 
 
 def set_num_threads(n: int) -> None:
-    """Let matmul (and its backward) use up to ``n`` threads (Note [Threads]).
+    """Let matmul (and its backward) and large elementwise kernels use up to ``n`` threads (Note [Threads]).
 
-    The native backend runs its BLAS (OpenBLAS) on at most ``n`` threads; every
-    other kernel runs on the calling thread. The default is one per core.
+    The native backend runs the parts of a large product (Note [Matmul parts])
+    and the ranges of a large kernel on at most ``n`` threads; results are the
+    same bits at any count. The default is one per core (or OPENBLAS_NUM_THREADS).
     """
-    _core._set_blas_threads(num_threads_arg(n))  # capped: OpenBLAS caps it again, at its build's maximum
+    _core._set_blas_threads(num_threads_arg(n))  # capped at 64
 
 
 def get_num_threads() -> int:
