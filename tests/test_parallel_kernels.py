@@ -220,3 +220,18 @@ def test_large_products_are_cut_into_parts_and_small_ones_are_not():
         assert core._parallel_runs() == n + 1
     finally:
         tapegrad.set_num_threads(before)
+
+
+def test_matmul_keeps_its_bits_when_threadpoolctl_raises_openblas_threads():
+    # threadpoolctl reaches every OpenBLAS in the process, tapegrad's included;
+    # a product resets tapegrad's to one thread (its parts are the threading)
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(8)
+    a = tapegrad.tensor(rng.standard_normal((512, 64)).astype(np.float32))
+    b = tapegrad.tensor(rng.standard_normal((64, 256)).astype(np.float32))
+    want = _run(tapegrad, lambda tg, x, y: x @ y, a.numpy(), b.numpy(), threads=1)[0]
+    with threadpoolctl.threadpool_limits(2):
+        got = _run(tapegrad, lambda tg, x, y: x @ y, a.numpy(), b.numpy(), threads=1)[0]
+    np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+    ours = [i for i in threadpoolctl.threadpool_info() if i["filepath"].endswith("libscipy_openblas.so")]
+    assert all(i["num_threads"] == 1 for i in ours)

@@ -30,6 +30,7 @@ PYBIND11_MODULE(_core, m) {
                                    [](const tapegrad::bindings::Args& a) { tapegrad::set_blas_threads(a[0].cast<int>()); });
   // One pool for every OpenBLAS in the process (Note [One BLAS pool]); _blas.py hands NumPy's over.
   m.attr("_blas_linked") = tapegrad::blas_linked();
+  (void)tapegrad::blas_threads();  // reads OpenBLAS's default thread count, then sets it to one (Note [BLAS threads])
   m.attr("_blas_own_shared") = tapegrad::share_own_blas();
   tapegrad::bindings::def_function(m, "_blas_callback", "",
                                    "The address of the OpenBLAS threads callback that runs jobs on tapegrad's pool.",

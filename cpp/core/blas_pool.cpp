@@ -230,9 +230,9 @@ Pool& pool() {
 extern "C" void tapegrad_blas_threads(int, BlasJob dojob, int numjobs, std::size_t elsize, void* jobdata, int data) {
   if (numjobs <= 0) return;
   if (in_pool) {
-    // A product threaded from inside a pool job (never expected: kSmallGemm in
-    // matmul.cpp keeps those on one thread). The pool is taken, and the jobs
-    // must run at once: they get threads of their own.
+    // A product threaded from inside a pool job (never expected: tapegrad's
+    // own OpenBLAS runs one thread, Note [Matmul parts] in matmul.cpp). The
+    // pool is taken, and the jobs must run at once: they get threads of their own.
     std::vector<std::thread> extra;
     for (int i = 1; i < numjobs; ++i) {
       auto one = [=] { dojob(i, static_cast<char*>(jobdata) + i * elsize, data); };

@@ -26,9 +26,9 @@ namespace tapegrad {
 
 namespace {
 
-// Products of fewer multiply-adds never use OpenBLAS's threads (it threads
-// from 65,536 x 4 up, interface/gemm.c), so a pool job may run them; the
-// callback guards the rest (tapegrad_blas_threads).
+// Products of fewer multiply-adds are never cut into parts (they are far
+// below kPartMacs), so a pool job may run them: batched() splits a batch of
+// them over the threads instead.
 constexpr std::int64_t kSmallGemm = std::int64_t{1} << 16;
 // The most threads tg.set_num_threads keeps (OpenBLAS's build maximum before).
 constexpr int kMaxThreads = 64;
@@ -63,6 +63,13 @@ int blas_cap() {
   return cap;
 }
 std::atomic<int> g_blas_threads{0};  // 0 until tg.set_num_threads: blas_cap()
+
+// OpenBLAS at one thread for this product, even if something else set it
+// since (threadpoolctl's threadpool_limits reaches every OpenBLAS loaded).
+void one_blas_thread() {
+  (void)blas_cap();
+  if (scipy_openblas_get_num_threads() != 1) scipy_openblas_set_num_threads(1);
+}
 
 // Note [Matmul parts]
 // OpenBLAS's threaded GEMM cuts a product by its thread count, and the
@@ -101,10 +108,12 @@ void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, Operand oa
           bool accumulate = false) {
 #ifdef TAPEGRAD_BLAS
   if (M > 0 && N > 0 && K > 0 && M < (1LL << 31) && N < (1LL << 31) && K < (1LL << 31) && oa.ld < (1LL << 31) && ob.ld < (1LL << 31)) {
-    (void)blas_cap();  // OpenBLAS set to one thread before its first product
+    one_blas_thread();
     const bool rows = M >= N;  // cut the larger of M and N: the other operand is packed once per part
     const std::int64_t cut = rows ? M : N;
-    const std::int64_t parts = std::min({kParts, std::max<std::int64_t>(1, M * N * K / kPartMacs), cut / kPartAlign});
+    const double macs = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);  // may pass 2^63
+    const std::int64_t by_work = macs >= static_cast<double>(kParts * kPartMacs) ? kParts : static_cast<std::int64_t>(macs) / kPartMacs;
+    const std::int64_t parts = std::min({kParts, by_work, cut / kPartAlign});
     if (parts <= 1) {
       blas_gemm(M, N, K, A, oa, B, ob, C, N, accumulate);
       return;
