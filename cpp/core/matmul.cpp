@@ -112,8 +112,8 @@ void gemm(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, Operand oa
     const bool rows = M >= N;  // cut the larger of M and N: the other operand is packed once per part
     const std::int64_t cut = rows ? M : N;
     const double macs = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);  // may pass 2^63
-    const std::int64_t by_work = macs >= static_cast<double>(kParts * kPartMacs) ? kParts : static_cast<std::int64_t>(macs) / kPartMacs;
-    const std::int64_t parts = std::min({kParts, by_work, cut / kPartAlign});
+    const auto by_work = static_cast<std::int64_t>(std::min(macs / kPartMacs, static_cast<double>(kParts)));
+    const std::int64_t parts = std::min(by_work, cut / kPartAlign);
     if (parts <= 1) {
       blas_gemm(M, N, K, A, oa, B, ob, C, N, accumulate);
       return;

@@ -70,7 +70,7 @@ def blas_info(core) -> dict:
     (a ``--no-build-isolation`` build in an environment that lacks it): its
     matmul is the built-in loop kernel, several times slower at 512x512.
     """
-    if not getattr(core, "_blas_linked", True):
+    if not core._blas_linked:
         mine = "none"
     else:
         mine = "shared" if core._blas_own_shared else "own threads"
